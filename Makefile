@@ -1,0 +1,42 @@
+# CareFlow — the two commands: `make run` and `make test` (both do their own set-up).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEPS   := $(VENV)/.deps-installed
+PG_URL ?= $(CAREFLOW_TEST_POSTGRES_URL)
+export CAREFLOW_DEMO_DB ?= sqlite:///instance/careflow.db
+
+.PHONY: run test test-sqlite test-postgres lint bench clean
+
+$(DEPS): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEPS)
+
+run: $(DEPS)
+	mkdir -p instance
+	DATABASE_URL=$${DATABASE_URL:-$(CAREFLOW_DEMO_DB)} $(BIN)/careflow db upgrade
+	DATABASE_URL=$${DATABASE_URL:-$(CAREFLOW_DEMO_DB)} $(BIN)/careflow demo load
+	@echo "CareFlow at http://127.0.0.1:8000  (log in with one of the users above)"
+	DATABASE_URL=$${DATABASE_URL:-$(CAREFLOW_DEMO_DB)} $(BIN)/careflow serve --port 8000 --with-scheduler
+
+lint: $(DEPS)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: lint test-sqlite test-postgres
+
+test-sqlite: $(DEPS)
+	env -u DATABASE_URL $(BIN)/pytest -q
+
+# Runs the same suite against PostgreSQL when CAREFLOW_TEST_POSTGRES_URL (or PG_URL) is set.
+test-postgres: $(DEPS)
+	@if [ -n "$(PG_URL)" ]; then DATABASE_URL="$(PG_URL)" $(BIN)/pytest -q; \
+	else echo "PostgreSQL run skipped: set CAREFLOW_TEST_POSTGRES_URL=postgresql://user@host:5432/db"; fi
+
+bench: $(DEPS)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,152 @@
+"""Benchmarks: ``make bench`` (or ``python -m bench``).
+
+Prints one line per benchmark: ``bench <name> <value> <unit> baseline=<value> ratio=<value>``;
+every baseline is measured in the same run on the same machine.
+
+- lifecycle_sqlite / lifecycle_postgres: start → user task → claim → complete → end through
+  the engine services (one transaction each), against raw in-memory SpiffWorkflow running the
+  same BPMN (parse once, no persistence) as the baseline.
+- state_bytes: stored bytes per finished instance (state column) against SpiffWorkflow's own
+  serialize_json of the same finished workflow (which embeds the spec).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+import uuid
+from urllib.parse import urlparse
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.parser import SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn.loader import SourceFile
+from engine.config import Settings
+from engine.context import build_engine
+from engine.db import migrate
+from engine.db.models import ProcessInstance
+from engine.services import definitions, identity, instances, tasks
+from engine.views import Actor
+
+SECONDS = float(os.environ.get("CAREFLOW_BENCH_SECONDS", "4"))
+BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="x">
+<bpmn:process id="bench" isExecutable="true">
+<bpmn:startEvent id="start"/>
+<bpmn:userTask id="review" name="Review"><bpmn:extensionElements><spiffworkflow:properties>
+<spiffworkflow:property name="candidateGroups" value="team"/></spiffworkflow:properties></bpmn:extensionElements>
+</bpmn:userTask>
+<bpmn:endEvent id="end"/>
+<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+<bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end"/>
+</bpmn:process></bpmn:definitions>"""
+
+
+def rate(fn, seconds: float = SECONDS) -> float:
+    fn()  # warm-up
+    count, begin = 0, time.perf_counter()
+    while time.perf_counter() - begin < seconds:
+        fn()
+        count += 1
+    return count / (time.perf_counter() - begin)
+
+
+def raw_lifecycle() -> tuple[callable, callable]:
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_str(BPMN)
+    spec, subs = parser.get_spec("bench"), parser.get_subprocess_specs("bench")
+
+    def run() -> BpmnWorkflow:
+        wf = BpmnWorkflow(spec, subs)
+        wf.do_engine_steps()
+        [task] = wf.get_tasks(state=TaskState.READY, manual=True)
+        task.data.update(ok=True)
+        task.run()
+        wf.do_engine_steps()
+        assert wf.is_completed()
+        return wf
+
+    return run, run
+
+
+def engine_lifecycle(url: str):
+    ctx = build_engine(Settings(database_url=url))
+    migrate.upgrade(ctx.db)
+    designer = Actor("bench", frozenset({"designer"}))
+    definitions.deploy_definition(ctx, files=[SourceFile("bench.bpmn", BPMN)], actor=designer)
+    name = f"clerk{uuid.uuid4().hex[:6]}"
+    identity.create_user(ctx, username=name, roles=["staff"], groups=["team"])
+    clerk = identity.get_actor(ctx, name)
+
+    def run() -> None:
+        started = instances.start_instance(ctx, process_key="bench", actor=clerk)
+        with ctx.sessions() as session:  # the id of the open task, as an inbox would list it
+            from engine.db.models import HumanTask
+
+            task_id = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == uuid.UUID(started.id)))
+        tasks.claim_task(ctx, task_id, actor=clerk)
+        done = tasks.complete_task(ctx, task_id, actor=clerk, data={"ok": True})
+        assert done.status == "completed"
+
+    return ctx, run
+
+
+def line(name: str, value: float, unit: str, baseline: float) -> None:
+    ratio = value / baseline if baseline else float("nan")
+    print(f"bench {name} {value:.1f} {unit} baseline={baseline:.1f} ratio={ratio:.3f}", flush=True)
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("CAREFLOW_BENCH_POSTGRES_URL") or os.environ.get("CAREFLOW_TEST_POSTGRES_URL") \
+        or "postgresql://postgres@127.0.0.1:5432/test"
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 5432), timeout=2).close()
+    except OSError:
+        return None
+    return url
+
+
+def fresh_postgres(url: str) -> str:
+    from engine.config import normalize_database_url
+
+    admin = create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
+    name = "careflow_bench"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return admin.url.set(database=name).render_as_string(hide_password=False)
+
+
+def main() -> None:
+    raw, finished = raw_lifecycle()
+    baseline = rate(raw)
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx, run = engine_lifecycle(f"sqlite:///{tmp}/bench.db")
+        line("lifecycle_sqlite", rate(run), "lifecycles/s", baseline)
+        with Session(ctx.db) as session:
+            stored = session.scalar(select(func.avg(func.length(ProcessInstance.state))))
+        spiff_bytes = len(BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+                          .serialize_json(finished()))
+        line("state_bytes_per_finished_instance", float(stored or 0), "bytes", float(spiff_bytes))
+        ctx.db.dispose()
+    pg = postgres_url()
+    if pg is None:
+        print("bench lifecycle_postgres skipped: PostgreSQL unreachable", flush=True)
+        return
+    ctx, run = engine_lifecycle(fresh_postgres(pg))
+    line("lifecycle_postgres", rate(run), "lifecycles/s", rate(raw))
+    ctx.db.dispose()
+
+
+if __name__ == "__main__":
+    main()

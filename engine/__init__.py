@@ -1,0 +1,1 @@
+"""CareFlow's engine: durable BPMN processes on SpiffWorkflow. See engine/README.md."""

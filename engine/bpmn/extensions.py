@@ -1,0 +1,54 @@
+"""Typed readers for CareFlow's BPMN extension properties (``spiffworkflow:property``).
+
+User tasks:  ``formKey``, ``candidateGroups`` / ``candidateUsers`` (comma-separated),
+``priority`` (0–100, default 50), ``dueIn`` (ISO 8601 duration from creation).
+Without ``candidateGroups`` the lane name is the candidate group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_PRIORITY = 50
+
+
+@dataclass(frozen=True)
+class UserTaskConfig:
+    form_key: str | None
+    candidate_groups: tuple[str, ...]
+    candidate_users: tuple[str, ...]
+    priority: int
+    due_in: str | None
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def properties(task_spec: Any) -> dict[str, str]:
+    extensions = getattr(task_spec, "extensions", None) or {}
+    props: dict[str, str] = extensions.get("properties") or {}
+    return props
+
+
+def user_task_config(task_spec: Any) -> UserTaskConfig:
+    props = properties(task_spec)
+    groups = _split(props.get("candidateGroups"))
+    if not groups and getattr(task_spec, "lane", None):
+        groups = (task_spec.lane,)
+    try:
+        priority = int(props.get("priority", DEFAULT_PRIORITY))
+    except ValueError:
+        priority = DEFAULT_PRIORITY
+    return UserTaskConfig(
+        form_key=props.get("formKey") or None,
+        candidate_groups=groups,
+        candidate_users=_split(props.get("candidateUsers")),
+        priority=max(0, min(100, priority)),
+        due_in=props.get("dueIn") or None,
+    )
+
+
+def task_title(task_spec: Any) -> str:
+    return str(getattr(task_spec, "bpmn_name", None) or getattr(task_spec, "bpmn_id", None) or task_spec.name)

@@ -1,0 +1,242 @@
+"""Deploy-time compile step: bytes → parsed, checked specs, or a list of problems.
+
+Every attempt uses a fresh parser (SpiffWorkflow keeps a half-built spec cached in a
+parser whose ``get_spec`` failed), and nothing is returned unless the whole bundle is
+clean, so a bad file can never leave a partial spec behind. Problems name the file, the
+line, the BPMN element id and what is wrong. Expressions SpiffWorkflow only checks at
+run time (timers, conditions, scripts, service parameters) are checked here.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+)
+from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
+
+from engine.bpmn.extensions import properties
+from engine.bpmn.scripting import check_script
+from engine.bpmn.timers import check_timer_value, install_clocked_timers
+from engine.errors import DefinitionProblem, InvalidDefinitionError
+from engine.forms import check_form_definition
+
+KINDS = {".bpmn": "bpmn", ".xml": "bpmn", ".dmn": "dmn", ".json": "form"}
+_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=False)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    filename: str
+    content: bytes
+
+    @property
+    def kind(self) -> str | None:
+        dot = self.filename.rfind(".")
+        return KINDS.get(self.filename[dot:].lower()) if dot >= 0 else None
+
+
+@dataclass
+class ParsedBundle:
+    process_key: str
+    name: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    forms: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[DefinitionProblem] = []
+        self.lines: dict[str, tuple[str, int]] = {}  # element id -> (file, line)
+
+    def add(self, file: str, line: int | None, element_id: str | None, message: str) -> None:
+        self.items.append(DefinitionProblem(file, line, element_id, message))
+
+    def at(self, element_id: str, message: str, default_file: str = "") -> None:
+        file, line = self.lines.get(element_id, (default_file, None))
+        self.add(file, line, element_id, message)
+
+    def index(self, filename: str, root: Any) -> None:
+        for node in root.iter():
+            element_id = node.get("id") if isinstance(node.tag, str) else None
+            if element_id and element_id not in self.lines:
+                self.lines[element_id] = (filename, node.sourceline)
+
+
+def parse_bundle(
+    files: list[SourceFile],
+    *,
+    process_key: str | None = None,
+    handlers: Collection[str] | None = (),
+    known_forms: Mapping[str, dict[str, Any]] | None = None,
+) -> ParsedBundle:
+    """Parse and check a bundle of BPMN, DMN and form files; raise InvalidDefinitionError.
+
+    ``handlers`` lists the registered service handler names; ``None`` skips that check
+    (used when re-loading an already deployed version whose handler may have gone).
+    """
+    problems = _Problems()
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    forms = dict(known_forms or {})
+    for source in files:
+        _add_file(parser, source, problems, forms)
+    if problems.items:
+        raise InvalidDefinitionError(problems.items)
+    key = _choose_process(parser, process_key, problems, files)
+    try:
+        spec = parser.get_spec(key)
+        subprocess_specs = parser.get_subprocess_specs(key)
+    except ValidationException as exc:
+        problems.add(*_locate(exc, problems), _message(exc))
+        raise InvalidDefinitionError(problems.items) from None
+    specs = [spec, *subprocess_specs.values()]
+    for one in specs:
+        _lint_spec(one, problems, handlers, forms)
+    if problems.items:
+        raise InvalidDefinitionError(problems.items)
+    install_clocked_timers(specs)
+    name = getattr(spec, "description", None) or key
+    return ParsedBundle(key, str(name), spec, subprocess_specs, forms)
+
+
+def _add_file(parser: Any, source: SourceFile, problems: _Problems, forms: dict[str, dict[str, Any]]) -> None:
+    name = source.filename
+    if source.kind is None:
+        problems.add(name, None, None, "unsupported file type (expected .bpmn, .dmn or .json form)")
+        return
+    if source.kind == "form":
+        try:
+            form = json.loads(source.content.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problems.add(name, getattr(exc, "lineno", None), None, f"not valid JSON: {exc}")
+            return
+        found = check_form_definition(form, file=name)
+        problems.items.extend(found)
+        if not found:
+            forms[str(form.get("id") or name.rsplit("/", 1)[-1].rsplit(".", 1)[0])] = form
+        return
+    try:
+        root = etree.fromstring(source.content, _XML_PARSER)
+    except etree.XMLSyntaxError as exc:
+        problems.add(name, exc.lineno, None, f"malformed XML: {exc.msg}")
+        return
+    problems.index(name, root)
+    try:
+        if source.kind == "bpmn":
+            parser.add_bpmn_xml(etree.ElementTree(root), filename=name)
+        else:
+            parser.add_dmn_xml(root, filename=name)
+    except ValidationException as exc:
+        problems.add(*_locate(exc, problems, name), _message(exc))
+
+
+def _choose_process(parser: Any, wanted: str | None, problems: _Problems, files: list[SourceFile]) -> str:
+    executable = parser.get_process_ids()
+    called = {dep for deps in [parser.get_process_dependencies()] for dep in deps}
+    roots = [pid for pid in executable if pid not in called]
+    first_file = files[0].filename if files else ""
+    if wanted is not None:
+        if wanted not in executable:
+            problems.add(first_file, None, wanted, f"no executable process with id {wanted!r} in these files")
+            raise InvalidDefinitionError(problems.items)
+        return wanted
+    if len(roots) == 1:
+        return str(roots[0])
+    message = (
+        "no executable process (isExecutable=\"true\") found"
+        if not roots
+        else f"several top-level processes ({', '.join(sorted(roots))}); name the one to deploy"
+    )
+    problems.add(first_file, None, None, message)
+    raise InvalidDefinitionError(problems.items)
+
+
+def _locate(exc: ValidationException, problems: _Problems, default_file: str = "") -> tuple[str, int | None, str | None]:
+    element_id = getattr(exc, "id", None) or None
+    line = getattr(exc, "line_number", None) or None
+    file = getattr(exc, "file_name", None) or default_file
+    if element_id and element_id in problems.lines:
+        known_file, known_line = problems.lines[element_id]
+        file, line = file or known_file, line or known_line
+    return file, int(line) if line else None, element_id
+
+
+def _message(exc: ValidationException) -> str:
+    text = str(exc).split("\n")[0]
+    return text.replace("Source Details: ", "").strip()
+
+
+def _lint_spec(spec: Any, problems: _Problems, handlers: Collection[str] | None, forms: Mapping[str, Any]) -> None:
+    for task_spec in spec.task_specs.values():
+        element = getattr(task_spec, "bpmn_id", None)
+        if not element:
+            continue
+        definition = getattr(task_spec, "event_definition", None)
+        for inner in getattr(definition, "event_definitions", [definition]):
+            _lint_timer(inner, element, problems)
+        script = getattr(task_spec, "script", None)
+        if isinstance(script, str):
+            _lint_code(script, "exec", element, problems, "script")
+        for hook in ("preScript", "postScript"):
+            code = (getattr(task_spec, "extensions", None) or {}).get(hook)
+            if code:
+                _lint_code(code, "exec", element, problems, hook)
+        for condition, _target in getattr(task_spec, "cond_task_specs", []) or []:
+            if condition is not None:
+                _lint_code(condition, "eval", element, problems, "condition")
+        if isinstance(task_spec, ServiceTask):
+            _lint_service(task_spec, element, problems, handlers)
+        if isinstance(task_spec, UserTask):
+            form_key = properties(task_spec).get("formKey")
+            if form_key and form_key not in forms:
+                problems.at(element, f"form {form_key!r} is not deployed (add forms/{form_key}.json)")
+
+
+_TIMER_KINDS = {TimeDateEventDefinition: "date", DurationTimerEventDefinition: "duration", CycleTimerEventDefinition: "cycle"}
+
+
+def _lint_timer(definition: Any, element: str, problems: _Problems) -> None:
+    kind = next((k for cls, k in _TIMER_KINDS.items() if isinstance(definition, cls)), None)
+    if kind is None:
+        return
+    expression = (definition.expression or "").strip()
+    try:
+        node = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        problems.at(element, f"timer expression {expression!r} is not valid; quote ISO values, e.g. \"P2D\"")
+        return
+    if isinstance(node, ast.Name):
+        return  # a process variable holding the value; checked when the timer is reached
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        _lint_code(expression, "eval", element, problems, "timer expression")
+        return
+    try:
+        check_timer_value(kind, node.value)
+    except Exception as exc:  # the library raises bare Exception for bad durations
+        problems.at(element, f"timer {kind} {node.value!r} is not a valid ISO 8601 {kind}: {exc}")
+
+
+def _lint_code(code: str, mode: str, element: str, problems: _Problems, what: str) -> None:
+    for line, message in check_script(code, mode):  # type: ignore[arg-type]
+        suffix = f" (line {line} of the {what})" if line else ""
+        problems.at(element, f"{what} does not compile: {message}{suffix}")
+
+
+def _lint_service(task_spec: Any, element: str, problems: _Problems, handlers: Collection[str] | None) -> None:
+    name = task_spec.operation_name
+    if handlers is not None and name not in handlers:
+        known = ", ".join(sorted(handlers)) or "none registered"
+        problems.at(element, f"service handler {name!r} is not registered (known: {known})")
+    for param, spec in (task_spec.operation_params or {}).items():
+        _lint_code(str(spec.get("value", "")), "eval", element, problems, f"parameter {param!r}")

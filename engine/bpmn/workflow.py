@@ -1,0 +1,116 @@
+"""CareFlow's SpiffWorkflow subclasses: the workflow (bug work-arounds) and the script engine.
+
+Work-arounds for SpiffWorkflow 3.2.0 bugs (research/spiffworkflow.md §4), each covered
+by a test in ``tests/unit/test_spiff_workarounds.py`` that also shows the stock failure:
+
+1. ``refresh_timers`` re-arms a timer that an interrupting timer cancelled earlier in the
+   same refresh, so the instance never completes → :meth:`CareflowWorkflow.refresh_timers`
+   only updates timers that are still WAITING when their turn comes.
+2. ``PythonScriptEngine.call_service`` turns every service failure into
+   ``NameError: name 'script' is not defined`` → :meth:`CareflowScriptEngine.call_service`.
+3. A service task's result must be a JSON string (the library ``json.loads`` it) →
+   handlers return plain Python values; the engine encodes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn.scripting import RestrictedEnvironment
+from engine.clock import Clock
+
+
+class CareflowWorkflow(BpmnWorkflow):  # type: ignore[misc]
+    def refresh_timers(self) -> None:
+        for task in list(self.event_manager.tasks.values()):
+            # The stock loop also updates tasks that an earlier timer in this same loop
+            # cancelled, which sets them back to WAITING (bug 1 above).
+            if task.state != TaskState.WAITING:
+                continue
+            if isinstance(task.task_spec.event_definition, (TimerEventDefinition, MultipleEventDefinition)):
+                task.task_spec._update(task)
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """What a service-task handler learns about the call besides its parameters."""
+
+    instance_id: str | None
+    task_name: str
+    now: datetime
+
+
+ServiceHandler = Callable[[Mapping[str, Any], ServiceCall], Any]
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, (Decimal, date, datetime, timedelta)):
+        return str(value)
+    raise TypeError(f"service result of type {type(value).__name__} is not JSON serializable")
+
+
+class CareflowScriptEngine(PythonScriptEngine):  # type: ignore[misc]
+    """Restricted scripts, the injected clock, the bank's zone and named service handlers."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        zone: ZoneInfo,
+        handlers: Mapping[str, ServiceHandler],
+        instance_id: str | None = None,
+    ) -> None:
+        self.clock = clock
+        self.zone = zone
+        self.handlers = handlers
+        self.instance_id = instance_id
+        super().__init__(environment=RestrictedEnvironment(script_helpers(clock, zone)))
+
+    def call_service(self, task: Any, **kwargs: Any) -> str:
+        name = kwargs.get("operation_name", "")
+        handler = self.handlers.get(name)
+        if handler is None:
+            raise WorkflowTaskException(f"No service handler named {name!r}", task=task)
+        params = {key: spec["value"] for key, spec in (kwargs.get("operation_params") or {}).items()}
+        call = ServiceCall(self.instance_id, task.task_spec.bpmn_id or task.task_spec.name, self.clock.now())
+        try:
+            result = handler(params, call)
+            return json.dumps(result, default=_to_json)
+        except WorkflowTaskException:
+            raise
+        except Exception as exc:  # any handler failure becomes a task error with the real cause
+            raise WorkflowTaskException(f"Service {name} failed: {exc}", task=task, exception=exc) from exc
+
+
+def script_helpers(clock: Clock, zone: ZoneInfo) -> dict[str, Any]:
+    """The whitelisted helpers that BPMN scripts and expressions may call."""
+
+    def now() -> datetime:
+        """Current time in UTC (from the engine's clock)."""
+        return clock.now()
+
+    def today() -> date:
+        """Today's date in the bank's time zone."""
+        return clock.now().astimezone(zone).date()
+
+    return {
+        "now": now,
+        "today": today,
+        "Decimal": Decimal,
+        "date": date,
+        "datetime": datetime,
+        "timedelta": timedelta,
+    }

@@ -1,0 +1,177 @@
+"""Typed engine errors with stable codes.
+
+Every error the engine raises on purpose is an :class:`EngineError` with a stable
+``code`` (part of the API contract), a human-readable ``message`` and structured
+``details``. ``web/errors.py`` holds the only mapping from these classes to HTTP
+status codes; the engine itself knows nothing about HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class EngineError(Exception):
+    """Base class. ``code`` is stable and machine-readable; ``message`` is for people."""
+
+    code = "engine_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class NotFoundError(EngineError):
+    code = "not_found"
+
+
+class DefinitionNotFoundError(NotFoundError):
+    code = "definition_not_found"
+
+
+class InstanceNotFoundError(NotFoundError):
+    code = "instance_not_found"
+
+
+class TaskNotFoundError(NotFoundError):
+    code = "task_not_found"
+
+
+class UserNotFoundError(NotFoundError):
+    code = "user_not_found"
+
+
+@dataclass(frozen=True)
+class DefinitionProblem:
+    """One problem in a deployed file: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    element_id: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "element_id": self.element_id, "message": self.message}
+
+
+class InvalidDefinitionError(EngineError):
+    """A BPMN, DMN or form file that cannot be deployed. Nothing was stored."""
+
+    code = "invalid_definition"
+
+    def __init__(self, problems: list[DefinitionProblem], message: str | None = None) -> None:
+        self.problems = list(problems)
+        summary = message or "; ".join(
+            f"{p.file}:{p.line or '?'} {p.element_id or '-'}: {p.message}" for p in self.problems[:5]
+        )
+        super().__init__(summary, details={"problems": [p.to_dict() for p in self.problems]})
+
+
+class FormValidationError(EngineError):
+    """Submitted form data does not satisfy the task's form. ``errors`` maps field → messages."""
+
+    code = "form_invalid"
+
+    def __init__(self, errors: dict[str, list[str]], message: str = "The form has errors") -> None:
+        self.errors = errors
+        super().__init__(message, details={"fields": errors})
+
+
+class InvalidInputError(EngineError):
+    """A command argument is malformed (not a form: e.g. an unknown view or a bad cursor)."""
+
+    code = "invalid_input"
+
+
+class AuthenticationError(EngineError):
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(EngineError):
+    code = "permission_denied"
+
+
+class ConflictError(EngineError):
+    """The command cannot be applied to the current state; retrying as is will not help."""
+
+    code = "conflict"
+
+
+class InvalidTransitionError(ConflictError):
+    """A lifecycle transition that the current state does not allow (e.g. claim a claimed task)."""
+
+    code = "invalid_transition"
+
+    def __init__(self, message: str, *, subject: str, state: str, action: str) -> None:
+        super().__init__(message)
+        self.details = {"subject": subject, "state": state, "action": action}
+
+
+class ConcurrentModificationError(ConflictError):
+    """Someone else changed the same instance first; reload and try again."""
+
+    code = "concurrent_modification"
+
+
+class DuplicateBusinessKeyError(ConflictError):
+    code = "duplicate_business_key"
+
+
+class MessageNotCorrelatedError(ConflictError):
+    """No instance waits for this message with these correlation values (nothing was recorded)."""
+
+    code = "message_not_correlated"
+
+
+class AmbiguousCorrelationError(ConflictError):
+    code = "message_ambiguous"
+
+
+class ProcessScriptError(EngineError):
+    """A script, condition or service call inside the process failed.
+
+    The instance has been marked ``error`` (in its own committed transaction) with this
+    message and the failing task, so a supervisor can fix data and retry.
+    """
+
+    code = "process_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        instance_id: str | None = None,
+        task_name: str | None = None,
+        line: int | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            details={"instance_id": instance_id, "task": task_name, "line": line, "error_type": error_type},
+        )
+
+
+class ScriptSecurityError(EngineError):
+    """A process script tried something the sandbox forbids (imports, dunder access, ...)."""
+
+    code = "script_forbidden"
+
+
+class IntegrationError(EngineError):
+    """An external system failed. ``retryable`` says whether the same call may succeed later."""
+
+    code = "integration_failed"
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message, details={"retryable": retryable, "retry_after": retry_after})
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class ConfigurationError(EngineError):
+    code = "configuration_error"

@@ -1,0 +1,184 @@
+"""Load → run → save for one instance, inside the caller's transaction.
+
+``lock_instance`` takes the row lock (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite
+serializes writers with ``BEGIN IMMEDIATE``) and the optimistic ``revision`` column
+catches anything that slips past. ``save`` writes the state without the spec, sets the
+status, and rebuilds the query tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn.loader import ParsedBundle, SourceFile, parse_bundle
+from engine.bpmn.serializer import STATE_VERSION, dump_state, load_state
+from engine.bpmn.workflow import CareflowScriptEngine, CareflowWorkflow
+from engine.clock import Clock
+from engine.context import EngineContext
+from engine.db.models import DefinitionFile, InstanceStatus, ProcessDefinition, ProcessInstance
+from engine.errors import DefinitionNotFoundError, InstanceNotFoundError
+from engine.runtime import projection
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """Why the last engine step failed; stored on the instance for the retry button."""
+
+    message: str
+    task_name: str | None
+    task_id: str | None
+    line: int | None
+    error_type: str | None
+
+    def details(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "line": self.line, "error_type": self.error_type}
+
+
+def load_bundle(ctx: EngineContext, session: Session, definition_id: int) -> ParsedBundle:
+    """The parsed spec of a deployed version: from the cache, or parsed once from its stored files."""
+    bundle = ctx.specs.get(definition_id)
+    if bundle is not None:
+        return bundle
+    rows = session.scalars(
+        select(DefinitionFile).where(DefinitionFile.definition_id == definition_id).order_by(DefinitionFile.filename)
+    ).all()
+    if not rows:
+        raise DefinitionNotFoundError(f"definition {definition_id} has no files")
+    key = session.scalar(select(ProcessDefinition.key).where(ProcessDefinition.id == definition_id))
+    files = [SourceFile(r.filename, r.content.encode("utf-8")) for r in rows]
+    bundle = parse_bundle(files, process_key=str(key), handlers=None)
+    ctx.specs.put(definition_id, bundle)
+    return bundle
+
+
+def script_engine(ctx: EngineContext, clock: Clock, instance_id: uuid.UUID | None) -> CareflowScriptEngine:
+    return CareflowScriptEngine(
+        clock=clock, zone=ctx.settings.zone, handlers=ctx.handlers,
+        instance_id=str(instance_id) if instance_id else None,
+    )
+
+
+def lock_instance(session: Session, instance_id: uuid.UUID) -> ProcessInstance:
+    instance = session.scalars(
+        select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+    ).one_or_none()
+    if instance is None:
+        raise InstanceNotFoundError(f"no process instance {instance_id}")
+    return instance
+
+
+def new_workflow(bundle: ParsedBundle, engine: CareflowScriptEngine, variables: dict[str, Any]) -> Any:
+    workflow = CareflowWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=engine)
+    workflow.task_tree.data.update(variables)  # seed the root: task data flows parent → child
+    return workflow
+
+
+def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clock: Clock) -> Any:
+    bundle = load_bundle(ctx, session, instance.definition_id)
+    engine = script_engine(ctx, clock, instance.id)
+    return load_state(instance.state, bundle.spec, bundle.subprocess_specs, engine)
+
+
+def run_steps(workflow: Any) -> StepFailure | None:
+    """Run every ready engine task; a failing script/service leaves its task in ERROR."""
+    try:
+        workflow.do_engine_steps()
+    except SpiffWorkflowException as exc:
+        return failure_from(exc)
+    return None
+
+
+def failure_from(exc: SpiffWorkflowException) -> StepFailure:
+    task = getattr(exc, "task", None)
+    spec = getattr(task, "task_spec", None)
+    message = str(exc).split("\n")[0]
+    inner = getattr(exc, "exception", None)
+    error_type = getattr(exc, "error_type", None) or (type(inner).__name__ if inner else type(exc).__name__)
+    line = getattr(exc, "line_number", None) if isinstance(exc, WorkflowTaskException) else None
+    return StepFailure(
+        message=message,
+        task_name=(getattr(spec, "bpmn_name", None) or getattr(spec, "bpmn_id", None)) if spec else None,
+        task_id=str(task.id) if task is not None else None,
+        line=line or None,
+        error_type=error_type,
+    )
+
+
+def reready_failed_tasks(workflow: Any, patch: dict[str, Any]) -> int:
+    """Put every task in ERROR back to READY, then apply ``patch`` to its data.
+
+    Re-ready first, then patch: SpiffWorkflow's ``reset_from_task_id(data=...)`` would
+    overwrite the patched keys with the parent's values (research §4, bug 11).
+    """
+    failed = list(workflow.get_tasks(state=TaskState.ERROR))
+    for task in failed:
+        task._set_state(TaskState.READY)
+        task.data.update(patch)
+    return len(failed)
+
+
+def ready_task(workflow: Any, task_id: uuid.UUID) -> Any | None:
+    """The READY SpiffWorkflow task with this id, or None if the process is not waiting for it."""
+    task = workflow.get_task_from_id(task_id)
+    return task if task is not None and task.state == TaskState.READY else None
+
+
+def save(
+    session: Session,
+    instance: ProcessInstance,
+    workflow: Any,
+    now: datetime,
+    *,
+    failure: StepFailure | None = None,
+    new: bool = False,
+) -> None:
+    """Store the state (without spec), the status and the query rows. Caller commits."""
+    instance.state = dump_state(workflow)
+    instance.state_version = STATE_VERSION
+    instance.updated_at = now
+    if failure is not None:
+        instance.status = InstanceStatus.ERROR.value
+        instance.error_message = failure.message
+        instance.error_task = failure.task_name
+        instance.error_details = failure.details()
+    elif workflow.is_completed():
+        instance.status = InstanceStatus.COMPLETED.value
+        instance.ended_at = now
+        instance.error_message = instance.error_task = None
+        instance.error_details = None
+    else:
+        instance.status = InstanceStatus.RUNNING.value
+        instance.error_message = instance.error_task = None
+        instance.error_details = None
+    if new:
+        session.add(instance)
+        session.flush()
+    if instance.status != InstanceStatus.COMPLETED.value:
+        projection.project(session, instance, workflow, now, new=new)
+    elif not new:
+        projection.clear(session, instance, now)
+
+
+def send_message(workflow: Any, catcher_id: uuid.UUID, payload: dict[str, Any], values: dict[str, Any]) -> None:
+    """Deliver a message to the waiting catch task ``catcher_id``.
+
+    ``values`` are flat ``{property: value}``; SpiffWorkflow wants them grouped by
+    correlation key: ``{key: {property: value}}``.
+    """
+    definition = workflow.get_task_from_id(catcher_id).task_spec.event_definition
+    correlations: dict[str, dict[str, Any]] = {}
+    for prop in definition.correlation_properties:
+        if prop.name in values:
+            for key in prop.correlation_keys:
+                correlations.setdefault(key, {})[prop.name] = values[prop.name]
+    workflow.send_event(BpmnEvent(definition, payload, correlations))

@@ -1,0 +1,71 @@
+"""The human-task lifecycle as an explicit state machine.
+
+Each action names the states it may start from, the state it leads to and who may take
+it. ``allowed_actions`` is what a UI shows; ``check`` is what every service enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.db.models import HumanTask, HumanTaskStatus
+from engine.errors import InvalidTransitionError, PermissionDeniedError
+from engine.views import Actor
+
+OPEN, CLAIMED, COMPLETED = HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value, HumanTaskStatus.COMPLETED.value
+
+
+def is_candidate(actor: Actor, task: HumanTask) -> bool:
+    groups = {c.name for c in task.candidates if c.kind == "group"}
+    users = {c.name for c in task.candidates if c.kind == "user"}
+    if not groups and not users:
+        return actor.has_role("staff", "supervisor")
+    return actor.username in users or bool(groups & actor.groups)
+
+
+def can_see(actor: Actor, task: HumanTask) -> bool:
+    return (
+        actor.is_supervisor
+        or task.assignee == actor.username
+        or task.completed_by == actor.username
+        or is_candidate(actor, task)
+    )
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: frozenset[str]
+    target: str
+    allowed: Callable[[Actor, HumanTask], bool]
+    who: str
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "claim": Transition(frozenset({OPEN}), CLAIMED, lambda a, t: a.is_supervisor or is_candidate(a, t),
+                        "a candidate of the task or a supervisor"),
+    "unclaim": Transition(frozenset({CLAIMED}), OPEN, lambda a, t: a.is_supervisor or t.assignee == a.username,
+                          "the assignee or a supervisor"),
+    "assign": Transition(frozenset({OPEN, CLAIMED}), CLAIMED, lambda a, t: a.is_supervisor, "a supervisor"),
+    "complete": Transition(frozenset({CLAIMED}), COMPLETED, lambda a, t: t.assignee == a.username,
+                           "the assignee"),
+}
+
+
+def check(action: str, actor: Actor, task: HumanTask) -> Transition:
+    """Raise InvalidTransitionError (wrong state) or PermissionDeniedError (wrong person)."""
+    transition = TRANSITIONS[action]
+    if task.status not in transition.sources:
+        hint = " (claim it first)" if action == "complete" and task.status == OPEN else ""
+        raise InvalidTransitionError(
+            f"cannot {action} a task that is {task.status}{hint}", subject=str(task.id), state=task.status, action=action
+        )
+    if not transition.allowed(actor, task):
+        raise PermissionDeniedError(f"only {transition.who} may {action} this task")
+    return transition
+
+
+def allowed_actions(actor: Actor, task: HumanTask) -> tuple[str, ...]:
+    return tuple(
+        name for name, t in TRANSITIONS.items() if task.status in t.sources and t.allowed(actor, task)
+    )

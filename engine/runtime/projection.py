@@ -1,0 +1,192 @@
+"""Rebuild the query tables of one instance from its SpiffWorkflow state.
+
+Runs inside the command's transaction, right before commit, so ``human_task``,
+``timer`` and ``message_subscription`` always agree with the stored state. Rows are
+diffed by SpiffWorkflow task id rather than deleted and re-inserted: claims, due dates
+and history survive, and task ids stay stable for the API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn.extensions import task_title, user_task_config
+from engine.bpmn.timers import parse_duration
+from engine.db.models import (
+    HumanTask,
+    HumanTaskStatus,
+    MessageSubscription,
+    ProcessInstance,
+    TaskCandidate,
+    Timer,
+    TimerStatus,
+)
+
+OPEN_STATES = (HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)
+
+
+@dataclass(frozen=True)
+class PendingTimer:
+    spiff_task_id: str
+    name: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    spiff_task_id: str
+    name: str
+    correlation: dict[str, Any]
+
+
+def correlation_hash(correlation: dict[str, Any]) -> str:
+    text = json.dumps(correlation, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def ready_human_tasks(workflow: Any) -> list[Any]:
+    return list(workflow.get_tasks(state=TaskState.READY, manual=True))
+
+
+def pending_timers(workflow: Any) -> list[PendingTimer]:
+    found = []
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        if task.state != TaskState.WAITING or not isinstance(
+            definition, (TimerEventDefinition, MultipleEventDefinition)
+        ):
+            continue
+        value = task.internal_data.get("event_value")
+        if isinstance(value, dict):
+            value = value.get("next") if value.get("cycles") != 0 else None
+        if isinstance(value, str):
+            try:
+                due = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            name = getattr(definition, "name", None) or task.task_spec.bpmn_id or task.task_spec.name
+            found.append(PendingTimer(str(task.id), str(name), due))
+    return found
+
+
+def pending_messages(workflow: Any) -> list[PendingMessage]:
+    found = []
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        if task.state != TaskState.WAITING or not isinstance(definition, MessageEventDefinition):
+            continue
+        known = task.workflow.correlations
+        expected: dict[str, Any] = {}
+        for prop in definition.correlation_properties:
+            for key in prop.correlation_keys:
+                if prop.name in known.get(key, {}):
+                    expected[prop.name] = known[key][prop.name]
+        found.append(PendingMessage(str(task.id), definition.name, expected))
+    return found
+
+
+def project(session: Session, instance: ProcessInstance, workflow: Any, now: datetime, *, new: bool) -> None:
+    """Make the instance's query rows match ``workflow``. ``new`` skips reading rows that cannot exist."""
+    _project_tasks(session, instance, workflow, now, new)
+    _project_timers(session, instance, pending_timers(workflow), new)
+    _project_messages(session, instance, pending_messages(workflow), now, new)
+
+
+def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, now: datetime, new: bool) -> None:
+    ready = {task.id: task for task in ready_human_tasks(workflow)}
+    if not new:
+        rows = session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status.in_(OPEN_STATES))
+        ).all()
+        for row in rows:
+            if row.id in ready:
+                ready.pop(row.id)
+                continue
+            # Ended without being completed through complete_task: a boundary event, a
+            # cancel, or a gateway that moved on.
+            row.status = HumanTaskStatus.CANCELLED.value
+            row.completed_at = now
+    for task_id, task in ready.items():
+        session.add(_new_task_row(instance, task_id, task, now))
+
+
+def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, now: datetime) -> HumanTask:
+    config = user_task_config(task.task_spec)
+    due_at = None
+    if config.due_in:
+        try:
+            due_at = now + parse_duration(config.due_in, now)
+        except Exception:  # checked at deploy; an odd value must not block the process
+            due_at = None
+    row = HumanTask(
+        id=task_id, instance_id=instance.id, process_key=instance.process_key, customer_id=instance.customer_id,
+        task_name=task.task_spec.bpmn_id or task.task_spec.name, title=task_title(task.task_spec),
+        form_key=config.form_key, lane=getattr(task.task_spec, "lane", None), status=HumanTaskStatus.OPEN.value,
+        priority=config.priority, due_at=due_at, created_at=now,
+    )
+    row.candidates = [TaskCandidate(kind="group", name=g) for g in config.candidate_groups] + [
+        TaskCandidate(kind="user", name=u) for u in config.candidate_users
+    ]
+    return row
+
+
+def _project_timers(session: Session, instance: ProcessInstance, timers: list[PendingTimer], new: bool) -> None:
+    wanted = {t.spiff_task_id: t for t in timers}
+    if not new:
+        rows = session.scalars(
+            select(Timer).where(Timer.instance_id == instance.id, Timer.status == TimerStatus.PENDING.value)
+        ).all()
+        for row in rows:
+            timer = wanted.pop(row.spiff_task_id, None)
+            if timer is None:
+                session.delete(row)  # fired or cancelled; the audit trail keeps the history
+            elif timer.due_at != row.due_at:
+                row.due_at = timer.due_at  # a cycle timer moved on to its next occurrence
+    for timer in wanted.values():
+        session.add(Timer(
+            instance_id=instance.id, spiff_task_id=timer.spiff_task_id, name=timer.name,
+            due_at=timer.due_at, status=TimerStatus.PENDING.value, attempts=0,
+        ))
+
+
+def _project_messages(
+    session: Session, instance: ProcessInstance, messages: list[PendingMessage], now: datetime, new: bool
+) -> None:
+    wanted = {m.spiff_task_id: m for m in messages}
+    if not new:
+        rows = session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == instance.id)).all()
+        for row in rows:
+            message = wanted.get(row.spiff_task_id)
+            if message is not None and correlation_hash(message.correlation) == row.correlation_hash:
+                wanted.pop(row.spiff_task_id)
+            else:
+                session.delete(row)
+        session.flush()
+    for message in wanted.values():
+        session.add(MessageSubscription(
+            instance_id=instance.id, spiff_task_id=message.spiff_task_id, name=message.name,
+            correlation=message.correlation, correlation_hash=correlation_hash(message.correlation), created_at=now,
+        ))
+
+
+def clear(session: Session, instance: ProcessInstance, now: datetime) -> None:
+    """An ended instance waits for nothing: close open tasks, drop timers and subscriptions."""
+    for row in session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status.in_(OPEN_STATES))
+    ):
+        row.status = HumanTaskStatus.CANCELLED.value
+        row.completed_at = now
+    session.execute(delete(Timer).where(Timer.instance_id == instance.id))
+    session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance.id))

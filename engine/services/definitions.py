@@ -1,0 +1,179 @@
+"""Deploying and reading process definitions (immutable, hashed, versioned)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.bpmn.loader import SourceFile, parse_bundle
+from engine.context import EngineContext
+from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
+from engine.db.session import unit_of_work
+from engine.errors import (
+    ConcurrentModificationError,
+    DefinitionNotFoundError,
+    DefinitionProblem,
+    InvalidDefinitionError,
+    NotFoundError,
+)
+from engine.services.authz import require_role
+from engine.views import Actor, DefinitionView, DeployResult
+
+
+def bundle_hash(files: Iterable[SourceFile]) -> str:
+    digest = hashlib.sha256()
+    for source in sorted(files, key=lambda f: f.filename):
+        digest.update(source.filename.encode("utf-8") + b"\0" + hashlib.sha256(source.content).digest())
+    return digest.hexdigest()
+
+
+def deploy_definition(
+    ctx: EngineContext,
+    *,
+    files: list[SourceFile],
+    actor: Actor,
+    process_key: str | None = None,
+    validate_only: bool = False,
+) -> DeployResult | None:
+    """Validate a bundle of BPMN/DMN/form files and store it as the next version of its process.
+
+    Identical bytes to the latest version change nothing (``created=False``). With
+    ``validate_only`` nothing is stored and ``None`` is returned when the bundle is valid.
+    Raises InvalidDefinitionError (with file/line/element problems, nothing stored),
+    PermissionDeniedError, ConcurrentModificationError (a parallel deploy of the same key won).
+    """
+    require_role(actor, "designer")
+    files = _normalized(files)
+    bundle = parse_bundle(files, process_key=process_key, handlers=ctx.handlers.keys())
+    if validate_only:
+        return None
+    sha = bundle_hash(files)
+    now = ctx.clock.now()
+    try:
+        with unit_of_work(ctx.sessions) as session:
+            latest = _latest(session, bundle.process_key)
+            if latest is not None and latest.sha256 == sha:
+                return DeployResult(_view(latest), created=False)
+            definition = ProcessDefinition(
+                key=bundle.process_key, version=(latest.version + 1) if latest else 1, name=bundle.name,
+                sha256=sha, deployed_by=actor.username, deployed_at=now,
+            )
+            definition.files = [
+                DefinitionFile(filename=f.filename, kind=f.kind or "", sha256=hashlib.sha256(f.content).hexdigest(),
+                               content=f.content.decode("utf-8"))
+                for f in files
+            ]
+            session.add(definition)
+            session.flush()
+            audit.append(
+                session, stream=f"definition:{definition.key}", actor=actor.username, action="definition.deployed",
+                subject_type="definition", subject_id=f"{definition.key}:{definition.version}", at=now,
+                after={"version": definition.version, "sha256": sha, "files": [f.filename for f in files]},
+            )
+            view = _view(definition)
+    except IntegrityError as exc:
+        raise ConcurrentModificationError(f"{bundle.process_key} was deployed concurrently; retry") from exc
+    ctx.specs.put(view.id, bundle)
+    return DeployResult(view, created=True)
+
+
+def _normalized(files: list[SourceFile]) -> list[SourceFile]:
+    problems = []
+    names = set()
+    for source in files:
+        base = source.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        if not base or base in names:
+            problems.append(DefinitionProblem(source.filename, None, None, "duplicate or empty file name"))
+        names.add(base)
+        try:
+            source.content.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(DefinitionProblem(base, None, None, "file is not UTF-8 text"))
+    if not files:
+        problems.append(DefinitionProblem("", None, None, "no files to deploy"))
+    if problems:
+        raise InvalidDefinitionError(problems)
+    return [SourceFile(s.filename.replace("\\", "/").rsplit("/", 1)[-1], s.content) for s in files]
+
+
+def _latest(session: Session, key: str) -> ProcessDefinition | None:
+    return session.scalars(
+        select(ProcessDefinition).where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc()).limit(1)
+    ).first()
+
+
+def _view(row: ProcessDefinition, instance_count: int | None = None) -> DefinitionView:
+    return DefinitionView(
+        id=row.id, key=row.key, version=row.version, name=row.name, sha256=row.sha256,
+        deployed_by=row.deployed_by, deployed_at=row.deployed_at,
+        files=tuple(f.filename for f in row.files), instance_count=instance_count,
+    )
+
+
+def list_definitions(ctx: EngineContext) -> list[DefinitionView]:
+    """The latest version of every deployed process, with its number of instances (all versions)."""
+    with unit_of_work(ctx.sessions, write=False) as session:
+        newest = (
+            select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version"))
+            .group_by(ProcessDefinition.key).subquery()
+        )
+        rows = session.scalars(
+            select(ProcessDefinition)
+            .join(newest, (ProcessDefinition.key == newest.c.key) & (ProcessDefinition.version == newest.c.version))
+            .order_by(ProcessDefinition.key)
+        ).all()
+        counts = dict(
+            session.execute(select(ProcessInstance.process_key, func.count()).group_by(ProcessInstance.process_key)).all()
+        )
+        return [_view(r, counts.get(r.key, 0)) for r in rows]
+
+
+def get_definition(ctx: EngineContext, key: str, version: int | None = None) -> DefinitionView:
+    """One version (the latest when ``version`` is None). Raises DefinitionNotFoundError."""
+    with unit_of_work(ctx.sessions, write=False) as session:
+        row = find_definition(session, key, version)
+        count = session.scalar(select(func.count()).where(ProcessInstance.definition_id == row.id))
+        return _view(row, count)
+
+
+def find_definition(session: Session, key: str, version: int | None) -> ProcessDefinition:
+    if version is None:
+        row = _latest(session, key)
+    else:
+        row = session.scalars(
+            select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.version == version)
+        ).first()
+    if row is None:
+        suffix = f" version {version}" if version is not None else ""
+        raise DefinitionNotFoundError(f"no deployed process {key!r}{suffix}")
+    return row
+
+
+def get_definition_file(ctx: EngineContext, key: str, version: int, filename: str) -> str:
+    """The stored text of one file of a version. Raises NotFoundError."""
+    with unit_of_work(ctx.sessions, write=False) as session:
+        row = find_definition(session, key, version)
+        for source in row.files:
+            if source.filename == filename:
+                return source.content
+    raise NotFoundError(f"{key} v{version} has no file {filename!r}")
+
+
+def form_of(session: Session, definition_id: int, form_key: str) -> dict[str, Any] | None:
+    """The form definition deployed with this version under ``form_key`` (None if absent)."""
+    for source in session.scalars(
+        select(DefinitionFile).where(DefinitionFile.definition_id == definition_id, DefinitionFile.kind == "form")
+    ):
+        form: dict[str, Any] = json.loads(source.content)
+        stem = source.filename.rsplit(".", 1)[0]
+        if form.get("id") == form_key or stem == form_key:
+            return form
+    return None
+

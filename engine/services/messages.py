@@ -1,0 +1,101 @@
+"""Inbound messages: routed by name + correlation values, idempotent on (source, message_id)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from engine import audit
+from engine.context import EngineContext
+from engine.db.models import InboundMessage, InstanceStatus, MessageSubscription
+from engine.db.session import unit_of_work
+from engine.errors import AmbiguousCorrelationError, InvalidInputError, MessageNotCorrelatedError
+from engine.runtime import instance as runtime
+from engine.runtime.projection import correlation_hash
+from engine.services.authz import require_any_role
+from engine.views import Actor, MessageResult
+
+
+def _check(name: str, message_id: str, correlation: Any, payload: Any) -> None:
+    if not name or not message_id:
+        raise InvalidInputError("a message needs a name and a message_id")
+    if not isinstance(correlation, dict) or not isinstance(payload, dict):
+        raise InvalidInputError("correlation and payload must be objects")
+    try:
+        json.dumps(payload)
+        json.dumps(correlation)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"message must be JSON: {exc}") from exc
+
+
+def deliver_message(
+    ctx: EngineContext,
+    *,
+    name: str,
+    message_id: str,
+    actor: Actor,
+    correlation: dict[str, Any] | None = None,
+    payload: dict[str, Any] | None = None,
+    source: str = "api",
+) -> MessageResult:
+    """Deliver a message to the one instance waiting for ``name`` with exactly these correlation values.
+
+    The same ``(source, message_id)`` again changes nothing and returns the first result
+    (``duplicate=True``). Raises MessageNotCorrelatedError (nobody waits; nothing recorded, the
+    sender may retry), AmbiguousCorrelationError, InvalidInputError, PermissionDeniedError.
+    """
+    require_any_role(actor)
+    correlation, payload = correlation or {}, payload or {}
+    _check(name, message_id, correlation, payload)
+    previous = _previous(ctx, source, message_id)
+    if previous is not None:
+        return previous
+    now = ctx.clock.now()
+    try:
+        with unit_of_work(ctx.sessions) as session:
+            record = InboundMessage(source=source, message_id=message_id, name=name, received_at=now, result={})
+            session.add(record)
+            session.flush()  # claims the message id now: a concurrent duplicate waits here, then fails
+            subs = session.scalars(
+                select(MessageSubscription).where(
+                    MessageSubscription.name == name, MessageSubscription.correlation_hash == correlation_hash(correlation)
+                ).limit(2)
+            ).all()
+            if not subs:
+                raise MessageNotCorrelatedError(f"no instance is waiting for {name!r} with {correlation}")
+            if len({s.instance_id for s in subs}) > 1:
+                raise AmbiguousCorrelationError(f"several instances wait for {name!r} with {correlation}")
+            sub = subs[0]
+            instance = runtime.lock_instance(session, sub.instance_id)
+            if instance.status != InstanceStatus.RUNNING.value:
+                raise MessageNotCorrelatedError(f"the waiting instance is {instance.status}")
+            workflow = runtime.restore(ctx, session, instance, ctx.clock)
+            runtime.send_message(workflow, uuid.UUID(sub.spiff_task_id), payload, correlation)
+            failure = runtime.run_steps(workflow)
+            runtime.save(session, instance, workflow, now, failure=failure)
+            result = MessageResult(message_id, "delivered", (str(instance.id),))
+            record.result = {"status": result.status, "instance_ids": list(result.instance_ids)}
+            audit.append_instance(session, instance, actor=actor.username, action="message.received", at=now,
+                                  after={"name": name, "message_id": message_id, "source": source})
+            return result
+    except IntegrityError:
+        previous = _previous(ctx, source, message_id)
+        if previous is None:
+            raise
+        return previous
+
+
+def _previous(ctx: EngineContext, source: str, message_id: str) -> MessageResult | None:
+    with unit_of_work(ctx.sessions, write=False) as session:
+        row = session.scalars(
+            select(InboundMessage).where(InboundMessage.source == source, InboundMessage.message_id == message_id)
+        ).first()
+        if row is None:
+            return None
+        return MessageResult(message_id, row.result.get("status", "delivered"),
+                             tuple(row.result.get("instance_ids", [])), duplicate=True)
+

@@ -1,0 +1,228 @@
+"""The human-task use cases: list, read, claim, unclaim, assign, complete."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.context import EngineContext
+from engine.db.models import HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
+from engine.db.session import unit_of_work
+from engine.errors import InvalidInputError, InvalidTransitionError, PermissionDeniedError, TaskNotFoundError
+from engine.runtime import instance as runtime
+from engine.runtime import lifecycle
+from engine.runtime.projection import OPEN_STATES
+from engine.services.authz import require_any_role, require_role
+from engine.services.instances import parse_id
+from engine.services.taskviews import task_view
+from engine.views import Actor, TaskPage, TaskView
+
+VIEWS = ("mine", "queue", "archive", "all")
+MAX_LIMIT = 200
+
+
+def list_tasks(
+    ctx: EngineContext,
+    *,
+    actor: Actor,
+    view: str = "mine",
+    process: str | None = None,
+    customer: str | None = None,
+    overdue: bool | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> TaskPage:
+    """A page of tasks, keyset-paginated by (created_at, id), or (completed_at, id) for the archive.
+
+    Views: ``mine`` (open, assigned to me), ``queue`` (open, unassigned, claimable by my groups or
+    me), ``archive`` (completed by me, newest first), ``all`` (every open task; supervisors).
+    Raises InvalidInputError (unknown view, bad cursor or limit), PermissionDeniedError.
+    """
+    require_any_role(actor)
+    if view not in VIEWS:
+        raise InvalidInputError(f"view must be one of {', '.join(VIEWS)}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
+    if view == "all":
+        require_role(actor, "supervisor")
+    archive = view == "archive"
+    sort = HumanTask.completed_at if archive else HumanTask.created_at
+    stmt = _view_filter(select(HumanTask), view, actor)
+    if process:
+        stmt = stmt.where(HumanTask.process_key == process)
+    if customer:
+        stmt = stmt.where(HumanTask.customer_id == customer)
+    if overdue is not None:
+        now = ctx.clock.now()
+        stmt = stmt.where(HumanTask.due_at < now) if overdue else stmt.where(
+            or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(HumanTask.title.ilike(pattern, escape="\\"), HumanTask.task_name.ilike(pattern, escape="\\")))
+    if cursor:
+        at, last_id = _decode_cursor(cursor)
+        stmt = stmt.where(or_(sort < at, and_(sort == at, HumanTask.id < last_id)) if archive
+                          else or_(sort > at, and_(sort == at, HumanTask.id > last_id)))
+    order = (sort.desc(), HumanTask.id.desc()) if archive else (sort.asc(), HumanTask.id.asc())
+    with unit_of_work(ctx.sessions, write=False) as session:
+        rows = session.scalars(stmt.order_by(*order).limit(limit + 1)).all()
+        items = [task_view(r, actor) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = _encode_cursor(last.completed_at if archive else last.created_at, last.id)
+    return TaskPage(items, next_cursor)
+
+
+def _view_filter(stmt: Select[tuple[HumanTask]], view: str, actor: Actor) -> Select[tuple[HumanTask]]:
+    if view == "mine":
+        return stmt.where(HumanTask.assignee == actor.username, HumanTask.status == HumanTaskStatus.CLAIMED.value)
+    if view == "archive":
+        return stmt.where(HumanTask.completed_by == actor.username)
+    if view == "all":
+        return stmt.where(HumanTask.status.in_(OPEN_STATES))
+    candidate = exists().where(
+        TaskCandidate.task_id == HumanTask.id,
+        or_(and_(TaskCandidate.kind == "group", TaskCandidate.name.in_(sorted(actor.groups))),
+            and_(TaskCandidate.kind == "user", TaskCandidate.name == actor.username)),
+    )
+    no_candidates = ~exists().where(TaskCandidate.task_id == HumanTask.id)
+    return stmt.where(HumanTask.status == HumanTaskStatus.OPEN.value, or_(candidate, no_candidates))
+
+
+def _encode_cursor(at: datetime | None, task_id: uuid.UUID) -> str:
+    raw = f"{at.isoformat() if at else ''}|{task_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, task_id = raw.partition("|")
+        return datetime.fromisoformat(at), uuid.UUID(task_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInputError("invalid cursor") from exc
+
+
+def _load(session: Session, task_id: uuid.UUID) -> HumanTask:
+    row = session.get(HumanTask, task_id)
+    if row is None:
+        raise TaskNotFoundError(f"no task {task_id}")
+    return row
+
+
+def get_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> TaskView:
+    """One task with its form definition and, while it is open, the task's current data.
+
+    Raises TaskNotFoundError, PermissionDeniedError (not a candidate, assignee or supervisor).
+    """
+    require_any_role(actor)
+    key = parse_id(task_id, "task")
+    with unit_of_work(ctx.sessions, write=False) as session:
+        row = _load(session, key)
+        if not lifecycle.can_see(actor, row):
+            raise PermissionDeniedError("this task is not yours to see")
+        instance = session.get_one(ProcessInstance, row.instance_id)
+        bundle = runtime.load_bundle(ctx, session, instance.definition_id)
+        form = bundle.forms.get(row.form_key) if row.form_key else None
+        data = None
+        if row.status in OPEN_STATES:
+            workflow = runtime.restore(ctx, session, instance, ctx.clock)
+            spiff_task = workflow.get_task_from_id(row.id)
+            data = dict(spiff_task.data) if spiff_task is not None else None
+        return task_view(row, actor, form=form, data=data)
+
+
+def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, action: str,
+                assignee: str | None = None) -> TaskView:
+    require_any_role(actor)
+    key = parse_id(task_id, "task")
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        row = _load(session, key)
+        instance = runtime.lock_instance(session, row.instance_id)
+        session.refresh(row)  # re-read under the instance lock: another claim may have won
+        transition = lifecycle.check(action, actor, row)
+        before = {"status": row.status, "assignee": row.assignee}
+        row.status = transition.target
+        row.assignee = assignee if action == "assign" else (actor.username if action == "claim" else None)
+        row.claimed_at = now if row.assignee else None
+        audit.append_instance(session, instance, actor=actor.username, action=f"task.{action}", at=now,
+                              before=before, after={"task": str(row.id), "status": row.status,
+                                                    "assignee": row.assignee})
+        return task_view(row, actor)
+
+
+def claim_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> TaskView:
+    """Take an open task. Raises TaskNotFoundError, InvalidTransitionError (already claimed), PermissionDeniedError."""
+    return _transition(ctx, task_id, actor, "claim")
+
+
+def unclaim_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> TaskView:
+    """Put a claimed task back in its queue (the assignee or a supervisor)."""
+    return _transition(ctx, task_id, actor, "unclaim")
+
+
+def assign_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, assignee: str) -> TaskView:
+    """A supervisor gives the task to ``assignee`` (an active user). Raises UserNotFoundError too."""
+    from engine.services.identity import get_actor
+
+    get_actor(ctx, assignee)
+    return _transition(ctx, task_id, actor, "assign", assignee=assignee)
+
+
+def complete_task(
+    ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, data: dict[str, Any] | None = None
+) -> TaskView:
+    """Submit the task's form and run the process on to its next wait state, in one transaction.
+
+    The data is validated against the task's form (FormValidationError with field messages;
+    nothing changes). If a later script or service step fails, the completion still stands
+    and the instance is marked ``error`` for a supervisor to retry. Raises TaskNotFoundError,
+    InvalidTransitionError, PermissionDeniedError, FormValidationError, ConcurrentModificationError.
+    """
+    require_any_role(actor)
+    key = parse_id(task_id, "task")
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        row = _load(session, key)
+        instance = runtime.lock_instance(session, row.instance_id)
+        session.refresh(row)
+        lifecycle.check("complete", actor, row)
+        bundle = runtime.load_bundle(ctx, session, instance.definition_id)
+        cleaned = _validated(ctx, bundle.forms.get(row.form_key) if row.form_key else None, data)
+        workflow = runtime.restore(ctx, session, instance, ctx.clock)
+        spiff_task = runtime.ready_task(workflow, row.id)
+        if spiff_task is None:
+            raise InvalidTransitionError("the process is no longer waiting for this task", subject=str(row.id),
+                                         state=row.status, action="complete")
+        spiff_task.data.update(cleaned)
+        spiff_task.run()
+        failure = runtime.run_steps(workflow)
+        row.status, row.completed_at, row.completed_by = HumanTaskStatus.COMPLETED.value, now, actor.username
+        runtime.save(session, instance, workflow, now, failure=failure)
+        audit.append_instance(session, instance, actor=actor.username, action="task.complete", at=now,
+                              after={"task": str(row.id), "name": row.task_name, "fields": sorted(cleaned)})
+        if failure is not None:
+            audit.append_instance(session, instance, actor=actor.username, action="instance.failed", at=now,
+                                  after={"message": failure.message, "task": failure.task_name})
+        return task_view(row, actor)
+
+
+def _validated(ctx: EngineContext, form: dict[str, Any] | None, data: dict[str, Any] | None) -> dict[str, Any]:
+    submitted = data or {}
+    if not isinstance(submitted, dict):
+        raise InvalidInputError("task data must be an object")
+    if form is not None and ctx.form_validator is not None:
+        return ctx.form_validator(form, submitted)
+    if not all(isinstance(k, str) and k.isidentifier() for k in submitted):
+        raise InvalidInputError("task data keys must be identifiers")
+    return dict(submitted)

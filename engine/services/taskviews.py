@@ -1,0 +1,23 @@
+"""Turning human_task rows into TaskViews (shared by the task and instance services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.db.models import HumanTask
+from engine.runtime.lifecycle import allowed_actions
+from engine.views import Actor, TaskView
+
+
+def task_view(
+    row: HumanTask, actor: Actor, *, form: dict[str, Any] | None = None, data: dict[str, Any] | None = None
+) -> TaskView:
+    return TaskView(
+        id=str(row.id), instance_id=str(row.instance_id), process_key=row.process_key, task_name=row.task_name,
+        title=row.title, status=row.status, assignee=row.assignee,
+        candidate_groups=tuple(c.name for c in row.candidates if c.kind == "group"),
+        candidate_users=tuple(c.name for c in row.candidates if c.kind == "user"),
+        priority=row.priority, form_key=row.form_key, lane=row.lane, customer_id=row.customer_id,
+        due_at=row.due_at, created_at=row.created_at, claimed_at=row.claimed_at, completed_at=row.completed_at,
+        completed_by=row.completed_by, actions=allowed_actions(actor, row), form=form, data=data,
+    )

@@ -1,0 +1,64 @@
+"""Inbound messages: correlation routing and idempotency."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import InvalidInputError, MessageNotCorrelatedError
+from engine.services import instances, messages
+from engine.views import SYSTEM
+from tests.support import bpmn as b
+from tests.support.engine import deploy, open_tasks
+
+
+@pytest.fixture
+def waiting(ctx):
+    xml = b.definitions(
+        "reply_flow",
+        [b.start(), b.message_catch("wait_reply", "customer_reply", "reply", correlate="case_no"),
+         b.user_task("read", candidateGroups="service_team"), b.end()],
+        [b.flow("start", "wait_reply"), b.flow("wait_reply", "read"), b.flow("read", "end")],
+        root=b.message_defs("customer_reply", "case_no"),
+        collaboration=b.correlation_key("case", "case_no"),
+    )
+    deploy(ctx, ("reply.bpmn", xml))
+    return {case: instances.start_instance(ctx, process_key="reply_flow", actor=SYSTEM,
+                                           variables={"case_no": case}).id for case in ("A-1", "A-2")}
+
+
+def test_message_reaches_the_instance_with_matching_correlation(ctx, people, waiting):
+    result = messages.deliver_message(ctx, name="customer_reply", message_id="sms-1", actor=people["alice"],
+                                      correlation={"case_no": "A-2"}, payload={"case_no": "A-2", "text": "满意"})
+    assert result.instance_ids == (waiting["A-2"],) and not result.duplicate
+    [task] = open_tasks(ctx, waiting["A-2"])
+    assert task.task_name == "read"
+    assert open_tasks(ctx, waiting["A-1"]) == []
+    history = instances.get_instance(ctx, waiting["A-2"], actor=SYSTEM).history
+    assert history[-1].action == "message.received"
+
+
+def test_the_same_message_id_twice_changes_nothing(ctx, people, waiting):
+    first = messages.deliver_message(ctx, name="customer_reply", message_id="sms-7", actor=people["alice"],
+                                     correlation={"case_no": "A-1"}, payload={"case_no": "A-1"})
+    second = messages.deliver_message(ctx, name="customer_reply", message_id="sms-7", actor=people["alice"],
+                                      correlation={"case_no": "A-1"}, payload={"case_no": "A-1"})
+    assert second.duplicate and second.instance_ids == first.instance_ids
+    assert len(open_tasks(ctx, waiting["A-1"])) == 1
+    assert len(instances.get_instance(ctx, waiting["A-1"], actor=SYSTEM).history) == 2
+
+
+def test_unmatched_message_is_refused_and_not_recorded(ctx, people, waiting):
+    with pytest.raises(MessageNotCorrelatedError):
+        messages.deliver_message(ctx, name="customer_reply", message_id="sms-9", actor=people["alice"],
+                                 correlation={"case_no": "ZZZ"}, payload={"case_no": "ZZZ"})
+    # not recorded: the same id can be delivered once the right instance waits for it
+    ok = messages.deliver_message(ctx, name="customer_reply", message_id="sms-9", actor=people["alice"],
+                                  correlation={"case_no": "A-1"}, payload={"case_no": "A-1"})
+    assert ok.instance_ids == (waiting["A-1"],)
+
+
+def test_message_input_is_checked(ctx, people):
+    with pytest.raises(InvalidInputError):
+        messages.deliver_message(ctx, name="", message_id="x", actor=people["alice"])
+    with pytest.raises(InvalidInputError):
+        messages.deliver_message(ctx, name="n", message_id="x", actor=people["alice"], payload=[1])  # type: ignore

@@ -1,0 +1,130 @@
+"""The task lifecycle, inbox views, filters, pagination and form validation."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from engine.errors import (
+    FormValidationError,
+    InvalidInputError,
+    InvalidTransitionError,
+    PermissionDeniedError,
+    UserNotFoundError,
+)
+from engine.services import instances, tasks
+from tests.support import bpmn as b
+from tests.support.engine import deploy, open_tasks
+
+FORM = {
+    "id": "answer", "type": "default",
+    "components": [
+        {"type": "textarea", "key": "answer", "label": "答复", "validate": {"required": True, "maxLength": 200}},
+        {"type": "number", "key": "amount", "validate": {"min": 0}},
+    ],
+}
+
+
+@pytest.fixture
+def answer_process(ctx):
+    xml = b.linear("answer_flow", b.user_task("write", "Write the answer", formKey="answer",
+                                               candidateGroups="service_team", dueIn="P2D", priority="70"),
+                   b.user_task("approve", "Approve", candidateGroups="supervisors"))
+    deploy(ctx, ("answer_flow.bpmn", xml), ("answer.json", json.dumps(FORM).encode()))
+
+
+def _start(ctx, actor, **kw):
+    started = instances.start_instance(ctx, process_key="answer_flow", actor=actor, **kw)
+    return open_tasks(ctx, started.id)[0]
+
+
+def test_claim_complete_moves_the_process_on(ctx, people, answer_process, clock):
+    task = _start(ctx, people["alice"])
+    assert task.due_at == clock.now() + timedelta(days=2) and task.priority == 70
+    assert task.actions == ()  # the system actor built the view; alice's own view below
+    assert tasks.get_task(ctx, task.id, actor=people["alice"]).actions == ("claim",)
+    claimed = tasks.claim_task(ctx, task.id, actor=people["alice"])
+    assert (claimed.status, claimed.assignee, claimed.actions) == ("claimed", "alice", ("unclaim", "complete"))
+    done = tasks.complete_task(ctx, task.id, actor=people["alice"], data={"answer": "已处理", "amount": 12.5})
+    assert (done.status, done.completed_by) == ("completed", "alice")
+    [approve] = open_tasks(ctx, task.instance_id)
+    assert approve.task_name == "approve"
+    assert tasks.get_task(ctx, approve.id, actor=people["sam"]).data["answer"] == "已处理"
+
+
+def test_form_errors_change_nothing(ctx, people, answer_process):
+    task = _start(ctx, people["alice"])
+    tasks.claim_task(ctx, task.id, actor=people["alice"])
+    with pytest.raises(FormValidationError) as info:
+        tasks.complete_task(ctx, task.id, actor=people["alice"], data={"amount": -1, "extra": 1})
+    assert set(info.value.errors) == {"answer", "amount", "extra"}
+    again = tasks.get_task(ctx, task.id, actor=people["alice"])
+    assert again.status == "claimed" and "amount" not in (again.data or {})
+
+
+def test_lifecycle_refusals(ctx, people, answer_process):
+    task = _start(ctx, people["alice"])
+    with pytest.raises(InvalidTransitionError):
+        tasks.complete_task(ctx, task.id, actor=people["alice"], data={"answer": "x"})
+    with pytest.raises(PermissionDeniedError):
+        tasks.claim_task(ctx, task.id, actor=people["carol"])  # not in service_team
+    tasks.claim_task(ctx, task.id, actor=people["alice"])
+    with pytest.raises(InvalidTransitionError) as info:
+        tasks.claim_task(ctx, task.id, actor=people["bob"])
+    assert info.value.details == {"subject": task.id, "state": "claimed", "action": "claim"}
+    with pytest.raises(PermissionDeniedError):
+        tasks.complete_task(ctx, task.id, actor=people["bob"], data={"answer": "x"})
+    with pytest.raises(PermissionDeniedError):
+        tasks.unclaim_task(ctx, task.id, actor=people["bob"])
+    with pytest.raises(PermissionDeniedError):
+        tasks.assign_task(ctx, task.id, actor=people["alice"], assignee="bob")
+    with pytest.raises(UserNotFoundError):
+        tasks.assign_task(ctx, task.id, actor=people["sam"], assignee="ghost")
+    assert tasks.assign_task(ctx, task.id, actor=people["sam"], assignee="bob").assignee == "bob"
+    assert tasks.unclaim_task(ctx, task.id, actor=people["bob"]).status == "open"
+    with pytest.raises(PermissionDeniedError):
+        tasks.get_task(ctx, task.id, actor=people["carol"])
+
+
+def test_views_filters_and_archive(ctx, people, answer_process, clock):
+    first = _start(ctx, people["alice"], customer_id="C1")
+    clock.advance(timedelta(minutes=1))
+    second = _start(ctx, people["alice"], customer_id="C2")
+    ids = lambda page: [t.id for t in page.items]  # noqa: E731
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue")) == [first.id, second.id]
+    assert ids(tasks.list_tasks(ctx, actor=people["carol"], view="queue")) == []
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue", customer="C2")) == [second.id]
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue", q="answer")) == [first.id, second.id]
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue", q="nothing%")) == []
+    tasks.claim_task(ctx, first.id, actor=people["alice"])
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="mine")) == [first.id]
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue")) == [second.id]
+    assert ids(tasks.list_tasks(ctx, actor=people["sam"], view="all")) == [first.id, second.id]
+    with pytest.raises(PermissionDeniedError):
+        tasks.list_tasks(ctx, actor=people["alice"], view="all")
+    clock.advance(timedelta(days=3))
+    assert len(tasks.list_tasks(ctx, actor=people["sam"], view="all", overdue=True).items) == 2
+    assert tasks.list_tasks(ctx, actor=people["sam"], view="all", overdue=False).items == []
+    tasks.complete_task(ctx, first.id, actor=people["alice"], data={"answer": "ok"})
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="archive")) == [first.id]
+    for bad in ({"view": "everything"}, {"limit": 0}, {"cursor": "@@"}):
+        with pytest.raises(InvalidInputError):
+            tasks.list_tasks(ctx, actor=people["sam"], **bad)
+
+
+def test_keyset_pagination_visits_every_task_once(ctx, people, answer_process, clock):
+    started = []
+    for _ in range(7):
+        started.append(_start(ctx, people["alice"]).id)
+        if len(started) % 3:
+            clock.advance(timedelta(seconds=1))  # some tasks share a timestamp: the id breaks ties
+    seen, cursor = [], None
+    while True:
+        page = tasks.list_tasks(ctx, actor=people["alice"], view="queue", limit=3, cursor=cursor)
+        seen += [t.id for t in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(started) and len(seen) == len(set(seen)) == 7

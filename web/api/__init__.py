@@ -1,0 +1,144 @@
+"""REST API (/api/v1): parse the request, call one engine service, render the result."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+
+from engine.bpmn.loader import SourceFile
+from engine.services import definitions, instances, messages, tasks
+from web.api import schemas
+from web.auth import token_required
+from web.engine_access import current_engine
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+def body(schema: type[schemas.Schema]) -> dict[str, Any]:
+    return schemas.load(schema, request.get_json(silent=True) if request.content_length else {})
+
+
+@bp.post("/definitions")
+@token_required
+def deploy() -> Any:
+    if request.files:
+        files = [SourceFile(f.filename or name, f.read()) for name, f in request.files.items(multi=True)]
+        process_key = request.form.get("process_key") or None
+    else:
+        data = body(schemas.Deploy)
+        files = [SourceFile(f["filename"], f["content"].encode("utf-8")) for f in data["files"]]
+        process_key = data["process_key"]
+    validate_only = request.args.get("validate_only") in ("1", "true")
+    result = definitions.deploy_definition(current_engine(), files=files, actor=g.actor, process_key=process_key,
+                                           validate_only=validate_only)
+    if result is None:
+        return jsonify({"valid": True}), 200
+    view = result.definition
+    return jsonify({"key": view.key, "version": view.version, "created": result.created}), 201 if result.created else 200
+
+
+@bp.get("/definitions")
+@token_required
+def list_definitions() -> Any:
+    return jsonify({"items": to_json(definitions.list_definitions(current_engine()))})
+
+
+@bp.get("/definitions/<key>")
+@token_required
+def get_definition(key: str) -> Any:
+    version = request.args.get("version", type=int)
+    return jsonify(to_json(definitions.get_definition(current_engine(), key, version)))
+
+
+@bp.post("/instances")
+@token_required
+def start_instance() -> Any:
+    view = instances.start_instance(current_engine(), actor=g.actor, **body(schemas.StartInstance))
+    return jsonify({"id": view.id, "status": view.status, "error": view.error}), 201
+
+
+@bp.get("/instances/<instance_id>")
+@token_required
+def get_instance(instance_id: str) -> Any:
+    return jsonify(to_json(instances.get_instance(current_engine(), instance_id, actor=g.actor)))
+
+
+@bp.post("/instances/<instance_id>/cancel")
+@token_required
+def cancel_instance(instance_id: str) -> Any:
+    view = instances.cancel_instance(current_engine(), instance_id, actor=g.actor, **body(schemas.Cancel))
+    return jsonify(to_json(view))
+
+
+@bp.post("/instances/<instance_id>/retry")
+@token_required
+def retry_instance(instance_id: str) -> Any:
+    view = instances.retry_instance(current_engine(), instance_id, actor=g.actor, **body(schemas.Retry))
+    return jsonify(to_json(view))
+
+
+@bp.get("/tasks")
+@token_required
+def list_tasks() -> Any:
+    args = request.args
+    overdue = {"1": True, "true": True, "0": False, "false": False}.get(args.get("overdue", ""), None)
+    page = tasks.list_tasks(
+        current_engine(), actor=g.actor, view=args.get("view", "mine"), process=args.get("process") or None,
+        customer=args.get("customer") or None, overdue=overdue, q=args.get("q") or None,
+        limit=args.get("limit", 50, type=int), cursor=args.get("cursor") or None,
+    )
+    return jsonify({"items": to_json(page.items), "next_cursor": page.next_cursor})
+
+
+@bp.get("/tasks/<task_id>")
+@token_required
+def get_task(task_id: str) -> Any:
+    return jsonify(to_json(tasks.get_task(current_engine(), task_id, actor=g.actor)))
+
+
+@bp.post("/tasks/<task_id>/claim")
+@token_required
+def claim(task_id: str) -> Any:
+    return jsonify(to_json(tasks.claim_task(current_engine(), task_id, actor=g.actor)))
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@token_required
+def unclaim(task_id: str) -> Any:
+    return jsonify(to_json(tasks.unclaim_task(current_engine(), task_id, actor=g.actor)))
+
+
+@bp.post("/tasks/<task_id>/assign")
+@token_required
+def assign(task_id: str) -> Any:
+    user = body(schemas.Assign)["user"]
+    return jsonify(to_json(tasks.assign_task(current_engine(), task_id, actor=g.actor, assignee=user)))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@token_required
+def complete(task_id: str) -> Any:
+    data = body(schemas.Complete)["data"]
+    return jsonify(to_json(tasks.complete_task(current_engine(), task_id, actor=g.actor, data=data)))
+
+
+@bp.post("/messages")
+@token_required
+def deliver_message() -> Any:
+    result = messages.deliver_message(current_engine(), actor=g.actor, **body(schemas.Message))
+    return jsonify(to_json(result)), 202

@@ -1,0 +1,70 @@
+"""Authentication: bearer API tokens for /api, flask-login sessions for pages."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Flask, abort, g, request, session
+from flask_login import LoginManager, UserMixin, current_user
+
+from engine.errors import AuthenticationError, UserNotFoundError
+from engine.services import identity
+from engine.views import Actor
+from web.engine_access import current_engine
+
+login_manager = LoginManager()
+login_manager.login_view = "pages.login"
+
+
+class SessionUser(UserMixin):  # type: ignore[misc]
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+        self.id = actor.username
+
+
+@login_manager.user_loader
+def _load_user(username: str) -> SessionUser | None:
+    try:
+        return SessionUser(identity.get_actor(current_engine(), username))
+    except UserNotFoundError:
+        return None
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+
+
+def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """API views: ``Authorization: Bearer <token>`` → ``g.actor`` (401 otherwise)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("send an API token: Authorization: Bearer <token>")
+        g.actor = identity.authenticate_token(current_engine(), token.strip())
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def current_actor() -> Actor:
+    actor: Actor = current_user.actor
+    return actor
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return str(session["csrf"])
+
+
+def check_csrf() -> None:
+    sent = request.form.get("csrf_token", "")
+    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+        abort(400, "invalid or missing CSRF token")

@@ -1,0 +1,176 @@
+"""The ``careflow`` command: the same engine services as the web layer, from a shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.bpmn.loader import SourceFile
+from engine.clock import FrozenClock
+from engine.config import Settings
+from engine.context import EngineContext, build_engine
+from engine.db import migrate
+from engine.errors import EngineError
+from engine.services import definitions, identity
+from engine.services.timers import fire_due_timers
+from engine.views import ROLES, Actor
+
+
+def _ctx(clock: Any = None) -> EngineContext:
+    return build_engine(Settings.from_env(), clock=clock)
+
+
+def _cli_actor() -> Actor:
+    return Actor("cli", frozenset({"admin"}))
+
+
+@click.group()
+def main() -> None:
+    """CareFlow: BPMN processes for the bank's customer service."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations (creates the SQLite file's folder if needed)."""
+    settings = Settings.from_env()
+    if settings.is_sqlite and ":///" in settings.database_url:
+        Path(settings.database_url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    ctx = build_engine(settings)
+    migrate.upgrade(ctx.db)
+    click.echo(f"database at revision {migrate.current(ctx.db)}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--process-key", default=None, help="Process id to deploy when the files define several.")
+@click.option("--validate-only", is_flag=True, help="Check the files without storing anything.")
+def deploy(files: tuple[Path, ...], process_key: str | None, validate_only: bool) -> None:
+    """Deploy BPMN/DMN/form files as the next version of their process."""
+    sources = [SourceFile(p.name, p.read_bytes()) for p in files]
+    result = definitions.deploy_definition(_ctx(), files=sources, actor=_cli_actor(), process_key=process_key,
+                                           validate_only=validate_only)
+    if result is None:
+        click.echo("valid")
+    elif result.created:
+        click.echo(f"deployed {result.definition.key} v{result.definition.version}")
+    else:
+        click.echo(f"unchanged {result.definition.key} v{result.definition.version}")
+
+
+@main.group()
+def user() -> None:
+    """Users and their roles."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES))
+@click.option("--group", "groups", multiple=True)
+@click.option("--display-name", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_add(name: str, roles: tuple[str, ...], groups: tuple[str, ...], display_name: str | None,
+             password_stdin: bool) -> None:
+    """Create a user."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    view = identity.create_user(_ctx(), username=name, roles=roles, groups=groups, password=password,
+                                display_name=display_name, actor="cli")
+    click.echo(f"created {view.username} ({', '.join(view.roles)})")
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--label", default="cli", help="What the token is for.")
+def token_create(name: str, label: str) -> None:
+    """Create an API token for user NAME and print it (shown once)."""
+    click.echo(identity.create_token(_ctx(), username=name, name=label, actor="cli"))
+
+
+@main.group()
+def timers() -> None:
+    """Timers."""
+
+
+@timers.command("fire")
+@click.option("--now", "now_text", default=None, help="ISO time to fire at (needs CAREFLOW_ALLOW_CLOCK_OVERRIDE=1).")
+def timers_fire(now_text: str | None) -> None:
+    """Fire every timer due now (or at --now)."""
+    settings = Settings.from_env()
+    clock = None
+    if now_text:
+        if not settings.allow_clock_override:
+            raise click.UsageError("--now needs CAREFLOW_ALLOW_CLOCK_OVERRIDE=1")
+        moment = datetime.fromisoformat(now_text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=settings.zone)
+        clock = FrozenClock(moment)
+    result = fire_due_timers(build_engine(settings, clock=clock))
+    click.echo(json.dumps({"fired": result.fired, "failed": result.failed}))
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the scheduler process (timer sweeps) in the foreground."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from engine.scheduler import install_jobs
+
+    sched = BlockingScheduler(timezone="UTC")
+    install_jobs(sched, _ctx())
+    click.echo("scheduler running; Ctrl+C to stop")
+    sched.start()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+@click.option("--workers", default=1, type=int)
+@click.option("--with-scheduler", is_flag=True, help="Also run the timer sweeps in this process.")
+def serve(host: str, port: int, workers: int, with_scheduler: bool) -> None:
+    """Serve the web app with gunicorn."""
+    from web.server import run
+
+    run(host=host, port=port, workers=workers, with_scheduler=with_scheduler)
+
+
+@main.group()
+def demo() -> None:
+    """Demo data for a first look."""
+
+
+@demo.command("load")
+def demo_load() -> None:
+    """Users for each role, the processes in processes/, and a few waiting instances (idempotent)."""
+    from web.demo import load
+
+    for line in load(_ctx()):
+        click.echo(line)
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=True)
+    except EngineError as exc:
+        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        for problem in exc.details.get("problems", []):
+            click.echo(f"  {problem['file']}:{problem['line'] or '?'} {problem['element_id'] or '-'}: "
+                       f"{problem['message']}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

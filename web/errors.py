@@ -1,0 +1,44 @@
+"""The only mapping from engine errors to HTTP status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from engine import errors as e
+
+STATUS: list[tuple[type[e.EngineError], int]] = [
+    (e.NotFoundError, 404),
+    (e.InvalidDefinitionError, 422),
+    (e.FormValidationError, 422),
+    (e.InvalidInputError, 400),
+    (e.AuthenticationError, 401),
+    (e.PermissionDeniedError, 403),
+    (e.ConflictError, 409),
+    (e.ProcessScriptError, 500),
+    (e.IntegrationError, 502),
+    (e.ConfigurationError, 500),
+]
+
+
+def status_for(error: e.EngineError) -> int:
+    return next((code for cls, code in STATUS if isinstance(error, cls)), 500)
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(e.EngineError)
+    def engine_error(error: e.EngineError) -> Any:
+        return jsonify(error_body(error.code, error.message, error.details)), status_for(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            code = (error.name or "error").lower().replace(" ", "_")
+            return jsonify(error_body(code, error.description or error.name)), error.code
+        return error
