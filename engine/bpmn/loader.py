@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,8 +194,9 @@ def _lint_spec(spec: Any, problems: _Problems, handlers: Collection[str] | None,
             if code:
                 _lint_code(code, "exec", element, problems, hook)
         for condition, _target in getattr(task_spec, "cond_task_specs", []) or []:
-            if condition is not None:
-                _lint_code(condition, "eval", element, problems, "condition")
+            source = getattr(condition, "args", [condition])[0] if condition is not None else None
+            if source is not None:
+                _lint_code(str(source), "eval", element, problems, "condition")
         if isinstance(task_spec, ServiceTask):
             _lint_service(task_spec, element, problems, handlers)
         if isinstance(task_spec, UserTask):
@@ -203,6 +205,7 @@ def _lint_spec(spec: Any, problems: _Problems, handlers: Collection[str] | None,
                 problems.at(element, f"form {form_key!r} is not deployed (add forms/{form_key}.json)")
 
 
+_LOOKS_ISO = re.compile(r"^(R\d*_?)?P(T?\d|\d)", re.IGNORECASE)
 _TIMER_KINDS = {TimeDateEventDefinition: "date", DurationTimerEventDefinition: "duration", CycleTimerEventDefinition: "cycle"}
 
 
@@ -217,6 +220,8 @@ def _lint_timer(definition: Any, element: str, problems: _Problems) -> None:
         problems.at(element, f"timer expression {expression!r} is not valid; quote ISO values, e.g. \"P2D\"")
         return
     if isinstance(node, ast.Name):
+        if _LOOKS_ISO.match(node.id):  # PT5M unquoted parses as a variable name and fails at run time
+            problems.at(element, f"timer expression {expression} must be quoted: \"{expression}\"")
         return  # a process variable holding the value; checked when the timer is reached
     if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
         _lint_code(expression, "eval", element, problems, "timer expression")

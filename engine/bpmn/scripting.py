@@ -9,6 +9,7 @@ script line numbers by looking for ``<string>`` frames, so code is compiled unde
 
 from __future__ import annotations
 
+import ast
 import builtins
 import copy
 import re
@@ -66,9 +67,27 @@ RESTRICTED_GLOBALS: dict[str, Any] = {
 }
 
 
-@lru_cache(maxsize=2048)
 def compile_code(source: str, mode: Literal["exec", "eval"]) -> CodeType:
     """Compile under the sandbox policy (cached); raises ScriptCompileError with a line number."""
+    return _compile(str(source), mode)  # conditions arrive as str subclasses; normalize the cache key
+
+
+def _refuse_imports(source: str, mode: str) -> None:
+    # RestrictedPython compiles imports and only guards them at run time; refuse them up front.
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError:
+        return  # reported with its line by the restricted compiler
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            error = ScriptCompileError(f"Line {node.lineno}: imports are not allowed in process scripts")
+            error.lineno = node.lineno
+            raise error
+
+
+@lru_cache(maxsize=2048)
+def _compile(source: str, mode: Literal["exec", "eval"]) -> CodeType:
+    _refuse_imports(source, mode)
     result = (compile_restricted_exec if mode == "exec" else compile_restricted_eval)(source, "<string>")
     if result.errors or result.code is None:
         message = "; ".join(result.errors) or "cannot compile"

@@ -77,6 +77,8 @@ def parse_cycle(value: str, now: datetime, zone: ZoneInfo) -> tuple[int, datetim
 def check_timer_value(kind: str, value: str) -> None:
     """Raise ValueError if an evaluated timer value is not valid for its kind (deploy-time lint)."""
     now, zone = datetime(2000, 1, 1, tzinfo=UTC), ZoneInfo("UTC")
+    if not any(ch.isdigit() for ch in value):
+        raise ValueError("no date, time or amount in it")
     if kind == "date":
         parse_datetime(value, zone)
     elif kind == "duration":

@@ -101,7 +101,8 @@ def run_steps(workflow: Any) -> StepFailure | None:
 def failure_from(exc: SpiffWorkflowException) -> StepFailure:
     task = getattr(exc, "task", None)
     spec = getattr(task, "task_spec", None)
-    message = str(exc).split("\n")[0]
+    notes = [n for n in getattr(exc, "notes", []) if n and not n.startswith("Error evaluating")]
+    message = " ".join([str(exc.args[0]) if exc.args else type(exc).__name__, *notes]).strip()
     inner = getattr(exc, "exception", None)
     error_type = getattr(exc, "error_type", None) or (type(inner).__name__ if inner else type(exc).__name__)
     line = getattr(exc, "line_number", None) if isinstance(exc, WorkflowTaskException) else None

@@ -33,12 +33,12 @@ def _three_timers() -> bytes:
     return b.definitions(
         "sla",
         [b.start(), b.user_task("answer", candidateGroups="service_team"),
-         b.timer_boundary("sla", "answer", "duration", '"PT48H"'),
+         b.timer_boundary("sla_timer", "answer", "duration", '"PT48H"'),
          b.timer_boundary("remind", "answer", "cycle", '"R2/PT24H"', cancel=False),
-         b.timer_boundary("deadline", "answer", "date", '"2025-01-20T09:00:00+08:00"'),
+         b.timer_boundary("deadline", "answer", "date", '"2026-01-20T09:00:00+08:00"'),
          b.script_task("escalate", "escalated = True"), b.script_task("note", "reminded = True"),
          b.end(), b.end("e_sla"), b.end("e_note"), b.end("e_deadline")],
-        [b.flow("start", "answer"), b.flow("answer", "end"), b.flow("sla", "escalate"),
+        [b.flow("start", "answer"), b.flow("answer", "end"), b.flow("sla_timer", "escalate"),
          b.flow("escalate", "e_sla"), b.flow("remind", "note"), b.flow("note", "e_note"),
          b.flow("deadline", "e_deadline")],
     )
@@ -98,6 +98,7 @@ def test_stock_call_service_hides_the_real_error_behind_name_error():
     engine = Failing()
     engine.environment.call_service = Env().call_service
     workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=engine)
+    workflow.task_tree.data.update(customer_id="C9")
     with pytest.raises(NameError, match="script"):
         workflow.do_engine_steps()
 
@@ -137,5 +138,6 @@ def test_unknown_handler_at_run_time_is_an_instance_error_not_a_crash():
     bundle = parse_bundle([SourceFile("svc.bpmn", _service_process())], handlers=None)
     engine = CareflowScriptEngine(clock=FrozenClock(START), zone=ZoneInfo("UTC"), handlers={})
     workflow = CareflowWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=engine)
+    workflow.task_tree.data.update(customer_id="C9")
     with pytest.raises(WorkflowTaskException, match="No service handler named 'core.lookup'"):
         workflow.do_engine_steps()
