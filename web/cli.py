@@ -21,8 +21,18 @@ from engine.services.timers import fire_due_timers
 from engine.views import ROLES, Actor
 
 
-def _ctx(clock: Any = None) -> EngineContext:
-    return build_engine(Settings.from_env(), clock=clock)
+_OPEN: list[EngineContext] = []
+
+
+def _ctx(clock: Any = None, settings: Settings | None = None) -> EngineContext:
+    ctx = build_engine(settings or Settings.from_env(), clock=clock)
+    _OPEN.append(ctx)
+    return ctx
+
+
+def _close() -> None:
+    while _OPEN:  # a command's connections are closed when it ends (the pool would outlive it)
+        _OPEN.pop().db.dispose()
 
 
 def _cli_actor() -> Actor:
@@ -34,6 +44,7 @@ def main() -> None:
     """CareFlow: BPMN processes for the bank's customer service."""
 
 
+main.result_callback()(lambda *a, **k: _close())
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -45,7 +56,7 @@ def db_upgrade() -> None:
     settings = Settings.from_env()
     if settings.is_sqlite and ":///" in settings.database_url:
         Path(settings.database_url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-    ctx = build_engine(settings)
+    ctx = _ctx(settings=settings)
     migrate.upgrade(ctx.db)
     click.echo(f"database at revision {migrate.current(ctx.db)}")
 
@@ -118,7 +129,7 @@ def timers_fire(now_text: str | None) -> None:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=settings.zone)
         clock = FrozenClock(moment)
-    result = fire_due_timers(build_engine(settings, clock=clock))
+    result = fire_due_timers(_ctx(clock, settings))
     click.echo(json.dumps({"fired": result.fired, "failed": result.failed}))
 
 

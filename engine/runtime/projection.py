@@ -114,8 +114,6 @@ def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, n
             if row.id in ready:
                 ready.pop(row.id)
                 continue
-            if row.status not in OPEN_STATES:
-                continue  # just completed by this command (not flushed yet)
             # Ended without being completed through complete_task: a boundary event, a
             # cancel, or a gateway that moved on.
             row.status = HumanTaskStatus.CANCELLED.value

@@ -208,6 +208,7 @@ def complete_task(
         spiff_task.run()
         failure = runtime.run_steps(workflow)
         row.status, row.completed_at, row.completed_by = HumanTaskStatus.COMPLETED.value, now, actor.username
+        session.flush()  # the projection below queries open rows: this one is no longer open
         runtime.save(session, instance, workflow, now, failure=failure)
         audit.append_instance(session, instance, actor=actor.username, action="task.complete", at=now,
                               after={"task": str(row.id), "name": row.task_name, "fields": sorted(cleaned)})
