@@ -19,13 +19,13 @@ import time
 import uuid
 from urllib.parse import urlparse
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
 
 from engine.bpmn.loader import SourceFile
 from engine.config import Settings

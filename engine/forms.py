@@ -56,8 +56,8 @@ def _check_components(components: list[Any], file: str) -> list[DefinitionProble
         ident = component.get("id") or component.get("key")
         kind, key = component.get("type"), component.get("key")
 
-        def bad(message: str, ident: Any = ident) -> None:
-            problems.append(DefinitionProblem(file, None, ident, message))
+        def bad(message: str, ident: Any = ident, found: list[DefinitionProblem] = problems) -> None:
+            found.append(DefinitionProblem(file, None, ident, message))
 
         if kind not in DATA_TYPES | LAYOUT_TYPES:
             bad(f"unknown component type {kind!r}")

@@ -20,7 +20,6 @@ from engine.services import definitions, identity
 from engine.services.timers import fire_due_timers
 from engine.views import ROLES, Actor
 
-
 _OPEN: list[EngineContext] = []
 
 

@@ -118,7 +118,8 @@ def definitions(
 
 
 def correlation_key(name: str, prop: str) -> str:
-    return f'<bpmn:correlationKey name="{name}"><bpmn:correlationPropertyRef>{prop}</bpmn:correlationPropertyRef></bpmn:correlationKey>'
+    ref = f"<bpmn:correlationPropertyRef>{prop}</bpmn:correlationPropertyRef>"
+    return f'<bpmn:correlationKey name="{name}">{ref}</bpmn:correlationKey>'
 
 
 def linear(pid: str, *middle: str, ids: list[str] | None = None, **kw: str) -> bytes:

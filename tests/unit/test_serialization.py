@@ -44,8 +44,8 @@ def test_golden_state_v1_loads_and_runs_to_the_end(ctx, people, db):
         session.commit()
     workflow_tasks = json.loads(text)["workflow"]["tasks"]
     approve_id = next(t["id"] for t in workflow_tasks.values() if t["task_spec"] == "approve" and t["state"] == 16)
-    from engine.runtime.projection import project  # rebuild query rows as a migration would
     from engine.runtime import instance as runtime
+    from engine.runtime.projection import project  # rebuild query rows as a migration would
 
     with ctx.sessions.begin() as session:
         row = session.get(ProcessInstance, uuid.UUID(started.id))
