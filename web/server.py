@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -25,6 +27,8 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
 
 def run(*, host: str, port: int, workers: int, with_scheduler: bool) -> None:
+    # One session-signing key for every worker (each would otherwise invent its own).
+    os.environ.setdefault("CAREFLOW_SECRET_KEY", secrets.token_hex(32))
     options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "threads": 4, "accesslog": "-"}
     if with_scheduler:
         def when_ready(_server: Any) -> None:

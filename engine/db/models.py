@@ -65,9 +65,7 @@ class ProcessDefinition(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     deployed_by: Mapped[str] = mapped_column(String(128))
     deployed_at: Mapped[datetime]
-    files: Mapped[list[DefinitionFile]] = relationship(
-        back_populates="definition", order_by="DefinitionFile.filename", lazy="selectin"
-    )
+    files: Mapped[list[DefinitionFile]] = relationship(back_populates="definition", order_by="DefinitionFile.filename")
 
 
 class DefinitionFile(Base):
@@ -139,9 +137,19 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(128))
-    candidates: Mapped[list[TaskCandidate]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
-    )
+    # Who may claim, kept twice: comma-separated here for display and permission checks
+    # without a join, and as task_candidate rows for the indexed queue query.
+    candidate_groups: Mapped[str] = mapped_column(String(512), default="")
+    candidate_users: Mapped[str] = mapped_column(String(512), default="")
+    candidates: Mapped[list[TaskCandidate]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(g for g in self.candidate_groups.split(",") if g)
+
+    @property
+    def user_names(self) -> tuple[str, ...]:
+        return tuple(u for u in self.candidate_users.split(",") if u)
 
 
 class TaskCandidate(Base):

@@ -17,8 +17,7 @@ OPEN, CLAIMED, COMPLETED = HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.v
 
 
 def is_candidate(actor: Actor, task: HumanTask) -> bool:
-    groups = {c.name for c in task.candidates if c.kind == "group"}
-    users = {c.name for c in task.candidates if c.kind == "user"}
+    groups, users = set(task.group_names), set(task.user_names)
     if not groups and not users:
         return actor.has_role("staff", "supervisor")
     return actor.username in users or bool(groups & actor.groups)

@@ -135,6 +135,7 @@ def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, now:
         task_name=task.task_spec.bpmn_id or task.task_spec.name, title=task_title(task.task_spec),
         form_key=config.form_key, lane=getattr(task.task_spec, "lane", None), status=HumanTaskStatus.OPEN.value,
         priority=config.priority, due_at=due_at, created_at=now,
+        candidate_groups=",".join(config.candidate_groups), candidate_users=",".join(config.candidate_users),
     )
     row.candidates = [TaskCandidate(kind="group", name=g) for g in config.candidate_groups] + [
         TaskCandidate(kind="user", name=u) for u in config.candidate_users

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from engine import audit
 from engine.bpmn.loader import SourceFile, parse_bundle
@@ -103,6 +103,18 @@ def _normalized(files: list[SourceFile]) -> list[SourceFile]:
     return [SourceFile(s.filename.replace("\\", "/").rsplit("/", 1)[-1], s.content) for s in files]
 
 
+def latest_version(session: Session, key: str, version: int | None = None) -> tuple[int, int]:
+    """(definition id, version) of the latest or given version; cheap, no files loaded."""
+    stmt = select(ProcessDefinition.id, ProcessDefinition.version).where(ProcessDefinition.key == key)
+    stmt = stmt.where(ProcessDefinition.version == version) if version else stmt.order_by(
+        ProcessDefinition.version.desc()).limit(1)
+    row = session.execute(stmt).first()
+    if row is None:
+        suffix = f" version {version}" if version is not None else ""
+        raise DefinitionNotFoundError(f"no deployed process {key!r}{suffix}")
+    return int(row[0]), int(row[1])
+
+
 def _latest(session: Session, key: str) -> ProcessDefinition | None:
     return session.scalars(
         select(ProcessDefinition).where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc()).limit(1)
@@ -126,6 +138,7 @@ def list_definitions(ctx: EngineContext) -> list[DefinitionView]:
         )
         rows = session.scalars(
             select(ProcessDefinition)
+            .options(selectinload(ProcessDefinition.files).load_only(DefinitionFile.filename))
             .join(newest, (ProcessDefinition.key == newest.c.key) & (ProcessDefinition.version == newest.c.version))
             .order_by(ProcessDefinition.key)
         ).all()

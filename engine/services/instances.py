@@ -23,7 +23,7 @@ from engine.errors import (
 from engine.runtime import instance as runtime
 from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role, require_role
-from engine.services.definitions import find_definition
+from engine.services.definitions import latest_version
 from engine.services.taskviews import task_view
 from engine.views import Actor, HistoryEntry, InstanceView, TimerView
 
@@ -69,27 +69,27 @@ def start_instance(
     now = ctx.clock.now()
     try:
         with unit_of_work(ctx.sessions) as session:
-            definition = find_definition(session, process_key, version)
+            definition_id, definition_version = latest_version(session, process_key, version)
             if business_key is not None and session.scalar(
                 select(ProcessInstance.id).where(
                     ProcessInstance.process_key == process_key, ProcessInstance.business_key == business_key
                 )
             ):
                 raise DuplicateBusinessKeyError(f"{process_key} already has an instance for {business_key!r}")
-            bundle = runtime.load_bundle(ctx, session, definition.id)
+            bundle = runtime.load_bundle(ctx, session, definition_id)
             row = ProcessInstance(
-                id=uuid.uuid4(), definition_id=definition.id, process_key=process_key, business_key=business_key,
+                id=uuid.uuid4(), definition_id=definition_id, process_key=process_key, business_key=business_key,
                 customer_id=customer_id, started_by=actor.username, started_at=now,
             )
             workflow = runtime.new_workflow(bundle, runtime.script_engine(ctx, ctx.clock, row.id), seed)
             failure = runtime.run_steps(workflow)
             runtime.save(session, row, workflow, now, failure=failure, new=True)
             audit.append_instance(session, row, actor=actor.username, action="instance.started", at=now,
-                                  after={"version": definition.version, "business_key": business_key})
+                                  after={"version": definition_version, "business_key": business_key})
             if failure is not None:
                 audit.append_instance(session, row, actor=actor.username, action="instance.failed", at=now,
                                       after={"message": failure.message, "task": failure.task_name})
-            return _summary(row, definition.version)
+            return _summary(row, definition_version)
     except IntegrityError as exc:
         raise DuplicateBusinessKeyError(f"{process_key} already has an instance for {business_key!r}") from exc
 

@@ -119,6 +119,15 @@ def _load(session: Session, task_id: uuid.UUID) -> HumanTask:
     return row
 
 
+def _lock(session: Session, task_id: uuid.UUID) -> tuple[HumanTask, ProcessInstance]:
+    """Lock the task's instance first, then read the task: a concurrent claim is seen, not overwritten."""
+    instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
+    if instance_id is None:
+        raise TaskNotFoundError(f"no task {task_id}")
+    instance = runtime.lock_instance(session, instance_id)
+    return _load(session, task_id), instance
+
+
 def get_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> TaskView:
     """One task with its form definition and, while it is open, the task's current data.
 
@@ -147,9 +156,7 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
     key = parse_id(task_id, "task")
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        row = _load(session, key)
-        instance = runtime.lock_instance(session, row.instance_id)
-        session.refresh(row)  # re-read under the instance lock: another claim may have won
+        row, instance = _lock(session, key)
         transition = lifecycle.check(action, actor, row)
         before = {"status": row.status, "assignee": row.assignee}
         row.status = transition.target
@@ -193,9 +200,7 @@ def complete_task(
     key = parse_id(task_id, "task")
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        row = _load(session, key)
-        instance = runtime.lock_instance(session, row.instance_id)
-        session.refresh(row)
+        row, instance = _lock(session, key)
         lifecycle.check("complete", actor, row)
         bundle = runtime.load_bundle(ctx, session, instance.definition_id)
         cleaned = _validated(ctx, bundle.forms.get(row.form_key) if row.form_key else None, data)

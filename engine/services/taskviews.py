@@ -15,8 +15,7 @@ def task_view(
     return TaskView(
         id=str(row.id), instance_id=str(row.instance_id), process_key=row.process_key, task_name=row.task_name,
         title=row.title, status=row.status, assignee=row.assignee,
-        candidate_groups=tuple(c.name for c in row.candidates if c.kind == "group"),
-        candidate_users=tuple(c.name for c in row.candidates if c.kind == "user"),
+        candidate_groups=row.group_names, candidate_users=row.user_names,
         priority=row.priority, form_key=row.form_key, lane=row.lane, customer_id=row.customer_id,
         due_at=row.due_at, created_at=row.created_at, claimed_at=row.claimed_at, completed_at=row.completed_at,
         completed_by=row.completed_by, actions=allowed_actions(actor, row), form=form, data=data,

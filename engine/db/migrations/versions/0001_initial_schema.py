@@ -156,6 +156,8 @@ def upgrade() -> None:
     sa.Column('claimed_at', UTCDateTime(), nullable=True),
     sa.Column('completed_at', UTCDateTime(), nullable=True),
     sa.Column('completed_by', sa.String(length=128), nullable=True),
+    sa.Column('candidate_groups', sa.String(length=512), nullable=False, server_default=''),
+    sa.Column('candidate_users', sa.String(length=512), nullable=False, server_default=''),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_human_task_instance_id_process_instance'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_human_task'))
     )
