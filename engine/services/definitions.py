@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -177,16 +175,4 @@ def get_definition_file(ctx: EngineContext, key: str, version: int, filename: st
             if source.filename == filename:
                 return source.content
     raise NotFoundError(f"{key} v{version} has no file {filename!r}")
-
-
-def form_of(session: Session, definition_id: int, form_key: str) -> dict[str, Any] | None:
-    """The form definition deployed with this version under ``form_key`` (None if absent)."""
-    for source in session.scalars(
-        select(DefinitionFile).where(DefinitionFile.definition_id == definition_id, DefinitionFile.kind == "form")
-    ):
-        form: dict[str, Any] = json.loads(source.content)
-        stem = source.filename.rsplit(".", 1)[0]
-        if form.get("id") == form_key or stem == form_key:
-            return form
-    return None
 

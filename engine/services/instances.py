@@ -83,12 +83,13 @@ def start_instance(
             )
             workflow = runtime.new_workflow(bundle, runtime.script_engine(ctx, ctx.clock, row.id), seed)
             failure = runtime.run_steps(workflow)
-            runtime.save(session, row, workflow, now, failure=failure, new=True)
+            # Audit first: the new row is then inserted with its audit head, not updated after.
             audit.append_instance(session, row, actor=actor.username, action="instance.started", at=now,
                                   after={"version": definition_version, "business_key": business_key})
             if failure is not None:
                 audit.append_instance(session, row, actor=actor.username, action="instance.failed", at=now,
                                       after={"message": failure.message, "task": failure.task_name})
+            runtime.save(session, row, workflow, now, failure=failure, new=True)
             return _summary(row, definition_version)
     except IntegrityError as exc:
         raise DuplicateBusinessKeyError(f"{process_key} already has an instance for {business_key!r}") from exc

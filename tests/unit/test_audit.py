@@ -16,12 +16,16 @@ from tests.support import bpmn as b
 from tests.support.engine import claim_and_complete, deploy, open_tasks
 
 
-def test_every_change_is_audited_and_the_chain_verifies(ctx, people, db):
+def _one_finished_instance(ctx, actor) -> str:
     deploy(ctx, ("simple.bpmn", b.simple_task_process()))
-    started = instances.start_instance(ctx, process_key="simple", actor=people["alice"])
+    started = instances.start_instance(ctx, process_key="simple", actor=actor)
     [task] = open_tasks(ctx, started.id)
-    claim_and_complete(ctx, task.id, people["alice"])
-    stream = f"instance:{started.id}"
+    claim_and_complete(ctx, task.id, actor)
+    return f"instance:{started.id}"
+
+
+def test_every_change_is_audited_and_the_chain_verifies(ctx, people, db):
+    stream = _one_finished_instance(ctx, people["alice"])
     with Session(db) as session:
         check = audit.verify_stream(session, stream)
         actions = session.scalars(select(AuditEvent.action).where(AuditEvent.stream == stream)
@@ -33,11 +37,7 @@ def test_every_change_is_audited_and_the_chain_verifies(ctx, people, db):
 
 
 def test_tampering_is_detected(ctx, people, db):
-    deploy(ctx, ("simple.bpmn", b.simple_task_process()))
-    started = instances.start_instance(ctx, process_key="simple", actor=people["alice"])
-    [task] = open_tasks(ctx, started.id)
-    claim_and_complete(ctx, task.id, people["alice"])
-    stream = f"instance:{started.id}"
+    stream = _one_finished_instance(ctx, people["alice"])
     with Session(db) as session:
         second = session.scalars(select(AuditEvent).where(AuditEvent.stream == stream).order_by(AuditEvent.id)).all()[1]
         session.execute(update(AuditEvent).where(AuditEvent.id == second.id).values(actor="mallory"))
