@@ -186,7 +186,7 @@ class MessageSubscription(Base):
 
     __tablename__ = "message_subscription"
     __table_args__ = (
-        UniqueConstraint("instance_id", "spiff_task_id"),
+        UniqueConstraint("instance_id", "spiff_task_id", "name"),
         Index("ix_message_subscription_route", "name", "correlation_hash"),
     )
 

@@ -170,13 +170,16 @@ def save(
         projection.clear(session, instance, now)
 
 
-def send_message(workflow: Any, catcher_id: uuid.UUID, payload: dict[str, Any], values: dict[str, Any]) -> None:
-    """Deliver a message to the waiting catch task ``catcher_id``.
+def send_message(
+    workflow: Any, catcher_id: uuid.UUID, name: str, payload: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Deliver message ``name`` to the waiting catch task (or event-based gateway) ``catcher_id``.
 
     ``values`` are flat ``{property: value}``; SpiffWorkflow wants them grouped by
     correlation key: ``{key: {property: value}}``.
     """
-    definition = workflow.get_task_from_id(catcher_id).task_spec.event_definition
+    catcher = workflow.get_task_from_id(catcher_id)
+    definition = next(d for d in projection.message_definitions(catcher.task_spec.event_definition) if d.name == name)
     correlations: dict[str, dict[str, Any]] = {}
     for prop in definition.correlation_properties:
         if prop.name in values:

@@ -81,19 +81,43 @@ def pending_timers(workflow: Any) -> list[PendingTimer]:
     return found
 
 
+def message_definitions(definition: Any) -> list[Any]:
+    """The message definitions a waiting task catches (several behind an event-based gateway)."""
+    if isinstance(definition, MessageEventDefinition):
+        return [definition]
+    if isinstance(definition, MultipleEventDefinition):
+        return [d for d in definition.event_definitions if isinstance(d, MessageEventDefinition)]
+    return []
+
+
+def _expected_correlation(task: Any, definition: Any) -> dict[str, Any]:
+    """The values a message must carry to reach this task.
+
+    From the conversation's known correlations, and from ``processVariableCorrelation``
+    evaluated on the task's data, which SpiffWorkflow skips behind event-based gateways
+    (research §4 bug 9): CareFlow routes on these values itself, so a reply for another
+    case can never be accepted.
+    """
+    known = task.workflow.correlations
+    expected: dict[str, Any] = {}
+    for prop in definition.correlation_properties:
+        for key in prop.correlation_keys:
+            if prop.name in known.get(key, {}):
+                expected[prop.name] = known[key][prop.name]
+    environment = task.workflow.script_engine.environment
+    for prop in getattr(definition, "process_correlations", None) or []:
+        if prop.name not in expected:
+            expected[prop.name] = environment.evaluate(prop.retrieval_expression, dict(task.data))
+    return expected
+
+
 def pending_messages(workflow: Any) -> list[PendingMessage]:
     found = []
     for task in workflow.event_manager.tasks.values():
-        definition = task.task_spec.event_definition
-        if task.state != TaskState.WAITING or not isinstance(definition, MessageEventDefinition):
+        if task.state != TaskState.WAITING:
             continue
-        known = task.workflow.correlations
-        expected: dict[str, Any] = {}
-        for prop in definition.correlation_properties:
-            for key in prop.correlation_keys:
-                if prop.name in known.get(key, {}):
-                    expected[prop.name] = known[key][prop.name]
-        found.append(PendingMessage(str(task.id), definition.name, expected))
+        for definition in message_definitions(task.task_spec.event_definition):
+            found.append(PendingMessage(str(task.id), definition.name, _expected_correlation(task, definition)))
     return found
 
 
@@ -165,13 +189,13 @@ def _project_timers(session: Session, instance: ProcessInstance, timers: list[Pe
 def _project_messages(
     session: Session, instance: ProcessInstance, messages: list[PendingMessage], now: datetime, new: bool
 ) -> None:
-    wanted = {m.spiff_task_id: m for m in messages}
+    wanted = {(m.spiff_task_id, m.name): m for m in messages}
     if not new:
         rows = session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == instance.id)).all()
         for row in rows:
-            message = wanted.get(row.spiff_task_id)
+            message = wanted.get((row.spiff_task_id, row.name))
             if message is not None and correlation_hash(message.correlation) == row.correlation_hash:
-                wanted.pop(row.spiff_task_id)
+                wanted.pop((row.spiff_task_id, row.name))
             else:
                 session.delete(row)
         session.flush()

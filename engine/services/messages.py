@@ -74,7 +74,7 @@ def deliver_message(
             if instance.status != InstanceStatus.RUNNING.value:
                 raise MessageNotCorrelatedError(f"the waiting instance is {instance.status}")
             workflow = runtime.restore(ctx, session, instance, ctx.clock)
-            runtime.send_message(workflow, uuid.UUID(sub.spiff_task_id), payload, correlation)
+            runtime.send_message(workflow, uuid.UUID(sub.spiff_task_id), name, payload, correlation)
             failure = runtime.run_steps(workflow)
             runtime.save(session, instance, workflow, now, failure=failure)
             result = MessageResult(message_id, "delivered", (str(instance.id),))

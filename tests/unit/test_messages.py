@@ -62,3 +62,48 @@ def test_message_input_is_checked(ctx, people):
         messages.deliver_message(ctx, name="", message_id="x", actor=people["alice"])
     with pytest.raises(InvalidInputError):
         messages.deliver_message(ctx, name="n", message_id="x", actor=people["alice"], payload=[1])  # type: ignore
+
+
+def _feedback_or_timeout(ctx):
+    """Wait for the customer's feedback or chase after 7 days (event-based gateway)."""
+    xml = b.definitions(
+        "feedback",
+        [b.start(), '<bpmn:eventBasedGateway id="wait"/>',
+         b.message_catch("reply", "customer_feedback", "feedback", correlate="case_no"),
+         b.timer_catch("timeout", "duration", '"P7D"'),
+         b.user_task("read", candidateGroups="service_team"), b.user_task("chase", candidateGroups="service_team"),
+         b.end(), b.end("e2")],
+        [b.flow("start", "wait"), b.flow("wait", "reply"), b.flow("wait", "timeout"), b.flow("reply", "read"),
+         b.flow("timeout", "chase"), b.flow("read", "end"), b.flow("chase", "e2")],
+        root=b.message_defs("customer_feedback", "case_no"),
+        collaboration=b.correlation_key("case", "case_no"),
+    )
+    deploy(ctx, ("feedback.bpmn", xml))
+    return {case: instances.start_instance(ctx, process_key="feedback", actor=SYSTEM,
+                                           variables={"case_no": case}).id for case in ("F-1", "F-2")}
+
+
+def test_event_gateway_routes_by_correlation_that_spiffworkflow_ignores_there(ctx, people):
+    started = _feedback_or_timeout(ctx)
+    assert [t.name for t in instances.get_instance(ctx, started["F-1"], actor=SYSTEM).timers] == ["wait"]
+    result = messages.deliver_message(ctx, name="customer_feedback", message_id="fb-1", actor=people["alice"],
+                                      correlation={"case_no": "F-2"}, payload={"case_no": "F-2", "score": 5})
+    assert result.instance_ids == (started["F-2"],)
+    assert [t.task_name for t in open_tasks(ctx, started["F-2"])] == ["read"]
+    assert open_tasks(ctx, started["F-1"]) == []  # the other case still waits
+    view = instances.get_instance(ctx, started["F-2"], actor=SYSTEM)
+    assert view.timers == []  # the losing branch's timer is gone
+
+
+def test_event_gateway_timer_wins_when_no_feedback_arrives(ctx, people, clock):
+    from datetime import timedelta
+
+    from engine.services.timers import fire_due_timers
+
+    started = _feedback_or_timeout(ctx)
+    clock.advance(timedelta(days=7))
+    assert fire_due_timers(ctx).fired == 2
+    assert [t.task_name for t in open_tasks(ctx, started["F-1"])] == ["chase"]
+    with pytest.raises(MessageNotCorrelatedError):  # the message branch was withdrawn with the gateway
+        messages.deliver_message(ctx, name="customer_feedback", message_id="late", actor=people["alice"],
+                                 correlation={"case_no": "F-1"}, payload={"case_no": "F-1"})

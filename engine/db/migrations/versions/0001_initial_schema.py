@@ -177,7 +177,7 @@ def upgrade() -> None:
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_message_subscription_instance_id_process_instance'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_message_subscription')),
-    sa.UniqueConstraint('instance_id', 'spiff_task_id', name=op.f('uq_message_subscription_instance_id_spiff_task_id'))
+    sa.UniqueConstraint('instance_id', 'spiff_task_id', 'name', name=op.f('uq_message_subscription_instance_id_spiff_task_id_name'))
     )
     with op.batch_alter_table('message_subscription', schema=None) as batch_op:
         batch_op.create_index('ix_message_subscription_route', ['name', 'correlation_hash'], unique=False)
