@@ -10,6 +10,9 @@ by a test in ``tests/unit/test_spiff_workarounds.py`` that also shows the stock 
    ``NameError: name 'script' is not defined`` → :meth:`CareflowScriptEngine.call_service`.
 3. A service task's result must be a JSON string (the library ``json.loads`` it) →
    handlers return plain Python values; the engine encodes them.
+4. Task iteration stops at depth 1000, so a process that loops ~250 times stops seeing
+   its READY tasks and stalls without an error → :meth:`CareflowWorkflow.get_tasks_iterator`
+   lifts the cap (``MAX_DEPTH``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,14 @@ from engine.bpmn.scripting import RestrictedEnvironment
 from engine.clock import Clock
 
 
+MAX_DEPTH = 1_000_000
+
+
 class CareflowWorkflow(BpmnWorkflow):  # type: ignore[misc]
+    def get_tasks_iterator(self, first_task: Any = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("max_depth", MAX_DEPTH)  # the stock 1000 stalls long loops (bug 4 above)
+        return super().get_tasks_iterator(first_task, **kwargs)
+
     def refresh_timers(self) -> None:
         for task in list(self.event_manager.tasks.values()):
             # The stock loop also updates tasks that an earlier timer in this same loop

@@ -141,3 +141,32 @@ def test_unknown_handler_at_run_time_is_an_instance_error_not_a_crash():
     workflow.task_tree.data.update(customer_id="C9")
     with pytest.raises(WorkflowTaskException, match="No service handler named 'core.lookup'"):
         workflow.do_engine_steps()
+
+
+def _loop(laps: int) -> bytes:
+    return b.definitions(
+        "loop",
+        [b.start(), b.script_task("count", "i = i + 1"), b.gateway("again", default="flow_again_end"), b.end()],
+        [b.flow("start", "count"), b.flow("count", "again"), b.flow("again", "count", f"i < {laps}", id="back"),
+         b.flow("again", "end")],
+    )
+
+
+def _run_loop(cls: type, laps: int) -> object:
+    bundle = parse_bundle([SourceFile("loop.bpmn", _loop(laps))], handlers=None)
+    engine = CareflowScriptEngine(clock=FrozenClock(START), zone=ZoneInfo("UTC"), handlers={})
+    workflow = cls(bundle.spec, bundle.subprocess_specs, script_engine=engine)
+    workflow.task_tree.data.update(i=0)
+    workflow.do_engine_steps()
+    return workflow
+
+
+def test_stock_iteration_loses_a_long_loop_silently():
+    workflow = _run_loop(BpmnWorkflow, 700)
+    # No error: the loop just stops at depth 1000 (500 laps) and the end event is never run.
+    assert workflow.last_task.data["i"] == 500 and "i" not in workflow.data
+
+
+def test_careflow_workflow_runs_a_long_loop_to_the_end():
+    workflow = _run_loop(CareflowWorkflow, 700)
+    assert workflow.is_completed() and workflow.last_task.data["i"] == 700 and workflow.data["i"] == 700
