@@ -35,7 +35,6 @@ from SpiffWorkflow.util.task import TaskState
 from engine.bpmn.scripting import RestrictedEnvironment
 from engine.clock import Clock
 
-
 MAX_DEPTH = 1_000_000
 
 
