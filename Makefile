@@ -24,6 +24,7 @@ run: $(DEPS)
 lint: $(DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: lint test-sqlite test-postgres
 

@@ -51,7 +51,8 @@ def check_form_definition(form: object, *, file: str) -> list[DefinitionProblem]
 
 
 def _check_components(components: list[Any], file: str) -> list[DefinitionProblem]:
-    problems, keys = [], set()
+    problems: list[DefinitionProblem] = []
+    keys: set[str] = set()
     for component in _walk(components):
         ident = component.get("id") or component.get("key")
         kind, key = component.get("type"), component.get("key")
@@ -88,7 +89,7 @@ def _check_components(components: list[Any], file: str) -> list[DefinitionProble
     return problems
 
 
-class _Iso(fields.Field):  # type: ignore[type-arg]
+class _Iso(fields.Field):
     """Date/time/datetime that validates, then stays an ISO string (task data must be JSON)."""
 
     def __init__(self, parse: Any, **kwargs: Any) -> None:
@@ -102,7 +103,7 @@ class _Iso(fields.Field):  # type: ignore[type-arg]
             raise ValidationError(self.error_messages["invalid"]) from exc
 
 
-def _field(component: dict[str, Any], lang: str) -> fields.Field:  # type: ignore[type-arg]
+def _field(component: dict[str, Any], lang: str) -> fields.Field:
     text = MESSAGES.get(lang, MESSAGES["zh-CN"])
     rules = component.get("validate") or {}
     kind = component["type"]
@@ -121,7 +122,7 @@ def _field(component: dict[str, Any], lang: str) -> fields.Field:  # type: ignor
     allowed = [v.get("value") for v in component.get("values") or [] if isinstance(v, dict)]
     if kind in ("select", "radio") and allowed:
         checks.append(validate.OneOf(allowed, error=text["choice"]))
-    options = {"required": bool(rules.get("required")), "validate": checks, "error_messages": errors,
+    options: dict[str, Any] = {"required": bool(rules.get("required")), "validate": checks, "error_messages": errors,
                "allow_none": not rules.get("required")}
     if kind in ("textfield", "textarea"):
         return fields.String(**options)
@@ -149,7 +150,7 @@ def _schema_class(components: list[Any], lang: str) -> type[Schema]:
         elif kind in DATA_TYPES and kind != "group" and isinstance(component.get("key"), str):
             attrs[component["key"]] = _field(component, lang)
     attrs["Meta"] = type("Meta", (), {"unknown": RAISE})
-    return Schema.from_dict(attrs)  # type: ignore[arg-type]
+    return Schema.from_dict(attrs)
 
 
 _SCHEMAS: dict[tuple[str, str], type[Schema]] = {}

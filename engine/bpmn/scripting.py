@@ -107,7 +107,7 @@ def check_script(source: str, mode: Literal["exec", "eval"]) -> list[tuple[int |
     return []
 
 
-class RestrictedEnvironment(TaskDataEnvironment):  # type: ignore[misc]
+class RestrictedEnvironment(TaskDataEnvironment):
     """SpiffWorkflow script environment running restricted code with whitelisted helpers."""
 
     def __init__(self, helpers: Mapping[str, Any] | None = None) -> None:

@@ -27,7 +27,7 @@ from engine.bpmn.workflow import CareflowWorkflow
 STATE_VERSION = 1
 
 
-class SpeclessWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
+class SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """Leaves ``spec``/``subprocess_specs`` out of the dict and takes them as arguments on restore."""
 
     def to_dict(self, workflow: Any) -> dict[str, Any]:

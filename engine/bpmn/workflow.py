@@ -38,7 +38,7 @@ from engine.clock import Clock
 MAX_DEPTH = 1_000_000
 
 
-class CareflowWorkflow(BpmnWorkflow):  # type: ignore[misc]
+class CareflowWorkflow(BpmnWorkflow):
     def get_tasks_iterator(self, first_task: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("max_depth", MAX_DEPTH)  # the stock 1000 stalls long loops (bug 4 above)
         return super().get_tasks_iterator(first_task, **kwargs)
@@ -71,7 +71,7 @@ def _to_json(value: Any) -> Any:
     raise TypeError(f"service result of type {type(value).__name__} is not JSON serializable")
 
 
-class CareflowScriptEngine(PythonScriptEngine):  # type: ignore[misc]
+class CareflowScriptEngine(PythonScriptEngine):
     """Restricted scripts, the injected clock, the bank's zone and named service handlers."""
 
     def __init__(

@@ -82,7 +82,7 @@ def list_tasks(
     return TaskPage(items, next_cursor)
 
 
-def _view_filter(stmt: Select[tuple[HumanTask]], view: str, actor: Actor) -> Select[tuple[HumanTask]]:
+def _view_filter(stmt: Select[Any], view: str, actor: Actor) -> Select[Any]:
     if view == "mine":
         return stmt.where(HumanTask.assignee == actor.username, HumanTask.status == HumanTaskStatus.CLAIMED.value)
     if view == "archive":
