@@ -88,7 +88,7 @@ def build_engine(
         sessions=make_session_factory(db),
         specs=SpecCache(settings.spec_cache_size),
         handlers=dict(handlers or {}),
-        form_validator=form_validator or (lambda form, data: validate_submission(form, data)),
+        form_validator=form_validator or validate_submission,
     )
     for dotted in settings.handler_modules:
         module_name, _, attr = dotted.partition(":")

@@ -20,18 +20,12 @@ from engine.services import definitions, identity
 from engine.services.timers import fire_due_timers
 from engine.views import ROLES, Actor
 
-_OPEN: list[EngineContext] = []
-
 
 def _ctx(clock: Any = None, settings: Settings | None = None) -> EngineContext:
     ctx = build_engine(settings or Settings.from_env(), clock=clock)
-    _OPEN.append(ctx)
+    # Close the pool when the command ends, whether it succeeded or not.
+    click.get_current_context().call_on_close(ctx.db.dispose)
     return ctx
-
-
-def _close() -> None:
-    while _OPEN:  # a command's connections are closed when it ends (the pool would outlive it)
-        _OPEN.pop().db.dispose()
 
 
 def _cli_actor() -> Actor:
@@ -43,7 +37,6 @@ def main() -> None:
     """CareFlow: BPMN processes for the bank's customer service."""
 
 
-main.result_callback()(lambda *a, **k: _close())
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -47,9 +47,8 @@ class HumanTaskStatus(enum.StrEnum):
 
 
 class TimerStatus(enum.StrEnum):
+    # A fired or withdrawn timer's row is deleted (the audit trail keeps its history).
     PENDING = "pending"
-    FIRED = "fired"
-    CANCELLED = "cancelled"
 
 
 class ProcessDefinition(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -121,11 +122,11 @@ def get_instance(ctx: EngineContext, instance_id: str | uuid.UUID, *, actor: Act
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.stream == f"instance:{key}").order_by(AuditEvent.id)
         ).all()
-        return InstanceView(
-            **{**summary.__dict__,
-               "open_tasks": [task_view(t, actor) for t in tasks],
-               "timers": [TimerView(t.name, t.due_at, t.status) for t in timers],
-               "history": [HistoryEntry(e.at, e.actor, e.action, e.after) for e in events]},
+        return dataclasses.replace(
+            summary,
+            open_tasks=[task_view(t, actor) for t in tasks],
+            timers=[TimerView(t.name, t.due_at, t.status) for t in timers],
+            history=[HistoryEntry(e.at, e.actor, e.action, e.after) for e in events],
         )
 
 

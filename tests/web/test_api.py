@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -81,7 +82,7 @@ def test_bad_definition_is_a_422_with_problems(client, tokens):
 
 def test_multipart_upload_and_validate_only(client, tokens):
     xml = b.simple_task_process("uploaded")
-    data = {"file": (__import__("io").BytesIO(xml), "uploaded.bpmn")}
+    data = {"file": (io.BytesIO(xml), "uploaded.bpmn")}
     response = client.post("/api/v1/definitions?validate_only=1", data=data, headers=tokens["dora"],
                            content_type="multipart/form-data")
     assert response.status_code == 200 and response.json == {"valid": True}
