@@ -1,0 +1,1 @@
+"""Pure bank rules with explicit dates: business calendar, deadlines (no I/O, no clock)."""
