@@ -15,6 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine.errors import ConfigurationError
 
 DEFAULT_DB_PATH = Path("instance") / "careflow.db"
+DEFAULT_KEY_FILE = Path("instance") / "data.key"
+# Plug-ins loaded by default: the outbound channels configured in the environment.
+DEFAULT_PLUGINS = "integrations.channels:register"
+# Message templates ship with the integrations; the engine only reads the file.
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "integrations" / "templates" / "messages.json"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,28 @@ class Settings:
     # Dotted paths ("package.module:attr") of modules that register service-task handlers.
     handler_modules: tuple[str, ...] = field(default_factory=tuple)
     echo_sql: bool = False
+    # Personal data key (32 bytes, URL-safe base64); see engine.privacy.
+    data_key: str | None = None
+    data_key_file: Path = DEFAULT_KEY_FILE  # used (and created) only when data_key is not set
+    message_templates: Path = DEFAULT_TEMPLATES
+    bank_name: str = "CareFlow银行"
+    # Contact rules (DOMAIN §0, §3.5): bank-local window, caps per customer, quiet Spring Festival days.
+    contact_window: tuple[str, str] = ("09:00", "20:00")
+    cap_service_per_day: int = 3
+    cap_marketing_per_day: int = 1
+    cap_marketing_per_30_days: int = 4
+    marketing_quiet_spring_festival: bool = True
+    # Outbox delivery: attempts before the dead letter, exponential backoff from the base, claim lease.
+    outbox_max_attempts: int = 6
+    outbox_backoff_seconds: int = 30
+    outbox_backoff_max_seconds: int = 3600
+    outbox_lease_seconds: int = 300
+    outbox_batch_size: int = 100
+    # Care (DOMAIN §5): daily scan time (bank-local), 29-Feb birthdays, Double Ninth age.
+    care_scan_time: str = "09:00"
+    leap_day_birthday: str = "feb28"
+    elderly_age: int = 60
+    care_batch_size: int = 200
 
     @property
     def zone(self) -> ZoneInfo:
@@ -46,8 +73,17 @@ class Settings:
             allow_clock_override=env.get("CAREFLOW_ALLOW_CLOCK_OVERRIDE", "") == "1",
             spec_cache_size=_int(env, "CAREFLOW_SPEC_CACHE_SIZE", cls.spec_cache_size),
             timer_batch_size=_int(env, "CAREFLOW_TIMER_BATCH_SIZE", cls.timer_batch_size),
-            handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", "").split(",") if m),
+            handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", DEFAULT_PLUGINS).split(",") if m),
             echo_sql=env.get("CAREFLOW_ECHO_SQL", "") == "1",
+            data_key=env.get("CAREFLOW_DATA_KEY") or None,
+            data_key_file=Path(env.get("CAREFLOW_DATA_KEY_FILE", DEFAULT_KEY_FILE)),
+            message_templates=Path(env.get("CAREFLOW_MESSAGE_TEMPLATES", DEFAULT_TEMPLATES)),
+            bank_name=env.get("CAREFLOW_BANK_NAME", cls.bank_name),
+            contact_window=_window(env.get("CAREFLOW_CONTACT_WINDOW", "09:00-20:00")),
+            cap_marketing_per_30_days=_int(env, "CAREFLOW_CAP_MARKETING_30D", cls.cap_marketing_per_30_days),
+            outbox_max_attempts=_int(env, "CAREFLOW_OUTBOX_MAX_ATTEMPTS", cls.outbox_max_attempts),
+            care_scan_time=env.get("CAREFLOW_CARE_SCAN_TIME", cls.care_scan_time),
+            leap_day_birthday=env.get("CAREFLOW_LEAP_DAY_BIRTHDAY", cls.leap_day_birthday),
         )
         settings.validate()
         return settings
@@ -59,6 +95,10 @@ class Settings:
             raise ConfigurationError(f"unknown time zone {self.timezone!r}") from exc
         if not (self.is_sqlite or self.database_url.startswith("postgresql")):
             raise ConfigurationError("DATABASE_URL must be an sqlite:// or postgresql:// URL")
+        if self.leap_day_birthday not in ("feb28", "mar1"):
+            raise ConfigurationError("CAREFLOW_LEAP_DAY_BIRTHDAY must be feb28 or mar1")
+        for value in (*self.contact_window, self.care_scan_time):
+            _clock_time(value)
 
 
 def normalize_database_url(url: str) -> str:
@@ -80,3 +120,36 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, got {value}")
     return value
+
+
+def _clock_time(value: str) -> tuple[int, int]:
+    try:
+        hours, minutes = (int(part) for part in value.split(":"))
+    except ValueError as exc:
+        raise ConfigurationError(f"{value!r} is not a time of day like 09:00") from exc
+    if not (0 <= hours <= 24 and 0 <= minutes < 60):
+        raise ConfigurationError(f"{value!r} is not a time of day like 09:00")
+    return hours, minutes
+
+
+def _window(raw: str) -> tuple[str, str]:
+    start, sep, end = raw.partition("-")
+    if not sep or _clock_time(start) >= _clock_time(end):
+        raise ConfigurationError(f"CAREFLOW_CONTACT_WINDOW must look like 09:00-20:00, got {raw!r}")
+    return start.strip(), end.strip()
+
+
+def key_from_file(path: Path) -> str:
+    """The data key kept next to a development database, created on first use (mode 0600).
+
+    Production sets ``CAREFLOW_DATA_KEY`` from its secret store instead; losing this file makes
+    the encrypted contact data unreadable, so it is never overwritten.
+    """
+    from engine.privacy import new_data_key
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_data_key())
+    return path.read_text().strip()

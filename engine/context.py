@@ -12,12 +12,16 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import wakeups
 from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
-from engine.config import Settings
+from engine.config import Settings, key_from_file
 from engine.db.session import make_db_engine, make_session_factory
 from engine.errors import ConfigurationError
+from engine.outbox.ports import Channel
+from engine.outbox.templates import MessageTemplate, load_templates
+from engine.privacy import FieldCipher
 
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -57,11 +61,26 @@ class EngineContext:
     db: Engine
     sessions: sessionmaker[Session]
     specs: SpecCache
+    cipher: FieldCipher
     handlers: dict[str, ServiceHandler] = field(default_factory=dict)
     form_validator: FormValidator | None = None
+    # Outbound channels by name ("sms", "email", "wechat", "inapp"); integrations add theirs in register(ctx).
+    channels: dict[str, Channel] = field(default_factory=dict)
+    # Called after a commit that made a timer or message due earlier ("timer"|"outbox", due time).
+    wakeup_listeners: list[wakeups.Listener] = field(default_factory=list)
+    _templates: dict[str, MessageTemplate] | None = None
 
     def register_handler(self, name: str, handler: ServiceHandler) -> None:
         self.handlers[name] = handler
+
+    def register_channel(self, channel: Channel) -> None:
+        self.channels[channel.name] = channel
+
+    def templates(self) -> dict[str, MessageTemplate]:
+        """The message templates, loaded and checked on first use (a broken file fails loudly)."""
+        if self._templates is None:
+            self._templates = load_templates(self.settings.message_templates)
+        return self._templates
 
 
 def build_engine(
@@ -79,17 +98,24 @@ def build_engine(
     importing it.
     """
     from engine.forms import validate_submission
+    from engine.outbox.inapp import InAppChannel
+    from engine.outbox.store import NOTIFY_HANDLER, make_notify_handler
 
     db = db or make_db_engine(settings)
+    sessions = make_session_factory(db)
     ctx = EngineContext(
         settings=settings,
         clock=clock or SystemClock(),
         db=db,
-        sessions=make_session_factory(db),
+        sessions=sessions,
         specs=SpecCache(settings.spec_cache_size),
+        cipher=FieldCipher(settings.data_key or key_from_file(settings.data_key_file)),
         handlers=dict(handlers or {}),
         form_validator=form_validator or validate_submission,
     )
+    wakeups.install(sessions, ctx.wakeup_listeners)
+    ctx.register_handler(NOTIFY_HANDLER, make_notify_handler(ctx.templates, {"bank_name": settings.bank_name}))
+    ctx.register_channel(InAppChannel(sessions, ctx.clock))
     for dotted in settings.handler_modules:
         module_name, _, attr = dotted.partition(":")
         try:

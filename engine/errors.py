@@ -46,6 +46,10 @@ class UserNotFoundError(NotFoundError):
     code = "user_not_found"
 
 
+class CustomerNotFoundError(NotFoundError):
+    code = "customer_not_found"
+
+
 @dataclass(frozen=True)
 class DefinitionProblem:
     """One problem in a deployed file: where it is and what is wrong."""

@@ -120,6 +120,12 @@ class MessageResult:
 
 
 @dataclass(frozen=True)
+class BulkStart:
+    started: tuple[str, ...]  # new instance ids
+    skipped: tuple[str, ...]  # business keys that already had an instance
+
+
+@dataclass(frozen=True)
 class TimerSweep:
     fired: int
     failed: int

@@ -24,8 +24,10 @@ from engine.db.base import Base
 from engine.db.session import make_db_engine
 from engine.services import identity
 from engine.views import Actor
+from tests.support.mail import sink  # noqa: F401 - a real SMTP server fixture, shared by the test modules
 
 START = datetime(2025, 3, 3, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
+TEST_DATA_KEY = "Y2FyZWZsb3ctdGVzdC1kYXRhLWtleS0zMi1ieXRlcyE="  # 32 bytes, tests only
 
 
 def _postgres_database(url: str) -> Iterator[str]:
@@ -56,7 +58,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, spec_cache_size=16)
+    return Settings(database_url=database_url, spec_cache_size=16, data_key=TEST_DATA_KEY)
 
 
 @pytest.fixture(scope="session")

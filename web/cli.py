@@ -127,15 +127,54 @@ def timers_fire(now_text: str | None) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Run the scheduler process (timer sweeps) in the foreground."""
+    """Run the scheduler process: timers at their due time, the outbox, the daily care scans."""
+    import logging
+
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from engine.scheduler import install_jobs
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs (tokens)
     sched = BlockingScheduler(timezone="UTC")
     install_jobs(sched, _ctx())
     click.echo("scheduler running; Ctrl+C to stop")
     sched.start()
+
+
+@main.group()
+def outbox() -> None:
+    """Outbound messages."""
+
+
+@outbox.command("dispatch")
+def outbox_dispatch() -> None:
+    """Send every message that is due now (consent, window and caps are checked at send time)."""
+    from dataclasses import asdict
+
+    from engine.outbox.dispatch import dispatch_due
+
+    report = asdict(dispatch_due(_ctx()))
+    report.pop("outcomes")
+    click.echo(json.dumps(report))
+
+
+@main.group()
+def care() -> None:
+    """Customer care scans."""
+
+
+@care.command("scan")
+@click.option("--day", default=None, help="Bank-local day YYYY-MM-DD (default: today).")
+@click.option("--force", is_flag=True, help="Run even if the scan already ran for that day (starts nothing twice).")
+def care_scan(day: str | None, force: bool) -> None:
+    """Start today's birthday, holiday and revisit instances (idempotent)."""
+    from datetime import date
+
+    from engine.care.scans import run_daily_scans
+
+    results = run_daily_scans(_ctx(), date.fromisoformat(day) if day else None, force=force)
+    click.echo(json.dumps({job: {"started": r.started, "skipped": r.skipped, "ran": r.ran} for job, r in results.items()}))
 
 
 @main.command()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -55,11 +55,17 @@ class CareflowWorkflow(BpmnWorkflow):
 
 @dataclass(frozen=True)
 class ServiceCall:
-    """What a service-task handler learns about the call besides its parameters."""
+    """What a service-task handler learns about the call besides its parameters.
+
+    ``effects`` collects side effects (outbox messages) that must commit with this step: the
+    runtime stores them in the same transaction as the state, or drops them with it.
+    """
 
     instance_id: str | None
     task_name: str
     now: datetime
+    task_id: str = ""
+    effects: list[Any] = field(default_factory=list)
 
 
 ServiceHandler = Callable[[Mapping[str, Any], ServiceCall], Any]
@@ -86,6 +92,7 @@ class CareflowScriptEngine(PythonScriptEngine):
         self.zone = zone
         self.handlers = handlers
         self.instance_id = instance_id
+        self.effects: list[Any] = []  # side effects of service calls since the last save
         super().__init__(environment=RestrictedEnvironment(script_helpers(clock, zone)))
 
     def call_service(self, task: Any, **kwargs: Any) -> str:
@@ -94,10 +101,13 @@ class CareflowScriptEngine(PythonScriptEngine):
         if handler is None:
             raise WorkflowTaskException(f"No service handler named {name!r}", task=task)
         params = {key: spec["value"] for key, spec in (kwargs.get("operation_params") or {}).items()}
-        call = ServiceCall(self.instance_id, task.task_spec.bpmn_id or task.task_spec.name, self.clock.now())
+        call = ServiceCall(self.instance_id, task.task_spec.bpmn_id or task.task_spec.name, self.clock.now(),
+                           task_id=str(task.id))
         try:
             result = handler(params, call)
-            return json.dumps(result, default=_to_json)
+            encoded = json.dumps(result, default=_to_json)
+            self.effects.extend(call.effects)  # only a call that succeeded leaves effects behind
+            return encoded
         except WorkflowTaskException:
             raise
         except Exception as exc:  # any handler failure becomes a task error with the real cause

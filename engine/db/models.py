@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -26,10 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.db.base import Base
-
-# BigInteger primary keys that still autoincrement on SQLite (which only does so for INTEGER).
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from engine.db.base import Base, BigId
 
 
 class InstanceStatus(enum.StrEnum):
@@ -273,3 +269,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+# The outreach tables (customers, consents, outbox) live in their own module; importing it here
+# keeps Base.metadata complete for whoever imports the models (migrations, test truncation).
+from engine.db import outreach  # noqa: E402,F401

@@ -27,6 +27,7 @@ from engine.clock import Clock
 from engine.context import EngineContext
 from engine.db.models import DefinitionFile, InstanceStatus, ProcessDefinition, ProcessInstance
 from engine.errors import DefinitionNotFoundError, InstanceNotFoundError
+from engine.outbox.store import store_effects
 from engine.runtime import projection
 
 
@@ -164,6 +165,7 @@ def save(
     if new:
         session.add(instance)
         session.flush()
+    store_effects(session, instance.id, workflow.script_engine.effects, now)
     if instance.status != InstanceStatus.COMPLETED.value:
         projection.project(session, instance, workflow, now, new=new)
     elif not new:

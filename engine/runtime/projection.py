@@ -22,6 +22,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from engine import wakeups
 from engine.bpmn.extensions import task_title, user_task_config
 from engine.bpmn.timers import parse_duration
 from engine.db.models import (
@@ -179,7 +180,9 @@ def _project_timers(session: Session, instance: ProcessInstance, timers: list[Pe
                 session.delete(row)  # fired or cancelled; the audit trail keeps the history
             elif timer.due_at != row.due_at:
                 row.due_at = timer.due_at  # a cycle timer moved on to its next occurrence
+                wakeups.note_due(session, "timer", timer.due_at)
     for timer in wanted.values():
+        wakeups.note_due(session, "timer", timer.due_at)
         session.add(Timer(
             instance_id=instance.id, spiff_task_id=timer.spiff_task_id, name=timer.name,
             due_at=timer.due_at, status=TimerStatus.PENDING.value, attempts=0,

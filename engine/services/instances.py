@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +29,7 @@ from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role, require_role
 from engine.services.definitions import latest_version
 from engine.services.taskviews import task_view
-from engine.views import Actor, HistoryEntry, InstanceView, TimerView
+from engine.views import Actor, BulkStart, HistoryEntry, InstanceView, TimerView
 
 
 def parse_id(value: str | uuid.UUID, what: str = "instance") -> uuid.UUID:
@@ -77,23 +80,88 @@ def start_instance(
                 )
             ):
                 raise DuplicateBusinessKeyError(f"{process_key} already has an instance for {business_key!r}")
-            bundle = runtime.load_bundle(ctx, session, definition_id)
-            row = ProcessInstance(
-                id=uuid.uuid4(), definition_id=definition_id, process_key=process_key, business_key=business_key,
-                customer_id=customer_id, started_by=actor.username, started_at=now,
-            )
-            workflow = runtime.new_workflow(bundle, runtime.script_engine(ctx, ctx.clock, row.id), seed)
-            failure = runtime.run_steps(workflow)
-            # Audit first: the new row is then inserted with its audit head, not updated after.
-            audit.append_instance(session, row, actor=actor.username, action="instance.started", at=now,
-                                  after={"version": definition_version, "business_key": business_key})
-            if failure is not None:
-                audit.append_instance(session, row, actor=actor.username, action="instance.failed", at=now,
-                                      after={"message": failure.message, "task": failure.task_name})
-            runtime.save(session, row, workflow, now, failure=failure, new=True)
+            row = _start_in(ctx, session, definition_id, definition_version, process_key, actor, now,
+                            StartRequest(business_key, customer_id, seed))
             return _summary(row, definition_version)
     except IntegrityError as exc:
         raise DuplicateBusinessKeyError(f"{process_key} already has an instance for {business_key!r}") from exc
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    business_key: str | None
+    customer_id: str | None = None
+    variables: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _start_in(ctx: EngineContext, session: Session, definition_id: int, definition_version: int, process_key: str,
+              actor: Actor, now: datetime, request: StartRequest) -> ProcessInstance:
+    """Create one instance and run it to its first wait state inside the caller's transaction."""
+    bundle = runtime.load_bundle(ctx, session, definition_id)
+    row = ProcessInstance(
+        id=uuid.uuid4(), definition_id=definition_id, process_key=process_key, business_key=request.business_key,
+        customer_id=request.customer_id, started_by=actor.username, started_at=now,
+    )
+    workflow = runtime.new_workflow(bundle, runtime.script_engine(ctx, ctx.clock, row.id), dict(request.variables))
+    failure = runtime.run_steps(workflow)
+    # Audit first: the new row is then inserted with its audit head, not updated after.
+    audit.append_instance(session, row, actor=actor.username, action="instance.started", at=now,
+                          after={"version": definition_version, "business_key": request.business_key})
+    if failure is not None:
+        audit.append_instance(session, row, actor=actor.username, action="instance.failed", at=now,
+                              after={"message": failure.message, "task": failure.task_name})
+    runtime.save(session, row, workflow, now, failure=failure, new=True)
+    return row
+
+
+def start_instances(
+    ctx: EngineContext,
+    *,
+    process_key: str,
+    requests: Sequence[StartRequest],
+    actor: Actor,
+    on_started: Callable[[Session, StartRequest], None] | None = None,
+) -> BulkStart:
+    """Start many instances of one process in one transaction (scheduler scans, campaigns).
+
+    A request whose business key already has an instance is skipped, so a batch can be rerun
+    safely; ``on_started`` runs in the same transaction for each new instance. If a concurrent
+    starter wins a key between our check and our commit, the batch is retried once without it.
+    Raises DefinitionNotFoundError, InvalidInputError, PermissionDeniedError.
+    """
+    require_any_role(actor)
+    for request in requests:
+        _check_variables(request.variables)
+        if not request.business_key:
+            raise InvalidInputError("bulk starts need a business key per instance (that is what makes reruns safe)")
+    for attempt in range(3):
+        try:
+            return _start_batch(ctx, process_key, requests, actor, on_started)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_batch(ctx: EngineContext, process_key: str, requests: Sequence[StartRequest], actor: Actor,
+                 on_started: Callable[[Session, StartRequest], None] | None) -> BulkStart:
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        definition_id, definition_version = latest_version(session, process_key, None)
+        taken = set(session.scalars(select(ProcessInstance.business_key).where(
+            ProcessInstance.process_key == process_key,
+            ProcessInstance.business_key.in_([r.business_key for r in requests]))))
+        started, skipped = [], []
+        for request in requests:
+            if request.business_key in taken:
+                skipped.append(str(request.business_key))
+                continue
+            taken.add(request.business_key)
+            row = _start_in(ctx, session, definition_id, definition_version, process_key, actor, now, request)
+            if on_started is not None:
+                on_started(session, request)
+            started.append(str(row.id))
+        return BulkStart(tuple(started), tuple(skipped))
 
 
 def _summary(row: ProcessInstance, version: int) -> InstanceView:

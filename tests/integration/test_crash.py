@@ -35,7 +35,7 @@ def _crashy() -> bytes:
 def test_sigkill_during_work_loses_and_duplicates_nothing(ctx, settings, db):
     identity.create_user(ctx, username="worker", roles=["staff"], groups=["workers"])
     deploy(ctx, ("crashy.bpmn", _crashy()))
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "PYTHONPATH": str(ROOT), "CAREFLOW_DATA_KEY": settings.data_key}
     rng = random.Random(20261124)
     for _ in range(KILLS):
         proc = subprocess.Popen([sys.executable, "-m", "tests.support.crash_worker"], cwd=ROOT, env=env,

@@ -1,15 +1,70 @@
-"""The scheduler only registers the sweep; the sweep itself is tested with a frozen clock."""
+"""The scheduler arms one-shot jobs at the next due time; pokes move them earlier; nothing polls."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine.scheduler import install_jobs, sweep_timers
+from engine.scheduler import install_jobs, next_timer_due
+from engine.services import instances
+from engine.views import SYSTEM
+from tests.support.bpmn import linear, timer_catch
+from tests.support.engine import deploy
 
 
-def test_install_jobs_registers_the_timer_sweep(ctx):
+@pytest.fixture
+def paused():
     scheduler = BackgroundScheduler(timezone="UTC")
-    install_jobs(scheduler, ctx, interval_seconds=2)
-    [job] = scheduler.get_jobs()
-    assert job.id == "timers.sweep" and job.func is sweep_timers and job.args == (ctx,)
-    assert job.trigger.interval.total_seconds() == 2 and job.max_instances == 1
+    scheduler.start(paused=True)  # real job store, nothing runs: we look at what it would run when
+    yield scheduler
+    scheduler.shutdown(wait=False)
+
+
+def _scheduler(ctx, scheduler, max_idle=30):
+    return scheduler, install_jobs(scheduler, ctx, max_idle=max_idle)
+
+
+def test_jobs_are_armed_at_once_so_overdue_work_is_caught_up(ctx, clock, paused):
+    scheduler, jobs = _scheduler(ctx, paused)
+    assert jobs["timers"].armed_for == clock.now() and jobs["outbox"].armed_for == clock.now()
+    ids = {job.id for job in scheduler.get_jobs()}
+    assert {"timers.sweep", "outbox.dispatch", "care.scans"} <= ids
+    scans = scheduler.get_job("care.scans")
+    assert str(scans.trigger.timezone) == "Asia/Shanghai" and "hour='9'" in str(scans.trigger)
+
+
+def test_a_new_timer_pokes_the_sweep_to_its_due_time(ctx, clock, paused):
+    deploy(ctx, ("t.bpmn", linear("t", timer_catch("wait", "duration", '"PT10M"'))))
+    scheduler, jobs = _scheduler(ctx, paused, max_idle=3600)
+    jobs["timers"].run()  # nothing due: re-armed for the idle re-check
+    assert jobs["timers"].armed_for == clock.now() + timedelta(hours=1)
+    instances.start_instance(ctx, process_key="t", actor=SYSTEM)  # committed: the in-process hook pokes the job
+    assert jobs["timers"].armed_for == clock.now() + timedelta(minutes=10)
+    assert scheduler.get_job("timers.sweep").trigger.run_date == clock.now() + timedelta(minutes=10)
+
+
+def test_after_a_sweep_the_job_sleeps_until_the_next_timer(ctx, clock, paused):
+    deploy(ctx, ("t.bpmn", linear("t", timer_catch("wait", "duration", '"PT1H"'))))
+    first = instances.start_instance(ctx, process_key="t", actor=SYSTEM)
+    clock.advance(timedelta(minutes=30))
+    second = instances.start_instance(ctx, process_key="t", actor=SYSTEM)
+    scheduler, jobs = _scheduler(ctx, paused, max_idle=3600)
+    clock.advance(timedelta(minutes=31))
+    jobs["timers"].run()
+    assert instances.get_instance(ctx, first.id, actor=SYSTEM).status == "completed"
+    assert instances.get_instance(ctx, second.id, actor=SYSTEM).status == "running"
+    assert jobs["timers"].armed_for == next_timer_due(ctx, clock.now()) == clock.now() + timedelta(minutes=29)
+
+
+def test_a_failing_round_still_re_arms(ctx, clock, paused):
+    scheduler, jobs = _scheduler(ctx, paused)
+    job = jobs["timers"]
+
+    def broken(_now):
+        raise RuntimeError("database went away")
+
+    job.work = broken
+    job.run()
+    assert job.armed_for == clock.now() + timedelta(seconds=30)

@@ -16,12 +16,13 @@ from web.cli import main
 @pytest.fixture
 def cli(ctx, settings, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.data_key)
     monkeypatch.delenv("CAREFLOW_ALLOW_CLOCK_OVERRIDE", raising=False)
     return CliRunner()
 
 
 def test_db_upgrade_user_token_deploy(cli, ctx, tmp_path: Path):
-    assert "revision 0001" in cli.invoke(main, ["db", "upgrade"]).output
+    assert "revision 0002" in cli.invoke(main, ["db", "upgrade"]).output
     result = cli.invoke(main, ["user", "add", "li.na", "--role", "staff", "--group", "service_team",
                                "--password-stdin"], input="secret-pass-1\n")
     assert result.exit_code == 0, result.output

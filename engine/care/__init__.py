@@ -1,0 +1,1 @@
+"""Customer care: the daily scans that start birthday, holiday and revisit instances."""

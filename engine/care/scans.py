@@ -1,0 +1,223 @@
+"""The daily care scans: birthdays, holidays and revisits due, each one short instance per customer and occasion.
+
+A scan looks at one bank-local day. It finds its customers through indexed columns (solar
+birthdays by "MM-DD", lunar ones by lunar month and day, revisits by due date), checks each with
+:mod:`engine.rules.care_dates`, and starts instances in batches with an idempotent business key
+(``birthday:<customer>:<date>``, ``holiday:<occasion>:<year>:<customer>``,
+``revisit:<customer>:<due date>``), so a rerun or a second scheduler starts nothing twice.
+Consent, do-not-disturb and the contact window are not checked here: the greeting instance
+starts and its message is suppressed or held by the outbox policy at send time, which keeps
+"refused by consent" visible in care coverage instead of silently absent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from lunardate import LunarDate
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.context import EngineContext
+from engine.db.outreach import CareScanRun, Customer, CustomerStatus
+from engine.db.session import unit_of_work
+from engine.rules.care_dates import CareOccasion, LunarBirthday, age_on, birthdays_between, occasions_on
+from engine.services.instances import StartRequest, start_instances
+from engine.views import SYSTEM
+
+log = logging.getLogger(__name__)
+
+BIRTHDAY_PROCESS, HOLIDAY_PROCESS, REVISIT_PROCESS = "birthday_care", "holiday_care", "periodic_revisit"
+# DOMAIN §4.3 (practice defaults, settings-level): proactive contact interval by tier.
+REVISIT_INTERVAL = {"private": relativedelta(months=1), "diamond": relativedelta(months=2),
+                    "platinum": relativedelta(months=3), "gold": relativedelta(months=3),
+                    "mass": relativedelta(months=6)}
+WISHES = {
+    "new_year": ("新年快乐", "a happy New Year"),
+    "spring_festival": ("新春快乐，阖家幸福", "a happy Spring Festival"),
+    "lantern": ("元宵快乐，团圆美满", "a happy Lantern Festival"),
+    "dragon_boat": ("端午安康", "a healthy Dragon Boat Festival"),
+    "mid_autumn": ("中秋快乐，月圆人圆", "a happy Mid-Autumn Festival"),
+    "national_day": ("国庆快乐", "a happy National Day"),
+    "double_ninth": ("重阳安康，福寿绵长", "good health this Double Ninth Festival"),
+}
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    job: str
+    day: date
+    started: int
+    skipped: int
+    ran: bool = True  # False: another scheduler already ran (or runs) this scan
+
+
+def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool = False) -> dict[str, ScanResult]:
+    """Run the three scans for ``day`` (default: today in the bank's zone). Safe to repeat."""
+    day = day or ctx.clock.now().astimezone(ctx.settings.zone).date()
+    results = {}
+    for job, scan in (("birthday", scan_birthdays), ("holiday", scan_holidays), ("revisit", scan_revisits)):
+        results[job] = _run_once(ctx, job, day, scan, force=force)
+    return results
+
+
+def _run_once(ctx: EngineContext, job: str, day: date, scan: Callable[[EngineContext, date], tuple[int, int]],
+              *, force: bool) -> ScanResult:
+    """Claim (job, day) so that two schedulers do not both scan; a failed or forced run goes again."""
+    now = ctx.clock.now()
+    try:
+        with unit_of_work(ctx.sessions) as session:
+            run = session.get(CareScanRun, (job, day))
+            if run is not None and run.status != "failed" and not force:
+                return ScanResult(job, day, 0, 0, ran=False)
+            if run is None:
+                session.add(CareScanRun(job=job, day=day, status="running", started=0, skipped=0, started_at=now))
+            else:
+                run.status, run.started_at, run.error = "running", now, None
+    except IntegrityError:
+        return ScanResult(job, day, 0, 0, ran=False)
+    try:
+        started, skipped = scan(ctx, day)
+    except Exception as exc:
+        _close(ctx, job, day, "failed", 0, 0, error=f"{type(exc).__name__}: {exc}")
+        log.exception("care scan %s for %s failed", job, day)
+        raise
+    _close(ctx, job, day, "done", started, skipped)
+    return ScanResult(job, day, started, skipped)
+
+
+def _close(ctx: EngineContext, job: str, day: date, status: str, started: int, skipped: int,
+           error: str | None = None) -> None:
+    with unit_of_work(ctx.sessions) as session:
+        run = session.get(CareScanRun, (job, day))
+        if run is not None:
+            run.status, run.started, run.skipped = status, started, skipped
+            run.finished_at, run.error = ctx.clock.now(), error
+
+
+def _customers(ctx: EngineContext, where: ColumnElement[bool]) -> Iterator[list[Customer]]:
+    """Active customers matching ``where``, in id order, one batch per read transaction (keyset paging)."""
+    last = ""
+    while True:
+        with unit_of_work(ctx.sessions, write=False) as session:
+            batch = list(session.scalars(
+                select(Customer).where(where, Customer.status == CustomerStatus.ACTIVE.value, Customer.id > last)
+                .order_by(Customer.id).limit(ctx.settings.care_batch_size)))
+        if not batch:
+            return
+        yield batch
+        last = batch[-1].id
+
+
+def _start(ctx: EngineContext, process_key: str, requests: list[StartRequest],
+           on_started: Callable[[Session, StartRequest], None] | None = None) -> tuple[int, int]:
+    if not requests:
+        return 0, 0
+    result = start_instances(ctx, process_key=process_key, requests=requests, actor=SYSTEM, on_started=on_started)
+    return len(result.started), len(result.skipped)
+
+
+def birthday_filter(day: date, leap_day_rule: str) -> ColumnElement[bool]:
+    """Index pre-filter for customers whose birthday may fall on ``day``; exact check follows in Python."""
+    solar_days = [day.strftime("%m-%d")]
+    common_year = not (day.year % 4 == 0 and (day.year % 100 != 0 or day.year % 400 == 0))
+    if common_year and day.strftime("%m-%d") == ("02-28" if leap_day_rule == "feb28" else "03-01"):
+        solar_days.append("02-29")
+    clauses = [and_(Customer.birthday_calendar == "solar", Customer.birthday_md.in_(solar_days))]
+    lunar = LunarDate.from_solar_date(day.year, day.month, day.day)
+    if not lunar.is_leap_month:  # leap-month births celebrate in the ordinary month (DOMAIN §5.4)
+        lunar_days = [lunar.day] + ([30] if lunar.day == 29 else [])
+        clauses.append(and_(Customer.birthday_calendar == "lunar", Customer.lunar_month == lunar.month,
+                            Customer.lunar_day.in_(lunar_days)))
+    return or_(*clauses)
+
+
+def is_birthday(customer: Customer, day: date, leap_day_rule: str) -> bool:
+    if customer.birth_date is None:
+        return False
+    rule: Any = leap_day_rule
+    if customer.birthday_calendar == "lunar" and customer.lunar_month and customer.lunar_day:
+        lunar = LunarBirthday(customer.lunar_month, customer.lunar_day, customer.lunar_leap)
+        return bool(birthdays_between(day, day, lunar=lunar, leap_day_rule=rule))
+    return bool(birthdays_between(day, day, solar=customer.birth_date, leap_day_rule=rule))
+
+
+def scan_birthdays(ctx: EngineContext, day: date) -> tuple[int, int]:
+    started = skipped = 0
+    rule = ctx.settings.leap_day_birthday
+    for batch in _customers(ctx, birthday_filter(day, rule)):
+        requests = [StartRequest(f"birthday:{c.id}:{day.isoformat()}", c.id, _care_variables(c, "birthday"))
+                    for c in batch if is_birthday(c, day, rule)]
+        counts = _start(ctx, BIRTHDAY_PROCESS, requests)
+        started, skipped = started + counts[0], skipped + counts[1]
+    return started, skipped
+
+
+def scan_holidays(ctx: EngineContext, day: date) -> tuple[int, int]:
+    started = skipped = 0
+    for occasion in occasions_on(day):
+        for batch in _customers(ctx, Customer.id.is_not(None)):
+            requests = [StartRequest(f"holiday:{occasion.key}:{day.year}:{c.id}", c.id, _holiday_variables(c, occasion))
+                        for c in batch if _eligible(c, occasion, day)]
+            counts = _start(ctx, HOLIDAY_PROCESS, requests)
+            started, skipped = started + counts[0], skipped + counts[1]
+    return started, skipped
+
+
+def _eligible(customer: Customer, occasion: CareOccasion, day: date) -> bool:
+    if occasion.min_age is None:
+        return True
+    return customer.birth_date is not None and age_on(customer.birth_date, day) >= occasion.min_age
+
+
+def scan_revisits(ctx: EngineContext, day: date) -> tuple[int, int]:
+    """Start a revisit for every customer due on or before ``day`` and move their next due date on."""
+    started = skipped = 0
+    for batch in _customers(ctx, and_(Customer.next_revisit_on.is_not(None), Customer.next_revisit_on <= day)):
+        requests = [StartRequest(f"revisit:{c.id}:{c.next_revisit_on}", c.id,
+                                 {**_care_variables(c, "revisit"), "due_on": str(c.next_revisit_on)}) for c in batch]
+        counts = _start(ctx, REVISIT_PROCESS, requests, on_started=lambda s, r: _advance_revisit(s, r, day))
+        started, skipped = started + counts[0], skipped + counts[1]
+        if counts[1]:  # already started by an earlier run: only the due date still needs moving on
+            _advance_skipped(ctx, [r for r in requests if r.customer_id], day)
+    return started, skipped
+
+
+def next_revisit(due: date, tier: str, today: date) -> date:
+    """The next due date after ``today``, stepping from the old one by the tier's interval."""
+    step = REVISIT_INTERVAL.get(tier, REVISIT_INTERVAL["mass"])
+    nxt = due + step
+    while nxt <= today:
+        nxt += step
+    return nxt
+
+
+def _advance_revisit(session: Session, request: StartRequest, today: date) -> None:
+    customer = session.get(Customer, request.customer_id)
+    if customer is not None and customer.next_revisit_on is not None:
+        customer.next_revisit_on = next_revisit(customer.next_revisit_on, customer.tier, today)
+
+
+def _advance_skipped(ctx: EngineContext, requests: list[StartRequest], today: date) -> None:
+    with unit_of_work(ctx.sessions) as session:
+        for request in requests:
+            customer = session.get(Customer, request.customer_id)
+            if customer is not None and customer.next_revisit_on is not None and customer.next_revisit_on <= today:
+                customer.next_revisit_on = next_revisit(customer.next_revisit_on, customer.tier, today)
+
+
+def _care_variables(customer: Customer, occasion: str) -> dict[str, Any]:
+    return {"customer_id": customer.id, "occasion": occasion, "tier": customer.tier, "manager": customer.manager}
+
+
+def _holiday_variables(customer: Customer, occasion: CareOccasion) -> dict[str, Any]:
+    wish_zh, wish_en = WISHES.get(occasion.key, ("节日快乐", "happy holidays"))
+    return {**_care_variables(customer, occasion.key), "occasion_zh": occasion.name_zh, "occasion_en": occasion.name_en,
+            "wish_zh": wish_zh, "wish_en": wish_en}
+

@@ -1,0 +1,82 @@
+"""Queueing messages: the ``careflow.notify`` service handler and the rows it leaves behind.
+
+A BPMN service task with operator ``careflow.notify`` and parameters ``template``, ``customer_id``
+(and optionally ``channel``, ``key`` and the template's own parameters) queues one message. The
+handler only records an intent on the call; the runtime writes it to ``outbox_message`` in the same
+transaction as the step, so a crash loses both or neither. The handler returns
+``{"outbox_key": key}``: a process that wants the delivery result waits for the message
+``careflow.delivery`` correlated on ``outbox_key``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine import wakeups
+from engine.bpmn.workflow import ServiceCall
+from engine.db.outreach import OutboxMessage, OutboxStatus
+from engine.outbox.templates import CUSTOMER_FIELDS, MessageTemplate, TemplateError
+
+NOTIFY_HANDLER = "careflow.notify"
+DELIVERY_MESSAGE = "careflow.delivery"
+_RESERVED = frozenset({"template", "customer_id", "channel", "key"})
+
+
+@dataclass(frozen=True)
+class OutboxIntent:
+    key: str
+    customer_id: str | None
+    channel: str
+    template: str
+    purpose: str
+    urgent: bool
+    params: dict[str, Any]
+    task_name: str | None = None
+
+
+def make_notify_handler(templates: Callable[[], Mapping[str, MessageTemplate]],
+                        defaults: Mapping[str, Any]) -> Callable[[Mapping[str, Any], ServiceCall], Any]:
+    """The ``careflow.notify`` handler over the loaded templates and default parameters (bank name)."""
+
+    def notify(params: Mapping[str, Any], call: ServiceCall) -> dict[str, str]:
+        name = params.get("template")
+        template = templates().get(str(name))
+        if template is None:
+            raise TemplateError(f"no message template {name!r}")
+        channel = str(params.get("channel") or "auto")
+        if channel != "auto" and channel not in template.channels:
+            raise TemplateError(f"template {template.key} cannot go by {channel}")
+        values = {**defaults, **{k: v for k, v in params.items() if k not in _RESERVED}}
+        missing = sorted(template.placeholders() - CUSTOMER_FIELDS - values.keys())
+        if missing:
+            raise TemplateError(f"template {template.key} needs parameters {', '.join(missing)}")
+        key = str(params.get("key") or f"{call.instance_id}:{call.task_id}")
+        customer = params.get("customer_id")
+        call.effects.append(OutboxIntent(
+            key=key, customer_id=str(customer) if customer else None, channel=channel, template=template.key,
+            purpose=template.purpose, urgent=template.urgent,
+            params={k: values[k] for k in template.params if k in values}, task_name=call.task_name,
+        ))
+        return {"outbox_key": key}
+
+    return notify
+
+
+def store_effects(session: Session, instance_id: uuid.UUID | None, effects: list[Any], now: datetime) -> None:
+    """Write the outbox rows of the service calls that ran in this step (caller commits)."""
+    for intent in effects:
+        if isinstance(intent, OutboxIntent):
+            session.add(OutboxMessage(
+                idempotency_key=intent.key, instance_id=instance_id, task_name=intent.task_name, customer_id=intent.customer_id,
+                channel=intent.channel, purpose=intent.purpose, template=intent.template, params=intent.params,
+                urgent=intent.urgent, status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now,
+                created_at=now,
+            ))
+            wakeups.note_due(session, "outbox", now)
+    effects.clear()

@@ -1,0 +1,154 @@
+"""birthday_care, holiday_care and periodic_revisit, started by the daily scans, end to end."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from lxml import etree
+from sqlalchemy import select
+
+from engine.care.scans import run_daily_scans
+from engine.db.outreach import Customer, OutboxMessage
+from engine.outbox.dispatch import dispatch_due
+from engine.services import identity, instances
+from engine.services.timers import fire_due_timers
+from engine.views import SYSTEM
+from tests.support.care import CARE_PROCESSES, ROOT, RecordingChannel, add_customers, customer, deploy_care
+from tests.support.engine import claim_and_complete, open_tasks
+
+NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI"}
+
+
+@pytest.fixture
+def sms(ctx):
+    channel = RecordingChannel("sms")
+    ctx.register_channel(channel)
+    return channel
+
+
+def _instances(ctx, key):
+    with ctx.sessions() as session:
+        from engine.db.models import ProcessInstance
+
+        return list(session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == key)))
+
+
+@pytest.mark.parametrize("key", CARE_PROCESSES)
+def test_every_element_has_a_diagram_shape(key):
+    tree = etree.parse(str(ROOT / "processes" / f"{key}.bpmn"))
+    elements = {e.get("id") for e in tree.xpath("//bpmn:process/*[@id] | //bpmn:lane | //bpmn:participant",
+                                                namespaces=NS) if not e.tag.endswith("laneSet")}
+    drawn = {e.get("bpmnElement") for e in tree.xpath("//bpmndi:BPMNShape | //bpmndi:BPMNEdge", namespaces=NS)}
+    assert elements == drawn
+
+
+def test_birthday_greeting_goes_out_and_its_receipt_completes_the_instance(ctx, clock, sms):
+    deploy_care(ctx)
+    add_customers(ctx, customer("C1", date(1980, 3, 3), gender="F"), customer("C2", date(1980, 3, 4)))
+    result = run_daily_scans(ctx, date(2025, 3, 3))
+    assert (result["birthday"].started, result["holiday"].started) == (1, 0)
+    [started] = _instances(ctx, "birthday_care")
+    assert (started.business_key, started.customer_id, started.status) == ("birthday:C1:2025-03-03", "C1", "running")
+    report = dispatch_due(ctx)
+    assert report.sent == 1
+    [message] = sms.delivered.values()
+    assert message.address == "13800138000" and "王女士" in message.body and "生日快乐" in message.body
+    assert instances.get_instance(ctx, str(started.id), actor=SYSTEM).status == "completed"
+    with ctx.sessions() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        assert (row.status, row.result_delivered, row.channel) == ("sent", True, "sms")
+
+
+def test_rerunning_a_scan_starts_nothing_twice(ctx, sms):
+    deploy_care(ctx)
+    add_customers(ctx, customer("C1", date(1980, 3, 3)))
+    run_daily_scans(ctx, date(2025, 3, 3))
+    again = run_daily_scans(ctx, date(2025, 3, 3))
+    assert not again["birthday"].ran
+    forced = run_daily_scans(ctx, date(2025, 3, 3), force=True)
+    assert (forced["birthday"].started, forced["birthday"].skipped) == (0, 1)
+    assert len(_instances(ctx, "birthday_care")) == 1
+
+
+def test_private_client_also_gets_the_managers_call(ctx, people, sms):
+    deploy_care(ctx)
+    add_customers(ctx, customer("C9", date(1970, 3, 3), tier="private", manager="alice"))
+    run_daily_scans(ctx, date(2025, 3, 3))
+    dispatch_due(ctx)
+    [row] = _instances(ctx, "birthday_care")
+    [call] = open_tasks(ctx, str(row.id))
+    assert (call.form_key, call.candidate_groups) == ("care_call_record", ("customer_managers",))
+
+
+def test_a_refused_greeting_is_recorded_on_the_instance(ctx, sms):
+    from engine.services.customers import set_consent
+
+    deploy_care(ctx)
+    add_customers(ctx, customer("C1", date(1980, 3, 3)))
+    run_daily_scans(ctx, date(2025, 3, 3))
+    set_consent(ctx, "C1", channel="all", purpose="service", granted=False, source="sms reply T", actor=SYSTEM)
+    report = dispatch_due(ctx)
+    assert (report.sent, report.suppressed, sms.attempts) == (0, 1, 0)
+    [row] = _instances(ctx, "birthday_care")
+    assert row.status == "completed"
+    view = instances.get_instance(ctx, str(row.id), actor=SYSTEM)
+    assert any(h.action == "message.received" for h in view.history)
+
+
+def test_no_receipt_in_two_days_ends_the_instance(ctx, clock):
+    deploy_care(ctx, "birthday_care")
+    add_customers(ctx, customer("C1", date(1980, 3, 3)))
+    run_daily_scans(ctx, date(2025, 3, 3))  # no sms channel registered: the message keeps retrying
+    clock.advance(timedelta(days=2, seconds=1))
+    fire_due_timers(ctx)
+    [row] = _instances(ctx, "birthday_care")
+    assert row.status == "completed"
+
+
+def test_double_ninth_greets_only_customers_aged_sixty_or_more(ctx, sms):
+    deploy_care(ctx)
+    add_customers(ctx, customer("OLD", date(1965, 10, 29)), customer("YOUNG", date(1966, 10, 30)),
+                  customer("NOBIRTH", None))
+    result = run_daily_scans(ctx, date(2025, 10, 29))  # 重阳 2025
+    assert result["holiday"].started == 1
+    [row] = _instances(ctx, "holiday_care")
+    assert (row.customer_id, row.business_key) == ("OLD", "holiday:double_ninth:2025:OLD")
+
+
+def test_revisit_due_starts_one_instance_and_moves_the_due_date_by_tier(ctx, clock, people):
+    deploy_care(ctx)
+    add_customers(ctx, customer("G1", tier="gold", next_revisit_on=date(2025, 3, 1)),
+                  customer("P1", tier="private", next_revisit_on=date(2025, 3, 3)),
+                  customer("M1", tier="mass", next_revisit_on=date(2025, 4, 1)))
+    result = run_daily_scans(ctx, date(2025, 3, 3))
+    assert result["revisit"].started == 2
+    with ctx.sessions() as session:
+        due = {c.id: c.next_revisit_on for c in session.scalars(select(Customer))}
+    assert due == {"G1": date(2025, 6, 1), "P1": date(2025, 4, 3), "M1": date(2025, 4, 1)}
+    rows = {r.customer_id: r for r in _instances(ctx, "periodic_revisit")}
+    assert rows["G1"].business_key == "revisit:G1:2025-03-01"
+    [task] = open_tasks(ctx, str(rows["G1"].id))
+    identity.create_user(ctx, username="mgr", roles=["staff"], groups=["customer_managers"], password="correct horse 1")
+    manager = identity.get_actor(ctx, "mgr")
+    claim_and_complete(ctx, task.id, manager, {"contact_method": "phone", "revisit_outcome": "no_need",
+                                               "revisit_notes": "客户近况良好，暂无新需求"})
+    assert instances.get_instance(ctx, str(rows["G1"].id), actor=SYSTEM).status == "completed"
+
+
+def test_a_missed_revisit_escalates_to_the_supervisors_after_seven_days(ctx, clock):
+    deploy_care(ctx, "periodic_revisit")
+    add_customers(ctx, customer("G1", tier="gold", next_revisit_on=date(2025, 3, 3)))
+    run_daily_scans(ctx, date(2025, 3, 3))
+    [row] = _instances(ctx, "periodic_revisit")
+    clock.advance(timedelta(days=7, seconds=1))
+    fire_due_timers(ctx)
+    names = sorted(t.task_name for t in open_tasks(ctx, str(row.id)))
+    assert names == ["follow_up", "revisit_customer"]
+
+
+def test_scan_uses_the_bank_local_day(ctx, clock):
+    deploy_care(ctx, "birthday_care")
+    add_customers(ctx, customer("C1", date(1990, 3, 4)))
+    clock.set(datetime(2025, 3, 3, 16, 30, tzinfo=UTC))  # 00:30 on 4 March in Shanghai
+    assert run_daily_scans(ctx)["birthday"].started == 1
