@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 DEPS   := $(VENV)/.deps-installed
 PG_URL ?= $(CAREFLOW_TEST_POSTGRES_URL)
 export CAREFLOW_DEMO_DB ?= sqlite:///instance/careflow.db
+# Development only: unconfigured SMS/e-mail/WeChat go to a logging sandbox (a configured gateway wins).
+run: export CAREFLOW_CHANNEL_SANDBOX ?= sms,email,wechat
 
 .PHONY: run test test-sqlite test-postgres lint bench clean
 
