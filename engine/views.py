@@ -120,6 +120,24 @@ class MessageResult:
 
 
 @dataclass(frozen=True)
+class OutboxView:
+    id: int
+    idempotency_key: str
+    instance_id: str | None
+    customer_id: str | None
+    channel: str
+    purpose: str
+    template: str
+    status: str
+    reason: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
 class BulkStart:
     started: tuple[str, ...]  # new instance ids
     skipped: tuple[str, ...]  # business keys that already had an instance

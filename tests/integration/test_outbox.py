@@ -147,3 +147,22 @@ def test_contact_data_is_encrypted_at_rest(ctx):
         raw = conn.exec_driver_sql("SELECT phone_enc, email_enc, phone_index FROM customer").one()
     assert "13912345678" not in str(raw) and "li.wei" not in str(raw)
     assert ctx.cipher.decrypt(raw[0]) == "13912345678" and raw[2] == ctx.cipher.index("+86 139-1234-5678")
+
+
+def test_supervisors_see_dead_letters_and_can_retry_them(ctx, clock, people):
+    from engine.errors import PermissionDeniedError
+    from engine.services import outbox
+
+    sms = RecordingChannel("sms")
+    sms.failures_left = 6
+    ctx.register_channel(sms)
+    _birthday_today(ctx)
+    for _ in range(ctx.settings.outbox_max_attempts):
+        dispatch_due(ctx)
+        clock.advance(timedelta(hours=1))
+    with pytest.raises(PermissionDeniedError):
+        outbox.list_messages(ctx, actor=people["alice"])
+    [dead] = outbox.list_messages(ctx, actor=people["sam"], status="dead")
+    assert (dead.customer_id, dead.reason, dead.attempts, dead.last_error) == ("C1", "retries_exhausted", 6, "gateway busy")
+    assert outbox.retry_message(ctx, dead.id, actor=people["sam"]).status == "pending"
+    assert dispatch_due(ctx).sent == 1 and len(sms.delivered) == 1

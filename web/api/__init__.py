@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 
 from engine.bpmn.loader import SourceFile
-from engine.services import definitions, instances, messages, tasks
+from engine.services import definitions, instances, messages, outbox, tasks
 from web.api import schemas
 from web.auth import token_required
 from web.engine_access import current_engine
@@ -142,3 +142,19 @@ def complete(task_id: str) -> Any:
 def deliver_message() -> Any:
     result = messages.deliver_message(current_engine(), actor=g.actor, **body(schemas.Message))
     return jsonify(to_json(result)), 202
+
+
+@bp.get("/outbox")
+@token_required
+def list_outbox() -> Any:
+    args = request.args
+    before = args.get("before_id", type=int)
+    views = outbox.list_messages(current_engine(), actor=g.actor, status=args.get("status", "dead"),
+                                 limit=args.get("limit", 50, type=int), before_id=before)
+    return jsonify({"items": to_json(views)})
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+@token_required
+def retry_outbox(message_id: int) -> Any:
+    return jsonify(to_json(outbox.retry_message(current_engine(), message_id, actor=g.actor)))
