@@ -117,6 +117,8 @@ class HumanTask(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # the SpiffWorkflow task id
     instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    # Never loaded (lazy="raise"); it tells the unit of work to insert the instance first.
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
     process_key: Mapped[str] = mapped_column(String(128))
     customer_id: Mapped[str | None] = mapped_column(String(64))
     task_name: Mapped[str] = mapped_column(String(256))  # BPMN element id
@@ -167,6 +169,8 @@ class Timer(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    # Never loaded (lazy="raise"); it tells the unit of work to insert the instance first.
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
     spiff_task_id: Mapped[str] = mapped_column(String(36))
     name: Mapped[str] = mapped_column(String(256))
     due_at: Mapped[datetime]
@@ -187,6 +191,8 @@ class MessageSubscription(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    # Never loaded (lazy="raise"); it tells the unit of work to insert the instance first.
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
     spiff_task_id: Mapped[str] = mapped_column(String(36))
     name: Mapped[str] = mapped_column(String(256))
     correlation: Mapped[dict[str, Any]] = mapped_column(JSON)

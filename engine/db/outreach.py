@@ -11,12 +11,15 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db.base import Base, BigId
+
+if TYPE_CHECKING:
+    from engine.db.models import ProcessInstance
 
 
 class CustomerStatus(enum.StrEnum):
@@ -103,6 +106,8 @@ class OutboxMessage(Base):
     instance_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("process_instance.id", ondelete="SET NULL"), index=True
     )
+    # Never loaded; orders the insert after its instance's within one flush (bulk starts).
+    instance: Mapped[ProcessInstance | None] = relationship(lazy="raise")
     task_name: Mapped[str | None] = mapped_column(String(256))
     customer_id: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
