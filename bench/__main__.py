@@ -8,12 +8,16 @@ every baseline is measured in the same run on the same machine.
   same BPMN (parse once, no persistence) as the baseline.
 - state_bytes: stored bytes per finished instance (state column) against SpiffWorkflow's own
   serialize_json of the same finished workflow (which embeds the spec).
+- timer_* (bench/timers.py) and holiday_wave_* (bench/care_wave.py): see those modules.
+
+``python -m bench [lifecycle] [timers] [wave]`` runs only the named groups (default: all).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +36,7 @@ from engine.config import Settings
 from engine.context import build_engine
 from engine.db import migrate
 from engine.db.models import ProcessInstance
+from engine.privacy import new_data_key
 from engine.services import definitions, identity, instances, tasks
 from engine.views import Actor
 
@@ -78,7 +83,7 @@ def raw_lifecycle() -> tuple[callable, callable]:
 
 
 def engine_lifecycle(url: str):
-    ctx = build_engine(Settings(database_url=url))
+    ctx = build_engine(Settings(database_url=url, data_key=new_data_key()))
     migrate.upgrade(ctx.db)
     designer = Actor("bench", frozenset({"designer"}))
     definitions.deploy_definition(ctx, files=[SourceFile("bench.bpmn", BPMN)], actor=designer)
@@ -127,7 +132,7 @@ def fresh_postgres(url: str) -> str:
     return admin.url.set(database=name).render_as_string(hide_password=False)
 
 
-def main() -> None:
+def lifecycle() -> None:
     raw, finished = raw_lifecycle()
     baseline = rate(raw)
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,5 +153,26 @@ def main() -> None:
     ctx.db.dispose()
 
 
+GROUPS = ("lifecycle", "timers", "wave")
+
+
+def main(groups: list[str]) -> None:
+    """Run the named groups (default: all): ``python -m bench [lifecycle] [timers] [wave]``."""
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        raise SystemExit(f"unknown benchmark group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
+    for group in groups or GROUPS:
+        if group == "lifecycle":
+            lifecycle()
+        elif group == "timers":
+            from bench import timers
+
+            timers.run(line)
+        elif group == "wave":
+            from bench import care_wave
+
+            care_wave.run(line, postgres_url)
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
