@@ -120,6 +120,22 @@ class MessageResult:
 
 
 @dataclass(frozen=True)
+class CustomerSummary:
+    """What a task page shows about its customer; contact data masked (DOMAIN §3.3 minimum necessary)."""
+
+    id: str
+    name: str
+    tier: str
+    manager: str | None
+    branch: str | None
+    phone: str
+    age: int | None
+    do_not_disturb: bool
+    marketing_consent: bool
+    status: str
+
+
+@dataclass(frozen=True)
 class OutboxView:
     id: int
     idempotency_key: str

@@ -28,13 +28,15 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["careflow"] = engine or build_engine(Settings.from_env())
 
-    from web import auth, errors, pages
+    from web import auth, errors, inbox, pages, supervisor
     from web.api import bp as api_bp
 
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(supervisor.bp)
 
     @app.after_request
     def security_headers(response: Any) -> Any:

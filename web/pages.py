@@ -48,7 +48,7 @@ def login() -> Any:
         login_user(SessionUser(actor))
         target = request.args.get("next", "")
         if not target.startswith("/") or urlparse(target).netloc:
-            target = url_for("pages.home")
+            target = url_for("inbox.index")
         return redirect(target)
     return render_template("login.html")
 

@@ -18,9 +18,10 @@ from engine.context import EngineContext
 from engine.db.outreach import Consent, Customer, CustomerStatus
 from engine.db.session import unit_of_work
 from engine.errors import CustomerNotFoundError, InvalidInputError
-from engine.rules.care_dates import LunarBirthday
+from engine.privacy import mask_name, mask_phone
+from engine.rules.care_dates import LunarBirthday, age_on
 from engine.services.authz import require_any_role
-from engine.views import Actor
+from engine.views import Actor, CustomerSummary
 
 CHANNELS = ("sms", "email", "wechat", "inapp")
 TIERS = ("mass", "gold", "platinum", "diamond", "private")
@@ -141,3 +142,25 @@ def _require(session: Session, customer_id: str) -> Customer:
     if customer is None:
         raise CustomerNotFoundError(f"no customer {customer_id}")
     return customer
+
+
+def customer_summary(ctx: EngineContext, customer_id: str, *, actor: Actor) -> CustomerSummary | None:
+    """The masked summary of a customer for a task page, or None if the id is unknown.
+
+    Name and phone are masked for every role here: nobody needs the full number to handle a task,
+    and the customer manager who must call reads it in core banking (audited there).
+    """
+    require_any_role(actor)
+    today = ctx.clock.now().astimezone(ctx.settings.zone).date()
+    with unit_of_work(ctx.sessions, write=False) as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            return None
+        marketing = session.scalar(select(Consent.granted).where(
+            Consent.customer_id == customer_id, Consent.channel == "all", Consent.purpose == "marketing"))
+        return CustomerSummary(
+            id=customer.id, name=mask_name(customer.name), tier=customer.tier, manager=customer.manager,
+            branch=customer.branch, phone=mask_phone(ctx.cipher.decrypt(customer.phone_enc)),
+            age=age_on(customer.birth_date, today) if customer.birth_date else None,
+            do_not_disturb=customer.do_not_disturb, marketing_consent=bool(marketing), status=customer.status,
+        )

@@ -1,0 +1,106 @@
+"""The staff inbox and supervisor desk pages, through the Flask test client with a real session."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.services import instances
+from engine.views import SYSTEM
+from tests.support.care import add_customers, customer
+from tests.support.engine import deploy
+from web import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app(ctx, people):
+    return create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx)
+
+
+def _login(app, username):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post("/login", data={"username": username, "password": "correct horse 1", "csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/inbox")
+    return client, token
+
+
+@pytest.fixture
+def service_request(ctx):
+    files = [("service_request.bpmn", (ROOT / "processes" / "service_request.bpmn").read_bytes())]
+    files += [(p.name, p.read_bytes()) for p in sorted((ROOT / "forms").glob("service_request_*.json"))]
+    deploy(ctx, *files)
+    add_customers(ctx, customer("C1", date(1980, 5, 20), name="王小明", tier="gold", phone="13912345678"))
+    return instances.start_instance(ctx, process_key="service_request", actor=SYSTEM, customer_id="C1",
+                                    business_key="SR-1")
+
+
+def _task_id(page: str) -> str:
+    return re.search(r'href="/inbox/tasks/([0-9a-f-]{36})"', page).group(1)
+
+
+def test_claim_then_a_wrong_form_then_a_right_one(app, service_request):
+    client, csrf = _login(app, "alice")
+    queue = client.get("/inbox?view=queue").get_data(as_text=True)
+    task_id = _task_id(queue)
+    page = client.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+    assert 'id="action-claim"' in page and 'id="action-complete"' not in page  # only what alice may do now
+    assert "王*明" in page and "139****5678" in page and "13912345678" not in page
+    assert client.post(f"/inbox/tasks/{task_id}/claim", data={"csrf_token": csrf}).status_code == 302
+    page = client.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+    assert 'id="action-complete"' in page and 'id="action-unclaim"' in page
+    wrong = client.post(f"/inbox/tasks/{task_id}/complete",
+                        data={"csrf_token": csrf, "resolution": "", "amount": "-5"})
+    body = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422
+    assert re.search(r'data-field="resolution">.*?此项为必填项', body, re.S)
+    assert re.search(r'data-field="amount">.*?value="-5".*?不能小于 0', body, re.S)  # what was typed stays
+    right = client.post(f"/inbox/tasks/{task_id}/complete",
+                        data={"csrf_token": csrf, "resolution": "已补发卡片", "amount": "100", "resolved": "true"})
+    assert right.status_code == 302
+    assert instances.get_instance(app.extensions["careflow"], service_request.id, actor=SYSTEM).status == "completed"
+    assert "已补发卡片" not in client.get("/inbox?view=mine").get_data(as_text=True)
+
+
+def test_choice_values_keep_their_type_through_the_html_form(app, ctx, service_request, people):
+    client, csrf = _login(app, "alice")
+    task_id = _task_id(client.get("/inbox?view=queue").get_data(as_text=True))
+    client.post(f"/inbox/tasks/{task_id}/claim", data={"csrf_token": csrf})
+    client.post(f"/inbox/tasks/{task_id}/complete",
+                data={"csrf_token": csrf, "resolution": "大额退款", "amount": "60000"})
+    sup, sup_csrf = _login(app, "sam")
+    approve_id = _task_id(sup.get("/inbox?view=queue").get_data(as_text=True))
+    sup.post(f"/inbox/tasks/{approve_id}/claim", data={"csrf_token": sup_csrf})
+    page = sup.get(f"/inbox/tasks/{approve_id}").get_data(as_text=True)
+    assert 'value="true"' in page and 'value="false"' in page  # radio options carry JSON booleans
+    done = sup.post(f"/inbox/tasks/{approve_id}/complete", data={"csrf_token": sup_csrf, "approved": "true"})
+    assert done.status_code == 302
+    assert instances.get_instance(ctx, service_request.id, actor=SYSTEM).status == "completed"
+
+
+def test_staff_outside_the_group_see_nothing_and_posts_need_csrf(app, service_request):
+    client, csrf = _login(app, "carol")  # branch_team, not service_team
+    assert "/inbox/tasks/" not in client.get("/inbox?view=queue").get_data(as_text=True)
+    alice, alice_csrf = _login(app, "alice")
+    task_id = _task_id(alice.get("/inbox?view=queue").get_data(as_text=True))
+    assert client.get(f"/inbox/tasks/{task_id}").status_code == 403
+    assert alice.post(f"/inbox/tasks/{task_id}/claim", data={}).status_code == 400  # no CSRF token
+    assert client.get("/supervisor").status_code == 403
+
+
+def test_overdue_tasks_show_their_breach_on_the_inbox_and_the_supervisor_desk(app, ctx, clock, service_request):
+    clock.advance(timedelta(days=3))  # handle_request is due in P2D
+    sup, _ = _login(app, "sam")
+    inbox = sup.get("/inbox?view=all&overdue=1").get_data(as_text=True)
+    assert "已逾期 Overdue" in inbox and "处理请求 Handle request" in inbox
+    desk = sup.get("/supervisor").get_data(as_text=True)
+    assert re.search(r'id="workload">.*?Unassigned.*?badge breach">1<', desk, re.S)
+    alice, _ = _login(app, "alice")
+    task_id = _task_id(alice.get("/inbox?view=queue").get_data(as_text=True))
+    assert 'id="sla-breach"' in alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)

@@ -1,0 +1,130 @@
+"""form-js schemas as plain HTML forms: fields to render, and the posted strings back to typed JSON.
+
+The staff UI renders deployed form-js schemas on the server, so a task page works without scripts
+and the server's validation messages (``engine.forms``) sit next to the right field. Choice values
+keep their JSON type by travelling as JSON text (``true``, ``50000``, ``"phone"``); numbers are
+parsed as numbers, an unticked checkbox is ``false``, a blank optional field is left out. Anything
+that does not parse is passed on as the raw string, so the server's validation names the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+DATA_TYPES = frozenset({"textfield", "textarea", "number", "checkbox", "datetime", "select", "radio", "checklist",
+                        "taglist"})
+
+
+@dataclass(frozen=True)
+class Field:
+    path: str  # "key" or "group.key"
+    kind: str
+    label: str
+    required: bool
+    options: tuple[tuple[str, str], ...] = ()  # (JSON value, label)
+    text: str = ""  # for "text" components (read-only content)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def fields(form: Mapping[str, Any], lang: str = "zh-CN") -> list[Field]:
+    labels_en = (form.get("careflow") or {}).get("labels_en", {}) if lang == "en" else {}
+    return list(_walk(form.get("components") or [], "", labels_en))
+
+
+def _walk(components: list[Any], prefix: str, labels_en: Mapping[str, str]) -> Iterator[Field]:
+    for component in components:
+        kind = component.get("type")
+        if kind == "group":
+            path = component.get("path")
+            yield from _walk(component.get("components") or [], f"{prefix}{path}." if path else prefix, labels_en)
+        elif kind == "text":
+            yield Field(path="", kind="text", label="", required=False, text=str(component.get("text", "")))
+        elif kind in DATA_TYPES:
+            key = str(component.get("key"))
+            rules = component.get("validate") or {}
+            subtype = component.get("subtype", "date") if kind == "datetime" else ""
+            options = tuple((json.dumps(o.get("value")), str(o.get("label", o.get("value"))))
+                            for o in component.get("values") or [])
+            attrs = {k: rules[k] for k in ("min", "max", "minLength", "maxLength") if rules.get(k) is not None}
+            if subtype:
+                attrs["subtype"] = subtype
+            label = labels_en.get(key) or str(component.get("label", key))
+            yield Field(path=prefix + key, kind=kind, label=label, required=bool(rules.get("required")),
+                        options=options, attrs=attrs)
+
+
+def parse(form: Mapping[str, Any], posted: MultiDict[str, str]) -> dict[str, Any]:
+    """The submission as form-js would send it: nested by group path, typed by component."""
+    data: dict[str, Any] = {}
+    for spec in fields(form):
+        if spec.kind == "text":
+            continue
+        value = _value(spec, posted)
+        if value is _ABSENT:
+            continue
+        target = data
+        *parents, leaf = spec.path.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return data
+
+
+_ABSENT = object()
+
+
+def _value(spec: Field, posted: MultiDict[str, str]) -> Any:
+    if spec.kind == "checkbox":
+        return spec.path in posted
+    if spec.kind in ("checklist", "taglist"):
+        return [_json(v) for v in posted.getlist(spec.path)]
+    raw = posted.get(spec.path, "")
+    if raw.strip() == "":
+        return "" if spec.required else _ABSENT  # required: let the server say "required"
+    if spec.kind in ("select", "radio"):
+        return _json(raw)
+    if spec.kind == "number":
+        try:
+            number = float(raw)
+        except ValueError:
+            return raw
+        return int(number) if number.is_integer() and "." not in raw else number
+    return raw
+
+
+def _json(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def current_values(data: Mapping[str, Any] | None, posted: MultiDict[str, str] | None) -> dict[str, list[str]]:
+    """What each input shows, per path: every accepted spelling of the current value.
+
+    After a failed submit that is the posted text (and, for choices, the JSON text the option
+    carries); otherwise the task's data, as plain text and as JSON, so the template can match text
+    inputs and choice options alike.
+    """
+    if posted is not None:
+        return {key: posted.getlist(key) for key in posted}
+    shown: dict[str, list[str]] = {}
+
+    def flatten(values: Mapping[str, Any], prefix: str) -> None:
+        for key, value in values.items():
+            if isinstance(value, dict):
+                flatten(value, f"{prefix}{key}.")
+            elif isinstance(value, list):
+                shown[prefix + key] = [json.dumps(v) for v in value]
+            elif isinstance(value, str):
+                shown[prefix + key] = [value, json.dumps(value)]
+            else:
+                shown[prefix + key] = [json.dumps(value)]
+
+    flatten(data or {}, "")
+    return shown

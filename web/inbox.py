@@ -1,0 +1,100 @@
+"""The staff inbox: task lists with filters and keyset pages, the task page, and its transitions.
+
+Views parse the request, call one engine service, render. The task page shows exactly the
+transitions the engine's state machine allows this user (``TaskView.actions``); every POST
+carries the session's CSRF token. A rejected form comes back with status 422 and the server's
+messages next to the fields, keeping what the user typed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.datastructures import MultiDict
+
+from engine.errors import ConflictError, FormValidationError
+from engine.services import customers, instances, tasks
+from engine.views import TaskView
+from web import formrender
+from web.auth import check_csrf, current_actor
+from web.engine_access import current_engine
+
+bp = Blueprint("inbox", __name__, url_prefix="/inbox")
+VIEWS = {"mine": "我的任务 Mine", "queue": "待领取 Queue", "archive": "已办 Done", "all": "全部 All"}
+FILTERS = ("process", "customer", "q", "overdue")
+
+
+@bp.get("")
+@login_required
+def index() -> Any:
+    actor = current_actor()
+    view = request.args.get("view", "mine")
+    if view not in VIEWS or (view == "all" and not actor.is_supervisor):
+        view = "mine"
+    filters = {name: request.args.get(name, "").strip() for name in FILTERS}
+    page = tasks.list_tasks(
+        current_engine(), actor=actor, view=view, process=filters["process"] or None,
+        customer=filters["customer"] or None, q=filters["q"] or None, overdue=True if filters["overdue"] else None,
+        cursor=request.args.get("cursor") or None, limit=25,
+    )
+    views = {k: v for k, v in VIEWS.items() if k != "all" or actor.is_supervisor}
+    return render_template("inbox.html", actor=actor, page=page, view=view, views=views, filters=filters,
+                           now=current_engine().clock.now())
+
+
+def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
+               posted: MultiDict[str, str] | None = None, status: int = 200) -> Any:
+    ctx, actor = current_engine(), current_actor()
+    summary = customers.customer_summary(ctx, task.customer_id, actor=actor) if task.customer_id else None
+    history = instances.get_instance(ctx, task.instance_id, actor=actor).history if actor.is_supervisor or (
+        task.assignee == actor.username) else []
+    lang = "en" if request.args.get("lang") == "en" else "zh-CN"
+    fields = formrender.fields(task.form, lang) if task.form else []
+    shown = formrender.current_values(task.data, posted)
+    return render_template("task.html", actor=actor, task=task, customer=summary, history=history, fields=fields,
+                           shown=shown, errors=errors or {}, now=ctx.clock.now()), status
+
+
+@bp.get("/tasks/<task_id>")
+@login_required
+def task(task_id: str) -> Any:
+    return _task_page(tasks.get_task(current_engine(), task_id, actor=current_actor()))
+
+
+@bp.post("/tasks/<task_id>/<action>")
+@login_required
+def transition(task_id: str, action: str) -> Any:
+    check_csrf()
+    ctx, actor = current_engine(), current_actor()
+    try:
+        if action == "claim":
+            tasks.claim_task(ctx, task_id, actor=actor)
+            flash("已领取 Claimed")
+        elif action == "unclaim":
+            tasks.unclaim_task(ctx, task_id, actor=actor)
+            flash("已退回队列 Returned to the queue")
+            return redirect(url_for("inbox.index", view="queue"))
+        elif action == "assign":
+            tasks.assign_task(ctx, task_id, actor=actor, assignee=request.form.get("assignee", "").strip())
+            flash("已指派 Assigned")
+        elif action == "complete":
+            return _complete(task_id)
+        else:
+            return "unknown action", 404
+    except ConflictError as exc:
+        flash(f"{exc.message}")
+    return redirect(url_for("inbox.task", task_id=task_id))
+
+
+def _complete(task_id: str) -> Any:
+    ctx, actor = current_engine(), current_actor()
+    current = tasks.get_task(ctx, task_id, actor=actor)
+    data = formrender.parse(current.form, request.form) if current.form else {}
+    try:
+        tasks.complete_task(ctx, task_id, actor=actor, data=data)
+    except FormValidationError as exc:
+        return _task_page(current, errors=exc.details.get("fields", {}), posted=request.form, status=422)
+    flash(f"已完成：{current.title} / Completed")
+    return redirect(url_for("inbox.index", view="mine"))
