@@ -54,6 +54,10 @@ class Settings:
     leap_day_birthday: str = "feb28"
     elderly_age: int = 60
     care_batch_size: int = 200
+    # SLA (issue 3): warning at this share of the time to due; years the calendar library does not know
+    # count Monday–Friday with a logged warning ("weekends") or fail the step ("error").
+    sla_warn_share: float = 0.8
+    calendar_fallback: str = "weekends"
 
     @property
     def zone(self) -> ZoneInfo:

@@ -22,6 +22,7 @@ from engine.errors import ConfigurationError
 from engine.outbox.ports import Channel
 from engine.outbox.templates import MessageTemplate, load_templates
 from engine.privacy import FieldCipher
+from engine.rules.calendar import BusinessCalendar
 
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -62,6 +63,7 @@ class EngineContext:
     sessions: sessionmaker[Session]
     specs: SpecCache
     cipher: FieldCipher
+    calendar: BusinessCalendar
     handlers: dict[str, ServiceHandler] = field(default_factory=dict)
     form_validator: FormValidator | None = None
     # Outbound channels by name ("sms", "email", "wechat", "inapp"); integrations add theirs in register(ctx).
@@ -110,6 +112,7 @@ def build_engine(
         sessions=sessions,
         specs=SpecCache(settings.spec_cache_size),
         cipher=FieldCipher(settings.data_key or key_from_file(settings.data_key_file)),
+        calendar=BusinessCalendar(fallback="error" if settings.calendar_fallback == "error" else "weekends"),
         handlers=dict(handlers or {}),
         form_validator=form_validator or validate_submission,
     )

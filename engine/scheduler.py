@@ -32,6 +32,7 @@ from engine.db.models import Timer, TimerStatus
 from engine.db.session import unit_of_work
 from engine.outbox.dispatch import dispatch_due
 from engine.outbox.dispatch import next_due as next_outbox_due
+from engine.services import sla
 from engine.services.timers import fire_due_timers
 from engine.wakeups import CHANNEL, parse
 
@@ -105,6 +106,8 @@ def install_jobs(scheduler: BaseScheduler, ctx: EngineContext, *, max_idle: floa
                          lambda after: next_timer_due(ctx, after), max_idle=max_idle),
         "outbox": DueJob(scheduler, ctx, "outbox.dispatch", lambda now: dispatch_due(ctx, now=now),
                          lambda after: next_outbox_due(ctx, after), max_idle=max_idle),
+        "sla": DueJob(scheduler, ctx, "sla.breaches", lambda now: sla.sweep_breaches(ctx, now=now),
+                      lambda after: sla.next_due(ctx, after), max_idle=max(max_idle, 30.0)),
     }
 
     def on_wakeup(kind: str, due: datetime) -> None:

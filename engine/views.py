@@ -68,6 +68,9 @@ class TaskView:
     completed_at: datetime | None
     completed_by: str | None
     actions: tuple[str, ...] = ()
+    sla_warn_at: datetime | None = None
+    sla_breached_at: datetime | None = None
+    sla_paused_at: datetime | None = None
     form: dict[str, Any] | None = None
     data: dict[str, Any] | None = None
 

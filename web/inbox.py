@@ -15,7 +15,7 @@ from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
 from engine.errors import ConflictError, FormValidationError
-from engine.services import customers, instances, tasks
+from engine.services import customers, instances, sla, tasks
 from engine.views import TaskView
 from web import formrender
 from web.auth import check_csrf, current_actor
@@ -79,6 +79,12 @@ def transition(task_id: str, action: str) -> Any:
         elif action == "assign":
             tasks.assign_task(ctx, task_id, actor=actor, assignee=request.form.get("assignee", "").strip())
             flash("已指派 Assigned")
+        elif action == "pause":
+            sla.pause_sla(ctx, task_id, actor=actor, reason=request.form.get("reason", "").strip() or "—")
+            flash("时效已暂停 SLA paused")
+        elif action == "resume":
+            sla.resume_sla(ctx, task_id, actor=actor)
+            flash("时效已恢复 SLA resumed")
         elif action == "complete":
             return _complete(task_id)
         else:

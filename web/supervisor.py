@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import login_required
 
 from engine.errors import ConflictError
-from engine.services import instances, outbox, supervision
+from engine.services import instances, outbox, sla, supervision
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
 
@@ -25,6 +25,7 @@ def index() -> Any:
         "supervisor.html", actor=actor, workload=supervision.workload(ctx, actor=actor),
         failed=supervision.failed_instances(ctx, actor=actor),
         dead=outbox.list_messages(ctx, actor=actor, status="dead", limit=50),
+        sla_rows=sla.sla_board(ctx, actor=actor),
     )
 
 

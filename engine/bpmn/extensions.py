@@ -1,7 +1,8 @@
 """Typed readers for CareFlow's BPMN extension properties (``spiffworkflow:property``).
 
 User tasks:  ``formKey``, ``candidateGroups`` / ``candidateUsers`` (comma-separated),
-``priority`` (0–100, default 50), ``dueIn`` (ISO 8601 duration from creation).
+``priority`` (0–100, default 50), ``dueIn`` (ISO 8601 duration from creation, calendar time) or
+``dueInWorkdays`` (a number of working days on the bank's business calendar, same clock time).
 Without ``candidateGroups`` the lane name is the candidate group.
 """
 
@@ -20,6 +21,7 @@ class UserTaskConfig:
     candidate_users: tuple[str, ...]
     priority: int
     due_in: str | None
+    due_in_workdays: int | None = None
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -47,7 +49,18 @@ def user_task_config(task_spec: Any) -> UserTaskConfig:
         candidate_users=_split(props.get("candidateUsers")),
         priority=max(0, min(100, priority)),
         due_in=props.get("dueIn") or None,
+        due_in_workdays=_workdays(props.get("dueInWorkdays")),
     )
+
+
+def _workdays(value: str | None) -> int | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        days = int(value)
+    except ValueError:
+        return None
+    return days if days >= 0 else None
 
 
 def task_title(task_spec: Any) -> str:

@@ -87,11 +87,16 @@ class CareflowScriptEngine(PythonScriptEngine):
         zone: ZoneInfo,
         handlers: Mapping[str, ServiceHandler],
         instance_id: str | None = None,
+        calendar: Any = None,
+        sla_warn_share: float = 0.8,
     ) -> None:
         self.clock = clock
         self.zone = zone
         self.handlers = handlers
         self.instance_id = instance_id
+        # Read by the projection when it creates task rows (SLA due dates on working days).
+        self.calendar = calendar
+        self.sla_warn_share = sla_warn_share
         self.effects: list[Any] = []  # side effects of service calls since the last save
         super().__init__(environment=RestrictedEnvironment(script_helpers(clock, zone)))
 

@@ -113,6 +113,7 @@ class HumanTask(Base):
         Index("ix_human_task_assignee_status", "assignee", "status", "created_at"),
         Index("ix_human_task_status_created", "status", "created_at"),
         Index("ix_human_task_completed_by", "completed_by", "completed_at"),
+        Index("ix_human_task_status_due", "status", "due_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # the SpiffWorkflow task id
@@ -134,6 +135,11 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(128))
+    # SLA: warning from sla_warn_at; sla_breached_at is set once, when the due time passed, and stays;
+    # while paused (waiting on the customer) the clock stops and resuming moves due_at by the pause.
+    sla_warn_at: Mapped[datetime | None]
+    sla_breached_at: Mapped[datetime | None]
+    sla_paused_at: Mapped[datetime | None]
     # Who may claim, kept twice: comma-separated here for display and permission checks
     # without a join, and as task_candidate rows for the indexed queue query.
     candidate_groups: Mapped[str] = mapped_column(String(512), default="")

@@ -66,6 +66,7 @@ def script_engine(ctx: EngineContext, clock: Clock, instance_id: uuid.UUID | Non
     return CareflowScriptEngine(
         clock=clock, zone=ctx.settings.zone, handlers=ctx.handlers,
         instance_id=str(instance_id) if instance_id else None,
+        calendar=ctx.calendar, sla_warn_share=ctx.settings.sla_warn_share,
     )
 
 

@@ -68,3 +68,12 @@ def allowed_actions(actor: Actor, task: HumanTask) -> tuple[str, ...]:
     return tuple(
         name for name, t in TRANSITIONS.items() if task.status in t.sources and t.allowed(actor, task)
     )
+
+
+def sla_actions(actor: Actor, task: HumanTask) -> tuple[str, ...]:
+    """Pausing the SLA clock (not a state change): the assignee or a supervisor, on an open task with a due time."""
+    if task.status not in (OPEN, CLAIMED) or task.due_at is None:
+        return ()
+    if not (actor.is_supervisor or task.assignee == actor.username):
+        return ()
+    return ("resume",) if task.sla_paused_at is not None else ("pause",)

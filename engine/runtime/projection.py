@@ -12,7 +12,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -147,19 +147,31 @@ def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, n
         session.add(_new_task_row(instance, task_id, task, now))
 
 
-def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, now: datetime) -> HumanTask:
-    config = user_task_config(task.task_spec)
-    due_at = None
+def _due_at(config: Any, task: Any, now: datetime) -> datetime | None:
+    """Due time of a new task: working days on the bank's calendar, or a calendar-time duration."""
+    engine = task.workflow.script_engine
+    calendar = getattr(engine, "calendar", None)
+    if config.due_in_workdays is not None and calendar is not None:
+        local = now.astimezone(engine.zone)
+        return calendar.add_workdays_at(local, config.due_in_workdays).astimezone(UTC)
     if config.due_in:
         try:
-            due_at = now + parse_duration(config.due_in, now)
+            return now + parse_duration(config.due_in, now)
         except Exception:  # checked at deploy; an odd value must not block the process
-            due_at = None
+            return None
+    return None
+
+
+def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, now: datetime) -> HumanTask:
+    config = user_task_config(task.task_spec)
+    due_at = _due_at(config, task, now)
+    engine = task.workflow.script_engine
+    warn_at = now + (due_at - now) * getattr(engine, "sla_warn_share", 0.8) if due_at else None
     row = HumanTask(
         id=task_id, instance_id=instance.id, process_key=instance.process_key, customer_id=instance.customer_id,
         task_name=task.task_spec.bpmn_id or task.task_spec.name, title=task_title(task.task_spec),
         form_key=config.form_key, lane=getattr(task.task_spec, "lane", None), status=HumanTaskStatus.OPEN.value,
-        priority=config.priority, due_at=due_at, created_at=now,
+        priority=config.priority, due_at=due_at, sla_warn_at=warn_at, created_at=now,
         candidate_groups=",".join(config.candidate_groups), candidate_users=",".join(config.candidate_users),
     )
     row.candidates = [TaskCandidate(kind="group", name=g) for g in config.candidate_groups] + [

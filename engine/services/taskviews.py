@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.db.models import HumanTask
-from engine.runtime.lifecycle import allowed_actions
+from engine.runtime.lifecycle import allowed_actions, sla_actions
 from engine.views import Actor, TaskView
 
 
@@ -18,5 +18,6 @@ def task_view(
         candidate_groups=row.group_names, candidate_users=row.user_names,
         priority=row.priority, form_key=row.form_key, lane=row.lane, customer_id=row.customer_id,
         due_at=row.due_at, created_at=row.created_at, claimed_at=row.claimed_at, completed_at=row.completed_at,
-        completed_by=row.completed_by, actions=allowed_actions(actor, row), form=form, data=data,
+        completed_by=row.completed_by, actions=allowed_actions(actor, row) + sla_actions(actor, row), form=form, data=data,
+        sla_warn_at=row.sla_warn_at, sla_breached_at=row.sla_breached_at, sla_paused_at=row.sla_paused_at,
     )

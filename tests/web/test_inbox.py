@@ -98,7 +98,7 @@ def test_overdue_tasks_show_their_breach_on_the_inbox_and_the_supervisor_desk(ap
     clock.advance(timedelta(days=3))  # handle_request is due in P2D
     sup, _ = _login(app, "sam")
     inbox = sup.get("/inbox?view=all&overdue=1").get_data(as_text=True)
-    assert "已逾期 Overdue" in inbox and "处理请求 Handle request" in inbox
+    assert "已逾期 SLA breached" in inbox and "处理请求 Handle request" in inbox
     desk = sup.get("/supervisor").get_data(as_text=True)
     assert re.search(r'id="workload">.*?Unassigned.*?badge breach">1<', desk, re.S)
     alice, _ = _login(app, "alice")

@@ -1,0 +1,128 @@
+"""Task SLAs: breaches flagged (and kept) when the due time passes, pauses that stop the clock, the board.
+
+Due times come from the task's ``dueIn`` / ``dueInWorkdays`` (business calendar) when the task is
+created; the warning time is ``settings.sla_warn_share`` of the way there. The sweep marks a breach
+once, at the due time, raises the task's priority so it tops every queue, and records it on the
+task's audit stream; the flag stays even if the task is later paused, reassigned or completed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.clock import as_utc
+from engine.context import EngineContext
+from engine.db.models import HumanTask
+from engine.db.session import unit_of_work
+from engine.errors import InvalidTransitionError, PermissionDeniedError, TaskNotFoundError
+from engine.runtime.projection import OPEN_STATES
+from engine.services.authz import require_any_role, require_role
+from engine.services.instances import parse_id
+from engine.views import Actor
+
+ESCALATED_PRIORITY = 90
+
+
+@dataclass(frozen=True)
+class SlaRow:
+    process_key: str
+    open: int
+    warning: int
+    breached: int
+    paused: int
+
+
+def sweep_breaches(ctx: EngineContext, *, now: datetime | None = None, batch: int = 500) -> int:
+    """Flag every open task whose due time has passed (not paused, not yet flagged). Returns how many."""
+    moment = as_utc(now) if now is not None else ctx.clock.now()
+    flagged = 0
+    while True:
+        with unit_of_work(ctx.sessions) as session:
+            rows = session.scalars(
+                select(HumanTask).where(HumanTask.status.in_(OPEN_STATES), HumanTask.due_at <= moment,
+                                        HumanTask.sla_breached_at.is_(None), HumanTask.sla_paused_at.is_(None))
+                .order_by(HumanTask.due_at).limit(batch).with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                row.sla_breached_at = row.due_at
+                row.priority = max(row.priority, ESCALATED_PRIORITY)
+                audit.append(session, stream=f"task:{row.id}", actor="system", action="sla.breached",
+                             subject_type="task", subject_id=str(row.id), at=moment,
+                             after={"due_at": row.due_at.isoformat() if row.due_at else None, "assignee": row.assignee})
+            flagged += len(rows)
+        if len(rows) < batch:
+            return flagged
+
+
+def next_due(ctx: EngineContext, after: datetime) -> datetime | None:
+    with unit_of_work(ctx.sessions, write=False) as session:
+        due = session.scalar(select(func.min(HumanTask.due_at)).where(
+            HumanTask.status.in_(OPEN_STATES), HumanTask.due_at > after, HumanTask.sla_breached_at.is_(None)))
+    return as_utc(due) if due is not None else None
+
+
+def _mine_to_pause(session: Session, task_id: uuid.UUID, actor: Actor) -> HumanTask:
+    row = session.scalars(select(HumanTask).where(HumanTask.id == task_id).with_for_update()).one_or_none()
+    if row is None:
+        raise TaskNotFoundError(f"no task {task_id}")
+    if not (actor.is_supervisor or row.assignee == actor.username):
+        raise PermissionDeniedError("only the assignee or a supervisor may pause or resume the SLA")
+    if row.status not in OPEN_STATES:
+        raise InvalidTransitionError("the task is not open", subject=str(task_id), state=row.status, action="pause")
+    return row
+
+
+def pause_sla(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, reason: str) -> None:
+    """Stop the task's SLA clock (e.g. waiting for the customer's documents); ``reason`` is audited."""
+    require_any_role(actor)
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        row = _mine_to_pause(session, parse_id(task_id, "task"), actor)
+        if row.sla_paused_at is not None:
+            raise InvalidTransitionError("the SLA is already paused", subject=str(row.id), state="paused", action="pause")
+        row.sla_paused_at = now
+        audit.append(session, stream=f"task:{row.id}", actor=actor.username, action="sla.paused", subject_type="task",
+                     subject_id=str(row.id), at=now, after={"reason": reason})
+
+
+def resume_sla(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> None:
+    """Restart the clock: the due and warning times move on by the length of the pause."""
+    require_any_role(actor)
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        row = _mine_to_pause(session, parse_id(task_id, "task"), actor)
+        if row.sla_paused_at is None:
+            raise InvalidTransitionError("the SLA is not paused", subject=str(row.id), state="running", action="resume")
+        paused_for = now - row.sla_paused_at
+        row.due_at = row.due_at + paused_for if row.due_at else None
+        row.sla_warn_at = row.sla_warn_at + paused_for if row.sla_warn_at else None
+        row.sla_paused_at = None
+        audit.append(session, stream=f"task:{row.id}", actor=actor.username, action="sla.resumed", subject_type="task",
+                     subject_id=str(row.id), at=now, after={"paused_seconds": int(paused_for.total_seconds())})
+
+
+def sla_board(ctx: EngineContext, *, actor: Actor) -> list[SlaRow]:
+    """Open tasks per process: in warning, breached (flag kept), paused."""
+    require_role(actor, "supervisor")
+    now = ctx.clock.now()
+    count = func.count
+
+    def flag(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.sum(case((condition, 1), else_=0))
+
+    with unit_of_work(ctx.sessions, write=False) as session:
+        rows = session.execute(
+            select(HumanTask.process_key, count(),
+                   flag((HumanTask.sla_warn_at <= now) & HumanTask.sla_breached_at.is_(None)),
+                   flag(HumanTask.sla_breached_at.is_not(None)), flag(HumanTask.sla_paused_at.is_not(None)))
+            .where(HumanTask.status.in_(OPEN_STATES)).group_by(HumanTask.process_key).order_by(HumanTask.process_key)
+        ).all()
+    return [SlaRow(key, int(total), int(warn or 0), int(breached or 0), int(paused or 0))
+            for key, total, warn, breached, paused in rows]
