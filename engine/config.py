@@ -32,6 +32,8 @@ class Settings:
     # Dotted paths ("package.module:attr") of modules that register service-task handlers.
     handler_modules: tuple[str, ...] = field(default_factory=tuple)
     echo_sql: bool = False
+    # Tests only: Argon2's cheapest parameters, so fixtures that create users stay fast.
+    cheap_password_hashing: bool = False
     # Personal data key (32 bytes, URL-safe base64); see engine.privacy.
     data_key: str | None = None
     data_key_file: Path = DEFAULT_KEY_FILE  # used (and created) only when data_key is not set
@@ -57,6 +59,9 @@ class Settings:
     # SLA (issue 3): warning at this share of the time to due; years the calendar library does not know
     # count Monday–Friday with a logged warning ("weekends") or fail the step ("error").
     sla_warn_share: float = 0.8
+    # Attachments: files outside the database rows, content-addressed; size and type limits.
+    attachment_dir: Path = Path("instance") / "attachments"
+    attachment_max_bytes: int = 10 * 1024 * 1024
     calendar_fallback: str = "weekends"
 
     @property
@@ -88,6 +93,7 @@ class Settings:
             outbox_max_attempts=_int(env, "CAREFLOW_OUTBOX_MAX_ATTEMPTS", cls.outbox_max_attempts),
             care_scan_time=env.get("CAREFLOW_CARE_SCAN_TIME", cls.care_scan_time),
             leap_day_birthday=env.get("CAREFLOW_LEAP_DAY_BIRTHDAY", cls.leap_day_birthday),
+            attachment_dir=Path(env.get("CAREFLOW_ATTACHMENT_DIR", str(Path("instance") / "attachments"))),
         )
         settings.validate()
         return settings

@@ -71,6 +71,8 @@ class TaskView:
     sla_warn_at: datetime | None = None
     sla_breached_at: datetime | None = None
     sla_paused_at: datetime | None = None
+    owner: str | None = None
+    follow_up_at: datetime | None = None
     form: dict[str, Any] | None = None
     data: dict[str, Any] | None = None
 
@@ -139,6 +141,27 @@ class CustomerSummary:
 
 
 @dataclass(frozen=True)
+class CommentView:
+    id: int
+    task_id: str | None
+    author: str
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    id: int
+    task_id: str | None
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class OutboxView:
     id: int
     idempotency_key: str
@@ -176,3 +199,5 @@ class UserView:
     roles: tuple[str, ...]
     groups: tuple[str, ...]
     active: bool
+    skills: tuple[str, ...] = ()
+    absent_until: datetime | None = None

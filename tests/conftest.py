@@ -57,8 +57,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, spec_cache_size=16, data_key=TEST_DATA_KEY)
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(database_url=database_url, spec_cache_size=16, data_key=TEST_DATA_KEY, cheap_password_hashing=True,
+                    attachment_dir=tmp_path_factory.mktemp("attachments"))
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,14 @@ messages next to the fields, keeping what the user typed.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
-from engine.errors import ConflictError, FormValidationError
-from engine.services import customers, instances, sla, tasks
+from engine.errors import ConflictError, FormValidationError, InvalidInputError
+from engine.services import collaboration, customers, instances, sla, tasks
 from engine.views import TaskView
 from web import formrender
 from web.auth import check_csrf, current_actor
@@ -54,7 +55,9 @@ def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
     fields = formrender.fields(task.form, lang) if task.form else []
     shown = formrender.current_values(task.data, posted)
     return render_template("task.html", actor=actor, task=task, customer=summary, history=history, fields=fields,
-                           shown=shown, errors=errors or {}, now=ctx.clock.now()), status
+                           shown=shown, errors=errors or {}, now=ctx.clock.now(),
+                           comments=collaboration.list_comments(ctx, task.id, actor=actor),
+                           attachments=collaboration.list_attachments(ctx, task.id, actor=actor)), status
 
 
 @bp.get("/tasks/<task_id>")
@@ -85,13 +88,38 @@ def transition(task_id: str, action: str) -> Any:
         elif action == "resume":
             sla.resume_sla(ctx, task_id, actor=actor)
             flash("时效已恢复 SLA resumed")
+        elif action == "delegate":
+            tasks.delegate_task(ctx, task_id, actor=actor, to=request.form.get("to", "").strip())
+            flash("已委派，对方处理后将退回给您 Delegated: it comes back to you when resolved")
+        elif action == "resolve":
+            tasks.resolve_task(ctx, task_id, actor=actor)
+            flash("已退回给委派人 Resolved back to the owner")
+            return redirect(url_for("inbox.index"))
+        elif action == "comment":
+            collaboration.add_comment(ctx, task_id, actor=actor, text=request.form.get("text", ""))
+        elif action == "attach":
+            upload = request.files.get("file")
+            collaboration.add_attachment(ctx, task_id, actor=actor, filename=(upload.filename or "") if upload else "",
+                                         content=upload.read() if upload else b"")
+            flash("附件已上传 Attachment uploaded")
         elif action == "complete":
             return _complete(task_id)
         else:
             return "unknown action", 404
-    except ConflictError as exc:
+    except (ConflictError, InvalidInputError) as exc:
         flash(f"{exc.message}")
     return redirect(url_for("inbox.task", task_id=task_id))
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def attachment(attachment_id: int) -> Any:
+    view, content = collaboration.read_attachment(current_engine(), attachment_id, actor=current_actor())
+    response = make_response(content)
+    response.headers["Content-Type"] = view.content_type
+    # Always a download, never rendered inline: an uploaded file must not run in the app's origin.
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(view.filename)}"
+    return response
 
 
 def _complete(task_id: str) -> Any:

@@ -2,7 +2,9 @@
 
 User tasks:  ``formKey``, ``candidateGroups`` / ``candidateUsers`` (comma-separated),
 ``priority`` (0–100, default 50), ``dueIn`` (ISO 8601 duration from creation, calendar time) or
-``dueInWorkdays`` (a number of working days on the bank's business calendar, same clock time).
+``dueInWorkdays`` (a number of working days on the bank's business calendar, same clock time),
+``assignment`` (``queue`` — claim from the queue, the default — ``round_robin``, ``least_loaded`` or
+``skills`` with ``requiredSkills``: assigned on creation among the candidates who are not absent).
 Without ``candidateGroups`` the lane name is the candidate group.
 """
 
@@ -22,6 +24,8 @@ class UserTaskConfig:
     priority: int
     due_in: str | None
     due_in_workdays: int | None = None
+    assignment: str = "queue"  # queue | round_robin | least_loaded | skills
+    required_skills: tuple[str, ...] = ()
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -50,6 +54,8 @@ def user_task_config(task_spec: Any) -> UserTaskConfig:
         priority=max(0, min(100, priority)),
         due_in=props.get("dueIn") or None,
         due_in_workdays=_workdays(props.get("dueInWorkdays")),
+        assignment=props.get("assignment") or "queue",
+        required_skills=_split(props.get("requiredSkills")),
     )
 
 

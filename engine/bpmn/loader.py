@@ -203,6 +203,20 @@ def _lint_spec(spec: Any, problems: _Problems, handlers: Collection[str] | None,
             form_key = properties(task_spec).get("formKey")
             if form_key and form_key not in forms:
                 problems.at(element, f"form {form_key!r} is not deployed (add forms/{form_key}.json)")
+            _lint_user_task(properties(task_spec), element, problems)
+
+
+def _lint_user_task(props: dict[str, str], element: str, problems: _Problems) -> None:
+    assignment = props.get("assignment") or "queue"
+    if assignment not in ("queue", "round_robin", "least_loaded", "skills"):
+        problems.at(element, f"assignment {assignment!r} must be queue, round_robin, least_loaded or skills")
+    if assignment == "skills" and not props.get("requiredSkills"):
+        problems.at(element, "assignment 'skills' needs requiredSkills (comma-separated)")
+    workdays = props.get("dueInWorkdays")
+    if workdays is not None and not (workdays.strip().isdigit()):
+        problems.at(element, f"dueInWorkdays {workdays!r} must be a whole number of working days")
+    if workdays is not None and props.get("dueIn"):
+        problems.at(element, "give either dueIn or dueInWorkdays, not both")
 
 
 _LOOKS_ISO = re.compile(r"^(R\d*_?)?P(T?\d|\d)", re.IGNORECASE)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -135,6 +136,8 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(128))
+    # Delegation: the owner lent the task to the assignee, who resolves it back to the owner.
+    owner: Mapped[str | None] = mapped_column(String(128))
     # SLA: warning from sla_warn_at; sla_breached_at is set once, when the due time passed, and stays;
     # while paused (waiting on the customer) the clock stops and resuming moves due_at by the pause.
     sla_warn_at: Mapped[datetime | None]
@@ -153,6 +156,44 @@ class HumanTask(Base):
     @property
     def user_names(self) -> tuple[str, ...]:
         return tuple(u for u in self.candidate_users.split(",") if u)
+
+
+class Comment(Base):
+    __tablename__ = "task_comment"
+    __table_args__ = (Index("ix_task_comment_instance", "instance_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    author: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """Metadata of an uploaded file; the bytes live in the attachment store (content-addressed), not here."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (Index("ix_attachment_instance", "instance_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    filename: Mapped[str] = mapped_column(String(256))
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+
+
+class RoutingState(Base):
+    """Round-robin position per candidate group: who got the last task."""
+
+    __tablename__ = "routing_state"
+
+    group: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_assignee: Mapped[str | None] = mapped_column(String(128))
 
 
 class TaskCandidate(Base):
@@ -252,6 +293,12 @@ class User(Base):
     roles: Mapped[str] = mapped_column(String(256))  # comma-separated, from ROLES
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # Login lockout: after repeated failures the account waits until locked_until (audited).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    # Routing: comma-separated skills for skills-based assignment; absent users get no new work.
+    skills: Mapped[str] = mapped_column(String(512), default="")
+    absent_until: Mapped[datetime | None]
     groups: Mapped[list[Group]] = relationship(secondary="group_membership", lazy="selectin", order_by="Group.name")
 
 

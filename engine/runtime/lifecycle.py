@@ -46,8 +46,14 @@ TRANSITIONS: dict[str, Transition] = {
     "unclaim": Transition(frozenset({CLAIMED}), OPEN, lambda a, t: a.is_supervisor or t.assignee == a.username,
                           "the assignee or a supervisor"),
     "assign": Transition(frozenset({OPEN, CLAIMED}), CLAIMED, lambda a, t: a.is_supervisor, "a supervisor"),
-    "complete": Transition(frozenset({CLAIMED}), COMPLETED, lambda a, t: t.assignee == a.username,
-                           "the assignee"),
+    "complete": Transition(frozenset({CLAIMED}), COMPLETED, lambda a, t: t.assignee == a.username and not t.owner,
+                           "the assignee (a delegated task is resolved back to its owner first)"),
+    # Delegation lends a claimed task to a colleague, who resolves it back to the owner (Camunda's semantics).
+    "delegate": Transition(frozenset({CLAIMED}), CLAIMED,
+                           lambda a, t: (t.assignee == a.username and not t.owner) or a.is_supervisor,
+                           "the assignee (once) or a supervisor"),
+    "resolve": Transition(frozenset({CLAIMED}), CLAIMED, lambda a, t: bool(t.owner) and t.assignee == a.username,
+                          "the colleague the task was delegated to"),
 }
 
 

@@ -34,6 +34,7 @@ from engine.db.models import (
     Timer,
     TimerStatus,
 )
+from engine.runtime import routing
 
 OPEN_STATES = (HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)
 
@@ -144,7 +145,12 @@ def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, n
             row.status = HumanTaskStatus.CANCELLED.value
             row.completed_at = now
     for task_id, task in ready.items():
-        session.add(_new_task_row(instance, task_id, task, now))
+        row = _new_task_row(instance, task_id, task, now)
+        session.add(row)
+        config = user_task_config(task.task_spec)
+        if config.assignment != "queue":
+            session.flush()  # routing counts claimed rows, this one included once assigned
+            routing.route(session, row, config.assignment, config.required_skills, now)
 
 
 def _due_at(config: Any, task: Any, now: datetime) -> datetime | None:

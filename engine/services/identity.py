@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,12 +20,19 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.context import EngineContext
-from engine.db.models import ApiToken, Group, User
+from engine.db.models import ApiToken, Group, HumanTask, HumanTaskStatus, User
 from engine.db.session import unit_of_work
 from engine.errors import AuthenticationError, ConflictError, InvalidInputError, UserNotFoundError
+from engine.services.authz import require_role
 from engine.views import ROLES, Actor, UserView
 
-_HASHER = PasswordHasher()
+_HASHER = PasswordHasher()  # argon2-cffi's RFC 9106 low-memory profile
+_CHEAP = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+def _hasher(ctx: EngineContext) -> PasswordHasher:
+    """Tests set ``settings.cheap_password_hashing``; verification works for hashes of either profile."""
+    return _CHEAP if ctx.settings.cheap_password_hashing else _HASHER
 TOKEN_PREFIX = "cf_"
 
 
@@ -34,7 +42,8 @@ def _actor(user: User) -> Actor:
 
 def _view(user: User) -> UserView:
     return UserView(user.username, user.display_name, tuple(user.roles.split(",")),
-                    tuple(g.name for g in user.groups), user.active)
+                    tuple(g.name for g in user.groups), user.active, tuple(s for s in user.skills.split(",") if s),
+                    user.absent_until)
 
 
 def _groups(session: Session, names: Iterable[str]) -> list[Group]:
@@ -65,7 +74,7 @@ def create_user(
     try:
         with unit_of_work(ctx.sessions) as session:
             user = User(username=username, display_name=display_name or username, roles=",".join(roles),
-                        password_hash=_HASHER.hash(password) if password else None, active=True, created_at=now)
+                        password_hash=_hasher(ctx).hash(password) if password else None, active=True, created_at=now)
             user.groups = _groups(session, groups)
             session.add(user)
             session.flush()
@@ -95,17 +104,114 @@ def list_users(ctx: EngineContext) -> list[UserView]:
         return [_view(u) for u in session.scalars(select(User).order_by(User.username))]
 
 
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+
+
 def authenticate_password(ctx: EngineContext, username: str, password: str) -> Actor:
-    """Check a password. Raises AuthenticationError with the same message for every failure."""
-    with unit_of_work(ctx.sessions, write=False) as session:
-        user = session.scalars(select(User).where(User.username == username)).first()
+    """Check a password. Raises AuthenticationError with the same message for every failure.
+
+    Five wrong passwords in a row lock the account for 15 minutes (audited); a locked account is
+    refused even with the right password, so guessing gains nothing. Counted in the database, so
+    every web worker sees the same count.
+    """
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        user = session.scalars(select(User).where(User.username == username).with_for_update()).first()
+        locked = user is not None and user.locked_until is not None and user.locked_until > now
         try:
-            if user is None or not user.active or not user.password_hash:
-                raise VerificationError("unknown user")
-            _HASHER.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError) as exc:
-            raise AuthenticationError("wrong user name or password") from exc
-        return _actor(user)
+            if user is None or not user.active or not user.password_hash or locked:
+                raise VerificationError("unknown, inactive or locked user")
+            _hasher(ctx).verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            if user is not None and not locked:
+                _count_failure(session, user, now)
+            failure = True
+        else:
+            failure = False
+            user.failed_logins, user.locked_until = 0, None
+            actor = _actor(user)
+    if failure:  # raised after the commit, so the failure count is kept
+        raise AuthenticationError("wrong user name or password")
+    return actor
+
+
+def _count_failure(session: Session, user: User, now: datetime) -> None:
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.failed_logins, user.locked_until = 0, now + LOCKOUT
+        audit.append(session, stream=f"user:{user.username}", actor="system", action="login.locked",
+                     subject_type="user", subject_id=user.username, at=now,
+                     after={"until": user.locked_until.isoformat()})
+
+
+def set_absence(ctx: EngineContext, username: str, *, until: datetime | None, actor: Actor) -> int:
+    """Mark a user absent until ``until`` (None: back at work). Their claimed tasks go back to the queue.
+
+    Supervisors and admins only. Returns how many tasks were put back. Audited.
+    """
+    require_role(actor, "supervisor", "admin")
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        user = _find(session, username)
+        user.absent_until = until
+        moved = 0
+        if until is not None and until > now:
+            for task in session.scalars(select(HumanTask).where(
+                    HumanTask.assignee == username, HumanTask.status == HumanTaskStatus.CLAIMED.value).with_for_update()):
+                task.assignee, task.status, task.claimed_at, task.owner = None, HumanTaskStatus.OPEN.value, None, None
+                moved += 1
+        audit.append(session, stream=f"user:{username}", actor=actor.username, action="user.absent",
+                     subject_type="user", subject_id=username, at=now,
+                     after={"until": until.isoformat() if until else None, "tasks_requeued": moved})
+        return moved
+
+
+def update_user(ctx: EngineContext, username: str, *, actor: Actor, roles: Iterable[str] | None = None,
+                groups: Iterable[str] | None = None, skills: Iterable[str] | None = None,
+                active: bool | None = None) -> UserView:
+    """Change roles, groups, skills or the active flag (admins only). Raises InvalidInputError, UserNotFoundError."""
+    require_role(actor, "admin")
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            raise UserNotFoundError(f"no user {username!r}")
+        before = {"roles": user.roles, "groups": [g.name for g in user.groups], "skills": user.skills,
+                  "active": user.active}
+        if roles is not None:
+            wanted = sorted(set(roles))
+            if not wanted or any(r not in ROLES for r in wanted):
+                raise InvalidInputError(f"roles must be some of {', '.join(ROLES)}")
+            user.roles = ",".join(wanted)
+        if groups is not None:
+            user.groups = _groups(session, groups)
+        if skills is not None:
+            user.skills = ",".join(sorted({s.strip() for s in skills if s.strip()}))
+        if active is not None:
+            user.active = active
+        after = {"roles": user.roles, "groups": [g.name for g in user.groups], "skills": user.skills,
+                 "active": user.active}
+        audit.append(session, stream=f"user:{username}", actor=actor.username, action="user.updated",
+                     subject_type="user", subject_id=username, at=now, before=before, after=after)
+        return _view(user)
+
+
+def revoke_tokens(ctx: EngineContext, username: str, *, actor: Actor) -> int:
+    """Revoke every API token of a user (admins, or the user for their own). Returns how many."""
+    if actor.username != username:
+        require_role(actor, "admin")
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            raise UserNotFoundError(f"no user {username!r}")
+        tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))).all()
+        for token in tokens:
+            token.revoked_at = now
+        audit.append(session, stream=f"user:{username}", actor=actor.username, action="token.revoked",
+                     subject_type="user", subject_id=username, at=now, after={"count": len(tokens)})
+        return len(tokens)
 
 
 def _token_hash(token: str) -> str:

@@ -1,4 +1,4 @@
-"""The human-task use cases: list, read, claim, unclaim, assign, complete."""
+"""The human-task use cases: list, read, claim, unclaim, assign, delegate/resolve, update, complete."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from engine import audit
 from engine.context import EngineContext
 from engine.db.models import HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
 from engine.db.session import unit_of_work
-from engine.errors import InvalidInputError, InvalidTransitionError, PermissionDeniedError, TaskNotFoundError
+from engine.errors import EngineError, InvalidInputError, InvalidTransitionError, PermissionDeniedError, TaskNotFoundError
 from engine.runtime import instance as runtime
 from engine.runtime import lifecycle
 from engine.runtime.projection import OPEN_STATES
@@ -158,13 +158,19 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
     with unit_of_work(ctx.sessions) as session:
         row, instance = _lock(session, key)
         transition = lifecycle.check(action, actor, row)
-        before = {"status": row.status, "assignee": row.assignee}
+        before = {"status": row.status, "assignee": row.assignee, "owner": row.owner}
         row.status = transition.target
-        row.assignee = assignee if action == "assign" else (actor.username if action == "claim" else None)
+        if action == "delegate":
+            row.owner, row.assignee = row.owner or row.assignee, assignee
+        elif action == "resolve":
+            row.assignee, row.owner = row.owner, None
+        else:
+            row.assignee = assignee if action == "assign" else (actor.username if action == "claim" else None)
+            row.owner = None
         row.claimed_at = now if row.assignee else None
         audit.append_instance(session, instance, actor=actor.username, action=f"task.{action}", at=now,
                               before=before, after={"task": str(row.id), "status": row.status,
-                                                    "assignee": row.assignee})
+                                                    "assignee": row.assignee, "owner": row.owner})
         return task_view(row, actor)
 
 
@@ -184,6 +190,72 @@ def assign_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, a
 
     get_actor(ctx, assignee)
     return _transition(ctx, task_id, actor, "assign", assignee=assignee)
+
+
+def delegate_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, to: str) -> TaskView:
+    """Lend a claimed task to ``to``; it comes back to the owner when ``to`` resolves it."""
+    from engine.services.identity import get_actor
+
+    if to == actor.username:
+        raise InvalidInputError("delegate to someone else")
+    get_actor(ctx, to)
+    return _transition(ctx, task_id, actor, "delegate", assignee=to)
+
+
+def resolve_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> TaskView:
+    """The delegate hands the task back to its owner (who then completes it)."""
+    return _transition(ctx, task_id, actor, "resolve")
+
+
+def update_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, priority: int | None = None,
+                due_at: datetime | None = None, follow_up_at: datetime | None = None) -> TaskView:
+    """Change priority, due or follow-up date (the assignee or a supervisor). Audited with before/after."""
+    require_any_role(actor)
+    if priority is not None and not 0 <= priority <= 100:
+        raise InvalidInputError("priority must be between 0 and 100")
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        row, instance = _lock(session, parse_id(task_id, "task"))
+        if row.status not in OPEN_STATES:
+            raise InvalidTransitionError("the task is not open", subject=str(row.id), state=row.status, action="update")
+        if not (actor.is_supervisor or row.assignee == actor.username):
+            raise PermissionDeniedError("only the assignee or a supervisor may change the task's dates or priority")
+        before = {"priority": row.priority, "due_at": _iso(row.due_at), "follow_up_at": _iso(row.follow_up_at)}
+        if priority is not None:
+            row.priority = priority
+        if due_at is not None:
+            row.due_at = due_at
+        if follow_up_at is not None:
+            row.follow_up_at = follow_up_at
+        audit.append_instance(session, instance, actor=actor.username, action="task.updated", at=now, before=before,
+                              after={"task": str(row.id), "priority": row.priority, "due_at": _iso(row.due_at),
+                                     "follow_up_at": _iso(row.follow_up_at)})
+        return task_view(row, actor)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def bulk_transition(ctx: EngineContext, task_ids: list[str], *, actor: Actor, action: str,
+                    assignee: str | None = None) -> dict[str, str]:
+    """Claim or assign many tasks (supervisors); each in its own transaction. Returns id → "ok" or an error code."""
+    require_role(actor, "supervisor")
+    if action not in ("claim", "assign") or (action == "assign" and not assignee):
+        raise InvalidInputError("bulk action must be claim, or assign with an assignee")
+    if len(task_ids) > 200:
+        raise InvalidInputError("at most 200 tasks at once")
+    results: dict[str, str] = {}
+    for task_id in task_ids:
+        try:
+            if action == "claim":
+                claim_task(ctx, task_id, actor=actor)
+            else:
+                assign_task(ctx, task_id, actor=actor, assignee=str(assignee))
+            results[task_id] = "ok"
+        except EngineError as exc:
+            results[task_id] = exc.code
+    return results
 
 
 def complete_task(

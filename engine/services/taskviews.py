@@ -20,4 +20,5 @@ def task_view(
         due_at=row.due_at, created_at=row.created_at, claimed_at=row.claimed_at, completed_at=row.completed_at,
         completed_by=row.completed_by, actions=allowed_actions(actor, row) + sla_actions(actor, row), form=form, data=data,
         sla_warn_at=row.sla_warn_at, sla_breached_at=row.sla_breached_at, sla_paused_at=row.sla_paused_at,
+        owner=row.owner, follow_up_at=row.follow_up_at,
     )

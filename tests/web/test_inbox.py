@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -104,3 +105,27 @@ def test_overdue_tasks_show_their_breach_on_the_inbox_and_the_supervisor_desk(ap
     alice, _ = _login(app, "alice")
     task_id = _task_id(alice.get("/inbox?view=queue").get_data(as_text=True))
     assert 'id="sla-breach"' in alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+
+
+def test_comments_attachments_and_delegation_on_the_task_page(app, service_request):
+    alice, csrf = _login(app, "alice")
+    task_id = _task_id(alice.get("/inbox?view=queue").get_data(as_text=True))
+    alice.post(f"/inbox/tasks/{task_id}/claim", data={"csrf_token": csrf})
+    alice.post(f"/inbox/tasks/{task_id}/comment", data={"csrf_token": csrf, "text": "已致电客户核实"})
+    upload = alice.post(f"/inbox/tasks/{task_id}/attach", content_type="multipart/form-data",
+                        data={"csrf_token": csrf, "file": (io.BytesIO(b"%PDF-1.4 receipt"), "回单.pdf")})
+    assert upload.status_code == 302
+    page = alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+    assert "已致电客户核实" in page and "回单.pdf" in page
+    link = re.search(r'href="(/inbox/attachments/\d+)"', page).group(1)
+    download = alice.get(link)
+    assert download.data == b"%PDF-1.4 receipt" and download.headers["Content-Disposition"].startswith("attachment;")
+    refused = alice.post(f"/inbox/tasks/{task_id}/attach", content_type="multipart/form-data",
+                         data={"csrf_token": csrf, "file": (io.BytesIO(b"MZ\x90"), "tool.exe")})
+    assert refused.status_code == 302 and "allowed file types" in alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+    alice.post(f"/inbox/tasks/{task_id}/delegate", data={"csrf_token": csrf, "to": "bob"})
+    bob, bob_csrf = _login(app, "bob")
+    page = bob.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+    assert 'id="action-resolve"' in page and 'id="action-complete"' not in page and "委派自 delegated by alice" in page
+    bob.post(f"/inbox/tasks/{task_id}/resolve", data={"csrf_token": bob_csrf})
+    assert 'id="action-complete"' in alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)

@@ -1,0 +1,59 @@
+"""Assigning new tasks on creation: round-robin, least-loaded or skills-based, among present candidates.
+
+Runs inside the step's transaction (from the projection). Candidates are the active members of the
+task's candidate groups plus its candidate users, minus anyone absent at that moment and, for
+``skills``, anyone lacking a required skill. With nobody eligible the task stays in the queue —
+never lost, never given to someone away.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.db.models import Group, GroupMembership, HumanTask, HumanTaskStatus, RoutingState, User
+
+STRATEGIES = ("queue", "round_robin", "least_loaded", "skills")
+
+
+def eligible(session: Session, task: HumanTask, now: datetime, skills: tuple[str, ...]) -> list[str]:
+    groups, users = task.group_names, task.user_names
+    stmt = (select(User).outerjoin(GroupMembership, GroupMembership.user_id == User.id)
+            .outerjoin(Group, Group.id == GroupMembership.group_id)
+            .where(User.active.is_(True), or_(Group.name.in_(groups), User.username.in_(users)),
+                   or_(User.absent_until.is_(None), User.absent_until <= now)))
+    found = {u.username: u for u in session.scalars(stmt)}
+    return sorted(name for name, u in found.items() if set(skills) <= {s for s in u.skills.split(",") if s})
+
+
+def route(session: Session, task: HumanTask, strategy: str, skills: tuple[str, ...], now: datetime) -> str | None:
+    """Pick and set the assignee of a new task; returns who, or None (stays in the queue)."""
+    if strategy not in STRATEGIES or strategy == "queue":
+        return None
+    people = eligible(session, task, now, skills)
+    if not people:
+        return None
+    if strategy == "round_robin":
+        chosen = _next_in_turn(session, task.group_names[0] if task.group_names else task.task_name, people)
+    else:  # least_loaded, and skills (least loaded among the skilled)
+        rows = session.execute(
+            select(HumanTask.assignee, func.count()).where(HumanTask.assignee.in_(people),
+                                                            HumanTask.status == HumanTaskStatus.CLAIMED.value)
+            .group_by(HumanTask.assignee)).all()
+        loads = {str(assignee): int(count) for assignee, count in rows}
+        chosen = min(people, key=lambda name: (loads.get(name, 0), name))
+    task.assignee, task.status, task.claimed_at = chosen, HumanTaskStatus.CLAIMED.value, now
+    return chosen
+
+
+def _next_in_turn(session: Session, key: str, people: list[str]) -> str:
+    state = session.get(RoutingState, key, with_for_update=True)
+    if state is None:
+        state = RoutingState(group=key, last_assignee=None)
+        session.add(state)
+    later = [name for name in people if state.last_assignee is None or name > state.last_assignee]
+    chosen = later[0] if later else people[0]
+    state.last_assignee = chosen
+    return chosen
