@@ -8,7 +8,7 @@ export CAREFLOW_DEMO_DB ?= sqlite:///instance/careflow.db
 # Development only: unconfigured SMS/e-mail/WeChat go to a logging sandbox (a configured gateway wins).
 run: export CAREFLOW_CHANNEL_SANDBOX ?= sms,email,wechat
 
-.PHONY: run test test-sqlite test-postgres lint bench clean
+.PHONY: run test test-sqlite test-postgres lint bench clean browser
 
 $(DEPS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +30,17 @@ lint: $(DEPS)
 
 test: lint test-sqlite test-postgres
 
-test-sqlite: $(DEPS)
+test-sqlite: $(DEPS) browser
 	env -u DATABASE_URL $(BIN)/pytest -q
 
 # Runs the same suite against PostgreSQL when CAREFLOW_TEST_POSTGRES_URL (or PG_URL) is set.
-test-postgres: $(DEPS)
+test-postgres: $(DEPS) browser
 	@if [ -n "$(PG_URL)" ]; then DATABASE_URL="$(PG_URL)" $(BIN)/pytest -q; \
 	else echo "PostgreSQL run skipped: set CAREFLOW_TEST_POSTGRES_URL=postgresql://user@host:5432/db"; fi
+
+# Debian's chromium + CJK fonts for tests/browser (root or sudo); a no-op once both are there.
+browser:
+	@bash scripts/install-browser.sh
 
 bench: $(DEPS)
 	$(BIN)/python -m bench
