@@ -90,9 +90,45 @@ def user_add(name: str, roles: tuple[str, ...], groups: tuple[str, ...], display
     click.echo(f"created {view.username} ({', '.join(view.roles)})")
 
 
+@user.command("update")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), help="Replaces the roles.")
+@click.option("--group", "groups", multiple=True, help="Replaces the groups.")
+@click.option("--skill", "skills", multiple=True, help="Replaces the skills (skills-based routing).")
+@click.option("--deactivate", is_flag=True)
+def user_update(name: str, roles: tuple[str, ...], groups: tuple[str, ...], skills: tuple[str, ...],
+                deactivate: bool) -> None:
+    """Change a user's roles, groups or skills, or deactivate them (audited)."""
+    view = identity.update_user(_ctx(), name, actor=_cli_actor(), roles=roles or None, groups=groups or None,
+                                skills=skills or None, active=False if deactivate else None)
+    click.echo(f"{view.username}: roles {', '.join(view.roles)}; groups {', '.join(view.groups) or '-'}; "
+               f"skills {', '.join(view.skills) or '-'}; {'active' if view.active else 'inactive'}")
+
+
+@user.command("absent")
+@click.argument("name")
+@click.option("--until", "until_text", default=None, help="Last day away, YYYY-MM-DD (bank time); omit to clear.")
+def user_absent(name: str, until_text: str | None) -> None:
+    """Record an absence: no new work is routed to NAME, and their claimed tasks go back to the queue."""
+    from datetime import time
+
+    ctx = _ctx()
+    until = datetime.combine(datetime.fromisoformat(until_text).date(), time(23, 59), tzinfo=ctx.settings.zone) \
+        if until_text else None
+    moved = identity.set_absence(ctx, name, until=until, actor=_cli_actor())
+    click.echo(f"{name}: absent until {until_text or '-'}; {moved} tasks back in the queue")
+
+
 @main.group()
 def token() -> None:
     """API tokens."""
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke every API token of user NAME."""
+    click.echo(f"revoked {identity.revoke_tokens(_ctx(), name, actor=_cli_actor())}")
 
 
 @token.command("create")

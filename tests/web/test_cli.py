@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from engine.errors import AuthenticationError
 from engine.services import identity, instances
 from engine.views import SYSTEM
 from tests.support import bpmn as b
@@ -47,3 +48,14 @@ def test_timers_fire_needs_the_override_for_now(cli, ctx, monkeypatch):
     fired = cli.invoke(main, ["timers", "fire", "--now", "2025-03-05T09:00"])
     assert fired.output.strip() == '{"fired": 1, "failed": 0}'
     assert [t.task_name for t in open_tasks(ctx, started.id)] == ["go"]
+
+
+def test_user_update_absent_and_token_revoke(cli, ctx, people):
+    out = cli.invoke(main, ["user", "update", "bob", "--skill", "wealth", "--group", "service_team"]).output
+    assert "skills wealth" in out
+    assert "0 tasks back in the queue" in cli.invoke(main, ["user", "absent", "bob", "--until", "2025-03-09"]).output
+    token = identity.create_token(ctx, username="bob")
+    assert cli.invoke(main, ["token", "revoke", "bob"]).output.strip() == "revoked 1"
+    assert [u.skills for u in identity.list_users(ctx) if u.username == "bob"] == [("wealth",)]
+    with pytest.raises(AuthenticationError):
+        identity.authenticate_token(ctx, token)
