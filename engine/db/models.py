@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -197,14 +198,28 @@ class RoutingState(Base):
 
 
 class TaskCandidate(Base):
-    """Who may claim a task: a group name or a user name (kind = 'group' | 'user')."""
+    """Who may claim a task: a group, a user, or ``any``/``*`` (every staff member) when it names nobody.
+
+    The task's status and creation time are copied here so that a queue page is one ordered index
+    range per group the clerk is in (``kind, name, status, created_at, task_id``), whatever the
+    number of other teams' open tasks. ``status`` follows the task's (see the listener below).
+    """
 
     __tablename__ = "task_candidate"
-    __table_args__ = (Index("ix_task_candidate_kind_name", "kind", "name"),)
+    __table_args__ = (Index("ix_task_candidate_queue", "kind", "name", "status", "created_at", "task_id"),)
 
     task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+@event.listens_for(HumanTask.status, "set")
+def _keep_candidate_status(task: HumanTask, value: str, old: object, _initiator: object) -> None:
+    if value != old:
+        for candidate in task.candidates:
+            candidate.status = value
 
 
 class Timer(Base):

@@ -180,9 +180,9 @@ def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, now:
         priority=config.priority, due_at=due_at, sla_warn_at=warn_at, created_at=now,
         candidate_groups=",".join(config.candidate_groups), candidate_users=",".join(config.candidate_users),
     )
-    row.candidates = [TaskCandidate(kind="group", name=g) for g in config.candidate_groups] + [
-        TaskCandidate(kind="user", name=u) for u in config.candidate_users
-    ]
+    named = [("group", g) for g in config.candidate_groups] + [("user", u) for u in config.candidate_users]
+    row.candidates = [TaskCandidate(kind=kind, name=name, status=row.status, created_at=now)
+                      for kind, name in named or [("any", "*")]]
     return row
 
 

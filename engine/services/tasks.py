@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -55,20 +55,14 @@ def list_tasks(
         require_role(actor, "supervisor")
     archive = view == "archive"
     sort = HumanTask.completed_at if archive else HumanTask.created_at
-    stmt = _view_filter(select(HumanTask), view, actor)
-    if process:
-        stmt = stmt.where(HumanTask.process_key == process)
-    if customer:
-        stmt = stmt.where(HumanTask.customer_id == customer)
-    if overdue is not None:
-        now = ctx.clock.now()
-        stmt = stmt.where(HumanTask.due_at < now) if overdue else stmt.where(
-            or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
-    if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(HumanTask.title.ilike(pattern, escape="\\"), HumanTask.task_name.ilike(pattern, escape="\\")))
-    if cursor:
-        at, last_id = _decode_cursor(cursor)
+    conditions = _filters(ctx, process=process, customer=customer, overdue=overdue, q=q)
+    after = _decode_cursor(cursor) if cursor else None
+    if view == "queue":
+        stmt = _queue(conditions, actor, after, limit)
+    else:
+        stmt = _view_filter(select(HumanTask), view, actor).where(*conditions)
+    if after:
+        at, last_id = after
         stmt = stmt.where(or_(sort < at, and_(sort == at, HumanTask.id < last_id)) if archive
                           else or_(sort > at, and_(sort == at, HumanTask.id > last_id)))
     order = (sort.desc(), HumanTask.id.desc()) if archive else (sort.asc(), HumanTask.id.asc())
@@ -82,6 +76,52 @@ def list_tasks(
     return TaskPage(items, next_cursor)
 
 
+def _filters(ctx: EngineContext, *, process: str | None, customer: str | None, overdue: bool | None,
+             q: str | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if process:
+        conditions.append(HumanTask.process_key == process)
+    if customer:
+        conditions.append(HumanTask.customer_id == customer)
+    if overdue is not None:
+        now = ctx.clock.now()
+        conditions.append(HumanTask.due_at < now if overdue else or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(or_(HumanTask.title.ilike(pattern, escape="\\"),
+                              HumanTask.task_name.ilike(pattern, escape="\\")))
+    return conditions
+
+
+def _queue(conditions: list[ColumnElement[bool]], actor: Actor, after: tuple[datetime, uuid.UUID] | None,
+           limit: int) -> Select[Any]:
+    """Open tasks the actor may claim: one ordered index range per candidate key, merged.
+
+    Each branch walks ``ix_task_candidate_queue`` for one of the actor's groups (or the actor by
+    name, or ``any`` for tasks that name nobody) in (created_at, task_id) order and stops after a
+    page, so the cost does not grow with other teams' open tasks. Filters on the task are checked
+    while walking (a join by primary key).
+    """
+    keys = [("group", g) for g in sorted(actor.groups)] + [("user", actor.username)]
+    if actor.has_role("staff", "supervisor"):
+        keys.append(("any", "*"))
+    branches = []
+    for kind, name in keys:
+        branch = (select(TaskCandidate.task_id)
+                  .where(TaskCandidate.kind == kind, TaskCandidate.name == name,
+                         TaskCandidate.status == HumanTaskStatus.OPEN.value))
+        if after:
+            at, last_id = after
+            branch = branch.where(or_(TaskCandidate.created_at > at,
+                                      and_(TaskCandidate.created_at == at, TaskCandidate.task_id > last_id)))
+        if conditions:
+            branch = branch.join(HumanTask, HumanTask.id == TaskCandidate.task_id).where(*conditions)
+        page = branch.order_by(TaskCandidate.created_at, TaskCandidate.task_id).limit(limit + 1).subquery()
+        branches.append(select(page.c.task_id))
+    merged = union_all(*branches).subquery()
+    return select(HumanTask).where(HumanTask.id.in_(select(merged.c.task_id)))
+
+
 def _view_filter(stmt: Select[Any], view: str, actor: Actor) -> Select[Any]:
     if view == "mine":
         return stmt.where(HumanTask.assignee == actor.username, HumanTask.status == HumanTaskStatus.CLAIMED.value)
@@ -89,13 +129,7 @@ def _view_filter(stmt: Select[Any], view: str, actor: Actor) -> Select[Any]:
         return stmt.where(HumanTask.completed_by == actor.username)
     if view == "all":
         return stmt.where(HumanTask.status.in_(OPEN_STATES))
-    candidate = exists().where(
-        TaskCandidate.task_id == HumanTask.id,
-        or_(and_(TaskCandidate.kind == "group", TaskCandidate.name.in_(sorted(actor.groups))),
-            and_(TaskCandidate.kind == "user", TaskCandidate.name == actor.username)),
-    )
-    no_candidates = ~exists().where(TaskCandidate.task_id == HumanTask.id)
-    return stmt.where(HumanTask.status == HumanTaskStatus.OPEN.value, or_(candidate, no_candidates))
+    raise InvalidInputError(f"view {view!r} has no plain filter")  # "queue" is built by _queue
 
 
 def _encode_cursor(at: datetime | None, task_id: uuid.UUID) -> str:

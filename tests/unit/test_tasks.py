@@ -14,7 +14,8 @@ from engine.errors import (
     PermissionDeniedError,
     UserNotFoundError,
 )
-from engine.services import instances, tasks
+from engine.services import identity, instances, tasks
+from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.engine import deploy, open_tasks
 
@@ -43,10 +44,11 @@ def _start(ctx, actor, **kw):
 def test_claim_complete_moves_the_process_on(ctx, people, answer_process, clock):
     task = _start(ctx, people["alice"])
     assert task.due_at == clock.now() + timedelta(days=2) and task.priority == 70
-    assert task.actions == ("claim", "assign")  # the system actor (admin) built this view
+    assert task.actions == ("claim", "assign", "pause")  # the system actor (admin) built this view
     assert tasks.get_task(ctx, task.id, actor=people["alice"]).actions == ("claim",)
     claimed = tasks.claim_task(ctx, task.id, actor=people["alice"])
-    assert (claimed.status, claimed.assignee, claimed.actions) == ("claimed", "alice", ("unclaim", "complete"))
+    assert (claimed.status, claimed.assignee) == ("claimed", "alice")
+    assert claimed.actions == ("unclaim", "complete", "delegate", "pause")
     done = tasks.complete_task(ctx, task.id, actor=people["alice"], data={"answer": "已处理", "amount": 12.5})
     assert (done.status, done.completed_by) == ("completed", "alice")
     [approve] = open_tasks(ctx, task.instance_id)
@@ -128,3 +130,29 @@ def test_keyset_pagination_visits_every_task_once(ctx, people, answer_process, c
         if cursor is None:
             break
     assert sorted(seen) == sorted(started) and len(seen) == len(set(seen)) == 7
+
+
+def test_queue_pages_merge_groups_user_and_unnamed_tasks_in_order(ctx, clock, people):
+    identity.create_user(ctx, username="multi", roles=["staff"], groups=["team_a", "team_b"], password="correct horse 1")
+    multi = identity.get_actor(ctx, "multi")
+    expected = []
+    for n, props in enumerate([{"candidateGroups": "team_a"}, {"candidateGroups": "team_b"},
+                               {"candidateUsers": "multi"}, {}, {"candidateGroups": "team_a", "candidateUsers": "multi"},
+                               {"candidateGroups": "team_c"}]):
+        deploy(ctx, (f"q{n}.bpmn", b.linear(f"q{n}", b.user_task("t", f"T{n}", **props))))
+        started = instances.start_instance(ctx, process_key=f"q{n}", actor=SYSTEM)
+        if props.get("candidateGroups") != "team_c":
+            expected.append(open_tasks(ctx, started.id)[0].id)
+        clock.advance(timedelta(minutes=1))
+    seen, cursor = [], None
+    while True:
+        page = tasks.list_tasks(ctx, actor=multi, view="queue", limit=2, cursor=cursor)
+        seen += [t.id for t in page.items]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert seen == expected  # oldest first, each once, team_c's task not shown
+    tasks.claim_task(ctx, expected[0], actor=multi)
+    assert expected[0] not in [t.id for t in tasks.list_tasks(ctx, actor=multi, view="queue").items]
+    tasks.unclaim_task(ctx, expected[0], actor=multi)
+    assert tasks.list_tasks(ctx, actor=multi, view="queue").items[0].id == expected[0]

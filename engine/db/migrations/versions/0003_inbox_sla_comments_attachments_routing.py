@@ -30,6 +30,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('locked_until', UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('skills', sa.String(length=512), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('absent_until', UTCDateTime(), nullable=True))
+    # Queue index: candidates carry the task's status and creation time; tasks naming nobody get ("any", "*").
+    with op.batch_alter_table('task_candidate', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('status', sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column('created_at', UTCDateTime(), nullable=True))
+        batch_op.drop_index('ix_task_candidate_kind_name')
+    op.execute("UPDATE task_candidate SET status = (SELECT h.status FROM human_task h WHERE h.id = task_candidate.task_id), "
+               "created_at = (SELECT h.created_at FROM human_task h WHERE h.id = task_candidate.task_id)")
+    op.execute("INSERT INTO task_candidate (task_id, kind, name, status, created_at) "
+               "SELECT h.id, 'any', '*', h.status, h.created_at FROM human_task h "
+               "WHERE NOT EXISTS (SELECT 1 FROM task_candidate c WHERE c.task_id = h.id)")
+    with op.batch_alter_table('task_candidate', schema=None) as batch_op:
+        batch_op.alter_column('status', existing_type=sa.String(length=16), nullable=False)
+        batch_op.alter_column('created_at', existing_type=UTCDateTime(), nullable=False)
+        batch_op.create_index('ix_task_candidate_queue', ['kind', 'name', 'status', 'created_at', 'task_id'], unique=False)
     op.create_table('routing_state',
     sa.Column('group', sa.String(length=128), nullable=False),
     sa.Column('last_assignee', sa.String(length=128), nullable=True),
@@ -61,6 +75,12 @@ def downgrade() -> None:
         op.drop_index(f'ix_{table}_instance', table_name=table)
         op.drop_table(table)
     op.drop_table('routing_state')
+    op.execute("DELETE FROM task_candidate WHERE kind = 'any'")
+    with op.batch_alter_table('task_candidate', schema=None) as batch_op:
+        batch_op.drop_index('ix_task_candidate_queue')
+        batch_op.drop_column('created_at')
+        batch_op.drop_column('status')
+        batch_op.create_index('ix_task_candidate_kind_name', ['kind', 'name'], unique=False)
     with op.batch_alter_table('app_user', schema=None) as batch_op:
         for column in ('absent_until', 'skills', 'locked_until', 'failed_logins'):
             batch_op.drop_column(column)
