@@ -6,15 +6,18 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from engine.bpmn.loader import SourceFile
+from engine.errors import InvalidInputError
 from engine.services import definitions, instances, messages, outbox, tasks
 from web.api import schemas
 from web.auth import token_required
 from web.engine_access import current_engine
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# Numbers beyond the column types (versions are INTEGER, ids BIGINT) are refused before SQL sees them.
+INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
 
 
 def to_json(value: Any) -> Any:
@@ -29,8 +32,45 @@ def to_json(value: Any) -> Any:
     return value
 
 
+def int_arg(name: str, limit: int = INT64_MAX) -> int | None:
+    """An integer query argument (None when absent or not a number); 400 when its magnitude exceeds ``limit``."""
+    value = request.args.get(name, type=int)
+    if value is not None and abs(value) > limit:
+        raise InvalidInputError(f"{name} is out of range")
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+@bp.before_request
+def refuse_nul_characters() -> None:
+    """PostgreSQL text cannot hold NUL characters: refuse them anywhere in the request with a 400, not a 500 later."""
+    values: list[Any] = [list((request.view_args or {}).values()), list(request.args.items(multi=True)),
+                         list(request.form.items(multi=True)), [f.filename or "" for f in request.files.values()]]
+    if request.is_json and request.content_length:
+        values.append(request.get_json(silent=True))
+    if _has_nul(values):
+        raise InvalidInputError("the request contains a NUL character")
+
+
 def body(schema: type[schemas.Schema]) -> dict[str, Any]:
     return schemas.load(schema, request.get_json(silent=True) if request.content_length else {})
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Any:
+    """The OpenAPI document of this API (no token needed), built once per app."""
+    from web.api.openapi import spec_for
+
+    return jsonify(spec_for(current_app))
 
 
 @bp.post("/definitions")
@@ -61,7 +101,7 @@ def list_definitions() -> Any:
 @bp.get("/definitions/<key>")
 @token_required
 def get_definition(key: str) -> Any:
-    version = request.args.get("version", type=int)
+    version = int_arg("version", INT32_MAX)
     return jsonify(to_json(definitions.get_definition(current_engine(), key, version)))
 
 
@@ -148,13 +188,12 @@ def deliver_message() -> Any:
 @token_required
 def list_outbox() -> Any:
     args = request.args
-    before = args.get("before_id", type=int)
     views = outbox.list_messages(current_engine(), actor=g.actor, status=args.get("status", "dead"),
-                                 limit=args.get("limit", 50, type=int), before_id=before)
+                                 limit=args.get("limit", 50, type=int), before_id=int_arg("before_id"))
     return jsonify({"items": to_json(views)})
 
 
-@bp.post("/outbox/<int:message_id>/retry")
+@bp.post(f"/outbox/<int(max={INT64_MAX}):message_id>/retry")
 @token_required
 def retry_outbox(message_id: int) -> Any:
     return jsonify(to_json(outbox.retry_message(current_engine(), message_id, actor=g.actor)))

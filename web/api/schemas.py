@@ -14,7 +14,7 @@ class StartInstance(Schema):
     business_key = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
     customer_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
     variables = fields.Dict(keys=fields.String(), load_default=dict)
-    version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class Message(Schema):

@@ -1,0 +1,333 @@
+"""The OpenAPI document of /api/v1, built with apispec from the registered routes and the marshmallow schemas.
+
+Paths, methods and path-parameter types come from the Flask ``url_map`` (the real routes); what each
+operation takes and returns is described in :data:`OPERATIONS`, keyed by endpoint name. A route
+without an entry there is left out of the document, and ``tests/web/test_openapi.py`` fails on it.
+Request bodies are the schemas the views load (``web/api/schemas.py``); response schemas are derived
+from the engine view dataclasses the views render (documentation only: nothing is dumped through them).
+Served at ``GET /api/v1/openapi.json`` without a token, built once per app (:func:`spec_for`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from marshmallow import Schema, fields
+from werkzeug.routing import Rule
+
+from engine.services.outbox import STATUSES as OUTBOX_STATUSES
+from engine.services.tasks import MAX_LIMIT, VIEWS
+from engine.views import DefinitionView, InstanceView, OutboxView, TaskView
+from engine.views import MessageResult as MessageResultView
+from engine.views import TaskPage as TaskPageView
+from web.api import INT32_MAX, INT64_MAX, schemas
+
+OPENAPI_VERSION = "3.0.3"
+API_PREFIX = "/api/v1"
+CACHE_KEY = "careflow.openapi"
+
+
+# --- response schemas ----------------------------------------------------------------------------------------------
+# The views render engine view dataclasses with ``to_json`` (every field, datetimes as ISO strings), so the response
+# schemas are derived from those dataclasses: a field added to a view is documented without further work.
+
+UUID_FIELDS = {"id", "instance_id"}  # str fields of the views that hold UUIDs (except OutboxView.id, an int)
+
+
+def _field(hint: Any, name: str, owner: str) -> fields.Field:
+    """A marshmallow field for one annotated dataclass field (``X | None`` → nullable)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    nullable = typing.get_origin(hint) in (types.UnionType, typing.Union) and len(args) < len(typing.get_args(hint))
+    if nullable and len(args) == 1:
+        hint = args[0]
+    options: dict[str, Any] = {"required": True, "allow_none": nullable}
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        item = typing.get_args(hint)[0] if typing.get_args(hint) else Any
+        return fields.List(_field(item, name, owner), **options)
+    if origin is dict or hint is dict:
+        return fields.Dict(keys=fields.String(), **options)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return fields.Nested(view_schema(hint), **options)
+    if hint is str and name in UUID_FIELDS and owner != "OutboxView":
+        return fields.UUID(**options)
+    simple: dict[Any, type[fields.Field]] = {str: fields.String, int: fields.Integer, bool: fields.Boolean,
+                                             float: fields.Float, datetime: fields.DateTime}
+    return simple.get(hint, fields.Raw)(**options)
+
+
+@functools.cache
+def view_schema(view: type) -> type[Schema]:
+    """The marshmallow schema of an engine view dataclass as the API renders it (named after the view)."""
+    hints = typing.get_type_hints(view)
+    declared = {f.name: _field(hints[f.name], f.name, view.__name__) for f in dataclasses.fields(view)}
+    return Schema.from_dict(declared, name=view.__name__.removesuffix("View") or view.__name__)
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True, metadata={"description": "stable, machine-readable error code"})
+    message = fields.String(required=True, metadata={"description": "for people"})
+    details = fields.Dict(keys=fields.String(), required=True,
+                          metadata={"description": "structured details, e.g. `fields` or `problems`"})
+
+
+class Error(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class DeployResult(Schema):
+    key = fields.String(required=True)
+    version = fields.Integer(required=True)
+    created = fields.Boolean(required=True, metadata={"description": "false when identical bytes were already the latest"})
+
+
+class ValidationResult(Schema):
+    valid = fields.Boolean(required=True)
+
+
+class InstanceCreated(Schema):
+    id = fields.UUID(required=True)
+    status = fields.String(required=True)
+    error = fields.Dict(keys=fields.String(), required=True, allow_none=True)
+
+
+def _items(view: type, name: str) -> type[Schema]:
+    return Schema.from_dict({"items": fields.List(fields.Nested(view_schema(view)), required=True)}, name=name)
+
+
+Definition, Instance, Task, TaskPage = (view_schema(v) for v in (DefinitionView, InstanceView, TaskView, TaskPageView))
+MessageResult, OutboxMessage = view_schema(MessageResultView), view_schema(OutboxView)
+DefinitionList, OutboxList = _items(DefinitionView, "DefinitionList"), _items(OutboxView, "OutboxList")
+
+
+# --- operations --------------------------------------------------------------------------------------------------
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"in": "query", "name": name, "required": False, "schema": schema, "description": description}
+
+
+LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one endpoint takes and returns; the path and method come from its Flask rule."""
+
+    summary: str
+    tag: str
+    responses: dict[int, tuple[str, Any]]  # status → (description, schema class/reference or None)
+    errors: tuple[int, ...]
+    body: type[Schema] | None = None
+    body_required: bool = True
+    multipart: dict[str, Any] | None = None
+    query: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
+
+
+TASK_ERRORS = (400, 401, 403, 404, 409)
+
+OPERATIONS: dict[str, Operation] = {
+    "api.deploy": Operation(
+        "Deploy a bundle of BPMN/DMN/form files as the next version of its process", "definitions",
+        {201: ("deployed as a new version", DeployResult),
+         200: ("identical to the latest version (nothing stored), or valid with `validate_only`",
+               {"oneOf": [_ref("DeployResult"), _ref("ValidationResult")]})},
+        (400, 401, 403, 409, 422), body=schemas.Deploy,
+        multipart={"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary", "description": "one or more files (any field names)"},
+            "process_key": {"type": "string", "description": "the process to deploy when a file has several"}}},
+        query=[_query("validate_only", {"type": "string", "enum": ["1", "true", "0", "false"]},
+                      "`1`/`true`: only validate, store nothing")],
+        description="Designers. An invalid bundle is a 422 with `details.problems: [{file, line, element_id, message}]`.",
+    ),
+    "api.list_definitions": Operation(
+        "The latest version of every deployed process", "definitions", {200: ("the definitions", DefinitionList)}, (401,),
+    ),
+    "api.get_definition": Operation(
+        "One process definition (the latest version unless `version` is given)", "definitions",
+        {200: ("the definition", Definition)}, (401, 404),
+        query=[_query("version", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "a version number")],
+    ),
+    "api.start_instance": Operation(
+        "Start a process instance and run it to its first wait state", "instances",
+        {201: ("started (status `error` when its first step failed)", InstanceCreated)},
+        (400, 401, 403, 404, 409), body=schemas.StartInstance,
+    ),
+    "api.get_instance": Operation(
+        "An instance with its open tasks, timers and history", "instances", {200: ("the instance", Instance)},
+        (400, 401, 403, 404),
+    ),
+    "api.cancel_instance": Operation(
+        "Cancel a running or failed instance (supervisors)", "instances", {200: ("cancelled", Instance)},
+        (400, 401, 403, 404, 409), body=schemas.Cancel, body_required=False,
+    ),
+    "api.retry_instance": Operation(
+        "Re-run the failed steps of an instance in `error`, optionally with corrected data (supervisors)", "instances",
+        {200: ("retried; still `error` if the step failed again", Instance)}, (400, 401, 403, 404, 409),
+        body=schemas.Retry, body_required=False,
+    ),
+    "api.list_tasks": Operation(
+        "A page of tasks, keyset-paginated", "tasks", {200: ("a page of tasks", TaskPage)}, (400, 401, 403),
+        query=[
+            _query("view", {"type": "string", "enum": list(VIEWS), "default": "mine"},
+                   "`mine` (claimed by me), `queue` (claimable by my groups), `archive` (completed by me), "
+                   "`all` (every open task; supervisors)"),
+            _query("process", {"type": "string"}, "only tasks of this process key"),
+            _query("customer", {"type": "string"}, "only tasks about this customer id"),
+            _query("overdue", {"type": "string", "enum": ["1", "true", "0", "false"]}, "only (not) overdue tasks"),
+            _query("q", {"type": "string"}, "text in the title or task name"),
+            _query("limit", LIMIT, "page size"),
+            _query("cursor", {"type": "string"}, "`next_cursor` of the previous page"),
+        ],
+    ),
+    "api.get_task": Operation(
+        "One task with its form and, while open, its data", "tasks", {200: ("the task", Task)}, (400, 401, 403, 404),
+    ),
+    "api.claim": Operation("Claim an open task", "tasks", {200: ("claimed", Task)}, TASK_ERRORS),
+    "api.unclaim": Operation("Put a claimed task back in its queue", "tasks", {200: ("open again", Task)}, TASK_ERRORS),
+    "api.assign": Operation(
+        "Give a task to a user (supervisors)", "tasks", {200: ("assigned", Task)}, TASK_ERRORS, body=schemas.Assign,
+    ),
+    "api.complete": Operation(
+        "Submit the task's form and run the process on", "tasks", {200: ("completed", Task)}, (*TASK_ERRORS, 422),
+        body=schemas.Complete, body_required=False,
+        description="Form errors are a 422 with `details.fields: {field: [messages]}`.",
+    ),
+    "api.deliver_message": Operation(
+        "Deliver a message to the one instance waiting for it", "messages",
+        {202: ("delivered (or, for a repeated message_id, the first result)", MessageResult)},
+        (400, 401, 403, 409), body=schemas.Message,
+    ),
+    "api.list_outbox": Operation(
+        "Outgoing messages in one status, newest first (supervisors)", "outbox", {200: ("the messages", OutboxList)},
+        (400, 401, 403),
+        query=[
+            _query("status", {"type": "string", "enum": list(OUTBOX_STATUSES), "default": "dead"}, "message status"),
+            _query("limit", LIMIT, "page size"),
+            _query("before_id", {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX},
+                   "only messages with a smaller id (the last id of the previous page)"),
+        ],
+    ),
+    "api.retry_outbox": Operation(
+        "Put a dead letter back in the queue (supervisors)", "outbox", {200: ("pending again", OutboxMessage)},
+        (401, 403, 404, 409),
+    ),
+}
+
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "key": {"type": "string", "minLength": 1, "maxLength": 128},
+    "instance_id": {"type": "string", "format": "uuid"},
+    "task_id": {"type": "string", "format": "uuid"},
+}
+
+ERROR_DESCRIPTIONS = {
+    400: "malformed input (`invalid_input`; `details.fields` for body fields)",
+    401: "no, an unknown or a revoked API token (`unauthenticated`)",
+    403: "the caller's role or group does not allow this (`permission_denied`)",
+    404: "no such definition, instance, task, user or message (`*_not_found`)",
+    409: "the current state does not allow this (`invalid_transition`, `duplicate_business_key`, ...)",
+    422: "invalid definition files (`details.problems`) or form data (`details.fields`)",
+}
+
+_PLACEHOLDER = re.compile(r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
+
+
+def openapi_path(rule: Rule) -> str:
+    """``/api/v1/tasks/<task_id>`` → ``/api/v1/tasks/{task_id}``."""
+    return _PLACEHOLDER.sub(lambda m: "{" + m.group("name") + "}", rule.rule)
+
+
+def api_rules(app: Flask) -> list[Rule]:
+    """The registered /api/v1 routes, including the document's own."""
+    return sorted((r for r in app.url_map.iter_rules() if r.rule.startswith(API_PREFIX + "/")), key=lambda r: r.rule)
+
+
+def rule_methods(rule: Rule) -> list[str]:
+    return sorted(m.lower() for m in (rule.methods or ()) if m not in ("HEAD", "OPTIONS"))
+
+
+def _converters(rule: Rule) -> dict[str, str]:
+    """Path parameter name → werkzeug converter name (``default`` when none is given)."""
+    return {m.group("name"): m.group("converter") or "default" for m in _PLACEHOLDER.finditer(rule.rule)}
+
+
+def _path_parameter(name: str, converter: str) -> dict[str, Any]:
+    if converter == "int":
+        schema: dict[str, Any] = {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX}
+    else:
+        schema = dict(PATH_PARAMETERS.get(name, {"type": "string", "minLength": 1}))
+    return {"in": "path", "name": name, "required": True, "schema": schema}
+
+
+def _operation(endpoint: str, op: Operation, rule: Rule) -> dict[str, Any]:
+    doc: dict[str, Any] = {"operationId": endpoint.removeprefix("api."), "summary": op.summary, "tags": [op.tag]}
+    if op.description:
+        doc["description"] = op.description
+    parameters = [_path_parameter(name, converter) for name, converter in _converters(rule).items()] + list(op.query)
+    if parameters:
+        doc["parameters"] = sorted(parameters, key=lambda p: (p["in"] != "path", p["name"]))
+    if op.body is not None:
+        content: dict[str, Any] = {"application/json": {"schema": op.body}}
+        if op.multipart is not None:
+            content["multipart/form-data"] = {"schema": op.multipart}
+        doc["requestBody"] = {"required": op.body_required, "content": content}
+    responses: dict[str, Any] = {}
+    for status, (description, schema) in sorted(op.responses.items()):
+        responses[str(status)] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    for status in op.errors:
+        responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
+    doc["responses"] = responses
+    return doc
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document for the routes registered on ``app`` (a fresh dict; see :func:`spec_for`)."""
+    spec = APISpec(
+        title="CareFlow API", version="1", openapi_version=OPENAPI_VERSION, plugins=[MarshmallowPlugin()],
+        info={"description": "JSON over HTTP. Send `Authorization: Bearer <token>` (`careflow token create NAME`). "
+                             "Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."},
+        security=[{"bearerAuth": []}],
+    )
+    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for name, schema in [("Error", Error), ("DeployResult", DeployResult), ("ValidationResult", ValidationResult)]:
+        spec.components.schema(name, schema=schema)
+    for status, description in ERROR_DESCRIPTIONS.items():
+        spec.components.response(f"Error{status}", {"description": description,
+                                                    "content": {"application/json": {"schema": Error}}})
+    spec.path(path=f"{API_PREFIX}/openapi.json", operations={"get": {
+        "operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
+        "responses": {"200": {"description": "the OpenAPI document", "content": {"application/json": {
+            "schema": {"type": "object"}}}}}}})
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in api_rules(app):
+        op = OPERATIONS.get(rule.endpoint)
+        if op is None:
+            continue
+        for method in rule_methods(rule):
+            paths.setdefault(openapi_path(rule), {})[method] = _operation(rule.endpoint, op, rule)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def spec_for(app: Flask) -> dict[str, Any]:
+    """The document for ``app``, built on first use and then kept for the app's lifetime."""
+    cached: dict[str, Any] | None = app.extensions.get(CACHE_KEY)
+    if cached is None:
+        cached = app.extensions[CACHE_KEY] = build_spec(app)
+    return cached
