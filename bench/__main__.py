@@ -8,9 +8,10 @@ every baseline is measured in the same run on the same machine.
   same BPMN (parse once, no persistence) as the baseline.
 - state_bytes: stored bytes per finished instance (state column) against SpiffWorkflow's own
   serialize_json of the same finished workflow (which embeds the spec).
-- timer_* (bench/timers.py) and holiday_wave_* (bench/care_wave.py): see those modules.
+- timer_* (bench/timers.py), holiday_wave_* (bench/care_wave.py), http_* (bench/http.py) and inbox_*
+  (bench/inbox.py): see those modules.
 
-``python -m bench [lifecycle] [timers] [wave]`` runs only the named groups (default: all).
+``python -m bench [lifecycle] [timers] [wave] [http] [inbox]`` runs only the named groups (default: all).
 """
 
 from __future__ import annotations
@@ -153,11 +154,11 @@ def lifecycle() -> None:
     ctx.db.dispose()
 
 
-GROUPS = ("lifecycle", "timers", "wave")
+GROUPS = ("lifecycle", "timers", "wave", "http", "inbox")
 
 
 def main(groups: list[str]) -> None:
-    """Run the named groups (default: all): ``python -m bench [lifecycle] [timers] [wave]``."""
+    """Run the named groups (default: all): ``python -m bench [lifecycle] [timers] [wave] [http] [inbox]``."""
     unknown = set(groups) - set(GROUPS)
     if unknown:
         raise SystemExit(f"unknown benchmark group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
@@ -172,6 +173,14 @@ def main(groups: list[str]) -> None:
             from bench import care_wave
 
             care_wave.run(line, postgres_url)
+        elif group == "http":
+            from bench import http
+
+            http.run(line, engine_lifecycle, rate)
+        elif group == "inbox":
+            from bench import inbox
+
+            inbox.run(line, postgres_url)
 
 
 if __name__ == "__main__":
