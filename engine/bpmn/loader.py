@@ -102,12 +102,14 @@ def parse_bundle(
         problems.add(*_locate(exc, problems), _message(exc))
         raise InvalidDefinitionError(problems.items) from None
     specs = [spec, *subprocess_specs.values()]
+    name = getattr(spec, "description", None) or key
+    if len(key) > MAX_KEY or len(str(name)) > MAX_NAME:
+        problems.at(key[:MAX_KEY], f"process id must be at most {MAX_KEY} characters and its name at most {MAX_NAME}")
     for one in specs:
         _lint_spec(one, problems, handlers, forms)
     if problems.items:
         raise InvalidDefinitionError(problems.items)
     install_clocked_timers(specs)
-    name = getattr(spec, "description", None) or key
     return ParsedBundle(key, str(name), spec, subprocess_specs, forms)
 
 
@@ -183,6 +185,9 @@ def _lint_spec(spec: Any, problems: _Problems, handlers: Collection[str] | None,
         element = getattr(task_spec, "bpmn_id", None)
         if not element:
             continue
+        if len(element) > MAX_ELEMENT or len(getattr(task_spec, "bpmn_name", None) or "") > MAX_TITLE:
+            problems.at(element[:MAX_ELEMENT], f"element ids may have at most {MAX_ELEMENT} characters "
+                                               f"and names at most {MAX_TITLE}")
         definition = getattr(task_spec, "event_definition", None)
         for inner in getattr(definition, "event_definitions", [definition]):
             _lint_timer(inner, element, problems)
@@ -218,6 +223,9 @@ def _lint_user_task(props: dict[str, str], element: str, problems: _Problems) ->
     if workdays is not None and props.get("dueIn"):
         problems.at(element, "give either dueIn or dueInWorkdays, not both")
 
+
+# Column sizes the ids and names end up in (process_definition.key, human_task.task_name/title, audit subject ids).
+MAX_KEY, MAX_NAME, MAX_ELEMENT, MAX_TITLE = 100, 256, 200, 500
 
 _LOOKS_ISO = re.compile(r"^(R\d*_?)?P(T?\d|\d)", re.IGNORECASE)
 _TIMER_KINDS = {TimeDateEventDefinition: "date", DurationTimerEventDefinition: "duration", CycleTimerEventDefinition: "cycle"}

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine.clock import as_utc
 from engine.context import EngineContext
 from engine.db.models import HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
 from engine.db.session import unit_of_work
@@ -141,8 +142,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, task_id = raw.partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(task_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("naive time in cursor")
+        return as_utc(moment), uuid.UUID(task_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInputError("invalid cursor") from exc
 
 

@@ -159,3 +159,11 @@ def test_spec_is_reparsed_from_the_database_when_not_cached(ctx, settings, db, c
     fresh = build_engine(settings, clock=clock, db=db)  # another process: empty cache
     started = instances.start_instance(fresh, process_key="simple", actor=SYSTEM)
     assert [t.task_name for t in open_tasks(fresh, started.id)] == ["review"]
+
+
+def test_ids_and_names_too_long_for_their_columns_are_refused(ctx):
+    long_id = "p" * 130
+    with pytest.raises(InvalidDefinitionError, match="at most 100"):
+        deploy(ctx, ("long.bpmn", b.linear(long_id, b.user_task("t"))))
+    with pytest.raises(InvalidDefinitionError, match="element ids may have at most 200"):
+        deploy(ctx, ("long.bpmn", b.linear("ok", b.user_task("t" * 210))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 
@@ -156,3 +157,11 @@ def test_queue_pages_merge_groups_user_and_unnamed_tasks_in_order(ctx, clock, pe
     assert expected[0] not in [t.id for t in tasks.list_tasks(ctx, actor=multi, view="queue").items]
     tasks.unclaim_task(ctx, expected[0], actor=multi)
     assert tasks.list_tasks(ctx, actor=multi, view="queue").items[0].id == expected[0]
+
+
+@pytest.mark.parametrize("raw", ["2025-01-01|00000000-0000-0000-0000-000000000001",
+                                 "0001-01-01T00:00:00+05:00|00000000-0000-0000-0000-000000000001", "garbage"])
+def test_bad_cursors_are_invalid_input(ctx, people, raw):
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    with pytest.raises(InvalidInputError, match="cursor"):
+        tasks.list_tasks(ctx, actor=people["alice"], view="queue", cursor=cursor)
