@@ -7,6 +7,7 @@ Every cell runs on its own fresh precondition (a new instance, task or dead lett
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from engine.db.outreach import OutboxMessage
-from engine.services import identity, instances, tasks
+from engine.services import collaboration, identity, instances, sla, tasks
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.engine import deploy, open_tasks
@@ -48,6 +49,17 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "POST /tasks/{task_id}/assign":              (403,  403,  200,  403,  200,  401,  401,  401),
     "POST /tasks/{task_id}/complete":            (403,  403,  403,  403,  403,  401,  401,  401),  # claimed by bob
     "POST /tasks/{task_id}/complete as assignee": (200,  200,  200,  200,  200,  401,  401,  401),  # assigned to caller
+    "PATCH /tasks/{task_id}":                    (403,  403,  200,  403,  200,  401,  401,  401),  # claimed by bob
+    "POST /tasks/{task_id}/delegate":            (403,  403,  200,  403,  200,  401,  401,  401),  # claimed by bob
+    "POST /tasks/{task_id}/resolve":             (403,  403,  403,  403,  403,  401,  401,  401),  # not delegated
+    "POST /tasks/{task_id}/sla/pause":           (403,  403,  200,  403,  200,  401,  401,  401),  # claimed by bob
+    "POST /tasks/{task_id}/sla/resume":          (403,  403,  200,  403,  200,  401,  401,  401),  # paused by bob
+    "GET /tasks/{task_id}/comments":             (200,  403,  200,  403,  200,  401,  401,  401),
+    "POST /tasks/{task_id}/comments":            (201,  403,  201,  403,  201,  401,  401,  401),
+    "GET /tasks/{task_id}/attachments":          (200,  403,  200,  403,  200,  401,  401,  401),
+    "POST /tasks/{task_id}/attachments":         (201,  403,  201,  403,  201,  401,  401,  401),
+    "GET /attachments/{attachment_id}":          (200,  403,  200,  403,  200,  401,  401,  401),
+    "POST /tasks/bulk":                          (403,  403,  200,  403,  200,  401,  401,  401),
     "POST /messages":                            (409,  409,  409,  409,  409,  401,  401,  401),  # nobody waits
     "GET /outbox":                               (403,  403,  200,  403,  200,  401,  401,  401),
     "POST /outbox/{message_id}/retry":           (403,  403,  200,  403,  200,  401,  401,  401),
@@ -59,6 +71,7 @@ class Call:
     method: str
     path: str
     json: dict[str, Any] | None = None
+    form: dict[str, Any] | None = None  # multipart upload
 
 
 @dataclass
@@ -79,6 +92,16 @@ class World:
         if username in self.people:
             tasks.assign_task(self.ctx, task_id, actor=SYSTEM, assignee=username)
         return task_id
+
+    def paused_task(self) -> str:
+        task_id = self.task_claimed_by("bob")
+        sla.pause_sla(self.ctx, task_id, actor=self.people["bob"], reason="waiting for documents")
+        return task_id
+
+    def attachment(self) -> int:
+        view = collaboration.add_attachment(self.ctx, self.open_task(), actor=self.people["alice"], filename="a.txt",
+                                            content=b"note")
+        return view.id
 
     def dead_letter(self) -> int:
         now = self.clock.now()
@@ -116,6 +139,20 @@ REQUESTS: dict[str, Callable[[World, str], Call]] = {
     "POST /tasks/{task_id}/complete": lambda w, c: Call("POST", f"/tasks/{w.task_claimed_by('bob')}/complete", {"data": {}}),
     "POST /tasks/{task_id}/complete as assignee": lambda w, c: Call(
         "POST", f"/tasks/{w.task_claimed_by(c)}/complete", {"data": {}}),
+    "PATCH /tasks/{task_id}": lambda w, c: Call("PATCH", f"/tasks/{w.task_claimed_by('bob')}", {"priority": 80}),
+    "POST /tasks/{task_id}/delegate": lambda w, c: Call("POST", f"/tasks/{w.task_claimed_by('bob')}/delegate",
+                                                        {"user": "rex"}),
+    "POST /tasks/{task_id}/resolve": lambda w, c: Call("POST", f"/tasks/{w.task_claimed_by('bob')}/resolve"),
+    "POST /tasks/{task_id}/sla/pause": lambda w, c: Call("POST", f"/tasks/{w.task_claimed_by('bob')}/sla/pause",
+                                                         {"reason": "waiting"}),
+    "POST /tasks/{task_id}/sla/resume": lambda w, c: Call("POST", f"/tasks/{w.paused_task()}/sla/resume"),
+    "GET /tasks/{task_id}/comments": lambda w, c: Call("GET", f"/tasks/{w.open_task()}/comments"),
+    "POST /tasks/{task_id}/comments": lambda w, c: Call("POST", f"/tasks/{w.open_task()}/comments", {"text": "备注"}),
+    "GET /tasks/{task_id}/attachments": lambda w, c: Call("GET", f"/tasks/{w.open_task()}/attachments"),
+    "POST /tasks/{task_id}/attachments": lambda w, c: Call("POST", f"/tasks/{w.open_task()}/attachments",
+                                                           form={"file": (io.BytesIO(b"%PDF-1.4 x"), "x.pdf")}),
+    "GET /attachments/{attachment_id}": lambda w, c: Call("GET", f"/attachments/{w.attachment()}"),
+    "POST /tasks/bulk": lambda w, c: Call("POST", "/tasks/bulk", {"action": "claim", "task_ids": [w.open_task()]}),
     "POST /messages": lambda w, c: Call("POST", "/messages", {"name": "nobody_waits", "message_id": f"m-{c}"}),
     "GET /outbox": lambda w, c: Call("GET", "/outbox?status=dead"),
     "POST /outbox/{message_id}/retry": lambda w, c: Call("POST", f"/outbox/{w.dead_letter()}/retry"),
@@ -161,7 +198,12 @@ def test_authorization_matrix(client, headers, world):
         row = []
         for caller in CALLERS:
             call = make(world, caller)
-            response = client.open("/api/v1" + call.path, method=call.method, json=call.json, headers=headers[caller])
+            if call.form is not None:
+                response = client.open("/api/v1" + call.path, method=call.method, data=call.form,
+                                       content_type="multipart/form-data", headers=headers[caller])
+            else:
+                response = client.open("/api/v1" + call.path, method=call.method, json=call.json,
+                                       headers=headers[caller])
             if response.status_code in (401, 403):  # refusals use the error contract
                 code = "unauthenticated" if response.status_code == 401 else "permission_denied"
                 assert response.json["error"]["code"] == code, (name, caller, response.json)

@@ -17,7 +17,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from engine.db.outreach import OutboxMessage
-from engine.services import identity, instances, tasks
+from engine.services import collaboration, identity, instances, tasks
 from tests.support import bpmn as b
 from tests.support.engine import deploy, open_tasks
 from web import create_app
@@ -123,7 +123,10 @@ def _seed(ctx, people, clock) -> dict[str, list[Any]]:
         session.add(row)
         session.flush()
         outbox_ids = [row.id]
-    return {"instance_id": instance_ids, "task_id": task_ids, "message_id": outbox_ids, "key": ["simple", "api_flow"]}
+    attachment = collaboration.add_attachment(ctx, task_ids[1], actor=people["alice"], filename="note.txt",
+                                              content="客户补充材料".encode())
+    return {"instance_id": instance_ids, "task_id": task_ids, "message_id": outbox_ids, "key": ["simple", "api_flow"],
+            "attachment_id": [attachment.id]}
 
 
 # CAREFLOW_FUZZ_EXAMPLES=500 explores further with fresh randomness; the default is a bounded, repeatable run.

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, make_response, request
 
 from engine.bpmn.loader import SourceFile
 from engine.errors import InvalidInputError
-from engine.services import definitions, instances, messages, outbox, tasks
+from engine.services import collaboration, definitions, instances, messages, outbox, sla, tasks
 from web.api import schemas
 from web.auth import token_required
 from web.engine_access import current_engine
@@ -175,6 +176,88 @@ def assign(task_id: str) -> Any:
 def complete(task_id: str) -> Any:
     data = body(schemas.Complete)["data"]
     return jsonify(to_json(tasks.complete_task(current_engine(), task_id, actor=g.actor, data=data)))
+
+
+@bp.patch("/tasks/<task_id>")
+@token_required
+def update_task(task_id: str) -> Any:
+    return jsonify(to_json(tasks.update_task(current_engine(), task_id, actor=g.actor, **body(schemas.UpdateTask))))
+
+
+@bp.post("/tasks/<task_id>/delegate")
+@token_required
+def delegate(task_id: str) -> Any:
+    to = body(schemas.Delegate)["user"]
+    return jsonify(to_json(tasks.delegate_task(current_engine(), task_id, actor=g.actor, to=to)))
+
+
+@bp.post("/tasks/<task_id>/resolve")
+@token_required
+def resolve(task_id: str) -> Any:
+    return jsonify(to_json(tasks.resolve_task(current_engine(), task_id, actor=g.actor)))
+
+
+@bp.post("/tasks/<task_id>/sla/pause")
+@token_required
+def pause_sla(task_id: str) -> Any:
+    sla.pause_sla(current_engine(), task_id, actor=g.actor, reason=body(schemas.PauseSla)["reason"])
+    return jsonify(to_json(tasks.get_task(current_engine(), task_id, actor=g.actor)))
+
+
+@bp.post("/tasks/<task_id>/sla/resume")
+@token_required
+def resume_sla(task_id: str) -> Any:
+    sla.resume_sla(current_engine(), task_id, actor=g.actor)
+    return jsonify(to_json(tasks.get_task(current_engine(), task_id, actor=g.actor)))
+
+
+@bp.get("/tasks/<task_id>/comments")
+@token_required
+def list_comments(task_id: str) -> Any:
+    return jsonify({"items": to_json(collaboration.list_comments(current_engine(), task_id, actor=g.actor))})
+
+
+@bp.post("/tasks/<task_id>/comments")
+@token_required
+def add_comment(task_id: str) -> Any:
+    text = body(schemas.NewComment)["text"]
+    return jsonify(to_json(collaboration.add_comment(current_engine(), task_id, actor=g.actor, text=text))), 201
+
+
+@bp.get("/tasks/<task_id>/attachments")
+@token_required
+def list_attachments(task_id: str) -> Any:
+    return jsonify({"items": to_json(collaboration.list_attachments(current_engine(), task_id, actor=g.actor))})
+
+
+@bp.post("/tasks/<task_id>/attachments")
+@token_required
+def add_attachment(task_id: str) -> Any:
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidInputError("send the file as multipart/form-data field 'file'")
+    view = collaboration.add_attachment(current_engine(), task_id, actor=g.actor, filename=upload.filename or "",
+                                        content=upload.read())
+    return jsonify(to_json(view)), 201
+
+
+@bp.get(f"/attachments/<int(max={INT64_MAX}):attachment_id>")
+@token_required
+def get_attachment(attachment_id: int) -> Any:
+    view, content = collaboration.read_attachment(current_engine(), attachment_id, actor=g.actor)
+    response = make_response(content)
+    response.headers["Content-Type"] = view.content_type
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(view.filename)}"
+    return response
+
+
+@bp.post("/tasks/bulk")
+@token_required
+def bulk() -> Any:
+    data = body(schemas.Bulk)
+    results = tasks.bulk_transition(current_engine(), data["task_ids"], actor=g.actor, action=data["action"],
+                                    assignee=data["user"])
+    return jsonify({"results": results})
 
 
 @bp.post("/messages")

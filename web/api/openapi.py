@@ -27,7 +27,7 @@ from werkzeug.routing import Rule
 
 from engine.services.outbox import STATUSES as OUTBOX_STATUSES
 from engine.services.tasks import MAX_LIMIT, VIEWS
-from engine.views import DefinitionView, InstanceView, OutboxView, TaskView
+from engine.views import AttachmentView, CommentView, DefinitionView, InstanceView, OutboxView, TaskView
 from engine.views import MessageResult as MessageResultView
 from engine.views import TaskPage as TaskPageView
 from web.api import INT32_MAX, INT64_MAX, schemas
@@ -108,6 +108,13 @@ def _items(view: type, name: str) -> type[Schema]:
 Definition, Instance, Task, TaskPage = (view_schema(v) for v in (DefinitionView, InstanceView, TaskView, TaskPageView))
 MessageResult, OutboxMessage = view_schema(MessageResultView), view_schema(OutboxView)
 DefinitionList, OutboxList = _items(DefinitionView, "DefinitionList"), _items(OutboxView, "OutboxList")
+Comment, Attachment = view_schema(CommentView), view_schema(AttachmentView)
+CommentList, AttachmentList = _items(CommentView, "CommentList"), _items(AttachmentView, "AttachmentList")
+
+
+class BulkResult(Schema):
+    results = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                          metadata={"description": "task id → `ok` or the error code for that task"})
 
 
 # --- operations --------------------------------------------------------------------------------------------------
@@ -208,6 +215,38 @@ OPERATIONS: dict[str, Operation] = {
         body=schemas.Complete, body_required=False,
         description="Form errors are a 422 with `details.fields: {field: [messages]}`.",
     ),
+    "api.update_task": Operation(
+        "Change a task's priority, due or follow-up date (the assignee or a supervisor)", "tasks",
+        {200: ("updated", Task)}, TASK_ERRORS, body=schemas.UpdateTask,
+    ),
+    "api.delegate": Operation(
+        "Lend a claimed task to a colleague; it comes back on resolve", "tasks", {200: ("delegated", Task)},
+        TASK_ERRORS, body=schemas.Delegate,
+    ),
+    "api.resolve": Operation("Hand a delegated task back to its owner", "tasks", {200: ("back with the owner", Task)},
+                             TASK_ERRORS),
+    "api.pause_sla": Operation("Stop the task's SLA clock (audited reason)", "tasks", {200: ("paused", Task)},
+                               TASK_ERRORS, body=schemas.PauseSla),
+    "api.resume_sla": Operation("Restart the SLA clock; the due time moves by the pause", "tasks",
+                                {200: ("running again", Task)}, TASK_ERRORS),
+    "api.list_comments": Operation("Comments on the task's instance, oldest first", "tasks",
+                                   {200: ("the comments", CommentList)}, (400, 401, 403, 404)),
+    "api.add_comment": Operation("Add a comment", "tasks", {201: ("added", Comment)}, (400, 401, 403, 404),
+                                 body=schemas.NewComment),
+    "api.list_attachments": Operation("Files on the task's instance", "tasks", {200: ("the files", AttachmentList)},
+                                      (400, 401, 403, 404)),
+    "api.add_attachment": Operation(
+        "Upload a file (PDF, PNG, JPEG, DOCX, XLSX or UTF-8 text; ≤ 10 MB)", "tasks", {201: ("stored", Attachment)},
+        (400, 401, 403, 404),
+        multipart={"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary", "description": "the file"}}},
+    ),
+    "api.get_attachment": Operation(
+        "Download a file", "tasks", {200: ("the file, as an attachment", {"type": "string", "format": "binary"})},
+        (401, 403, 404),
+    ),
+    "api.bulk": Operation("Claim or assign many tasks (supervisors)", "tasks", {200: ("one result per task", BulkResult)},
+                          (400, 401, 403), body=schemas.Bulk),
     "api.deliver_message": Operation(
         "Deliver a message to the one instance waiting for it", "messages",
         {202: ("delivered (or, for a repeated message_id, the first result)", MessageResult)},
@@ -234,6 +273,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "instance_id": {"type": "string", "format": "uuid"},
     "task_id": {"type": "string", "format": "uuid"},
 }
+PATH_PARAMETERS["attachment_id"] = {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX}
 
 ERROR_DESCRIPTIONS = {
     400: "malformed input (`invalid_input`; `details.fields` for body fields)",

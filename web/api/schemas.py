@@ -29,6 +29,31 @@ class Assign(Schema):
     user = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
+class Delegate(Schema):
+    user = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class UpdateTask(Schema):
+    priority = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=100))
+    due_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    follow_up_at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class PauseSla(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class NewComment(Schema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class Bulk(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(["claim", "assign"]))
+    task_ids = fields.List(fields.String(validate=validate.Length(max=64)), required=True,
+                           validate=validate.Length(min=1, max=200))
+    user = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=128))
+
+
 class Complete(Schema):
     data = fields.Dict(keys=fields.String(), load_default=dict)
 
