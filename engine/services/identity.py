@@ -235,8 +235,11 @@ def authenticate_token(ctx: EngineContext, token: str) -> Actor:
     if not token.startswith(TOKEN_PREFIX):
         raise AuthenticationError("invalid API token")
     with unit_of_work(ctx.sessions, write=False) as session:
-        row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token))).first()
-        user = session.get(User, row.user_id) if row is not None and row.revoked_at is None else None
-        if user is None or not user.active:
+        # One round trip on every API call: the token's user and (eagerly) their groups.
+        user = session.scalars(
+            select(User).join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None), User.active.is_(True))
+        ).first()
+        if user is None:
             raise AuthenticationError("invalid API token")
         return _actor(user)
