@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from typing import Any
@@ -29,6 +30,8 @@ class _Server(BaseApplication):  # type: ignore[misc]
 def run(*, host: str, port: int, workers: int, with_scheduler: bool) -> None:
     # One session-signing key for every worker (each would otherwise invent its own).
     os.environ.setdefault("CAREFLOW_SECRET_KEY", secrets.token_hex(32))
+    # httpx logs request URLs at INFO; WeChat's carry the app secret and access token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "threads": 4, "accesslog": "-"}
     if with_scheduler:
         def when_ready(_server: Any) -> None:

@@ -25,6 +25,7 @@ from engine.errors import (
     InvalidTransitionError,
 )
 from engine.runtime import instance as runtime
+from engine.runtime import lifecycle
 from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role, require_role
 from engine.services.definitions import latest_version
@@ -192,7 +193,7 @@ def get_instance(ctx: EngineContext, instance_id: str | uuid.UUID, *, actor: Act
         ).all()
         return dataclasses.replace(
             summary,
-            open_tasks=[task_view(t, actor) for t in tasks],
+            open_tasks=[task_view(t, actor) for t in tasks if lifecycle.can_see(actor, t)],  # no peeking across teams
             timers=[TimerView(t.name, t.due_at, t.status) for t in timers],
             history=[HistoryEntry(e.at, e.actor, e.action, e.after) for e in events],
         )

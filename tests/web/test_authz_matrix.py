@@ -260,3 +260,11 @@ def test_staff_cannot_read_claim_or_complete_another_groups_task(client, headers
     # carol does not see it in her archive either; alice does
     assert client.get("/api/v1/tasks?view=archive", headers=headers["carol"]).json["items"] == []
     assert [t["id"] for t in client.get("/api/v1/tasks?view=archive", headers=headers["alice"]).json["items"]] == [task_id]
+
+
+def test_an_instance_shows_only_the_open_tasks_the_caller_may_see(client, headers, world, ctx):
+    task_id = _start(ctx, "simple")  # service_team's
+    instance_id = tasks.get_task(ctx, task_id, actor=SYSTEM).instance_id
+    as_carol = client.get(f"/api/v1/instances/{instance_id}", headers=headers["carol"]).json
+    as_alice = client.get(f"/api/v1/instances/{instance_id}", headers=headers["alice"]).json
+    assert as_carol["open_tasks"] == [] and [t["id"] for t in as_alice["open_tasks"]] == [task_id]
