@@ -8,16 +8,14 @@ leaves a full-page screenshot in ``test-artifacts/screenshots/<test name>.png``,
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Response, sync_playwright
-from werkzeug.serving import make_server
 
 from engine.context import EngineContext
-from web import create_app
+from tests.support.live import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse 1"  # the `people` fixture's password (tests/conftest.py)
@@ -35,16 +33,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def live_server(ctx: EngineContext) -> Iterator[str]:
     """The real app on 127.0.0.1:<free port>, in a background thread; yields the base URL."""
-    app = create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live_server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(ctx) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -15,34 +15,20 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from engine.services import identity, instances
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.engine import deploy, open_tasks
-from web import create_app
+from tests.support.live import serve
 
 CLERKS = 50
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: object, **kwargs: object) -> None:  # one access-log line per claim is noise
-        pass
-
-
 @pytest.fixture
 def server(ctx) -> Iterator[str]:
-    app = create_app({"SECRET_KEY": "test"}, engine=ctx)
-    httpd: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=httpd.serve_forever, name="http-claim-race", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with serve(ctx) as url:
+        yield url
 
 
 @pytest.mark.postgres_only

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from engine.services import identity
+from tests.support.web import login
 from web import create_app
 
 
@@ -15,15 +14,8 @@ def app(ctx, people):
     return create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx)
 
 
-def _login(app, username):
-    client = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
-    client.post("/login", data={"username": username, "password": "correct horse 1", "csrf_token": token})
-    return client, token
-
-
 def test_admin_adds_and_edits_users(app, ctx):
-    root, csrf = _login(app, "root")
+    root, csrf = login(app, "root")
     root.post("/admin/users", data={"csrf_token": csrf, "username": "zhou.min", "display_name": "周敏",
                                     "roles": "staff", "groups": "service_team,branch_team", "password": "long enough 1"})
     root.post("/admin/users/zhou.min/update", data={"csrf_token": csrf, "roles": "staff,supervisor",
@@ -34,7 +26,7 @@ def test_admin_adds_and_edits_users(app, ctx):
 
 
 def test_supervisors_record_absence_but_cannot_change_roles(app, ctx):
-    sam, csrf = _login(app, "sam")
+    sam, csrf = login(app, "sam")
     page = sam.get("/admin/users").get_data(as_text=True)
     assert 'id="add-user"' not in page
     sam.post("/admin/users/alice/absent", data={"csrf_token": csrf, "until": "2025-03-10"})
@@ -45,5 +37,5 @@ def test_supervisors_record_absence_but_cannot_change_roles(app, ctx):
 
 
 def test_staff_cannot_open_the_admin_page(app):
-    alice, _ = _login(app, "alice")
+    alice, _ = login(app, "alice")
     assert alice.get("/admin/users").status_code == 403

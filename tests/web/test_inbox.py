@@ -13,6 +13,7 @@ from engine.services import instances
 from engine.views import SYSTEM
 from tests.support.care import add_customers, customer
 from tests.support.engine import deploy
+from tests.support.web import login
 from web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,15 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def app(ctx, people):
     return create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx)
-
-
-def _login(app, username):
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"username": username, "password": "correct horse 1", "csrf_token": token})
-    assert response.status_code == 302 and response.headers["Location"].endswith("/inbox")
-    return client, token
 
 
 @pytest.fixture
@@ -47,7 +39,7 @@ def _task_id(page: str) -> str:
 
 
 def test_claim_then_a_wrong_form_then_a_right_one(app, service_request):
-    client, csrf = _login(app, "alice")
+    client, csrf = login(app, "alice")
     queue = client.get("/inbox?view=queue").get_data(as_text=True)
     task_id = _task_id(queue)
     page = client.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
@@ -70,12 +62,12 @@ def test_claim_then_a_wrong_form_then_a_right_one(app, service_request):
 
 
 def test_choice_values_keep_their_type_through_the_html_form(app, ctx, service_request, people):
-    client, csrf = _login(app, "alice")
+    client, csrf = login(app, "alice")
     task_id = _task_id(client.get("/inbox?view=queue").get_data(as_text=True))
     client.post(f"/inbox/tasks/{task_id}/claim", data={"csrf_token": csrf})
     client.post(f"/inbox/tasks/{task_id}/complete",
                 data={"csrf_token": csrf, "resolution": "大额退款", "amount": "60000"})
-    sup, sup_csrf = _login(app, "sam")
+    sup, sup_csrf = login(app, "sam")
     approve_id = _task_id(sup.get("/inbox?view=queue").get_data(as_text=True))
     sup.post(f"/inbox/tasks/{approve_id}/claim", data={"csrf_token": sup_csrf})
     page = sup.get(f"/inbox/tasks/{approve_id}").get_data(as_text=True)
@@ -86,9 +78,9 @@ def test_choice_values_keep_their_type_through_the_html_form(app, ctx, service_r
 
 
 def test_staff_outside_the_group_see_nothing_and_posts_need_csrf(app, service_request):
-    client, csrf = _login(app, "carol")  # branch_team, not service_team
+    client, csrf = login(app, "carol")  # branch_team, not service_team
     assert "/inbox/tasks/" not in client.get("/inbox?view=queue").get_data(as_text=True)
-    alice, alice_csrf = _login(app, "alice")
+    alice, alice_csrf = login(app, "alice")
     task_id = _task_id(alice.get("/inbox?view=queue").get_data(as_text=True))
     assert client.get(f"/inbox/tasks/{task_id}").status_code == 403
     assert alice.post(f"/inbox/tasks/{task_id}/claim", data={}).status_code == 400  # no CSRF token
@@ -97,18 +89,18 @@ def test_staff_outside_the_group_see_nothing_and_posts_need_csrf(app, service_re
 
 def test_overdue_tasks_show_their_breach_on_the_inbox_and_the_supervisor_desk(app, ctx, clock, service_request):
     clock.advance(timedelta(days=3))  # handle_request is due in P2D
-    sup, _ = _login(app, "sam")
+    sup, _ = login(app, "sam")
     inbox = sup.get("/inbox?view=all&overdue=1").get_data(as_text=True)
     assert "已逾期 SLA breached" in inbox and "处理请求 Handle request" in inbox
     desk = sup.get("/supervisor").get_data(as_text=True)
     assert re.search(r'id="workload">.*?Unassigned.*?badge breach">1<', desk, re.S)
-    alice, _ = _login(app, "alice")
+    alice, _ = login(app, "alice")
     task_id = _task_id(alice.get("/inbox?view=queue").get_data(as_text=True))
     assert 'id="sla-breach"' in alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
 
 
 def test_comments_attachments_and_delegation_on_the_task_page(app, service_request):
-    alice, csrf = _login(app, "alice")
+    alice, csrf = login(app, "alice")
     task_id = _task_id(alice.get("/inbox?view=queue").get_data(as_text=True))
     alice.post(f"/inbox/tasks/{task_id}/claim", data={"csrf_token": csrf})
     alice.post(f"/inbox/tasks/{task_id}/comment", data={"csrf_token": csrf, "text": "已致电客户核实"})
@@ -124,8 +116,15 @@ def test_comments_attachments_and_delegation_on_the_task_page(app, service_reque
                          data={"csrf_token": csrf, "file": (io.BytesIO(b"MZ\x90"), "tool.exe")})
     assert refused.status_code == 302 and "allowed file types" in alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
     alice.post(f"/inbox/tasks/{task_id}/delegate", data={"csrf_token": csrf, "to": "bob"})
-    bob, bob_csrf = _login(app, "bob")
+    bob, bob_csrf = login(app, "bob")
     page = bob.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
     assert 'id="action-resolve"' in page and 'id="action-complete"' not in page and "委派自 delegated by alice" in page
     bob.post(f"/inbox/tasks/{task_id}/resolve", data={"csrf_token": bob_csrf})
     assert 'id="action-complete"' in alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+
+
+def test_signing_in_lands_on_the_inbox(app):
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    response = client.post("/login", data={"username": "alice", "password": "correct horse 1", "csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/inbox")
