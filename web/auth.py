@@ -38,13 +38,27 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """API views: ``Authorization: Bearer <token>`` → ``g.actor`` (401 otherwise)."""
+    """API views: ``Authorization: Bearer <token>`` → ``g.actor``; or the signed-in browser session.
+
+    A session caller must send the session's CSRF token in ``X-CSRF-Token`` on every request that
+    changes something (the page's scripts read it from the ``csrf-token`` meta tag). 401 otherwise.
+    """
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
+        if not header and current_user.is_authenticated:
+            if request.method not in SAFE_METHODS:
+                sent = request.headers.get("X-CSRF-Token", "")
+                if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+                    raise AuthenticationError("a browser session must send its CSRF token in X-CSRF-Token")
+            g.actor = current_actor()
+            return view(*args, **kwargs)
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("send an API token: Authorization: Bearer <token>")
         g.actor = identity.authenticate_token(current_engine(), token.strip())

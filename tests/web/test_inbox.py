@@ -128,3 +128,14 @@ def test_signing_in_lands_on_the_inbox(app):
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
     response = client.post("/login", data={"username": "alice", "password": "correct horse 1", "csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"].endswith("/inbox")
+
+
+def test_the_api_accepts_the_browser_session_with_its_csrf_header(app, service_request):
+    client, csrf = login(app, "alice")
+    queue = client.get("/api/v1/tasks?view=queue")
+    assert queue.status_code == 200 and len(queue.json["items"]) == 1
+    task_id = queue.json["items"][0]["id"]
+    refused = client.post(f"/api/v1/tasks/{task_id}/claim")
+    assert refused.status_code == 401 and "X-CSRF-Token" in refused.json["error"]["message"]
+    assert client.post(f"/api/v1/tasks/{task_id}/claim", headers={"X-CSRF-Token": csrf}).json["assignee"] == "alice"
+    assert 'name="csrf-token"' in client.get("/inbox").get_data(as_text=True)

@@ -64,8 +64,10 @@ def test_every_api_route_is_documented_and_nothing_else(app, document):
 
 def test_operations_document_errors_security_and_parameters(document):
     paths = document["paths"]
-    assert document["components"]["securitySchemes"] == {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-    assert document["security"] == [{"bearerAuth": []}]
+    assert document["components"]["securitySchemes"] == {
+        "bearerAuth": {"type": "http", "scheme": "bearer"},
+        "browserSession": {"type": "apiKey", "in": "cookie", "name": "session"}}
+    assert document["security"] == [{"bearerAuth": []}, {"browserSession": []}]
     error = document["components"]["schemas"]["Error"]
     assert error["properties"]["error"] == {"$ref": "#/components/schemas/ErrorBody"}
     assert set(document["components"]["schemas"]["ErrorBody"]["required"]) == {"code", "message", "details"}

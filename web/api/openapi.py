@@ -339,11 +339,14 @@ def build_spec(app: Flask) -> dict[str, Any]:
     """The OpenAPI document for the routes registered on ``app`` (a fresh dict; see :func:`spec_for`)."""
     spec = APISpec(
         title="CareFlow API", version="1", openapi_version=OPENAPI_VERSION, plugins=[MarshmallowPlugin()],
-        info={"description": "JSON over HTTP. Send `Authorization: Bearer <token>` (`careflow token create NAME`). "
+        info={"description": "JSON over HTTP. Send `Authorization: Bearer <token>` (`careflow token create NAME`), or "
+                             "use the signed-in browser session and send its CSRF token (the page's `csrf-token` meta "
+                             "tag) in `X-CSRF-Token` on every request that changes something. "
                              "Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."},
-        security=[{"bearerAuth": []}],
+        security=[{"bearerAuth": []}, {"browserSession": []}],
     )
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("browserSession", {"type": "apiKey", "in": "cookie", "name": "session"})
     for name, schema in [("Error", Error), ("DeployResult", DeployResult), ("ValidationResult", ValidationResult)]:
         spec.components.schema(name, schema=schema)
     for status, description in ERROR_DESCRIPTIONS.items():
