@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.context import EngineContext
-from engine.db.models import ApiToken, Group, HumanTask, HumanTaskStatus, User
+from engine.db.models import ApiToken, Group, GroupMembership, HumanTask, HumanTaskStatus, User
 from engine.db.session import unit_of_work
 from engine.errors import AuthenticationError, ConflictError, InvalidInputError, UserNotFoundError
 from engine.services.authz import require_role
@@ -234,12 +234,17 @@ def authenticate_token(ctx: EngineContext, token: str) -> Actor:
     """The actor behind an API token. Raises AuthenticationError (unknown, revoked, inactive user)."""
     if not token.startswith(TOKEN_PREFIX):
         raise AuthenticationError("invalid API token")
-    with unit_of_work(ctx.sessions, write=False) as session:
-        # One round trip on every API call: the token's user and (eagerly) their groups.
-        user = session.scalars(
-            select(User).join(ApiToken, ApiToken.user_id == User.id)
-            .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None), User.active.is_(True))
-        ).first()
-        if user is None:
-            raise AuthenticationError("invalid API token")
-        return _actor(user)
+    # Every API call runs this: one Core round trip (token → user → groups), no ORM objects.
+    stmt = (
+        select(User.username, User.roles, Group.name)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .outerjoin(GroupMembership, GroupMembership.user_id == User.id)
+        .outerjoin(Group, Group.id == GroupMembership.group_id)
+        .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None), User.active.is_(True))
+    )
+    with ctx.db.connect() as conn:
+        rows = conn.execute(stmt).all()
+    if not rows:
+        raise AuthenticationError("invalid API token")
+    username, roles = rows[0][0], rows[0][1]
+    return Actor(username, frozenset(r for r in roles.split(",") if r), frozenset(r[2] for r in rows if r[2]))
