@@ -37,7 +37,11 @@ TOKEN_PREFIX = "cf_"
 
 
 def _actor(user: User) -> Actor:
-    return Actor(user.username, frozenset(r for r in user.roles.split(",") if r), frozenset(g.name for g in user.groups))
+    return _actor_from(user.username, user.roles, (g.name for g in user.groups))
+
+
+def _actor_from(username: str, roles: str, groups: Iterable[str | None]) -> Actor:
+    return Actor(username, frozenset(r for r in roles.split(",") if r), frozenset(g for g in groups if g))
 
 
 def _view(user: User) -> UserView:
@@ -84,6 +88,14 @@ def create_user(
             return _view(user)
     except IntegrityError as exc:
         raise ConflictError(f"user {username!r} already exists") from exc
+
+
+def _any_user(session: Session, username: str) -> User:
+    """The user, active or not (administration works on deactivated accounts too)."""
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise UserNotFoundError(f"no user {username!r}")
+    return user
 
 
 def _find(session: Session, username: str) -> User:
@@ -174,9 +186,7 @@ def update_user(ctx: EngineContext, username: str, *, actor: Actor, roles: Itera
     require_role(actor, "admin")
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        user = session.scalars(select(User).where(User.username == username)).first()
-        if user is None:
-            raise UserNotFoundError(f"no user {username!r}")
+        user = _any_user(session, username)
         before = {"roles": user.roles, "groups": [g.name for g in user.groups], "skills": user.skills,
                   "active": user.active}
         if roles is not None:
@@ -203,9 +213,7 @@ def revoke_tokens(ctx: EngineContext, username: str, *, actor: Actor) -> int:
         require_role(actor, "admin")
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        user = session.scalars(select(User).where(User.username == username)).first()
-        if user is None:
-            raise UserNotFoundError(f"no user {username!r}")
+        user = _any_user(session, username)
         tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))).all()
         for token in tokens:
             token.revoked_at = now
@@ -246,5 +254,4 @@ def authenticate_token(ctx: EngineContext, token: str) -> Actor:
         rows = conn.execute(stmt).all()
     if not rows:
         raise AuthenticationError("invalid API token")
-    username, roles = rows[0][0], rows[0][1]
-    return Actor(username, frozenset(r for r in roles.split(",") if r), frozenset(r[2] for r in rows if r[2]))
+    return _actor_from(rows[0][0], rows[0][1], (row[2] for row in rows))
