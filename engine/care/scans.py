@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from dateutil.relativedelta import relativedelta
 from lunardate import LunarDate
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from engine.context import EngineContext
 from engine.db.outreach import CareScanRun, Customer, CustomerStatus
 from engine.db.session import unit_of_work
-from engine.rules.care_dates import CareOccasion, LunarBirthday, age_on, birthdays_between, occasions_on
+from engine.rules.care_dates import BirthdayRule, CareOccasion, LunarBirthday, age_on, birthdays_between, occasions_on
 from engine.services.instances import StartRequest, start_instances
 from engine.views import SYSTEM
 
@@ -141,7 +141,7 @@ def birthday_filter(day: date, leap_day_rule: str) -> ColumnElement[bool]:
 def is_birthday(customer: Customer, day: date, leap_day_rule: str) -> bool:
     if customer.birth_date is None:
         return False
-    rule: Any = leap_day_rule
+    rule = cast(BirthdayRule, leap_day_rule)  # validated in Settings: "feb28" or "mar1"
     if customer.birthday_calendar == "lunar" and customer.lunar_month and customer.lunar_day:
         lunar = LunarBirthday(customer.lunar_month, customer.lunar_day, customer.lunar_leap)
         return bool(birthdays_between(day, day, lunar=lunar, leap_day_rule=rule))

@@ -29,7 +29,7 @@ from engine.errors import EngineError
 from engine.outbox.policy import Decision, Recent, Recipient, Sendable, decide
 from engine.outbox.ports import OutboundMessage, PermanentChannelError, TransientChannelError
 from engine.outbox.store import DELIVERY_MESSAGE
-from engine.outbox.templates import TIER_NAMES, salutation
+from engine.outbox.templates import TIER_NAMES, MessageTemplate, salutation
 from engine.views import SYSTEM
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def _handle(ctx: EngineContext, message_id: int, moment: datetime, report: Dispa
         sendable = Sendable(row.purpose, row.channel, row.urgent, bool(template and template.festive),
                             template.channels if template else ())
         decision = decide(sendable, _recipient(session, customer), _recent(session, row, moment), moment, ctx.settings)
-        outbound = _render(ctx, row, customer, decision) if decision.action == "send" else None
+        outbound = _render(ctx, row, customer, template, decision) if decision.action == "send" else None
     if decision.action == "suppress":
         _finish(ctx, message_id, moment, OutboxStatus.SUPPRESSED, decision.reason, report)
     elif decision.action == "defer":
@@ -130,8 +130,8 @@ def _recent(session: Session, row: OutboxMessage, moment: datetime) -> Recent:
     return Recent(count("service", 1), count("marketing", 1), count("marketing", 30))
 
 
-def _render(ctx: EngineContext, row: OutboxMessage, customer: Customer | None, decision: Decision) -> OutboundMessage | None:
-    template = ctx.templates().get(row.template)
+def _render(ctx: EngineContext, row: OutboxMessage, customer: Customer | None, template: MessageTemplate | None,
+            decision: Decision) -> OutboundMessage | None:
     if customer is None or template is None or decision.channel is None:
         return None
     lang = customer.language if customer.language in template.texts else "zh-CN"

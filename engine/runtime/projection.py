@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine import wakeups
-from engine.bpmn.extensions import task_title, user_task_config
+from engine.bpmn.extensions import UserTaskConfig, task_title, user_task_config
 from engine.bpmn.timers import parse_duration
 from engine.db.models import (
     HumanTask,
@@ -145,15 +145,15 @@ def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, n
             row.status = HumanTaskStatus.CANCELLED.value
             row.completed_at = now
     for task_id, task in ready.items():
-        row = _new_task_row(instance, task_id, task, now)
-        session.add(row)
         config = user_task_config(task.task_spec)
+        row = _new_task_row(instance, task_id, task, config, now)
+        session.add(row)
         if config.assignment != "queue":
             session.flush()  # routing counts claimed rows, this one included once assigned
             routing.route(session, row, config.assignment, config.required_skills, now)
 
 
-def _due_at(config: Any, task: Any, now: datetime) -> datetime | None:
+def _due_at(config: UserTaskConfig, task: Any, now: datetime) -> datetime | None:
     """Due time of a new task: working days on the bank's calendar, or a calendar-time duration."""
     engine = task.workflow.script_engine
     calendar = getattr(engine, "calendar", None)
@@ -168,8 +168,8 @@ def _due_at(config: Any, task: Any, now: datetime) -> datetime | None:
     return None
 
 
-def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, now: datetime) -> HumanTask:
-    config = user_task_config(task.task_spec)
+def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, config: UserTaskConfig,
+                  now: datetime) -> HumanTask:
     due_at = _due_at(config, task, now)
     engine = task.workflow.script_engine
     warn_at = now + (due_at - now) * getattr(engine, "sla_warn_share", 0.8) if due_at else None

@@ -25,7 +25,8 @@ from engine.errors import InvalidTransitionError, PermissionDeniedError, TaskNot
 from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role, require_role
 from engine.services.instances import parse_id
-from engine.views import Actor
+from engine.services.taskviews import task_view
+from engine.views import Actor, TaskView
 
 ESCALATED_PRIORITY = 90
 
@@ -68,7 +69,7 @@ def next_due(ctx: EngineContext, after: datetime) -> datetime | None:
     return as_utc(due) if due is not None else None
 
 
-def _mine_to_pause(session: Session, task_id: uuid.UUID, actor: Actor) -> HumanTask:
+def _lock_for_sla(session: Session, task_id: uuid.UUID, actor: Actor) -> HumanTask:
     row = session.scalars(select(HumanTask).where(HumanTask.id == task_id).with_for_update()).one_or_none()
     if row is None:
         raise TaskNotFoundError(f"no task {task_id}")
@@ -79,25 +80,26 @@ def _mine_to_pause(session: Session, task_id: uuid.UUID, actor: Actor) -> HumanT
     return row
 
 
-def pause_sla(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, reason: str) -> None:
+def pause_sla(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, reason: str) -> TaskView:
     """Stop the task's SLA clock (e.g. waiting for the customer's documents); ``reason`` is audited."""
     require_any_role(actor)
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        row = _mine_to_pause(session, parse_id(task_id, "task"), actor)
+        row = _lock_for_sla(session, parse_id(task_id, "task"), actor)
         if row.sla_paused_at is not None:
             raise InvalidTransitionError("the SLA is already paused", subject=str(row.id), state="paused", action="pause")
         row.sla_paused_at = now
         audit.append(session, stream=f"task:{row.id}", actor=actor.username, action="sla.paused", subject_type="task",
                      subject_id=str(row.id), at=now, after={"reason": reason})
+        return task_view(row, actor)
 
 
-def resume_sla(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> None:
+def resume_sla(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> TaskView:
     """Restart the clock: the due and warning times move on by the length of the pause."""
     require_any_role(actor)
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        row = _mine_to_pause(session, parse_id(task_id, "task"), actor)
+        row = _lock_for_sla(session, parse_id(task_id, "task"), actor)
         if row.sla_paused_at is None:
             raise InvalidTransitionError("the SLA is not paused", subject=str(row.id), state="running", action="resume")
         paused_for = now - row.sla_paused_at
@@ -106,6 +108,7 @@ def resume_sla(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) ->
         row.sla_paused_at = None
         audit.append(session, stream=f"task:{row.id}", actor=actor.username, action="sla.resumed", subject_type="task",
                      subject_id=str(row.id), at=now, after={"paused_seconds": int(paused_for.total_seconds())})
+        return task_view(row, actor)
 
 
 def sla_board(ctx: EngineContext, *, actor: Actor) -> list[SlaRow]:

@@ -200,15 +200,14 @@ def resolve(task_id: str) -> Any:
 @bp.post("/tasks/<task_id>/sla/pause")
 @token_required
 def pause_sla(task_id: str) -> Any:
-    sla.pause_sla(current_engine(), task_id, actor=g.actor, reason=body(schemas.PauseSla)["reason"])
-    return jsonify(to_json(tasks.get_task(current_engine(), task_id, actor=g.actor)))
+    reason = body(schemas.PauseSla)["reason"]
+    return jsonify(to_json(sla.pause_sla(current_engine(), task_id, actor=g.actor, reason=reason)))
 
 
 @bp.post("/tasks/<task_id>/sla/resume")
 @token_required
 def resume_sla(task_id: str) -> Any:
-    sla.resume_sla(current_engine(), task_id, actor=g.actor)
-    return jsonify(to_json(tasks.get_task(current_engine(), task_id, actor=g.actor)))
+    return jsonify(to_json(sla.resume_sla(current_engine(), task_id, actor=g.actor)))
 
 
 @bp.get("/tasks/<task_id>/comments")
