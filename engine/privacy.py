@@ -6,7 +6,7 @@ lookups ("which customer has this phone?") go through a keyed HMAC-SHA256 of the
 value instead. Both keys are derived from one data key (``CAREFLOW_DATA_KEY``) with HKDF, so
 the index key cannot decrypt and the encryption key cannot be guessed from the index.
 
-Masking is for lists and logs (DOMAIN §3): ``138****5678``, ``张*丰``, ``1101**********123X``.
+Masking is for lists and logs (DOMAIN §3): ``138****5678``, ``张*丰``, ``l***@example.cn``.
 """
 
 from __future__ import annotations
@@ -105,8 +105,3 @@ def mask_email(email: str | None) -> str:
     local, _, domain = email.partition("@")
     return (local[0] if local else "") + "***@" + domain
 
-
-def mask_id_number(id_number: str | None) -> str:
-    if not id_number:
-        return ""
-    return id_number[:4] + "*" * max(len(id_number) - 8, 0) + id_number[-4:]

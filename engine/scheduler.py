@@ -20,7 +20,6 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -159,6 +158,3 @@ def listen_for_wakeups(ctx: EngineContext, on_wakeup: Callable[[str, datetime], 
             log.warning("wake-up listener lost its connection; reconnecting", exc_info=True)
             stop.wait(5.0)
 
-
-def describe(jobs: dict[str, DueJob]) -> dict[str, Any]:
-    return {name: job.armed_for.isoformat() if job.armed_for else None for name, job in jobs.items()}

@@ -131,12 +131,6 @@ def set_do_not_disturb(ctx: EngineContext, customer_id: str, on: bool, *, actor:
                      after={"on": on, "reason": reason})
 
 
-def find_by_phone(ctx: EngineContext, phone: str) -> str | None:
-    """The customer id with this phone number (exact match through the keyed index), if any."""
-    with unit_of_work(ctx.sessions, write=False) as session:
-        return session.scalar(select(Customer.id).where(Customer.phone_index == ctx.cipher.index(phone)).limit(1))
-
-
 def _require(session: Session, customer_id: str) -> Customer:
     customer = session.get(Customer, customer_id)
     if customer is None:
