@@ -19,19 +19,12 @@ import httpx
 
 from engine.clock import Clock, SystemClock
 from engine.outbox.ports import DeliveryReceipt, OutboundMessage, PermanentChannelError, TransientChannelError
+from engine.privacy import mask_phone
 
 log = logging.getLogger(__name__)
 
 # Statuses worth retrying besides 5xx: rate limited, and the gateway's own request timeout.
 _RETRYABLE_4XX = frozenset({408, 429})
-
-
-def mask_phone(number: str) -> str:
-    """``13812345678`` → ``138****5678``: the middle four of the last eight digits are hidden."""
-    compact = "".join(number.split())
-    if len(compact) < 8:
-        return "****"
-    return compact[:-8] + "****" + compact[-4:]
 
 
 def sign(secret: str, body: bytes) -> str:
