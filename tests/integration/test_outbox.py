@@ -10,8 +10,10 @@ from sqlalchemy import select
 from engine.care.scans import run_daily_scans
 from engine.db.models import ProcessInstance
 from engine.db.outreach import OutboxMessage
+from engine.errors import PermissionDeniedError
 from engine.outbox import dispatch
 from engine.outbox.dispatch import dispatch_due
+from engine.services import outbox
 from engine.services.customers import set_do_not_disturb
 from engine.views import SYSTEM
 from integrations.channels import SmsGatewayChannel, SmtpChannel
@@ -84,14 +86,20 @@ def test_a_rejected_address_is_dead_lettered_at_once_and_the_instance_told(ctx, 
     assert "550" in (row.last_error or "")
 
 
-def test_retries_run_out_into_the_dead_letter_state(ctx, clock):
+def _exhaust_retries(ctx, clock, *, failures: int) -> RecordingChannel:
+    """A birthday greeting whose SMS gateway fails ``failures`` times, dispatched until its attempts run out."""
     sms = RecordingChannel("sms")
-    sms.failures_left = 100
+    sms.failures_left = failures
     ctx.register_channel(sms)
     _birthday_today(ctx)
     for _ in range(ctx.settings.outbox_max_attempts):
         dispatch_due(ctx)
         clock.advance(timedelta(hours=1))
+    return sms
+
+
+def test_retries_run_out_into_the_dead_letter_state(ctx, clock):
+    sms = _exhaust_retries(ctx, clock, failures=100)
     row = _outbox(ctx)
     assert (row.status, row.status_reason, row.attempts, sms.attempts) == ("dead", "retries_exhausted", 6, 6)
 
@@ -150,16 +158,7 @@ def test_contact_data_is_encrypted_at_rest(ctx):
 
 
 def test_supervisors_see_dead_letters_and_can_retry_them(ctx, clock, people):
-    from engine.errors import PermissionDeniedError
-    from engine.services import outbox
-
-    sms = RecordingChannel("sms")
-    sms.failures_left = 6
-    ctx.register_channel(sms)
-    _birthday_today(ctx)
-    for _ in range(ctx.settings.outbox_max_attempts):
-        dispatch_due(ctx)
-        clock.advance(timedelta(hours=1))
+    sms = _exhaust_retries(ctx, clock, failures=6)
     with pytest.raises(PermissionDeniedError):
         outbox.list_messages(ctx, actor=people["alice"])
     [dead] = outbox.list_messages(ctx, actor=people["sam"], status="dead")
