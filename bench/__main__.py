@@ -32,6 +32,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
+from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
 from engine.config import Settings
 from engine.context import build_engine
@@ -42,18 +43,7 @@ from engine.services import definitions, identity, instances, tasks
 from engine.views import Actor
 
 SECONDS = float(os.environ.get("CAREFLOW_BENCH_SECONDS", "4"))
-BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="x">
-<bpmn:process id="bench" isExecutable="true">
-<bpmn:startEvent id="start"/>
-<bpmn:userTask id="review" name="Review"><bpmn:extensionElements><spiffworkflow:properties>
-<spiffworkflow:property name="candidateGroups" value="team"/></spiffworkflow:properties></bpmn:extensionElements>
-</bpmn:userTask>
-<bpmn:endEvent id="end"/>
-<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
-<bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end"/>
-</bpmn:process></bpmn:definitions>"""
+BPMN = one_task_bpmn("bench")
 
 
 def rate(fn, seconds: float = SECONDS) -> float:

@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
 from engine.config import Settings
 from engine.context import EngineContext, build_engine
@@ -53,19 +54,7 @@ PROCESS = "bench_http"
 FORM = {"id": "bench_answer", "type": "default",
         "components": [{"type": "textfield", "key": "answer", "validate": {"required": True}},
                        {"type": "checkbox", "key": "reached"}]}
-BPMN = f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="x">
-<bpmn:process id="{PROCESS}" isExecutable="true">
-<bpmn:startEvent id="start"/>
-<bpmn:userTask id="review" name="Review"><bpmn:extensionElements><spiffworkflow:properties>
-<spiffworkflow:property name="candidateGroups" value="team"/>
-<spiffworkflow:property name="formKey" value="bench_answer"/></spiffworkflow:properties></bpmn:extensionElements>
-</bpmn:userTask>
-<bpmn:endEvent id="end"/>
-<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
-<bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end"/>
-</bpmn:process></bpmn:definitions>""".encode()
+BPMN = one_task_bpmn(PROCESS, "bench_answer")
 ANSWER = {"answer": "客户已回访", "reached": True}
 
 Line = Callable[[str, float, str, float], None]
