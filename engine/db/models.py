@@ -345,6 +345,6 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
-# The outreach tables (customers, consents, outbox) live in their own module; importing it here
+# The other tables (outreach: customers, consents, outbox; customer360; ...) live in their own modules; importing them here
 # keeps Base.metadata complete for whoever imports the models (migrations, test truncation).
-from engine.db import outreach  # noqa: E402,F401
+from engine.db import customer360, outreach  # noqa: E402,F401

@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db.base import Base, BigId
@@ -71,6 +72,15 @@ class Customer(Base):
     do_not_disturb: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE.value)
     next_revisit_on: Mapped[date | None] = mapped_column(Date)
+    # Customer 360 (engine.db.customer360): AUM is the monthly average daily balance (月日均) summed over
+    # accounts; the risk level (C1–C5 as 1–5) and its validity come from the latest questionnaire.
+    aum: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0"))
+    tier_below_since: Mapped[date | None] = mapped_column(Date)  # AUM under the tier's floor since (缓降)
+    risk_level: Mapped[int | None] = mapped_column(Integer)
+    risk_valid_until: Mapped[date | None] = mapped_column(Date)
+    professional_investor: Mapped[bool] = mapped_column(Boolean, default=False)
+    qualified_investor: Mapped[bool] = mapped_column(Boolean, default=False)
+    customer_since: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
