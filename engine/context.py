@@ -24,6 +24,9 @@ from engine.outbox.templates import MessageTemplate, load_templates
 from engine.privacy import FieldCipher
 from engine.rules.calendar import BusinessCalendar
 
+# The bank processes' own service-task handlers (each module has ``register(ctx)``).
+BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers")
+
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
@@ -119,6 +122,8 @@ def build_engine(
     wakeups.install(sessions, ctx.wakeup_listeners)
     ctx.register_handler(NOTIFY_HANDLER, make_notify_handler(ctx.templates, {"bank_name": settings.bank_name}))
     ctx.register_channel(InAppChannel(sessions, ctx.clock))
+    for module_name in BUILTIN_HANDLER_MODULES:
+        importlib.import_module(module_name).register(ctx)
     for dotted in settings.handler_modules:
         module_name, _, attr = dotted.partition(":")
         try:

@@ -1,0 +1,1 @@
+"""Complaints: rules and service-task handlers of the complaints processes."""

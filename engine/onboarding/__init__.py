@@ -1,0 +1,1 @@
+"""Onboarding: rules and service-task handlers of the onboarding processes."""

@@ -1,0 +1,1 @@
+"""Sales: rules and service-task handlers of the sales processes."""
