@@ -63,6 +63,11 @@ class Settings:
     attachment_dir: Path = Path("instance") / "attachments"
     attachment_max_bytes: int = 10 * 1024 * 1024
     calendar_fallback: str = "weekends"
+    # Customer portal (engine.services.portal): one-time sign-in codes and their limits.
+    otp_ttl_seconds: int = 300
+    otp_max_attempts: int = 5
+    # Channel intake (POST /api/v1/complaints): HMAC secret per channel, from CAREFLOW_INTAKE_SECRETS="wechat:…,mobile_app:…".
+    intake_secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -94,6 +99,8 @@ class Settings:
             care_scan_time=env.get("CAREFLOW_CARE_SCAN_TIME", cls.care_scan_time),
             leap_day_birthday=env.get("CAREFLOW_LEAP_DAY_BIRTHDAY", cls.leap_day_birthday),
             attachment_dir=Path(env.get("CAREFLOW_ATTACHMENT_DIR", str(Path("instance") / "attachments"))),
+            otp_ttl_seconds=_int(env, "CAREFLOW_OTP_TTL_SECONDS", cls.otp_ttl_seconds),
+            intake_secrets=_secrets(env.get("CAREFLOW_INTAKE_SECRETS", "")),
         )
         settings.validate()
         return settings
@@ -147,6 +154,16 @@ def _window(raw: str) -> tuple[str, str]:
     if not sep or _clock_time(start) >= _clock_time(end):
         raise ConfigurationError(f"CAREFLOW_CONTACT_WINDOW must look like 09:00-20:00, got {raw!r}")
     return start.strip(), end.strip()
+
+
+def _secrets(raw: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in (part.strip() for part in raw.split(",") if part.strip()):
+        name, sep, secret = item.partition(":")
+        if not sep or not name.strip() or len(secret.strip()) < 16:
+            raise ConfigurationError("CAREFLOW_INTAKE_SECRETS must look like wechat:<secret of 16+ characters>,mobile_app:…")
+        pairs.append((name.strip(), secret.strip()))
+    return tuple(pairs)
 
 
 def key_from_file(path: Path) -> str:

@@ -100,6 +100,16 @@ class PermissionDeniedError(EngineError):
     code = "permission_denied"
 
 
+class RateLimitedError(EngineError):
+    """Too many requests of this kind from this caller; ``details.retry_after`` says how many seconds to wait."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class ConflictError(EngineError):
     """The command cannot be applied to the current state; retrying as is will not help."""
 

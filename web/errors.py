@@ -16,6 +16,7 @@ STATUS: list[tuple[type[e.EngineError], int]] = [
     (e.InvalidInputError, 400),
     (e.AuthenticationError, 401),
     (e.PermissionDeniedError, 403),
+    (e.RateLimitedError, 429),
     (e.ConflictError, 409),
     (e.ProcessScriptError, 500),
     (e.IntegrationError, 502),
@@ -34,7 +35,10 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 def init_app(app: Flask) -> None:
     @app.errorhandler(e.EngineError)
     def engine_error(error: e.EngineError) -> Any:
-        return jsonify(error_body(error.code, error.message, error.details)), status_for(error)
+        response = jsonify(error_body(error.code, error.message, error.details))
+        if isinstance(error, e.RateLimitedError):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response, status_for(error)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
