@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
+from engine.bpmn.compat import unsupported
 from engine.bpmn.extensions import properties
 from engine.bpmn.scripting import check_script
 from engine.bpmn.timers import check_timer_value, install_clocked_timers
@@ -135,6 +136,9 @@ def _add_file(parser: Any, source: SourceFile, problems: _Problems, forms: dict[
         problems.add(name, exc.lineno, None, f"malformed XML: {exc.msg}")
         return
     problems.index(name, root)
+    if source.kind == "bpmn":  # elements and foreign extensions CareFlow cannot run (engine/bpmn/compat.py)
+        for finding in unsupported(root):
+            problems.add(name, finding.line, finding.element_id, finding.message)
     try:
         if source.kind == "bpmn":
             parser.add_bpmn_xml(etree.ElementTree(root), filename=name)

@@ -6,10 +6,10 @@ Revises: 0007
 
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
-from engine.db.base import UTCDateTime  # noqa: F401
+from engine.db.base import UTCDateTime
 
 revision = '0008'
 down_revision = '0007'
@@ -18,8 +18,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table('designer_draft',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('content', sa.Text(), nullable=False),
+    sa.Column('base_version', sa.Integer(), nullable=True),
+    sa.Column('revision', sa.Integer(), nullable=False),
+    sa.Column('updated_by', sa.String(length=128), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_designer_draft')),
+    sa.UniqueConstraint('kind', 'name', name=op.f('uq_designer_draft_kind_name'))
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table('designer_draft')
