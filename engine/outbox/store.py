@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -68,8 +68,14 @@ def make_notify_handler(templates: Callable[[], Mapping[str, MessageTemplate]],
     return notify
 
 
+class StepEffect(Protocol):
+    """Any other write a handler leaves on ``call.effects`` (e.g. a new customer): applied here, in order."""
+
+    def apply(self, session: Session, instance_id: uuid.UUID | None, now: datetime) -> None: ...
+
+
 def store_effects(session: Session, instance_id: uuid.UUID | None, effects: list[Any], now: datetime) -> None:
-    """Write the outbox rows of the service calls that ran in this step (caller commits)."""
+    """Write the outbox rows and other effects of the service calls that ran in this step (caller commits)."""
     for intent in effects:
         if isinstance(intent, OutboxIntent):
             session.add(OutboxMessage(
@@ -79,4 +85,6 @@ def store_effects(session: Session, instance_id: uuid.UUID | None, effects: list
                 created_at=now,
             ))
             wakeups.note_due(session, "outbox", now)
+        else:
+            intent.apply(session, instance_id, now)
     effects.clear()
