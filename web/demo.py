@@ -76,7 +76,8 @@ def _load_customers(ctx: EngineContext) -> Iterator[str]:
 
 def _bundles() -> list[list[SourceFile]]:
     forms = [SourceFile(p.name, p.read_bytes()) for p in sorted((ROOT / "forms").glob("*.json"))]
-    return [[SourceFile(p.name, p.read_bytes()), *forms] for p in sorted((ROOT / "processes").glob("*.bpmn"))]
+    decisions = [SourceFile(p.name, p.read_bytes()) for p in sorted((ROOT / "processes").glob("*.dmn"))]  # DMN beside its caller
+    return [[SourceFile(p.name, p.read_bytes()), *decisions, *forms] for p in sorted((ROOT / "processes").glob("*.bpmn"))]
 
 
 def load(ctx: EngineContext) -> Iterator[str]:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from engine.context import EngineContext
 from engine.db.outreach import CareScanRun, Customer, CustomerStatus
 from engine.db.session import unit_of_work
+from engine.onboarding.tiering import revisit_frequency
 from engine.rules.care_dates import BirthdayRule, CareOccasion, LunarBirthday, age_on, birthdays_between, occasions_on
 from engine.services.instances import StartRequest, start_instances
 from engine.views import SYSTEM
@@ -34,10 +35,6 @@ from engine.views import SYSTEM
 log = logging.getLogger(__name__)
 
 BIRTHDAY_PROCESS, HOLIDAY_PROCESS, REVISIT_PROCESS = "birthday_care", "holiday_care", "periodic_revisit"
-# DOMAIN §4.3 (practice defaults, settings-level): proactive contact interval by tier.
-REVISIT_INTERVAL = {"private": relativedelta(months=1), "diamond": relativedelta(months=2),
-                    "platinum": relativedelta(months=3), "gold": relativedelta(months=3),
-                    "mass": relativedelta(months=6)}
 WISHES = {
     "new_year": ("新年快乐", "a happy New Year"),
     "spring_festival": ("新春快乐，阖家幸福", "a happy Spring Festival"),
@@ -190,8 +187,12 @@ def scan_revisits(ctx: EngineContext, day: date) -> tuple[int, int]:
 
 
 def next_revisit(due: date, tier: str, today: date) -> date:
-    """The next due date after ``today``, stepping from the old one by the tier's interval."""
-    step = REVISIT_INTERVAL.get(tier, REVISIT_INTERVAL["mass"])
+    """The next due date after ``today``, stepping from the old one by the tier's interval.
+
+    The interval is DOMAIN §4.3's table in :data:`engine.onboarding.tiering.REVISIT_FREQUENCY`, the rows
+    of the ``revisit_frequency`` DMN; the revisit process resets the date from its outcome's day.
+    """
+    step = relativedelta(months=revisit_frequency(tier).months)
     nxt = due + step
     while nxt <= today:
         nxt += step

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -145,14 +145,30 @@ def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, n
             row.status = HumanTaskStatus.CANCELLED.value
             row.completed_at = now
     for task_id, task in ready.items():
-        config = user_task_config(task.task_spec)
+        config = resolve_candidates(user_task_config(task.task_spec), task.data)
         row = _new_task_row(instance, task_id, task, config, now)
-        if config.exclude_users:
-            row.excluded_users = ",".join(routing.excluded_users(session, instance.id, task, config.exclude_users))
         session.add(row)
         if config.assignment != "queue":
             session.flush()  # routing counts claimed rows, this one included once assigned
             routing.route(session, row, config.assignment, config.required_skills, now)
+
+
+def resolve_candidates(config: UserTaskConfig, data: dict[str, Any]) -> UserTaskConfig:
+    """``candidateUsers``/``candidateGroups`` entries like ``${manager}`` name the process variable holding
+    the user or group (e.g. the customer's manager chosen by an earlier step); an empty one drops out."""
+    def value(path: str) -> str:
+        found: Any = data
+        for part in path.split("."):  # ``${assignment.manager}``: a key of a service task's result
+            found = found.get(part) if isinstance(found, dict) else None
+        return str(found or "")
+
+    def names(values: tuple[str, ...]) -> tuple[str, ...]:
+        found = (value(v[2:-1]) if v.startswith("${") and v.endswith("}") else v for v in values)
+        return tuple(name for name in found if name)
+
+    if not any("${" in v for v in (*config.candidate_users, *config.candidate_groups)):
+        return config
+    return replace(config, candidate_users=names(config.candidate_users), candidate_groups=names(config.candidate_groups))
 
 
 def _due_at(config: UserTaskConfig, task: Any, now: datetime) -> datetime | None:

@@ -152,3 +152,63 @@ def test_scan_uses_the_bank_local_day(ctx, clock):
     add_customers(ctx, customer("C1", date(1990, 3, 4)))
     clock.set(datetime(2025, 3, 3, 16, 30, tzinfo=UTC))  # 00:30 on 4 March in Shanghai
     assert run_daily_scans(ctx)["birthday"].started == 1
+
+
+def _manager(ctx):
+    identity.create_user(ctx, username="mgr", roles=["staff"], groups=["customer_managers"], password="correct horse 1")
+    return identity.get_actor(ctx, "mgr")
+
+
+def test_the_outcome_sets_the_next_revisit_by_the_tiers_frequency(ctx, clock):
+    deploy_care(ctx, "periodic_revisit")
+    add_customers(ctx, *(customer(f"{tier[:2].upper()}1", tier=tier, next_revisit_on=date(2025, 3, 3))
+                         for tier in ("private", "diamond", "platinum", "gold", "mass")))
+    run_daily_scans(ctx, date(2025, 3, 3))
+    manager = _manager(ctx)
+    clock.set(datetime(2025, 3, 5, 2, 0, tzinfo=UTC))  # the outcome is recorded two days later
+    for row in _instances(ctx, "periodic_revisit"):
+        [task] = open_tasks(ctx, str(row.id))
+        claim_and_complete(ctx, task.id, manager, {"contact_method": "phone", "revisit_outcome": "no_need",
+                                                   "revisit_notes": "客户近况良好，暂无新需求"})
+        assert instances.get_instance(ctx, str(row.id), actor=SYSTEM).status == "completed"
+    with ctx.sessions() as session:
+        due = {c.tier: c.next_revisit_on for c in session.scalars(select(Customer))}
+    assert due == {"private": date(2025, 4, 5), "diamond": date(2025, 5, 5), "platinum": date(2025, 6, 5),
+                   "gold": date(2025, 6, 5), "mass": date(2025, 9, 5)}
+
+
+def test_the_customers_own_manager_sees_the_revisit(ctx, people):
+    deploy_care(ctx, "periodic_revisit")
+    add_customers(ctx, customer("G1", tier="gold", manager="carol", next_revisit_on=date(2025, 3, 3)))
+    run_daily_scans(ctx, date(2025, 3, 3))
+    [row] = _instances(ctx, "periodic_revisit")
+    [task] = open_tasks(ctx, str(row.id))
+    assert (task.candidate_groups, task.candidate_users) == (("customer_managers",), ("carol",))
+
+
+def test_a_risk_assessment_expiring_within_30_days_starts_a_reassessment(ctx):
+    from engine.db.customer360 import RiskAssessment
+    from engine.services.onboarding import scan_risk_reassessments
+
+    deploy_care(ctx, "periodic_revisit")
+    add_customers(ctx, customer("SOON"), customer("LATER"), customer("GONE"))
+    with ctx.sessions.begin() as session:
+        for cid, until in (("SOON", date(2025, 4, 2)), ("LATER", date(2025, 4, 3)), ("GONE", date(2025, 3, 2))):
+            session.get(Customer, cid).risk_valid_until = until
+            session.get(Customer, cid).risk_level = 2
+    result = scan_risk_reassessments(ctx, date(2025, 3, 3))
+    assert (result.started, result.skipped) == (1, 0)
+    assert scan_risk_reassessments(ctx, date(2025, 3, 3)).skipped == 1  # a rerun starts nothing twice
+    [row] = _instances(ctx, "periodic_revisit")
+    assert (row.customer_id, row.business_key) == ("SOON", "reassess:SOON:2025-04-02")
+    [task] = open_tasks(ctx, str(row.id))
+    assert (task.task_name, task.form_key) == ("reassess_risk", "onboarding_risk")
+    answers = {"risk_age": "31_45", "risk_income": "over_1m", "risk_share": "below_10", "risk_experience": "stocks",
+               "risk_horizon": "over_5y", "risk_goal": "growth", "risk_loss": "30_50"}  # 5+5+5+4+5+4+4 = 32 → C5
+    claim_and_complete(ctx, task.id, _manager(ctx), {"risk": answers})
+    assert instances.get_instance(ctx, str(row.id), actor=SYSTEM).status == "completed"
+    with ctx.sessions() as session:
+        soon = session.get(Customer, "SOON")
+        assert (soon.risk_level, soon.risk_valid_until) == (5, date(2026, 3, 3))
+        [assessment] = session.scalars(select(RiskAssessment))
+        assert (assessment.customer_id, assessment.score, assessment.assessed_by) == ("SOON", 32, "mgr")

@@ -13,12 +13,14 @@ from tests.support.engine import deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 CARE_PROCESSES = ("birthday_care", "holiday_care", "periodic_revisit")
+CARE_DECISIONS = ("revisit_frequency.dmn",)  # called by periodic_revisit
 
 
 def deploy_care(ctx: EngineContext, *keys: str) -> None:
     forms = [(p.name, p.read_bytes()) for p in sorted((ROOT / "forms").glob("*.json"))]
+    decisions = [(name, (ROOT / "processes" / name).read_bytes()) for name in CARE_DECISIONS]
     for key in keys or CARE_PROCESSES:
-        deploy(ctx, (f"{key}.bpmn", (ROOT / "processes" / f"{key}.bpmn").read_bytes()), *forms)
+        deploy(ctx, (f"{key}.bpmn", (ROOT / "processes" / f"{key}.bpmn").read_bytes()), *decisions, *forms)
 
 
 def add_customers(ctx: EngineContext, *people: CustomerInput) -> None:
