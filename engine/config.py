@@ -63,6 +63,16 @@ class Settings:
     attachment_dir: Path = Path("instance") / "attachments"
     attachment_max_bytes: int = 10 * 1024 * 1024
     calendar_fallback: str = "weekends"
+    # Suitability and cross-sell (DOMAIN §2.2–§2.7; questionnaire validity is with onboarding's settings below):
+    # elderly ages (周岁), high risk from R4, a second staff check from 70 (bank practice; None switches it off),
+    # cooling-off floors, maturity leads N days ahead.
+    suitability_elderly_special_care_age: int = 65
+    elderly_definition_age: int = 60
+    suitability_high_risk_from: int = 4
+    suitability_second_check_age: int | None = 70
+    cooling_off_private_wmp_hours: int = 24
+    cooling_off_insurance_days: int = 15
+    cross_sell_maturity_days: int = 30
     # Tiering (DOMAIN §4.2, engine.onboarding.tiering): AUM floors in CNY (the customer_tier DMN holds the same),
     # weights per account kind (others count 1, loans 0), months below a floor before a downgrade (快升缓降).
     tier_floors: tuple[tuple[str, int], ...] = (("gold", 50_000), ("platinum", 200_000), ("diamond", 1_000_000),

@@ -6,6 +6,7 @@ from datetime import datetime, time
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.errors import ConflictError, InvalidInputError, NotFoundError
@@ -41,7 +42,7 @@ def add_user() -> Any:
         identity.create_user(current_engine(), username=form.get("username", "").strip(), roles=_split(form.get("roles", "")),
                              groups=_split(form.get("groups", "")), password=form.get("password") or None,
                              display_name=form.get("display_name") or None, actor=actor.username)
-        flash("用户已创建 User created")
+        flash(_("User created"))
     except (InvalidInputError, ConflictError) as exc:
         flash(exc.message)
     return redirect(url_for("admin.users"))
@@ -56,15 +57,15 @@ def change(username: str, action: str) -> Any:
         if action == "update":
             identity.update_user(ctx, username, actor=actor, roles=_split(form.get("roles", "")),
                                  groups=_split(form.get("groups", "")), skills=_split(form.get("skills", "")))
-            flash("已保存 Saved")
+            flash(_("Saved"))
         elif action == "absent":
             until_text = form.get("until", "").strip()
             until = datetime.combine(datetime.fromisoformat(until_text).date(), time(23, 59), tzinfo=ctx.settings.zone) \
                 if until_text else None
             moved = identity.set_absence(ctx, username, until=until, actor=actor)
-            flash(f"已登记缺勤，{moved} 个任务退回队列 Absence saved; {moved} tasks back in the queue")
+            flash(_("Absence saved; %(count)s tasks back in the queue", count=moved))
         elif action == "revoke":
-            flash(f"已吊销 {identity.revoke_tokens(ctx, username, actor=actor)} 个令牌 tokens revoked")
+            flash(_("%(count)s tokens revoked", count=identity.revoke_tokens(ctx, username, actor=actor)))
         else:
             abort(404)
     except (InvalidInputError, NotFoundError, ValueError) as exc:

@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
@@ -23,7 +25,7 @@ from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
-VIEWS = {"mine": "我的任务 Mine", "queue": "待领取 Queue", "archive": "已办 Done", "all": "全部 All"}
+VIEWS = {"mine": _l("My tasks"), "queue": _l("Queue"), "archive": _l("Done"), "all": _l("All")}
 FILTERS = ("process", "customer", "q", "overdue")
 
 
@@ -74,26 +76,26 @@ def transition(task_id: str, action: str) -> Any:
     try:
         if action == "claim":
             tasks.claim_task(ctx, task_id, actor=actor)
-            flash("已领取 Claimed")
+            flash(_("Claimed"))
         elif action == "unclaim":
             tasks.unclaim_task(ctx, task_id, actor=actor)
-            flash("已退回队列 Returned to the queue")
+            flash(_("Returned to the queue"))
             return redirect(url_for("inbox.index", view="queue"))
         elif action == "assign":
             tasks.assign_task(ctx, task_id, actor=actor, assignee=request.form.get("assignee", "").strip())
-            flash("已指派 Assigned")
+            flash(_("Assigned"))
         elif action == "pause":
             sla.pause_sla(ctx, task_id, actor=actor, reason=request.form.get("reason", "").strip() or "—")
-            flash("时效已暂停 SLA paused")
+            flash(_("SLA paused"))
         elif action == "resume":
             sla.resume_sla(ctx, task_id, actor=actor)
-            flash("时效已恢复 SLA resumed")
+            flash(_("SLA resumed"))
         elif action == "delegate":
             tasks.delegate_task(ctx, task_id, actor=actor, to=request.form.get("to", "").strip())
-            flash("已委派，对方处理后将退回给您 Delegated: it comes back to you when resolved")
+            flash(_("Delegated: it comes back to you when resolved"))
         elif action == "resolve":
             tasks.resolve_task(ctx, task_id, actor=actor)
-            flash("已退回给委派人 Resolved back to the owner")
+            flash(_("Resolved back to the owner"))
             return redirect(url_for("inbox.index"))
         elif action == "comment":
             collaboration.add_comment(ctx, task_id, actor=actor, text=request.form.get("text", ""))
@@ -101,7 +103,7 @@ def transition(task_id: str, action: str) -> Any:
             upload = request.files.get("file")
             collaboration.add_attachment(ctx, task_id, actor=actor, filename=(upload.filename or "") if upload else "",
                                          content=upload.read() if upload else b"")
-            flash("附件已上传 Attachment uploaded")
+            flash(_("Attachment uploaded"))
         elif action == "complete":
             return _complete(task_id)
         else:
@@ -130,5 +132,5 @@ def _complete(task_id: str) -> Any:
         tasks.complete_task(ctx, task_id, actor=actor, data=data)
     except FormValidationError as exc:
         return _task_page(current, errors=exc.details.get("fields", {}), posted=request.form, status=422)
-    flash(f"已完成：{current.title} / Completed")
+    flash(_("Completed: %(title)s", title=current.title))
     return redirect(url_for("inbox.index", view="mine"))

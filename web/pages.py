@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required, login_user, logout_user
 from sqlalchemy import text
 
@@ -43,7 +44,7 @@ def login() -> Any:
                 current_engine(), request.form.get("username", ""), request.form.get("password", "")
             )
         except AuthenticationError:
-            flash("用户名或密码错误 / Wrong user name or password")
+            flash(_("Wrong user name or password"))
             return render_template("login.html"), 401
         login_user(SessionUser(actor))
         target = request.args.get("next", "")

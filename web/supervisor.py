@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.errors import ConflictError
@@ -35,7 +36,7 @@ def retry_instance(instance_id: str) -> Any:
     check_csrf()
     try:
         view = instances.retry_instance(current_engine(), instance_id, actor=current_actor())
-        flash(f"已重试 Retried: {view.status}")
+        flash(_("Retried: %(status)s", status=view.status))
     except ConflictError as exc:
         flash(exc.message)
     return redirect(url_for("supervisor.index"))
@@ -47,7 +48,7 @@ def retry_message(message_id: int) -> Any:
     check_csrf()
     try:
         outbox.retry_message(current_engine(), message_id, actor=current_actor())
-        flash("消息已重新排队 Message queued again")
+        flash(_("Message queued again"))
     except ConflictError as exc:
         flash(exc.message)
     return redirect(url_for("supervisor.index"))

@@ -5,7 +5,11 @@ User tasks:  ``formKey``, ``candidateGroups`` / ``candidateUsers`` (comma-separa
 ``dueInWorkdays`` (a number of working days on the bank's business calendar, same clock time),
 ``assignment`` (``queue`` — claim from the queue, the default — ``round_robin``, ``least_loaded`` or
 ``skills`` with ``requiredSkills``: assigned on creation among the candidates who are not absent).
-Without ``candidateGroups`` the lane name is the candidate group.
+Without ``candidateGroups`` the lane name is the candidate group. ``excludeUsers`` is a script
+expression over the task's data and ``performers`` (element id → who completed that task in this
+instance) giving a user name or a list of them who may never claim, be assigned or complete the
+task, whatever their groups (four eyes: ``performers.get("record_sale")`` keeps the seller off the
+post-sale revisit, DOMAIN §2.7).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class UserTaskConfig:
     due_in_workdays: int | None = None
     assignment: str = "queue"  # queue | round_robin | least_loaded | skills
     required_skills: tuple[str, ...] = ()
+    exclude_users: str | None = None  # expression, evaluated when the task is created
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -56,6 +61,7 @@ def user_task_config(task_spec: Any) -> UserTaskConfig:
         due_in_workdays=_workdays(props.get("dueInWorkdays")),
         assignment=props.get("assignment") or "queue",
         required_skills=_split(props.get("requiredSkills")),
+        exclude_users=(props.get("excludeUsers") or "").strip() or None,
     )
 
 

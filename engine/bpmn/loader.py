@@ -226,6 +226,8 @@ def _lint_user_task(props: dict[str, str], element: str, problems: _Problems) ->
         problems.at(element, f"dueInWorkdays {workdays!r} must be a whole number of working days")
     if workdays is not None and props.get("dueIn"):
         problems.at(element, "give either dueIn or dueInWorkdays, not both")
+    if (props.get("excludeUsers") or "").strip():
+        _lint_code(props["excludeUsers"].strip(), "eval", element, problems, "excludeUsers")
 
 
 # Column sizes the ids and names end up in (process_definition.key, human_task.task_name/title, audit subject ids).

@@ -148,6 +148,8 @@ class HumanTask(Base):
     # without a join, and as task_candidate rows for the indexed queue query.
     candidate_groups: Mapped[str] = mapped_column(String(512), default="")
     candidate_users: Mapped[str] = mapped_column(String(512), default="")
+    # Who may never take the task (``excludeUsers``: four eyes, e.g. the seller on a post-sale revisit).
+    excluded_users: Mapped[str] = mapped_column(String(512), default="", server_default="")
     candidates: Mapped[list[TaskCandidate]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
     @property
@@ -157,6 +159,10 @@ class HumanTask(Base):
     @property
     def user_names(self) -> tuple[str, ...]:
         return tuple(u for u in self.candidate_users.split(",") if u)
+
+    @property
+    def excluded_names(self) -> tuple[str, ...]:
+        return tuple(u for u in self.excluded_users.split(",") if u)
 
 
 class Comment(Base):
@@ -347,4 +353,4 @@ class ApiToken(Base):
 
 # The other tables (outreach: customers, consents, outbox; customer360; ...) live in their own modules; importing them here
 # keeps Base.metadata complete for whoever imports the models (migrations, test truncation).
-from engine.db import customer360, designer, outreach, portal  # noqa: E402,F401
+from engine.db import customer360, designer, outreach, portal, sales  # noqa: E402,F401

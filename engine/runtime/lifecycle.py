@@ -16,7 +16,14 @@ from engine.views import Actor
 OPEN, CLAIMED, COMPLETED = HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value, HumanTaskStatus.COMPLETED.value
 
 
+def is_excluded(actor: Actor, task: HumanTask) -> bool:
+    """Named by the task's ``excludeUsers`` (e.g. the seller on the post-sale revisit): never takes it."""
+    return bool(task.excluded_users) and actor.username in task.excluded_names
+
+
 def is_candidate(actor: Actor, task: HumanTask) -> bool:
+    if is_excluded(actor, task):
+        return False
     groups, users = set(task.group_names), set(task.user_names)
     if not groups and not users:
         return actor.has_role("staff", "supervisor")
@@ -41,12 +48,14 @@ class Transition:
 
 
 TRANSITIONS: dict[str, Transition] = {
-    "claim": Transition(frozenset({OPEN}), CLAIMED, lambda a, t: a.is_supervisor or is_candidate(a, t),
-                        "a candidate of the task or a supervisor"),
+    "claim": Transition(frozenset({OPEN}), CLAIMED,
+                        lambda a, t: not is_excluded(a, t) and (a.is_supervisor or is_candidate(a, t)),
+                        "a candidate of the task or a supervisor (not one the task excludes)"),
     "unclaim": Transition(frozenset({CLAIMED}), OPEN, lambda a, t: a.is_supervisor or t.assignee == a.username,
                           "the assignee or a supervisor"),
     "assign": Transition(frozenset({OPEN, CLAIMED}), CLAIMED, lambda a, t: a.is_supervisor, "a supervisor"),
-    "complete": Transition(frozenset({CLAIMED}), COMPLETED, lambda a, t: t.assignee == a.username and not t.owner,
+    "complete": Transition(frozenset({CLAIMED}), COMPLETED,
+                           lambda a, t: t.assignee == a.username and not t.owner and not is_excluded(a, t),
                            "the assignee (a delegated task is resolved back to its owner first)"),
     # Delegation lends a claimed task to a colleague, who resolves it back to the owner (Camunda's semantics).
     "delegate": Transition(frozenset({CLAIMED}), CLAIMED,

@@ -147,6 +147,8 @@ def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, n
     for task_id, task in ready.items():
         config = resolve_candidates(user_task_config(task.task_spec), task.data)
         row = _new_task_row(instance, task_id, task, config, now)
+        if config.exclude_users:
+            row.excluded_users = ",".join(routing.excluded_users(session, instance.id, task, config.exclude_users))
         session.add(row)
         if config.assignment != "queue":
             session.flush()  # routing counts claimed rows, this one included once assigned

@@ -2,18 +2,21 @@
 
 Runs inside the step's transaction (from the projection). Candidates are the active members of the
 task's candidate groups plus its candidate users, minus anyone absent at that moment and, for
-``skills``, anyone lacking a required skill. With nobody eligible the task stays in the queue —
-never lost, never given to someone away.
+``skills``, anyone lacking a required skill, and anyone the task excludes (``excludeUsers``). With
+nobody eligible the task stays in the queue — never lost, never given to someone away.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import Group, GroupMembership, HumanTask, HumanTaskStatus, RoutingState, User
+from engine.errors import ProcessScriptError
 
 STRATEGIES = ("queue", "round_robin", "least_loaded", "skills")
 
@@ -24,8 +27,28 @@ def eligible(session: Session, task: HumanTask, now: datetime, skills: tuple[str
             .outerjoin(Group, Group.id == GroupMembership.group_id)
             .where(User.active.is_(True), or_(Group.name.in_(groups), User.username.in_(users)),
                    or_(User.absent_until.is_(None), User.absent_until <= now)))
-    found = {u.username: u for u in session.scalars(stmt)}
+    found = {u.username: u for u in session.scalars(stmt) if u.username not in task.excluded_names}
     return sorted(name for name, u in found.items() if set(skills) <= {s for s in u.skills.split(",") if s})
+
+
+def excluded_users(session: Session, instance_id: uuid.UUID, task: Any, expression: str) -> tuple[str, ...]:
+    """Evaluate a task's ``excludeUsers`` over its data plus ``performers`` (element id → who completed it).
+
+    A failing expression fails the step (nothing is committed): a four-eyes rule never silently lapses.
+    """
+    rows = session.execute(
+        select(HumanTask.task_name, HumanTask.completed_by)
+        .where(HumanTask.instance_id == instance_id, HumanTask.status == HumanTaskStatus.COMPLETED.value)
+        .order_by(HumanTask.completed_at)).all()
+    performers = {str(name): str(user) for name, user in rows if user}
+    environment = task.workflow.script_engine.environment
+    try:
+        value = environment.evaluate(expression, {**task.data, "performers": performers})
+    except Exception as exc:
+        raise ProcessScriptError(f"excludeUsers of {task.task_spec.bpmn_id} failed: {exc}",
+                                 task_name=task.task_spec.bpmn_id) from exc
+    names = [value] if isinstance(value, str) else list(value or ())
+    return tuple(sorted({str(name) for name in names if name}))
 
 
 def route(session: Session, task: HumanTask, strategy: str, skills: tuple[str, ...], now: datetime) -> str | None:

@@ -104,6 +104,10 @@ def _queue(conditions: list[ColumnElement[bool]], actor: Actor, after: tuple[dat
     while walking (a join by primary key).
     """
     keys = [("group", g) for g in sorted(actor.groups)] + [("user", actor.username)]
+    # Tasks that exclude this user (excludeUsers, e.g. the seller's own post-sale revisit) are not theirs to claim.
+    joined = "," + HumanTask.excluded_users + ","
+    conditions = [*conditions, or_(HumanTask.excluded_users == "",
+                                   ~joined.contains(f",{actor.username},", autoescape=True))]
     if actor.has_role("staff", "supervisor"):
         keys.append(("any", "*"))
     branches = []
@@ -196,6 +200,8 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
     with unit_of_work(ctx.sessions) as session:
         row, instance = _lock(session, key)
         transition = lifecycle.check(action, actor, row)
+        if assignee is not None and assignee in row.excluded_names:
+            raise PermissionDeniedError(f"{assignee} may not take this task (the process excludes them)")
         before = {"status": row.status, "assignee": row.assignee, "owner": row.owner}
         row.status = transition.target
         if action == "delegate":

@@ -91,9 +91,9 @@ def test_overdue_tasks_show_their_breach_on_the_inbox_and_the_supervisor_desk(ap
     clock.advance(timedelta(days=3))  # handle_request is due in P2D
     sup, _ = login(app, "sam")
     inbox = sup.get("/inbox?view=all&overdue=1").get_data(as_text=True)
-    assert "已逾期 SLA breached" in inbox and "处理请求 Handle request" in inbox
+    assert "已逾期" in inbox and "处理请求 Handle request" in inbox
     desk = sup.get("/supervisor").get_data(as_text=True)
-    assert re.search(r'id="workload">.*?Unassigned.*?badge breach">1<', desk, re.S)
+    assert re.search(r'id="workload">.*?队列中.*?badge breach">1<', desk, re.S)
     alice, _ = login(app, "alice")
     task_id = _task_id(alice.get("/inbox?view=queue").get_data(as_text=True))
     assert 'id="sla-breach"' in alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
@@ -118,7 +118,7 @@ def test_comments_attachments_and_delegation_on_the_task_page(app, service_reque
     alice.post(f"/inbox/tasks/{task_id}/delegate", data={"csrf_token": csrf, "to": "bob"})
     bob, bob_csrf = login(app, "bob")
     page = bob.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
-    assert 'id="action-resolve"' in page and 'id="action-complete"' not in page and "委派自 delegated by alice" in page
+    assert 'id="action-resolve"' in page and 'id="action-complete"' not in page and "委派自 alice" in page
     bob.post(f"/inbox/tasks/{task_id}/resolve", data={"csrf_token": bob_csrf})
     assert 'id="action-complete"' in alice.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
 
