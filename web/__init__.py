@@ -38,6 +38,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(inbox.bp)
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(admin.bp)
+    from web import customers
+
+    app.register_blueprint(customers.bp)
 
     @app.after_request
     def security_headers(response: Any) -> Any:

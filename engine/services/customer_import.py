@@ -484,6 +484,11 @@ def _record_failures(ctx: EngineContext, run_id: int, errors: list[dict[str, Any
         return _view(run)
 
 
+def fail_import_run(ctx: EngineContext, run_id: int, message: str, *, actor: Actor) -> ImportRunView:
+    """Mark a run failed with the reason (e.g. its background thread died); counters stay as they were."""
+    return _finish(ctx, run_id, "failed", message[:1000], actor)
+
+
 def _finish(ctx: EngineContext, run_id: int, status: str, message: str | None, actor: Actor) -> ImportRunView:
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:

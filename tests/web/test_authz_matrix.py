@@ -63,6 +63,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "POST /messages":                            (409,  409,  409,  409,  409,  401,  401,  401),  # nobody waits
     "GET /outbox":                               (403,  403,  200,  403,  200,  401,  401,  401),
     "POST /outbox/{message_id}/retry":           (403,  403,  200,  403,  200,  401,  401,  401),
+    "GET /customers":                            (200,  200,  200,  403,  200,  401,  401,  401),  # not designers
+    "GET /customers/{customer_id}":              (200,  200,  200,  403,  200,  401,  401,  401),
 }
 
 
@@ -156,7 +158,20 @@ REQUESTS: dict[str, Callable[[World, str], Call]] = {
     "POST /messages": lambda w, c: Call("POST", "/messages", {"name": "nobody_waits", "message_id": f"m-{c}"}),
     "GET /outbox": lambda w, c: Call("GET", "/outbox?status=dead"),
     "POST /outbox/{message_id}/retry": lambda w, c: Call("POST", f"/outbox/{w.dead_letter()}/retry"),
+    "GET /customers": lambda w, c: Call("GET", "/customers?q=M1"),
+    "GET /customers/{customer_id}": lambda w, c: Call("GET", f"/customers/{_customer(w)}"),
 }
+
+
+def _customer(w: World) -> str:
+    """A customer to read (added once per test)."""
+    from engine.db.outreach import Customer
+    from tests.support.care import add_customers, customer
+
+    with w.ctx.sessions() as session:
+        if session.get(Customer, "M1") is None:
+            add_customers(w.ctx, customer("M1", manager="bob"))
+    return "M1"
 
 
 @pytest.fixture

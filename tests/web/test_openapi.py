@@ -127,8 +127,11 @@ def _seed(ctx, people, clock) -> dict[str, list[Any]]:
         outbox_ids = [row.id]
     attachment = collaboration.add_attachment(ctx, task_ids[1], actor=people["alice"], filename="note.txt",
                                               content="客户补充材料".encode())
+    from tests.support.care import add_customers, customer
+
+    add_customers(ctx, customer("F1", manager="alice", email="f1@example.cn"))
     return {"instance_id": instance_ids, "task_id": task_ids, "message_id": outbox_ids, "key": ["simple", "api_flow"],
-            "attachment_id": [attachment.id]}
+            "attachment_id": [attachment.id], "customer_id": ["F1"]}
 
 
 # CAREFLOW_FUZZ_EXAMPLES=500 explores further with fresh randomness; the default is a bounded, repeatable run.

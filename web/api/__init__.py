@@ -279,3 +279,6 @@ def list_outbox() -> Any:
 @token_required
 def retry_outbox(message_id: int) -> Any:
     return jsonify(to_json(outbox.retry_message(current_engine(), message_id, actor=g.actor)))
+
+
+from web import customers as _customers  # noqa: E402,F401  (GET /customers[/{customer_id}], on this blueprint)

@@ -25,6 +25,9 @@ from flask import Flask
 from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
+from engine.services.customer360 import MAX_LIMIT as CUSTOMER_LIMIT
+from engine.services.customer360 import Customer360, CustomerPage
+from engine.services.customers import TIERS
 from engine.services.outbox import STATUSES as OUTBOX_STATUSES
 from engine.services.tasks import MAX_LIMIT, VIEWS
 from engine.views import AttachmentView, CommentView, DefinitionView, InstanceView, OutboxView, TaskView
@@ -42,6 +45,7 @@ CACHE_KEY = "careflow.openapi"
 # schemas are derived from those dataclasses: a field added to a view is documented without further work.
 
 UUID_FIELDS = {"id", "instance_id"}  # str fields of the views that hold UUIDs (except OutboxView.id, an int)
+NOT_UUID_IDS = frozenset({"OutboxView", "Customer360", "CustomerListItem"})  # ids that are not UUIDs (customer numbers)
 
 
 def _field(hint: Any, name: str, owner: str) -> fields.Field:
@@ -59,7 +63,7 @@ def _field(hint: Any, name: str, owner: str) -> fields.Field:
         return fields.Dict(keys=fields.String(), **options)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return fields.Nested(view_schema(hint), **options)
-    if hint is str and name in UUID_FIELDS and owner != "OutboxView":
+    if hint is str and name in UUID_FIELDS and owner not in NOT_UUID_IDS:
         return fields.UUID(**options)
     simple: dict[Any, type[fields.Field]] = {str: fields.String, int: fields.Integer, bool: fields.Boolean,
                                              float: fields.Float, datetime: fields.DateTime}
@@ -265,6 +269,30 @@ OPERATIONS: dict[str, Operation] = {
     "api.retry_outbox": Operation(
         "Put a dead letter back in the queue (supervisors)", "outbox", {200: ("pending again", OutboxMessage)},
         (401, 403, 404, 409),
+    ),
+    "api.list_customers": Operation(
+        "A page of customers by id, masked (staff and supervisors)", "customers",
+        {200: ("a page of customers", view_schema(CustomerPage))}, (400, 401, 403),
+        query=[
+            _query("q", {"type": "string"}, "exact phone or ID number (through the lookup index), customer id, or name prefix"),
+            _query("tier", {"type": "string", "enum": list(TIERS)}, "only this tier"),
+            _query("manager", {"type": "string"}, "only this customer manager's customers"),
+            _query("branch", {"type": "string"}, "only this branch"),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": CUSTOMER_LIMIT, "default": 25}, "page size"),
+            _query("cursor", {"type": "string"}, "`next_cursor` of the previous page"),
+        ],
+        description="Money is a string with two decimals; names and phones are masked for every caller.",
+    ),
+    "api.get_customer": Operation(
+        "Customer 360: profile, accounts, AUM, products, tier history, risk, consents and a timeline page", "customers",
+        {200: ("the customer", view_schema(Customer360))}, (400, 401, 403, 404),
+        query=[
+            _query("timeline_limit", {"type": "integer", "minimum": 1, "maximum": CUSTOMER_LIMIT, "default": 20},
+                   "timeline page size"),
+            _query("timeline_cursor", {"type": "string"}, "`timeline.next_cursor` of the previous page"),
+        ],
+        description="Phone and e-mail are masked; the ID number shows its last four characters only. The customer's "
+                    "manager and supervisors see the full name.",
     ),
 }
 
