@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.context import EngineContext
+from engine.db.models import ProcessDefinition
 from engine.db.outreach import CareScanRun, Customer, CustomerStatus
 from engine.db.session import unit_of_work
 from engine.onboarding.tiering import revisit_frequency
@@ -56,12 +57,50 @@ class ScanResult:
 
 
 def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool = False) -> dict[str, ScanResult]:
-    """Run the three scans for ``day`` (default: today in the bank's zone). Safe to repeat."""
+    """Run the day's scans for ``day`` (default: today in the bank's zone). Safe to repeat.
+
+    Care (birthdays, holidays, revisits due) every day; leads for maturing products and risk
+    re-assessments due every day, once their processes are deployed; tiers recomputed on the first
+    of the month (the monthly average daily balance, 月日均, changes monthly). One failing scan does
+    not stop the others; the first failure is raised after all have run.
+    """
+    from engine.services.onboarding import scan_risk_reassessments
+    from engine.services.sales import scan_maturity_leads
+    from engine.services.tiering import recompute_tiers
+
     day = day or ctx.clock.now().astimezone(ctx.settings.zone).date()
-    results = {}
-    for job, scan in (("birthday", scan_birthdays), ("holiday", scan_holidays), ("revisit", scan_revisits)):
-        results[job] = _run_once(ctx, job, day, scan, force=force)
+    jobs: list[tuple[str, Callable[[EngineContext, date], tuple[int, int]]]] = [
+        ("birthday", scan_birthdays), ("holiday", scan_holidays), ("revisit", scan_revisits)]
+    if _deployed(ctx, "cross_sell_followup"):
+        jobs.append(("maturity_leads", lambda c, d: _counts(scan_maturity_leads(c, d))))
+    if _deployed(ctx, "periodic_revisit"):
+        jobs.append(("risk_reassess", lambda c, d: _counts(scan_risk_reassessments(c, d))))
+        if day.day == 1:
+            jobs.append(("tier_recompute", lambda c, d: _tier_counts(recompute_tiers(c, d))))
+    results: dict[str, ScanResult] = {}
+    failure: Exception | None = None
+    for job, scan in jobs:
+        try:
+            results[job] = _run_once(ctx, job, day, scan, force=force)
+        except Exception as exc:  # noqa: BLE001 - recorded as failed by _run_once; the next scans still run
+            failure = failure or exc
+    if failure is not None:
+        raise failure
     return results
+
+
+def _deployed(ctx: EngineContext, key: str) -> bool:
+    with unit_of_work(ctx.sessions, write=False) as session:
+        return session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == key).limit(1)) is not None
+
+
+def _counts(result: Any) -> tuple[int, int]:
+    return int(result.started), int(result.skipped)
+
+
+def _tier_counts(result: Any) -> tuple[int, int]:
+    changed = int(result.upgraded) + int(result.downgraded)
+    return changed, int(result.customers) - changed
 
 
 def _run_once(ctx: EngineContext, job: str, day: date, scan: Callable[[EngineContext, date], tuple[int, int]],
