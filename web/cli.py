@@ -226,6 +226,39 @@ def serve(host: str, port: int, workers: int, with_scheduler: bool) -> None:
 
 
 @main.group()
+def customers() -> None:
+    """Customer data from core banking."""
+
+
+@customers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None, help="Default: from the file name.")
+@click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Accounts CSV.")
+@click.option("--holdings", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Holdings CSV.")
+def customers_import(file: Path, fmt: str | None, accounts: Path | None, holdings: Path | None) -> None:
+    """Import customers (CSV or JSON; see engine/services/customer_import.py), printing progress and bad rows."""
+    from engine.services.customer_import import ImportRunView, start_import
+
+    fmt = fmt or ("json" if file.suffix.lower() == ".json" else "csv")
+
+    def progress(view: ImportRunView) -> None:
+        if view.processed == view.total or view.processed % 50 == 0:
+            click.echo(f"  {view.processed}/{view.total} ({view.percent}%): {view.created} created, "
+                       f"{view.updated} updated, {view.unchanged} unchanged, {view.failed} failed", err=True)
+
+    run = start_import(_ctx(), file.name, fmt, file.read_bytes(), _cli_actor(),
+                       accounts=accounts.read_bytes() if accounts else None,
+                       holdings=holdings.read_bytes() if holdings else None, on_progress=progress)
+    for error in run.errors:
+        where = f"{error.get('file', file.name)}:{error['row'] or '-'}"
+        click.echo(f"  {where} {error['customer_id'] or '-'} {error['field']}: {error['message']} / {error['message_en']}")
+    click.echo(f"import #{run.id} {run.status}: {run.total} rows, {run.created} created, {run.updated} updated, "
+               f"{run.unchanged} unchanged, {run.failed} failed" + (f" ({run.message})" if run.message else ""))
+    if run.status != "done":
+        sys.exit(1)
+
+
+@main.group()
 def demo() -> None:
     """Demo data for a first look."""
 

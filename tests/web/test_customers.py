@@ -116,3 +116,24 @@ def test_api_lists_and_reads_customers(app, ctx):
         "欧阳明华", "139****5678", "**************1234", "0.00")
     assert one["timeline"] == {"items": [], "next_cursor": None}  # added without audit events
     assert client.get("/api/v1/customers/NOPE").status_code == 404
+
+
+def test_cli_import_prints_progress_and_bad_rows(ctx, settings, monkeypatch):
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    seed_products(ctx)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.data_key)
+    result = CliRunner().invoke(main, ["customers", "import", str(FIXTURES / "customers.csv"),
+                                       "--accounts", str(FIXTURES / "accounts.csv"),
+                                       "--holdings", str(FIXTURES / "holdings.csv")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "  7/7 (100%): 3 created, 0 updated, 0 unchanged, 4 failed" in lines
+    assert "  customers.csv:5 C103 phone: 不是有效的中国大陆手机号 / not a mainland China mobile number" in lines
+    assert "  accounts:7 - customer_id: 客户文件中没有该客户号 / no such customer id in the customer file" in lines
+    assert lines[-1].endswith("7 rows, 3 created, 0 updated, 0 unchanged, 4 failed")
+    broken = CliRunner().invoke(main, ["customers", "import", str(FIXTURES / "customers.csv"), "--format", "json"])
+    assert broken.exit_code == 1 and "failed" in broken.output.splitlines()[-1]
