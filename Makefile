@@ -8,7 +8,7 @@ export CAREFLOW_DEMO_DB ?= sqlite:///instance/careflow.db
 # Development only: unconfigured SMS/e-mail/WeChat go to a logging sandbox (a configured gateway wins).
 run: export CAREFLOW_CHANNEL_SANDBOX ?= sms,email,wechat
 
-.PHONY: run test test-sqlite test-postgres lint bench clean browser
+.PHONY: run test test-sqlite test-postgres lint bench clean browser frontend
 
 $(DEPS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(DEPS): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(DEPS)
 
-run: $(DEPS)
+run: $(DEPS) frontend
 	mkdir -p instance
 	DATABASE_URL=$${DATABASE_URL:-$(CAREFLOW_DEMO_DB)} $(BIN)/careflow db upgrade
 	DATABASE_URL=$${DATABASE_URL:-$(CAREFLOW_DEMO_DB)} $(BIN)/careflow demo load
@@ -30,13 +30,21 @@ lint: $(DEPS)
 
 test: lint test-sqlite test-postgres
 
-test-sqlite: $(DEPS) browser
+test-sqlite: $(DEPS) browser frontend
 	env -u DATABASE_URL $(BIN)/pytest -q
 
 # Runs the same suite against PostgreSQL when CAREFLOW_TEST_POSTGRES_URL (or PG_URL) is set.
-test-postgres: $(DEPS) browser
+test-postgres: $(DEPS) browser frontend
 	@if [ -n "$(PG_URL)" ]; then DATABASE_URL="$(PG_URL)" $(BIN)/pytest -q; \
 	else echo "PostgreSQL run skipped: set CAREFLOW_TEST_POSTGRES_URL=postgresql://user@host:5432/db"; fi
+
+# The designer's browser bundles (bpmn-js, form-js) from npm, built by esbuild into web/static/build/ (not committed).
+FRONTEND := web/static/build/.built
+frontend: $(FRONTEND)
+$(FRONTEND): frontend/package.json frontend/package-lock.json frontend/build.mjs $(wildcard frontend/src/*)
+	cd frontend && npm ci --ignore-scripts --no-audit --no-fund
+	cd frontend && node build.mjs
+	touch $(FRONTEND)
 
 # Debian's chromium + CJK fonts for tests/browser (root or sudo); a no-op once both are there.
 browser:

@@ -28,7 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["careflow"] = engine or build_engine(Settings.from_env())
 
-    from web import admin, auth, errors, inbox, pages, supervisor
+    from web import admin, auth, designer, errors, inbox, pages, supervisor
     from web.api import bp as api_bp
 
     auth.init_app(app)
@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(inbox.bp)
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(designer.bp)
     from web import customers
 
     app.register_blueprint(customers.bp)

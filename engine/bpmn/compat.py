@@ -149,6 +149,8 @@ def convert_foreign(root: Any) -> list[str]:
         if props:
             _set_properties(node, props)
             notes.extend(f"{node.get('id')}: {key} = {value}" for key, value in sorted(props.items()))
+    # Declare spiffworkflow: once on the root (not ns0: on every element) and drop declarations now unused.
+    etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF})
     return notes
 
 
@@ -203,3 +205,4 @@ def _set_operator(node: Any, handler: str) -> None:
         operator = etree.SubElement(extensions, f"{{{SPIFF}}}serviceTaskOperator")
         operator.set("id", handler)
         operator.set("resultVariable", f"{node.get('id')}_result")
+        etree.SubElement(operator, f"{{{SPIFF}}}parameters")  # required by SpiffWorkflow's schema

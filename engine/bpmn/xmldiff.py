@@ -56,7 +56,7 @@ def _own_parts(node: Any) -> dict[str, bytes]:
         key = _local(child.tag)
         if key in ("incoming", "outgoing"):
             continue  # implied by the sequence flows, which are compared themselves
-        parts[key if key not in parts else f"{key}#{index}"] = etree.tostring(child, method="c14n")
+        parts[key if key not in parts else f"{key}#{index}"] = etree.tostring(child, method="c14n", exclusive=True)
     return parts
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import Float, and_, case, cast, func, select
+from sqlalchemy import Float, and_, case, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from engine.bpmn.compat import convert_foreign
@@ -58,7 +58,7 @@ class DraftView:
 
 @dataclass(frozen=True)
 class FormEntry:
-    id: str
+    form_id: str
     source: str  # draft | deployed
     process_key: str | None
 
@@ -183,7 +183,7 @@ def list_forms(ctx: EngineContext, *, actor: Actor) -> list[FormEntry]:
         entries = {fid: FormEntry(fid, "deployed", key) for fid, (_f, _c, key) in _deployed_forms(session).items()}
         for name in session.scalars(select(DesignerDraft.name).where(DesignerDraft.kind == "form")):
             entries[name] = FormEntry(name, "draft", entries[name].process_key if name in entries else None)
-        return sorted(entries.values(), key=lambda e: e.id)
+        return sorted(entries.values(), key=lambda e: e.form_id)
 
 
 def get_form(ctx: EngineContext, form_id: str, *, actor: Actor) -> dict[str, Any]:
@@ -212,7 +212,8 @@ def _process_id_and_forms(xml: bytes) -> tuple[str | None, set[str]]:
     return (str(processes[0].get("id")) if len(processes) == 1 else None), keys
 
 
-def _bundle(session: Session, key: str | None, xml: bytes, extra: list[SourceFile]) -> list[SourceFile]:
+def _bundle(session: Session, key: str | None, xml: bytes, extra: list[SourceFile],
+            filename: str | None = None) -> list[SourceFile]:
     """The BPMN document plus the files it needs: the latest version's DMN/forms and the named forms."""
     _, form_keys = _process_id_and_forms(xml)
     latest = definitions.find_definition(session, key, None) if key and _exists(session, key) else None
@@ -232,11 +233,11 @@ def _bundle(session: Session, key: str | None, xml: bytes, extra: list[SourceFil
             files = {n: f for n, f in files.items() if _form_id(f) != form_key}
             files[f"{form_key}.json"] = SourceFile(f"{form_key}.json", drafts[form_key].encode("utf-8"))
         elif form_key in deployed and not any(_form_id(f) == form_key for f in files.values()):
-            filename, content, _ = deployed[form_key]
-            files[filename] = SourceFile(filename, content.encode("utf-8"))
-    for source in extra:
-        files[source.filename] = source
-    return [SourceFile(bpmn_name, xml), *files.values()]
+            form_file, form_text, _ = deployed[form_key]
+            files[form_file] = SourceFile(form_file, form_text.encode("utf-8"))
+    for added in extra:
+        files[added.filename] = added
+    return [SourceFile(filename or bpmn_name, xml), *files.values()]
 
 
 def _form_id(source: SourceFile) -> str | None:
@@ -253,7 +254,7 @@ def _exists(session: Session, key: str) -> bool:
 
 
 def deploy_from_modeler(ctx: EngineContext, *, xml: str, actor: Actor, validate_only: bool = False,
-                        extra_files: list[SourceFile] | None = None) -> DeployResult | None:
+                        extra_files: list[SourceFile] | None = None, filename: str | None = None) -> DeployResult | None:
     """Validate (and unless ``validate_only``, deploy) a diagram from the modeler as the next version.
 
     The process draft of that key is removed once deployed. Raises InvalidDefinitionError (problems
@@ -263,12 +264,12 @@ def deploy_from_modeler(ctx: EngineContext, *, xml: str, actor: Actor, validate_
     content = xml.encode("utf-8")
     key, _ = _process_id_and_forms(content)
     with unit_of_work(ctx.sessions, write=False) as session:
-        files = _bundle(session, key, content, list(extra_files or []))
+        files = _bundle(session, key, content, list(extra_files or []), filename)
     result = definitions.deploy_definition(ctx, files=files, actor=actor, process_key=key,
                                            validate_only=validate_only)
     if result is not None and result.created:
         with unit_of_work(ctx.sessions) as session:
-            session.execute(DesignerDraft.__table__.delete().where(
+            session.execute(delete(DesignerDraft).where(
                 and_(DesignerDraft.kind == "process", DesignerDraft.name == result.definition.key)))
     return result
 
@@ -300,7 +301,8 @@ def import_definition(ctx: EngineContext, *, filename: str, content: bytes, acto
                                                         "not a BPMN 2.0 document (expected bpmn:definitions)")])
     mapped = convert_foreign(root)
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
-    result = deploy_from_modeler(ctx, xml=xml, actor=actor, validate_only=validate_only, extra_files=extra_files)
+    result = deploy_from_modeler(ctx, xml=xml, actor=actor, validate_only=validate_only, extra_files=extra_files,
+                                 filename=filename.replace("\\", "/").rsplit("/", 1)[-1] or "import.bpmn")
     return ImportResult(result, tuple(mapped))
 
 

@@ -141,6 +141,7 @@ def _migrate_one(ctx: EngineContext, instance_id: uuid.UUID, target_id: int, tar
             return result
         moved = moving.migrate(workflow, target)
         row.definition_id = target_id
+        failure: runtime.StepFailure | None
         if row.status == InstanceStatus.ERROR.value:  # still failed: a supervisor retries it on the new version
             details = row.error_details or {}
             failure = runtime.StepFailure(row.error_message or "", row.error_task, details.get("task_id"),

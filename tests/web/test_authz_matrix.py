@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from engine.db.outreach import OutboxMessage
-from engine.services import collaboration, identity, instances, sla, tasks
+from engine.services import collaboration, designer, identity, instances, sla, tasks
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.engine import deploy, open_tasks
@@ -63,6 +63,22 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "POST /messages":                            (409,  409,  409,  409,  409,  401,  401,  401),  # nobody waits
     "GET /outbox":                               (403,  403,  200,  403,  200,  401,  401,  401),
     "POST /outbox/{message_id}/retry":           (403,  403,  200,  403,  200,  401,  401,  401),
+    # the process designer: designers (and admins) change and migrate, supervisors may look
+    "GET /designer/drafts":                      (403,  403,  200,  200,  200,  401,  401,  401),
+    "GET /designer/drafts/{kind}/{name}":        (403,  403,  200,  200,  200,  401,  401,  401),
+    "PUT /designer/drafts/{kind}/{name}":        (403,  403,  403,  200,  200,  401,  401,  401),
+    "DELETE /designer/drafts/{kind}/{name}":     (403,  403,  403,  200,  200,  401,  401,  401),
+    "POST /designer/deploy":                     (403,  403,  403,  201,  201,  401,  401,  401),
+    "POST /designer/import":                     (403,  403,  403,  201,  201,  401,  401,  401),
+    "GET /designer/forms":                       (403,  403,  200,  200,  200,  401,  401,  401),
+    "GET /designer/forms/{form_id}":             (403,  403,  200,  200,  200,  401,  401,  401),
+    "GET /definitions/{key}/versions":           (200,  200,  200,  200,  200,  401,  401,  401),
+    "GET /definitions/{key}/versions/{version}/xml": (200, 200, 200, 200, 200, 401,  401,  401),
+    "GET /definitions/{key}/diff":               (200,  200,  200,  200,  200,  401,  401,  401),
+    "GET /definitions/{key}/heatmap":            (403,  403,  200,  200,  200,  401,  401,  401),
+    "POST /definitions/{key}/migrations/dry-run": (403, 403,  200,  200,  200,  401,  401,  401),
+    "POST /definitions/{key}/migrations":        (403,  403,  403,  200,  200,  401,  401,  401),
+    "GET /instances/{instance_id}/path":         (403,  403,  200,  200,  200,  401,  401,  401),
     "GET /customers":                            (200,  200,  200,  403,  200,  401,  401,  401),  # not designers
     "GET /customers/{customer_id}":              (200,  200,  200,  403,  200,  401,  401,  401),
 }
@@ -104,6 +120,11 @@ class World:
         view = collaboration.add_attachment(self.ctx, self.open_task(), actor=self.people["alice"], filename="a.txt",
                                             content=b"note")
         return view.id
+
+    def draft(self) -> str:
+        name = f"d_{uuid.uuid4().hex[:8]}"
+        designer.save_draft(self.ctx, kind="process", name=name, content="<x/>", actor=SYSTEM)
+        return name
 
     def dead_letter(self) -> int:
         now = self.clock.now()
@@ -158,6 +179,25 @@ REQUESTS: dict[str, Callable[[World, str], Call]] = {
     "POST /messages": lambda w, c: Call("POST", "/messages", {"name": "nobody_waits", "message_id": f"m-{c}"}),
     "GET /outbox": lambda w, c: Call("GET", "/outbox?status=dead"),
     "POST /outbox/{message_id}/retry": lambda w, c: Call("POST", f"/outbox/{w.dead_letter()}/retry"),
+    "GET /designer/drafts": lambda w, c: Call("GET", "/designer/drafts"),
+    "GET /designer/drafts/{kind}/{name}": lambda w, c: Call("GET", f"/designer/drafts/process/{w.draft()}"),
+    "PUT /designer/drafts/{kind}/{name}": lambda w, c: Call("PUT", f"/designer/drafts/process/d_{c}",
+                                                            {"content": "<x/>"}),
+    "DELETE /designer/drafts/{kind}/{name}": lambda w, c: Call("DELETE", f"/designer/drafts/process/{w.draft()}"),
+    "POST /designer/deploy": lambda w, c: Call("POST", "/designer/deploy",
+                                               {"xml": b.simple_task_process(f"m_{c}").decode()}),
+    "POST /designer/import": lambda w, c: Call("POST", "/designer/import", {
+        "filename": f"i_{c}.bpmn", "content": b.simple_task_process(f"i_{c}").decode()}),
+    "GET /designer/forms": lambda w, c: Call("GET", "/designer/forms"),
+    "GET /designer/forms/{form_id}": lambda w, c: Call("GET", "/designer/forms/answer"),
+    "GET /definitions/{key}/versions": lambda w, c: Call("GET", "/definitions/simple/versions"),
+    "GET /definitions/{key}/versions/{version}/xml": lambda w, c: Call("GET", "/definitions/simple/versions/1/xml"),
+    "GET /definitions/{key}/diff": lambda w, c: Call("GET", "/definitions/simple/diff?from=1&to=1"),
+    "GET /definitions/{key}/heatmap": lambda w, c: Call("GET", "/definitions/simple/heatmap"),
+    "POST /definitions/{key}/migrations/dry-run": lambda w, c: Call("POST", "/definitions/simple/migrations/dry-run",
+                                                                    {}),
+    "POST /definitions/{key}/migrations": lambda w, c: Call("POST", "/definitions/simple/migrations", {}),
+    "GET /instances/{instance_id}/path": lambda w, c: Call("GET", f"/instances/{w.instance()}/path"),
     "GET /customers": lambda w, c: Call("GET", "/customers?q=M1"),
     "GET /customers/{customer_id}": lambda w, c: Call("GET", f"/customers/{_customer(w)}"),
 }
@@ -195,6 +235,7 @@ def headers(ctx, people) -> dict[str, dict[str, str]]:
 def world(ctx, people, clock) -> World:
     deploy(ctx, ("simple.bpmn", b.simple_task_process("simple")))  # one user task for service_team
     deploy(ctx, ("branch.bpmn", b.simple_task_process("branch", candidateGroups="branch_team")))
+    designer.save_draft(ctx, kind="form", name="answer", content='{"id": "answer", "components": []}', actor=SYSTEM)
     return World(ctx, people, clock)
 
 

@@ -131,7 +131,8 @@ def _seed(ctx, people, clock) -> dict[str, list[Any]]:
 
     add_customers(ctx, customer("F1", manager="alice", email="f1@example.cn"))
     return {"instance_id": instance_ids, "task_id": task_ids, "message_id": outbox_ids, "key": ["simple", "api_flow"],
-            "attachment_id": [attachment.id], "customer_id": ["F1"]}
+            "attachment_id": [attachment.id], "customer_id": ["F1"],
+            "kind": ["process", "form"], "name": ["simple"], "form_id": ["answer"], "version": [1]}
 
 
 # CAREFLOW_FUZZ_EXAMPLES=500 explores further with fresh randomness; the default is a bounded, repeatable run.

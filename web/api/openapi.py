@@ -25,15 +25,19 @@ from flask import Flask
 from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
+from engine.bpmn.xmldiff import BpmnDiff
 from engine.services.customer360 import MAX_LIMIT as CUSTOMER_LIMIT
 from engine.services.customer360 import Customer360, CustomerPage
 from engine.services.customers import TIERS
+from engine.services.designer import ActivityStat, DraftView, FormEntry, InstancePath
+from engine.services.migration import MigrationReport
 from engine.services.outbox import STATUSES as OUTBOX_STATUSES
 from engine.services.tasks import MAX_LIMIT, VIEWS
 from engine.views import AttachmentView, CommentView, DefinitionView, InstanceView, OutboxView, TaskView
 from engine.views import MessageResult as MessageResultView
 from engine.views import TaskPage as TaskPageView
 from web.api import INT32_MAX, INT64_MAX, schemas
+from web.api import designer as designer_api
 
 OPENAPI_VERSION = "3.0.3"
 API_PREFIX = "/api/v1"
@@ -116,6 +120,19 @@ Comment, Attachment = view_schema(CommentView), view_schema(AttachmentView)
 CommentList, AttachmentList = _items(CommentView, "CommentList"), _items(AttachmentView, "AttachmentList")
 
 
+class Deleted(Schema):
+    deleted = fields.Boolean(required=True)
+
+
+class ImportResult(Schema):
+    key = fields.String()
+    version = fields.Integer()
+    created = fields.Boolean()
+    valid = fields.Boolean()
+    mapped = fields.List(fields.String(), required=True,
+                         metadata={"description": "foreign extensions turned into CareFlow properties"})
+
+
 class BulkResult(Schema):
     results = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
                           metadata={"description": "task id → `ok` or the error code for that task"})
@@ -173,6 +190,71 @@ OPERATIONS: dict[str, Operation] = {
         "One process definition (the latest version unless `version` is given)", "definitions",
         {200: ("the definition", Definition)}, (401, 404),
         query=[_query("version", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "a version number")],
+    ),
+    # --- the process designer (web/api/designer.py): designers change, supervisors may look --------------------
+    "api.list_drafts": Operation(
+        "Saved drafts of diagrams and forms (designers, supervisors)", "designer",
+        {200: ("the drafts", _items(DraftView, "DraftList"))}, (400, 401, 403),
+        query=[_query("kind", {"type": "string", "enum": ["process", "form"]}, "only drafts of this kind")],
+    ),
+    "api.get_draft": Operation("One draft", "designer", {200: ("the draft", view_schema(DraftView))}, (401, 403, 404)),
+    "api.save_draft": Operation(
+        "Create or replace a draft; `revision` (optional) must be the stored one", "designer",
+        {200: ("saved", view_schema(DraftView))}, (400, 401, 403, 409), body=designer_api.SaveDraft,
+    ),
+    "api.delete_draft": Operation("Drop a draft", "designer", {200: ("dropped", Deleted)}, (401, 403, 404)),
+    "api.deploy_from_modeler": Operation(
+        "Validate and deploy a diagram from the modeler as the next version (with the forms it names)", "designer",
+        {201: ("deployed as a new version", DeployResult),
+         200: ("identical to the latest version, or valid with `validate_only`",
+               {"oneOf": [_ref("DeployResult"), _ref("ValidationResult")]})},
+        (400, 401, 403, 409, 422), body=designer_api.ModelerDeploy,
+        query=[_query("validate_only", {"type": "string", "enum": ["1", "true", "0", "false"]}, "only validate")],
+        description="Designers. Problems are a 422 with `details.problems: [{file, line, element_id, message}]`.",
+    ),
+    "api.import_definition": Operation(
+        "Import a BPMN file from another modeler (Camunda, Zeebe, Signavio…): map what CareFlow has an equivalent "
+        "for and deploy, or list what it cannot run", "designer",
+        {201: ("imported and deployed", ImportResult), 200: ("identical to the latest version, or valid", ImportResult)},
+        (400, 401, 403, 409, 422), body=designer_api.ImportFile,
+        multipart={"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary", "description": "the BPMN file first, then forms/DMN"}}},
+        query=[_query("validate_only", {"type": "string", "enum": ["1", "true", "0", "false"]}, "only validate")],
+    ),
+    "api.list_forms": Operation("Forms a diagram may name (drafts and deployed)", "designer",
+                                {200: ("the forms", _items(FormEntry, "FormList"))}, (401, 403)),
+    "api.get_form": Operation("A form's form-js schema (its draft if any)", "designer",
+                              {200: ("the schema", {"type": "object"})}, (401, 403, 404)),
+    "api.list_versions": Operation("Every version of a process with its instance count, newest first", "designer",
+                                   {200: ("the versions", DefinitionList)}, (401, 403, 404)),
+    "api.download_xml": Operation(
+        "The BPMN XML of a version, as a download", "designer",
+        {200: ("the BPMN file", {"type": "string", "format": "binary"})}, (401, 403, 404),
+    ),
+    "api.diff_versions": Operation(
+        "Elements added, removed and changed between two versions", "designer",
+        {200: ("the differences", view_schema(BpmnDiff))}, (400, 401, 403, 404),
+        query=[_query("from", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "the older version"),
+               _query("to", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "the newer version")],
+    ),
+    "api.heatmap": Operation(
+        "Per user task of a version: count, open, completed and mean duration (designers, supervisors)", "designer",
+        {200: ("the statistics", _items(ActivityStat, "Heatmap"))}, (400, 401, 403, 404),
+        query=[_query("version", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "default: the latest")],
+    ),
+    "api.plan_migration": Operation(
+        "Dry run: which running instances and tasks map onto a version, and which cannot (changes nothing)",
+        "designer", {200: ("the report", view_schema(MigrationReport))}, (400, 401, 403, 404),
+        body=designer_api.Migrate, body_required=False,
+    ),
+    "api.migrate_instances": Operation(
+        "Migrate every compatible running instance onto a version, each atomically and audited (designers)",
+        "designer", {200: ("what was migrated and what was left untouched", view_schema(MigrationReport))},
+        (400, 401, 403, 404), body=designer_api.Migrate, body_required=False,
+    ),
+    "api.instance_path": Operation(
+        "Where an instance waits now and which elements it passed (designers, supervisors)", "designer",
+        {200: ("the path", view_schema(InstancePath))}, (400, 401, 403, 404),
     ),
     "api.start_instance": Operation(
         "Start a process instance and run it to its first wait state", "instances",
@@ -300,6 +382,9 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "key": {"type": "string", "minLength": 1, "maxLength": 128},
     "instance_id": {"type": "string", "format": "uuid"},
     "task_id": {"type": "string", "format": "uuid"},
+    "kind": {"type": "string", "enum": ["process", "form"]},
+    "name": {"type": "string", "minLength": 1, "maxLength": 128},
+    "form_id": {"type": "string", "minLength": 1, "maxLength": 128},
 }
 PATH_PARAMETERS["attachment_id"] = {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX}
 

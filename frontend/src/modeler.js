@@ -1,0 +1,143 @@
+// The process modeler: bpmn-js with the properties panel (CareFlow group), bpmnlint hints while
+// drawing, drafts, and validate/deploy through the engine with its problems shown on the diagram.
+import Modeler from 'bpmn-js/lib/Modeler';
+import { BpmnPropertiesPanelModule, BpmnPropertiesProviderModule } from 'bpmn-js-properties-panel';
+import lintModule from 'bpmn-js-bpmnlint';
+import spiffworkflow from './spiffworkflow.json';
+import careflowProperties from './careflow-properties.js';
+import lintConfig from './lint-config.js';
+import { api, el, pageData } from './api.js';
+
+const data = pageData();
+const modeler = new Modeler({
+  container: '#canvas',
+  propertiesPanel: { parent: '#properties' },
+  additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, careflowProperties, lintModule],
+  moddleExtensions: { spiffworkflow },
+  linting: { bpmnlint: lintConfig, active: true },
+});
+window.careflowModeler = modeler;
+
+const status = document.getElementById('status');
+const problemList = document.getElementById('problems');
+let draftRevision = data.draft_revision ?? null;
+let marked = [];
+
+function say(text, kind = '') {
+  status.textContent = text;
+  status.className = `designer-status ${kind}`;
+}
+
+function clearProblems() {
+  const canvas = modeler.get('canvas');
+  const overlays = modeler.get('overlays');
+  for (const id of marked) {
+    canvas.removeMarker(id, 'cf-problem');
+  }
+  overlays.remove({ type: 'cf-problem' });
+  marked = [];
+  problemList.replaceChildren();
+}
+
+function showProblems(problems) {
+  clearProblems();
+  const registry = modeler.get('elementRegistry');
+  const canvas = modeler.get('canvas');
+  const overlays = modeler.get('overlays');
+  for (const problem of problems) {
+    const where = [problem.file, problem.line ? `第 ${problem.line} 行 line ${problem.line}` : null, problem.element_id]
+      .filter(Boolean).join(' · ');
+    const item = el('li', { 'data-element-id': problem.element_id || '' }, `${where}: ${problem.message}`);
+    const shape = problem.element_id && registry.get(problem.element_id);
+    if (shape) {
+      if (!marked.includes(shape.id)) {
+        canvas.addMarker(shape.id, 'cf-problem');
+        overlays.add(shape.id, 'cf-problem', {
+          position: { top: -12, right: 12 },
+          html: el('span', { class: 'cf-problem-badge', title: problem.message }, '!'),
+        });
+        marked.push(shape.id);
+      }
+      item.addEventListener('click', () => {
+        modeler.get('selection').select(shape);
+        canvas.scrollToElement(shape);
+      });
+    }
+    problemList.append(item);
+  }
+}
+
+async function currentXml() {
+  const { xml } = await modeler.saveXML({ format: true });
+  return xml;
+}
+
+async function saveDraft() {
+  const key = processKey();
+  const response = await api('PUT', `/designer/drafts/process/${encodeURIComponent(key)}`, {
+    content: await currentXml(), base_version: data.base_version ?? null, revision: draftRevision,
+  });
+  if (response.ok) {
+    draftRevision = response.data.revision;
+    say(`草稿已保存 Draft saved (修订 revision ${draftRevision})`, 'ok');
+  } else {
+    say(response.data.error.message, 'error');
+  }
+}
+
+function processKey() {
+  const definitions = modeler.getDefinitions();
+  const process = definitions.rootElements.find((e) => e.$type === 'bpmn:Process' && e.isExecutable)
+    || definitions.rootElements.find((e) => e.$type === 'bpmn:Process');
+  return process ? process.id : data.key;
+}
+
+async function send(validateOnly) {
+  say(validateOnly ? '校验中… Validating…' : '部署中… Deploying…');
+  const query = validateOnly ? '?validate_only=1' : '';
+  const response = await api('POST', `/designer/deploy${query}`, { xml: await currentXml() });
+  if (response.status === 422) {
+    const problems = response.data.error.details.problems || [];
+    showProblems(problems);
+    say(`${problems.length} 个问题 problem(s)`, 'error');
+    return;
+  }
+  if (!response.ok) {
+    say(response.data && response.data.error ? response.data.error.message : `HTTP ${response.status}`, 'error');
+    return;
+  }
+  clearProblems();
+  if (validateOnly) {
+    say('校验通过 Valid', 'ok');
+  } else {
+    const { key, version, created } = response.data;
+    data.base_version = version;
+    draftRevision = null;
+    say(created ? `已部署版本 ${version} Deployed version ${version}` : `与版本 ${version} 相同 Same as version ${version}`,
+      'ok');
+    document.getElementById('deployed').replaceChildren(
+      el('a', { href: `/designer/processes/${encodeURIComponent(key)}`, id: 'deployed-link' },
+        `${key} v${version} →`));
+  }
+}
+
+async function download() {
+  const blob = new Blob([await currentXml()], { type: 'application/xml' });
+  const link = el('a', { href: URL.createObjectURL(blob), download: `${processKey()}.bpmn` });
+  link.click();
+}
+
+document.getElementById('save-draft').addEventListener('click', saveDraft);
+document.getElementById('validate').addEventListener('click', () => send(true));
+document.getElementById('deploy').addEventListener('click', () => send(false));
+document.getElementById('download').addEventListener('click', download);
+
+modeler.importXML(data.xml).then(({ warnings }) => {
+  modeler.get('canvas').zoom('fit-viewport');
+  document.body.dataset.modelerReady = '1';
+  if (warnings.length) {
+    say(`导入警告 Import warnings: ${warnings.map((w) => w.message).join('; ')}`, 'error');
+  }
+}).catch((error) => {
+  say(`无法打开图 Cannot open the diagram: ${error.message}`, 'error');
+});
