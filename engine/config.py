@@ -63,6 +63,16 @@ class Settings:
     attachment_dir: Path = Path("instance") / "attachments"
     attachment_max_bytes: int = 10 * 1024 * 1024
     calendar_fallback: str = "weekends"
+    # Complaints (DOMAIN §0, §1.4–§1.7; engine.complaints.deadlines): calendar days from receipt, receipt day not
+    # counted; the warning day; review window and review decision; acknowledgement target; major group size.
+    complaint_decision_days_simple: int = 15
+    complaint_decision_days_complex: int = 30
+    complaint_decision_days_special_max: int = 60
+    complaint_review_apply_window_days: int = 30
+    complaint_review_decision_days: int = 30
+    complaint_ack_target_workdays: int = 1
+    complaint_warn_day: int = 10
+    complaint_major_group_threshold: int = 20
     # Suitability and cross-sell (DOMAIN §2.2–§2.7; questionnaire validity is with onboarding's settings below):
     # elderly ages (周岁), high risk from R4, a second staff check from 70 (bank practice; None switches it off),
     # cooling-off floors, maturity leads N days ahead.
