@@ -50,6 +50,12 @@ class CustomerNotFoundError(NotFoundError):
     code = "customer_not_found"
 
 
+class ComplaintNotFoundError(NotFoundError):
+    """No such complaint case, or not one the caller may see (a customer never learns others' cases exist)."""
+
+    code = "complaint_not_found"
+
+
 @dataclass(frozen=True)
 class DefinitionProblem:
     """One problem in a deployed file: where it is and what is wrong."""
