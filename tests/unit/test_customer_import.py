@@ -211,3 +211,21 @@ def test_file_adapter_reads_an_export(ctx, people, catalogue):
     records = list(adapter.fetch_customers(None))
     assert [r["id"] for r in records] == ["C100", "C101", "C102", "C103", "C104", "C100", "C105"]
     assert [a["external_id"] for a in records[0]["accounts"]] == ["A-100-1", "A-100-2"]
+
+
+def test_demo_customers_import_cleanly_with_aum_inside_their_tier(ctx, people, catalogue):
+    from engine.onboarding.tiering import tier_for_aum
+    from web.demo import demo_customers
+
+    records = demo_customers(date(2025, 3, 3), count=60)
+    run = start_import(ctx, "demo", "json", records, people["sam"])
+    assert (run.created, run.failed) == (60, 0), run.errors[:3]
+    with ctx.sessions() as s:
+        rows = s.scalars(select(Customer).order_by(Customer.id)).all()
+        assert all(tier_for_aum(Decimal(c.aum)) == c.tier for c in rows)
+        assert {"mass", "gold", "platinum", "diamond"} <= {c.tier for c in rows}
+        assert (rows[0].id, rows[0].name, rows[0].birthday_md) == ("C0001", "林晓雯", "02-29")
+        assert sum(c.birthday_calendar == "lunar" for c in rows) == 8  # every 7th: C0007 … C0056
+        assert sum(c.birth_date.strftime("%m-%d") == "03-03" for c in rows) == 2  # C0025, C0050: birthday today
+        assert any(c.risk_valid_until < date(2025, 3, 3) for c in rows)  # some questionnaires have expired
+    assert start_import(ctx, "demo", "json", records, people["sam"]).unchanged == 60
