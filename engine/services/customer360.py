@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.clock import as_utc
 from engine.context import EngineContext
+from engine.db.complaints import Complaint
 from engine.db.customer360 import CustomerAccount, CustomerHolding, Product, TierChange
 from engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from engine.db.outreach import Consent, Customer, OutboxMessage
@@ -341,6 +342,7 @@ AUDIT_TITLES = {
     "consent.changed": ("授权变更", "Consent changed"),
     "customer.dnd": ("免打扰设置", "Do-not-disturb changed"),
     "customer.contact_revealed": ("查看联系方式", "Contact data revealed"),
+    "customer.tier_changed": ("等级变更", "Tier changed"),
 }
 # One source per kind: (kind, query builder). Kinds sort alphabetically within the same instant.
 Source = Callable[[Session, str, "tuple[datetime, str, str] | None", int], list[TimelineItem]]
@@ -397,7 +399,16 @@ def _message_items(session: Session, cid: str, after: tuple[datetime, str, str] 
                          str(r.id), r.status) for r in rows]
 
 
-INTEGER_KEYS = frozenset({"audit", "message"})
+def _complaint_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
+    """Complaints by case number and classification only: the summary may quote the customer (DOMAIN §3.3)."""
+    rows = session.scalars(select(Complaint).where(
+        Complaint.customer_id == cid, _after(Complaint.received_at, Complaint.id, "complaint", after, int))
+        .order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(n))
+    return [TimelineItem(r.received_at, "complaint", f"投诉 {r.case_no}（{r.business_type}/{r.cause}）",
+                         f"Complaint {r.case_no} ({r.business_type}/{r.cause})", str(r.id), r.status) for r in rows]
+
+
+INTEGER_KEYS = frozenset({"audit", "message", "complaint"})
 
 
 def _order(item: TimelineItem) -> tuple[datetime, str, str]:
@@ -405,7 +416,7 @@ def _order(item: TimelineItem) -> tuple[datetime, str, str]:
     return item.at, item.kind, item.subject_id.zfill(20) if item.kind in INTEGER_KEYS else item.subject_id
 
 
-SOURCES: list[Source] = [_audit_items, _instance_items, _task_items, _message_items]
+SOURCES: list[Source] = [_audit_items, _instance_items, _task_items, _message_items, _complaint_items]
 
 
 def timeline(session: Session, customer_id: str, cursor: str | None, limit: int) -> TimelinePage:

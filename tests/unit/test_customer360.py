@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from engine.db.complaints import Complaint
 from engine.db.customer360 import CustomerAccount, CustomerHolding, RiskAssessment, TierChange
 from engine.db.models import AuditEvent
 from engine.db.outreach import Customer, OutboxMessage
@@ -55,6 +56,13 @@ def k1(ctx, people, clock):
         s.add(OutboxMessage(idempotency_key="k1-birthday", customer_id="K1", channel="sms", purpose="care",
                             template="birthday_greeting", params={}, status="sent", next_attempt_at=clock.now(),
                             created_at=clock.now()))
+    clock.advance(timedelta(minutes=30))
+    with ctx.sessions.begin() as s:
+        s.add(Complaint(case_no="TS20250303-000001", customer_id="K1", channel="A01", business_type="B05", cause="C04",
+                        summary="理财产品收益与宣传不符", status="investigating", received_at=clock.now(),
+                        clock_started_on=date(2025, 3, 3), target_due_on=date(2025, 3, 18),
+                        legal_due_on=date(2025, 3, 18), warn_on=date(2025, 3, 13), source="branch",
+                        created_at=clock.now(), updated_at=clock.now()))
     return started.id
 
 
@@ -72,26 +80,28 @@ def test_the_360_view_of_a_hand_built_customer(ctx, people, k1):
     assert [(t.previous_tier, t.tier, t.reason) for t in view.tier_history] == [("platinum", "diamond", "upgrade")]
     assert [(c.channel, c.purpose, c.granted, c.source) for c in view.consents] == [("all", "marketing", True, "branch")]
     assert [(i.kind, i.title_en, i.status) for i in view.timeline.items] == [
+        ("complaint", "Complaint TS20250303-000001 (B05/C04)", "investigating"),
         ("message", "Message birthday_greeting (sms)", "sent"),
         ("task", "Task Review request", "open"),
         ("instance", "Process simple", "running"),
         ("audit", "Consent changed · system", None),
         ("audit", "Customer created · system", None),
     ]
-    assert view.timeline.items[2].subject_id == k1 and view.timeline.next_cursor is None
-    assert view.timeline.items[0].at == T0 + timedelta(hours=3)
+    assert view.timeline.items[3].subject_id == k1 and view.timeline.next_cursor is None
+    assert view.timeline.items[1].at == T0 + timedelta(hours=3)
+    assert "理财" not in str(view.timeline)  # the complaint's own words stay in the complaint
 
 
 def test_timeline_pages_neither_repeat_nor_skip_items_at_the_same_instant(ctx, people, k1):
     seen, cursor = [], None
-    for _ in range(4):
-        page = customer_360(ctx, "K1", people["alice"], timeline_cursor=cursor, timeline_limit=2).timeline
+    for _ in range(3):
+        page = customer_360(ctx, "K1", people["alice"], timeline_cursor=cursor, timeline_limit=3).timeline
         seen.append([i.kind for i in page.items])
         cursor = page.next_cursor
         if cursor is None:
             break
     # the task and its instance started at the same instant fall on both sides of the first page break
-    assert seen == [["message", "task"], ["instance", "audit"], ["audit"]]
+    assert seen == [["complaint", "message", "task"], ["instance", "audit", "audit"]]
     with pytest.raises(InvalidInputError):
         customer_360(ctx, "K1", people["alice"], timeline_cursor="bm90LWEtY3Vyc29y")
 
