@@ -54,9 +54,14 @@ def append(
     after: dict[str, Any] | None = None,
     prev_hash: str | None = None,
 ) -> AuditEvent:
-    """Add one event to ``stream``; ``prev_hash`` avoids a lookup when the caller knows the head."""
+    """Add one event to ``stream``; ``prev_hash`` avoids a lookup when the caller knows the head.
+
+    Heads appended earlier in the same session are remembered in ``session.info`` (sessions do not
+    autoflush, so a query would not see them): two events on one stream in one transaction chain.
+    """
+    heads: dict[str, str] = session.info.setdefault("audit_heads", {})
     if prev_hash is None:
-        prev_hash = session.scalar(
+        prev_hash = heads.get(stream) or session.scalar(
             select(AuditEvent.hash).where(AuditEvent.stream == stream).order_by(AuditEvent.id.desc()).limit(1)
         ) or GENESIS
     row = AuditEvent(
@@ -65,6 +70,7 @@ def append(
     )
     row.hash = _digest(prev_hash, _content(row))
     session.add(row)
+    heads[stream] = row.hash
     return row
 
 

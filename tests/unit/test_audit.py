@@ -56,3 +56,15 @@ def test_a_chain_cannot_fork(ctx, db, clock):
                      at=clock.now(), prev_hash=head)  # a second event claiming the same predecessor
         with pytest.raises(IntegrityError):
             session.commit()
+
+
+def test_two_events_on_one_stream_in_one_transaction_chain(ctx, db, clock):
+    stream = f"test:{uuid.uuid4()}"
+    with Session(db, autoflush=False) as session:
+        first = audit.append(session, stream=stream, actor="a", action="x", subject_type="t", subject_id="1",
+                             at=clock.now())
+        second = audit.append(session, stream=stream, actor="a", action="y", subject_type="t", subject_id="1",
+                              at=clock.now())
+        session.commit()
+        assert (first.prev_hash, second.prev_hash) == (audit.GENESIS, first.hash)
+        assert audit.verify_stream(session, stream).ok
