@@ -202,15 +202,15 @@ class CustomerIn(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=128))
     gender = fields.String(allow_none=True, validate=validate.OneOf(("F", "M")))
     birth_date = fields.Date(allow_none=True)
-    lunar_birthday = fields.Boolean(load_default=False)
+    lunar_birthday = fields.Boolean()
     phone = fields.String(allow_none=True, validate=valid_mobile)
     email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     id_number = fields.String(allow_none=True, validate=valid_id_number)
     branch = fields.String(allow_none=True, validate=validate.Length(max=64))
     manager = fields.String(allow_none=True, validate=validate.Length(max=128))
     tier = fields.String(allow_none=True, validate=validate.OneOf(TIERS))
-    language = fields.String(load_default="zh-CN", validate=validate.OneOf(("zh-CN", "en")))
-    preferred_channel = fields.String(load_default="sms", validate=validate.OneOf(CHANNELS))
+    language = fields.String(validate=validate.OneOf(("zh-CN", "en")))  # absent: kept (new customers: zh-CN)
+    preferred_channel = fields.String(validate=validate.OneOf(CHANNELS))  # absent: kept (new customers: sms)
     risk_level = RiskLevel(allow_none=True)
     risk_assessed_at = fields.Date(allow_none=True)
     consents = fields.List(fields.Nested(ConsentIn), allow_none=True)
@@ -572,7 +572,8 @@ def _update_profile(ctx: EngineContext, customer: Customer, data: dict[str, Any]
             changed.append(name)
     if "birth_date" in data or "lunar_birthday" in data:
         born = data.get("birth_date", customer.birth_date)
-        lunar = LunarBirthday.from_solar(born) if born and data.get("lunar_birthday") else None
+        wants_lunar = data.get("lunar_birthday", customer.birthday_calendar == "lunar")
+        lunar = LunarBirthday.from_solar(born) if born and wants_lunar else None
         wanted = (born, "lunar" if lunar else "solar", born.strftime("%m-%d") if born else None,
                   lunar.month if lunar else None, lunar.day if lunar else None, bool(lunar and lunar.leap))
         current = (customer.birth_date, customer.birthday_calendar, customer.birthday_md, customer.lunar_month,

@@ -116,9 +116,11 @@ def test_an_update_is_audited_by_field_name_only(ctx, people, catalogue):
     _csv(ctx, people["sam"])
     changed = [{"id": "C100", "name": "张伟", "phone": "13911112222", "tier": "platinum",
                 "accounts": [{"external_id": "A-100-1", "kind": "savings", "last4": "1234", "balance": "260000",
-                              "avg_daily_balance": "250000"}]}]
+                              "avg_daily_balance": "250000"}]},
+               {"id": "C101", "name": "李娜", "tier": "diamond"},  # absent keys keep their stored values
+               {"id": "C105", "name": "王秀英", "birth_date": "1950-09-09"}]
     run = start_import(ctx, "fix.json", "json", json.dumps(changed).encode(), people["sam"])
-    assert (run.created, run.updated, run.unchanged, run.failed) == (0, 1, 0, 0)
+    assert (run.created, run.updated, run.unchanged, run.failed) == (0, 2, 1, 0)
     with ctx.sessions() as s:
         c100 = s.get(Customer, "C100")
         assert (c100.tier, c100.aum, c100.phone_index) == ("platinum", Decimal("250000.00"), ctx.cipher.index("13911112222"))
@@ -128,6 +130,9 @@ def test_an_update_is_audited_by_field_name_only(ctx, people, catalogue):
                                                    AuditEvent.action == "customer.updated")).one()
         assert event.after["fields"] == ["accounts", "aum", "phone", "tier"]
         assert "13911112222" not in json.dumps(event.after)
+        c101, c105 = s.get(Customer, "C101"), s.get(Customer, "C105")
+        assert (c101.tier, c101.preferred_channel, c101.risk_level) == ("diamond", "wechat", 4)
+        assert (c105.birthday_calendar, c105.lunar_month, c105.lunar_day) == ("lunar", 7, 27)
         history = [(t.previous_tier, t.tier) for t in s.scalars(
             select(TierChange).where(TierChange.customer_id == "C100").order_by(TierChange.id))]
         assert history == [(None, "gold"), ("gold", "platinum")]
