@@ -4,6 +4,11 @@ A pure function over what the dispatcher read in its transaction, so every rule 
 own (DOMAIN §3.5, §5.6). Checked at send time, not at queue time: an opt-out or a do-not-disturb
 entry stops every message that has not yet been handed to a channel. Refusals are final
 (``suppress``); rules about *when* make the message wait (``defer``) — never drop it.
+
+Statutory notices (a complaint's acknowledgement, extension notice and decision: the bank must tell
+the complainant, DOMAIN §1.4–1.5) are not refused by do-not-disturb, dormancy or a channel's
+opt-out — another reachable channel carries them — and are never capped; they still wait for the
+contact window unless urgent.
 """
 
 from __future__ import annotations
@@ -81,8 +86,10 @@ def decide(message: Sendable, recipient: Recipient | None, recent: Recent, now: 
 def _refusal(message: Sendable, recipient: Recipient | None) -> str | None:
     if recipient is None:
         return "unknown_customer"
-    if recipient.status in ("deceased", "closed"):
+    if recipient.status == "deceased" or (recipient.status == "closed" and message.purpose != "statutory"):
         return f"customer_{recipient.status}"
+    if message.purpose == "statutory":
+        return None
     if recipient.status == "dormant" and not message.urgent:
         return "customer_dormant"
     if recipient.do_not_disturb and not message.urgent:
@@ -101,7 +108,11 @@ def _refusal(message: Sendable, recipient: Recipient | None) -> str | None:
 def choose_channel(message: Sendable, recipient: Recipient) -> str | None:
     """The named channel, or the customer's preferred one, else the first reachable fallback."""
     if message.channel != "auto":
-        return message.channel if message.channel in recipient.reachable else None
+        if message.channel in recipient.reachable and not (
+                message.purpose == "statutory" and _refused(recipient, message.channel, message)):
+            return message.channel
+        if message.purpose != "statutory":
+            return None
     order = (recipient.preferred_channel, *CHANNEL_FALLBACK)
     for channel in order:
         if channel in recipient.reachable and channel in message.allowed_channels and not _refused(recipient, channel, message):
@@ -110,7 +121,9 @@ def choose_channel(message: Sendable, recipient: Recipient) -> str | None:
 
 
 def _refused(recipient: Recipient, channel: str, message: Sendable) -> bool:
-    return recipient.consents.get((channel, message.purpose)) is False
+    # A statutory notice avoids a channel the customer refused service messages on, if another is reachable.
+    purpose = "service" if message.purpose == "statutory" else message.purpose
+    return recipient.consents.get((channel, purpose)) is False
 
 
 def _wait(message: Sendable, local: datetime, settings: Settings) -> tuple[str, datetime] | None:

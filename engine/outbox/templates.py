@@ -1,7 +1,8 @@
 """Message templates: zh-CN and English text with ``{{ field }}`` placeholders, checked on load.
 
 A template names its purpose (``service`` or ``marketing``: DOMAIN §3.5 — any product mention
-makes a message marketing, which needs opt-in), whether it is ``urgent`` (one-time codes: sent at
+makes a message marketing, which needs opt-in; ``statutory`` for notices the bank owes by law, such
+as a complaint's acknowledgement, extension and decision, DOMAIN §1.4–1.5), whether it is ``urgent`` (one-time codes: sent at
 once, outside the contact window and despite do-not-disturb), whether it is ``festive`` (blocked on
 Qingming and other mourning days), and the WeChat template id. Placeholders are filled from the
 customer (``name``, ``salutation``, ``tier_name``) and from the parameters the process passes;
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigurationError
+
+PURPOSES = ("service", "marketing", "statutory")
 
 LANGUAGES = ("zh-CN", "en")
 CUSTOMER_FIELDS = frozenset({"name", "salutation", "tier_name"})
@@ -80,8 +83,8 @@ def parse_templates(raw: dict[str, Any], *, source: str = "templates") -> dict[s
         if not isinstance(spec, dict):
             raise TemplateError(f"{source}: template {key} must be an object")
         purpose = spec.get("purpose")
-        if purpose not in ("service", "marketing"):
-            raise TemplateError(f"{source}: template {key}: purpose must be service or marketing")
+        if purpose not in PURPOSES:
+            raise TemplateError(f"{source}: template {key}: purpose must be one of {', '.join(PURPOSES)}")
         texts = {lang: spec[lang] for lang in LANGUAGES if lang in spec}
         if "zh-CN" not in texts:
             raise TemplateError(f"{source}: template {key} has no zh-CN text (the customers' default language)")

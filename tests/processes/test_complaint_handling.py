@@ -95,7 +95,7 @@ def test_large_complaint_straight_through(ctx, settings, db, clock, setup, fresh
     assert (view.status, view.target_due_on, view.legal_due_on) == ("investigating", date(2025, 3, 18), date(2025, 3, 18))
     [ack] = outbox(ctx, "complaint_ack")
     assert (ack.customer_id, ack.purpose, ack.params["case_no"], ack.params["target_on"]) == (
-        "C1", "service", "TS20250303-000001", "2025-03-18")
+        "C1", "statutory", "TS20250303-000001", "2025-03-18")
 
     investigate = task_named(step(), view.instance_id, "investigate")
     assert investigate.candidate_groups == ("service_team",)

@@ -97,3 +97,23 @@ def test_frequency_caps():
     assert decide(msg(purpose="marketing"), granted, Recent(0, 0, 3), NOON, SETTINGS).action == "send"
     held = decide(msg(), who(), Recent(3, 0, 0), NOON, SETTINGS)
     assert (held.action, held.reason, held.not_before) == ("defer", "frequency_cap", shanghai(2025, 3, 4, 9))
+
+
+def test_a_statutory_notice_reaches_a_customer_who_said_do_not_disturb_or_refused_the_channel():
+    notice = msg(purpose="statutory", channel="sms")
+    assert decide(notice, who(do_not_disturb=True), NONE_SENT, NOON, SETTINGS).action == "send"
+    assert decide(notice, who(status="dormant"), NONE_SENT, NOON, SETTINGS).action == "send"
+    assert decide(notice, who(status="closed"), NONE_SENT, NOON, SETTINGS).action == "send"
+    refused_sms = who(consents={("sms", "service"): False})
+    decision = decide(notice, refused_sms, NONE_SENT, NOON, SETTINGS)
+    assert (decision.action, decision.channel) == ("send", "email")  # another reachable channel carries it
+    assert decide(msg(channel="sms"), refused_sms, NONE_SENT, NOON, SETTINGS).action == "suppress"
+
+
+def test_a_statutory_notice_still_waits_for_the_contact_window_and_is_not_capped():
+    notice = msg(purpose="statutory")
+    late = decide(notice, who(), NONE_SENT, shanghai(2025, 3, 3, 21), SETTINGS)
+    assert (late.action, late.reason) == ("defer", "contact_window")
+    busy = Recent(service_24h=SETTINGS.cap_service_per_day, marketing_24h=0, marketing_30d=0)
+    assert decide(notice, who(), busy, NOON, SETTINGS).action == "send"
+    assert decide(notice, who(status="deceased"), NONE_SENT, NOON, SETTINGS).reason == "customer_deceased"
