@@ -42,6 +42,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     from web import customers
 
     app.register_blueprint(customers.bp)
+    from web import complaints_desk, portal
+
+    app.register_blueprint(complaints_desk.bp)
+    app.register_blueprint(portal.bp)
 
     @app.after_request
     def security_headers(response: Any) -> Any:

@@ -81,6 +81,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "GET /instances/{instance_id}/path":         (403,  403,  200,  200,  200,  401,  401,  401),
     "GET /customers":                            (200,  200,  200,  403,  200,  401,  401,  401),  # not designers
     "GET /customers/{customer_id}":              (200,  200,  200,  403,  200,  401,  401,  401),
+    "POST /complaints":                          (201,  201,  201,  403,  201,  401,  401,  401),  # staff entry
+    "GET /complaints/{case_no}":                 (200,  200,  200,  403,  200,  401,  401,  401),
 }
 
 
@@ -200,7 +202,28 @@ REQUESTS: dict[str, Callable[[World, str], Call]] = {
     "GET /instances/{instance_id}/path": lambda w, c: Call("GET", f"/instances/{w.instance()}/path"),
     "GET /customers": lambda w, c: Call("GET", "/customers?q=M1"),
     "GET /customers/{customer_id}": lambda w, c: Call("GET", f"/customers/{_customer(w)}"),
+    "POST /complaints": lambda w, c: Call("POST", "/complaints", _complaint_body(w, c)),
+    "GET /complaints/{case_no}": lambda w, c: Call("GET", f"/complaints/{_complaint(w)}"),
 }
+
+
+def _complaint_body(w: World, caller: str) -> dict[str, Any]:
+    """A phone complaint as staff enter it (the complaint process deployed once per test)."""
+    if not w.__dict__.get("complaints_deployed"):
+        from tests.support.portal import deploy_complaints
+
+        deploy_complaints(w.ctx)
+        w.__dict__["complaints_deployed"] = True
+    return {"channel": "phone", "business_type": "bank_cards", "cause": "other", "summary": f"matrix {caller}",
+            "complainant_name": "王建国"}
+
+
+def _complaint(w: World) -> str:
+    from engine.services import complaints
+
+    body = _complaint_body(w, "system")
+    view, _ = complaints.submit_complaint(w.ctx, complaints.ComplaintInput(**body), actor=SYSTEM)
+    return view.case_no
 
 
 def _customer(w: World) -> str:

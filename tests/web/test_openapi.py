@@ -130,8 +130,14 @@ def _seed(ctx, people, clock) -> dict[str, list[Any]]:
     from tests.support.care import add_customers, customer
 
     add_customers(ctx, customer("F1", manager="alice", email="f1@example.cn"))
+    from engine.services.complaints import ComplaintInput, submit_complaint
+    from tests.support.portal import deploy_complaints
+
+    deploy_complaints(ctx)
+    case, _ = submit_complaint(ctx, ComplaintInput(channel="phone", business_type="loans", cause="other",
+                                                   summary="还款提醒不及时", customer_id="F1"), actor=people["alice"])
     return {"instance_id": instance_ids, "task_id": task_ids, "message_id": outbox_ids, "key": ["simple", "api_flow"],
-            "attachment_id": [attachment.id], "customer_id": ["F1"],
+            "attachment_id": [attachment.id], "customer_id": ["F1"], "case_no": [case.case_no],
             "kind": ["process", "form"], "name": ["simple"], "form_id": ["answer"], "version": [1]}
 
 

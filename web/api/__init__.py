@@ -282,4 +282,5 @@ def retry_outbox(message_id: int) -> Any:
 
 
 from web import customers as _customers  # noqa: E402,F401  (GET /customers[/{customer_id}], on this blueprint)
+from web.api import complaints as _complaints  # noqa: E402,F401  (POST /complaints, GET /complaints/{case_no})
 from web.api import designer as _designer  # noqa: E402,F401  (the designer's routes, on this blueprint)

@@ -26,6 +26,7 @@ from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
 from engine.bpmn.xmldiff import BpmnDiff
+from engine.services.complaints import ComplaintView
 from engine.services.customer360 import MAX_LIMIT as CUSTOMER_LIMIT
 from engine.services.customer360 import Customer360, CustomerPage
 from engine.services.customers import TIERS
@@ -37,6 +38,7 @@ from engine.views import AttachmentView, CommentView, DefinitionView, InstanceVi
 from engine.views import MessageResult as MessageResultView
 from engine.views import TaskPage as TaskPageView
 from web.api import INT32_MAX, INT64_MAX, schemas
+from web.api import complaints as complaint_api
 from web.api import designer as designer_api
 
 OPENAPI_VERSION = "3.0.3"
@@ -376,6 +378,21 @@ OPERATIONS: dict[str, Operation] = {
         description="Phone and e-mail are masked; the ID number shows its last four characters only. The customer's "
                     "manager and supervisors see the full name.",
     ),
+    "api.submit_complaint": Operation(
+        "File a complaint from a channel (app, WeChat: HMAC-signed) or from staff (phone, branch)", "complaints",
+        {201: ("a new case", complaint_api.ComplaintCreated),
+         200: ("the same message_id again, or a repeat merged into the open case", complaint_api.ComplaintCreated)},
+        (401, 403, 422, 429), body=complaint_api.NewComplaint,
+        description="Channels send `X-CareFlow-Channel`, `X-CareFlow-Timestamp` (Unix seconds, ±5 minutes) and "
+                    "`X-CareFlow-Signature` = hex HMAC-SHA256 of `<timestamp>.<raw body>` with the channel's secret "
+                    "(`CAREFLOW_INTAKE_SECRETS`), and a `message_id`; staff send their token and the `channel`. "
+                    "Bad data is a 422 with `details.fields`; too many calls a 429 with `Retry-After`.",
+    ),
+    "api.get_complaint": Operation(
+        "A complaint case with its deadlines, answer, rating and events (staff)", "complaints",
+        {200: ("the case", view_schema(ComplaintView))}, (401, 403, 404),
+        description="The complainant's name and phone are masked; dates are ISO days, the amount a decimal string.",
+    ),
 }
 
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -385,6 +402,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "kind": {"type": "string", "enum": ["process", "form"]},
     "name": {"type": "string", "minLength": 1, "maxLength": 128},
     "form_id": {"type": "string", "minLength": 1, "maxLength": 128},
+    "case_no": {"type": "string", "minLength": 1, "maxLength": 32},
 }
 PATH_PARAMETERS["attachment_id"] = {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX}
 
@@ -395,6 +413,7 @@ ERROR_DESCRIPTIONS = {
     404: "no such definition, instance, task, user or message (`*_not_found`)",
     409: "the current state does not allow this (`invalid_transition`, `duplicate_business_key`, ...)",
     422: "invalid definition files (`details.problems`) or form data (`details.fields`)",
+    429: "too many requests (`rate_limited`; wait `Retry-After` seconds)",
 }
 
 _PLACEHOLDER = re.compile(r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
