@@ -47,9 +47,16 @@ def _elements(xml: str) -> dict[str, Any]:
     return found
 
 
+# Attributes at their BPMN schema default mean the same as leaving them out (bpmn-js leaves them out).
+DEFAULTS = {"cancelActivity": "true", "isInterrupting": "true", "parallelMultiple": "false",
+            "isForCompensation": "false", "startQuantity": "1", "completionQuantity": "1", "isImmediate": "false",
+            "triggeredByEvent": "false", "isClosed": "false", "gatewayDirection": "Unspecified", "method": "##unspecified"}
+
+
 def _own_parts(node: Any) -> dict[str, bytes]:
     """The element's attributes and its non-element children, canonicalized, by part name."""
-    parts: dict[str, bytes] = {f"@{etree.QName(k).localname}": v.encode() for k, v in node.attrib.items()}
+    parts: dict[str, bytes] = {f"@{etree.QName(k).localname}": v.encode() for k, v in node.attrib.items()
+                               if DEFAULTS.get(etree.QName(k).localname) != v}
     for index, child in enumerate(node):
         if not isinstance(child.tag, str) or (child.get("id") and _local(node.tag) in CONTAINERS):
             continue

@@ -1,0 +1,145 @@
+"""The process designer in a real browser: open a deployed process, add a user task with a form, see the
+engine's validation problem on the diagram, fix it, deploy version 2, start it, and read the heatmap.
+
+Also the round trip: a deployed process opened and saved by the modeler (bpmn-js with CareFlow's
+``spiffworkflow`` moddle extension) loses nothing the engine reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from engine.bpmn.loader import SourceFile, parse_bundle
+from engine.bpmn.xmldiff import diff_bpmn
+from engine.services import definitions, instances
+from engine.views import SYSTEM
+from tests.support.engine import DESIGNER, claim_and_complete, deploy, open_tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+PROCESS = "service_request"
+
+
+BUNDLES = {
+    "service_request": ["processes/service_request.bpmn", "forms/service_request_*.json"],
+    "complaint_handling": ["processes/complaint_handling.bpmn", "processes/complaint_routing.dmn",
+                           "forms/complaint_*.json"],
+}
+
+
+def _bundle(key: str) -> list[tuple[str, bytes]]:
+    return [(p.name, p.read_bytes()) for pattern in BUNDLES[key] for p in sorted(ROOT.glob(pattern))]
+
+
+@pytest.fixture
+def deployed(ctx):
+    return deploy(ctx, *_bundle(PROCESS))
+
+
+def _open_modeler(page: Page, live_server: str, key: str = PROCESS) -> None:
+    page.goto(f"{live_server}/designer")
+    page.locator(f'tr[data-process="{key}"] a.open-modeler').click()
+    expect(page.locator("body[data-modeler-ready='1']")).to_have_count(1)
+
+
+def _modeler_xml(page: Page) -> str:
+    return str(page.evaluate("window.careflowModeler.saveXML({format: true}).then((r) => r.xml)"))
+
+
+def _shape_center(page: Page, element_id: str) -> tuple[float, float]:
+    box = page.locator(f'.djs-element[data-element-id="{element_id}"]').first.bounding_box()
+    assert box is not None
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+@pytest.mark.parametrize("key", sorted(BUNDLES))
+def test_a_deployed_process_round_trips_through_the_modeler(page, login, live_server, ctx, key):
+    bundle = _bundle(key)
+    deploy(ctx, *bundle)
+    login("dora")
+    _open_modeler(page, live_server, key)
+    expect(page.locator("#status")).to_have_text("")  # no import warnings: every extension element is known
+    saved = _modeler_xml(page)
+    original = bundle[0][1].decode("utf-8")
+    changes = diff_bpmn(original, saved)
+    assert (changes.added, changes.removed, changes.changed) == ((), (), ())
+    others = [SourceFile(name, content) for name, content in bundle[1:]]
+    before = parse_bundle([SourceFile(bundle[0][0], original.encode()), *others], handlers=None)
+    after = parse_bundle([SourceFile(bundle[0][0], saved.encode()), *others], handlers=None)
+    for one, twin in [(before.spec, after.spec), *((before.subprocess_specs[k], after.subprocess_specs[k])
+                                                   for k in before.subprocess_specs)]:
+        assert sorted(one.task_specs) == sorted(twin.task_specs)
+        for name, spec in one.task_specs.items():
+            other = twin.task_specs[name]
+            for attribute in ("extensions", "script", "operation_name", "operation_params", "lane"):
+                assert getattr(other, attribute, None) == getattr(spec, attribute, None), (name, attribute)
+    # and the engine deploys the saved diagram as the next version
+    result = definitions.deploy_definition(ctx, files=[SourceFile(bundle[0][0], saved.encode()), *others],
+                                           actor=DESIGNER)
+    assert result is not None and result.definition.version == 2
+
+
+def test_designer_adds_a_task_fixes_a_problem_deploys_and_sees_the_heatmap(page, login, live_server, deployed, ctx,
+                                                                         people):
+    login("dora")
+    expect(page.locator("#nav-designer")).to_have_text("设计 Designer")
+    _open_modeler(page, live_server)
+
+    # A new task dropped on the flow from the approval gateway to closing (split in two), made a user task.
+    page.locator('.djs-palette [data-action="create.task"]').click()
+    x, y = _shape_center(page, "Flow_no_approval")
+    page.mouse.move(x - 5, y)
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    # diagram-js opens its popup on the click event alone (a real press also starts a drag of the pad entry)
+    page.locator('.djs-context-pad [data-action="replace"]').dispatch_event("click")
+    page.locator('.djs-popup [data-id="replace-with-user-task"]').dispatch_event("click")
+    new_id = str(page.evaluate(
+        "window.careflowModeler.get('selection').get()[0].id"))
+    assert new_id.startswith("Activity_")
+    page.locator('[data-group-id="group-general"] .bio-properties-panel-group-header').click()
+    page.fill("#bio-properties-panel-name", "回访确认 Confirm with the customer")
+    page.fill("#bio-properties-panel-careflow-formKey", "service_request_confirm")  # no such form
+    page.fill("#bio-properties-panel-careflow-candidateGroups", "service_team")
+    page.click("#validate")
+    problem = page.locator(f'#problems li[data-element-id="{new_id}"]')
+    expect(problem).to_contain_text("form 'service_request_confirm' is not deployed")
+    expect(page.locator(f'.djs-element.cf-problem[data-element-id="{new_id}"]')).to_have_count(1)
+    page.screenshot(path=str(SCREENSHOTS / "designer_problem.png"), full_page=True)
+
+    # Fix it: a form that exists; validate, then deploy version 2.
+    problem.click()  # selects the element it names
+    page.fill("#bio-properties-panel-careflow-formKey", "service_request_handle")
+    page.click("#validate")
+    expect(page.locator("#status")).to_have_text("校验通过 Valid")
+    expect(page.locator(".djs-element.cf-problem")).to_have_count(0)
+    page.click("#deploy")
+    expect(page.locator("#status")).to_have_text("已部署版本 2 Deployed version 2")
+
+    # Start an instance of version 2 from the versions page; it waits in the first task.
+    page.locator("#deployed-link").click()
+    expect(page.locator('#versions tr[data-version="2"] td.instances')).to_have_text("0")
+    page.select_option("#start-form select[name=version]", "2")
+    page.click("#start-instance")
+    expect(page.locator("#instance-status")).to_have_text("running")
+    expect(page.locator("#current")).to_have_text("handle_request, reminder")  # the 1-day reminder timer waits too
+    expect(page.locator("body[data-viewer-ready='1']")).to_have_count(1)
+    expect(page.locator('.djs-element.cf-current[data-element-id="handle_request"]')).to_have_count(1)
+
+    # Two more instances; two of the three handled (amount below the approval limit) → the new task.
+    started = [instances.start_instance(ctx, process_key=PROCESS, actor=SYSTEM) for _ in range(2)]
+    for view in started:
+        [task] = open_tasks(ctx, view.id)
+        claim_and_complete(ctx, task.id, people["alice"], {"resolution": "已处理", "amount": 100})
+    [new_task] = open_tasks(ctx, started[0].id)
+    assert (new_task.task_name, new_task.title, new_task.form_key) == (
+        new_id, "回访确认 Confirm with the customer", "service_request_handle")
+    page.goto(f"{live_server}/designer/processes/{PROCESS}/heatmap?version=2")
+    expect(page.locator("body[data-viewer-ready='1']")).to_have_count(1)
+    expect(page.locator('.cf-heat[data-element="handle_request"]')).to_contain_text("3 ·")
+    expect(page.locator(f'.cf-heat[data-element="{new_id}"]')).to_contain_text("2 ·")
+    expect(page.locator('#stats tr[data-element="handle_request"] td.count')).to_have_text("3")
+    page.screenshot(path=str(SCREENSHOTS / "designer_heatmap.png"), full_page=True)
