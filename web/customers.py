@@ -50,6 +50,25 @@ def api_json(value: Any) -> Any:
     return value
 
 
+# Pages that open a timeline item, by kind: (endpoint, its argument). Endpoints not registered give no link.
+LINKS = {"task": ("inbox.task", "task_id"), "instance": ("api.get_instance", "instance_id"),
+         "complaint": ("complaints_desk.case", "case_no")}
+
+
+def timeline_link(item: customer360.TimelineItem) -> str | None:
+    target = LINKS.get(item.kind)
+    if target is None or target[0] not in current_app.view_functions:
+        return None
+    return url_for(target[0], **{target[1]: item.subject_id})
+
+
+def _with_links(view: customer360.Customer360) -> dict[str, Any]:
+    data: dict[str, Any] = api_json(view)
+    for item, shown in zip(view.timeline.items, data["timeline"]["items"], strict=True):
+        shown["link"] = timeline_link(item)
+    return data
+
+
 def _wants_json() -> bool:
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return request.args.get("format") == "json" or best == "application/json"
@@ -69,7 +88,8 @@ def _detail(customer_id: str, revealed: dict[str, str] | None = None) -> Any:
     view = customer360.customer_360(current_engine(), customer_id, current_actor(),
                                     timeline_cursor=request.args.get("tl") or None)
     today = current_engine().clock.now().astimezone(current_engine().settings.zone).date()
-    return render_template("customer_360.html", actor=current_actor(), c=view, revealed=revealed or {}, today=today)
+    return render_template("customer_360.html", actor=current_actor(), c=view, revealed=revealed or {}, today=today,
+                           link=timeline_link)
 
 
 @bp.get("/<customer_id>")
@@ -218,4 +238,4 @@ def get_customer(customer_id: str) -> Any:
     view = customer360.customer_360(current_engine(), customer_id, g.actor,
                                     timeline_cursor=request.args.get("timeline_cursor") or None,
                                     timeline_limit=request.args.get("timeline_limit", 20, type=int))
-    return jsonify(api_json(view))
+    return jsonify(_with_links(view))

@@ -127,8 +127,9 @@ class TimelineItem:
     kind: str  # instance | task | message | complaint | audit
     title_zh: str
     title_en: str
-    subject_id: str  # what a link opens: instance id, task id, message id, complaint id, audit event id
+    subject_id: str  # what a link opens: instance id, task id, message id, complaint case number, audit event id
     status: str | None = None
+    link: str | None = None  # the page that opens it: the web layer knows its routes, the engine leaves it empty
 
 
 @dataclass(frozen=True)
@@ -402,13 +403,13 @@ def _message_items(session: Session, cid: str, after: tuple[datetime, str, str] 
 def _complaint_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
     """Complaints by case number and classification only: the summary may quote the customer (DOMAIN §3.3)."""
     rows = session.scalars(select(Complaint).where(
-        Complaint.customer_id == cid, _after(Complaint.received_at, Complaint.id, "complaint", after, int))
-        .order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(n))
+        Complaint.customer_id == cid, _after(Complaint.received_at, Complaint.case_no, "complaint", after, str))
+        .order_by(Complaint.received_at.desc(), Complaint.case_no.desc()).limit(n))
     return [TimelineItem(r.received_at, "complaint", f"投诉 {r.case_no}（{r.business_type}/{r.cause}）",
-                         f"Complaint {r.case_no} ({r.business_type}/{r.cause})", str(r.id), r.status) for r in rows]
+                         f"Complaint {r.case_no} ({r.business_type}/{r.cause})", r.case_no, r.status) for r in rows]
 
 
-INTEGER_KEYS = frozenset({"audit", "message", "complaint"})
+INTEGER_KEYS = frozenset({"audit", "message"})
 
 
 def _order(item: TimelineItem) -> tuple[datetime, str, str]:

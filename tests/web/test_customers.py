@@ -137,3 +137,20 @@ def test_cli_import_prints_progress_and_bad_rows(ctx, settings, monkeypatch):
     assert lines[-1].endswith("7 rows, 3 created, 0 updated, 0 unchanged, 4 failed")
     broken = CliRunner().invoke(main, ["customers", "import", str(FIXTURES / "customers.csv"), "--format", "json"])
     assert broken.exit_code == 1 and "failed" in broken.output.splitlines()[-1]
+
+
+def test_timeline_items_link_to_their_pages(app, ctx):
+    from engine.services import instances
+    from engine.views import SYSTEM
+    from tests.support import bpmn as b
+    from tests.support.engine import deploy
+
+    deploy(ctx, ("simple.bpmn", b.simple_task_process()))
+    started = instances.start_instance(ctx, process_key="simple", actor=SYSTEM, customer_id="W1")
+    [task] = instances.get_instance(ctx, started.id, actor=SYSTEM).open_tasks
+    client, _ = login(app, "alice")
+    items = client.get("/api/v1/customers/W1").get_json()["timeline"]["items"]
+    assert [(i["kind"], i["link"]) for i in items] == [
+        ("task", f"/inbox/tasks/{task.id}"), ("instance", f"/api/v1/instances/{started.id}")]
+    page = client.get("/customers/W1").get_data(as_text=True)
+    assert f'href="/inbox/tasks/{task.id}"' in page and f'href="/api/v1/instances/{started.id}"' in page
