@@ -132,3 +132,15 @@ def test_staff_enter_phone_complaints_with_their_token(client, ctx, people):
     designer = identity.create_token(ctx, username="dora")
     assert client.post("/api/v1/complaints", json=body, headers={"Authorization": f"Bearer {designer}"}).status_code == 403
     assert client.post("/api/v1/complaints", json=body).status_code == 401
+
+
+def test_channel_secrets_come_from_the_environment():
+    from engine.config import Settings
+    from engine.errors import ConfigurationError
+
+    settings = Settings.from_env({"CAREFLOW_INTAKE_SECRETS": f"wechat:{WECHAT_SECRET}, mobile_app:{APP_SECRET}"})
+    assert settings.intake_secrets == (("wechat", WECHAT_SECRET), ("mobile_app", APP_SECRET))
+    assert WECHAT_SECRET not in repr(settings)  # never in logs
+    for bad in ("wechat", "wechat:short", ":" + WECHAT_SECRET):
+        with pytest.raises(ConfigurationError):
+            Settings.from_env({"CAREFLOW_INTAKE_SECRETS": bad})
