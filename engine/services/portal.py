@@ -86,6 +86,9 @@ def request_code(ctx: EngineContext, phone: str, *, ip: str | None) -> CodeReque
         customer_id = session.scalar(
             select(Customer.id).where(Customer.phone_index == phone_index, Customer.status.in_(_SIGN_IN_STATUSES))
             .order_by(Customer.id).limit(1))
+        earlier = session.scalars(select(OneTimeCode.outbox_key).where(
+            OneTimeCode.phone_index == phone_index, OneTimeCode.outbox_key.is_not(None), OneTimeCode.used_at.is_(None)))
+        _blank_outbox_copy(session, list(earlier))  # a new code supersedes them: no readable copies left behind
         code, salt = f"{secrets.randbelow(10**6):06d}", secrets.token_hex(8)
         row = OneTimeCode(phone_index=phone_index, ip_index=ip_index, customer_id=customer_id, salt=salt,
                           code_hash=_code_hash(ctx, phone_index, salt, code), attempts=0, created_at=now,
@@ -126,7 +129,7 @@ def verify_code(ctx: EngineContext, phone: str, code: str, *, ip: str | None = N
             row.attempts += 1
         elif row is not None and reason is None:
             row.used_at = now
-            _blank_outbox_copy(session, row.outbox_key)
+            _blank_outbox_copy(session, [row.outbox_key] if row.outbox_key else [])
         if reason is not None and bucket is not None:
             session.add(RateHit(bucket=bucket, at=now))
         customer_id = row.customer_id if row is not None and reason is None else None
@@ -236,11 +239,13 @@ def list_case_files(ctx: EngineContext, instance_id: str, *, uploaded_by: str | 
                 for r in session.scalars(stmt.order_by(Attachment.at, Attachment.id))]
 
 
-def _blank_outbox_copy(session: Session, key: str | None) -> None:
-    """The outbox row carries the code to the SMS channel; once it is used, keep no readable copy."""
-    if key is not None:
+def _blank_outbox_copy(session: Session, keys: list[str | None]) -> None:
+    """The outbox row carries the code to the SMS channel; once it is used or superseded, keep no readable copy.
+
+    Only rows the dispatcher has finished with (a code still waiting to go out keeps its text)."""
+    if keys:
         session.execute(update(OutboxMessage).where(
-            OutboxMessage.idempotency_key == key, OutboxMessage.status.in_([s.value for s in FINAL_OUTBOX_STATES]))
+            OutboxMessage.idempotency_key.in_(keys), OutboxMessage.status.in_([s.value for s in FINAL_OUTBOX_STATES]))
             .values(params={"code": "******", "bank_name": ""}))
 
 

@@ -113,6 +113,9 @@ def test_only_the_latest_code_counts_and_codes_belong_to_their_phone(ctx, sms, c
         with pytest.raises(portal.OneTimeCodeError):
             portal.verify_code(ctx, PHONE, first)
     assert portal.verify_code(ctx, PHONE, second) == "C1001"
+    with ctx.sessions() as session:  # the superseded and the used code leave no readable copy in the outbox
+        codes = [m.params["code"] for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert codes == ["******", other, "******"]  # C1001's first and second; C1002's (unused) waits for its use
 
 
 def test_rate_limits_per_phone_one_a_minute_five_an_hour(ctx, sms, clock):
