@@ -7,6 +7,7 @@ Also the round trip: a deployed process opened and saved by the modeler (bpmn-js
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from engine.bpmn.loader import SourceFile, parse_bundle
 from engine.bpmn.xmldiff import diff_bpmn
-from engine.services import definitions, instances
+from engine.services import definitions, designer, instances
 from engine.views import SYSTEM
 from tests.support.engine import DESIGNER, claim_and_complete, deploy, open_tasks
 
@@ -143,3 +144,31 @@ def test_designer_adds_a_task_fixes_a_problem_deploys_and_sees_the_heatmap(page,
     expect(page.locator(f'.cf-heat[data-element="{new_id}"]')).to_contain_text("2 ·")
     expect(page.locator('#stats tr[data-element="handle_request"] td.count')).to_have_text("3")
     page.screenshot(path=str(SCREENSHOTS / "designer_heatmap.png"), full_page=True)
+
+
+def test_form_editor_saves_a_draft_and_the_diff_marks_changes(page, login, live_server, deployed, ctx, people):
+    login("dora")
+    page.goto(f"{live_server}/designer")
+    page.locator("#forms a", has_text="service_request_handle").click()
+    expect(page.locator("body[data-form-editor-ready='1']")).to_have_count(1)
+    expect(page.locator("#form-editor .fjs-editor-container")).to_have_count(1)
+    page.screenshot(path=str(SCREENSHOTS / "designer_form_editor.png"), full_page=True)
+    page.click("#save-form")
+    expect(page.locator("#status")).to_contain_text("表单草稿已保存 Form draft saved (修订 revision 1)")
+    draft = designer.get_draft(ctx, kind="form", name="service_request_handle", actor=people["dora"])
+    assert json.loads(draft.content)["id"] == "service_request_handle"
+    assert [c["key"] for c in json.loads(draft.content)["components"] if "key" in c] == [
+        c["key"] for c in json.loads((ROOT / "forms" / "service_request_handle.json").read_text())["components"]
+        if "key" in c]
+    xml = (ROOT / "processes" / f"{PROCESS}.bpmn").read_text(encoding="utf-8")
+    # the editor's schema (with its exporter/schemaVersion fields) passes the engine's form check at deploy
+    assert designer.deploy_from_modeler(ctx, xml=xml, actor=people["dora"], validate_only=True) is None
+
+    deploy(ctx, (f"{PROCESS}.bpmn", xml.replace('name="关闭请求 Close request"', 'name="结案 Close"').encode()),
+           *[(n, c) for n, c in _bundle(PROCESS)[1:]])
+    page.goto(f"{live_server}/designer/processes/{PROCESS}")
+    page.locator("#versions a.diff-link").click()
+    expect(page.locator("body[data-viewer-ready='1']")).to_have_count(1)
+    expect(page.locator('#changes tr[data-change="changed"][data-element="close_request"]')).to_contain_text("name")
+    expect(page.locator('#diagram-new .djs-element.cf-changed[data-element-id="close_request"]')).to_have_count(1)
+    expect(page.locator('#diagram-old .djs-element.cf-changed[data-element-id="close_request"]')).to_have_count(1)
