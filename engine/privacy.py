@@ -6,6 +6,10 @@ lookups ("which customer has this phone?") go through a keyed HMAC-SHA256 of the
 value instead. Both keys are derived from one data key (``CAREFLOW_DATA_KEY``) with HKDF, so
 the index key cannot decrypt and the encryption key cannot be guessed from the index.
 
+Whole documents that may hold personal data — a process instance's state carries what forms
+collected, such as an ID number during onboarding — are sealed the same way after compression
+(:meth:`FieldCipher.seal`).
+
 Masking is for lists and logs (DOMAIN §3): ``138****5678``, ``张*丰``, ``l***@example.cn``.
 """
 
@@ -16,6 +20,7 @@ import hashlib
 import hmac
 import os
 import re
+import zlib
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -25,6 +30,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from engine.errors import ConfigurationError
 
 _PREFIX = "v1:"
+_SEALED = "z1:"
+_SEALED_AAD = b"careflow:document"
 
 
 def new_data_key() -> str:
@@ -66,6 +73,22 @@ class FieldCipher:
             return self._aead.decrypt(raw[:12], raw[12:], None).decode("utf-8")
         except InvalidTag as exc:
             raise ValueError("encrypted field does not match the data key") from exc
+
+    def seal(self, text: str) -> str:
+        """A whole document (a process instance's state), compressed then encrypted: ``z1:`` + base64."""
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, zlib.compress(text.encode("utf-8"), 6), _SEALED_AAD)
+        return _SEALED + base64.b64encode(nonce + sealed).decode("ascii")
+
+    def unseal(self, token: str) -> str:
+        """The document :meth:`seal` made; a document stored before sealing (plain JSON) comes back as it is."""
+        if not token.startswith(_SEALED):
+            return token
+        raw = base64.b64decode(token[len(_SEALED):].encode("ascii"))
+        try:
+            return zlib.decompress(self._aead.decrypt(raw[:12], raw[12:], _SEALED_AAD)).decode("utf-8")
+        except InvalidTag as exc:
+            raise ValueError("sealed document does not match the data key") from exc
 
     def index(self, value: str | None) -> str | None:
         """Keyed hash of the normalised value, for exact-match lookups."""

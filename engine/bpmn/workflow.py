@@ -89,8 +89,11 @@ class CareflowScriptEngine(PythonScriptEngine):
         instance_id: str | None = None,
         calendar: Any = None,
         sla_warn_share: float = 0.8,
+        cipher: Any = None,
     ) -> None:
         self.clock = clock
+        # Seals the stored state (engine.privacy.FieldCipher); None keeps it plain (tests of Spiff itself).
+        self.cipher = cipher
         self.zone = zone
         self.handlers = handlers
         self.instance_id = instance_id

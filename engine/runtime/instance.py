@@ -66,7 +66,7 @@ def script_engine(ctx: EngineContext, clock: Clock, instance_id: uuid.UUID | Non
     return CareflowScriptEngine(
         clock=clock, zone=ctx.settings.zone, handlers=ctx.handlers,
         instance_id=str(instance_id) if instance_id else None,
-        calendar=ctx.calendar, sla_warn_share=ctx.settings.sla_warn_share,
+        calendar=ctx.calendar, sla_warn_share=ctx.settings.sla_warn_share, cipher=ctx.cipher,
     )
 
 
@@ -88,7 +88,7 @@ def new_workflow(bundle: ParsedBundle, engine: CareflowScriptEngine, variables: 
 def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clock: Clock) -> Any:
     bundle = load_bundle(ctx, session, instance.definition_id)
     engine = script_engine(ctx, clock, instance.id)
-    return load_state(instance.state, bundle.spec, bundle.subprocess_specs, engine)
+    return load_state(ctx.cipher.unseal(instance.state), bundle.spec, bundle.subprocess_specs, engine)
 
 
 def run_steps(workflow: Any) -> StepFailure | None:
@@ -145,8 +145,13 @@ def save(
     failure: StepFailure | None = None,
     new: bool = False,
 ) -> None:
-    """Store the state (without spec), the status and the query rows. Caller commits."""
-    instance.state = dump_state(workflow)
+    """Store the state (without spec, sealed: compressed and encrypted), the status and the query rows.
+
+    Caller commits.
+    """
+    cipher = workflow.script_engine.cipher
+    state = dump_state(workflow)
+    instance.state = cipher.seal(state) if cipher is not None else state
     instance.state_version = STATE_VERSION
     instance.updated_at = now
     if failure is not None:

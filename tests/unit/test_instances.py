@@ -122,8 +122,11 @@ def test_stored_state_leaves_the_spec_out(ctx, people, db):
     from sqlalchemy.orm import Session
 
     deploy(ctx, ("simple.bpmn", b.simple_task_process()))
-    started = instances.start_instance(ctx, process_key="simple", actor=people["alice"])
+    started = instances.start_instance(ctx, process_key="simple", actor=people["alice"],
+                                       variables={"id_number": "11010519491231002X"})
     with Session(db) as session:
         state = session.scalars(select(ProcessInstance.state).where(ProcessInstance.id == uuid.UUID(started.id))).one()
-    assert '"spec"' not in state and '"subprocess_specs"' not in state
+    assert state.startswith("z1:") and "11010519491231002X" not in state  # sealed: form data is personal data
+    plain = ctx.cipher.unseal(state)
+    assert '"spec"' not in plain and '"subprocess_specs"' not in plain and "11010519491231002X" in plain
     assert len(state.encode()) < 4096

@@ -28,3 +28,16 @@ def test_another_key_cannot_read_it_and_the_index_ignores_formatting():
 def test_masks():
     assert [mask_phone(p) for p in ("13812345678", "+86 138 1234 5678", "12345")] == ["138****5678"] * 2 + ["*****"]
     assert (mask_name("王小明"), mask_name("李娜"), mask_email("li.wei@example.cn")) == ("王*明", "李*", "l***@example.cn")
+
+
+def test_a_sealed_document_is_compressed_encrypted_and_only_the_key_opens_it():
+    cipher = FieldCipher(new_data_key())
+    document = '{"workflow": {"data": {"id_number": "11010519491231002X", "note": "' + "回访" * 500 + '"}}}'
+    sealed = cipher.seal(document)
+    assert sealed.startswith("z1:") and "11010519491231002X" not in sealed
+    assert len(sealed) < len(document.encode()) / 4  # compressed before it is encrypted
+    assert cipher.seal(document) != sealed  # a fresh nonce each time
+    assert cipher.unseal(sealed) == document
+    assert cipher.unseal('{"plain": "stored before sealing"}') == '{"plain": "stored before sealing"}'
+    with pytest.raises(ValueError, match="data key"):
+        FieldCipher(new_data_key()).unseal(sealed)
