@@ -28,9 +28,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["careflow"] = engine or build_engine(Settings.from_env())
 
-    from web import admin, auth, designer, errors, inbox, pages, supervisor
+    from web import admin, auth, complaints_desk, customers, designer, errors, i18n, inbox, pages, portal, supervisor
     from web.api import bp as api_bp
 
+    i18n.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api_bp)
@@ -39,11 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(designer.bp)
-    from web import customers
-
     app.register_blueprint(customers.bp)
-    from web import complaints_desk, portal
-
     app.register_blueprint(complaints_desk.bp)
     app.register_blueprint(portal.bp)
 
