@@ -27,10 +27,12 @@ from engine.care.scans import run_daily_scans
 from engine.context import EngineContext
 from engine.db.models import ProcessInstance, User
 from engine.db.outreach import Customer
+from engine.db.sales import SalesLead
 from engine.db.session import unit_of_work
 from engine.errors import EngineError
 from engine.outbox.dispatch import dispatch_due
-from engine.services import customers, definitions, identity, instances, tasks
+from engine.services import complaints, customers, definitions, identity, instances, sales, tasks
+from engine.services.complaints import ComplaintInput
 from engine.services.customer360 import seed_products
 from engine.services.customer_import import id_checksum_ok, start_import
 from engine.views import SYSTEM, Actor, TaskView
@@ -46,8 +48,25 @@ USERS = [
     ("admin", "系统管理员", ["admin"], []),
 ]
 MANAGERS = ("zhang.wei", "li.na")
-# Started by the daily scans (one per customer and occasion, lead or due re-assessment), not here.
-SCANNED = {"birthday_care", "holiday_care", "periodic_revisit"}
+# Started by the daily scans (one per customer and occasion, lead or due re-assessment) or by their own services
+# (complaints: submit_complaint; leads: create_lead), not by a bare start here.
+SCANNED = {"birthday_care", "holiday_care", "periodic_revisit", "complaint_handling", "cross_sell_followup"}
+# Complaints from every channel (DOMAIN §1.3): (channel, business type, cause, summary, amount, how far the demo takes it)
+COMPLAINTS = [
+    ("mobile_app", "bank_cards", "fund_safety", "信用卡被重复扣款两笔，请求退回", "2680", "answered"),
+    ("phone", "rmb_savings", "service_attitude", "柜员办理定期转存时态度生硬，未解释利率变化", None, "investigating"),
+    ("wechat", "wealth_management", "disclosure", "理财产品到期收益低于宣传的业绩比较基准，销售时未充分提示风险",
+     "150000", "claimed"),
+    ("branch_counter", "loans", "pricing_terms", "提前还款被收取违约金，合同中未明确约定", "8000", "new"),
+    ("portal", "personal_financial_info", "personal_info_security", "未经同意收到第三方保险推销电话，怀疑信息泄露",
+     None, "new"),
+    ("regulator_transfer", "payment_settlement", "rules_processes", "跨行转账延迟三天到账，监管转办", "50000", "new"),
+]
+# Cross-sell leads the managers are working on: (customer, product, source, reason)
+LEADS = [("C0003", "FUND-BOND", "campaign", "债券基金季度推介"), ("C0012", "WMP-FI-1Y", "large_deposit", "活期大额入账"),
+         ("C0021", "INS-ANNUITY-10Y", "life_event", "客户咨询子女教育金规划")]
+INVESTIGATION = {"findings": "调阅交易流水与授权记录，确认同一笔消费被清算两次",
+                 "decision": "upheld", "answer": "经核实，重复扣款属清算系统差错，已于今日退回您的账户。", "extension": "none"}
 INSTANCES_PER_PROCESS = 4
 # Steps the demo knows how to complete (form data that validates): the last demo instance of the process moves on.
 DRIVE: dict[str, dict[str, dict[str, Any]]] = {
@@ -245,6 +264,42 @@ def _start_demo_instances(ctx: EngineContext, key: str, actors: dict[str, Actor]
     return f"  {key}: {started} demo instances started"
 
 
+def _demo_complaints(ctx: EngineContext, actors: dict[str, Actor]) -> str:
+    """Complaints from several channels, at different steps: new, claimed, investigating, answered (idempotent)."""
+    clerk, created = actors["zhang.wei"], 0
+    for n, (channel, business, cause, summary, amount, stage) in enumerate(COMPLAINTS, start=1):
+        customer_id = f"C{n * 41 % 300 + 1:04d}"
+        view, new = complaints.submit_complaint(ctx, ComplaintInput(
+            channel=channel, business_type=business, cause=cause, summary=summary, customer_id=customer_id,
+            amount=Decimal(amount) if amount else None, source="demo", source_ref=f"DEMO-{n}"), actor=clerk)
+        created += new
+        if not new or stage == "new" or view.instance_id is None:
+            continue
+        for task in instances.get_instance(ctx, view.instance_id, actor=SYSTEM).open_tasks:
+            who = _candidate(task, actors)
+            if who is None:
+                continue
+            tasks.claim_task(ctx, task.id, actor=who)
+            if stage == "answered" and task.form_key == "complaint_investigate":
+                tasks.complete_task(ctx, task.id, actor=who, data=INVESTIGATION)
+    return f"  complaint_handling: {created} demo complaints filed"
+
+
+def _demo_leads(ctx: EngineContext, actors: dict[str, Actor]) -> str:
+    with ctx.sessions() as session:  # once: a lead the suitability check blocked is closed, not open
+        if session.scalar(select(SalesLead.id).where(SalesLead.source != "maturity").limit(1)) is not None:
+            return "  cross_sell_followup: demo leads already opened"
+    created = 0
+    for customer_id, product, source, reason in LEADS:
+        try:
+            lead = sales.create_lead(ctx, customer_id=customer_id, product_code=product, source=source, reason=reason,
+                                     actor=actors["li.na"])
+        except EngineError as exc:  # e.g. the product is in its cooling-off for this customer
+            return f"  cross_sell_followup: lead {customer_id}/{product} not opened ({exc.message[:120]})"
+        created += lead.created
+    return f"  cross_sell_followup: {created} demo leads opened"
+
+
 def load(ctx: EngineContext) -> Iterator[str]:
     with ctx.sessions() as session:
         existing = set(session.scalars(select(User.username)))
@@ -265,6 +320,10 @@ def load(ctx: EngineContext) -> Iterator[str]:
     for key in deployed:
         if key not in SCANNED:
             yield _start_demo_instances(ctx, key, actors)
+    if "complaint_handling" in deployed:
+        yield _demo_complaints(ctx, actors)
+    if "cross_sell_followup" in deployed:
+        yield _demo_leads(ctx, actors)
     today = ctx.clock.now().astimezone(ctx.settings.zone).date()
     for job, result in run_daily_scans(ctx, today, force=True).items():
         yield f"daily scan {job}: {result.started} started"

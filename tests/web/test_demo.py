@@ -1,0 +1,39 @@
+"""`careflow demo load` (what `make run` shows a newcomer): every process deployed, work waiting at many steps."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from engine.db.complaints import Complaint
+from engine.db.models import ProcessDefinition, ProcessInstance
+from engine.db.outreach import Customer
+from engine.db.sales import SalesLead
+from web.demo import COMPLAINTS, load
+
+
+def test_demo_load_builds_a_living_system_and_a_second_run_adds_nothing(ctx):
+    lines = list(load(ctx))
+    assert not [line for line in lines if "skipped" in line or "not opened" in line], lines
+    with ctx.sessions() as session:
+        deployed = set(session.scalars(select(ProcessDefinition.key)))
+        assert deployed == {"birthday_care", "complaint_handling", "cross_sell_followup", "customer_onboarding",
+                            "holiday_care", "periodic_revisit", "service_request"}
+        assert session.scalar(select(func.count()).select_from(Customer)) == 300
+        assert session.scalar(select(func.count()).where(Customer.birthday_calendar == "lunar")) > 0
+        assert session.scalar(select(func.count()).where(Customer.birthday_md == "02-29")) >= 1
+        statuses = dict(session.execute(select(Complaint.channel, Complaint.status)).all())
+        assert len(statuses) == len(COMPLAINTS) and statuses["mobile_app"] != "investigating"  # the answered one moved on
+        assert session.scalar(select(func.count()).where(SalesLead.source != "maturity")) == 3
+        running = dict(session.execute(select(ProcessInstance.process_key, func.count())
+                                       .where(ProcessInstance.status == "running")
+                                       .group_by(ProcessInstance.process_key)).all())
+        assert {"complaint_handling", "customer_onboarding", "service_request", "periodic_revisit"} <= set(running)
+        by_process = select(ProcessInstance.process_key, func.count()).group_by(ProcessInstance.process_key)
+        counts = dict(session.execute(by_process).all())
+    list(load(ctx))
+    with ctx.sessions() as session:
+        assert dict(session.execute(by_process).all()) == counts
+        assert session.scalar(select(func.count()).select_from(Complaint)) == len(COMPLAINTS)
+    assert ctx.clock.now().date() == date(2025, 3, 3)
