@@ -77,6 +77,10 @@ def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool 
         jobs.append(("risk_reassess", lambda c, d: _counts(scan_risk_reassessments(c, d))))
         if day.day == 1:
             jobs.append(("tier_recompute", lambda c, d: _tier_counts(recompute_tiers(c, d))))
+    if day.day == 1:  # the month's AUM snapshot for the scorecards (engine.reporting.snapshot)
+        from engine.reporting.snapshot import take_aum_snapshot
+
+        jobs.append(("aum_snapshot", lambda c, d: (take_aum_snapshot(c, d).customers, 0)))
     results: dict[str, ScanResult] = {}
     failure: Exception | None = None
     for job, scan in jobs:

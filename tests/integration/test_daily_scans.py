@@ -41,7 +41,8 @@ def test_first_of_the_month_runs_every_scan_once(ctx):
     _portfolio(ctx)
     results = run_daily_scans(ctx, date(2025, 4, 1))
     assert {job: r.started for job, r in results.items()} == {
-        "birthday": 0, "holiday": 0, "revisit": 0, "maturity_leads": 1, "risk_reassess": 1, "tier_recompute": 1}
+        "birthday": 0, "holiday": 0, "revisit": 0, "maturity_leads": 1, "risk_reassess": 1, "tier_recompute": 1,
+        "aum_snapshot": 2}  # both customers in the month's AUM snapshot (engine.reporting.snapshot)
     with ctx.sessions() as session:
         assert session.get_one(Customer, "MAT").tier == "gold"  # 80,000 of savings: upgraded at once
     again = run_daily_scans(ctx, date(2025, 4, 1))
@@ -52,7 +53,7 @@ def test_first_of_the_month_runs_every_scan_once(ctx):
 
 def test_scans_of_processes_not_deployed_are_left_out(ctx):
     deploy_care(ctx, "birthday_care", "holiday_care")
-    assert set(run_daily_scans(ctx, date(2025, 4, 1))) == {"birthday", "holiday", "revisit"}
+    assert set(run_daily_scans(ctx, date(2025, 4, 1))) == {"birthday", "holiday", "revisit", "aum_snapshot"}
 
 
 def test_a_failing_scan_does_not_stop_the_others(ctx, monkeypatch):
