@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.complaints import codes
@@ -22,11 +23,20 @@ from engine.services import complaints, instances, portal
 from engine.views import Actor
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
+from web.i18n import current_language
 
 bp = Blueprint("complaints_desk", __name__, url_prefix="/complaints")
 # Channels staff enter by hand; the portal, app and WeChat come in by themselves.
 DESK_CHANNELS = ("phone", "branch_counter", "letter", "email", "regulator_transfer", "self_service", "other")
 STAFF_ROLES = ("staff", "supervisor")
+
+
+def code_label(axis: str, code: str) -> str:
+    """A stored code's label in the page's language (the raw code if the table no longer knows it)."""
+    found = codes.AXES[axis].get(code)
+    if found is None:
+        return code
+    return found.en if current_language() == "en" else found.zh
 
 
 def _staff() -> Actor:
@@ -43,7 +53,7 @@ def index() -> Any:
     status = request.args.get("status") or None
     cases = complaints.list_complaints(current_engine(), actor=actor, status=status, limit=100)
     return render_template("complaints_desk/list.html", actor=actor, cases=cases, status=status or "",
-                           label=codes.label)
+                           label=code_label)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -63,12 +73,13 @@ def new() -> Any:
         return _form(actor, values, exc.errors, 422)
     except (InvalidInputError, ConflictError) as exc:
         return _form(actor, values, {"form": [exc.message]}, 422)
-    flash(f"已登记投诉 {view.case_no} / Complaint recorded" if created else f"该投诉已登记 {view.case_no} / Already recorded")
+    flash(_("Complaint %(case_no)s recorded", case_no=view.case_no) if created
+          else _("Complaint %(case_no)s was already recorded", case_no=view.case_no))
     return redirect(url_for("complaints_desk.case", case_no=view.case_no))
 
 
 def _form(actor: Actor, values: dict[str, str], errors: dict[str, list[str]], status: int = 200) -> Any:
-    return render_template("complaints_desk/new.html", actor=actor, values=values, errors=errors,
+    return render_template("complaints_desk/new.html", actor=actor, values=values, errors=errors, label=code_label,
                            channels=[codes.CHANNELS[c] for c in DESK_CHANNELS],
                            business_types=list(codes.BUSINESS_TYPES.values()), causes=list(codes.CAUSES.values())), status
 
@@ -79,18 +90,18 @@ def _parse(form: dict[str, str]) -> tuple[Any, dict[str, list[str]]]:
                                                  "customer_id")}
     for axis, table in (("channel", codes.CHANNELS), ("business_type", codes.BUSINESS_TYPES), ("cause", codes.CAUSES)):
         if form.get(axis) not in table:
-            errors[axis] = ["请选择 / Choose one"]
+            errors[axis] = [_("Choose one")]
     if not 1 <= len(text["summary"]) <= 500:
-        errors["summary"] = ["必填，最多500字 / Required, at most 500 characters"]
+        errors["summary"] = [_("Required, at most 500 characters")]
     if not (text["customer_id"] or text["complainant_name"]):
-        errors["complainant_name"] = ["请填写客户号或投诉人姓名 / Give the customer number or the complainant's name"]
+        errors["complainant_name"] = [_("Give the customer number or the complainant's name")]
     amount = _amount(form.get("amount", ""), errors)
     try:
         group_size = int(form.get("group_size") or "1")
         if not 1 <= group_size <= 100000:
             raise ValueError
     except ValueError:
-        errors["group_size"] = ["1 至 100000 / 1 to 100000"]
+        errors["group_size"] = [_("From 1 to 100000")]
         group_size = 1
     received_at = _local_datetime(form.get("received_at", ""), errors)
     if errors:
@@ -113,7 +124,7 @@ def _amount(raw: str, errors: dict[str, list[str]]) -> Decimal | None:
             raise InvalidOperation
         return amount.quantize(Decimal("0.01"))
     except InvalidOperation:
-        errors["amount"] = ["请输入有效金额 / Enter a valid amount"]
+        errors["amount"] = [_("Enter a valid amount")]
         return None
 
 
@@ -125,10 +136,10 @@ def _local_datetime(raw: str, errors: dict[str, list[str]]) -> datetime | None:
     try:
         moment = datetime.fromisoformat(raw.strip()).replace(tzinfo=ctx.settings.zone)
     except ValueError:
-        errors["received_at"] = ["日期时间格式不正确 / Not a valid date and time"]
+        errors["received_at"] = [_("Not a valid date and time")]
         return None
     if moment > ctx.clock.now():
-        errors["received_at"] = ["不能晚于现在 / Cannot be in the future"]
+        errors["received_at"] = [_("Cannot be in the future")]
         return None
     return moment
 
@@ -142,4 +153,4 @@ def case(case_no: str) -> Any:
     instance = instances.get_instance(ctx, view.instance_id, actor=actor) if view.instance_id else None
     files = portal.list_case_files(ctx, view.instance_id) if view.instance_id else []
     return render_template("complaints_desk/case.html", actor=actor, case=view, instance=instance, files=files,
-                           label=codes.label)
+                           label=code_label)

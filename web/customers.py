@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.context import EngineContext
@@ -130,7 +131,7 @@ def _read(name: str) -> bytes | None:
         return None
     content = upload.read(MAX_UPLOAD + 1)
     if len(content) > MAX_UPLOAD:
-        raise InvalidInputError(f"{name}: at most {MAX_UPLOAD // (1024 * 1024)} MB")
+        raise InvalidInputError(_("%(name)s: at most %(mb)s MB", name=name, mb=MAX_UPLOAD // (1024 * 1024)))
     return content
 
 
@@ -145,7 +146,7 @@ def import_upload() -> Any:
     try:
         content = _read("file")
         if content is None or upload is None:
-            raise InvalidInputError("请选择客户文件 Choose the customer file")
+            raise InvalidInputError(_("Choose the customer file"))
         name = upload.filename or "upload"
         fmt = request.form.get("format") or ("json" if name.lower().endswith(".json") else "csv")
         extra = {"accounts": _read("accounts"), "holdings": _read("holdings")} if fmt == "csv" else {}
@@ -188,7 +189,7 @@ def import_run(run_id: int) -> Any:
     return render_template("customer_import_run.html", actor=current_actor(), run=run)
 
 
-POLL_JS = """// Polls the import run as JSON and moves the progress bar; reloads the page when the run ends.
+POLL_JS = """// Polls the import run as JSON, moves the progress bar and the counts; reloads the page when the run ends.
 (function () {
   var box = document.getElementById("import-run");
   if (!box) { return; }
@@ -198,9 +199,9 @@ POLL_JS = """// Polls the import run as JSON and moves the progress bar; reloads
       .then(function (r) { return r.json(); })
       .then(function (run) {
         document.getElementById("progress").value = run.percent;
-        document.getElementById("progress-text").textContent =
-          run.processed + " / " + run.total + " · 新建 created " + run.created + " · 更新 updated " + run.updated +
-          " · 未变 unchanged " + run.unchanged + " · 失败 failed " + run.failed;
+        document.querySelectorAll("#progress-text [data-count]").forEach(function (el) {
+          el.textContent = run[el.getAttribute("data-count")];
+        });
         if (run.status === "running") { setTimeout(tick, 700); } else { window.location.reload(); }
       })
       .catch(function () { setTimeout(tick, 2000); });

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 from markupsafe import Markup
 
@@ -123,7 +124,7 @@ def new_process() -> Any:
     check_csrf()
     key = request.form.get("key", "").strip()
     if not key.isidentifier() or len(key) > 100:
-        flash("流程标识须为字母数字下划线 The process id must be letters, digits and _ (not starting with a digit)")
+        flash(_("The process id must be letters, digits and _ (not starting with a digit)"))
         return redirect(url_for("designer.index"))
     return redirect(url_for("designer.modeler", key=key))
 
@@ -198,7 +199,7 @@ def start(key: str) -> Any:
     except EngineError as exc:
         flash(exc.message)
         return redirect(url_for("designer.process", key=key))
-    flash(f"已启动实例 Instance started (v{view.definition_version})")
+    flash(_("Instance started (v%(version)s)", version=view.definition_version))
     return redirect(url_for("designer.instance", instance_id=view.id))
 
 
@@ -224,7 +225,7 @@ def import_file() -> Any:
     check_csrf()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        flash("请选择文件 Choose a file")
+        flash(_("Choose a file"))
         return redirect(url_for("designer.index"))
     try:
         result = designer.import_definition(current_engine(), filename=upload.filename, content=upload.read(),
@@ -237,8 +238,11 @@ def import_file() -> Any:
         return redirect(url_for("designer.index"))
     assert result.deploy is not None
     view = result.deploy.definition
-    flash(f"已导入并部署 Imported and deployed {view.key} v{view.version}"
-          + (f"（映射 mapped: {'; '.join(result.mapped)}）" if result.mapped else ""))
+    if result.mapped:
+        flash(_("Imported and deployed %(key)s v%(version)s (mapped: %(mapped)s)", key=view.key, version=view.version,
+                mapped="; ".join(result.mapped)))
+    else:
+        flash(_("Imported and deployed %(key)s v%(version)s", key=view.key, version=view.version))
     return redirect(url_for("designer.process", key=view.key))
 
 

@@ -18,6 +18,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, g, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from engine.complaints import codes
@@ -94,22 +95,24 @@ def customer_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    language, zone = current_language(), current_engine().settings.zone
-
-    def t(zh: str, en: str) -> str:
-        return en if language == "en" else zh
+    english, zone = current_language() == "en", current_engine().settings.zone
 
     def code_label(axis: str, value: str) -> str:
         found = codes.AXES[axis].get(value)
-        return (found.en if language == "en" else found.zh) if found else value
+        return (found.en if english else found.zh) if found else value
 
     def status_label(value: str) -> str:
-        return t(*STATUS.get(value, (value, value)))
+        zh, en = STATUS.get(value, (value, value))
+        return en if english else zh
+
+    def event_label(event: Any) -> str:
+        """A timeline step as the engine labels it, in the page's language."""
+        return str(event.label_en if english else event.label_zh)
 
     def local(moment: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return moment.astimezone(zone).strftime(fmt) if moment else "—"
 
-    return {"t": t, "code_label": code_label, "status_label": status_label, "plocal": local,
+    return {"code_label": code_label, "status_label": status_label, "event_label": event_label, "plocal": local,
             "hidden_events": HIDDEN_EVENTS, "signed_in": signed_in() is not None}
 
 
@@ -185,7 +188,7 @@ def new_complaint() -> Any:
         values = request.form.to_dict()
         uploads = [(f.filename or "", f.read()) for f in request.files.getlist("files") if f.filename]
     except RequestEntityTooLarge:
-        return _form({"form_id": uuid.uuid4().hex}, {"files": ["附件总大小不能超过5MB / Files may total at most 5 MB"]},
+        return _form({"form_id": uuid.uuid4().hex}, {"files": [_("Files may total at most 5 MB")]},
                      413)
     data, errors = _parse(values, uploads)
     if errors:
@@ -206,18 +209,18 @@ def _form(values: dict[str, Any], errors: dict[str, list[str]], status: int = 20
 
 
 def _parse(form: dict[str, str], uploads: list[tuple[str, bytes]]) -> tuple[Any, dict[str, list[str]]]:
-    """The complaint input from the form, or field errors (bilingual) without calling the engine."""
+    """The complaint input from the form, or field errors (in the page's language) without calling the engine."""
     errors: dict[str, list[str]] = {}
     summary, facts, wish = (form.get(k, "").strip() for k in ("summary", "facts", "request"))
     business_type, cause = form.get("business_type", ""), form.get("cause", "")
     if business_type not in codes.BUSINESS_TYPES:
-        errors["business_type"] = ["请选择业务类型 / Choose the kind of business"]
+        errors["business_type"] = [_("Choose the kind of business")]
     if cause not in codes.CAUSES:
-        errors["cause"] = ["请选择投诉原因 / Choose the cause"]
+        errors["cause"] = [_("Choose the cause")]
     if not 5 <= len(summary) <= 500:
-        errors["summary"] = ["请用5至500字概述问题 / Describe the problem in 5 to 500 characters"]
+        errors["summary"] = [_("Describe the problem in 5 to 500 characters")]
     if len(facts) > 5000 or len(wish) > 2000:
-        errors["facts"] = ["内容过长 / Too long"]
+        errors["facts"] = [_("Too long")]
     amount = None
     if form.get("amount", "").strip():
         try:
@@ -226,7 +229,7 @@ def _parse(form: dict[str, str], uploads: list[tuple[str, bytes]]) -> tuple[Any,
                 raise InvalidOperation
             amount = amount.quantize(Decimal("0.01"))
         except InvalidOperation:
-            errors["amount"] = ["请输入有效金额 / Enter a valid amount"]
+            errors["amount"] = [_("Enter a valid amount")]
     errors.update(_file_errors(uploads))
     if errors:
         return None, errors
@@ -240,10 +243,10 @@ def _parse(form: dict[str, str], uploads: list[tuple[str, bytes]]) -> tuple[Any,
 def _file_errors(uploads: list[tuple[str, bytes]]) -> dict[str, list[str]]:
     problems = []
     if len(uploads) > portal.MAX_FILES:
-        problems.append(f"最多{portal.MAX_FILES}个附件 / At most {portal.MAX_FILES} files")
+        problems.append(_("At most %(count)s files", count=portal.MAX_FILES))
     for name, content in uploads:
         if len(content) > MAX_FILE_BYTES:
-            problems.append(f"{name}: 超过{MAX_FILE_BYTES // (1024 * 1024)}MB / larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+            problems.append(_("%(name)s: larger than %(mb)s MB", name=name, mb=MAX_FILE_BYTES // (1024 * 1024)))
             continue
         try:
             portal.check_upload(current_engine(), name, content)
@@ -274,13 +277,13 @@ def act(case_no: str, action: str) -> Any:
         if action == "rate":
             score = form.get("score", "")
             if score not in ("1", "2", "3", "4", "5"):
-                return _case_page(case_no, {"score": ["请选择1至5分 / Choose 1 to 5"]}, 422)
+                return _case_page(case_no, {"score": [_("Choose 1 to 5")]}, 422)
             complaints.rate_complaint(ctx, case_no, score=int(score), comment=form.get("comment", "").strip()[:1000],
                                       actor=g.customer)
         elif action == "review":
             reason = form.get("reason", "").strip()
             if not 5 <= len(reason) <= 2000:
-                return _case_page(case_no, {"reason": ["请用5至2000字说明理由 / Give your reasons (5–2000 characters)"]},
+                return _case_page(case_no, {"reason": [_("Give your reasons (5–2000 characters)")]},
                                   422)
             complaints.request_review(ctx, case_no, reason=reason, actor=g.customer)
         elif action == "withdraw":

@@ -101,3 +101,11 @@ def test_a_customer_complains_staff_answer_and_the_customer_rates(page: Page, br
     expect(page.locator("#rate-form")).to_have_count(0)
     view = complaints.get_complaint(ctx, case_no, actor=people["alice"])
     assert (view.status, view.satisfaction) == ("closed", 5)
+
+    # The same page in English, one click away; the choice stays for the next page.
+    page.click("#lang-toggle")
+    expect(page.locator("#case-status")).to_have_text("Closed")
+    expect(page.locator("#case dl")).to_contain_text("Kind of business")
+    expect(page.locator("#case dl")).not_to_contain_text("业务类型")
+    page.click("text=My complaints")
+    expect(page.locator("h1")).to_have_text("My complaints")

@@ -42,6 +42,9 @@ def test_list_is_masked_and_searchable(app):
     assert "欧**华" in page and "139****5678" in page
     assert "欧阳明华" not in page and "13912345678" not in page
     assert 'href="/customers"' in page  # the nav link
+    assert "<th>客户号</th>" in page and "<th>资产（¥）</th>" in page and "Customer ID" not in page  # Chinese by default
+    english = client.get("/customers?lang=en").get_data(as_text=True)
+    assert "<th>Customer ID</th>" in english and "<th>AUM (¥)</th>" in english and "客户号" not in english
     assert _ids(client.get("/customers?q=13912345678").get_data(as_text=True)) == ["W1"]
     assert _ids(client.get("/customers?q=110105196010011234").get_data(as_text=True)) == ["W1"]
     assert _ids(client.get("/customers?q=李").get_data(as_text=True)) == ["W2"]
@@ -54,6 +57,10 @@ def test_360_page_and_audited_reveal(app, ctx):
     assert "欧阳明华" in page and "139****5678" in page and "13912345678" not in page  # alice manages W1
     assert "**************1234" in page and "110105196010011234" not in page
     assert 'id="reveal-phone"' in page
+    assert "<h3>风险评估</h3>" in page and "(公历)" in page and "Risk assessment" not in page
+    english = client.get("/customers/W1?lang=en").get_data(as_text=True)
+    assert "<h3>Risk assessment</h3>" in english and "风险评估" not in english and "(solar calendar)" in english
+    client.get("/lang/zh")
     assert client.post("/customers/W1/reveal", data={"field": "phone"}).status_code == 400  # no CSRF token
     shown = client.post("/customers/W1/reveal", data={"csrf_token": csrf, "field": "phone", "reason": "回访"})
     assert shown.status_code == 200 and '<strong id="phone">13912345678</strong>' in shown.get_data(as_text=True)
@@ -95,8 +102,14 @@ def test_import_upload_poll_done(app):
         (7, "customer_id"), (4, "id_number"), (5, "phone"), (6, "holdings[0].product_code"), (7, "id")]
     page = client.get(run_url).get_data(as_text=True)
     assert 'value="100"' in page and "身份证号校验码错误" in page and "poll.js" not in page  # finished: no polling
+    assert '新建 <span data-count="created">3</span>' in page and '失败 <span data-count="failed">4</span>' in page
+    assert "the ID number's check digit is wrong" not in page
+    english = client.get(f"{run_url}?lang=en").get_data(as_text=True)
+    assert 'created <span data-count="created">3</span>' in english and "新建" not in english
+    assert "the ID number&#39;s check digit is wrong" in english and "身份证号校验码错误" not in english
     assert "C105" in client.get("/customers?q=C105").get_data(as_text=True)
-    assert client.get("/customers/imports/poll.js").mimetype == "application/javascript"
+    poll = client.get("/customers/imports/poll.js")
+    assert poll.mimetype == "application/javascript" and "[data-count]" in poll.get_data(as_text=True)
 
 
 def test_only_supervisors_import(app):

@@ -47,6 +47,10 @@ def test_designer_pages_render_for_designers_and_supervisors(app, two_versions):
     index = client.get("/designer")
     assert index.status_code == 200
     assert 'data-process="req"' in index.get_data(as_text=True)
+    assert "<h2>流程设计</h2>" in index.get_data(as_text=True) and "Open in the modeler" not in index.get_data(as_text=True)
+    english = client.get("/designer?lang=en").get_data(as_text=True)
+    assert "<h2>Process designer</h2>" in english and ">Open in the modeler</a>" in english and "流程设计" not in english
+    client.get("/lang/zh")
     assert "img-src 'self' data:" in index.headers["Content-Security-Policy"]
     modeler = client.get("/designer/modeler/req")
     data = _page_data(modeler.get_data(as_text=True))
@@ -59,7 +63,9 @@ def test_designer_pages_render_for_designers_and_supervisors(app, two_versions):
     versions = client.get("/designer/processes/req").get_data(as_text=True)
     assert 'data-version="2"' in versions and 'data-version="1"' in versions
     diff = client.get("/designer/processes/req/diff?from=1&to=2").get_data(as_text=True)
-    assert 'data-change="added" data-element="check"' in diff
+    assert '<tr data-change="added" data-element="check"><td>新增</td>' in diff
+    diff = client.get("/designer/processes/req/diff?from=1&to=2&lang=en").get_data(as_text=True)
+    assert '<tr data-change="added" data-element="check"><td>added</td>' in diff and "新增" not in diff
     supervisor, _ = login(app, "sam")
     assert supervisor.get("/designer/processes/req/heatmap").status_code == 200
     assert supervisor.get(f"/designer/instances/{two_versions.id}").status_code == 200

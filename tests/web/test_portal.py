@@ -68,6 +68,11 @@ def test_a_customer_files_follows_rates_and_asks_for_review(app, ctx, sms, peopl
     page = client.get(f"/portal/complaints/{case_no}?created=1").get_data(as_text=True)
     assert "投诉已提交" in page and case_no in page and "已受理" in page and "回单.pdf" in page
     assert "2025-03-18" in page  # answer due 15 days after receipt
+    assert "<dd>银行卡</dd>" in page and '<li data-event="received">' in page and "Bank cards" not in page
+    english = client.get(f"/portal/complaints/{case_no}?lang=en").get_data(as_text=True)
+    assert "<dt>Kind of business</dt><dd>Bank cards</dd>" in english and "Answer due by" in english
+    assert "银行卡" not in english and "已受理" not in english and "Received</li>" in english  # the timeline's label
+    client.get("/lang/zh")
     listing = client.get("/portal/complaints").get_data(as_text=True)
     assert case_no in listing and "网点柜员态度恶劣" in listing
     view = complaints.get_complaint(ctx, case_no, actor=people["alice"])
@@ -179,6 +184,14 @@ def test_bad_input_and_bad_files_come_back_with_messages(app, ctx, sms):
     for message in ("请选择业务类型", "请选择投诉原因", "请用5至500字概述问题", "请输入有效金额", "invoice.pdf"):
         assert message in page
     assert 'value="-3"' in page  # what the customer typed stays
+    response = client.post("/portal/complaints/new?lang=en", content_type="multipart/form-data", data={
+        "csrf_token": token, "business_type": "lottery", "cause": "", "summary": "短"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "请选择业务类型" not in page
+    for message in ("Please check the marked fields", "Choose the kind of business", "Choose the cause",
+                    "Describe the problem in 5 to 500 characters"):
+        assert message in page
+    client.get("/lang/zh")
     assert "您还没有投诉记录" in client.get("/portal/complaints").get_data(as_text=True)
 
 
@@ -212,13 +225,19 @@ def test_staff_record_a_phone_complaint_at_the_desk(app, ctx, people):
     view = complaints.get_complaint(ctx, case_no, actor=people["carol"])
     assert (view.channel, view.complainant_name) == ("phone", "赵*刚")
     assert view.received_at.isoformat() == "2025-03-03T00:30:00+00:00"  # 08:30 in Shanghai
+    case_page = client.get(f"/complaints/{case_no}").get_data(as_text=True)
+    assert "房贷提前还款违约金过高" in case_page and f"已登记投诉 {case_no}" in case_page  # the flash, in Chinese
     listing = client.get("/complaints").get_data(as_text=True)
     assert case_no in listing and "赵*刚" in listing and "赵小刚" not in listing and "13700001111" not in listing
-    case_page = client.get(f"/complaints/{case_no}").get_data(as_text=True)
-    assert "房贷提前还款违约金过高" in case_page
+    assert "<td>电话银行/客服热线</td><td>贷款</td>" in listing and "Loans" not in listing
+    english = client.get("/complaints?lang=en").get_data(as_text=True)
+    assert "<td>Phone banking / hotline</td><td>Loans</td>" in english and "<th>Legal due date</th>" in english
+    assert "贷款" not in english
+    client.get("/lang/zh")
     assert client.post("/complaints/new", data=data).headers["Location"].endswith(case_no)  # resubmitted: one case
     bad = client.post("/complaints/new", data={**data, "form_id": "x2", "channel": "", "summary": ""})
     assert bad.status_code == 422 and 'data-field="summary"' in bad.get_data(as_text=True)
+    assert "必填，最多500字" in bad.get_data(as_text=True) and "请选择" in bad.get_data(as_text=True)
     designer, _ = login(app, "dora")
     assert designer.get("/complaints").status_code == 403
 
