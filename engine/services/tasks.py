@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, union_all
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -54,21 +55,27 @@ def list_tasks(
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
     if view == "all":
         require_role(actor, "supervisor")
-    archive = view == "archive"
-    sort = HumanTask.completed_at if archive else HumanTask.created_at
-    conditions = _filters(ctx, process=process, customer=customer, overdue=overdue, q=q)
     after = _decode_cursor(cursor) if cursor else None
-    if view == "queue":
-        stmt = _queue(conditions, actor, after, limit)
-    else:
-        stmt = _view_filter(select(HumanTask), view, actor).where(*conditions)
+    params: dict[str, Any] = {"limit": limit + 1, "me": actor.username}
+    if process:
+        params["process"] = process
+    if customer:
+        params["customer"] = customer
+    if overdue is not None:
+        params["now"] = ctx.clock.now()
+    if q:
+        params["q"] = "%" + _escape_like(q) + "%"
     if after:
-        at, last_id = after
-        stmt = stmt.where(or_(sort < at, and_(sort == at, HumanTask.id < last_id)) if archive
-                          else or_(sort > at, and_(sort == at, HumanTask.id > last_id)))
-    order = (sort.desc(), HumanTask.id.desc()) if archive else (sort.asc(), HumanTask.id.asc())
+        params["after_at"], params["after_id"] = after
+    groups = sorted(actor.groups) if view == "queue" else []
+    params.update({f"g{n}": name for n, name in enumerate(groups)})
+    if view == "queue":
+        params["not_me"] = "%," + _escape_like(actor.username) + ",%"
+    stmt = _list_statement(view, len(groups), view == "queue" and actor.has_role("staff", "supervisor"),
+                           bool(process), bool(customer), overdue, bool(q), after is not None)
+    archive = view == "archive"
     with unit_of_work(ctx.sessions, write=False) as session:
-        rows = session.scalars(stmt.order_by(*order).limit(limit + 1)).all()
+        rows = session.scalars(stmt, params).all()
         items = [task_view(r, actor) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
@@ -77,25 +84,54 @@ def list_tasks(
     return TaskPage(items, next_cursor)
 
 
-def _filters(ctx: EngineContext, *, process: str | None, customer: str | None, overdue: bool | None,
-             q: str | None) -> list[ColumnElement[bool]]:
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@functools.lru_cache(maxsize=512)
+def _list_statement(view: str, groups: int, anyone: bool, process: bool, customer: bool, overdue: bool | None,
+                    q: bool, after: bool) -> Select[Any]:
+    """The statement for one shape of request, built once; every value is a bound parameter.
+
+    Building a statement of this size cost more than running it, so each combination of view, number of
+    groups and filters is built on first use and reused (``list_tasks`` passes the values).
+    """
+    archive = view == "archive"
+    sort = HumanTask.completed_at if archive else HumanTask.created_at
+    conditions = _filters(process=process, customer=customer, overdue=overdue, q=q)
+    if view == "queue":
+        stmt = _queue(conditions, groups, anyone, after)
+    else:
+        stmt = _view_filter(select(HumanTask), view).where(*conditions)
+    if after:
+        at, last_id = _after_params()
+        stmt = stmt.where(or_(sort < at, and_(sort == at, HumanTask.id < last_id)) if archive
+                          else or_(sort > at, and_(sort == at, HumanTask.id > last_id)))
+    order = (sort.desc(), HumanTask.id.desc()) if archive else (sort.asc(), HumanTask.id.asc())
+    return stmt.order_by(*order).limit(bindparam("limit"))
+
+
+def _after_params() -> tuple[BindParameter[datetime], BindParameter[uuid.UUID]]:
+    return bindparam("after_at"), bindparam("after_id")
+
+
+def _filters(*, process: bool, customer: bool, overdue: bool | None, q: bool) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if process:
-        conditions.append(HumanTask.process_key == process)
+        conditions.append(HumanTask.process_key == bindparam("process"))
     if customer:
-        conditions.append(HumanTask.customer_id == customer)
+        conditions.append(HumanTask.customer_id == bindparam("customer"))
     if overdue is not None:
-        now = ctx.clock.now()
+        now = bindparam("now", type_=HumanTask.due_at.type)
         conditions.append(HumanTask.due_at < now if overdue else or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern: BindParameter[str] = bindparam("q")
         conditions.append(or_(HumanTask.title.ilike(pattern, escape="\\"),
                               HumanTask.task_name.ilike(pattern, escape="\\")))
     return conditions
 
 
-def _queue(conditions: list[ColumnElement[bool]], actor: Actor, after: tuple[datetime, uuid.UUID] | None,
-           limit: int) -> Select[Any]:
+def _queue(conditions: list[ColumnElement[bool]], groups: int, anyone: bool, after: bool) -> Select[Any]:
     """Open tasks the actor may claim: one ordered index range per candidate key, merged.
 
     Each branch walks ``ix_task_candidate_queue`` for one of the actor's groups (or the actor by
@@ -103,35 +139,34 @@ def _queue(conditions: list[ColumnElement[bool]], actor: Actor, after: tuple[dat
     page, so the cost does not grow with other teams' open tasks. Filters on the task are checked
     while walking (a join by primary key).
     """
-    keys = [("group", g) for g in sorted(actor.groups)] + [("user", actor.username)]
+    keys: list[tuple[str, ColumnElement[str]]] = [("group", bindparam(f"g{n}")) for n in range(groups)]
+    keys.append(("user", bindparam("me")))
     # Tasks that exclude this user (excludeUsers, e.g. the seller's own post-sale revisit) are not theirs to claim.
     joined = "," + HumanTask.excluded_users + ","
-    conditions = [*conditions, or_(HumanTask.excluded_users == "",
-                                   ~joined.contains(f",{actor.username},", autoescape=True))]
-    if actor.has_role("staff", "supervisor"):
-        keys.append(("any", "*"))
+    conditions = [*conditions, or_(HumanTask.excluded_users == "", ~joined.like(bindparam("not_me"), escape="\\"))]
+    if anyone:
+        keys.append(("any", literal("*")))
     branches = []
     for kind, name in keys:
         branch = (select(TaskCandidate.task_id)
                   .where(TaskCandidate.kind == kind, TaskCandidate.name == name,
                          TaskCandidate.status == HumanTaskStatus.OPEN.value))
         if after:
-            at, last_id = after
+            at, last_id = _after_params()
             branch = branch.where(or_(TaskCandidate.created_at > at,
                                       and_(TaskCandidate.created_at == at, TaskCandidate.task_id > last_id)))
-        if conditions:
-            branch = branch.join(HumanTask, HumanTask.id == TaskCandidate.task_id).where(*conditions)
-        page = branch.order_by(TaskCandidate.created_at, TaskCandidate.task_id).limit(limit + 1).subquery()
+        branch = branch.join(HumanTask, HumanTask.id == TaskCandidate.task_id).where(*conditions)
+        page = branch.order_by(TaskCandidate.created_at, TaskCandidate.task_id).limit(bindparam("limit")).subquery()
         branches.append(select(page.c.task_id))
     merged = union_all(*branches).subquery()
     return select(HumanTask).where(HumanTask.id.in_(select(merged.c.task_id)))
 
 
-def _view_filter(stmt: Select[Any], view: str, actor: Actor) -> Select[Any]:
+def _view_filter(stmt: Select[Any], view: str) -> Select[Any]:
     if view == "mine":
-        return stmt.where(HumanTask.assignee == actor.username, HumanTask.status == HumanTaskStatus.CLAIMED.value)
+        return stmt.where(HumanTask.assignee == bindparam("me"), HumanTask.status == HumanTaskStatus.CLAIMED.value)
     if view == "archive":
-        return stmt.where(HumanTask.completed_by == actor.username)
+        return stmt.where(HumanTask.completed_by == bindparam("me"))
     if view == "all":
         return stmt.where(HumanTask.status.in_(OPEN_STATES))
     raise InvalidInputError(f"view {view!r} has no plain filter")  # "queue" is built by _queue
