@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.bpmn.loader import ParsedBundle, SourceFile, parse_bundle
@@ -70,10 +70,11 @@ def script_engine(ctx: EngineContext, clock: Clock, instance_id: uuid.UUID | Non
     )
 
 
+_LOCK_INSTANCE = select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id")).with_for_update()
+
+
 def lock_instance(session: Session, instance_id: uuid.UUID) -> ProcessInstance:
-    instance = session.scalars(
-        select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
-    ).one_or_none()
+    instance = session.scalars(_LOCK_INSTANCE, {"instance_id": instance_id}).one_or_none()
     if instance is None:
         raise InstanceNotFoundError(f"no process instance {instance_id}")
     return instance

@@ -19,7 +19,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from engine import wakeups
@@ -247,12 +247,16 @@ def _project_messages(
         ))
 
 
+_OPEN_TASKS_OF = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
+                                         HumanTask.status.in_(OPEN_STATES))
+_DROP_TIMERS = delete(Timer).where(Timer.instance_id == bindparam("instance_id"))
+_DROP_SUBSCRIPTIONS = delete(MessageSubscription).where(MessageSubscription.instance_id == bindparam("instance_id"))
+
+
 def clear(session: Session, instance: ProcessInstance, now: datetime) -> None:
     """An ended instance waits for nothing: close open tasks, drop timers and subscriptions."""
-    for row in session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status.in_(OPEN_STATES))
-    ):
+    for row in session.scalars(_OPEN_TASKS_OF, {"instance_id": instance.id}):
         row.status = HumanTaskStatus.CANCELLED.value
         row.completed_at = now
-    session.execute(delete(Timer).where(Timer.instance_id == instance.id))
-    session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance.id))
+    session.execute(_DROP_TIMERS, {"instance_id": instance.id})
+    session.execute(_DROP_SUBSCRIPTIONS, {"instance_id": instance.id})

@@ -196,9 +196,12 @@ def _load(session: Session, task_id: uuid.UUID) -> HumanTask:
     return row
 
 
+_INSTANCE_OF_TASK = select(HumanTask.instance_id).where(HumanTask.id == bindparam("task_id"))
+
+
 def _lock(session: Session, task_id: uuid.UUID) -> tuple[HumanTask, ProcessInstance]:
     """Lock the task's instance first, then read the task: a concurrent claim is seen, not overwritten."""
-    instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
+    instance_id = session.scalar(_INSTANCE_OF_TASK, {"task_id": task_id})
     if instance_id is None:
         raise TaskNotFoundError(f"no task {task_id}")
     instance = runtime.lock_instance(session, instance_id)
