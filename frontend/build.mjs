@@ -6,7 +6,7 @@ const out = new URL('../web/static/build/', import.meta.url).pathname;
 mkdirSync(out, { recursive: true });
 
 await esbuild.build({
-  entryPoints: ['src/modeler.js', 'src/viewer.js', 'src/form-editor.js', 'src/form-viewer.js'],
+  entryPoints: ['src/modeler.js', 'src/viewer.js', 'src/form-editor.js', 'src/form-viewer.js', 'src/reports.js'],
   bundle: true,
   format: 'iife',
   target: ['chrome100'],

@@ -28,7 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["careflow"] = engine or build_engine(Settings.from_env())
 
-    from web import admin, auth, complaints_desk, customers, designer, errors, i18n, inbox, pages, portal, supervisor
+    from web import admin, auth, complaints_desk, customers, designer, errors, i18n, inbox, pages, portal, reports, supervisor
     from web.api import bp as api_bp
 
     i18n.init_app(app)
@@ -43,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(customers.bp)
     app.register_blueprint(complaints_desk.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(reports.bp)
 
     @app.after_request
     def security_headers(response: Any) -> Any:

@@ -83,6 +83,9 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "GET /customers/{customer_id}":              (200,  200,  200,  403,  200,  401,  401,  401),
     "POST /complaints":                          (201,  201,  201,  403,  201,  401,  401,  401),  # staff entry
     "GET /complaints/{case_no}":                 (200,  200,  200,  403,  200,  401,  401,  401),
+    # reports: staff see their own portfolio, supervisors everything; process analytics for designers and supervisors
+    "GET /reports/dashboard":                    (200,  200,  200,  403,  200,  401,  401,  401),
+    "GET /reports/processes/{key}":              (403,  403,  200,  200,  200,  401,  401,  401),
 }
 
 
@@ -204,6 +207,8 @@ REQUESTS: dict[str, Callable[[World, str], Call]] = {
     "GET /customers/{customer_id}": lambda w, c: Call("GET", f"/customers/{_customer(w)}"),
     "POST /complaints": lambda w, c: Call("POST", "/complaints", _complaint_body(w, c)),
     "GET /complaints/{case_no}": lambda w, c: Call("GET", f"/complaints/{_complaint(w)}"),
+    "GET /reports/dashboard": lambda w, c: Call("GET", "/reports/dashboard?start=2025-02-01&end=2025-02-28"),
+    "GET /reports/processes/{key}": lambda w, c: Call("GET", "/reports/processes/simple"),
 }
 
 

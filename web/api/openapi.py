@@ -170,6 +170,12 @@ class Operation:
 
 
 TASK_ERRORS = (400, 401, 403, 404, 409)
+REPORT = {"type": "object", "required": ["tables"], "properties": {
+    "tables": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+        "columns": {"type": "array", "items": {"type": "string"}},
+        "rows": {"type": "array", "items": {"type": "array", "items": {}}}}}}}}
+REPORT_QUERY = [_query("start", {"type": "string", "format": "date"}, "first bank-local day (default: 29 days before end)"),
+                _query("end", {"type": "string", "format": "date"}, "last bank-local day (default: today)")]
 
 OPERATIONS: dict[str, Operation] = {
     "api.deploy": Operation(
@@ -392,6 +398,25 @@ OPERATIONS: dict[str, Operation] = {
         "A complaint case with its deadlines, answer, rating and events (staff)", "complaints",
         {200: ("the case", view_schema(ComplaintView))}, (401, 403, 404),
         description="The complainant's name and phone are masked; dates are ISO days, the amount a decimal string.",
+    ),
+    # --- reports (web/reports.py) ------------------------------------------------------------------------------
+    "api.api_dashboard": Operation(
+        "Every dashboard table for a period and filters (staff: their own portfolio; supervisors: all)", "reports",
+        {200: ("the tables", REPORT)}, (400, 401, 403), query=REPORT_QUERY + [
+            _query("branch", {"type": "string"}, "customers of this branch (supervisors)"),
+            _query("team", {"type": "string"}, "this group's members: their customers and their work (supervisors)"),
+            _query("manager", {"type": "string"}, "this customer manager's customers and work (supervisors)"),
+            _query("tier", {"type": "string", "enum": list(TIERS)}, "customers of this tier"),
+        ],
+        description="Tables: work, complaints_by_channel/business_type/cause, complaint_timeliness, satisfaction, "
+                    "complaint_steps, cross_sell_funnel, revisits, care, scorecards. Rates are decimal strings "
+                    "(4 places), money strings with 2; definitions in engine/reporting/kpis.py.",
+    ),
+    "api.api_process_analytics": Operation(
+        "Process analytics: instances and cycle-time percentiles per version; time per activity and waits of one "
+        "version (designers, supervisors)", "reports",
+        {200: ("the tables", REPORT)}, (400, 401, 403, 404), query=REPORT_QUERY + [
+            _query("version", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "default: the latest")],
     ),
 }
 
