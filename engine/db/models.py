@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -20,10 +20,14 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
+    bindparam,
     event,
+    inspect,
+    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -221,11 +225,21 @@ class TaskCandidate(Base):
     created_at: Mapped[datetime]
 
 
+_CANDIDATES = cast(Table, TaskCandidate.__table__)
+_CANDIDATE_STATUS = update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("task")).values(status=bindparam("status"))
+
+
 @event.listens_for(HumanTask.status, "set")
 def _keep_candidate_status(task: HumanTask, value: str, old: object, _initiator: object) -> None:
-    if value != old:
-        for candidate in task.candidates:
-            candidate.status = value
+    if value == old:
+        return
+    state = inspect(task)
+    if state.persistent and "candidates" in state.unloaded and state.session is not None:
+        # A stored task whose candidate rows were not loaded: one UPDATE instead of loading and flushing each.
+        state.session.execute(_CANDIDATE_STATUS, {"task": task.id, "status": value})
+        return
+    for candidate in task.candidates:
+        candidate.status = value
 
 
 class Timer(Base):
@@ -353,4 +367,4 @@ class ApiToken(Base):
 
 # The other tables (outreach: customers, consents, outbox; customer360; ...) live in their own modules; importing them here
 # keeps Base.metadata complete for whoever imports the models (migrations, test truncation).
-from engine.db import complaints, customer360, designer, outreach, portal, reporting, sales  # noqa: E402,F401
+from engine.db import complaints, customer360, designer, outreach, portal, prediction, reporting, sales  # noqa: E402,F401
