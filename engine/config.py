@@ -96,6 +96,12 @@ class Settings:
     # Suitability (DOMAIN §2.3): questionnaire validity, and how long before expiry the re-assessment starts.
     suitability_assessment_valid_months: int = 12
     risk_reassess_days_before: int = 30
+    # Prediction (engine.services.prediction): scores at or above these start a retention revisit or a cross-sell lead
+    # (suitability still decides every lead); at most this many of each per run; "bank" history or "synthetic".
+    prediction_churn_threshold: float = 0.4
+    prediction_propensity_threshold: float = 0.5
+    prediction_max_actions_per_run: int = 50
+    prediction_training_source: str = "bank"
     # Customer portal (engine.services.portal): one-time sign-in codes and their limits.
     otp_ttl_seconds: int = 300
     otp_max_attempts: int = 5

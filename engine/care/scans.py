@@ -61,10 +61,12 @@ def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool 
 
     Care (birthdays, holidays, revisits due) every day; leads for maturing products and risk
     re-assessments due every day, once their processes are deployed; tiers recomputed on the first
-    of the month (the monthly average daily balance, 月日均, changes monthly). One failing scan does
+    of the month (the monthly average daily balance, 月日均, changes monthly); once a first prediction model was
+    trained, models retrained on the first and customers scored and acted on each Monday. One failing scan does
     not stop the others; the first failure is raised after all have run.
     """
     from engine.services.onboarding import scan_risk_reassessments
+    from engine.services.prediction import scheduled_jobs as prediction_jobs
     from engine.services.sales import scan_maturity_leads
     from engine.services.tiering import recompute_tiers
 
@@ -77,6 +79,8 @@ def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool 
         jobs.append(("risk_reassess", lambda c, d: _counts(scan_risk_reassessments(c, d))))
         if day.day == 1:
             jobs.append(("tier_recompute", lambda c, d: _tier_counts(recompute_tiers(c, d))))
+        if _deployed(ctx, "cross_sell_followup"):  # retrain monthly, score and act weekly (engine.services.prediction)
+            jobs.extend(prediction_jobs(ctx, day))
     if day.day == 1:  # the month's AUM snapshot for the scorecards (engine.reporting.snapshot)
         from engine.reporting.snapshot import take_aum_snapshot
 
