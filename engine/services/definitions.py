@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -101,12 +101,15 @@ def _normalized(files: list[SourceFile]) -> list[SourceFile]:
     return [SourceFile(s.filename.replace("\\", "/").rsplit("/", 1)[-1], s.content) for s in files]
 
 
+_BY_KEY = select(ProcessDefinition.id, ProcessDefinition.version).where(ProcessDefinition.key == bindparam("key"))
+_GIVEN_VERSION = _BY_KEY.where(ProcessDefinition.version == bindparam("version"))
+_LATEST_VERSION = _BY_KEY.order_by(ProcessDefinition.version.desc()).limit(1)
+
+
 def latest_version(session: Session, key: str, version: int | None = None) -> tuple[int, int]:
     """(definition id, version) of the latest or given version; cheap, no files loaded."""
-    stmt = select(ProcessDefinition.id, ProcessDefinition.version).where(ProcessDefinition.key == key)
-    stmt = stmt.where(ProcessDefinition.version == version) if version else stmt.order_by(
-        ProcessDefinition.version.desc()).limit(1)
-    row = session.execute(stmt).first()
+    row = (session.execute(_GIVEN_VERSION, {"key": key, "version": version}) if version
+           else session.execute(_LATEST_VERSION, {"key": key})).first()
     if row is None:
         suffix = f" version {version}" if version is not None else ""
         raise DefinitionNotFoundError(f"no deployed process {key!r}{suffix}")
