@@ -30,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
 
     from web import admin, auth, complaints_desk, customers, designer, errors, i18n, inbox, pages, portal, reports, supervisor
     from web.api import bp as api_bp
+    from web.scores import bp as scores_bp
 
     i18n.init_app(app)
     auth.init_app(app)
@@ -43,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(customers.bp)
     app.register_blueprint(complaints_desk.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(scores_bp)
     app.register_blueprint(reports.bp)
 
     @app.after_request

@@ -259,6 +259,56 @@ def customers_import(file: Path, fmt: str | None, accounts: Path | None, holding
 
 
 @main.group()
+def scores() -> None:
+    """Explainable churn and propensity scores (engine.services.prediction)."""
+
+
+def _day(day: str | None, ctx: EngineContext) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(day) if day else ctx.clock.now().astimezone(ctx.settings.zone).date()
+
+
+@scores.command("retrain")
+@click.option("--day", default=None, help="Bank-local day YYYY-MM-DD to train as of (default: today).")
+@click.option("--synthetic", is_flag=True, help="Learn from generated history (figures are about synthetic data).")
+@click.option("--customers", default=1500, type=int, help="Synthetic customers to generate.")
+def scores_retrain(day: str | None, synthetic: bool, customers: int) -> None:
+    """Train every score; print each run's held-out quality or why there is none."""
+    from engine.services import prediction
+
+    ctx = _ctx()
+    for run in prediction.retrain(ctx, _day(day, ctx), _cli_actor(), source="synthetic" if synthetic else None,
+                                  customers=customers):
+        quality = run.metrics.get("held_out")
+        shown = (f"AUC {quality['auc']:.3f} (baseline {run.metrics['baseline']['auc']:.3f}), top-10% precision "
+                 f"{quality['precision_top10']:.1%}, Brier {quality['brier']:.4f}" if quality else run.metrics.get("note"))
+        click.echo(f"#{run.id} {run.kind} [{run.source}] {run.status}: {shown}")
+
+
+@scores.command("score")
+@click.option("--day", default=None, help="Bank-local day YYYY-MM-DD (default: today).")
+def scores_score(day: str | None) -> None:
+    """Score every active customer with the active models."""
+    from engine.services import prediction
+
+    ctx = _ctx()
+    click.echo(json.dumps(prediction.score_all(ctx, _day(day, ctx), _cli_actor())))
+
+
+@scores.command("act")
+@click.option("--day", default=None, help="Bank-local day YYYY-MM-DD (default: today).")
+def scores_act(day: str | None) -> None:
+    """Retention revisits for high churn risks, leads for high propensities (suitable products only)."""
+    from engine.services import prediction
+
+    ctx = _ctx()
+    done = prediction.start_actions(ctx, _day(day, ctx), _cli_actor())
+    click.echo(json.dumps({"revisits": done.revisits, "leads": done.leads,
+                           "blocked_by_suitability": done.blocked_by_suitability, "skipped": done.skipped}))
+
+
+@main.group()
 def demo() -> None:
     """Demo data for a first look."""
 
