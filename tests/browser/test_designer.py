@@ -172,3 +172,58 @@ def test_form_editor_saves_a_draft_and_the_diff_marks_changes(page, login, live_
     expect(page.locator('#changes tr[data-change="changed"][data-element="close_request"]')).to_contain_text("name")
     expect(page.locator('#diagram-new .djs-element.cf-changed[data-element-id="close_request"]')).to_have_count(1)
     expect(page.locator('#diagram-old .djs-element.cf-changed[data-element-id="close_request"]')).to_have_count(1)
+
+
+def test_designer_changes_complaint_handling_and_new_complaints_run_on_version_2(page, login, live_server, ctx, people):
+    """The issue's walk-through on complaint_handling: a complaint instance starts when a complaint is filed
+    (the case comes first), so version 2 is started the way the bank starts it, by filing complaints."""
+    from engine.services import complaints
+    from engine.services.complaints import ComplaintInput
+    from tests.support.care import add_customers, customer
+
+    deploy(ctx, *_bundle("complaint_handling"))
+    add_customers(ctx, customer("C1"), customer("C2"), customer("C3"))
+    login("dora")
+    _open_modeler(page, live_server, "complaint_handling")
+
+    # A registration check between the acknowledgement and triage: a new task on that flow, made a user task.
+    page.locator('.djs-palette [data-action="create.task"]').click()
+    x, y = _shape_center(page, "Flow_to_triage")
+    page.mouse.move(x - 5, y)
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.locator('.djs-context-pad [data-action="replace"]').dispatch_event("click")
+    page.locator('.djs-popup [data-id="replace-with-user-task"]').dispatch_event("click")
+    new_id = str(page.evaluate("window.careflowModeler.get('selection').get()[0].id"))
+    page.locator('[data-group-id="group-general"] .bio-properties-panel-group-header').click()
+    page.fill("#bio-properties-panel-name", "登记复核 Check the registration")
+    page.fill("#bio-properties-panel-careflow-formKey", "complaint_registration_check")  # no such form
+    page.fill("#bio-properties-panel-careflow-candidateGroups", "service_team")
+    page.click("#validate")
+    problem = page.locator(f'#problems li[data-element-id="{new_id}"]')
+    expect(problem).to_contain_text("form 'complaint_registration_check' is not deployed")
+    expect(page.locator(f'.djs-element.cf-problem[data-element-id="{new_id}"]')).to_have_count(1)
+    page.screenshot(path=str(SCREENSHOTS / "designer_complaint_problem.png"), full_page=True)
+
+    problem.click()
+    page.fill("#bio-properties-panel-careflow-formKey", "complaint_ack_manual")
+    page.click("#validate")
+    expect(page.locator("#status")).to_have_text("校验通过 Valid")
+    page.click("#deploy")
+    expect(page.locator("#status")).to_have_text("已部署版本 2 Deployed version 2")
+
+    # Complaints filed now run on version 2 and wait at the new task after their acknowledgement.
+    filed = [complaints.submit_complaint(ctx, ComplaintInput(
+        channel="phone", business_type="bank_cards", cause=cause, summary="卡片被盗刷", customer_id=cid),
+        actor=people["alice"])[0] for cid, cause in (("C1", "fund_safety"), ("C2", "service_attitude"),
+                                                      ("C3", "disclosure"))]
+    for view in filed:
+        assert [t.task_name for t in open_tasks(ctx, view.instance_id)] == [new_id]
+        assert instances.get_instance(ctx, view.instance_id, actor=SYSTEM).definition_version == 2
+    page.goto(f"{live_server}/designer/instances/{filed[0].instance_id}")
+    expect(page.locator("body[data-viewer-ready='1']")).to_have_count(1)
+    expect(page.locator(f'.djs-element.cf-current[data-element-id="{new_id}"]')).to_have_count(1)
+    page.goto(f"{live_server}/designer/processes/complaint_handling/heatmap?version=2")
+    expect(page.locator("body[data-viewer-ready='1']")).to_have_count(1)
+    expect(page.locator(f'.cf-heat[data-element="{new_id}"]')).to_contain_text("3 ·")
+    page.screenshot(path=str(SCREENSHOTS / "designer_complaint_heatmap.png"), full_page=True)
