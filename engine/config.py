@@ -73,6 +73,9 @@ class Settings:
     complaint_ack_target_workdays: int = 1
     complaint_warn_day: int = 10
     complaint_major_group_threshold: int = 20
+    complaint_pause_for_external_appraisal: bool = True  # outside appraisal time is not counted (§1.4)
+    complaint_group_face_to_face_max_reps: int = 5  # a face-to-face group elects at most 5 (§1.3; desk form)
+    complaint_classification: str = "JR/T 0169-2018"  # the code tables of engine.complaints.codes (§1.7)
     # Suitability and cross-sell (DOMAIN §2.2–§2.7; questionnaire validity is with onboarding's settings below):
     # elderly ages (周岁), high risk from R4, a second staff check from 70 (bank practice; None switches it off),
     # cooling-off floors, maturity leads N days ahead.
@@ -93,6 +96,19 @@ class Settings:
     manager_groups: tuple[tuple[int, str], ...] = ((2_000_000, "wealth_centre_managers"),
                                                    (200_000, "branch_wealth_managers"),
                                                    (100_000, "branch_lobby_managers"), (0, "customer_managers"))
+    # Suitability levels and matching (DOMAIN §2.2): C1–C5 and R1–R5; allowed when R ≤ C, the higher of the issuer's
+    # and the seller's ratings counts (孰高). engine.sales.suitability and the product_suitability DMN encode the rule.
+    suitability_levels: int = 5
+    suitability_match: str = "product_level<=customer_level;higher_rating"
+    # Evidence and record keeping (DOMAIN §2.5, §3.4): how long each kind must be kept at least.
+    double_recording_retention_months_after_end: int = 6
+    retention_aml_kyc_years: int = 10
+    retention_network_logs_months: int = 6
+    retention_pipia_years: int = 3
+    # Marketing (DOMAIN §3.5): opt-in needed for marketing (the outbox policy), opt-out immediate on every channel
+    # (checked at send time), at most one marketing contact per number a day (cap_marketing_per_day above).
+    marketing_requires_opt_in: bool = True
+    holidays_source: str = "chinese_calendar"  # official 调休 data (engine.rules.calendar); lunar dates: lunardate
     # Suitability (DOMAIN §2.3): questionnaire validity, and how long before expiry the re-assessment starts.
     suitability_assessment_valid_months: int = 12
     risk_reassess_days_before: int = 30

@@ -103,6 +103,16 @@ def _parse(form: dict[str, str]) -> tuple[Any, dict[str, list[str]]]:
     except ValueError:
         errors["group_size"] = [_("From 1 to 100000")]
         group_size = 1
+    representatives = None
+    if (form.get("representatives") or "").strip():
+        most = current_engine().settings.complaint_group_face_to_face_max_reps
+        try:
+            representatives = int(form["representatives"])
+            if not 1 <= representatives <= most:
+                raise ValueError
+        except ValueError:
+            errors["representatives"] = [_("A group complaining in person elects 1 to %(most)s representatives",
+                                           most=most)]
     received_at = _local_datetime(form.get("received_at", ""), errors)
     if errors:
         return None, errors
@@ -111,7 +121,7 @@ def _parse(form: dict[str, str]) -> tuple[Any, dict[str, list[str]]]:
         facts=text["facts"], request=text["request"], customer_id=text["customer_id"] or None,
         complainant_name=text["complainant_name"], complainant_phone=text["complainant_phone"] or None, amount=amount,
         group_size=group_size, source="staff", source_ref=f"desk:{form.get('form_id', '')}" if form.get("form_id") else None,
-        received_at=received_at, new_facts=form.get("new_facts") == "1",
+        received_at=received_at, new_facts=form.get("new_facts") == "1", representatives=representatives,
     ), {}
 
 

@@ -62,7 +62,7 @@ class Decision:
 
 
 def decide(message: Sendable, recipient: Recipient | None, recent: Recent, now: datetime, settings: Settings) -> Decision:
-    refusal = _refusal(message, recipient)
+    refusal = _refusal(message, recipient, opt_in=settings.marketing_requires_opt_in)
     if refusal is not None:
         return Decision("suppress", refusal)
     assert recipient is not None
@@ -83,7 +83,7 @@ def decide(message: Sendable, recipient: Recipient | None, recent: Recent, now: 
     return Decision("send", None, channel)
 
 
-def _refusal(message: Sendable, recipient: Recipient | None) -> str | None:
+def _refusal(message: Sendable, recipient: Recipient | None, *, opt_in: bool = True) -> str | None:
     if recipient is None:
         return "unknown_customer"
     if recipient.status == "deceased" or (recipient.status == "closed" and message.purpose != "statutory"):
@@ -98,7 +98,7 @@ def _refusal(message: Sendable, recipient: Recipient | None) -> str | None:
     for scope in ("all", channel):
         if scope and recipient.consents.get((scope, message.purpose)) is False:
             return "opted_out"
-    if message.purpose == "marketing":
+    if message.purpose == "marketing" and opt_in:
         granted = recipient.consents.get(("all", "marketing")) or (channel and recipient.consents.get((channel, "marketing")))
         if not granted:
             return "no_marketing_consent"

@@ -67,6 +67,7 @@ class ComplaintInput:
     received_at: datetime | None = None  # default ctx.clock.now()
     new_facts: bool = False  # a repeat that brings new facts or reasons restarts the open case's clock
     major_incident: bool = False  # disaster, safety accident or public-health event (DOMAIN §1.7)
+    representatives: int | None = None  # a face-to-face group's elected representatives (DOMAIN §1.3, Art. 12)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,10 @@ def submit_complaint(ctx: EngineContext, data: ComplaintInput, *, actor: Actor) 
     someone else), DefinitionNotFoundError (the process is not deployed).
     """
     data = _authorised_input(data, actor)
+    most = ctx.settings.complaint_group_face_to_face_max_reps
+    if data.representatives is not None and not 1 <= data.representatives <= most:
+        raise InvalidInputError(f"a group complaining face to face elects 1 to {most} representatives",
+                                details={"field": "representatives"})
     now = ctx.clock.now()
     received_at = as_utc(data.received_at) if data.received_at else now
     if received_at > now + timedelta(minutes=5):

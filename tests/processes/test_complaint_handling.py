@@ -310,3 +310,29 @@ def test_recusal_holds_even_in_a_version_without_exclude_users(ctx, setup):
     assert complaints.get_complaint(ctx, view.case_no, actor=setup["sam"]).status == "awaiting_approval"
     assert outbox(ctx, "complaint_answer") == []
     assert task_named(ctx, view.instance_id, "approve_answer").assignee == "sam"  # nothing moved
+
+
+def test_with_appraisal_pauses_switched_off_the_appraisal_days_still_count(settings, db, clock, setup):
+    from dataclasses import replace
+
+    strict = build_engine(replace(settings, complaint_pause_for_external_appraisal=False), clock=clock, db=db)
+    view, _ = complaints.submit_complaint(strict, complaint(), actor=setup["alice"])
+    clock.advance(timedelta(days=2))
+    claim_and_complete(strict, task_named(strict, view.instance_id, "investigate").id, setup["alice"],
+                       {**FINDINGS, "appraisal": True, "appraisal_reason": "签名笔迹鉴定"})
+    clock.advance(timedelta(days=7))
+    claim_and_complete(strict, task_named(strict, view.instance_id, "appraisal_result").id, setup["alice"],
+                       {"appraisal_result": "笔迹非本人"})
+    resumed = complaints.get_complaint(strict, view.case_no, actor=setup["alice"])
+    assert (resumed.paused, resumed.paused_days, resumed.target_due_on) == (False, 0, date(2025, 3, 18))
+
+
+def test_a_face_to_face_group_elects_at_most_five_representatives(ctx, setup):
+    from engine.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="1 to 5 representatives"):
+        complaints.submit_complaint(ctx, complaint(channel="branch_counter", group_size=30, representatives=6),
+                                    actor=setup["alice"])
+    view, created = complaints.submit_complaint(
+        ctx, complaint(channel="branch_counter", group_size=30, representatives=5), actor=setup["alice"])
+    assert created and view.status == "investigating"
