@@ -212,3 +212,63 @@ def test_a_risk_assessment_expiring_within_30_days_starts_a_reassessment(ctx):
         assert (soon.risk_level, soon.risk_valid_until) == (5, date(2026, 3, 3))
         [assessment] = session.scalars(select(RiskAssessment))
         assert (assessment.customer_id, assessment.score, assessment.assessed_by) == ("SOON", 32, "mgr")
+
+
+# --- each care process end to end, straight and with save/restore between steps -------------------------------------
+
+def _stepper(ctx, settings, db, clock, fresh):
+    """The context for the next step: with ``fresh``, a new one (no cached specs, nothing in memory)."""
+    from engine.context import build_engine
+
+    def step():
+        if not fresh:
+            return ctx
+        new = build_engine(settings, clock=clock, db=db)
+        new.channels.update(ctx.channels)  # the same recording gateway
+        return new
+
+    return step
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["straight", "save-restore"])
+def test_birthday_scenario(ctx, settings, db, clock, sms, fresh):
+    step = _stepper(ctx, settings, db, clock, fresh)
+    deploy_care(step(), "birthday_care")
+    add_customers(ctx, customer("C1", date(1975, 3, 3), gender="M"))
+    assert run_daily_scans(step(), date(2025, 3, 3))["birthday"].started == 1
+    [row] = _instances(ctx, "birthday_care")
+    assert instances.get_instance(step(), str(row.id), actor=SYSTEM).status == "running"  # waits for the receipt
+    assert dispatch_due(step()).sent == 1
+    [message] = sms.delivered.values()
+    assert "王先生" in message.body and "生日快乐" in message.body
+    assert instances.get_instance(step(), str(row.id), actor=SYSTEM).status == "completed"
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["straight", "save-restore"])
+def test_holiday_scenario(ctx, settings, db, clock, sms, fresh):
+    step = _stepper(ctx, settings, db, clock, fresh)
+    deploy_care(step(), "holiday_care")
+    add_customers(ctx, customer("C1"), customer("C2"))
+    clock.set(datetime(2025, 5, 31, 1, 0, tzinfo=UTC))  # 端午 2025-05-31, 09:00 in Shanghai
+    assert run_daily_scans(step(), date(2025, 5, 31))["holiday"].started == 2
+    assert dispatch_due(step()).sent == 2
+    assert all("端午" in m.body for m in sms.delivered.values())
+    assert {instances.get_instance(step(), str(r.id), actor=SYSTEM).status
+            for r in _instances(ctx, "holiday_care")} == {"completed"}
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["straight", "save-restore"])
+def test_periodic_revisit_scenario(ctx, settings, db, clock, fresh):
+    step = _stepper(ctx, settings, db, clock, fresh)
+    deploy_care(step(), "periodic_revisit")
+    add_customers(ctx, customer("P1", tier="platinum", next_revisit_on=date(2025, 3, 3)))
+    assert run_daily_scans(step(), date(2025, 3, 3))["revisit"].started == 1
+    [row] = _instances(ctx, "periodic_revisit")
+    [task] = open_tasks(step(), str(row.id))
+    manager = _manager(ctx)
+    clock.set(datetime(2025, 3, 4, 2, 0, tzinfo=UTC))
+    claim_and_complete(step(), task.id, manager, {"contact_method": "meeting", "revisit_outcome": "no_need",
+                                                  "revisit_notes": "当面回访，客户满意"})
+    assert instances.get_instance(step(), str(row.id), actor=SYSTEM).status == "completed"
+    with ctx.sessions() as session:
+        assert session.get(Customer, "P1").next_revisit_on == date(2025, 6, 4)  # platinum: quarterly from the visit
