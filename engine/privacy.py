@@ -122,6 +122,13 @@ def mask_name(name: str | None) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+def mask_address(address: str | None) -> str:
+    """The area only (the first six characters, e.g. province and city): ``上海市浦东新***``."""
+    if not address:
+        return ""
+    return address[:6] + "***" if len(address) > 6 else address[:1] + "***"
+
+
 def mask_email(email: str | None) -> str:
     if not email or "@" not in email:
         return ""

@@ -81,6 +81,11 @@ class Customer(Base):
     professional_investor: Mapped[bool] = mapped_column(Boolean, default=False)
     qualified_investor: Mapped[bool] = mapped_column(Boolean, default=False)
     customer_since: Mapped[date | None] = mapped_column(Date)
+    # Know-your-customer profile from onboarding (codes of the onboarding_kyc form); the address is encrypted.
+    occupation: Mapped[str | None] = mapped_column(String(32))
+    income_band: Mapped[str | None] = mapped_column(String(16))
+    source_of_funds: Mapped[str | None] = mapped_column(String(32))
+    address_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

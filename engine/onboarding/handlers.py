@@ -143,7 +143,11 @@ def create_customer(ctx: EngineContext, params: Mapping[str, Any], call: Service
     row = customer_row(ctx, data)  # checks the fields now: a bad value fails this task, not the commit
     ticked = set(kyc.get("marketing_channels") or [])
     marketing = tuple((c, c in ticked) for c in CHANNELS)
-    profile = {k: str(kyc[k]) for k in ("occupation", "income_band", "source_of_funds") if kyc.get(k)}
+    row.occupation, row.income_band, row.source_of_funds = (
+        str(kyc.get(k) or "")[:limit] or None for k, limit in (("occupation", 32), ("income_band", 16),
+                                                               ("source_of_funds", 32)))
+    row.address_enc = ctx.cipher.encrypt(str(kyc.get("address") or "").strip() or None)
+    recorded = sorted(k for k in ("occupation", "income_band", "source_of_funds", "address") if kyc.get(k))
     since = _local_day(ctx, call.now)
 
     def write(ctx: EngineContext, session: Session, instance_id: uuid.UUID | None, now: datetime) -> None:
@@ -160,7 +164,7 @@ def create_customer(ctx: EngineContext, params: Mapping[str, Any], call: Service
             instance.customer_id = customer_id
         audit.append(session, stream=f"customer:{customer_id}", actor=_step_actor(session, instance_id),
                      action="customer.onboarded", subject_type="customer", subject_id=customer_id, at=now,
-                     after={"instance": str(instance_id), "marketing": dict(marketing), **profile})
+                     after={"instance": str(instance_id), "marketing": dict(marketing), "kyc": recorded})
 
     call.effects.append(_Bound(ctx, write))
     return {"customer_id": customer_id}

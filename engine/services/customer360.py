@@ -35,12 +35,12 @@ from engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from engine.db.outreach import Consent, Customer, OutboxMessage
 from engine.db.session import unit_of_work
 from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDeniedError
-from engine.privacy import mask_email, mask_name, mask_phone, normalise
+from engine.privacy import mask_address, mask_email, mask_name, mask_phone, normalise
 from engine.rules.care_dates import age_on
 from engine.services.authz import require_role
 from engine.views import Actor
 
-REVEALABLE = ("phone", "email")
+REVEALABLE = ("phone", "email", "address")
 MAX_LIMIT = 100
 
 # (code, name, family, seller R-level, issuer R-level, issuer, private, minimum ¥, cooling-off hours).
@@ -158,6 +158,10 @@ class Customer360:
     preferred_channel: str
     do_not_disturb: bool
     customer_since: date | None
+    occupation: str | None  # KYC codes of the onboarding_kyc form
+    income_band: str | None
+    source_of_funds: str | None
+    address: str  # masked: the first characters only; see reveal_contact
     aum: Decimal
     risk_level: str | None  # "C1".."C5"
     risk_valid_until: date | None
@@ -268,7 +272,9 @@ def customer_360(ctx: EngineContext, customer_id: str, actor: Actor, *, timeline
             email=mask_email(ctx.cipher.decrypt(c.email_enc)), id_number=("*" * 14 + number[-4:]) if number else "",
             can_reveal=_sees_full_name(actor, c), tier=c.tier, branch=c.branch, manager=c.manager, status=c.status,
             language=c.language, preferred_channel=c.preferred_channel, do_not_disturb=c.do_not_disturb,
-            customer_since=c.customer_since, aum=Decimal(c.aum or 0), risk_level=_risk(c.risk_level),
+            customer_since=c.customer_since, occupation=c.occupation, income_band=c.income_band,
+            source_of_funds=c.source_of_funds, address=mask_address(ctx.cipher.decrypt(c.address_enc)),
+            aum=Decimal(c.aum or 0), risk_level=_risk(c.risk_level),
             risk_valid_until=c.risk_valid_until, risk_expired=c.risk_valid_until is None or c.risk_valid_until < today,
             accounts=_accounts(session, c.id), holdings=_holdings(session, c.id), tier_history=_tiers(session, c.id),
             consents=_consents(session, c.id), timeline=timeline(session, c.id, timeline_cursor, timeline_limit),
@@ -312,7 +318,7 @@ def _consents(session: Session, customer_id: str) -> list[ConsentLine]:
 
 
 def reveal_contact(ctx: EngineContext, customer_id: str, field: str, actor: Actor, *, reason: str = "") -> str:
-    """The customer's full phone or e-mail for their own manager or a supervisor; audited (never the value).
+    """The customer's full phone, e-mail or address for their own manager or a supervisor; audited (never the value).
 
     Raises InvalidInputError (the ID number and unknown fields are never revealed),
     CustomerNotFoundError, PermissionDeniedError.
@@ -328,7 +334,8 @@ def reveal_contact(ctx: EngineContext, customer_id: str, field: str, actor: Acto
         if not _sees_full_name(actor, customer):
             raise PermissionDeniedError("only the customer's manager or a supervisor may reveal contact data",
                                         details={"roles": ["supervisor"], "manager": True})
-        value = ctx.cipher.decrypt(customer.phone_enc if field == "phone" else customer.email_enc) or ""
+        value = ctx.cipher.decrypt({"phone": customer.phone_enc, "email": customer.email_enc,
+                                    "address": customer.address_enc}[field]) or ""
         audit.append(session, stream=f"customer:{customer_id}", actor=actor.username, action="customer.contact_revealed",
                      subject_type="customer", subject_id=customer_id, at=now,
                      after={"field": field, "reason": reason[:200]})

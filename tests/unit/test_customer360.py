@@ -164,3 +164,20 @@ def test_list_search_filters_and_keyset_pages(ctx, people):
     assert [(c.name, c.phone) for c in first.items] == [("欧**华", "139****5678"), ("欧*娜", "138****0002")]
     with pytest.raises(PermissionDeniedError):
         list_customers(ctx, actor=people["dora"])
+
+
+def test_the_kyc_address_is_encrypted_masked_and_revealed_only_with_an_audit(ctx, people, k1):
+    with ctx.sessions.begin() as s:
+        row = s.get(Customer, "K1")
+        row.occupation, row.income_band, row.source_of_funds = "retired", "100k_500k", "pension"
+        row.address_enc = ctx.cipher.encrypt("北京市朝阳区建国路88号")
+    view = customer_360(ctx, "K1", people["bob"])
+    assert (view.occupation, view.income_band, view.source_of_funds, view.address) == (
+        "retired", "100k_500k", "pension", "北京市朝阳区***")
+    with pytest.raises(PermissionDeniedError):
+        reveal_contact(ctx, "K1", "address", people["bob"])
+    assert reveal_contact(ctx, "K1", "address", people["alice"]) == "北京市朝阳区建国路88号"
+    with ctx.sessions() as s:
+        assert "建国路" not in s.get(Customer, "K1").address_enc
+        [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "customer.contact_revealed")).all()
+        assert event.after == {"field": "address", "reason": ""}
