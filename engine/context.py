@@ -120,7 +120,8 @@ def build_engine(
         form_validator=form_validator or validate_submission,
     )
     wakeups.install(sessions, ctx.wakeup_listeners)
-    ctx.register_handler(NOTIFY_HANDLER, make_notify_handler(ctx.templates, {"bank_name": settings.bank_name}))
+    ctx.register_handler(NOTIFY_HANDLER, make_notify_handler(ctx.templates, {"bank_name": settings.bank_name},
+                                                             ctx.cipher))
     ctx.register_channel(InAppChannel(sessions, ctx.clock))
     for module_name in BUILTIN_HANDLER_MODULES:
         importlib.import_module(module_name).register(ctx)

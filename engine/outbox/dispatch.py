@@ -28,7 +28,7 @@ from engine.db.session import unit_of_work
 from engine.errors import EngineError
 from engine.outbox.policy import Decision, Recent, Recipient, Sendable, decide
 from engine.outbox.ports import OutboundMessage, PermanentChannelError, TransientChannelError
-from engine.outbox.store import DELIVERY_MESSAGE
+from engine.outbox.store import DELIVERY_MESSAGE, open_params
 from engine.outbox.templates import TIER_NAMES, MessageTemplate, salutation
 from engine.views import SYSTEM
 
@@ -135,7 +135,8 @@ def _render(ctx: EngineContext, row: OutboxMessage, customer: Customer | None, t
     if customer is None or template is None or decision.channel is None:
         return None
     lang = customer.language if customer.language in template.texts else "zh-CN"
-    values = {**row.params, "name": customer.name, "salutation": salutation(customer.name, customer.gender, lang),
+    values = {**open_params(ctx.cipher, row.params), "name": customer.name,
+              "salutation": salutation(customer.name, customer.gender, lang),
               "tier_name": TIER_NAMES.get(lang, TIER_NAMES["zh-CN"]).get(customer.tier, customer.tier)}
     rendered = template.render(lang, values)
     address = {

@@ -22,6 +22,7 @@ from engine import wakeups
 from engine.bpmn.workflow import ServiceCall
 from engine.db.outreach import OutboxMessage, OutboxStatus
 from engine.outbox.templates import CUSTOMER_FIELDS, MessageTemplate, TemplateError
+from engine.privacy import FieldCipher
 
 NOTIFY_HANDLER = "careflow.notify"
 DELIVERY_MESSAGE = "careflow.delivery"
@@ -40,9 +41,23 @@ class OutboxIntent:
     task_name: str | None = None
 
 
-def make_notify_handler(templates: Callable[[], Mapping[str, MessageTemplate]],
-                        defaults: Mapping[str, Any]) -> Callable[[Mapping[str, Any], ServiceCall], Any]:
-    """The ``careflow.notify`` handler over the loaded templates and default parameters (bank name)."""
+SEALED = "$sealed"
+
+
+def seal_value(cipher: FieldCipher, value: Any) -> dict[str, str]:
+    """A parameter kept encrypted in the outbox row (a one-time code): only the dispatcher opens it to render."""
+    return {SEALED: cipher.encrypt(str(value)) or ""}
+
+
+def open_params(cipher: FieldCipher, params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: cipher.decrypt(v[SEALED]) if isinstance(v, dict) and SEALED in v else v for k, v in params.items()}
+
+
+def make_notify_handler(templates: Callable[[], Mapping[str, MessageTemplate]], defaults: Mapping[str, Any],
+                        cipher: FieldCipher | None = None) -> Callable[[Mapping[str, Any], ServiceCall], Any]:
+    """The ``careflow.notify`` handler over the loaded templates and default parameters (bank name).
+
+    A template's ``secret_params`` are sealed with ``cipher`` before they reach the outbox row."""
 
     def notify(params: Mapping[str, Any], call: ServiceCall) -> dict[str, str]:
         name = params.get("template")
@@ -61,7 +76,8 @@ def make_notify_handler(templates: Callable[[], Mapping[str, MessageTemplate]],
         call.effects.append(OutboxIntent(
             key=key, customer_id=str(customer) if customer else None, channel=channel, template=template.key,
             purpose=template.purpose, urgent=template.urgent,
-            params={k: values[k] for k in template.params if k in values}, task_name=call.task_name,
+            params={k: seal_value(cipher, values[k]) if cipher is not None and k in template.secret else values[k]
+                    for k in template.params if k in values}, task_name=call.task_name,
         ))
         return {"outbox_key": key}
 

@@ -53,6 +53,8 @@ class MessageTemplate:
     wechat_template: str | None = None
     channels: tuple[str, ...] = ("sms", "email", "wechat", "inapp")
     extra: dict[str, Any] = field(default_factory=dict)
+    # Parameters stored encrypted in the outbox row (one-time codes) and opened only to render the message.
+    secret: frozenset[str] = frozenset()
 
     def render(self, lang: str, values: dict[str, Any]) -> Rendered:
         text = self.texts.get(lang) or self.texts["zh-CN"]
@@ -96,7 +98,10 @@ def parse_templates(raw: dict[str, Any], *, source: str = "templates") -> dict[s
             urgent=bool(spec.get("urgent", False)), festive=bool(spec.get("festive", False)),
             wechat_template=spec.get("wechat_template"),
             channels=tuple(spec.get("channels", ("sms", "email", "wechat", "inapp"))),
+            secret=frozenset(spec.get("secret_params", [])),
         )
+        if not template.secret <= template.params:
+            raise TemplateError(f"{source}: template {key}: secret_params must be among its params")
         unknown = template.placeholders() - CUSTOMER_FIELDS - template.params
         if unknown:
             raise TemplateError(f"{source}: template {key} uses unknown placeholders {sorted(unknown)}; "

@@ -33,7 +33,7 @@ from engine.db.outreach import FINAL_OUTBOX_STATES, Customer, CustomerStatus, Ou
 from engine.db.portal import OneTimeCode, RateHit
 from engine.db.session import unit_of_work
 from engine.errors import AuthenticationError, InvalidInputError, NotFoundError, RateLimitedError
-from engine.outbox.store import OutboxIntent, store_effects
+from engine.outbox.store import OutboxIntent, seal_value, store_effects
 from engine.privacy import mask_phone, normalise
 from engine.services.collaboration import _check_file, _store
 from engine.views import Actor, AttachmentView
@@ -99,7 +99,7 @@ def request_code(ctx: EngineContext, phone: str, *, ip: str | None) -> CodeReque
             row.outbox_key = f"otp:{row.id}"
             store_effects(session, None, [OutboxIntent(
                 key=row.outbox_key, customer_id=customer_id, channel="sms", template=TEMPLATE, purpose="service",
-                urgent=True, params={"code": code, "bank_name": ctx.settings.bank_name})], now)
+                urgent=True, params={"code": seal_value(ctx.cipher, code), "bank_name": ctx.settings.bank_name})], now)
         audit.append(session, stream=f"customer:{customer_id}" if customer_id else "portal:unknown",
                      actor="portal", action="portal.code_requested", subject_type="portal_code",
                      subject_id=str(row.id), at=now,
