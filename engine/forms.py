@@ -5,7 +5,8 @@ deployed with its process. The browser validates too, but a bank cannot trust th
 marshmallow schema is built from the *deployed* form and every submission is loaded through it
 before it becomes task data. Errors are ``{"field" or "group.field": [messages]}`` in zh-CN (the
 staff UI's language) or English, for the UI to show next to fields and the API to return as 422.
-Unknown top-level keys of a form (e.g. CareFlow's ``careflow.labels_en``) are tolerated.
+Unknown top-level keys of a form are tolerated, e.g. CareFlow's ``careflow.labels_en``: the English
+for a schema written in Chinese (field, option, text and group labels; see ``web/formrender.py``).
 
 Rules follow form-js so the server does not reject what the browser rightly accepted: blank text,
 an empty list and an unticked checkbox do not satisfy ``required``; length and pattern rules skip

@@ -5,6 +5,18 @@ and the server's validation messages (``engine.forms``) sit next to the right fi
 keep their JSON type by travelling as JSON text (``true``, ``50000``, ``"phone"``); numbers are
 parsed as numbers, an unticked checkbox is ``false``, a blank optional field is left out. Anything
 that does not parse is passed on as the raw string, so the server's validation names the field.
+
+Languages: the schema itself is Chinese (form-js ``label``, ``text`` and ``values[].label``), so the
+form-js editor and the default zh UI show it unchanged. English lives beside it in the form's
+top-level ``"careflow": {"labels_en": {...}}``, used when the UI language is ``en``:
+
+- ``"<key>"``: a data field's label, e.g. ``"contact_method": "Contact method"``;
+- ``"<key>=<value>"``: an option's label, the value written as it is for a string and as JSON
+  otherwise, e.g. ``"contact_method=phone"``, ``"approved=true"``;
+- ``"#<component id>"``: a read-only text component or a group's heading, e.g. ``"#Text_rules"``.
+
+A missing entry falls back to the Chinese. Field descriptions are not rendered, so they need none.
+``tests/unit/test_form_languages.py`` holds every form in ``forms/`` to this.
 """
 
 from __future__ import annotations
@@ -32,23 +44,34 @@ class Field:
 
 
 def fields(form: Mapping[str, Any], lang: str = "zh-CN") -> list[Field]:
-    labels_en = (form.get("careflow") or {}).get("labels_en", {}) if lang == "en" else {}
+    """What to render, in order, labelled in ``lang`` ("zh"/"zh-CN" → the schema, "en" → ``labels_en``)."""
+    english = lang.split("-")[0].lower() == "en"
+    labels_en = (form.get("careflow") or {}).get("labels_en", {}) if english else {}
     return list(_walk(form.get("components") or [], "", labels_en))
+
+
+def option_key(key: str, value: Any) -> str:
+    """The ``labels_en`` entry of one option: ``"contact_method=phone"``, ``"approved=true"``."""
+    return f"{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 
 def _walk(components: list[Any], prefix: str, labels_en: Mapping[str, str]) -> Iterator[Field]:
     for component in components:
         kind = component.get("type")
+        own = labels_en.get(f"#{component.get('id')}")
         if kind == "group":
+            if component.get("label"):
+                yield Field(path="", kind="text", label="", required=False, text=own or str(component["label"]))
             path = component.get("path")
             yield from _walk(component.get("components") or [], f"{prefix}{path}." if path else prefix, labels_en)
         elif kind == "text":
-            yield Field(path="", kind="text", label="", required=False, text=str(component.get("text", "")))
+            yield Field(path="", kind="text", label="", required=False, text=own or str(component.get("text", "")))
         elif kind in DATA_TYPES:
             key = str(component.get("key"))
             rules = component.get("validate") or {}
             subtype = component.get("subtype", "date") if kind == "datetime" else ""
-            options = tuple((json.dumps(o.get("value")), str(o.get("label", o.get("value"))))
+            options = tuple((json.dumps(o.get("value")),
+                             labels_en.get(option_key(key, o.get("value"))) or str(o.get("label", o.get("value"))))
                             for o in component.get("values") or [])
             attrs = {k: rules[k] for k in ("min", "max", "minLength", "maxLength") if rules.get(k) is not None}
             if subtype:

@@ -23,6 +23,7 @@ from engine.views import TaskView
 from web import formrender
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
+from web.i18n import current_language
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 VIEWS = {"mine": _l("My tasks"), "queue": _l("Queue"), "archive": _l("Done"), "all": _l("All")}
@@ -53,8 +54,7 @@ def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
     summary = customers.customer_summary(ctx, task.customer_id, actor=actor) if task.customer_id else None
     history = instances.get_instance(ctx, task.instance_id, actor=actor).history if actor.is_supervisor or (
         task.assignee == actor.username) else []
-    lang = "en" if request.args.get("lang") == "en" else "zh-CN"
-    fields = formrender.fields(task.form, lang) if task.form else []
+    fields = formrender.fields(task.form, current_language()) if task.form else []
     shown = formrender.current_values(task.data, posted)
     return render_template("task.html", actor=actor, task=task, customer=summary, history=history, fields=fields,
                            shown=shown, errors=errors or {}, now=ctx.clock.now(),
