@@ -13,13 +13,13 @@ import json
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from engine import wakeups
@@ -249,8 +249,10 @@ def _project_messages(
 
 _OPEN_TASKS_OF = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
                                          HumanTask.status.in_(OPEN_STATES))
-_DROP_TIMERS = delete(Timer).where(Timer.instance_id == bindparam("instance_id"))
-_DROP_SUBSCRIPTIONS = delete(MessageSubscription).where(MessageSubscription.instance_id == bindparam("instance_id"))
+# Core deletes on the tables: the ORM's bulk delete would also look for matching objects in the session.
+_TIMERS, _SUBSCRIPTIONS = cast(Table, Timer.__table__), cast(Table, MessageSubscription.__table__)
+_DROP_TIMERS = delete(_TIMERS).where(_TIMERS.c.instance_id == bindparam("instance_id"))
+_DROP_SUBSCRIPTIONS = delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id"))
 
 
 def clear(session: Session, instance: ProcessInstance, now: datetime) -> None:
