@@ -18,6 +18,7 @@ from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
 from engine.errors import ConflictError, FormValidationError, InvalidInputError
+from engine.forms import validate_submission
 from engine.services import collaboration, customers, instances, sla, tasks
 from engine.views import TaskView
 from web import formrender
@@ -129,6 +130,8 @@ def _complete(task_id: str) -> Any:
     current = tasks.get_task(ctx, task_id, actor=actor)
     data = formrender.parse(current.form, request.form) if current.form else {}
     try:
+        if current.form and current_language() == "en":  # the engine's own check answers in Chinese
+            validate_submission(current.form, data, lang="en")
         tasks.complete_task(ctx, task_id, actor=actor, data=data)
     except FormValidationError as exc:
         return _task_page(current, errors=exc.details.get("fields", {}), posted=request.form, status=422)

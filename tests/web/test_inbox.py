@@ -54,6 +54,9 @@ def test_claim_then_a_wrong_form_then_a_right_one(app, service_request):
     assert wrong.status_code == 422
     assert re.search(r'data-field="resolution">.*?此项为必填项', body, re.S)
     assert re.search(r'data-field="amount">.*?value="-5".*?不能小于 0', body, re.S)  # what was typed stays
+    english = client.post(f"/inbox/tasks/{task_id}/complete?lang=en",
+                          data={"csrf_token": csrf, "resolution": "", "amount": "-5"}).get_data(as_text=True)
+    assert re.search(r'data-field="resolution">.*?required', english, re.S) and "此项为必填项" not in english
     right = client.post(f"/inbox/tasks/{task_id}/complete",
                         data={"csrf_token": csrf, "resolution": "已补发卡片", "amount": "100", "resolved": "true"})
     assert right.status_code == 302
