@@ -38,6 +38,7 @@ from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDe
 from engine.privacy import mask_address, mask_email, mask_name, mask_phone, normalise
 from engine.rules.care_dates import age_on
 from engine.services.authz import require_role
+from engine.services.customers import sees_full_name
 from engine.views import Actor
 
 REVEALABLE = ("phone", "email", "address")
@@ -249,10 +250,6 @@ def _decode(cursor: str) -> list[str]:
 # --- the 360 view -------------------------------------------------------------------------------------------------
 
 
-def _sees_full_name(actor: Actor, customer: Customer) -> bool:
-    return actor.is_supervisor or (customer.manager is not None and customer.manager == actor.username)
-
-
 def customer_360(ctx: EngineContext, customer_id: str, actor: Actor, *, timeline_cursor: str | None = None,
                  timeline_limit: int = 20) -> Customer360:
     """Everything about one customer, masked for ``actor``. Raises CustomerNotFoundError, PermissionDeniedError."""
@@ -266,11 +263,11 @@ def customer_360(ctx: EngineContext, customer_id: str, actor: Actor, *, timeline
             raise CustomerNotFoundError(f"no customer {customer_id}")
         number = ctx.cipher.decrypt(c.id_number_enc)
         return Customer360(
-            id=c.id, name=c.name if _sees_full_name(actor, c) else mask_name(c.name), gender=c.gender,
+            id=c.id, name=c.name if sees_full_name(actor, c) else mask_name(c.name), gender=c.gender,
             age=age_on(c.birth_date, today) if c.birth_date else None, birthday=_birthday(c),
             birthday_calendar=c.birthday_calendar, phone=mask_phone(ctx.cipher.decrypt(c.phone_enc)),
             email=mask_email(ctx.cipher.decrypt(c.email_enc)), id_number=("*" * 14 + number[-4:]) if number else "",
-            can_reveal=_sees_full_name(actor, c), tier=c.tier, branch=c.branch, manager=c.manager, status=c.status,
+            can_reveal=sees_full_name(actor, c), tier=c.tier, branch=c.branch, manager=c.manager, status=c.status,
             language=c.language, preferred_channel=c.preferred_channel, do_not_disturb=c.do_not_disturb,
             customer_since=c.customer_since, occupation=c.occupation, income_band=c.income_band,
             source_of_funds=c.source_of_funds, address=mask_address(ctx.cipher.decrypt(c.address_enc)),
@@ -331,7 +328,7 @@ def reveal_contact(ctx: EngineContext, customer_id: str, field: str, actor: Acto
         customer = session.get(Customer, customer_id)
         if customer is None:
             raise CustomerNotFoundError(f"no customer {customer_id}")
-        if not _sees_full_name(actor, customer):
+        if not sees_full_name(actor, customer):
             raise PermissionDeniedError("only the customer's manager or a supervisor may reveal contact data",
                                         details={"roles": ["supervisor"], "manager": True})
         value = ctx.cipher.decrypt({"phone": customer.phone_enc, "email": customer.email_enc,

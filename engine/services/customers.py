@@ -138,11 +138,16 @@ def _require(session: Session, customer_id: str) -> Customer:
     return customer
 
 
-def customer_summary(ctx: EngineContext, customer_id: str, *, actor: Actor) -> CustomerSummary | None:
-    """The masked summary of a customer for a task page, or None if the id is unknown.
+def sees_full_name(actor: Actor, customer: Customer) -> bool:
+    """The customer's own manager and supervisors see the full name; other staff a masked one (DOMAIN §3.3)."""
+    return actor.is_supervisor or (customer.manager is not None and customer.manager == actor.username)
 
-    Name and phone are masked for every role here: nobody needs the full number to handle a task,
-    and the customer manager who must call reads it in core banking (audited there).
+
+def customer_summary(ctx: EngineContext, customer_id: str, *, actor: Actor) -> CustomerSummary | None:
+    """The summary of a customer for a task page, masked for ``actor``, or None if the id is unknown.
+
+    The name is full for the customer's manager and supervisors (:func:`sees_full_name`), masked for
+    other staff; the phone is masked for everyone here (the 360 view reveals it, audited).
     """
     require_any_role(actor)
     today = ctx.clock.now().astimezone(ctx.settings.zone).date()
@@ -153,7 +158,8 @@ def customer_summary(ctx: EngineContext, customer_id: str, *, actor: Actor) -> C
         marketing = session.scalar(select(Consent.granted).where(
             Consent.customer_id == customer_id, Consent.channel == "all", Consent.purpose == "marketing"))
         return CustomerSummary(
-            id=customer.id, name=mask_name(customer.name), tier=customer.tier, manager=customer.manager,
+            id=customer.id, name=customer.name if sees_full_name(actor, customer) else mask_name(customer.name),
+            tier=customer.tier, manager=customer.manager,
             branch=customer.branch, phone=mask_phone(ctx.cipher.decrypt(customer.phone_enc)),
             age=age_on(customer.birth_date, today) if customer.birth_date else None,
             do_not_disturb=customer.do_not_disturb, marketing_consent=bool(marketing), status=customer.status,

@@ -181,3 +181,9 @@ def test_the_kyc_address_is_encrypted_masked_and_revealed_only_with_an_audit(ctx
         assert "建国路" not in s.get(Customer, "K1").address_enc
         [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "customer.contact_revealed")).all()
         assert event.after == {"field": "address", "reason": ""}
+
+
+def test_the_task_pages_customer_summary_is_masked_by_role_too(ctx, people, k1):
+    names = {who: customers.customer_summary(ctx, "K1", actor=people[who]).name for who in ("alice", "bob", "sam")}
+    assert names == {"alice": "欧阳明华", "bob": "欧**华", "sam": "欧阳明华"}  # alice manages K1; sam supervises
+    assert {customers.customer_summary(ctx, "K1", actor=people[w]).phone for w in names} == {"139****5678"}
