@@ -139,15 +139,29 @@ def dashboard() -> Any:
         data=page_data(_chart_data(board)))
 
 
+@bp.get("/scorecards")
+@login_required
+def scorecards() -> Any:
+    ctx, actor = current_engine(), current_actor()
+    if not actor.has_role("staff", "supervisor"):
+        abort(403)
+    report = reports.scorecard_report(ctx, actor=actor, filters=parse_filters())
+    return render_template("reports/scorecards.html", actor=actor, board=report, options=reports.filter_options(
+        ctx, actor=actor), query=_query(report.filters), titles=TITLES, labels=LABELS)
+
+
 @bp.get("/export/<name>.<fmt>")
 @login_required
 def export_dashboard(name: str, fmt: str) -> Any:
+    """One table of the dashboard or the scorecards, for the same filters (only that report is computed)."""
     if fmt not in FORMATS:
         abort(404)
-    board = reports.dashboard(current_engine(), actor=current_actor(), filters=parse_filters())
-    if name not in board.tables:
+    ctx, actor, filters = current_engine(), current_actor(), parse_filters()
+    report = (reports.scorecard_report(ctx, actor=actor, filters=filters) if name == "scorecards"
+              else reports.dashboard(ctx, actor=actor, filters=filters))
+    if name not in report.tables:
         abort(404)
-    return export(board.tables[name], fmt, f"careflow-{board.filters.start}-{board.filters.end}")
+    return export(report.tables[name], fmt, f"careflow-{report.filters.start}-{report.filters.end}")
 
 
 @bp.get("/processes")
@@ -193,9 +207,11 @@ def _tables_json(tables: dict[str, reports.Table]) -> dict[str, Any]:
 @api_bp.get("/reports/dashboard")
 @token_required
 def api_dashboard() -> Any:
-    board = reports.dashboard(current_engine(), actor=g.actor, filters=parse_filters())
+    ctx, filters = current_engine(), parse_filters()
+    board = reports.dashboard(ctx, actor=g.actor, filters=filters)
+    cards = reports.scorecard_report(ctx, actor=g.actor, filters=filters)
     return jsonify({"filters": to_json(_query(board.filters)), "own_portfolio": board.own_portfolio,
-                    "tables": _tables_json(board.tables)})
+                    "tables": _tables_json({**board.tables, **cards.tables})})
 
 
 @api_bp.get("/reports/processes/<key>")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from engine.db.base import Base
 from engine.db.complaints import Complaint
 from engine.db.models import HumanTask, ProcessInstance
-from engine.db.outreach import OutboxMessage
+from engine.db.outreach import Customer, OutboxMessage
 from engine.db.sales import SalesLead
 
 
@@ -44,21 +44,31 @@ class AumSnapshot(Base):
 
 _task, _instance = HumanTask.__table__.c, ProcessInstance.__table__.c
 _complaint, _lead, _outbox = Complaint.__table__.c, SalesLead.__table__.c, OutboxMessage.__table__.c
+_customer = Customer.__table__.c
 
+# The branch filter and the branch list of the dashboard's filters (index-only).
+Index("ix_customer_branch_manager", _customer.branch, _customer.manager)
 # Open work per person: an index-only range of the open/claimed tasks, grouped by assignee.
 Index("ix_human_task_status_assignee_due", _task.status, _task.assignee, _task.due_at)
-# Revisits created in a period, and a process's tasks in a period (analytics: waits, counts).
-Index("ix_human_task_process_created", _task.process_key, _task.created_at)
-# Handling time per step: tasks of a process completed in a period, with what the average needs.
-Index("ix_human_task_process_completed", _task.process_key, _task.completed_at, _task.task_name, _task.created_at)
-# Process analytics per version: instances started in a period (by status), cycle times of those ended in it.
-Index("ix_process_instance_definition_started", _instance.definition_id, _instance.started_at, _instance.status)
-Index("ix_process_instance_definition_ended", _instance.definition_id, _instance.ended_at, _instance.started_at)
+# A process's open tasks (analytics: where instances wait; index-only) and its tasks created in a period (revisits:
+# queried with every status listed, so that the created_at range applies within each status).
+Index("ix_human_task_process_status_created", _task.process_key, _task.status, _task.created_at, _task.task_name,
+      _task.instance_id)
+# Handling time per step: tasks of a process that ended in a period, with what the average needs (index-only).
+Index("ix_human_task_process_completed", _task.process_key, _task.completed_at, _task.task_name, _task.created_at,
+      _task.status)
+# Process analytics per version: instances started in a period (by status), cycle times of those ended in it;
+# ``id`` last so that "the tasks of this version" joins on an index-only range of the version's instances.
+Index("ix_process_instance_definition_started", _instance.definition_id, _instance.started_at, _instance.status,
+      _instance.id)
+Index("ix_process_instance_definition_ended", _instance.definition_id, _instance.ended_at, _instance.started_at,
+      _instance.status)
 # Complaint statistics by receipt, answer and review-request time.
 Index("ix_complaint_received", _complaint.received_at)
 Index("ix_complaint_answered", _complaint.answered_at)
 Index("ix_complaint_review_requested", _complaint.review_requested_at)
 # Cross-sell funnel: leads created in a period.
 Index("ix_sales_lead_created", _lead.created_at)
-# Care coverage: greetings queued in a period, by template.
-Index("ix_outbox_message_template_created", _outbox.template, _outbox.created_at)
+# Care coverage: greetings queued in a period, by template, and what became of them (index-only).
+Index("ix_outbox_message_template_created", _outbox.template, _outbox.created_at, _outbox.status,
+      _outbox.status_reason)

@@ -50,6 +50,7 @@ from engine.db.sales import SalesLead
 from engine.reporting.scope import Scope, Sql
 
 OPEN = (HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)
+ALL_TASK_STATES = tuple(s.value for s in HumanTaskStatus)
 DECIDED_WITHIN = (15, 30, 60)
 CARE_TEMPLATES = ("birthday_greeting", "holiday_greeting")
 CONSENT_REFUSALS = ("opted_out", "no_marketing_consent")
@@ -110,7 +111,8 @@ def step_times(session: Session, scope: Scope, process_key: str) -> tuple[StepTi
     sql = Sql(session, scope)
     seconds = sql.seconds(HumanTask.completed_at, HumanTask.created_at)
     query = (select(HumanTask.task_name, func.count(), func.avg(seconds))
-             .where(HumanTask.process_key == process_key, *scope.in_period(HumanTask.completed_at))
+             .where(HumanTask.process_key == process_key, *scope.in_period(HumanTask.completed_at),
+                    HumanTask.status == HumanTaskStatus.COMPLETED.value)  # a cancelled task has completed_at too
              .group_by(HumanTask.task_name).order_by(HumanTask.task_name))
     if scope.assignees is not None:
         query = query.where(HumanTask.assignee.in_(scope.assignees))
@@ -260,12 +262,14 @@ class RevisitRow:
 
 
 def revisit_completion(session: Session, scope: Scope) -> tuple[RevisitRow, ...]:
-    """Revisit tasks created in the period per tier and manager (``ix_human_task_process_created``)."""
+    """Revisit tasks created in the period per tier and manager (``ix_human_task_process_status_created``: every
+    status is listed so that the created_at range is an index range within each)."""
     done = HumanTask.status == HumanTaskStatus.COMPLETED.value
     on_time = and_(done, or_(HumanTask.due_at.is_(None), HumanTask.completed_at <= HumanTask.due_at))
     query = (select(Customer.tier, Customer.manager, func.count(), _count(done), _count(on_time))
              .join(Customer, Customer.id == HumanTask.customer_id)
-             .where(HumanTask.process_key == REVISIT_PROCESS, HumanTask.task_name == REVISIT_TASK,
+             .where(HumanTask.process_key == REVISIT_PROCESS, HumanTask.status.in_(ALL_TASK_STATES),
+                    HumanTask.task_name == REVISIT_TASK,
                     *scope.in_period(HumanTask.created_at), *scope.customer_conditions())
              .group_by(Customer.tier, Customer.manager))
     rows = (RevisitRow(str(t), m, int(n), int(c), int(o)) for t, m, n, c, o in session.execute(query))

@@ -13,8 +13,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, aliased
 
 from engine.db.complaints import Complaint
 from engine.db.outreach import Customer, CustomerStatus
@@ -71,43 +71,34 @@ def _has_snapshot(session: Session, month: date) -> bool:
     return session.scalar(select(AumSnapshot.month).where(AumSnapshot.month == month).limit(1)) is not None
 
 
-def _at_month(scope: Scope, month: date) -> Any:
-    """Per current manager: AUM sum, customers active then, and of those the ones closed/dormant now-or-later."""
-    return (select(Customer.manager, func.sum(AumSnapshot.aum), func.count(), _count(AumSnapshot.status == "active"))
-            .join(Customer, Customer.id == AumSnapshot.customer_id)
-            .where(AumSnapshot.month == month, *scope.customer_conditions()).group_by(Customer.manager))
-
-
-def _aum_and_attrition(session: Session, scope: Scope) -> tuple[dict[str, Any], dict[str, Decimal], dict[str, int],
-                                                                  dict[str, int]]:
+def _portfolio(session: Session, scope: Scope) -> dict[str, tuple[Any, ...]]:
+    """Per current manager, in one pass over their customers with the start (and end) snapshot joined by key:
+    customers in the portfolio, new customers, AUM at start, active at start, of those gone by the end, AUM at end."""
     start_month, end_month = month_start(scope.start), next_month(scope.end)
-    start = _grouped(session, _at_month(scope, start_month))
-    conditions = scope.customer_conditions()
+    begin = aliased(AumSnapshot)
+    query = (select(Customer.manager).select_from(Customer)
+             .outerjoin(begin, and_(begin.customer_id == Customer.id, begin.month == start_month)))
+    end_status: Any
+    end_aum: Any
     if _has_snapshot(session, end_month):
-        end_aum = {m: money(v[0]) for m, v in _grouped(session, _at_month(scope, end_month)).items()}
-        later = (select(Customer.manager, func.count()).select_from(AumSnapshot)
-                 .join(Customer, Customer.id == AumSnapshot.customer_id)
-                 .where(AumSnapshot.month == end_month, AumSnapshot.status.in_(GONE)))
-    else:
-        end_aum = {m: money(v[0]) for m, v in _grouped(session, select(Customer.manager, func.sum(Customer.aum))
-                                                       .where(*conditions).group_by(Customer.manager)).items()}
-        later = select(Customer.manager, func.count()).select_from(Customer).where(Customer.status.in_(GONE))
-    was_active = (select(AumSnapshot.customer_id).where(AumSnapshot.month == start_month,
-                                                        AumSnapshot.status == CustomerStatus.ACTIVE.value))
-    gone_query = (later.where(*conditions, Customer.id.in_(was_active)).group_by(Customer.manager))
-    gone = {m: int(v[0]) for m, v in _grouped(session, gone_query).items()}
-    active = {m: int(v[2]) for m, v in start.items()}
-    return {m: money(v[0]) for m, v in start.items()}, end_aum, active, gone
+        finish = aliased(AumSnapshot)
+        query = query.outerjoin(finish, and_(finish.customer_id == Customer.id, finish.month == end_month))
+        end_status, end_aum = finish.status, func.coalesce(finish.aum, 0)
+    else:  # the period runs to today: the customers' current figures
+        end_status, end_aum = Customer.status, Customer.aum
+    was_active = begin.status == CustomerStatus.ACTIVE.value
+    query = query.add_columns(
+        _count(Customer.status.in_(IN_PORTFOLIO)), _count(Customer.customer_since.between(scope.start, scope.end)),
+        func.sum(begin.aum), _count(was_active), _count(and_(was_active, end_status.in_(GONE))), func.sum(end_aum))
+    return _grouped(session, query.where(*scope.customer_conditions(), Customer.manager.is_not(None))
+                    .group_by(Customer.manager))
 
 
 def scorecards(session: Session, scope: Scope) -> tuple[Scorecard, ...]:
     """One scorecard per customer manager in scope, by manager name."""
     sql = Sql(session, scope)
     conditions = [*scope.customer_conditions(), Customer.manager.is_not(None)]
-    portfolio = _grouped(session, select(
-        Customer.manager, _count(Customer.status.in_(IN_PORTFOLIO)),
-        _count(Customer.customer_since.between(scope.start, scope.end))).where(*conditions).group_by(Customer.manager))
-    aum_start, aum_end, active, gone = _aum_and_attrition(session, scope)
+    portfolio = _portfolio(session, scope)
     leads = _grouped(session, select(Customer.manager, _count(CONTACTED), _count(SalesLead.status == "sold"))
                      .join(Customer, Customer.id == SalesLead.customer_id)
                      .where(*scope.in_period(SalesLead.created_at), *conditions).group_by(Customer.manager))
@@ -118,11 +109,10 @@ def scorecards(session: Session, scope: Scope) -> tuple[Scorecard, ...]:
     has_start = _has_snapshot(session, month_start(scope.start))
     cards = []
     for manager in sorted(portfolio):
-        customers, new = portfolio[manager]
+        customers, new, aum_start, active, gone, aum_end = portfolio[manager]
         lead = leads.get(manager, (0, 0))
         comp = complaints.get(manager, (0, 0, 0, 0, 0, 0))
         cards.append(Scorecard(
-            manager, int(customers), int(new), aum_start.get(manager, money(0)) if has_start else None,
-            aum_end.get(manager, money(0)), int(lead[0]), int(lead[1]), active.get(manager, 0), gone.get(manager, 0),
-            int(comp[0]), int(comp[1]), int(comp[5])))
+            manager, int(customers), int(new), money(aum_start) if has_start else None, money(aum_end),
+            int(lead[0]), int(lead[1]), int(active), int(gone), int(comp[0]), int(comp[1]), int(comp[5])))
     return tuple(cards)

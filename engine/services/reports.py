@@ -24,12 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.context import EngineContext
-from engine.db.models import Group, GroupMembership, User
+from engine.db.models import Group, GroupMembership, ProcessDefinition, User
+from engine.db.outreach import Customer
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError, NotFoundError
 from engine.reporting import analytics, kpis, scorecards
 from engine.reporting.scope import Scope
 from engine.services.authz import require_role
+from engine.services.customers import TIERS
 from engine.views import Actor
 
 DEFAULT_DAYS = 30
@@ -66,6 +68,15 @@ class Dashboard:
     funnel: kpis.Funnel
     revisits: tuple[kpis.RevisitRow, ...]
     care: tuple[kpis.CareRow, ...]
+    tables: dict[str, Table] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScorecardReport:
+    """Customer-manager scorecards: a page of their own (one row per manager, a pass over the portfolio)."""
+
+    filters: ReportFilters
+    own_portfolio: bool
     scorecards: tuple[scorecards.Scorecard, ...]
     tables: dict[str, Table] = field(default_factory=dict)
 
@@ -118,7 +129,9 @@ def _scope(ctx: EngineContext, session: Session, filters: ReportFilters, actor: 
 
 
 def dashboard(ctx: EngineContext, *, actor: Actor, filters: ReportFilters = ReportFilters()) -> Dashboard:
-    """Every dashboard KPI for the filters (staff: their own portfolio). Raises PermissionDeniedError, InvalidInputError."""
+    """The operations dashboard for the filters (staff: their own portfolio); scorecards are :func:`scorecard_report`.
+
+    Raises PermissionDeniedError, InvalidInputError."""
     require_role(actor, "staff", "supervisor")
     with unit_of_work(ctx.sessions, write=False) as session:
         scope, applied, own = _scope(ctx, session, filters, actor)
@@ -126,10 +139,19 @@ def dashboard(ctx: EngineContext, *, actor: Actor, filters: ReportFilters = Repo
             applied, own, kpis.open_work(session, scope), kpis.complaint_volume(session, scope),
             kpis.complaint_timeliness(session, scope), kpis.satisfaction_trend(session, scope),
             kpis.step_times(session, scope, COMPLAINT_PROCESS), kpis.cross_sell_funnel(session, scope),
-            kpis.revisit_completion(session, scope), kpis.care_coverage(session, scope),
-            scorecards.scorecards(session, scope))
+            kpis.revisit_completion(session, scope), kpis.care_coverage(session, scope))
     board.tables.update({t.name: t for t in dashboard_tables(board)})
     return board
+
+
+def scorecard_report(ctx: EngineContext, *, actor: Actor, filters: ReportFilters = ReportFilters()) -> ScorecardReport:
+    """One scorecard per customer manager in scope (staff: their own). Raises PermissionDeniedError, InvalidInputError."""
+    require_role(actor, "staff", "supervisor")
+    with unit_of_work(ctx.sessions, write=False) as session:
+        scope, applied, own = _scope(ctx, session, filters, actor)
+        report = ScorecardReport(applied, own, scorecards.scorecards(session, scope))
+    report.tables["scorecards"] = scorecard_table(report.scorecards)
+    return report
 
 
 def process_analytics(ctx: EngineContext, key: str, *, actor: Actor, version: int | None = None,
@@ -153,6 +175,34 @@ def process_analytics(ctx: EngineContext, key: str, *, actor: Actor, version: in
             analytics.waits(session, scope, key, definition_id))
     result.tables.update({t.name: t for t in analytics_tables(result)})
     return result
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    branches: tuple[str, ...]
+    teams: tuple[str, ...]
+    managers: tuple[str, ...]
+    tiers: tuple[str, ...]
+
+
+def filter_options(ctx: EngineContext, *, actor: Actor) -> FilterOptions:
+    """What the dashboard's filters offer: branches, teams and managers for supervisors; tiers for all."""
+    require_role(actor, "staff", "supervisor")
+    if not actor.is_supervisor:
+        return FilterOptions((), (), (), TIERS)
+    with unit_of_work(ctx.sessions, write=False) as session:
+        branches = session.scalars(select(Customer.branch).where(Customer.branch.is_not(None)).distinct())
+        managers = session.scalars(select(Customer.manager).where(Customer.manager.is_not(None)).distinct())
+        teams = session.scalars(select(Group.name).order_by(Group.name))
+        return FilterOptions(tuple(sorted(str(b) for b in branches)), tuple(teams),
+                             tuple(sorted(str(m) for m in managers)), TIERS)
+
+
+def process_keys(ctx: EngineContext, *, actor: Actor) -> tuple[str, ...]:
+    """Keys of the deployed processes (for the analytics page's choice)."""
+    require_role(actor, "designer", "supervisor")
+    with unit_of_work(ctx.sessions, write=False) as session:
+        return tuple(session.scalars(select(ProcessDefinition.key).distinct().order_by(ProcessDefinition.key)))
 
 
 def _rate(value: float | None) -> str:
@@ -189,14 +239,17 @@ def dashboard_tables(d: Dashboard) -> list[Table]:
                        "pending"),
               tuple((c.template, c.due, c.sent, c.refused_consent, c.refused_dnd, c.refused_other, c.failed, c.pending)
                     for c in d.care)),
-        Table("scorecards", ("manager", "customers", "new_customers", "aum_start", "aum_end", "aum_growth",
-                             "contacted", "sold", "cross_sell_rate", "active_at_start", "attrited", "attrition_rate",
-                             "complaints", "complaint_rate", "decided", "on_time", "on_time_rate"),
-              tuple((s.manager, s.customers, s.new_customers, _money(s.aum_start), _money(s.aum_end),
-                     _money(s.aum_growth), s.contacted, s.sold, _rate(s.cross_sell_rate), s.active_at_start,
-                     s.attrited, _rate(s.attrition_rate), s.complaints, _rate(s.complaint_rate), s.decided, s.on_time,
-                     _rate(s.on_time_rate)) for s in d.scorecards)),
     ]
+
+
+def scorecard_table(cards: tuple[scorecards.Scorecard, ...]) -> Table:
+    return Table("scorecards", ("manager", "customers", "new_customers", "aum_start", "aum_end", "aum_growth",
+                                "contacted", "sold", "cross_sell_rate", "active_at_start", "attrited", "attrition_rate",
+                                "complaints", "complaint_rate", "decided", "on_time", "on_time_rate"),
+                 tuple((s.manager, s.customers, s.new_customers, _money(s.aum_start), _money(s.aum_end),
+                        _money(s.aum_growth), s.contacted, s.sold, _rate(s.cross_sell_rate), s.active_at_start,
+                        s.attrited, _rate(s.attrition_rate), s.complaints, _rate(s.complaint_rate), s.decided,
+                        s.on_time, _rate(s.on_time_rate)) for s in cards))
 
 
 def analytics_tables(a: ProcessAnalytics) -> list[Table]:

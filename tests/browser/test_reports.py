@@ -50,5 +50,6 @@ def test_a_customer_manager_sees_their_portfolio_only(page, login, live_server, 
     expect(page.locator("h2").first).to_contain_text("我的客户")
     expect(page.locator("#filter-team")).to_have_count(0)
     expect(page.locator("#kpi-complaints")).to_have_text("2")
+    page.click("#tab-scorecards")
     expect(page.locator("#table-scorecards tr")).to_have_count(2)  # the header and alice
     expect(page.locator("#table-scorecards")).to_contain_text("alice")

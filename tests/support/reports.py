@@ -41,7 +41,7 @@ SNAPSHOT_FEB = {"C1": ("80000", "active"), "C3": ("50000", "active"), "C5": ("30
 def _customers(ctx: EngineContext) -> None:
     add_customers(ctx, *(customer(cid, manager=m, branch=b, tier=t) for cid, (m, b, t, *_) in CUSTOMERS.items()))
     with unit_of_work(ctx.sessions) as session:
-        for cid, (manager, branch, tier, status, aum, since) in CUSTOMERS.items():
+        for cid, (*_, status, aum, since) in CUSTOMERS.items():
             row = session.get_one(Customer, cid)
             row.status, row.aum, row.customer_since = status, Decimal(aum), since
         for cid, (aum, status) in SNAPSHOT_FEB.items():

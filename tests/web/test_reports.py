@@ -41,6 +41,8 @@ def test_a_customer_manager_sees_only_their_own_portfolio(app):
     assert "My portfolio" in page or "我的客户" in page
     assert 'id="filter-team"' not in page
     assert (kpi(page, "open"), kpi(page, "overdue"), kpi(page, "complaints")) == ("2", "1", "2")
+    page = client.get(f"/reports/scorecards?{FEB}&manager=bob").get_data(as_text=True)
+    assert page.count("<tr>") == 2 and "<td>alice</td>" in page and "<td>bob</td>" not in page
     cards = rows(client.get(f"/reports/export/scorecards.csv?{FEB}"))
     assert cards[0][:6] == ["manager", "customers", "new_customers", "aum_start", "aum_end", "aum_growth"]
     assert [r[:6] for r in cards[1:]] == [["alice", "2", "1", "80000.00", "120000.00", "40000.00"]]
@@ -54,6 +56,8 @@ def test_a_supervisor_sees_the_bank_and_filters_to_a_team(app):
     page = client.get(f"/reports?{FEB}").get_data(as_text=True)
     assert (kpi(page, "open"), kpi(page, "overdue"), kpi(page, "complaints")) == ("5", "3", "5")
     assert 'id="filter-team"' in page
+    cards = client.get(f"/reports/scorecards?{FEB}&team=service_team").get_data(as_text=True)
+    assert "<td>alice</td>" in cards and "<td>bob</td>" in cards and "<td>carol</td>" not in cards
     team = client.get(f"/reports?{FEB}&team=branch_team").get_data(as_text=True)
     assert (kpi(team, "open"), kpi(team, "complaints")) == ("1", "1")  # carol's task; C4's complaint
     assert 'href="/reports/export/work.csv?start=2025-02-01&amp;end=2025-02-28&amp;team=branch_team"' in team

@@ -19,15 +19,19 @@ depends_on = None
 # (index, table, columns) on the tables other modules own; declared in engine/db/reporting.py.
 INDEXES = (
     ('ix_human_task_status_assignee_due', 'human_task', ['status', 'assignee', 'due_at']),
-    ('ix_human_task_process_created', 'human_task', ['process_key', 'created_at']),
-    ('ix_human_task_process_completed', 'human_task', ['process_key', 'completed_at', 'task_name', 'created_at']),
-    ('ix_process_instance_definition_started', 'process_instance', ['definition_id', 'started_at', 'status']),
-    ('ix_process_instance_definition_ended', 'process_instance', ['definition_id', 'ended_at', 'started_at']),
+    ('ix_human_task_process_status_created', 'human_task',
+     ['process_key', 'status', 'created_at', 'task_name', 'instance_id']),
+    ('ix_human_task_process_completed', 'human_task',
+     ['process_key', 'completed_at', 'task_name', 'created_at', 'status']),
+    ('ix_process_instance_definition_started', 'process_instance', ['definition_id', 'started_at', 'status', 'id']),
+    ('ix_process_instance_definition_ended', 'process_instance',
+     ['definition_id', 'ended_at', 'started_at', 'status']),
     ('ix_complaint_received', 'complaint', ['received_at']),
     ('ix_complaint_answered', 'complaint', ['answered_at']),
     ('ix_complaint_review_requested', 'complaint', ['review_requested_at']),
     ('ix_sales_lead_created', 'sales_lead', ['created_at']),
-    ('ix_outbox_message_template_created', 'outbox_message', ['template', 'created_at']),
+    ('ix_outbox_message_template_created', 'outbox_message', ['template', 'created_at', 'status', 'status_reason']),
+    ('ix_customer_branch_manager', 'customer', ['branch', 'manager']),
 )
 
 
