@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -20,9 +18,9 @@ from engine.runtime import instance as runtime
 from engine.runtime.projection import OPEN_STATES, ready_human_tasks
 from engine.services import identity
 from tests.support import bpmn as b
+from tests.support import crash_worker
 from tests.support.engine import deploy
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS = 50
 
 
@@ -35,21 +33,19 @@ def _crashy() -> bytes:
 def test_sigkill_during_work_loses_and_duplicates_nothing(ctx, settings, db):
     identity.create_user(ctx, username="worker", roles=["staff"], groups=["workers"])
     deploy(ctx, ("crashy.bpmn", _crashy()))
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "PYTHONPATH": str(ROOT), "CAREFLOW_DATA_KEY": settings.data_key}
     rng = random.Random(20261124)
+    forks = multiprocessing.get_context("fork")  # a copy of this process: no interpreter start-up per kill
     for _ in range(KILLS):
-        proc = subprocess.Popen([sys.executable, "-m", "tests.support.crash_worker"], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", proc.stderr.read()
-        try:
-            proc.wait(timeout=rng.uniform(0.02, 0.4))  # let it work, then kill it wherever it is
-        except subprocess.TimeoutExpired:
-            pass
-        assert proc.returncode is None, proc.stderr.read()  # it must still be working, not crashed
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        ready = forks.Event()
+        proc = forks.Process(target=crash_worker.work, args=(settings, ready.set), daemon=True)
+        proc.start()
+        assert ready.wait(timeout=60), f"the worker did not start (exit code {proc.exitcode})"
+        proc.join(timeout=rng.uniform(0.02, 0.4))  # let it work, then kill it wherever it is
+        assert proc.exitcode is None, f"the worker ended by itself with {proc.exitcode}"  # still working
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        assert proc.exitcode == -signal.SIGKILL
+        proc.close()
 
     fresh = build_engine(settings, db=db)  # a restarted process: nothing cached
     with Session(db) as session:

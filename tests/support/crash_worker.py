@@ -1,11 +1,13 @@
 """A worker that starts instances and completes their tasks forever, until it is killed.
 
-Run by tests/integration/test_crash.py: ``python -m tests.support.crash_worker``.
+tests/integration/test_crash.py forks it (``work``) from the test process, so each of the 50 kills costs
+no interpreter start-up; ``python -m tests.support.crash_worker`` runs it on its own.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from engine.config import Settings
 from engine.context import build_engine
@@ -14,9 +16,14 @@ from engine.services import identity, instances, tasks
 
 
 def main() -> None:
-    ctx = build_engine(Settings.from_env())
+    work(Settings.from_env(), lambda: print("ready", flush=True))
+
+
+def work(settings: Settings, ready: Callable[[], None]) -> None:
+    """Start and complete forever with a fresh engine (its own connections), after calling ``ready``."""
+    ctx = build_engine(settings)
     worker = identity.get_actor(ctx, "worker")
-    print("ready", flush=True)
+    ready()
     n = 0
     while True:
         n += 1
