@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -56,6 +57,34 @@ def _shape_center(page: Page, element_id: str) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
+def _add_user_task(page: Page, flow_id: str, name: str, form_key: str) -> str:
+    """Drop a new task on ``flow_id`` (bpmn-js splits the flow), make it a user task for service_team; its id."""
+    page.locator('.djs-palette [data-action="create.task"]').click()
+    x, y = _shape_center(page, flow_id)
+    page.mouse.move(x - 5, y)
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    # diagram-js opens its popup on the click event alone (a real press also starts a drag of the pad entry)
+    page.locator('.djs-context-pad [data-action="replace"]').dispatch_event("click")
+    page.locator('.djs-popup [data-id="replace-with-user-task"]').dispatch_event("click")
+    new_id = str(page.evaluate("window.careflowModeler.get('selection').get()[0].id"))
+    assert new_id.startswith("Activity_")
+    page.locator('[data-group-id="group-general"] .bio-properties-panel-group-header').click()
+    page.fill("#bio-properties-panel-name", name)
+    page.fill("#bio-properties-panel-careflow-formKey", form_key)
+    page.fill("#bio-properties-panel-careflow-candidateGroups", "service_team")
+    return new_id
+
+
+def _problem_shown(page: Page, element_id: str, message: str) -> Any:
+    """Validate; the engine's problem is listed for the element and marked on the diagram."""
+    page.click("#validate")
+    problem = page.locator(f'#problems li[data-element-id="{element_id}"]')
+    expect(problem).to_contain_text(message)
+    expect(page.locator(f'.djs-element.cf-problem[data-element-id="{element_id}"]')).to_have_count(1)
+    return problem
+
+
 @pytest.mark.parametrize("key", sorted(BUNDLES))
 def test_a_deployed_process_round_trips_through_the_modeler(page, login, live_server, ctx, key):
     bundle = _bundle(key)
@@ -90,25 +119,8 @@ def test_designer_adds_a_task_fixes_a_problem_deploys_and_sees_the_heatmap(page,
     _open_modeler(page, live_server)
 
     # A new task dropped on the flow from the approval gateway to closing (split in two), made a user task.
-    page.locator('.djs-palette [data-action="create.task"]').click()
-    x, y = _shape_center(page, "Flow_no_approval")
-    page.mouse.move(x - 5, y)
-    page.mouse.move(x, y)
-    page.mouse.click(x, y)
-    # diagram-js opens its popup on the click event alone (a real press also starts a drag of the pad entry)
-    page.locator('.djs-context-pad [data-action="replace"]').dispatch_event("click")
-    page.locator('.djs-popup [data-id="replace-with-user-task"]').dispatch_event("click")
-    new_id = str(page.evaluate(
-        "window.careflowModeler.get('selection').get()[0].id"))
-    assert new_id.startswith("Activity_")
-    page.locator('[data-group-id="group-general"] .bio-properties-panel-group-header').click()
-    page.fill("#bio-properties-panel-name", "回访确认 Confirm with the customer")
-    page.fill("#bio-properties-panel-careflow-formKey", "service_request_confirm")  # no such form
-    page.fill("#bio-properties-panel-careflow-candidateGroups", "service_team")
-    page.click("#validate")
-    problem = page.locator(f'#problems li[data-element-id="{new_id}"]')
-    expect(problem).to_contain_text("form 'service_request_confirm' is not deployed")
-    expect(page.locator(f'.djs-element.cf-problem[data-element-id="{new_id}"]')).to_have_count(1)
+    new_id = _add_user_task(page, "Flow_no_approval", "回访确认 Confirm with the customer", "service_request_confirm")
+    problem = _problem_shown(page, new_id, "form 'service_request_confirm' is not deployed")
     page.screenshot(path=str(SCREENSHOTS / "designer_problem.png"), full_page=True)
 
     # Fix it: a form that exists; validate, then deploy version 2.
@@ -187,22 +199,8 @@ def test_designer_changes_complaint_handling_and_new_complaints_run_on_version_2
     _open_modeler(page, live_server, "complaint_handling")
 
     # A registration check between the acknowledgement and triage: a new task on that flow, made a user task.
-    page.locator('.djs-palette [data-action="create.task"]').click()
-    x, y = _shape_center(page, "Flow_to_triage")
-    page.mouse.move(x - 5, y)
-    page.mouse.move(x, y)
-    page.mouse.click(x, y)
-    page.locator('.djs-context-pad [data-action="replace"]').dispatch_event("click")
-    page.locator('.djs-popup [data-id="replace-with-user-task"]').dispatch_event("click")
-    new_id = str(page.evaluate("window.careflowModeler.get('selection').get()[0].id"))
-    page.locator('[data-group-id="group-general"] .bio-properties-panel-group-header').click()
-    page.fill("#bio-properties-panel-name", "登记复核 Check the registration")
-    page.fill("#bio-properties-panel-careflow-formKey", "complaint_registration_check")  # no such form
-    page.fill("#bio-properties-panel-careflow-candidateGroups", "service_team")
-    page.click("#validate")
-    problem = page.locator(f'#problems li[data-element-id="{new_id}"]')
-    expect(problem).to_contain_text("form 'complaint_registration_check' is not deployed")
-    expect(page.locator(f'.djs-element.cf-problem[data-element-id="{new_id}"]')).to_have_count(1)
+    new_id = _add_user_task(page, "Flow_to_triage", "登记复核 Check the registration", "complaint_registration_check")
+    problem = _problem_shown(page, new_id, "form 'complaint_registration_check' is not deployed")
     page.screenshot(path=str(SCREENSHOTS / "designer_complaint_problem.png"), full_page=True)
 
     problem.click()
