@@ -336,3 +336,17 @@ def test_a_face_to_face_group_elects_at_most_five_representatives(ctx, setup):
     view, created = complaints.submit_complaint(
         ctx, complaint(channel="branch_counter", group_size=30, representatives=5), actor=setup["alice"])
     assert created and view.status == "investigating"
+
+
+def test_a_complainant_without_customer_number_is_answered_by_staff_with_evidence(ctx, setup):
+    view, _ = complaints.submit_complaint(ctx, complaint(customer_id=None, channel="phone"), actor=setup["alice"])
+    claim_and_complete(ctx, task_named(ctx, view.instance_id, "ack_manually").id, setup["alice"],
+                       {"ack_method": "phone", "ack_note": "录音编号 R-1"})
+    claim_and_complete(ctx, task_named(ctx, view.instance_id, "investigate").id, setup["alice"], FINDINGS)
+    answer = task_named(ctx, view.instance_id, "answer_manually")
+    assert outbox(ctx, "complaint_answer") == []  # no message can reach someone with no customer record
+    assert complaints.get_complaint(ctx, view.case_no, actor=setup["alice"]).status == "answered"
+    claim_and_complete(ctx, answer.id, setup["bob"], {"answer_method": "letter", "answer_evidence": "挂号信 XA1234"})
+    instance = instances.get_instance(ctx, view.instance_id, actor=SYSTEM)
+    assert (instance.status, instance.open_tasks) == ("running", [])  # now waiting for feedback or a review request
+    assert [t.name for t in instance.timers] == ["wait"]  # the review window (feedback sub-process)
