@@ -34,10 +34,13 @@ def test_sigkill_during_work_loses_and_duplicates_nothing(ctx, settings, db):
     identity.create_user(ctx, username="worker", roles=["staff"], groups=["workers"])
     deploy(ctx, ("crashy.bpmn", _crashy()))
     rng = random.Random(20261124)
-    forks = multiprocessing.get_context("fork")  # a copy of this process: no interpreter start-up per kill
+    # Children forked from a single-threaded server that has imported the worker once: no interpreter start-up
+    # per kill, and none of this (multi-threaded) test process's locks copied into a child.
+    forks = multiprocessing.get_context("forkserver")
+    forks.set_forkserver_preload(["tests.support.crash_worker"])
     for _ in range(KILLS):
         ready = forks.Event()
-        proc = forks.Process(target=crash_worker.work, args=(settings, ready.set), daemon=True)
+        proc = forks.Process(target=crash_worker.work_in_fork, args=(settings, ready), daemon=True)
         proc.start()
         assert ready.wait(timeout=60), f"the worker did not start (exit code {proc.exitcode})"
         proc.join(timeout=rng.uniform(0.02, 0.4))  # let it work, then kill it wherever it is

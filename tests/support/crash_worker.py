@@ -1,13 +1,15 @@
 """A worker that starts instances and completes their tasks forever, until it is killed.
 
-tests/integration/test_crash.py forks it (``work``) from the test process, so each of the 50 kills costs
-no interpreter start-up; ``python -m tests.support.crash_worker`` runs it on its own.
+tests/integration/test_crash.py starts it (``work_in_fork``) from a forkserver that has imported this module
+once, so each of the 50 kills costs no interpreter start-up, and no child inherits the test process's
+threads or their locks; ``python -m tests.support.crash_worker`` runs it on its own.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from engine.config import Settings
 from engine.context import build_engine
@@ -17,6 +19,11 @@ from engine.services import identity, instances, tasks
 
 def main() -> None:
     work(Settings.from_env(), lambda: print("ready", flush=True))
+
+
+def work_in_fork(settings: Settings, ready: Any) -> None:
+    """Entry point for a multiprocessing child: ``ready`` is an Event set once the worker can work."""
+    work(settings, ready.set)
 
 
 def work(settings: Settings, ready: Callable[[], None]) -> None:
