@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
+from bench.common import Line, note
 from engine.bpmn.loader import SourceFile
 from engine.care.scans import HOLIDAY_PROCESS, WISHES, scan_holidays
 from engine.clock import FrozenClock
@@ -50,12 +51,6 @@ SAMPLE = int(os.environ.get("CAREFLOW_BENCH_WAVE_BASELINE", "2000"))
 DAY = date(2026, 10, 1)
 AT = datetime(2026, 10, 1, 1, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
-
-Line = Callable[[str, float, str, float], None]
-
-
-def note(message: str) -> None:
-    print(f"# {message}", file=sys.stderr, flush=True)
 
 
 def context(url: str, key: str) -> EngineContext:

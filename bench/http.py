@@ -37,6 +37,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from bench.common import Line, note, percentile
 from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
 from engine.config import Settings
@@ -59,17 +60,7 @@ FORM = {"id": "bench_answer", "type": "default",
 BPMN = one_task_bpmn(PROCESS, "bench_answer")
 ANSWER = {"answer": "客户已回访", "reached": True}
 
-Line = Callable[[str, float, str, float], None]
 Timings = dict[str, list[float]]
-
-
-def note(message: str) -> None:
-    print(f"# {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def setup(url: str, key: str, clients: int) -> tuple[EngineContext, dict[str, str]]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -35,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, insert, text
 
+from bench.common import Line, note, percentile
 from bench.http import BPMN, FORM, PROCESS
 from engine.bpmn.loader import SourceFile
 from engine.config import Settings, normalize_database_url
@@ -55,17 +55,6 @@ BATCH = 10_000
 TASKS_PER_INSTANCE = 10
 REPEAT, REPEAT_SECONDS = 300, 6.0
 BASE = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
-
-Line = Callable[[str, float, str, float], None]
-
-
-def note(message: str) -> None:
-    print(f"# {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def group_of(i: int) -> str:

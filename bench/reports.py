@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
+from bench.common import Line, note, percentile
 from engine.clock import FrozenClock
 from engine.config import Settings, normalize_database_url
 from engine.context import EngineContext, build_engine
@@ -48,17 +48,6 @@ PASSWORD = "bench-password-1"
 PROCESSES = ("complaint_handling", "periodic_revisit", "birthday_care", "holiday_care", "service_request",
              "cross_sell_followup", "customer_onboarding", "risk_reassess")
 LOADED = ("human_task", "process_instance", "complaint", "sales_lead", "outbox_message", "aum_snapshot", "customer")
-
-Line = Callable[[str, float, str, float], None]
-
-
-def note(message: str) -> None:
-    print(f"# {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def load_sql(n: int) -> list[str]:

@@ -23,16 +23,15 @@ from __future__ import annotations
 import math
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, insert, select
 
+from bench.common import Line, note
 from engine.bpmn.loader import SourceFile
 from engine.clock import SystemClock
 from engine.config import Settings
@@ -67,12 +66,6 @@ BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
 <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
 </bpmn:process></bpmn:definitions>"""
-
-Line = Callable[[str, float, str, float], None]
-
-
-def note(message: str) -> None:
-    print(f"# {message}", file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], p: float) -> float:
