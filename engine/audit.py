@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent, ProcessInstance
@@ -41,6 +41,12 @@ def _content(row: AuditEvent) -> dict[str, Any]:
     }
 
 
+# A Core insert, not session.add: every command appends at least one event, and the ORM's unit of work
+# (identity map, dependency sort, a flush step) cost more than the insert itself. The row is written at once
+# in the session's transaction; nothing reads it back as an object.
+_INSERT = insert(AuditEvent.__table__)
+
+
 def append(
     session: Session,
     *,
@@ -53,38 +59,38 @@ def append(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     prev_hash: str | None = None,
-) -> AuditEvent:
-    """Add one event to ``stream``; ``prev_hash`` avoids a lookup when the caller knows the head.
+) -> str:
+    """Add one event to ``stream`` and return its hash (the stream's new head); ``prev_hash`` avoids a lookup
+    when the caller knows the head.
 
-    Heads appended earlier in the same session are remembered in ``session.info`` (sessions do not
-    autoflush, so a query would not see them): two events on one stream in one transaction chain.
+    Heads appended earlier in the same session are remembered in ``session.info`` (a caller may also hold
+    the head on a row it has not flushed yet): two events on one stream in one transaction chain.
+    A second event claiming the same predecessor raises IntegrityError here, at once.
     """
     heads: dict[str, str] = session.info.setdefault("audit_heads", {})
     if prev_hash is None:
         prev_hash = heads.get(stream) or session.scalar(
             select(AuditEvent.hash).where(AuditEvent.stream == stream).order_by(AuditEvent.id.desc()).limit(1)
         ) or GENESIS
-    row = AuditEvent(
-        stream=stream, actor=actor, action=action, subject_type=subject_type, subject_id=subject_id,
-        before=before, after=after, at=at, prev_hash=prev_hash,
-    )
-    row.hash = _digest(prev_hash, _content(row))
-    session.add(row)
-    heads[stream] = row.hash
-    return row
+    values = {"stream": stream, "actor": actor, "action": action, "subject_type": subject_type,
+              "subject_id": subject_id, "before": before, "after": after, "at": at}
+    digest = _digest(prev_hash, values | {"at": at.isoformat()})
+    session.connection().execute(_INSERT, values | {"prev_hash": prev_hash, "hash": digest})
+    heads[stream] = digest
+    return digest
 
 
 def append_instance(
     session: Session, instance: ProcessInstance, *, actor: str, action: str, at: datetime,
     before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> str:
     """Audit an action on an instance the caller has locked; advances ``instance.audit_head``."""
-    row = append(
+    head = append(
         session, stream=f"instance:{instance.id}", actor=actor, action=action, subject_type="instance",
         subject_id=str(instance.id), at=at, before=before, after=after, prev_hash=instance.audit_head or GENESIS,
     )
-    instance.audit_head = row.hash
-    return row
+    instance.audit_head = head
+    return head
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,7 @@ def record_event(session: Session, case: Complaint, kind: str, *, at: datetime, 
     # chain head is carried here rather than looked up each time.
     heads: dict[str, str] = session.info.setdefault(_AUDIT_HEADS, {})
     stream = f"complaint:{case.case_no}"
-    event = audit.append(session, stream=stream, actor=actor, action=f"complaint.{kind}", subject_type="complaint",
-                         subject_id=case.case_no, at=at, after={"status": case.status, **body},
-                         prev_hash=heads.get(stream))
-    heads[stream] = event.hash
+    heads[stream] = audit.append(session, stream=stream, actor=actor, action=f"complaint.{kind}",
+                                 subject_type="complaint", subject_id=case.case_no, at=at,
+                                 after={"status": case.status, **body}, prev_hash=heads.get(stream))
     return row

@@ -538,17 +538,17 @@ def _import_one(ctx: EngineContext, run_id: int, row: int, data: dict[str, Any],
             head = audit.append(session, stream=f"customer:{customer.id}", actor=actor.username,
                                 action="customer.created", subject_type="customer", subject_id=customer.id, at=now,
                                 after={"source": "import", "run": run_id, "row": row, "tier": customer.tier,
-                                       "lunar_birthday": customer.birthday_calendar == "lunar"}).hash
+                                       "lunar_birthday": customer.birthday_calendar == "lunar"})
         elif changed:
             run.updated += 1
             customer.updated_at = now
             head = audit.append(session, stream=f"customer:{customer.id}", actor=actor.username,
                                 action="customer.updated", subject_type="customer", subject_id=customer.id, at=now,
-                                after={"source": "import", "run": run_id, "row": row, "fields": sorted(set(changed))}).hash
+                                after={"source": "import", "run": run_id, "row": row, "fields": sorted(set(changed))})
         for before, after in consent_events:  # chained by hand: the session does not autoflush
             head = audit.append(session, stream=f"customer:{customer.id}", actor=actor.username, action="consent.changed",
                                 subject_type="customer", subject_id=customer.id, at=now, before=before,
-                                after=after | {"run": run_id}, prev_hash=head).hash
+                                after=after | {"run": run_id}, prev_hash=head)
         return _view(run)
 
 

@@ -52,9 +52,9 @@ def test_a_chain_cannot_fork(ctx, db, clock):
         audit.append(session, stream=stream, actor="a", action="x", subject_type="t", subject_id="1", at=clock.now())
         session.commit()
         head = audit.GENESIS
-        audit.append(session, stream=stream, actor="b", action="y", subject_type="t", subject_id="1",
-                     at=clock.now(), prev_hash=head)  # a second event claiming the same predecessor
-        with pytest.raises(IntegrityError):
+        with pytest.raises(IntegrityError):  # a second event claiming the same predecessor
+            audit.append(session, stream=stream, actor="b", action="y", subject_type="t", subject_id="1",
+                         at=clock.now(), prev_hash=head)
             session.commit()
 
 
@@ -66,5 +66,6 @@ def test_two_events_on_one_stream_in_one_transaction_chain(ctx, db, clock):
         second = audit.append(session, stream=stream, actor="a", action="y", subject_type="t", subject_id="1",
                               at=clock.now())
         session.commit()
-        assert (first.prev_hash, second.prev_hash) == (audit.GENESIS, first.hash)
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.stream == stream).order_by(AuditEvent.id)).all()
+        assert [(r.prev_hash, r.hash) for r in rows] == [(audit.GENESIS, first), (first, second)]
         assert audit.verify_stream(session, stream).ok
