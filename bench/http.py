@@ -11,8 +11,9 @@ form and data), ``POST .../claim`` and ``POST .../complete`` with form data (val
 - http_c<N>_<call>_p50 / _p95: per-call latency in ms. Baseline: the same service call made in-process
   (no HTTP, no token check) against the same database just before the server starts, one client.
 
-gunicorn runs as a subprocess exactly like ``careflow serve --workers W`` (W = CAREFLOW_BENCH_HTTP_WORKERS,
-default 2, each with gunicorn's gthread worker and 4 threads), with DATABASE_URL and CAREFLOW_DATA_KEY in its
+gunicorn runs as a subprocess exactly like ``careflow serve --workers W --threads T`` (W =
+CAREFLOW_BENCH_HTTP_WORKERS, default serve's own: one per core, at least 2; T = CAREFLOW_BENCH_HTTP_THREADS, default 1:
+synchronous workers, serve's default; T > 1 gives gthread workers), with DATABASE_URL and CAREFLOW_DATA_KEY in its
 environment; the bench waits for /healthz. CAREFLOW_BENCH_HTTP_SECONDS (default 8) is the measuring time per
 concurrency level.
 """
@@ -46,9 +47,11 @@ from engine.db import migrate
 from engine.privacy import new_data_key
 from engine.services import definitions, identity, instances, tasks
 from engine.views import Actor
+from web.server import default_workers
 
 SECONDS = float(os.environ.get("CAREFLOW_BENCH_HTTP_SECONDS", "8"))
-WORKERS = int(os.environ.get("CAREFLOW_BENCH_HTTP_WORKERS", "2"))
+WORKERS = int(os.environ.get("CAREFLOW_BENCH_HTTP_WORKERS") or default_workers())
+THREADS = int(os.environ.get("CAREFLOW_BENCH_HTTP_THREADS", "1"))
 LEVELS = (1, 4)
 WARMUP = 5  # lifecycles per client before measuring
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +122,7 @@ def serve(url: str, key: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     """``careflow serve`` as a subprocess (gunicorn master + WORKERS workers); returns once /healthz answers."""
     env = {**os.environ, "DATABASE_URL": url, "CAREFLOW_DATA_KEY": key, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-c", "from web.cli import run; run()", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(WORKERS)]
+               "--port", str(port), "--workers", str(WORKERS), "--threads", str(THREADS)]
     with open(log, "wb") as errors:
         # stdout is gunicorn's access log (one line per request): not wanted here.
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
@@ -246,7 +249,7 @@ def run(line: Line, engine_lifecycle: Callable[[str], tuple[EngineContext, Calla
         note(f"http: engine_lifecycle baseline {baseline:.1f}/s; the same five calls in-process {inproc_rate:.1f}/s")
         port = free_port()
         server = serve(url, key, port, Path(tmp) / "gunicorn.log")
-        note(f"http: gunicorn up on :{port} with {WORKERS} workers after {time.perf_counter() - began:.1f} s")
+        note(f"http: gunicorn up on :{port} with {WORKERS} workers × {THREADS} threads after {time.perf_counter() - began:.1f} s")
         try:
             base = f"http://127.0.0.1:{port}"
             names = list(tokens)
@@ -268,7 +271,7 @@ def run(line: Line, engine_lifecycle: Callable[[str], tuple[EngineContext, Calla
                     client.http.close()
         finally:
             stop(server)
-    unit = f"lifecycles/s(sqlite,gunicorn={WORKERS}x4threads)"
+    unit = f"lifecycles/s(sqlite,gunicorn={WORKERS}x{'sync' if THREADS == 1 else f'{THREADS}threads'})"
     for level, (measured, _) in results.items():
         line(f"http_lifecycle_c{level}_sqlite", measured, unit, baseline)
     for level, (_, merged) in results.items():

@@ -216,13 +216,15 @@ def care_scan(day: str | None, force: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
-@click.option("--workers", default=1, type=int)
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes (default: one per core, at least 2).")
+@click.option("--threads", default=1, type=click.IntRange(min=1),
+              help="Threads per worker: 1 = synchronous workers behind a reverse proxy (default); more = threaded.")
 @click.option("--with-scheduler", is_flag=True, help="Also run the timer sweeps in this process.")
-def serve(host: str, port: int, workers: int, with_scheduler: bool) -> None:
+def serve(host: str, port: int, workers: int | None, threads: int, with_scheduler: bool) -> None:
     """Serve the web app with gunicorn."""
-    from web.server import run
+    from web.server import default_workers, run
 
-    run(host=host, port=port, workers=workers, with_scheduler=with_scheduler)
+    run(host=host, port=port, workers=workers or default_workers(), threads=threads, with_scheduler=with_scheduler)
 
 
 @main.group()

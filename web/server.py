@@ -27,12 +27,23 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
-def run(*, host: str, port: int, workers: int, with_scheduler: bool) -> None:
+def default_workers() -> int:
+    """One synchronous worker per core, at least two. A request here is Python work and local database
+    I/O, not waiting on slow clients: ``bench/http.py`` on 2 cores measured 2 workers ahead of gunicorn's
+    usual 2 × cores + 1 (more processes mean colder per-process caches and SQLite page caches)."""
+    return max(2, os.cpu_count() or 1)
+
+
+def run(*, host: str, port: int, workers: int, threads: int = 1, with_scheduler: bool) -> None:
+    """Serve under gunicorn. ``threads == 1``: synchronous workers, one request at a time each (the fastest per
+    request, measured in ``bench/http.py``; run behind the bank's reverse proxy, which buffers slow clients and
+    keeps connections alive). ``threads > 1``: threaded workers, for serving clients directly."""
     # One session-signing key for every worker (each would otherwise invent its own).
     os.environ.setdefault("CAREFLOW_SECRET_KEY", secrets.token_hex(32))
     # httpx logs request URLs at INFO; WeChat's carry the app secret and access token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "threads": 4, "accesslog": "-"}
+    options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "accesslog": "-",
+                               "worker_class": "sync" if threads == 1 else "gthread"}
     if with_scheduler:
         def when_ready(_server: Any) -> None:
             # In the master only: forked workers never run sweeps.
