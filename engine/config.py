@@ -32,6 +32,9 @@ class Settings:
     # Dotted paths ("package.module:attr") of modules that register service-task handlers.
     handler_modules: tuple[str, ...] = field(default_factory=tuple)
     echo_sql: bool = False
+    # Report pages: independent KPI queries run on up to this many connections at once (engine.reporting.gather);
+    # 1: one after another in one transaction.
+    report_parallelism: int = 4
     # Tests only: Argon2's cheapest parameters, so fixtures that create users stay fast.
     cheap_password_hashing: bool = False
     # Personal data key (32 bytes, URL-safe base64); see engine.privacy.
@@ -144,6 +147,7 @@ class Settings:
             timer_batch_size=_int(env, "CAREFLOW_TIMER_BATCH_SIZE", cls.timer_batch_size),
             handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", DEFAULT_PLUGINS).split(",") if m),
             echo_sql=env.get("CAREFLOW_ECHO_SQL", "") == "1",
+            report_parallelism=_int(env, "CAREFLOW_REPORT_PARALLELISM", cls.report_parallelism),
             data_key=env.get("CAREFLOW_DATA_KEY") or None,
             data_key_file=Path(env.get("CAREFLOW_DATA_KEY_FILE", DEFAULT_KEY_FILE)),
             message_templates=Path(env.get("CAREFLOW_MESSAGE_TEMPLATES", DEFAULT_TEMPLATES)),

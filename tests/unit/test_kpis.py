@@ -17,6 +17,7 @@ from engine.reporting import analytics, kpis
 from engine.reporting.scope import Scope
 from engine.reporting.scorecards import scorecards
 from engine.reporting.snapshot import take_aum_snapshot
+from tests.support.care import add_customers, customer
 from tests.support.reports import build_bank
 
 
@@ -160,3 +161,17 @@ def test_nearest_rank_percentile():
     assert analytics.nearest_rank([4.0, 1.0, 3.0, 2.0], 0.5) == 2.0
     assert analytics.nearest_rank([4.0, 1.0, 3.0, 2.0], 0.95) == 4.0
     assert analytics.nearest_rank([], 0.5) is None
+
+
+def test_filter_options_list_each_branch_and_manager_once(bank):
+    from engine.services import identity, reports
+
+    identity.create_user(bank, username="boss", roles=["supervisor"], groups=["team_a"])
+    identity.create_user(bank, username="mgr", roles=["staff"], groups=["team_a"])
+    add_customers(bank, customer("C9", manager=None, branch=None))  # neither counts
+    options = reports.filter_options(bank, actor=identity.get_actor(bank, "boss"))
+    assert options.branches == ("朝阳支行", "海淀支行")
+    assert options.managers == ("alice", "bob", "carol")
+    assert options.teams == ("team_a",)
+    staff = reports.filter_options(bank, actor=identity.get_actor(bank, "mgr"))
+    assert (staff.branches, staff.managers, staff.teams) == ((), (), ())

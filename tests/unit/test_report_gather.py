@@ -1,0 +1,52 @@
+"""Report queries side by side (engine.reporting.gather): same answers, really concurrent, failures raised."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+from sqlalchemy import select, text
+
+from engine.reporting.gather import gather
+
+
+def _with_parallelism(ctx, n):
+    return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, report_parallelism=n))
+
+
+def test_queries_run_at_once_on_their_own_connections(ctx):
+    parallel = _with_parallelism(ctx, 3)
+    meeting = threading.Barrier(3, timeout=10)  # broken (an error) unless all three queries are running together
+
+    def query(value):
+        def run(session):
+            session.execute(select(1))
+            meeting.wait()
+            return value, threading.get_ident()
+        return run
+
+    result = gather(parallel, {"a": query("A"), "b": query("B"), "c": query("C")})
+    assert list(result) == ["a", "b", "c"]
+    assert [value for value, _ in result.values()] == ["A", "B", "C"]
+    assert len({thread for _, thread in result.values()}) == 3
+
+
+def test_parallelism_one_runs_them_in_one_transaction_on_this_thread(ctx):
+    sequential = _with_parallelism(ctx, 1)
+    seen = []
+
+    def query(session):
+        seen.append((id(session), threading.get_ident()))
+        return session.scalar(text("SELECT 2"))
+
+    assert gather(sequential, {"x": query, "y": query}) == {"x": 2, "y": 2}
+    assert len(set(seen)) == 1 and seen[0][1] == threading.get_ident()
+
+
+def test_a_failing_query_fails_the_report(ctx):
+    def broken(session):
+        session.execute(text("SELECT * FROM no_such_table"))
+
+    with pytest.raises(Exception, match="no_such_table"):
+        gather(_with_parallelism(ctx, 4), {"ok": lambda s: s.scalar(select(1)), "broken": broken})
