@@ -184,25 +184,29 @@ class ComplaintTimeliness:
         return ratio(self.on_time, self.decided)
 
 
-def decided_days(scope: Scope, sql: Sql, *columns: Any, join_customer: bool = False) -> Any:
-    """Complaints received in the period with ``days`` (bank-local days from receipt to answer; NULL while
-    undecided) and ``on_time`` (1 when answered on or before ``legal_due_on``, else 0), as a subquery.
+def decided_days(scope: Scope, sql: Sql, *columns: Any, join_customer: bool = False, days: bool = True) -> Any:
+    """Complaints received in the period with ``answered_at``, ``on_time`` (1 when answered on or before
+    ``legal_due_on``, else 0) and, with ``days``, ``days`` (bank-local days from receipt to answer; NULL while
+    undecided), as a subquery.
 
     ``OFFSET 0`` keeps PostgreSQL from folding it into the outer query, which would convert each timestamp
-    to the bank's zone once per use (five times) instead of once. ``join_customer``: ``columns`` name the
-    customer's (joined anyway when the scope filters customers).
+    to the bank's zone once per use instead of once. ``join_customer``: ``columns`` name the customer's
+    (joined anyway when the scope filters customers).
     """
-    days = sql.days_between(Complaint.answered_at, Complaint.received_at)
     on_time = case((sql.local_date(Complaint.answered_at) <= Complaint.legal_due_on, 1), else_=0)
-    query = _received(scope, *columns, days.label("days"), on_time.label("on_time"))
+    extra = [Complaint.answered_at.label("answered_at"), on_time.label("on_time")]
+    if days:
+        extra.append(sql.days_between(Complaint.answered_at, Complaint.received_at).label("days"))
+    query = _received(scope, *columns, *extra)
     if join_customer and not scope.by_customer:
         query = query.join(Customer, Customer.id == Complaint.customer_id)
     return query.offset(0).subquery()
 
 
 def timeliness_columns(decided: Any, *, within: tuple[int, ...] = DECIDED_WITHIN) -> list[Any]:
-    """count, decided, decided within each of ``within`` days, on time — over a :func:`decided_days` subquery."""
-    return [func.count(), func.count(decided.c.days), *(_count(decided.c.days <= n) for n in within),
+    """count, decided, decided within each of ``within`` days, on time — over a :func:`decided_days` subquery
+    (which must carry ``days`` when ``within`` names any)."""
+    return [func.count(), func.count(decided.c.answered_at), *(_count(decided.c.days <= n) for n in within),
             func.coalesce(func.sum(decided.c.on_time), 0)]
 
 

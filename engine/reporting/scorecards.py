@@ -103,7 +103,7 @@ def _leads(session: Session, scope: Scope) -> dict[str, tuple[Any, ...]]:
 
 def _complaints(session: Session, scope: Scope) -> dict[str, tuple[Any, ...]]:
     """Per manager: complaints received in the period, decided, on time."""
-    decided = decided_days(scope, Sql(session, scope), Customer.manager, join_customer=True)
+    decided = decided_days(scope, Sql(session, scope), Customer.manager, join_customer=True, days=False)
     return _grouped(session, select(decided.c.manager, *timeliness_columns(decided, within=()))
                     .where(decided.c.manager.is_not(None)).group_by(decided.c.manager))
 
