@@ -68,6 +68,12 @@ def _language(lang: str) -> str:
     return "en" if lang.replace("_", "-").split("-")[0].lower() == "en" else "zh-CN"
 
 
+def messages(lang: str) -> dict[str, str]:
+    """The validation messages in ``lang`` (``{min}``/``{max}``/``{digits}`` placeholders), for a browser-side
+    check that must speak like this one (the task page's form-js)."""
+    return dict(_MESSAGES[_language(lang)])
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

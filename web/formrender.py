@@ -1,7 +1,10 @@
 """form-js schemas as plain HTML forms: fields to render, and the posted strings back to typed JSON.
 
 The staff UI renders deployed form-js schemas on the server, so a task page works without scripts
-and the server's validation messages (``engine.forms``) sit next to the right field. Choice values
+and the server's validation messages (``engine.forms``) sit next to the right field. With scripts, the
+page shows the same schema with form-js (``frontend/src/form-viewer.js``; :func:`localized` gives it
+the page's language) and posts form-js's data as JSON in ``careflow_form_json`` (:func:`posted_json`);
+the server validates either kind of post the same way. Choice values
 keep their JSON type by travelling as JSON text (``true``, ``50000``, ``"phone"``); numbers are
 parsed as numbers, an unticked checkbox is ``false``, a blank optional field is left out. Anything
 that does not parse is passed on as the raw string, so the server's validation names the field.
@@ -21,6 +24,7 @@ A missing entry falls back to the Chinese. Field descriptions are not rendered, 
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +32,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+JSON_FIELD = "careflow_form_json"  # hidden input carrying form-js's data when the page's script ran
 DATA_TYPES = frozenset({"textfield", "textarea", "number", "checkbox", "datetime", "select", "radio", "checklist",
                         "taglist"})
 
@@ -79,6 +84,47 @@ def _walk(components: list[Any], prefix: str, labels_en: Mapping[str, str]) -> I
             label = labels_en.get(key) or str(component.get("label", key))
             yield Field(path=prefix + key, kind=kind, label=label, required=bool(rules.get("required")),
                         options=options, attrs=attrs)
+
+
+def localized(form: Mapping[str, Any], lang: str = "zh-CN") -> dict[str, Any]:
+    """The schema for form-js in ``lang``: a copy without the ``careflow`` block whose labels, option labels,
+    texts and group headings are taken from ``labels_en`` in English (the same entries and fallbacks as
+    :func:`fields`; descriptions, which have no English, are left out there)."""
+    schema = copy.deepcopy(dict(form))
+    labels_en = (schema.pop("careflow", None) or {}).get("labels_en", {})  # CareFlow's own block: not for form-js
+    if not lang.startswith("en"):
+        return schema
+
+    def walk(components: list[Any]) -> None:
+        for component in components:
+            kind, own = component.get("type"), labels_en.get(f"#{component.get('id')}")
+            if kind == "group":
+                if own and component.get("label"):
+                    component["label"] = own
+                walk(component.get("components") or [])
+            elif kind == "text" and own:
+                component["text"] = own
+            elif kind in DATA_TYPES:
+                key = str(component.get("key"))
+                component["label"] = labels_en.get(key) or component.get("label", key)
+                component.pop("description", None)  # not translated (see above): left out, as the server does
+                for option in component.get("values") or []:
+                    option["label"] = labels_en.get(option_key(key, option.get("value"))) or option.get("label")
+
+    walk(schema.get("components") or [])
+    return schema
+
+
+def posted_json(posted: MultiDict[str, str]) -> dict[str, Any] | None:
+    """The submission form-js made in the browser (``careflow_form_json``), or None for a plain HTML post.
+    Raises ValueError when it is not a JSON object."""
+    raw = posted.get(JSON_FIELD)
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("the form's data must be a JSON object")
+    return data
 
 
 def parse(form: Mapping[str, Any], posted: MultiDict[str, str]) -> dict[str, Any]:

@@ -18,11 +18,13 @@ from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
 from engine.errors import ConflictError, FormValidationError, InvalidInputError
+from engine.forms import messages as form_messages
 from engine.forms import validate_submission
 from engine.services import collaboration, customers, instances, sla, tasks
 from engine.views import TaskView
 from web import formrender
 from web.auth import check_csrf, current_actor
+from web.designer import CSP, page_data
 from web.engine_access import current_engine
 from web.i18n import current_language
 
@@ -57,10 +59,29 @@ def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
         task.assignee == actor.username) else []
     fields = formrender.fields(task.form, current_language()) if task.form else []
     shown = formrender.current_values(task.data, posted)
-    return render_template("task.html", actor=actor, task=task, customer=summary, history=history, fields=fields,
-                           shown=shown, errors=errors or {}, now=ctx.clock.now(),
+    page = render_template("task.html", actor=actor, task=task, customer=summary, history=history, fields=fields,
+                           shown=shown, errors=errors or {}, now=ctx.clock.now(), form_js=_form_js(task, errors, posted),
                            comments=collaboration.list_comments(ctx, task.id, actor=actor),
-                           attachments=collaboration.list_attachments(ctx, task.id, actor=actor)), status
+                           attachments=collaboration.list_attachments(ctx, task.id, actor=actor))
+    response = make_response(page, status)
+    response.headers["Content-Security-Policy"] = CSP  # form-js's stylesheet uses data: images
+    return response
+
+
+def _form_js(task: TaskView, errors: dict[str, list[str]] | None, posted: MultiDict[str, str] | None) -> Any:
+    """What form-js needs on the task page: the schema in the page's language, the values to show (what
+    was just submitted, after a rejected submit), the server's messages by field path, read-only or not."""
+    if not task.form:
+        return None
+    data = task.data or {}
+    if posted is not None:
+        try:
+            data = formrender.posted_json(posted) or data
+        except ValueError:
+            pass
+    lang = current_language()
+    return page_data({"schema": formrender.localized(task.form, lang), "data": data, "errors": errors or {},
+                      "messages": form_messages(lang), "readOnly": "complete" not in task.actions})
 
 
 @bp.get("/tasks/<task_id>")
@@ -128,7 +149,11 @@ def attachment(attachment_id: int) -> Any:
 def _complete(task_id: str) -> Any:
     ctx, actor = current_engine(), current_actor()
     current = tasks.get_task(ctx, task_id, actor=actor)
-    data = formrender.parse(current.form, request.form) if current.form else {}
+    try:
+        sent = formrender.posted_json(request.form)
+    except ValueError as exc:
+        raise InvalidInputError(f"{formrender.JSON_FIELD}: {exc}") from exc
+    data = sent if sent is not None else formrender.parse(current.form, request.form) if current.form else {}
     try:
         if current.form and current_language() == "en":  # the engine's own check answers in Chinese
             validate_submission(current.form, data, lang="en")

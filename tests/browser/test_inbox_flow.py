@@ -41,16 +41,32 @@ def test_staff_filters_claims_and_submits_a_form_wrong_then_right(page, login, l
     expect(page.locator("#customer")).to_contain_text("138****5678")
     page.click("#action-claim")
     expect(page.locator("#task-status")).to_have_text("claimed")
-    page.fill("#f-amount", "-20")
-    page.click("#action-complete")
+    expect(page.locator("#form-js[data-ready='1']")).to_be_visible()  # form-js draws the deployed schema
+    expect(page.locator("#task-form .server-fields")).to_be_hidden()
+    amount = page.locator('[id$="-Field_amount"]')
+    amount.fill("-20")
+    page.click("#action-complete")  # form-js checks in the browser, in the page's language; nothing is posted
+    expect(page.locator('[id$="-Field_resolution-error-message"]')).to_have_text("此项为必填项")
+    expect(page.locator('[id$="-Field_amount-error-message"]')).to_contain_text("不能小于 0")
+    expect(page.locator("#task-status")).to_have_text("claimed")
+    # The server checks every post itself: one that skipped the browser's check comes back (422) with the
+    # server's messages under the same fields and the values as they were sent.
+    page.evaluate("""() => {
+        const form = document.getElementById('task-form');
+        const json = form.querySelector('[name=careflow_form_json]');
+        json.disabled = false;
+        json.value = JSON.stringify({resolution: '', amount: -20});
+        HTMLFormElement.prototype.submit.call(form);
+    }""")
     expect(page.locator("#form-errors")).to_be_visible()
-    expect(page.locator('[data-field="resolution"] .error')).to_have_text("此项为必填项")
-    expect(page.locator('[data-field="amount"] .error')).to_contain_text("不能小于 0")
-    expect(page.locator("#f-amount")).to_have_value("-20")
+    expect(page.locator("#form-js[data-ready='1']")).to_be_visible()
+    expect(page.locator('[id$="-Field_resolution-error-message"]')).to_have_text("此项为必填项")
+    expect(page.locator('[id$="-Field_amount-error-message"]')).to_contain_text("不能小于 0")
+    expect(amount).to_have_value("-20")
     page.screenshot(path=str(ROOT / "test-artifacts" / "screenshots" / "form_errors.png"), full_page=True)
-    page.fill("#f-resolution", "已为客户补发银行卡")
-    page.fill("#f-amount", "80000")
-    page.check("#f-resolved")
+    page.locator('[id$="-Field_resolution"]').fill("已为客户补发银行卡")
+    amount.fill("80000")
+    page.locator('[id$="-Field_resolved"]').check()
     page.click("#action-complete")
     expect(page.locator("p.flash")).to_contain_text("已完成")
     target = next(i for i in requests_waiting if i.customer_id == "C1002")
@@ -66,8 +82,9 @@ def test_supervisor_approves_the_escalation(page, login, live_server, requests_w
     page.goto(f"{live_server}/inbox?view=queue")
     page.locator("#task-list tr[data-task]", has_text="主管审批").locator("a").click()
     page.click("#action-claim")
-    page.locator('[data-field="approved"] input[value="true"]').check()
-    page.fill("#f-approval_comment", "同意退款")
+    expect(page.locator("#form-js[data-ready='1']")).to_be_visible()
+    page.locator("#form-js").get_by_label("同意", exact=True).check()
+    page.locator('[id$="-Field_approval_comment"]').fill("同意退款")
     page.click("#action-complete")
     expect(page.locator("p.flash")).to_contain_text("已完成")
     assert instances.get_instance(ctx, first.id, actor=SYSTEM).status == "completed"

@@ -90,6 +90,18 @@ def test_the_schema_is_chinese_and_labels_en_covers_exactly_what_it_shows(path):
     assert [text for text in english.values() if CJK.search(text) or not text.strip()] == [], "English that is not"
 
 
+@pytest.mark.parametrize("path", FORMS, ids=lambda p: p.stem)
+def test_the_schema_form_js_gets_in_english_shows_no_chinese(path):
+    from web.formrender import localized
+
+    form = json.loads(path.read_text("utf-8"))
+    english = localized(form, "en")
+    assert "careflow" not in english and "careflow" not in localized(form, "zh-CN")
+    assert not CJK.search(json.dumps(english, ensure_ascii=False)), "Chinese left in the English schema"
+    assert localized(form, "zh-CN") == {k: v for k, v in form.items() if k != "careflow"}  # Chinese: as deployed
+    assert form["careflow"]["labels_en"]  # the source was not changed by the copy
+
+
 def test_english_render_of_a_form_with_text_options_and_a_conditional_deadline():
     form = _load("complaint_investigate.json")
     english = formrender.fields(form, "en")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -62,6 +63,48 @@ def test_claim_then_a_wrong_form_then_a_right_one(app, service_request):
     assert right.status_code == 302
     assert instances.get_instance(app.extensions["careflow"], service_request.id, actor=SYSTEM).status == "completed"
     assert "已补发卡片" not in client.get("/inbox?view=mine").get_data(as_text=True)
+
+
+def _form_js(page: str) -> dict:
+    return json.loads(re.search(r'<script id="form-js-data" type="application/json">(.*?)</script>', page, re.S).group(1))
+
+
+def test_the_task_page_hands_form_js_the_schema_values_and_messages(app, service_request):
+    client, csrf = login(app, "alice")
+    task_id = _task_id(client.get("/inbox?view=queue").get_data(as_text=True))
+    page = client.get(f"/inbox/tasks/{task_id}")
+    assert "data:" in page.headers["Content-Security-Policy"]  # form-js's stylesheet draws with data: images
+    before = _form_js(page.get_data(as_text=True))
+    assert before["readOnly"] is True  # not claimed yet: shown, not editable
+    assert [c["key"] for c in before["schema"]["components"]] == ["resolution", "amount", "resolved"]
+    assert before["messages"]["required"] == "此项为必填项" and before["errors"] == {}
+    client.post(f"/inbox/tasks/{task_id}/claim", data={"csrf_token": csrf})
+    english = _form_js(client.get(f"/inbox/tasks/{task_id}?lang=en").get_data(as_text=True))
+    assert english["readOnly"] is False
+    assert english["schema"]["components"][0]["label"] == "Resolution"  # labels_en, like the server's fields
+    assert english["messages"]["required"] == "This field is required"
+
+
+def test_form_js_posts_json_and_the_server_checks_it_like_any_post(app, service_request):
+    client, csrf = login(app, "alice")
+    task_id = _task_id(client.get("/inbox?view=queue").get_data(as_text=True))
+    client.post(f"/inbox/tasks/{task_id}/claim", data={"csrf_token": csrf})
+    sent = {"resolution": "", "amount": -5, "resolved": False}
+    wrong = client.post(f"/inbox/tasks/{task_id}/complete",
+                        data={"csrf_token": csrf, "careflow_form_json": json.dumps(sent)})
+    assert wrong.status_code == 422
+    shown = _form_js(wrong.get_data(as_text=True))
+    assert shown["data"] == sent  # form-js shows what was sent, with the server's messages by field
+    assert shown["errors"]["resolution"] == ["此项为必填项"] and "不能小于 0" in shown["errors"]["amount"][0]
+    for bad in ("[1, 2", "[]"):  # not JSON, not an object: said on the task page, nothing completed
+        refused = client.post(f"/inbox/tasks/{task_id}/complete", data={"csrf_token": csrf, "careflow_form_json": bad})
+        assert refused.status_code == 302
+        assert '<p class="flash">careflow_form_json: ' in client.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+    right = client.post(f"/inbox/tasks/{task_id}/complete", data={
+        "csrf_token": csrf, "careflow_form_json": json.dumps({"resolution": "已补发卡片", "amount": 100, "resolved": True})})
+    assert right.status_code == 302
+    view = instances.get_instance(app.extensions["careflow"], service_request.id, actor=SYSTEM)
+    assert view.status == "completed"
 
 
 def test_choice_values_keep_their_type_through_the_html_form(app, ctx, service_request, people):
