@@ -38,7 +38,8 @@ test-postgres: $(DEPS) browser frontend
 	@if [ -n "$(PG_URL)" ]; then DATABASE_URL="$(PG_URL)" $(BIN)/pytest -q; \
 	else echo "PostgreSQL run skipped: set CAREFLOW_TEST_POSTGRES_URL=postgresql://user@host:5432/db"; fi
 
-# The designer's browser bundles (bpmn-js, form-js) from npm, built by esbuild into web/static/build/ (not committed).
+# The browser bundles from npm (the designer's bpmn-js and form-js editors, the task page's form-js viewer, the
+# reports' charts), built by esbuild into web/static/build/ (not committed).
 FRONTEND := web/static/build/.built
 frontend: $(FRONTEND)
 $(FRONTEND): frontend/package.json frontend/package-lock.json frontend/build.mjs $(wildcard frontend/src/*)
