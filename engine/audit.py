@@ -13,9 +13,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent, ProcessInstance
@@ -44,7 +44,7 @@ def _content(row: AuditEvent) -> dict[str, Any]:
 # A Core insert, not session.add: every command appends at least one event, and the ORM's unit of work
 # (identity map, dependency sort, a flush step) cost more than the insert itself. The row is written at once
 # in the session's transaction; nothing reads it back as an object.
-_INSERT = insert(AuditEvent.__table__)
+_INSERT = insert(cast(Table, AuditEvent.__table__))
 
 
 def append(
