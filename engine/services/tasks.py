@@ -7,9 +7,9 @@ import binascii
 import functools
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, literal, or_, select, union_all
+from sqlalchemy import BindParameter, ColumnElement, Select, Table, and_, bindparam, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -17,7 +17,14 @@ from engine.clock import as_utc
 from engine.context import EngineContext
 from engine.db.models import HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
 from engine.db.session import unit_of_work
-from engine.errors import EngineError, InvalidInputError, InvalidTransitionError, PermissionDeniedError, TaskNotFoundError
+from engine.errors import (
+    ConcurrentModificationError,
+    EngineError,
+    InvalidInputError,
+    InvalidTransitionError,
+    PermissionDeniedError,
+    TaskNotFoundError,
+)
 from engine.runtime import instance as runtime
 from engine.runtime import lifecycle
 from engine.runtime.projection import OPEN_STATES
@@ -230,13 +237,39 @@ def get_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> T
         return task_view(row, actor, form=form, data=data)
 
 
+_TASKS = cast(Table, HumanTask.__table__)
+_INSTANCES = cast(Table, ProcessInstance.__table__)
+# A transition touches three rows and reads one: plain statements, built once. The ORM's unit of work
+# (identity map, attribute history, dependency sort) cost more than the statements on this hot path.
+_LOCK_INSTANCE_OF_TASK = (
+    select(_INSTANCES.c.id, _INSTANCES.c.revision, _INSTANCES.c.audit_head)
+    .where(_INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task_id")).scalar_subquery())
+    .with_for_update()
+)
+_TASK_ROW = select(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+_WRITE_TRANSITION = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+                     .values(status=bindparam("new_status"), assignee=bindparam("new_assignee"),
+                             owner=bindparam("new_owner"), claimed_at=bindparam("new_claimed_at")))
+_CANDIDATE_STATUS = (update(cast(Table, TaskCandidate.__table__)).where(TaskCandidate.task_id == bindparam("task"))
+                     .values(status=bindparam("new_status")))
+_ADVANCE_INSTANCE = (update(_INSTANCES)
+                     .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
+                     .values(revision=_INSTANCES.c.revision + 1, audit_head=bindparam("new_head")))
+
+
 def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, action: str,
                 assignee: str | None = None) -> TaskView:
+    """One lifecycle transition: lock the task's instance first, then read the task (a concurrent claim is
+    seen, not overwritten), check, write the task, its queue rows, the audit event and the instance revision."""
     require_any_role(actor)
     key = parse_id(task_id, "task")
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        row, instance = _lock(session, key)
+        connection = session.connection()
+        locked = connection.execute(_LOCK_INSTANCE_OF_TASK, {"task_id": key}).one_or_none()
+        if locked is None:
+            raise TaskNotFoundError(f"no task {task_id}")
+        row = HumanTask(**connection.execute(_TASK_ROW, {"task_id": key}).mappings().one())  # not in the session
         transition = lifecycle.check(action, actor, row)
         if assignee is not None and assignee in row.excluded_names:
             raise PermissionDeniedError(f"{assignee} may not take this task (the process excludes them)")
@@ -250,9 +283,18 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
             row.assignee = assignee if action == "assign" else (actor.username if action == "claim" else None)
             row.owner = None
         row.claimed_at = now if row.assignee else None
-        audit.append_instance(session, instance, actor=actor.username, action=f"task.{action}", at=now,
-                              before=before, after={"task": str(row.id), "status": row.status,
-                                                    "assignee": row.assignee, "owner": row.owner})
+        connection.execute(_WRITE_TRANSITION, {"task": key, "new_status": row.status, "new_assignee": row.assignee,
+                                               "new_owner": row.owner, "new_claimed_at": row.claimed_at})
+        if row.status != before["status"]:
+            connection.execute(_CANDIDATE_STATUS, {"task": key, "new_status": row.status})
+        head = audit.append(session, stream=f"instance:{locked.id}", actor=actor.username, action=f"task.{action}",
+                            subject_type="instance", subject_id=str(locked.id), at=now, before=before,
+                            after={"task": str(row.id), "status": row.status, "assignee": row.assignee,
+                                   "owner": row.owner}, prev_hash=locked.audit_head or audit.GENESIS)
+        advanced = connection.execute(_ADVANCE_INSTANCE, {"instance": locked.id, "seen_revision": locked.revision,
+                                                          "new_head": head})
+        if advanced.rowcount != 1:
+            raise ConcurrentModificationError("the instance was changed by someone else; reload and retry")
         return task_view(row, actor)
 
 
