@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -80,17 +81,26 @@ def append(
     return digest
 
 
+def append_to_instance(
+    session: Session, instance_id: uuid.UUID, audit_head: str | None, *, actor: str, action: str, at: datetime,
+    before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+) -> str:
+    """Audit an action on a locked instance whose stream head is ``audit_head``; returns the new head, which
+    the caller stores on the instance row."""
+    return append(
+        session, stream=f"instance:{instance_id}", actor=actor, action=action, subject_type="instance",
+        subject_id=str(instance_id), at=at, before=before, after=after, prev_hash=audit_head or GENESIS,
+    )
+
+
 def append_instance(
     session: Session, instance: ProcessInstance, *, actor: str, action: str, at: datetime,
     before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
 ) -> str:
     """Audit an action on an instance the caller has locked; advances ``instance.audit_head``."""
-    head = append(
-        session, stream=f"instance:{instance.id}", actor=actor, action=action, subject_type="instance",
-        subject_id=str(instance.id), at=at, before=before, after=after, prev_hash=instance.audit_head or GENESIS,
-    )
-    instance.audit_head = head
-    return head
+    instance.audit_head = append_to_instance(session, instance.id, instance.audit_head, actor=actor, action=action,
+                                             at=at, before=before, after=after)
+    return instance.audit_head
 
 
 @dataclass(frozen=True)

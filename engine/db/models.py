@@ -226,7 +226,7 @@ class TaskCandidate(Base):
 
 
 _CANDIDATES = cast(Table, TaskCandidate.__table__)
-_CANDIDATE_STATUS = update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("task")).values(status=bindparam("status"))
+CANDIDATE_STATUS = update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("task")).values(status=bindparam("status"))
 
 
 @event.listens_for(HumanTask.status, "set")
@@ -236,7 +236,7 @@ def _keep_candidate_status(task: HumanTask, value: str, old: object, _initiator:
     state = inspect(task)
     if state.persistent and "candidates" in state.unloaded and state.session is not None:
         # A stored task whose candidate rows were not loaded: one UPDATE instead of loading and flushing each.
-        state.session.execute(_CANDIDATE_STATUS, {"task": task.id, "status": value})
+        state.session.execute(CANDIDATE_STATUS, {"task": task.id, "status": value})
         return
     for candidate in task.candidates:
         candidate.status = value

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.clock import as_utc
 from engine.context import EngineContext
-from engine.db.models import HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
+from engine.db.models import CANDIDATE_STATUS, HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
 from engine.db.session import unit_of_work
 from engine.errors import (
     ConcurrentModificationError,
@@ -250,8 +250,6 @@ _TASK_ROW = select(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
 _WRITE_TRANSITION = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                      .values(status=bindparam("new_status"), assignee=bindparam("new_assignee"),
                              owner=bindparam("new_owner"), claimed_at=bindparam("new_claimed_at")))
-_CANDIDATE_STATUS = (update(cast(Table, TaskCandidate.__table__)).where(TaskCandidate.task_id == bindparam("task"))
-                     .values(status=bindparam("new_status")))
 _ADVANCE_INSTANCE = (update(_INSTANCES)
                      .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
                      .values(revision=_INSTANCES.c.revision + 1, audit_head=bindparam("new_head")))
@@ -286,11 +284,11 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
         connection.execute(_WRITE_TRANSITION, {"task": key, "new_status": row.status, "new_assignee": row.assignee,
                                                "new_owner": row.owner, "new_claimed_at": row.claimed_at})
         if row.status != before["status"]:
-            connection.execute(_CANDIDATE_STATUS, {"task": key, "new_status": row.status})
-        head = audit.append(session, stream=f"instance:{locked.id}", actor=actor.username, action=f"task.{action}",
-                            subject_type="instance", subject_id=str(locked.id), at=now, before=before,
-                            after={"task": str(row.id), "status": row.status, "assignee": row.assignee,
-                                   "owner": row.owner}, prev_hash=locked.audit_head or audit.GENESIS)
+            connection.execute(CANDIDATE_STATUS, {"task": key, "status": row.status})
+        head = audit.append_to_instance(session, locked.id, locked.audit_head, actor=actor.username,
+                                        action=f"task.{action}", at=now, before=before,
+                                        after={"task": str(row.id), "status": row.status, "assignee": row.assignee,
+                                               "owner": row.owner})
         advanced = connection.execute(_ADVANCE_INSTANCE, {"instance": locked.id, "seen_revision": locked.revision,
                                                           "new_head": head})
         if advanced.rowcount != 1:
