@@ -50,9 +50,7 @@ class Field:
 
 def fields(form: Mapping[str, Any], lang: str = "zh-CN") -> list[Field]:
     """What to render, in order, labelled in ``lang`` ("zh"/"zh-CN" → the schema, "en" → ``labels_en``)."""
-    english = lang.split("-")[0].lower() == "en"
-    labels_en = (form.get("careflow") or {}).get("labels_en", {}) if english else {}
-    return list(_walk(form.get("components") or [], "", labels_en))
+    return list(_walk(localized(form, lang).get("components") or [], ""))
 
 
 def option_key(key: str, value: Any) -> str:
@@ -60,39 +58,36 @@ def option_key(key: str, value: Any) -> str:
     return f"{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 
-def _walk(components: list[Any], prefix: str, labels_en: Mapping[str, str]) -> Iterator[Field]:
+def _walk(components: list[Any], prefix: str) -> Iterator[Field]:
     for component in components:
         kind = component.get("type")
-        own = labels_en.get(f"#{component.get('id')}")
         if kind == "group":
             if component.get("label"):
-                yield Field(path="", kind="text", label="", required=False, text=own or str(component["label"]))
+                yield Field(path="", kind="text", label="", required=False, text=str(component["label"]))
             path = component.get("path")
-            yield from _walk(component.get("components") or [], f"{prefix}{path}." if path else prefix, labels_en)
+            yield from _walk(component.get("components") or [], f"{prefix}{path}." if path else prefix)
         elif kind == "text":
-            yield Field(path="", kind="text", label="", required=False, text=own or str(component.get("text", "")))
+            yield Field(path="", kind="text", label="", required=False, text=str(component.get("text", "")))
         elif kind in DATA_TYPES:
             key = str(component.get("key"))
             rules = component.get("validate") or {}
             subtype = component.get("subtype", "date") if kind == "datetime" else ""
-            options = tuple((json.dumps(o.get("value")),
-                             labels_en.get(option_key(key, o.get("value"))) or str(o.get("label", o.get("value"))))
+            options = tuple((json.dumps(o.get("value")), str(o.get("label", o.get("value"))))
                             for o in component.get("values") or [])
             attrs = {k: rules[k] for k in ("min", "max", "minLength", "maxLength") if rules.get(k) is not None}
             if subtype:
                 attrs["subtype"] = subtype
-            label = labels_en.get(key) or str(component.get("label", key))
-            yield Field(path=prefix + key, kind=kind, label=label, required=bool(rules.get("required")),
-                        options=options, attrs=attrs)
+            yield Field(path=prefix + key, kind=kind, label=str(component.get("label", key)),
+                        required=bool(rules.get("required")), options=options, attrs=attrs)
 
 
 def localized(form: Mapping[str, Any], lang: str = "zh-CN") -> dict[str, Any]:
-    """The schema for form-js in ``lang``: a copy without the ``careflow`` block whose labels, option labels,
-    texts and group headings are taken from ``labels_en`` in English (the same entries and fallbacks as
-    :func:`fields`; descriptions, which have no English, are left out there)."""
+    """The schema in ``lang``, for form-js and for :func:`fields`: a copy without the ``careflow`` block whose
+    labels, option labels, texts and group headings are taken from ``labels_en`` in English (an entry that is
+    missing keeps the Chinese; descriptions, which have no English, are left out)."""
     schema = copy.deepcopy(dict(form))
     labels_en = (schema.pop("careflow", None) or {}).get("labels_en", {})  # CareFlow's own block: not for form-js
-    if not lang.startswith("en"):
+    if lang.split("-")[0].lower() != "en":
         return schema
 
     def walk(components: list[Any]) -> None:
@@ -106,10 +101,12 @@ def localized(form: Mapping[str, Any], lang: str = "zh-CN") -> dict[str, Any]:
                 component["text"] = own
             elif kind in DATA_TYPES:
                 key = str(component.get("key"))
-                component["label"] = labels_en.get(key) or component.get("label", key)
-                component.pop("description", None)  # not translated (see above): left out, as the server does
+                if labels_en.get(key):
+                    component["label"] = labels_en[key]
+                component.pop("description", None)
                 for option in component.get("values") or []:
-                    option["label"] = labels_en.get(option_key(key, option.get("value"))) or option.get("label")
+                    if labels_en.get(option_key(key, option.get("value"))):
+                        option["label"] = labels_en[option_key(key, option.get("value"))]
 
     walk(schema.get("components") or [])
     return schema
