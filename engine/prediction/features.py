@@ -188,15 +188,11 @@ def _activity(session: Session, ids: list[str] | None, cut: datetime, rows: dict
                    Complaint.received_at < cut).group_by(Complaint.customer_id)):
         if cid in rows:
             rows[cid]["complaints_180d"], rows[cid]["low_satisfaction_180d"] = float(count), float(unhappy or 0)
-    for cid, count in session.execute(
-            select(OutboxMessage.customer_id, func.count())
-            .where(_among(OutboxMessage.customer_id, ids), OutboxMessage.sent_at >= cut - timedelta(days=90),
-                   OutboxMessage.sent_at < cut).group_by(OutboxMessage.customer_id)):
-        if cid in rows:
-            rows[cid]["contacts_90d"] = float(count)
-    for cid, count in session.execute(
-            select(ProcessInstance.customer_id, func.count())
-            .where(_among(ProcessInstance.customer_id, ids), ProcessInstance.started_at >= cut - timedelta(days=180),
-                   ProcessInstance.started_at < cut).group_by(ProcessInstance.customer_id)):
-        if cid in rows:
-            rows[cid]["interactions_180d"] = float(count)
+    for feature, customer, at, days in (("contacts_90d", OutboxMessage.customer_id, OutboxMessage.sent_at, 90),
+                                        ("interactions_180d", ProcessInstance.customer_id, ProcessInstance.started_at,
+                                         180)):
+        for cid, count in session.execute(
+                select(customer, func.count())
+                .where(_among(customer, ids), at >= cut - timedelta(days=days), at < cut).group_by(customer)):
+            if cid in rows:
+                rows[cid][feature] = float(count)
