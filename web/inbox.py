@@ -69,11 +69,13 @@ def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
 
 
 def _form_js(task: TaskView, errors: dict[str, list[str]] | None, posted: MultiDict[str, str] | None) -> Any:
-    """What form-js needs on the task page: the schema in the page's language, the values to show (what
+    """What form-js needs on the task page: the schema in the page's language, the values of its fields (what
     was just submitted, after a rejected submit), the server's messages by field path, read-only or not."""
     if not task.form:
         return None
-    data = task.data or {}
+    # Only the values the form shows: the task's data also holds the rest of the process's variables.
+    shown = {f.path.split(".")[0] for f in formrender.fields(task.form) if f.path}
+    data = {k: v for k, v in (task.data or {}).items() if k in shown}
     if posted is not None:
         try:
             data = formrender.posted_json(posted) or data

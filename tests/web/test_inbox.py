@@ -69,15 +69,19 @@ def _form_js(page: str) -> dict:
     return json.loads(re.search(r'<script id="form-js-data" type="application/json">(.*?)</script>', page, re.S).group(1))
 
 
-def test_the_task_page_hands_form_js_the_schema_values_and_messages(app, service_request):
+def test_the_task_page_hands_form_js_the_schema_values_and_messages(app, ctx, service_request):
     client, csrf = login(app, "alice")
-    task_id = _task_id(client.get("/inbox?view=queue").get_data(as_text=True))
+    started = instances.start_instance(ctx, process_key="service_request", actor=SYSTEM, customer_id="C1",
+                                       variables={"channel": "phone", "amount": 300})
+    [task_id] = [t.id for t in instances.get_instance(ctx, started.id, actor=SYSTEM).open_tasks]
     page = client.get(f"/inbox/tasks/{task_id}")
     assert "data:" in page.headers["Content-Security-Policy"]  # form-js's stylesheet draws with data: images
     before = _form_js(page.get_data(as_text=True))
     assert before["readOnly"] is True  # not claimed yet: shown, not editable
     assert [c["key"] for c in before["schema"]["components"]] == ["resolution", "amount", "resolved"]
     assert before["messages"]["required"] == "此项为必填项" and before["errors"] == {}
+    assert before["data"] == {"amount": 300}  # the form's own values; the process's other variables stay off the page
+    assert client.get(f"/api/v1/tasks/{task_id}").get_json()["data"]["channel"] == "phone"  # … which the task holds
     client.post(f"/inbox/tasks/{task_id}/claim", data={"csrf_token": csrf})
     english = _form_js(client.get(f"/inbox/tasks/{task_id}?lang=en").get_data(as_text=True))
     assert english["readOnly"] is False
