@@ -13,7 +13,7 @@ from sqlalchemy import select
 from engine.care.scans import run_daily_scans
 from engine.db.complaints import Complaint
 from engine.db.customer360 import CustomerAccount, CustomerHolding, TierChange
-from engine.db.models import ProcessInstance
+from engine.db.models import ProcessDefinition, ProcessInstance
 from engine.db.outreach import Customer, OutboxMessage
 from engine.db.prediction import CustomerScore, ModelRun
 from engine.db.reporting import AumSnapshot
@@ -54,8 +54,17 @@ def _history(ctx):
         for cid, since, aum in (("C1", date(2020, 3, 3), "40000"), ("C2", date(2025, 1, 1), "5000")):
             session.add(Customer(id=cid, name="王小明", birth_date=date(1965, 3, 3), customer_since=since,
                                  aum=Decimal(aum), risk_level=3, created_at=AT, updated_at=AT))
+        definition = ProcessDefinition(key="service_request", version=1, name="s", sha256="0" * 64, deployed_by="t",
+                                       deployed_at=AT)
+        session.add(definition)
         session.flush()
         session.add_all([
+            *(ProcessInstance(definition_id=definition.id, process_key="service_request", customer_id="C1",
+                              status="completed", state="{}", state_version=1, revision=1, started_by="t",
+                              started_at=_at(started), updated_at=AT)
+              for started in ("2025-01-15T10:00", "2024-12-01T10:00",  # within 180 days
+                              "2024-06-01T10:00",  # more than 180 days before
+                              "2025-03-04T10:00")),  # after the day
             CustomerHolding(customer_id="C1", product_code="DEP-TD-3Y", amount=Decimal("1"), bought_on=date(2024, 6, 1)),
             CustomerHolding(customer_id="C1", product_code="WMP-FI-1Y", amount=Decimal("1"), bought_on=date(2024, 12, 1)),
             # matured before the day: bought (counts for "last purchase") but not held
@@ -93,7 +102,7 @@ def test_features_as_of_a_day_read_nothing_later(ctx):
         2, 1, 1, 0, 0)
     assert c1["months_since_purchase"] == pytest.approx(92 / 30.44)  # 2024-12-01
     assert (c1["complaints_180d"], c1["low_satisfaction_180d"], c1["contacts_90d"]) == (2, 1, 1)
-    assert (c1["interactions_180d"], c1["risk_level"]) == (0, 3)
+    assert (c1["interactions_180d"], c1["risk_level"]) == (2, 3)
     c2 = rows["C2"]
     # a savings account is a deposit held; a loan is no family
     assert (c2["n_families"], c2["holds_deposit"], c2["months_since_purchase"], c2["aum_change_6m"]) == (1, 1, 60, 0)
