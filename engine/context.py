@@ -27,6 +27,9 @@ from engine.rules.calendar import BusinessCalendar
 # The bank processes' own service-task handlers (each module has ``register(ctx)``).
 BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers")
 
+# (session, new human_task row not yet inserted) -> None; see EngineContext.task_shapers.
+TaskShaper = Callable[[Session, Any], None]
+
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
@@ -73,6 +76,9 @@ class EngineContext:
     channels: dict[str, Channel] = field(default_factory=dict)
     # Called after a commit that made a timer or message due earlier ("timer"|"outbox", due time).
     wakeup_listeners: list[wakeups.Listener] = field(default_factory=list)
+    # Called with (session, new task row) before a task row is inserted: a process package sets the row's SLA
+    # times or other columns from its own records (engine.complaints.tasks).
+    task_shapers: list[TaskShaper] = field(default_factory=list)
     _templates: dict[str, MessageTemplate] | None = None
 
     def register_handler(self, name: str, handler: ServiceHandler) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, abort, g, request, session
+from flask import Flask, Request, abort, g, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user
 
 from engine.errors import AuthenticationError, UserNotFoundError
@@ -34,8 +35,19 @@ def _load_user(username: str) -> SessionUser | None:
         return None
 
 
+class _SessionInterface(SecureCookieSessionInterface):
+    """A call with a bearer token is authenticated by the token alone: no cookie session is read for it (and
+    none is signed and sent back). Its ``session`` is Flask's null session, which refuses writes."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            return None
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
+    app.session_interface = _SessionInterface()
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -18,7 +18,7 @@ by a test in ``tests/unit/test_spiff_workarounds.py`` that also shows the stock 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -90,6 +90,7 @@ class CareflowScriptEngine(PythonScriptEngine):
         calendar: Any = None,
         sla_warn_share: float = 0.8,
         cipher: Any = None,
+        task_shapers: Sequence[Any] = (),
     ) -> None:
         self.clock = clock
         # Seals the stored state (engine.privacy.FieldCipher); None keeps it plain (tests of Spiff itself).
@@ -100,6 +101,7 @@ class CareflowScriptEngine(PythonScriptEngine):
         # Read by the projection when it creates task rows (SLA due dates on working days).
         self.calendar = calendar
         self.sla_warn_share = sla_warn_share
+        self.task_shapers = task_shapers  # (session, new task row) -> None, before the row is inserted
         self.effects: list[Any] = []  # side effects of service calls since the last save
         super().__init__(environment=RestrictedEnvironment(script_helpers(clock, zone)))
 

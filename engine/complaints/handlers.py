@@ -34,7 +34,7 @@ def register(ctx: EngineContext) -> None:
     env = Env(ctx.settings, ctx.calendar)
     ctx.register_handler(RECORD, lambda params, call: record(env, params, call))
     ctx.register_handler(DEADLINE, lambda params, call: deadline(env, params, call))
-    tasks.install(ctx.sessions, ctx.settings, ctx.calendar)
+    tasks.install(ctx)
 
 
 def record(env: Env, params: Mapping[str, Any], call: ServiceCall) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def load_case(session: Session, case_no: str, *, lock: bool = False) -> Complain
 
 
 def case_for_instance(session: Session, instance_id: uuid.UUID) -> Complaint | None:
-    for obj in session.identity_map.values():
+    for obj in (*session.new, *session.identity_map.values()):  # this step's case may not be flushed yet
         if isinstance(obj, Complaint) and obj.instance_id == instance_id:
             return obj
     return session.scalars(select(Complaint).where(Complaint.instance_id == instance_id)).one_or_none()

@@ -3,7 +3,7 @@
 ``dueIn`` is a fixed duration from the task's creation, but a complaint's decision is due 15 calendar
 days from receipt, 30 or 60 when extended, later by the days of an appraisal pause, and again from
 the start when new facts arrive (DOMAIN §1.4). So when the runtime creates a ``complaint_handling``
-task row, this hook (a ``before_flush`` listener on the engine's sessions) sets its SLA times from the
+task row, this hook (one of the engine context's ``task_shapers``) sets its SLA times from the
 case row, which the same step has already brought up to date:
 
 - ``investigate``, ``approve_answer`` and ``approve_extension`` are due at the end of the case's internal
@@ -17,14 +17,13 @@ case row, which the same step has already brought up to date:
 from __future__ import annotations
 
 from datetime import UTC, timedelta
-from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from engine.complaints.deadlines import end_of_day, start_of_day
 from engine.complaints.records import PROCESS_KEY, case_for_instance
 from engine.config import Settings
+from engine.context import EngineContext
 from engine.db.complaints import Complaint
 from engine.db.models import HumanTask
 from engine.rules.calendar import BusinessCalendar
@@ -34,16 +33,17 @@ REVIEW_TASK = "review_case"
 ACK_TASK = "ack_manually"
 
 
-def install(sessions: sessionmaker[Session], settings: Settings, calendar: BusinessCalendar) -> None:
-    """Register the hook on the engine's session factory (once per engine context)."""
+def install(ctx: EngineContext) -> None:
+    """Register the hook on the engine context (once per context)."""
+    settings, calendar = ctx.settings, ctx.calendar
 
-    @event.listens_for(sessions, "before_flush")
-    def _shape_new_tasks(session: Session, _context: Any, _instances: Any) -> None:
-        for obj in list(session.new):
-            if isinstance(obj, HumanTask) and obj.process_key == PROCESS_KEY:
-                case = case_for_instance(session, obj.instance_id)
-                if case is not None:
-                    shape(obj, case, settings, calendar)
+    def shape_new_task(session: Session, task: HumanTask) -> None:
+        if task.process_key == PROCESS_KEY:
+            case = case_for_instance(session, task.instance_id)
+            if case is not None:
+                shape(task, case, settings, calendar)
+
+    ctx.task_shapers.append(shape_new_task)
 
 
 def shape(task: HumanTask, case: Complaint, settings: Settings, calendar: BusinessCalendar) -> None:

@@ -7,6 +7,7 @@ plain READ COMMITTED transactions; commands lock instance rows with ``FOR UPDATE
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -49,8 +50,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("careflow_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: every transaction begins here, and a statement through SQLAlchemy's execution
+        # machinery costs more than SQLite's BEGIN itself. COMMIT and ROLLBACK go through the driver already.
+        statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get("careflow_write") else "BEGIN DEFERRED"
+        try:
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.OperationalError as exc:  # "database is locked" after the busy timeout: as SQLAlchemy raises it
+            raise OperationalError(statement, None, exc) from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -28,7 +28,7 @@ from engine.context import EngineContext
 from engine.db.models import DefinitionFile, InstanceStatus, ProcessDefinition, ProcessInstance
 from engine.errors import DefinitionNotFoundError, InstanceNotFoundError
 from engine.outbox.store import store_effects
-from engine.runtime import projection
+from engine.runtime import projection, rows
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,13 @@ def load_bundle(ctx: EngineContext, session: Session, definition_id: int) -> Par
     bundle = ctx.specs.get(definition_id)
     if bundle is not None:
         return bundle
-    rows = session.scalars(
+    stored = session.scalars(
         select(DefinitionFile).where(DefinitionFile.definition_id == definition_id).order_by(DefinitionFile.filename)
     ).all()
-    if not rows:
+    if not stored:
         raise DefinitionNotFoundError(f"definition {definition_id} has no files")
     key = session.scalar(select(ProcessDefinition.key).where(ProcessDefinition.id == definition_id))
-    files = [SourceFile(r.filename, r.content.encode("utf-8")) for r in rows]
+    files = [SourceFile(r.filename, r.content.encode("utf-8")) for r in stored]
     bundle = parse_bundle(files, process_key=str(key), handlers=None)
     ctx.specs.put(definition_id, bundle)
     return bundle
@@ -67,6 +67,7 @@ def script_engine(ctx: EngineContext, clock: Clock, instance_id: uuid.UUID | Non
         clock=clock, zone=ctx.settings.zone, handlers=ctx.handlers,
         instance_id=str(instance_id) if instance_id else None,
         calendar=ctx.calendar, sla_warn_share=ctx.settings.sla_warn_share, cipher=ctx.cipher,
+        task_shapers=ctx.task_shapers,
     )
 
 
@@ -148,7 +149,9 @@ def save(
 ) -> None:
     """Store the state (without spec, sealed: compressed and encrypted), the status and the query rows.
 
-    Caller commits.
+    Written at once (``engine.runtime.rows``), so audit the step before saving: an ``audit_head`` set on the
+    instance afterwards costs a second UPDATE at commit. ``new``: ``instance`` is a transient object, inserted
+    here. Caller commits.
     """
     cipher = workflow.script_engine.cipher
     state = dump_state(workflow)
@@ -170,9 +173,9 @@ def save(
         instance.error_message = instance.error_task = None
         instance.error_details = None
     if new:
-        # No flush here: the unit of work orders the inserts by foreign key at commit, and a bulk start
-        # then sends one multi-row INSERT per table for the whole batch instead of five per instance.
-        session.add(instance)
+        rows.insert_instance(session, instance)  # the object stays out of the session
+    else:
+        rows.update_instance(session, instance)
     store_effects(session, instance.id, workflow.script_engine.effects, now)
     if instance.status != InstanceStatus.COMPLETED.value:
         projection.project(session, instance, workflow, now, new=new)

@@ -19,7 +19,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine import wakeups
@@ -34,7 +34,7 @@ from engine.db.models import (
     Timer,
     TimerStatus,
 )
-from engine.runtime import routing
+from engine.runtime import routing, rows
 
 OPEN_STATES = (HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)
 
@@ -133,26 +133,22 @@ def project(session: Session, instance: ProcessInstance, workflow: Any, now: dat
 def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, now: datetime, new: bool) -> None:
     ready = {task.id: task for task in ready_human_tasks(workflow)}
     if not new:
-        rows = session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status.in_(OPEN_STATES))
-        ).all()
-        for row in rows:
-            if row.id in ready:
-                ready.pop(row.id)
-                continue
-            # Ended without being completed through complete_task: a boundary event, a
-            # cancel, or a gateway that moved on.
-            row.status = HumanTaskStatus.CANCELLED.value
-            row.completed_at = now
+        # Open rows whose task is no longer ready ended without being completed through complete_task:
+        # a boundary event, a cancel, or a gateway that moved on.
+        ended = [task_id for task_id in rows.open_task_ids(session, instance.id) if ready.pop(task_id, None) is None]
+        rows.end_tasks(session, ended, HumanTaskStatus.CANCELLED.value, now)
     for task_id, task in ready.items():
+        engine = task.workflow.script_engine
         config = resolve_candidates(user_task_config(task.task_spec), task.data)
         row = _new_task_row(instance, task_id, task, config, now)
         if config.exclude_users:
             row.excluded_users = ",".join(routing.excluded_users(session, instance.id, task, config.exclude_users))
-        session.add(row)
+        for shape in getattr(engine, "task_shapers", ()):
+            shape(session, row)
         if config.assignment != "queue":
-            session.flush()  # routing counts claimed rows, this one included once assigned
+            # Counts claimed rows in the database: a task routed earlier in this step is already there.
             routing.route(session, row, config.assignment, config.required_skills, now)
+        rows.insert_task(session, row)
 
 
 def resolve_candidates(config: UserTaskConfig, data: dict[str, Any]) -> UserTaskConfig:
@@ -199,6 +195,7 @@ def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, conf
         form_key=config.form_key, lane=getattr(task.task_spec, "lane", None), status=HumanTaskStatus.OPEN.value,
         priority=config.priority, due_at=due_at, sla_warn_at=warn_at, created_at=now,
         candidate_groups=",".join(config.candidate_groups), candidate_users=",".join(config.candidate_users),
+        excluded_users="",
     )
     named = [("group", g) for g in config.candidate_groups] + [("user", u) for u in config.candidate_users]
     row.candidates = [TaskCandidate(kind=kind, name=name, status=row.status, created_at=now)
@@ -206,59 +203,59 @@ def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, conf
     return row
 
 
+_TIMERS, _SUBSCRIPTIONS = cast(Table, Timer.__table__), cast(Table, MessageSubscription.__table__)
+_PENDING_TIMERS = select(_TIMERS.c.id, _TIMERS.c.spiff_task_id, _TIMERS.c.due_at).where(
+    _TIMERS.c.instance_id == bindparam("instance_id"), _TIMERS.c.status == TimerStatus.PENDING.value)
+_DROP_TIMER = delete(_TIMERS).where(_TIMERS.c.id == bindparam("timer"))
+_MOVE_TIMER = update(_TIMERS).where(_TIMERS.c.id == bindparam("timer")).values(due_at=bindparam("new_due_at"))
+_ADD_TIMER = insert(_TIMERS)
+_SUBSCRIBED = select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.spiff_task_id, _SUBSCRIPTIONS.c.name,
+                     _SUBSCRIPTIONS.c.correlation_hash).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id"))
+_DROP_SUBSCRIPTION = delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.id == bindparam("subscription"))
+_ADD_SUBSCRIPTION = insert(_SUBSCRIPTIONS)
+_DROP_TIMERS = delete(_TIMERS).where(_TIMERS.c.instance_id == bindparam("instance_id"))
+_DROP_SUBSCRIPTIONS = delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id"))
+
+
 def _project_timers(session: Session, instance: ProcessInstance, timers: list[PendingTimer], new: bool) -> None:
     wanted = {t.spiff_task_id: t for t in timers}
+    connection = session.connection()
     if not new:
-        rows = session.scalars(
-            select(Timer).where(Timer.instance_id == instance.id, Timer.status == TimerStatus.PENDING.value)
-        ).all()
-        for row in rows:
+        for row in connection.execute(_PENDING_TIMERS, {"instance_id": instance.id}).all():
             timer = wanted.pop(row.spiff_task_id, None)
             if timer is None:
-                session.delete(row)  # fired or cancelled; the audit trail keeps the history
+                connection.execute(_DROP_TIMER, {"timer": row.id})  # fired or cancelled; the audit trail keeps the history
             elif timer.due_at != row.due_at:
-                row.due_at = timer.due_at  # a cycle timer moved on to its next occurrence
+                connection.execute(_MOVE_TIMER, {"timer": row.id, "new_due_at": timer.due_at})  # a cycle's next time
                 wakeups.note_due(session, "timer", timer.due_at)
     for timer in wanted.values():
         wakeups.note_due(session, "timer", timer.due_at)
-        session.add(Timer(
-            instance_id=instance.id, spiff_task_id=timer.spiff_task_id, name=timer.name,
-            due_at=timer.due_at, status=TimerStatus.PENDING.value, attempts=0,
-        ))
+        connection.execute(_ADD_TIMER, {"instance_id": instance.id, "spiff_task_id": timer.spiff_task_id,
+                                        "name": timer.name, "due_at": timer.due_at,
+                                        "status": TimerStatus.PENDING.value, "attempts": 0})
 
 
 def _project_messages(
     session: Session, instance: ProcessInstance, messages: list[PendingMessage], now: datetime, new: bool
 ) -> None:
     wanted = {(m.spiff_task_id, m.name): m for m in messages}
+    connection = session.connection()
     if not new:
-        rows = session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == instance.id)).all()
-        for row in rows:
+        for row in connection.execute(_SUBSCRIBED, {"instance_id": instance.id}).all():
             message = wanted.get((row.spiff_task_id, row.name))
             if message is not None and correlation_hash(message.correlation) == row.correlation_hash:
                 wanted.pop((row.spiff_task_id, row.name))
             else:
-                session.delete(row)
-        session.flush()
+                connection.execute(_DROP_SUBSCRIPTION, {"subscription": row.id})
     for message in wanted.values():
-        session.add(MessageSubscription(
-            instance_id=instance.id, spiff_task_id=message.spiff_task_id, name=message.name,
-            correlation=message.correlation, correlation_hash=correlation_hash(message.correlation), created_at=now,
-        ))
-
-
-_OPEN_TASKS_OF = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
-                                         HumanTask.status.in_(OPEN_STATES))
-# Core deletes on the tables: the ORM's bulk delete would also look for matching objects in the session.
-_TIMERS, _SUBSCRIPTIONS = cast(Table, Timer.__table__), cast(Table, MessageSubscription.__table__)
-_DROP_TIMERS = delete(_TIMERS).where(_TIMERS.c.instance_id == bindparam("instance_id"))
-_DROP_SUBSCRIPTIONS = delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id"))
+        connection.execute(_ADD_SUBSCRIPTION, {
+            "instance_id": instance.id, "spiff_task_id": message.spiff_task_id, "name": message.name,
+            "correlation": message.correlation, "correlation_hash": correlation_hash(message.correlation),
+            "created_at": now})
 
 
 def clear(session: Session, instance: ProcessInstance, now: datetime) -> None:
     """An ended instance waits for nothing: close open tasks, drop timers and subscriptions."""
-    for row in session.scalars(_OPEN_TASKS_OF, {"instance_id": instance.id}):
-        row.status = HumanTaskStatus.CANCELLED.value
-        row.completed_at = now
+    rows.end_tasks(session, rows.open_task_ids(session, instance.id), HumanTaskStatus.CANCELLED.value, now)
     session.execute(_DROP_TIMERS, {"instance_id": instance.id})
     session.execute(_DROP_SUBSCRIPTIONS, {"instance_id": instance.id})

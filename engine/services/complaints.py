@@ -14,6 +14,7 @@ leak; an intake channel (``Actor("channel:<name>", {"intake"})``) only submits.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -318,9 +319,9 @@ def _start_process(ctx: EngineContext, session: Session, case: Complaint, data: 
         "clock": dl.clock_data(clock, dl.deadlines(clock, ctx.calendar, ctx.settings)),
     }
     definition_id, version = latest_version(session, PROCESS_KEY, None)
-    row = _start_in(ctx, session, definition_id, version, PROCESS_KEY, actor, now,
-                    StartRequest(case.case_no, case.customer_id, variables))
-    case.instance_id = row.id
+    case.instance_id = uuid.uuid4()  # before the start: the first task's SLA comes from the case
+    _start_in(ctx, session, definition_id, version, PROCESS_KEY, actor, now,
+              StartRequest(case.case_no, case.customer_id, variables, instance_id=case.instance_id))
 
 
 def _restart_clock(ctx: EngineContext, restart: _Restart, actor: Actor) -> None:

@@ -108,8 +108,9 @@ _LATEST_VERSION = _BY_KEY.order_by(ProcessDefinition.version.desc()).limit(1)
 
 def latest_version(session: Session, key: str, version: int | None = None) -> tuple[int, int]:
     """(definition id, version) of the latest or given version; cheap, no files loaded."""
-    row = (session.execute(_GIVEN_VERSION, {"key": key, "version": version}) if version
-           else session.execute(_LATEST_VERSION, {"key": key})).first()
+    connection = session.connection()  # plain columns: no ORM loading step needed
+    row = (connection.execute(_GIVEN_VERSION, {"key": key, "version": version}) if version
+           else connection.execute(_LATEST_VERSION, {"key": key})).first()
     if row is None:
         suffix = f" version {version}" if version is not None else ""
         raise DefinitionNotFoundError(f"no deployed process {key!r}{suffix}")

@@ -85,6 +85,8 @@ def start_instance(
                             StartRequest(business_key, customer_id, seed))
             return _summary(row, definition_version)
     except IntegrityError as exc:
+        if business_key is None:
+            raise
         raise DuplicateBusinessKeyError(f"{process_key} already has an instance for {business_key!r}") from exc
 
 
@@ -93,6 +95,9 @@ class StartRequest:
     business_key: str | None
     customer_id: str | None = None
     variables: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Chosen by the caller when its own records must name the instance before it starts (a complaint case,
+    # whose SLA shapes the first task's due time); a new one otherwise.
+    instance_id: uuid.UUID | None = None
 
 
 def _start_in(ctx: EngineContext, session: Session, definition_id: int, definition_version: int, process_key: str,
@@ -100,8 +105,8 @@ def _start_in(ctx: EngineContext, session: Session, definition_id: int, definiti
     """Create one instance and run it to its first wait state inside the caller's transaction."""
     bundle = runtime.load_bundle(ctx, session, definition_id)
     row = ProcessInstance(
-        id=uuid.uuid4(), definition_id=definition_id, process_key=process_key, business_key=request.business_key,
-        customer_id=request.customer_id, started_by=actor.username, started_at=now,
+        id=request.instance_id or uuid.uuid4(), definition_id=definition_id, process_key=process_key,
+        business_key=request.business_key, customer_id=request.customer_id, started_by=actor.username, started_at=now,
     )
     workflow = runtime.new_workflow(bundle, runtime.script_engine(ctx, ctx.clock, row.id), dict(request.variables))
     failure = runtime.run_steps(workflow)

@@ -26,7 +26,7 @@ from engine.errors import (
     TaskNotFoundError,
 )
 from engine.runtime import instance as runtime
-from engine.runtime import lifecycle
+from engine.runtime import lifecycle, rows
 from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role, require_role
 from engine.services.instances import parse_id
@@ -223,10 +223,12 @@ def get_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> T
     require_any_role(actor)
     key = parse_id(task_id, "task")
     with unit_of_work(ctx.sessions, write=False) as session:
-        row = _load(session, key)
+        row = rows.task_row(session, key)
+        instance = rows.instance_row(session, row.instance_id) if row is not None else None
+        if row is None or instance is None:
+            raise TaskNotFoundError(f"no task {task_id}")
         if not lifecycle.can_see(actor, row):
             raise PermissionDeniedError("this task is not yours to see")
-        instance = session.get_one(ProcessInstance, row.instance_id)
         bundle = runtime.load_bundle(ctx, session, instance.definition_id)
         form = bundle.forms.get(row.form_key) if row.form_key else None
         data = None
@@ -246,7 +248,11 @@ _LOCK_INSTANCE_OF_TASK = (
     .where(_INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task_id")).scalar_subquery())
     .with_for_update()
 )
-_TASK_ROW = select(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+_LOCK_INSTANCE_ROW_OF_TASK = (
+    select(_INSTANCES)
+    .where(_INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task_id")).scalar_subquery())
+    .with_for_update()
+)
 _WRITE_TRANSITION = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                      .values(status=bindparam("new_status"), assignee=bindparam("new_assignee"),
                              owner=bindparam("new_owner"), claimed_at=bindparam("new_claimed_at")))
@@ -265,9 +271,9 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
     with unit_of_work(ctx.sessions) as session:
         connection = session.connection()
         locked = connection.execute(_LOCK_INSTANCE_OF_TASK, {"task_id": key}).one_or_none()
-        if locked is None:
+        row = rows.task_row(session, key) if locked is not None else None  # not in the session
+        if locked is None or row is None:
             raise TaskNotFoundError(f"no task {task_id}")
-        row = HumanTask(**connection.execute(_TASK_ROW, {"task_id": key}).mappings().one())  # not in the session
         transition = lifecycle.check(action, actor, row)
         if assignee is not None and assignee in row.excluded_names:
             raise PermissionDeniedError(f"{assignee} may not take this task (the process excludes them)")
@@ -394,7 +400,11 @@ def complete_task(
     key = parse_id(task_id, "task")
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        row, instance = _lock(session, key)
+        locked = session.connection().execute(_LOCK_INSTANCE_ROW_OF_TASK, {"task_id": key}).mappings().one_or_none()
+        row = rows.task_row(session, key) if locked is not None else None
+        if locked is None or row is None:
+            raise TaskNotFoundError(f"no task {task_id}")
+        instance = ProcessInstance(**locked)  # plain objects: written back by statements, not the unit of work
         lifecycle.check("complete", actor, row)
         bundle = runtime.load_bundle(ctx, session, instance.definition_id)
         cleaned = _validated(ctx, bundle.forms.get(row.form_key) if row.form_key else None, data)
@@ -406,14 +416,15 @@ def complete_task(
         spiff_task.data.update(cleaned)
         spiff_task.run()
         failure = runtime.run_steps(workflow)
+        # Before the projection, which closes the open rows whose task is no longer ready: this one is done.
+        rows.complete_task(session, row.id, actor.username, now)
         row.status, row.completed_at, row.completed_by = HumanTaskStatus.COMPLETED.value, now, actor.username
-        session.flush()  # the projection below queries open rows: this one is no longer open
-        runtime.save(session, instance, workflow, now, failure=failure)
         audit.append_instance(session, instance, actor=actor.username, action="task.complete", at=now,
                               after={"task": str(row.id), "name": row.task_name, "fields": sorted(cleaned)})
         if failure is not None:
             audit.append_instance(session, instance, actor=actor.username, action="instance.failed", at=now,
                                   after={"message": failure.message, "task": failure.task_name})
+        runtime.save(session, instance, workflow, now, failure=failure)
         return task_view(row, actor)
 
 

@@ -105,6 +105,23 @@ def test_messages_and_input_errors(client, tokens):
     assert client.get("/api/v1/nothing", headers=tokens["alice"]).status_code == 404
 
 
+def test_nul_characters_are_refused_wherever_they_come(client, tokens):
+    """PostgreSQL text cannot hold NUL: a 400 naming it, from the JSON body, the query, a form field or a
+    file name; a bearer call gets no session cookie back."""
+    refused = [
+        client.post("/api/v1/instances", json={"process_key": "a\x00b"}, headers=tokens["alice"]),
+        client.post("/api/v1/instances", json={"process_key": "p", "variables": {"k": ["x\x00"]}},
+                    headers=tokens["alice"]),
+        client.get("/api/v1/tasks?q=a%00b", headers=tokens["alice"]),
+        client.post("/api/v1/definitions", data={"process_key": "a\x00"}, headers=tokens["dora"]),
+        client.post("/api/v1/definitions", data={"file": (io.BytesIO(b"<x/>"), "a\x00.bpmn")},
+                    headers=tokens["dora"]),
+    ]
+    for response in refused:
+        assert response.status_code == 400 and "NUL" in response.json["error"]["message"]
+        assert "Set-Cookie" not in response.headers
+
+
 def test_login_page_and_home_show_processes_and_tasks(client, tokens):
     _deploy(client, tokens)
     client.post("/api/v1/instances", json={"process_key": "api_flow"}, headers=tokens["alice"])

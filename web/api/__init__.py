@@ -20,6 +20,7 @@ from web.engine_access import current_engine
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Numbers beyond the column types (versions are INTEGER, ids BIGINT) are refused before SQL sees them.
 INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
+FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 
 
 @functools.cache
@@ -62,9 +63,10 @@ def _has_nul(value: Any) -> bool:
 @bp.before_request
 def refuse_nul_characters() -> None:
     """PostgreSQL text cannot hold NUL characters: refuse them anywhere in the request with a 400, not a 500 later."""
-    values: list[Any] = [list((request.view_args or {}).values()), list(request.args.items(multi=True)),
-                         list(request.form.items(multi=True)), [f.filename or "" for f in request.files.values()]]
-    if request.is_json and request.content_length:
+    values: list[Any] = [list((request.view_args or {}).values()), list(request.args.items(multi=True))]
+    if request.mimetype in FORM_TYPES:
+        values += [list(request.form.items(multi=True)), [f.filename or "" for f in request.files.values()]]
+    elif request.is_json and request.content_length:
         values.append(request.get_json(silent=True))
     if _has_nul(values):
         raise InvalidInputError("the request contains a NUL character")
