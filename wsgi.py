@@ -1,4 +1,4 @@
-"""WSGI entry point for production servers: ``gunicorn wsgi:app``."""
+"""WSGI entry point for production servers: ``careflow serve`` (granian), or any WSGI server given ``wsgi:app``."""
 
 from web import create_app
 

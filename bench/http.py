@@ -1,4 +1,4 @@
-"""The task lifecycle over real HTTP, against the app served by gunicorn (``careflow serve``) on SQLite.
+"""The task lifecycle over real HTTP, against the app served by granian (``careflow serve``) on SQLite.
 
 One lifecycle is five API calls, each with its own bearer token check: ``POST /api/v1/instances`` (start),
 ``GET /api/v1/tasks?view=queue`` (list the inbox and find the new task), ``GET /api/v1/tasks/{id}`` (open it:
@@ -11,10 +11,10 @@ form and data), ``POST .../claim`` and ``POST .../complete`` with form data (val
 - http_c<N>_<call>_p50 / _p95: per-call latency in ms. Baseline: the same service call made in-process
   (no HTTP, no token check) against the same database just before the server starts, one client.
 
-gunicorn runs as a subprocess exactly like ``careflow serve --workers W --threads T`` (W =
-CAREFLOW_BENCH_HTTP_WORKERS, default serve's own: one per core, at least 2; T = CAREFLOW_BENCH_HTTP_THREADS, default 1:
-synchronous workers, serve's default; T > 1 gives gthread workers), with DATABASE_URL and CAREFLOW_DATA_KEY in its
-environment; the bench waits for /healthz. CAREFLOW_BENCH_HTTP_SECONDS (default 8) is the measuring time per
+The server runs as a subprocess exactly like ``careflow serve --workers W --threads T`` (W =
+CAREFLOW_BENCH_HTTP_WORKERS, default serve's own: one per core, at least 2; T = CAREFLOW_BENCH_HTTP_THREADS, default
+serve's 1: Python threads per worker), with DATABASE_URL and CAREFLOW_DATA_KEY in its environment, access log on; the
+bench waits for /healthz. CAREFLOW_BENCH_HTTP_SECONDS (default 8) is the measuring time per
 concurrency level.
 """
 
@@ -119,17 +119,17 @@ def free_port() -> int:
 
 
 def serve(url: str, key: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """``careflow serve`` as a subprocess (gunicorn master + WORKERS workers); returns once /healthz answers."""
+    """``careflow serve`` as a subprocess (granian's main process + WORKERS workers); returns once /healthz answers."""
     env = {**os.environ, "DATABASE_URL": url, "CAREFLOW_DATA_KEY": key, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-c", "from web.cli import run; run()", "serve", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(WORKERS), "--threads", str(THREADS)]
     with open(log, "wb") as errors:
-        # stdout is gunicorn's access log (one line per request): not wanted here.
+        # stdout is the access log (one line per request): written, as in production, but not kept here.
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"the server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                 return server
@@ -137,11 +137,11 @@ def serve(url: str, key: str, port: int, log: Path) -> subprocess.Popen[bytes]:
             pass
         time.sleep(0.1)
     stop(server)
-    raise RuntimeError(f"gunicorn did not answer /healthz within 60 s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"the server did not answer /healthz within 60 s:\n{log.read_text()[-3000:]}")
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the gunicorn master we started (it stops its workers), SIGKILL if it hangs."""
+    """SIGTERM to the server process we started (it stops its workers), SIGKILL if it hangs."""
     if server.poll() is None:
         server.send_signal(signal.SIGTERM)
         try:
@@ -248,8 +248,8 @@ def run(line: Line, engine_lifecycle: Callable[[str], tuple[EngineContext, Calla
         ctx.db.dispose()
         note(f"http: engine_lifecycle baseline {baseline:.1f}/s; the same five calls in-process {inproc_rate:.1f}/s")
         port = free_port()
-        server = serve(url, key, port, Path(tmp) / "gunicorn.log")
-        note(f"http: gunicorn up on :{port} with {WORKERS} workers × {THREADS} threads after {time.perf_counter() - began:.1f} s")
+        server = serve(url, key, port, Path(tmp) / "server.log")
+        note(f"http: granian up on :{port} with {WORKERS} workers × {THREADS} threads after {time.perf_counter() - began:.1f} s")
         try:
             base = f"http://127.0.0.1:{port}"
             names = list(tokens)
@@ -271,7 +271,7 @@ def run(line: Line, engine_lifecycle: Callable[[str], tuple[EngineContext, Calla
                     client.http.close()
         finally:
             stop(server)
-    unit = f"lifecycles/s(sqlite,gunicorn={WORKERS}x{'sync' if THREADS == 1 else f'{THREADS}threads'})"
+    unit = f"lifecycles/s(sqlite,granian={WORKERS}x{THREADS})"
     for level, (measured, _) in results.items():
         line(f"http_lifecycle_c{level}_sqlite", measured, unit, baseline)
     for level, (_, merged) in results.items():

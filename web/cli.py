@@ -218,10 +218,10 @@ def care_scan(day: str | None, force: bool) -> None:
 @click.option("--port", default=8000, type=int)
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes (default: one per core, at least 2).")
 @click.option("--threads", default=1, type=click.IntRange(min=1),
-              help="Threads per worker: 1 = synchronous workers behind a reverse proxy (default); more = threaded.")
-@click.option("--with-scheduler", is_flag=True, help="Also run the timer sweeps in this process.")
+              help="Python threads per worker running the app (default 1: one request at a time per worker).")
+@click.option("--with-scheduler", is_flag=True, help="Also run the scheduler (timers, outbox, care scans) beside it.")
 def serve(host: str, port: int, workers: int | None, threads: int, with_scheduler: bool) -> None:
-    """Serve the web app with gunicorn."""
+    """Serve the web app with granian (HTTP in Rust, the app in worker processes)."""
     from web.server import default_workers, run
 
     run(host=host, port=port, workers=workers or default_workers(), threads=threads, with_scheduler=with_scheduler)

@@ -1,59 +1,54 @@
-"""Running the app under gunicorn, optionally with the scheduler thread in the master process."""
+"""Running the app under granian (a production HTTP server in Rust, serving the WSGI app), optionally with
+the scheduler beside it as a child process."""
 
 from __future__ import annotations
 
 import logging
 import os
 import secrets
-from typing import Any
+import subprocess
+import sys
+from pathlib import Path
 
-from gunicorn.app.base import BaseApplication
+from granian.constants import Interfaces
+from granian.server import Server
 
-from engine.config import Settings
-from engine.context import build_engine
-from web import create_app
-
-
-class _Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return create_app()
+ROOT = Path(__file__).resolve().parent.parent
+# Method, path, status and duration; never the query string, which may carry a customer's search text.
+ACCESS_FORMAT = '[%(time)s] %(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
 
 
 def default_workers() -> int:
-    """One synchronous worker per core, at least two. A request here is Python work and local database
-    I/O, not waiting on slow clients: ``bench/http.py`` on 2 cores measured 2 workers ahead of gunicorn's
-    usual 2 × cores + 1 (more processes mean colder per-process caches and SQLite page caches)."""
+    """One worker process per core, at least two. A request here is Python work and local database I/O:
+    ``bench/http.py`` on 2 cores measured more processes only adding colder caches."""
     return max(2, os.cpu_count() or 1)
 
 
+def scheduler_command() -> list[str]:
+    return [sys.executable, "-c", "from web.cli import run; run()", "scheduler"]
+
+
 def run(*, host: str, port: int, workers: int, threads: int = 1, with_scheduler: bool) -> None:
-    """Serve under gunicorn. ``threads == 1``: synchronous workers, one request at a time each (the fastest per
-    request, measured in ``bench/http.py``; run behind the bank's reverse proxy, which buffers slow clients and
-    keeps connections alive). ``threads > 1``: threaded workers, for serving clients directly."""
+    """Serve until interrupted. HTTP (keep-alive, slow clients, parsing) is handled by granian's Rust runtime in
+    each worker process; ``threads`` Python threads per worker run the app (1: one request at a time per worker,
+    the fastest per request on this workload; more help when requests wait on a remote database)."""
     # One session-signing key for every worker (each would otherwise invent its own).
     os.environ.setdefault("CAREFLOW_SECRET_KEY", secrets.token_hex(32))
     # httpx logs request URLs at INFO; WeChat's carry the app secret and access token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "accesslog": "-",
-                               "worker_class": "sync" if threads == 1 else "gthread"}
-    if with_scheduler:
-        def when_ready(_server: Any) -> None:
-            # In the master only: forked workers never run sweeps.
-            from apscheduler.schedulers.background import BackgroundScheduler
-
-            from engine.scheduler import install_jobs
-
-            scheduler = BackgroundScheduler(timezone="UTC")
-            install_jobs(scheduler, build_engine(Settings.from_env()))
-            scheduler.start()
-
-        options["when_ready"] = when_ready
-    _Server(options).run()
+    server = Server(
+        "wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers, blocking_threads=threads,
+        log_access=True, log_access_format=ACCESS_FORMAT, working_dir=ROOT, respawn_failed_workers=True,
+    )
+    # The scheduler is its own process (as ``careflow scheduler`` in production): the server's workers are forked
+    # from this one and must not inherit a scheduler's threads or database connections.
+    scheduler = subprocess.Popen(scheduler_command(), cwd=ROOT) if with_scheduler else None
+    try:
+        server.serve()
+    finally:
+        if scheduler is not None:
+            scheduler.terminate()
+            try:
+                scheduler.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                scheduler.kill()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.context import EngineContext
 from engine.db.models import ApiToken, Group, GroupMembership, HumanTask, HumanTaskStatus, User
+from engine.db.plain import PlainRead
 from engine.db.session import unit_of_work
 from engine.errors import AuthenticationError, ConflictError, InvalidInputError, UserNotFoundError
 from engine.services.authz import require_role
@@ -238,7 +239,7 @@ def create_token(ctx: EngineContext, *, username: str, name: str = "api", actor:
     return token
 
 
-_TOKEN_ACTOR = (
+_TOKEN_ACTOR = PlainRead(
     select(User.username, User.roles, Group.name)
     .join(ApiToken, ApiToken.user_id == User.id)
     .outerjoin(GroupMembership, GroupMembership.user_id == User.id)
@@ -251,10 +252,9 @@ def authenticate_token(ctx: EngineContext, token: str) -> Actor:
     """The actor behind an API token. Raises AuthenticationError (unknown, revoked, inactive user)."""
     if not token.startswith(TOKEN_PREFIX):
         raise AuthenticationError("invalid API token")
-    # Every API call runs this: one Core round trip (token → user → groups), no ORM objects, and a
-    # statement built once (building it per call cost more than running it).
-    with ctx.db.connect() as conn:
-        rows = conn.execute(_TOKEN_ACTOR, {"token_hash": _token_hash(token)}).all()
+    # Every API call runs this: one indexed read (token → user → groups) straight on a pooled connection, no ORM
+    # objects, no transaction, the statement compiled once.
+    rows = _TOKEN_ACTOR.all(ctx.db, {"token_hash": _token_hash(token)})
     if not rows:
         raise AuthenticationError("invalid API token")
     return _actor_from(rows[0][0], rows[0][1], (row[2] for row in rows))

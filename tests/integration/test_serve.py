@@ -1,0 +1,95 @@
+"""``careflow serve`` as production runs it: granian's processes serving the app, the scheduler beside them.
+
+The server is started as a real subprocess on a free port against the test database. A bearer call gets its
+answer without a session cookie, the access log names method, path and status but never the query string (a
+search text may name a customer), and the scheduler child started by ``--with-scheduler`` goes when the server
+is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engine.services import identity
+from tests.conftest import TEST_DATA_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every live process whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            found.append((int(entry.name), command))
+    return found
+
+
+@pytest.fixture
+def server(ctx, people, settings, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "CAREFLOW_DATA_KEY": TEST_DATA_KEY,
+           "PYTHONUNBUFFERED": "1"}
+    out = tmp_path / "stdout.log"
+    with open(out, "wb") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from web.cli import run; run()", "serve", "--port", str(port), "--workers", "1",
+             "--with-scheduler"], cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, out.read_text()
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"no answer within 60 s:\n{out.read_text()}"
+        time.sleep(0.1)
+    yield process, base, out
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_serve_answers_logs_without_query_strings_and_stops_its_scheduler(server, ctx):
+    process, base, out = server
+    token = identity.create_token(ctx, username="alice")
+    response = httpx.get(f"{base}/api/v1/tasks", params={"view": "queue", "q": "张三 13800138000"},
+                         headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.json()["items"] == []
+    assert "set-cookie" not in response.headers
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert httpx.get(f"{base}/api/v1/tasks").status_code == 401
+
+    schedulers = [pid for pid, command in _children(process.pid) if command.split()[-1] == "scheduler"]
+    assert len(schedulers) == 1
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    log = out.read_text()
+    assert '"GET /api/v1/tasks HTTP/1.1" 200' in log and '"GET /api/v1/tasks HTTP/1.1" 401' in log
+    assert "13800138000" not in log and "view=" not in log
+    assert not Path(f"/proc/{schedulers[0]}").exists()  # stopped and reaped by the server
