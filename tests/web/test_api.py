@@ -120,6 +120,10 @@ def test_nul_characters_are_refused_wherever_they_come(client, tokens):
     for response in refused:
         assert response.status_code == 400 and "NUL" in response.json["error"]["message"]
         assert "Set-Cookie" not in response.headers
+    # The text backslash-u-0000 is not a NUL: this start is refused for its unknown process, not for a NUL.
+    literal = client.post("/api/v1/instances", json={"process_key": "p", "variables": {"path": "C:\\u0000"}},
+                          headers=tokens["alice"])
+    assert literal.status_code == 404 and "NUL" not in literal.json["error"]["message"]
 
 
 def test_login_page_and_home_show_processes_and_tasks(client, tokens):

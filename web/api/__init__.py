@@ -62,12 +62,21 @@ def _has_nul(value: Any) -> bool:
 
 @bp.before_request
 def refuse_nul_characters() -> None:
-    """PostgreSQL text cannot hold NUL characters: refuse them anywhere in the request with a 400, not a 500 later."""
-    values: list[Any] = [list((request.view_args or {}).values()), list(request.args.items(multi=True))]
+    """PostgreSQL text cannot hold NUL characters: refuse them anywhere in the request with a 400, not a 500 later.
+
+    The raw path, query and JSON body are searched first (a NUL in JSON is written ``\\u0000``); only a request
+    that may hold one is parsed and walked, so a literal backslash-u-0000 text still passes."""
+    values: list[Any] = []
+    if "\x00" in request.path:
+        values.append(list((request.view_args or {}).values()))
+    if b"%00" in request.query_string or b"\x00" in request.query_string:
+        values.append(list(request.args.items(multi=True)))
     if request.mimetype in FORM_TYPES:
         values += [list(request.form.items(multi=True)), [f.filename or "" for f in request.files.values()]]
     elif request.is_json and request.content_length:
-        values.append(request.get_json(silent=True))
+        raw = request.get_data(cache=True)
+        if b"\\u0000" in raw or b"\x00" in raw:
+            values.append(request.get_json(silent=True))
     if _has_nul(values):
         raise InvalidInputError("the request contains a NUL character")
 

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from engine.errors import InvalidInputError
+from engine.forms import schema_instance
 
 
 class StartInstance(Schema):
@@ -81,7 +82,7 @@ def load(schema: type[Schema], body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInputError("the request body must be a JSON object")
     try:
-        result: dict[str, Any] = schema().load(body)
+        result: dict[str, Any] = schema_instance(schema).load(body)
     except ValidationError as exc:
         raise InvalidInputError("the request body is invalid", details={"fields": exc.messages}) from exc
     return result
