@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.serializer.default import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.deep_merge import DeepMerge
 
 from engine.bpmn.timers import ClockedCycle, ClockedDuration, ClockedTimeDate
 from engine.bpmn.workflow import CareflowWorkflow
@@ -84,8 +85,8 @@ def dump_state(workflow: Any) -> str:
     return json.dumps(envelope, cls=SERIALIZER._encoder_cls, separators=(",", ":"))
 
 
-def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], script_engine: Any) -> Any:
-    """Restore a stored workflow onto the cached spec, upgrading old formats on the way."""
+def _document(text: str) -> dict[str, Any]:
+    """The stored workflow document, upgraded to the current formats (ours and SpiffWorkflow's)."""
     envelope = json.loads(text)
     version = envelope.get("careflow_state")
     if not isinstance(version, int) or version > STATE_VERSION:
@@ -93,8 +94,40 @@ def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], script_en
     while version < STATE_VERSION:
         envelope = UPGRADES[version](envelope)
         version = envelope["careflow_state"]
-    document = envelope["workflow"]
+    document: dict[str, Any] = envelope["workflow"]
     SERIALIZER.migrate(document)
-    workflow = SERIALIZER.registry.restore(document, spec=spec, subprocess_specs=subprocess_specs)
+    return document
+
+
+def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], script_engine: Any) -> Any:
+    """Restore a stored workflow onto the cached spec, upgrading old formats on the way."""
+    workflow = SERIALIZER.registry.restore(_document(text), spec=spec, subprocess_specs=subprocess_specs)
     workflow.script_engine = script_engine
     return workflow
+
+
+def task_data(text: str, task_id: str) -> dict[str, Any] | None:
+    """One task's data from a stored state, without restoring the workflow (None: no such task).
+
+    SpiffWorkflow stores the root task's data whole and every other task's as a delta on its parent's
+    (``TaskConverter``): the task's data is the root's with each delta down the chain applied, as
+    ``TaskConverter.from_dict`` does while it rebuilds the whole tree.
+    """
+    document = _document(text)
+    for tasks in (document["tasks"], *(sub["tasks"] for sub in document.get("subprocesses", {}).values())):
+        if task_id in tasks:
+            chain = [tasks[task_id]]
+            while chain[-1].get("parent") in tasks:
+                chain.append(tasks[chain[-1]["parent"]])
+            data: dict[str, Any] = SERIALIZER.registry.restore(chain.pop()["data"])
+            for dct in reversed(chain):
+                delta = dct.get("delta")
+                if not delta:
+                    data = SERIALIZER.registry.restore(dct["data"])
+                    continue
+                data = DeepMerge.merge({}, data)
+                data.update(SERIALIZER.registry.restore(delta.get("updates", {})))
+                for key in delta.get("deletions", {}):
+                    data.pop(key, None)
+            return data
+    return None

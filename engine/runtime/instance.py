@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.bpmn.loader import ParsedBundle, SourceFile, parse_bundle
-from engine.bpmn.serializer import STATE_VERSION, dump_state, load_state
+from engine.bpmn.serializer import STATE_VERSION, dump_state, load_state, task_data
 from engine.bpmn.workflow import CareflowScriptEngine, CareflowWorkflow
 from engine.clock import Clock
 from engine.context import EngineContext
@@ -91,6 +91,11 @@ def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clo
     bundle = load_bundle(ctx, session, instance.definition_id)
     engine = script_engine(ctx, clock, instance.id)
     return load_state(ctx.cipher.unseal(instance.state), bundle.spec, bundle.subprocess_specs, engine)
+
+
+def stored_task_data(ctx: EngineContext, instance: ProcessInstance, task_id: uuid.UUID) -> dict[str, Any] | None:
+    """A task's data as stored, read without restoring the workflow (opening a task only shows it)."""
+    return task_data(ctx.cipher.unseal(instance.state), str(task_id))
 
 
 def run_steps(workflow: Any) -> StepFailure | None:

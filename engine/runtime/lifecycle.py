@@ -9,19 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.db.models import HumanTask, HumanTaskStatus
+from engine.db.models import HumanTaskStatus, TaskLike
 from engine.errors import InvalidTransitionError, PermissionDeniedError
 from engine.views import Actor
 
 OPEN, CLAIMED, COMPLETED = HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value, HumanTaskStatus.COMPLETED.value
 
 
-def is_excluded(actor: Actor, task: HumanTask) -> bool:
+def is_excluded(actor: Actor, task: TaskLike) -> bool:
     """Named by the task's ``excludeUsers`` (e.g. the seller on the post-sale revisit): never takes it."""
     return bool(task.excluded_users) and actor.username in task.excluded_names
 
 
-def is_candidate(actor: Actor, task: HumanTask) -> bool:
+def is_candidate(actor: Actor, task: TaskLike) -> bool:
     if is_excluded(actor, task):
         return False
     groups, users = set(task.group_names), set(task.user_names)
@@ -30,7 +30,7 @@ def is_candidate(actor: Actor, task: HumanTask) -> bool:
     return actor.username in users or bool(groups & actor.groups)
 
 
-def can_see(actor: Actor, task: HumanTask) -> bool:
+def can_see(actor: Actor, task: TaskLike) -> bool:
     return (
         actor.is_supervisor
         or task.assignee == actor.username
@@ -43,7 +43,7 @@ def can_see(actor: Actor, task: HumanTask) -> bool:
 class Transition:
     sources: frozenset[str]
     target: str
-    allowed: Callable[[Actor, HumanTask], bool]
+    allowed: Callable[[Actor, TaskLike], bool]
     who: str
 
 
@@ -66,7 +66,7 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-def check(action: str, actor: Actor, task: HumanTask) -> Transition:
+def check(action: str, actor: Actor, task: TaskLike) -> Transition:
     """Raise InvalidTransitionError (wrong state) or PermissionDeniedError (wrong person)."""
     transition = TRANSITIONS[action]
     if task.status not in transition.sources:
@@ -79,13 +79,13 @@ def check(action: str, actor: Actor, task: HumanTask) -> Transition:
     return transition
 
 
-def allowed_actions(actor: Actor, task: HumanTask) -> tuple[str, ...]:
+def allowed_actions(actor: Actor, task: TaskLike) -> tuple[str, ...]:
     return tuple(
         name for name, t in TRANSITIONS.items() if task.status in t.sources and t.allowed(actor, task)
     )
 
 
-def sla_actions(actor: Actor, task: HumanTask) -> tuple[str, ...]:
+def sla_actions(actor: Actor, task: TaskLike) -> tuple[str, ...]:
     """Pausing the SLA clock (not a state change): the assignee or a supervisor, on an open task with a due time."""
     if task.status not in (OPEN, CLAIMED) or task.due_at is None:
         return ()

@@ -26,11 +26,10 @@ from engine import wakeups
 from engine.bpmn.extensions import UserTaskConfig, task_title, user_task_config
 from engine.bpmn.timers import parse_duration
 from engine.db.models import (
-    HumanTask,
     HumanTaskStatus,
     MessageSubscription,
     ProcessInstance,
-    TaskCandidate,
+    TaskRecord,
     Timer,
     TimerStatus,
 )
@@ -185,22 +184,19 @@ def _due_at(config: UserTaskConfig, task: Any, now: datetime) -> datetime | None
 
 
 def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, config: UserTaskConfig,
-                  now: datetime) -> HumanTask:
+                  now: datetime) -> TaskRecord:
     due_at = _due_at(config, task, now)
     engine = task.workflow.script_engine
     warn_at = now + (due_at - now) * getattr(engine, "sla_warn_share", 0.8) if due_at else None
-    row = HumanTask(
+    named = [("group", g) for g in config.candidate_groups] + [("user", u) for u in config.candidate_users]
+    return TaskRecord(
         id=task_id, instance_id=instance.id, process_key=instance.process_key, customer_id=instance.customer_id,
         task_name=task.task_spec.bpmn_id or task.task_spec.name, title=task_title(task.task_spec),
         form_key=config.form_key, lane=getattr(task.task_spec, "lane", None), status=HumanTaskStatus.OPEN.value,
         priority=config.priority, due_at=due_at, sla_warn_at=warn_at, created_at=now,
         candidate_groups=",".join(config.candidate_groups), candidate_users=",".join(config.candidate_users),
-        excluded_users="",
+        excluded_users="", candidates=named or [("any", "*")],
     )
-    named = [("group", g) for g in config.candidate_groups] + [("user", u) for u in config.candidate_users]
-    row.candidates = [TaskCandidate(kind=kind, name=name, status=row.status, created_at=now)
-                      for kind, name in named or [("any", "*")]]
-    return row
 
 
 _TIMERS, _SUBSCRIPTIONS = cast(Table, Timer.__table__), cast(Table, MessageSubscription.__table__)

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.db.models import Group, GroupMembership, HumanTask, HumanTaskStatus, RoutingState, User
+from engine.db.models import Group, GroupMembership, HumanTask, HumanTaskStatus, RoutingState, TaskLike, User
 from engine.errors import ProcessScriptError
 
 STRATEGIES = ("queue", "round_robin", "least_loaded", "skills")
 
 
-def eligible(session: Session, task: HumanTask, now: datetime, skills: tuple[str, ...]) -> list[str]:
+def eligible(session: Session, task: TaskLike, now: datetime, skills: tuple[str, ...]) -> list[str]:
     groups, users = task.group_names, task.user_names
     stmt = (select(User).outerjoin(GroupMembership, GroupMembership.user_id == User.id)
             .outerjoin(Group, Group.id == GroupMembership.group_id)
@@ -51,7 +51,7 @@ def excluded_users(session: Session, instance_id: uuid.UUID, task: Any, expressi
     return tuple(sorted({str(name) for name in names if name}))
 
 
-def route(session: Session, task: HumanTask, strategy: str, skills: tuple[str, ...], now: datetime) -> str | None:
+def route(session: Session, task: TaskLike, strategy: str, skills: tuple[str, ...], now: datetime) -> str | None:
     """Pick and set the assignee of a new task; returns who, or None (stays in the queue)."""
     if strategy not in STRATEGIES or strategy == "queue":
         return None

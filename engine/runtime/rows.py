@@ -19,7 +19,15 @@ from sqlalchemy import Table, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine.db.models import CANDIDATE_STATUS, HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
+from engine.db.models import (
+    CANDIDATE_STATUS,
+    TASK_COLUMNS,
+    HumanTask,
+    HumanTaskStatus,
+    ProcessInstance,
+    TaskCandidate,
+    TaskRecord,
+)
 from engine.errors import ConcurrentModificationError
 
 _INSTANCES = cast(Table, ProcessInstance.__table__)
@@ -31,7 +39,6 @@ STEP_COLUMNS = ("state", "state_version", "status", "updated_at", "ended_at", "e
                 "error_details", "audit_head")
 _START_COLUMNS = ("id", "definition_id", "process_key", "business_key", "customer_id", "started_by", "started_at",
                   *STEP_COLUMNS)
-_TASK_COLUMNS = frozenset(c.key for c in _TASKS.columns)
 
 _INSERT_INSTANCE = insert(_INSTANCES)
 _UPDATE_INSTANCE = (update(_INSTANCES)
@@ -73,14 +80,15 @@ def update_instance(session: Session, instance: ProcessInstance) -> None:
         instance.revision = seen + 1
 
 
-def insert_task(session: Session, task: HumanTask) -> None:
-    """Insert a new task row (a transient object) and its candidate rows, which take the task's status."""
+def insert_task(session: Session, task: TaskRecord) -> None:
+    """Insert a new task row and its candidate rows, which take the task's status and creation time."""
     connection = session.connection()
-    # The attributes set on the object; the columns' defaults fill the others, as the unit of work would.
-    connection.execute(_INSERT_TASK, {name: value for name, value in vars(task).items() if name in _TASK_COLUMNS})
+    # The columns given a value; the columns' defaults fill the others, as the unit of work would.
+    values = {name: value for name in TASK_COLUMNS if (value := getattr(task, name)) is not None}
+    connection.execute(_INSERT_TASK, values)
     connection.execute(_INSERT_CANDIDATE, [
-        {"task_id": task.id, "kind": c.kind, "name": c.name, "status": task.status, "created_at": c.created_at}
-        for c in task.candidates
+        {"task_id": task.id, "kind": kind, "name": name, "status": task.status, "created_at": task.created_at}
+        for kind, name in task.candidates
     ])
 
 
@@ -102,10 +110,10 @@ def complete_task(session: Session, task_id: uuid.UUID, by: str, at: datetime) -
     connection.execute(CANDIDATE_STATUS, {"task": task_id, "status": HumanTaskStatus.COMPLETED.value})
 
 
-def task_row(session: Session, task_id: uuid.UUID) -> HumanTask | None:
-    """The task as a plain object, not in the session (nothing is written back from it)."""
+def task_row(session: Session, task_id: uuid.UUID) -> TaskRecord | None:
+    """The task as a plain record, not in the session (nothing is written back from it)."""
     row = session.connection().execute(_TASK_ROW, {"task": task_id}).mappings().one_or_none()
-    return HumanTask(**row) if row is not None else None
+    return TaskRecord(**row) if row is not None else None
 
 
 

@@ -233,9 +233,7 @@ def get_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> T
         form = bundle.forms.get(row.form_key) if row.form_key else None
         data = None
         if row.status in OPEN_STATES:
-            workflow = runtime.restore(ctx, session, instance, ctx.clock)
-            spiff_task = workflow.get_task_from_id(row.id)
-            data = dict(spiff_task.data) if spiff_task is not None else None
+            data = runtime.stored_task_data(ctx, instance, row.id)
         return task_view(row, actor, form=form, data=data)
 
 

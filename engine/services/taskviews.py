@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.db.models import HumanTask
+from engine.db.models import TaskLike
 from engine.runtime.lifecycle import allowed_actions, sla_actions
 from engine.views import Actor, TaskView
 
 
 def task_view(
-    row: HumanTask, actor: Actor, *, form: dict[str, Any] | None = None, data: dict[str, Any] | None = None
+    row: TaskLike, actor: Actor, *, form: dict[str, Any] | None = None, data: dict[str, Any] | None = None
 ) -> TaskView:
     return TaskView(
         id=str(row.id), instance_id=str(row.instance_id), process_key=row.process_key, task_name=row.task_name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -168,7 +169,12 @@ def test_equal_forms_share_one_cached_schema_per_language():
     reordered = json.loads(json.dumps(COMPLAINT, sort_keys=True))
     assert reordered is not COMPLAINT and list(reordered) != list(COMPLAINT)
     assert type(build_schema(COMPLAINT)) is type(build_schema(reordered))
-    assert build_schema(COMPLAINT) is not build_schema(COMPLAINT)  # fresh instances, no shared state
+    assert build_schema(COMPLAINT) is build_schema(COMPLAINT)  # one instance per thread, none shared by threads:
+    elsewhere: list[object] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(build_schema(COMPLAINT)))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not build_schema(COMPLAINT) and type(elsewhere[0]) is type(build_schema(COMPLAINT))
     assert type(build_schema(COMPLAINT, lang="en")) is not type(build_schema(COMPLAINT))
     assert type(build_schema(COMPLAINT, lang="en")) is type(build_schema(COMPLAINT, lang="en-GB"))
     assert validate_submission(reordered, VALID) == validate_submission(COMPLAINT, VALID)

@@ -82,3 +82,50 @@ def test_dump_and_load_are_inverse(ctx):
     again = load_state(text, bundle.spec, bundle.subprocess_specs, engine)
     assert dump_state(again) == text
     assert json.loads(text)["careflow_state"] == STATE_VERSION
+
+
+def _subprocess_process() -> bytes:
+    """Data changed on the way and a task inside an embedded subprocess. (A script's ``del`` does not reach the
+    task data in SpiffWorkflow: scripts update the data with what they leave, they never remove keys.)"""
+    inner = (
+        '<bpmn:subProcess id="sub"><bpmn:startEvent id="sub_start"/>'
+        + b.script_task("inner_script", "inner = amount + 1\ndel note")
+        + b.user_task("inner_task", candidateGroups="service_team")
+        + '<bpmn:endEvent id="sub_end"/>'
+        + '<bpmn:sequenceFlow id="s1" sourceRef="sub_start" targetRef="inner_script"/>'
+        + '<bpmn:sequenceFlow id="s2" sourceRef="inner_script" targetRef="inner_task"/>'
+        + '<bpmn:sequenceFlow id="s3" sourceRef="inner_task" targetRef="sub_end"/></bpmn:subProcess>'
+    )
+    return b.definitions(
+        "nested",
+        [b.start(), b.script_task("prepare", "amount = amount * 2\nnote = 'tmp'\nlabels = {'a': [1, 2]}"),
+         b.user_task("outer_task", candidateGroups="service_team"), inner, b.end()],
+        [b.flow("start", "prepare"), b.flow("prepare", "outer_task"), b.flow("outer_task", "sub"),
+         b.flow("sub", "end")],
+    )
+
+
+def test_a_tasks_stored_data_is_read_without_restoring_the_workflow(ctx, people):
+    """task_data walks SpiffWorkflow's per-task deltas; for every task of the state it must give exactly the data
+    a full restore gives, inside the subprocess too."""
+    from engine.bpmn.serializer import task_data
+    from engine.runtime import instance as runtime
+    from engine.services.tasks import get_task
+
+    deploy(ctx, ("nested.bpmn", _subprocess_process()))
+    started = instances.start_instance(ctx, process_key="nested", actor=SYSTEM, variables={"amount": 20})
+    [outer] = open_tasks(ctx, started.id)
+    claim_and_complete(ctx, outer.id, people["alice"], {"answer": "好"})
+    [inner] = open_tasks(ctx, started.id)
+    opened = get_task(ctx, inner.id, actor=people["alice"]).data
+    assert opened == {"amount": 40, "note": "tmp", "labels": {"a": [1, 2]}, "answer": "好", "inner": 41}
+    with ctx.sessions.begin() as session:
+        row = session.get_one(ProcessInstance, uuid.UUID(started.id))
+        text = ctx.cipher.unseal(row.state)
+        workflow = runtime.restore(ctx, session, row, ctx.clock)
+    every = [*workflow.tasks.values(), *(t for sub in workflow.subprocesses.values() for t in sub.tasks.values())]
+    assert len(every) > 10
+    for task in every:
+        assert task_data(text, str(task.id)) == task.data, task.task_spec.name
+    assert task_data(text, str(uuid.uuid4())) is None
+    assert opened == workflow.get_task_from_id(uuid.UUID(inner.id)).data
