@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     JSON,
@@ -111,7 +111,33 @@ class ProcessInstance(Base):
     __mapper_args__ = {"version_id_col": revision}
 
 
-class HumanTask(Base):
+class _NamedColumns(Protocol):
+    candidate_groups: str
+    candidate_users: str
+    excluded_users: str
+
+
+def split_names(text: str | None) -> tuple[str, ...]:
+    return tuple(name for name in (text or "").split(",") if name)
+
+
+class CandidateNames:
+    """Who may claim a task and who never may, split from the comma-separated columns (HumanTask, TaskRecord)."""
+
+    @property
+    def group_names(self: _NamedColumns) -> tuple[str, ...]:
+        return split_names(self.candidate_groups)
+
+    @property
+    def user_names(self: _NamedColumns) -> tuple[str, ...]:
+        return split_names(self.candidate_users)
+
+    @property
+    def excluded_names(self: _NamedColumns) -> tuple[str, ...]:
+        return split_names(self.excluded_users)
+
+
+class HumanTask(Base, CandidateNames):
     """A user or manual task: ready in SpiffWorkflow, or kept after it ended for history."""
 
     __tablename__ = "human_task"
@@ -156,27 +182,11 @@ class HumanTask(Base):
     excluded_users: Mapped[str] = mapped_column(String(512), default="", server_default="")
     candidates: Mapped[list[TaskCandidate]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
-    @property
-    def group_names(self) -> tuple[str, ...]:
-        return split_names(self.candidate_groups)
-
-    @property
-    def user_names(self) -> tuple[str, ...]:
-        return split_names(self.candidate_users)
-
-    @property
-    def excluded_names(self) -> tuple[str, ...]:
-        return split_names(self.excluded_users)
-
 
 TASK_COLUMNS = tuple(c.key for c in cast(Table, HumanTask.__table__).columns)
 
 
-def split_names(text: str | None) -> tuple[str, ...]:
-    return tuple(name for name in (text or "").split(",") if name)
-
-
-class TaskRecord:
+class TaskRecord(CandidateNames):
     """A human_task row as a plain object: read with a plain SELECT, or built for a plain INSERT.
 
     The same attribute names as :class:`HumanTask`, none of the ORM's instrumentation: building a HumanTask
@@ -214,18 +224,6 @@ class TaskRecord:
 
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(dict.fromkeys(TASK_COLUMNS), **values)
-
-    @property
-    def group_names(self) -> tuple[str, ...]:
-        return split_names(self.candidate_groups)
-
-    @property
-    def user_names(self) -> tuple[str, ...]:
-        return split_names(self.candidate_users)
-
-    @property
-    def excluded_names(self) -> tuple[str, ...]:
-        return split_names(self.excluded_users)
 
 
 TaskLike = HumanTask | TaskRecord
