@@ -27,9 +27,13 @@ def work_in_fork(settings: Settings, ready: Any) -> None:
 
 
 def work(settings: Settings, ready: Callable[[], None]) -> None:
-    """Start and complete forever with a fresh engine (its own connections), after calling ``ready``."""
+    """Start and complete forever with a fresh engine (its own connections), after calling ``ready``.
+
+    One instance is started before ``ready``: it parses the process and opens the connections, so that a kill
+    window is spent working, not warming up."""
     ctx = build_engine(settings)
     worker = identity.get_actor(ctx, "worker")
+    instances.start_instance(ctx, process_key="crashy", actor=worker, variables={"n": 0})
     ready()
     n = 0
     while True:
