@@ -56,7 +56,7 @@ def server(ctx, people, settings, tmp_path):
     with open(out, "wb") as stdout:
         process = subprocess.Popen(
             [sys.executable, "-c", "from web.cli import run; run()", "serve", "--port", str(port), "--workers", "1",
-             "--with-scheduler"], cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.STDOUT)
+             "--with-scheduler"], cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -69,8 +69,8 @@ def server(ctx, people, settings, tmp_path):
         assert time.monotonic() < deadline, f"no answer within 60 s:\n{out.read_text()}"
         time.sleep(0.1)
     yield process, base, out
-    if process.poll() is None:
-        process.kill()
+    if process.poll() is None:  # the test failed before stopping it: take its workers and scheduler down too
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
