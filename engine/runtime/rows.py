@@ -13,9 +13,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, inspect, select, update
+from sqlalchemy import CursorResult, RowMapping, Table, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -28,7 +28,7 @@ from engine.db.models import (
     TaskCandidate,
     TaskRecord,
 )
-from engine.errors import ConcurrentModificationError
+from engine.errors import ConcurrentModificationError, TaskNotFoundError
 
 _INSTANCES = cast(Table, ProcessInstance.__table__)
 _TASKS = cast(Table, HumanTask.__table__)
@@ -55,6 +55,20 @@ _COMPLETE_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                           completed_by=bindparam("by")))
 _TASK_ROW = select(_TASKS).where(_TASKS.c.id == bindparam("task"))
 _INSTANCE_ROW = select(_INSTANCES).where(_INSTANCES.c.id == bindparam("instance"))
+_LOCK_INSTANCE_OF_TASK = (
+    select(_INSTANCES)
+    .where(_INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task")).scalar_subquery())
+    .with_for_update()
+)
+_ADVANCE_INSTANCE = (update(_INSTANCES)
+                     .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
+                     .values(revision=_INSTANCES.c.revision + 1, audit_head=bindparam("new_head")))
+_WRITE_ASSIGNMENT = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+                     .values(status=bindparam("new_status"), assignee=bindparam("new_assignee"),
+                             owner=bindparam("new_owner"), claimed_at=bindparam("new_claimed_at")))
+_WRITE_PLANNING = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+                   .values(priority=bindparam("new_priority"), due_at=bindparam("new_due_at"),
+                           follow_up_at=bindparam("new_follow_up_at")))
 
 
 def insert_instance(session: Session, instance: ProcessInstance) -> None:
@@ -64,13 +78,34 @@ def insert_instance(session: Session, instance: ProcessInstance) -> None:
     session.connection().execute(_INSERT_INSTANCE, values | {"revision": 1})
 
 
+def lock_instance_of_task(session: Session, task_id: uuid.UUID) -> tuple[RowMapping, TaskRecord]:
+    """Lock the task's instance row first, then read the task (a concurrent claim is seen, not overwritten):
+    (the instance's row, the task). Raises TaskNotFoundError."""
+    locked = session.connection().execute(_LOCK_INSTANCE_OF_TASK, {"task": task_id}).mappings().one_or_none()
+    task = task_row(session, task_id) if locked is not None else None
+    if locked is None or task is None:
+        raise TaskNotFoundError(f"no task {task_id}")
+    return locked, task
+
+
+def _check_advanced(result: CursorResult[Any]) -> None:
+    if result.rowcount != 1:
+        raise ConcurrentModificationError("the instance was changed by someone else; reload and retry")
+
+
+def advance_instance(session: Session, instance_id: uuid.UUID, seen_revision: int, audit_head: str) -> None:
+    """A step that changed task rows only (a claim, new dates): the instance's revision and audit head move on,
+    if nobody saved the instance since ``seen_revision``."""
+    _check_advanced(session.connection().execute(_ADVANCE_INSTANCE, {
+        "instance": instance_id, "seen_revision": seen_revision, "new_head": audit_head}))
+
+
 def update_instance(session: Session, instance: ProcessInstance) -> None:
     """Write a step's columns of ``instance`` if nobody saved it since it was read, and advance its revision."""
     values = {name: getattr(instance, name) for name in STEP_COLUMNS}
     seen = instance.revision
-    result = session.connection().execute(_UPDATE_INSTANCE, values | {"instance": instance.id, "seen_revision": seen})
-    if result.rowcount != 1:
-        raise ConcurrentModificationError("the instance was changed by someone else; reload and retry")
+    _check_advanced(session.connection().execute(_UPDATE_INSTANCE, values | {"instance": instance.id,
+                                                                                 "seen_revision": seen}))
     if inspect(instance).persistent:
         # The session's object now matches the row: committed, not dirty, so no second UPDATE at commit.
         for name, value in values.items():
@@ -104,6 +139,21 @@ def end_tasks(session: Session, task_ids: Iterable[uuid.UUID], status: str, at: 
         connection.execute(CANDIDATE_STATUS, {"task": task_id, "status": status})
 
 
+def write_assignment(session: Session, task: TaskRecord, *, status_changed: bool) -> None:
+    """Write a task's status, assignee, owner and claim time (and its candidate rows' status when it changed)."""
+    connection = session.connection()
+    connection.execute(_WRITE_ASSIGNMENT, {"task": task.id, "new_status": task.status, "new_assignee": task.assignee,
+                                           "new_owner": task.owner, "new_claimed_at": task.claimed_at})
+    if status_changed:
+        connection.execute(CANDIDATE_STATUS, {"task": task.id, "status": task.status})
+
+
+def write_planning(session: Session, task: TaskRecord) -> None:
+    """Write a task's priority, due time and follow-up date."""
+    session.connection().execute(_WRITE_PLANNING, {"task": task.id, "new_priority": task.priority,
+                                                   "new_due_at": task.due_at, "new_follow_up_at": task.follow_up_at})
+
+
 def complete_task(session: Session, task_id: uuid.UUID, by: str, at: datetime) -> None:
     connection = session.connection()
     connection.execute(_COMPLETE_TASK, {"task": task_id, "by": by, "at": at})
@@ -114,7 +164,6 @@ def task_row(session: Session, task_id: uuid.UUID) -> TaskRecord | None:
     """The task as a plain record, not in the session (nothing is written back from it)."""
     row = session.connection().execute(_TASK_ROW, {"task": task_id}).mappings().one_or_none()
     return TaskRecord(**row) if row is not None else None
-
 
 
 def instance_row(session: Session, instance_id: uuid.UUID) -> ProcessInstance | None:

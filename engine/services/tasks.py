@@ -7,18 +7,16 @@ import binascii
 import functools
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, Table, and_, bindparam, literal, or_, select, union_all, update
-from sqlalchemy.orm import Session
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, literal, or_, select, union_all
 
 from engine import audit
 from engine.clock import as_utc
 from engine.context import EngineContext
-from engine.db.models import CANDIDATE_STATUS, HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
+from engine.db.models import HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
 from engine.db.session import unit_of_work
 from engine.errors import (
-    ConcurrentModificationError,
     EngineError,
     InvalidInputError,
     InvalidTransitionError,
@@ -196,25 +194,6 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidInputError("invalid cursor") from exc
 
 
-def _load(session: Session, task_id: uuid.UUID) -> HumanTask:
-    row = session.get(HumanTask, task_id)
-    if row is None:
-        raise TaskNotFoundError(f"no task {task_id}")
-    return row
-
-
-_INSTANCE_OF_TASK = select(HumanTask.instance_id).where(HumanTask.id == bindparam("task_id"))
-
-
-def _lock(session: Session, task_id: uuid.UUID) -> tuple[HumanTask, ProcessInstance]:
-    """Lock the task's instance first, then read the task: a concurrent claim is seen, not overwritten."""
-    instance_id = session.scalar(_INSTANCE_OF_TASK, {"task_id": task_id})
-    if instance_id is None:
-        raise TaskNotFoundError(f"no task {task_id}")
-    instance = runtime.lock_instance(session, instance_id)
-    return _load(session, task_id), instance
-
-
 def get_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> TaskView:
     """One task with its form definition and, while it is open, the task's current data.
 
@@ -237,28 +216,6 @@ def get_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> T
         return task_view(row, actor, form=form, data=data)
 
 
-_TASKS = cast(Table, HumanTask.__table__)
-_INSTANCES = cast(Table, ProcessInstance.__table__)
-# A transition touches three rows and reads one: plain statements, built once. The ORM's unit of work
-# (identity map, attribute history, dependency sort) cost more than the statements on this hot path.
-_LOCK_INSTANCE_OF_TASK = (
-    select(_INSTANCES.c.id, _INSTANCES.c.revision, _INSTANCES.c.audit_head)
-    .where(_INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task_id")).scalar_subquery())
-    .with_for_update()
-)
-_LOCK_INSTANCE_ROW_OF_TASK = (
-    select(_INSTANCES)
-    .where(_INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task_id")).scalar_subquery())
-    .with_for_update()
-)
-_WRITE_TRANSITION = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
-                     .values(status=bindparam("new_status"), assignee=bindparam("new_assignee"),
-                             owner=bindparam("new_owner"), claimed_at=bindparam("new_claimed_at")))
-_ADVANCE_INSTANCE = (update(_INSTANCES)
-                     .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
-                     .values(revision=_INSTANCES.c.revision + 1, audit_head=bindparam("new_head")))
-
-
 def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, action: str,
                 assignee: str | None = None) -> TaskView:
     """One lifecycle transition: lock the task's instance first, then read the task (a concurrent claim is
@@ -267,11 +224,7 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
     key = parse_id(task_id, "task")
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        connection = session.connection()
-        locked = connection.execute(_LOCK_INSTANCE_OF_TASK, {"task_id": key}).one_or_none()
-        row = rows.task_row(session, key) if locked is not None else None  # not in the session
-        if locked is None or row is None:
-            raise TaskNotFoundError(f"no task {task_id}")
+        instance, row = rows.lock_instance_of_task(session, key)
         transition = lifecycle.check(action, actor, row)
         if assignee is not None and assignee in row.excluded_names:
             raise PermissionDeniedError(f"{assignee} may not take this task (the process excludes them)")
@@ -285,18 +238,12 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
             row.assignee = assignee if action == "assign" else (actor.username if action == "claim" else None)
             row.owner = None
         row.claimed_at = now if row.assignee else None
-        connection.execute(_WRITE_TRANSITION, {"task": key, "new_status": row.status, "new_assignee": row.assignee,
-                                               "new_owner": row.owner, "new_claimed_at": row.claimed_at})
-        if row.status != before["status"]:
-            connection.execute(CANDIDATE_STATUS, {"task": key, "status": row.status})
-        head = audit.append_to_instance(session, locked.id, locked.audit_head, actor=actor.username,
+        rows.write_assignment(session, row, status_changed=row.status != before["status"])
+        head = audit.append_to_instance(session, instance.id, instance.audit_head, actor=actor.username,
                                         action=f"task.{action}", at=now, before=before,
                                         after={"task": str(row.id), "status": row.status, "assignee": row.assignee,
                                                "owner": row.owner})
-        advanced = connection.execute(_ADVANCE_INSTANCE, {"instance": locked.id, "seen_revision": locked.revision,
-                                                          "new_head": head})
-        if advanced.rowcount != 1:
-            raise ConcurrentModificationError("the instance was changed by someone else; reload and retry")
+        rows.advance_instance(session, instance.id, instance.revision, head)
         return task_view(row, actor)
 
 
@@ -341,7 +288,7 @@ def update_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, p
         raise InvalidInputError("priority must be between 0 and 100")
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        row, instance = _lock(session, parse_id(task_id, "task"))
+        instance, row = rows.lock_instance_of_task(session, parse_id(task_id, "task"))
         if row.status not in OPEN_STATES:
             raise InvalidTransitionError("the task is not open", subject=str(row.id), state=row.status, action="update")
         if not (actor.is_supervisor or row.assignee == actor.username):
@@ -353,9 +300,12 @@ def update_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, p
             row.due_at = due_at
         if follow_up_at is not None:
             row.follow_up_at = follow_up_at
-        audit.append_instance(session, instance, actor=actor.username, action="task.updated", at=now, before=before,
-                              after={"task": str(row.id), "priority": row.priority, "due_at": _iso(row.due_at),
-                                     "follow_up_at": _iso(row.follow_up_at)})
+        rows.write_planning(session, row)
+        head = audit.append_to_instance(session, instance.id, instance.audit_head, actor=actor.username,
+                                        action="task.updated", at=now, before=before,
+                                        after={"task": str(row.id), "priority": row.priority,
+                                               "due_at": _iso(row.due_at), "follow_up_at": _iso(row.follow_up_at)})
+        rows.advance_instance(session, instance.id, instance.revision, head)
         return task_view(row, actor)
 
 
@@ -398,11 +348,8 @@ def complete_task(
     key = parse_id(task_id, "task")
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
-        locked = session.connection().execute(_LOCK_INSTANCE_ROW_OF_TASK, {"task_id": key}).mappings().one_or_none()
-        row = rows.task_row(session, key) if locked is not None else None
-        if locked is None or row is None:
-            raise TaskNotFoundError(f"no task {task_id}")
-        instance = ProcessInstance(**locked)  # plain objects: written back by statements, not the unit of work
+        locked, row = rows.lock_instance_of_task(session, key)
+        instance = ProcessInstance(**locked)  # not in the session: written back by statements, not the unit of work
         lifecycle.check("complete", actor, row)
         bundle = runtime.load_bundle(ctx, session, instance.definition_id)
         cleaned = _validated(ctx, bundle.forms.get(row.form_key) if row.form_key else None, data)
