@@ -50,7 +50,12 @@ class Field:
 
 def fields(form: Mapping[str, Any], lang: str = "zh-CN") -> list[Field]:
     """What to render, in order, labelled in ``lang`` ("zh"/"zh-CN" → the schema, "en" → ``labels_en``)."""
-    return list(_walk(localized(form, lang).get("components") or [], ""))
+    return fields_of(localized(form, lang))
+
+
+def fields_of(schema: Mapping[str, Any]) -> list[Field]:
+    """What to render of a schema :func:`localized` already put in the page's language."""
+    return list(_walk(schema.get("components") or [], ""))
 
 
 def option_key(key: str, value: Any) -> str:

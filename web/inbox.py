@@ -57,10 +57,12 @@ def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
     summary = customers.customer_summary(ctx, task.customer_id, actor=actor) if task.customer_id else None
     history = instances.get_instance(ctx, task.instance_id, actor=actor).history if actor.is_supervisor or (
         task.assignee == actor.username) else []
-    fields = formrender.fields(task.form, current_language()) if task.form else []
+    schema = formrender.localized(task.form, current_language()) if task.form else None
+    fields = formrender.fields_of(schema) if schema else []
     shown = formrender.current_values(task.data, posted)
+    form_js = _form_js(task, schema, fields, errors, posted) if schema else None
     page = render_template("task.html", actor=actor, task=task, customer=summary, history=history, fields=fields,
-                           shown=shown, errors=errors or {}, now=ctx.clock.now(), form_js=_form_js(task, errors, posted),
+                           shown=shown, errors=errors or {}, now=ctx.clock.now(), form_js=form_js,
                            comments=collaboration.list_comments(ctx, task.id, actor=actor),
                            attachments=collaboration.list_attachments(ctx, task.id, actor=actor))
     response = make_response(page, status)
@@ -68,22 +70,20 @@ def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
     return response
 
 
-def _form_js(task: TaskView, errors: dict[str, list[str]] | None, posted: MultiDict[str, str] | None) -> Any:
+def _form_js(task: TaskView, schema: dict[str, Any], fields: list[formrender.Field],
+             errors: dict[str, list[str]] | None, posted: MultiDict[str, str] | None) -> Any:
     """What form-js needs on the task page: the schema in the page's language, the values of its fields (what
     was just submitted, after a rejected submit), the server's messages by field path, read-only or not."""
-    if not task.form:
-        return None
     # Only the values the form shows: the task's data also holds the rest of the process's variables.
-    shown = {f.path.split(".")[0] for f in formrender.fields(task.form) if f.path}
+    shown = {f.path.split(".")[0] for f in fields if f.path}
     data = {k: v for k, v in (task.data or {}).items() if k in shown}
     if posted is not None:
         try:
             data = formrender.posted_json(posted) or data
         except ValueError:
             pass
-    lang = current_language()
-    return page_data({"schema": formrender.localized(task.form, lang), "data": data, "errors": errors or {},
-                      "messages": form_messages(lang), "readOnly": "complete" not in task.actions})
+    return page_data({"schema": schema, "data": data, "errors": errors or {},
+                      "messages": form_messages(current_language()), "readOnly": "complete" not in task.actions})
 
 
 @bp.get("/tasks/<task_id>")
