@@ -17,6 +17,7 @@ from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
 from engine.config import Settings, key_from_file
+from engine.db.models import TaskRecord
 from engine.db.session import make_db_engine, make_session_factory
 from engine.errors import ConfigurationError
 from engine.outbox.ports import Channel
@@ -28,7 +29,7 @@ from engine.rules.calendar import BusinessCalendar
 BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers")
 
 # (session, new human_task row not yet inserted) -> None; see EngineContext.task_shapers.
-TaskShaper = Callable[[Session, Any], None]
+TaskShaper = Callable[[Session, TaskRecord], None]
 
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]

@@ -25,7 +25,7 @@ from engine.complaints.records import PROCESS_KEY, case_for_instance
 from engine.config import Settings
 from engine.context import EngineContext
 from engine.db.complaints import Complaint
-from engine.db.models import TaskLike
+from engine.db.models import TaskRecord
 from engine.rules.calendar import BusinessCalendar
 
 CASE_CLOCK_TASKS = frozenset({"investigate", "approve_answer", "approve_extension"})
@@ -37,7 +37,7 @@ def install(ctx: EngineContext) -> None:
     """Register the hook on the engine context (once per context)."""
     settings, calendar = ctx.settings, ctx.calendar
 
-    def shape_new_task(session: Session, task: TaskLike) -> None:
+    def shape_new_task(session: Session, task: TaskRecord) -> None:
         if task.process_key == PROCESS_KEY:
             case = case_for_instance(session, task.instance_id)
             if case is not None:
@@ -46,7 +46,7 @@ def install(ctx: EngineContext) -> None:
     ctx.task_shapers.append(shape_new_task)
 
 
-def shape(task: TaskLike, case: Complaint, settings: Settings, calendar: BusinessCalendar) -> None:
+def shape(task: TaskRecord, case: Complaint, settings: Settings, calendar: BusinessCalendar) -> None:
     """Set a new task's SLA times from its case (see the module docstring)."""
     zone = settings.zone
     lead = timedelta(days=settings.complaint_decision_days_simple - settings.complaint_warn_day)
