@@ -127,7 +127,7 @@ def task_data(text: str, task_id: str) -> dict[str, Any] | None:
                     continue
                 data = DeepMerge.merge({}, data)
                 data.update(SERIALIZER.registry.restore(delta.get("updates", {})))
-                for key in delta.get("deletions", {}):
+                for key in delta.get("deletions", ()):
                     data.pop(key, None)
             return data
     return None

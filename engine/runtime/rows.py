@@ -38,7 +38,7 @@ _CANDIDATES = cast(Table, TaskCandidate.__table__)
 STEP_COLUMNS = ("state", "state_version", "status", "updated_at", "ended_at", "error_message", "error_task",
                 "error_details", "audit_head")
 _START_COLUMNS = ("id", "definition_id", "process_key", "business_key", "customer_id", "started_by", "started_at",
-                  *STEP_COLUMNS)
+                  "revision", *STEP_COLUMNS)
 
 _INSERT_INSTANCE = insert(_INSTANCES)
 _UPDATE_INSTANCE = (update(_INSTANCES)
@@ -74,8 +74,7 @@ _WRITE_PLANNING = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
 def insert_instance(session: Session, instance: ProcessInstance) -> None:
     """Insert a new instance (a transient object, not added to the session) at revision 1."""
     instance.revision = 1
-    values = {name: getattr(instance, name) for name in _START_COLUMNS}
-    session.connection().execute(_INSERT_INSTANCE, values | {"revision": 1})
+    session.connection().execute(_INSERT_INSTANCE, {name: getattr(instance, name) for name in _START_COLUMNS})
 
 
 def lock_instance_of_task(session: Session, task_id: uuid.UUID) -> tuple[RowMapping, TaskRecord]:
