@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.errors import ConfigurationError
+from engine.rules.calendar import FALLBACKS, known_countries
 
 DEFAULT_DB_PATH = Path("instance") / "careflow.db"
 DEFAULT_KEY_FILE = Path("instance") / "data.key"
@@ -59,13 +60,18 @@ class Settings:
     leap_day_birthday: str = "feb28"
     elderly_age: int = 60
     care_batch_size: int = 200
-    # SLA (issue 3): warning at this share of the time to due; years the calendar library does not know
-    # count Monday–Friday with a logged warning ("weekends") or fail the step ("error").
+    # SLA (issue 3): warning at this share of the time to due.
     sla_warn_share: float = 0.8
+    # Business calendar (engine.rules.calendar): the country's working days (CN: chinese_calendar with the 调休 swaps;
+    # another code: the holidays library), plus the bank's own table (careflow calendar import, re-read every
+    # calendar_refresh_seconds). A Chinese year no library knows is estimated from the statutory holidays with a
+    # warning ("estimate") or fails the step ("error").
+    calendar_country: str = "CN"
+    calendar_fallback: str = "estimate"
+    calendar_refresh_seconds: float = 30.0
     # Attachments: files outside the database rows, content-addressed; size and type limits.
     attachment_dir: Path = Path("instance") / "attachments"
     attachment_max_bytes: int = 10 * 1024 * 1024
-    calendar_fallback: str = "weekends"
     # Complaints (DOMAIN §0, §1.4–§1.7; engine.complaints.deadlines): calendar days from receipt, receipt day not
     # counted; the warning day; review window and review decision; acknowledgement target; major group size.
     complaint_decision_days_simple: int = 15
@@ -159,6 +165,8 @@ class Settings:
             leap_day_birthday=env.get("CAREFLOW_LEAP_DAY_BIRTHDAY", cls.leap_day_birthday),
             attachment_dir=Path(env.get("CAREFLOW_ATTACHMENT_DIR", str(Path("instance") / "attachments"))),
             otp_ttl_seconds=_int(env, "CAREFLOW_OTP_TTL_SECONDS", cls.otp_ttl_seconds),
+            calendar_country=env.get("CAREFLOW_CALENDAR_COUNTRY", cls.calendar_country).upper(),
+            calendar_fallback=env.get("CAREFLOW_CALENDAR_FALLBACK", cls.calendar_fallback),
             intake_secrets=_secrets(env.get("CAREFLOW_INTAKE_SECRETS", "")),
         )
         settings.validate()
@@ -173,6 +181,11 @@ class Settings:
             raise ConfigurationError("DATABASE_URL must be an sqlite:// or postgresql:// URL")
         if self.leap_day_birthday not in ("feb28", "mar1"):
             raise ConfigurationError("CAREFLOW_LEAP_DAY_BIRTHDAY must be feb28 or mar1")
+        if self.calendar_fallback not in FALLBACKS:
+            raise ConfigurationError(f"CAREFLOW_CALENDAR_FALLBACK must be one of {', '.join(FALLBACKS)}")
+        if self.calendar_country != "CN" and self.calendar_country not in known_countries():
+            raise ConfigurationError(f"CAREFLOW_CALENDAR_COUNTRY {self.calendar_country!r} is not a country code the "
+                                     "holidays library knows")
         for value in (*self.contact_window, self.care_scan_time):
             _clock_time(value)
 

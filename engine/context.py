@@ -17,6 +17,7 @@ from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
 from engine.config import Settings, key_from_file
+from engine.db.calendar import read_bank_table
 from engine.db.models import TaskRecord
 from engine.db.session import make_db_engine, make_session_factory
 from engine.errors import ConfigurationError
@@ -122,7 +123,8 @@ def build_engine(
         sessions=sessions,
         specs=SpecCache(settings.spec_cache_size),
         cipher=FieldCipher(settings.data_key or key_from_file(settings.data_key_file)),
-        calendar=BusinessCalendar(fallback="error" if settings.calendar_fallback == "error" else "weekends"),
+        calendar=BusinessCalendar(country=settings.calendar_country, fallback=settings.calendar_fallback,
+                                  loader=lambda: read_bank_table(db), max_age=settings.calendar_refresh_seconds),
         handlers=dict(handlers or {}),
         form_validator=form_validator or validate_submission,
     )

@@ -311,6 +311,65 @@ def scores_act(day: str | None) -> None:
 
 
 @main.group()
+def calendar() -> None:
+    """The business calendar: which years are official, load a year's 调休 notice, set single days."""
+
+
+@calendar.command("status")
+@click.option("--day", default=None, help="Bank-local day YYYY-MM-DD to look from (default: today).")
+def calendar_status(day: str | None) -> None:
+    """Where this year's and next year's working days come from; exit status 1 when next year's table is due
+    (for monitoring: run it daily)."""
+    from engine.services import calendar as cal
+
+    ctx = _ctx()
+    status = cal.calendar_status(ctx, _day(day, ctx))
+    click.echo(f"country {status.country}, years without data: {status.fallback}")
+    for year in status.years:
+        table = f" ({year.table_source}; {year.rest_days} rest, {year.work_days} work)" if year.table_source else ""
+        click.echo(f"{year.year}: {year.source}{table}")
+    for year in status.attention:
+        click.echo(f"attention: {year} has no official working-day data; load its notice with "
+                   f"`careflow calendar import {year} FILE --source ...`", err=True)
+    sys.exit(1 if status.attention else 0)
+
+
+@calendar.command("import")
+@click.argument("year", type=click.IntRange(1950, 2100))
+@click.argument("file", type=click.File(encoding="utf-8-sig"))
+@click.option("--source", required=True, help="The notice the table comes from, e.g. 国办发明电〔2026〕7号.")
+def calendar_import(year: int, file: Any, source: str) -> None:
+    """Load YEAR's complete table from FILE: lines `date[..last], rest|work|休|班, name` (replaces the last one)."""
+    from engine.services import calendar as cal
+
+    ctx = _ctx()
+    status = cal.import_year(ctx, year=year, entries=cal.parse_table(file.read()), source=source, actor=_cli_actor())
+    click.echo(f"{year}: {status.rest_days} rest days, {status.work_days} shifted working days from {source}")
+
+
+@calendar.command("set")
+@click.argument("day", type=click.DateTime(["%Y-%m-%d"]))
+@click.argument("kind", type=click.Choice(["rest", "work"]))
+@click.option("--name", default="", help="Why, e.g. 台风停业.")
+def calendar_set(day: datetime, kind: str, name: str) -> None:
+    """Make one DAY a rest or a working day (a typhoon closure)."""
+    from engine.services import calendar as cal
+
+    view = cal.set_day(_ctx(), day=day.date(), workday=kind == "work", name=name, actor=_cli_actor())
+    click.echo(f"{view.day}: {'work' if view.workday else 'rest'} {view.name}".rstrip())
+
+
+@calendar.command("unset")
+@click.argument("day", type=click.DateTime(["%Y-%m-%d"]))
+def calendar_unset(day: datetime) -> None:
+    """Take DAY out of the bank's table."""
+    from engine.services import calendar as cal
+
+    cal.remove_day(_ctx(), day=day.date(), actor=_cli_actor())
+    click.echo(f"{day.date()}: removed")
+
+
+@main.group()
 def demo() -> None:
     """Demo data for a first look."""
 
@@ -329,6 +388,10 @@ def run() -> None:
         main(standalone_mode=True)
     except EngineError as exc:
         click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        for line, message in exc.details.get("lines", {}).items():
+            click.echo(f"  line {line}: {message}", err=True)
+        if exc.details.get("days"):
+            click.echo(f"  days: {', '.join(exc.details['days'])}", err=True)
         for problem in exc.details.get("problems", []):
             click.echo(f"  {problem['file']}:{problem['line'] or '?'} {problem['element_id'] or '-'}: "
                        f"{problem['message']}", err=True)

@@ -427,4 +427,14 @@ class ApiToken(Base):
 
 # The other tables (outreach: customers, consents, outbox; customer360; ...) live in their own modules; importing them here
 # keeps Base.metadata complete for whoever imports the models (migrations, test truncation).
-from engine.db import complaints, customer360, designer, outreach, portal, prediction, reporting, sales  # noqa: E402,F401
+from engine.db import (  # noqa: E402,F401
+    calendar,
+    complaints,
+    customer360,
+    designer,
+    outreach,
+    portal,
+    prediction,
+    reporting,
+    sales,
+)

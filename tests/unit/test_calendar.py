@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.rules.calendar import BusinessCalendar, CalendarOutOfRangeError
+from engine.rules.calendar import BankTable, BusinessCalendar, CalendarOutOfRangeError
 
 CAL = BusinessCalendar()
 
@@ -44,15 +44,63 @@ def test_legal_deadline_moves_off_a_holiday_per_civil_code_art_203():
     assert CAL.legal_deadline(date(2025, 3, 1), 15) == date(2025, 3, 17)  # Sunday 16th → Monday 17th
 
 
-def test_years_without_official_data_fail_loudly_unless_overridden_or_falling_back():
+def test_years_without_official_data_fail_loudly_or_are_estimated_from_the_statutory_holidays():
+    strict = BusinessCalendar(fallback="error")
     with pytest.raises(CalendarOutOfRangeError) as info:
-        CAL.is_workday(date(2031, 1, 2))
+        strict.is_workday(date(2031, 1, 2))
     assert info.value.details == {"year": 2031}
-    assert BusinessCalendar({date(2031, 1, 2): False}).is_workday(date(2031, 1, 2)) is False
-    weekends = BusinessCalendar(fallback="weekends")
-    assert weekends.is_workday(date(2031, 1, 3)) is True and weekends.is_workday(date(2031, 1, 4)) is False
+    assert (strict.source(2026), strict.source(2031)) == ("official", "missing")
+    assert BusinessCalendar({date(2031, 1, 2): False}, fallback="error").is_workday(date(2031, 1, 2)) is False
+    # 2027 (no notice in chinesecalendar 1.11): Spring Festival is 除夕 02-05 and 02-06..08, the weekend days made up
+    # on 02-09 and 02-10 (Art. 6); no 调休 swap is guessed, so Saturday 02-13 stays a rest day.
+    assert CAL.source(2027) == "estimated"
+    assert [CAL.is_workday(date(2027, 2, d)) for d in range(4, 14)] == \
+        [True, False, False, False, False, False, False, True, True, False]
+    assert CAL.is_workday(date(2027, 10, 5)) is False and CAL.is_workday(date(2027, 10, 6)) is True
+    assert CAL.legal_deadline(date(2026, 12, 17), 15) == date(2027, 1, 4)  # 01-01 Friday, then the weekend
 
 
 def test_overrides_win_over_the_library():
     bank = BusinessCalendar({date(2025, 3, 3): False})  # e.g. a local typhoon closure
     assert bank.add_workdays(date(2025, 2, 28), 1) == date(2025, 3, 4)
+
+
+def test_a_year_table_from_the_bank_replaces_the_estimate():
+    notice = BankTable({date(2027, 2, 9): False, date(2027, 2, 13): True}, frozenset({2027}))
+    bank = BusinessCalendar(loader=lambda: notice)
+    assert bank.source(2027) == "bank"
+    assert bank.is_workday(date(2027, 2, 13)) is True  # a shifted working Saturday
+    assert bank.is_workday(date(2027, 2, 9)) is False
+    assert bank.is_workday(date(2027, 2, 10)) is True  # not in the table: Monday to Friday works
+    assert bank.is_workday(date(2026, 2, 14)) is True and bank.is_workday(date(2026, 2, 16)) is False  # 2026: official
+
+
+def test_the_bank_table_is_read_again_after_max_age_or_at_once_when_invalidated():
+    now = [0.0]
+    tables = [BankTable(), BankTable({date(2026, 3, 3): False})]
+    reads: list[int] = []
+
+    def loader() -> BankTable:
+        reads.append(1)
+        if len(reads) == 3:
+            raise OSError("database down")
+        return tables[min(len(reads), 2) - 1]
+
+    calendar = BusinessCalendar(loader=loader, max_age=30, monotonic=lambda: now[0])
+    assert calendar.is_workday(date(2026, 3, 3)) is True and len(reads) == 1
+    now[0] = 29.0
+    assert calendar.is_workday(date(2026, 3, 3)) is True and len(reads) == 1
+    now[0] = 30.0
+    assert calendar.is_workday(date(2026, 3, 3)) is False and len(reads) == 2
+    calendar.invalidate()  # the third read fails: the last table read stays in use
+    assert calendar.is_workday(date(2026, 3, 3)) is False and len(reads) == 3
+
+
+def test_other_countries_come_from_the_holidays_library():
+    hong_kong = BusinessCalendar(country="HK")
+    assert hong_kong.is_workday(date(2025, 12, 25)) is False  # Christmas, a Thursday
+    assert hong_kong.is_workday(date(2025, 12, 24)) is True
+    assert hong_kong.is_workday(date(2025, 10, 1)) is False  # National Day
+    assert hong_kong.source(2030) == "official"
+    with pytest.raises(ValueError, match="unknown calendar country"):
+        BusinessCalendar(country="XX")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from engine.errors import AuthenticationError
-from engine.services import identity, instances
+from engine.errors import AuthenticationError, InvalidInputError
+from engine.services import calendar, identity, instances
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from web.cli import main
@@ -23,7 +24,7 @@ def cli(ctx, settings, monkeypatch):
 
 
 def test_db_upgrade_user_token_deploy(cli, ctx, tmp_path: Path):
-    assert "revision 0011" in cli.invoke(main, ["db", "upgrade"]).output
+    assert "revision 0012" in cli.invoke(main, ["db", "upgrade"]).output
     result = cli.invoke(main, ["user", "add", "li.na", "--role", "staff", "--group", "service_team",
                                "--password-stdin"], input="secret-pass-1\n")
     assert result.exit_code == 0, result.output
@@ -59,3 +60,25 @@ def test_user_update_absent_and_token_revoke(cli, ctx, people):
     assert [u.skills for u in identity.list_users(ctx) if u.username == "bob"] == [("wealth",)]
     with pytest.raises(AuthenticationError):
         identity.authenticate_token(ctx, token)
+
+
+def test_calendar_status_import_set_and_unset(cli, ctx, tmp_path: Path):
+    due = cli.invoke(main, ["calendar", "status", "--day", "2026-12-02"])
+    assert due.exit_code == 1
+    assert "2026: official" in due.output and "2027: estimated" in due.output and "attention: 2027" in due.output
+    table = tmp_path / "2027.csv"
+    table.write_text("\ufeff2027-02-05..2027-02-11,休,春节\n2027-02-13,班,春节调休上班\n", encoding="utf-8")
+    loaded = cli.invoke(main, ["calendar", "import", "2027", str(table), "--source", "国办发明电（示例）"])
+    assert loaded.output.strip() == "2027: 7 rest days, 1 shifted working days from 国办发明电（示例）"
+    ready = cli.invoke(main, ["calendar", "status", "--day", "2026-12-02"])
+    assert ready.exit_code == 0 and "2027: bank (国办发明电（示例）; 7 rest, 1 work)" in ready.output
+    assert cli.invoke(main, ["calendar", "set", "2027-03-02", "rest", "--name", "台风停业"]).output.strip() == \
+        "2027-03-02: rest 台风停业"
+    assert ctx.calendar.is_workday(date(2027, 3, 2)) is False  # a Tuesday
+    assert cli.invoke(main, ["calendar", "unset", "2027-03-02"]).output.strip() == "2027-03-02: removed"
+    assert date(2027, 3, 2) not in {d.day for d in calendar.list_days(ctx, 2027)}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("2027-02-30,rest\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError) as info:
+        cli.invoke(main, ["calendar", "import", "2027", str(bad), "--source", "x"], catch_exceptions=False)
+    assert info.value.details == {"lines": {"1": "'2027-02-30' is not a date (YYYY-MM-DD)"}}
