@@ -1,15 +1,17 @@
-"""Administration: users with roles, groups and skills, absences, API tokens. Every change is audited."""
+"""Administration: users with roles, groups and skills, absences, API tokens; the business calendar.
+Every change is audited."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from engine.errors import ConflictError, InvalidInputError, NotFoundError
+from engine.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from engine.services import calendar as business_calendar
 from engine.services import identity
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
@@ -71,3 +73,61 @@ def change(username: str, action: str) -> Any:
     except (InvalidInputError, NotFoundError, ValueError) as exc:
         flash(getattr(exc, "message", str(exc)))
     return redirect(url_for("admin.users"))
+
+
+@bp.get("/calendar")
+@login_required
+def calendar_page() -> Any:
+    """The business calendar: where this and next year's working days come from, the bank's table, changes."""
+    ctx, actor = current_engine(), current_actor()
+    if not actor.has_role("supervisor"):
+        abort(403)
+    status = business_calendar.calendar_status(ctx)
+    days = {year.year: business_calendar.list_days(ctx, year.year) for year in status.years}
+    return render_template("admin_calendar.html", actor=actor, status=status, days=days)
+
+
+@bp.post("/calendar/<action>")
+@login_required
+def calendar_change(action: str) -> Any:
+    """import (a year's table from the text box or an uploaded file), set or unset a day, remove a year's table."""
+    check_csrf()
+    ctx, actor, form = current_engine(), current_actor(), request.form
+    try:
+        if action == "import":
+            upload = request.files.get("file")
+            text = upload.read().decode("utf-8-sig") if upload and upload.filename else form.get("table", "")
+            year = int(form.get("year", ""))
+            entries = business_calendar.parse_table(text)
+            view = business_calendar.import_year(ctx, year=year, entries=entries, source=form.get("source", ""),
+                                                 actor=actor)
+            flash(_("%(year)s loaded: %(rest)s rest days, %(work)s shifted working days", year=year,
+                    rest=view.rest_days, work=view.work_days))
+        elif action == "set":
+            day = date.fromisoformat(form.get("day", ""))
+            business_calendar.set_day(ctx, day=day, workday=form.get("kind") == "work", name=form.get("name", ""),
+                                      actor=actor)
+            flash(_("Saved"))
+        elif action == "unset":
+            business_calendar.remove_day(ctx, day=date.fromisoformat(form.get("day", "")), actor=actor)
+            flash(_("Saved"))
+        elif action == "remove-year":
+            business_calendar.remove_year(ctx, year=int(form.get("year", "")), actor=actor)
+            flash(_("Saved"))
+        else:
+            abort(404)
+    except PermissionDeniedError:
+        abort(403)
+    except (InvalidInputError, ConflictError, NotFoundError) as exc:
+        flash(_calendar_problem(exc))
+    except (ValueError, UnicodeDecodeError):
+        flash(_("Give a year, a date as YYYY-MM-DD and a UTF-8 text table"))
+    return redirect(url_for("admin.calendar_page"))
+
+
+def _calendar_problem(exc: InvalidInputError | ConflictError | NotFoundError) -> str:
+    """The engine's message with the lines or days it names (a table is refused whole, nothing is stored)."""
+    lines = "; ".join(_("line %(number)s: %(problem)s", number=n, problem=p)
+                      for n, p in exc.details.get("lines", {}).items())
+    days = ", ".join(exc.details.get("days", []))
+    return " — ".join(part for part in (exc.message, lines, days) if part)

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.errors import ConflictError
+from engine.services import calendar as business_calendar
 from engine.services import instances, outbox, sla, supervision
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
@@ -26,7 +27,7 @@ def index() -> Any:
         "supervisor.html", actor=actor, workload=supervision.workload(ctx, actor=actor),
         failed=supervision.failed_instances(ctx, actor=actor),
         dead=outbox.list_messages(ctx, actor=actor, status="dead", limit=50),
-        sla_rows=sla.sla_board(ctx, actor=actor),
+        sla_rows=sla.sla_board(ctx, actor=actor), calendar_attention=business_calendar.calendar_status(ctx).attention,
     )
 
 

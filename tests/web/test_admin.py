@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+from datetime import UTC, datetime
+
 import pytest
 
-from engine.services import identity
+from engine.services import calendar, identity
 from tests.support.web import login
 from web import create_app
 
@@ -39,3 +42,34 @@ def test_supervisors_record_absence_but_cannot_change_roles(app, ctx):
 def test_staff_cannot_open_the_admin_page(app):
     alice, _ = login(app, "alice")
     assert alice.get("/admin/users").status_code == 403
+
+
+def test_the_calendar_page_asks_for_next_years_notice_and_admins_load_it(app, ctx, clock):
+    clock.set(datetime(2026, 12, 2, 2, 0, tzinfo=UTC))
+    sam, sam_csrf = login(app, "sam")
+    desk = sam.get("/supervisor").get_data(as_text=True)
+    assert 'id="calendar-attention"' in desk and "2027" in desk
+    page = sam.get("/admin/calendar").get_data(as_text=True)
+    assert 'data-year="2027" data-source="estimated"' in page and 'id="calendar-import"' not in page
+    assert sam.post("/admin/calendar/import", data={"csrf_token": sam_csrf, "year": "2027", "source": "n",
+                                                     "table": "2027-02-13,班"}).status_code == 403
+
+    root, csrf = login(app, "root")
+    bad = root.post("/admin/calendar/import", follow_redirects=True, data={
+        "csrf_token": csrf, "year": "2027", "source": "国办发明电（示例）", "table": "2027-02-05..2027-02-11,休,春节\n2027-02-31,班"})
+    assert "2027-02-31" in bad.get_data(as_text=True) and calendar.list_days(ctx, 2027) == []
+    upload = (io.BytesIO("2027-02-05..2027-02-11,休,春节\n2027-02-13,班,调休上班\n".encode("utf-8-sig")), "2027.csv")
+    root.post("/admin/calendar/import", content_type="multipart/form-data",
+              data={"csrf_token": csrf, "year": "2027", "source": "国办发明电（示例）", "file": upload})
+    assert [(d.day.isoformat(), d.workday) for d in calendar.list_days(ctx, 2027)][-1] == ("2027-02-13", True)
+    root.post("/admin/calendar/set", data={"csrf_token": csrf, "day": "2027-03-02", "kind": "rest", "name": "台风停业"})
+    page = root.get("/admin/calendar").get_data(as_text=True)
+    assert 'data-year="2027" data-source="bank"' in page and 'data-day="2027-03-02"' in page and "台风停业" in page
+    assert 'id="calendar-attention"' not in sam.get("/supervisor").get_data(as_text=True)
+    root.post("/admin/calendar/unset", data={"csrf_token": csrf, "day": "2027-03-02"})
+    assert "2027-03-02" not in {d.day.isoformat() for d in calendar.list_days(ctx, 2027)}
+
+
+def test_staff_cannot_see_the_calendar_page(app):
+    alice, _ = login(app, "alice")
+    assert alice.get("/admin/calendar").status_code == 403
