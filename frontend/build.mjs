@@ -20,7 +20,9 @@ await esbuild.build({
 
 // Stylesheets (with the bpmn icon font they reference) bundled the same way.
 await esbuild.build({
-  entryPoints: { 'modeler-styles': 'src/modeler.css', 'form-styles': 'src/form.css' },
+  // The editor's page needs form-js's editor styles too; the task page only the viewer's.
+  entryPoints: { 'modeler-styles': 'src/modeler.css', 'form-styles': 'src/form.css',
+                 'form-viewer-styles': 'src/form-viewer.css' },
   bundle: true,
   outdir: out,
   minify: true,

@@ -56,7 +56,8 @@ def test_the_calendar_page_asks_for_next_years_notice_and_admins_load_it(app, ct
 
     root, csrf = login(app, "root")
     bad = root.post("/admin/calendar/import", follow_redirects=True, data={
-        "csrf_token": csrf, "year": "2027", "source": "国办发明电（示例）", "table": "2027-02-05..2027-02-11,休,春节\n2027-02-31,班"})
+        "csrf_token": csrf, "year": "2027", "source": "国办发明电（示例）",
+        "table": "2027-02-05..2027-02-11,休,春节\n2027-02-31,班"})
     assert "2027-02-31" in bad.get_data(as_text=True) and calendar.list_days(ctx, 2027) == []
     upload = (io.BytesIO("2027-02-05..2027-02-11,休,春节\n2027-02-13,班,调休上班\n".encode("utf-8-sig")), "2027.csv")
     root.post("/admin/calendar/import", content_type="multipart/form-data",

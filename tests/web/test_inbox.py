@@ -76,7 +76,9 @@ def test_the_task_page_hands_form_js_the_schema_values_and_messages(app, ctx, se
     [task_id] = [t.id for t in instances.get_instance(ctx, started.id, actor=SYSTEM).open_tasks]
     page = client.get(f"/inbox/tasks/{task_id}")
     assert "data:" in page.headers["Content-Security-Policy"]  # form-js's stylesheet draws with data: images
-    before = _form_js(page.get_data(as_text=True))
+    html = page.get_data(as_text=True)
+    assert "build/form-viewer-styles.css" in html and "build/form-styles.css" not in html  # not the editor's styles
+    before = _form_js(html)
     assert before["readOnly"] is True  # not claimed yet: shown, not editable
     assert [c["key"] for c in before["schema"]["components"]] == ["resolution", "amount", "resolved"]
     assert before["messages"]["required"] == "此项为必填项" and before["errors"] == {}
