@@ -50,3 +50,33 @@ def test_a_failing_query_fails_the_report(ctx):
 
     with pytest.raises(Exception, match="no_such_table"):
         gather(_with_parallelism(ctx, 4), {"ok": lambda s: s.scalar(select(1)), "broken": broken})
+
+
+def test_on_postgresql_every_query_of_a_page_reads_one_snapshot(ctx, is_postgres):
+    if not is_postgres:
+        pytest.skip("SQLite connections cannot share a snapshot (documented in engine.reporting.gather)")
+
+    def count(session):
+        return session.scalar(text("SELECT count(*) FROM calendar_year"))
+
+    for parallelism in (4, 1):
+        committed = threading.Event()
+
+        def count_commit_count(session, year=2090 + parallelism, committed=committed):
+            before = count(session)
+            with ctx.db.begin() as conn:  # another transaction commits a row while the page is being read
+                conn.execute(text("INSERT INTO calendar_year (year, source, created_by, created_at) "
+                                  "VALUES (:year, 'x', 'test', now())"), {"year": year})
+            committed.set()
+            return before, count(session)
+
+        def count_after_the_commit(session, committed=committed):
+            assert committed.wait(10)
+            return count(session)
+
+        result = gather(_with_parallelism(ctx, parallelism),
+                        {"writer": count_commit_count, "reader": count_after_the_commit})
+        before, after = result["writer"]
+        assert before == after == result["reader"], parallelism
+        with ctx.sessions() as session:
+            assert count(session) == before + 1  # the row is there for the next page
