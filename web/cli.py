@@ -238,7 +238,7 @@ def customers() -> None:
 @click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Accounts CSV.")
 @click.option("--holdings", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Holdings CSV.")
 def customers_import(file: Path, fmt: str | None, accounts: Path | None, holdings: Path | None) -> None:
-    """Import customers (CSV or JSON; see engine/services/customer_import.py), printing progress and bad rows."""
+    """Import customers (CSV or JSON; formats in engine/services/customer_records.py), printing progress and bad rows."""
     from engine.services.customer_import import ImportRunView, start_import
 
     fmt = fmt or ("json" if file.suffix.lower() == ".json" else "csv")

@@ -34,7 +34,8 @@ from engine.outbox.dispatch import dispatch_due
 from engine.services import complaints, customers, definitions, identity, instances, sales, tasks
 from engine.services.complaints import ComplaintInput
 from engine.services.customer360 import seed_products
-from engine.services.customer_import import id_checksum_ok, start_import
+from engine.services.customer_import import start_import
+from engine.services.customer_records import id_checksum_ok
 from engine.views import SYSTEM, Actor, TaskView
 
 ROOT = Path(__file__).resolve().parent.parent

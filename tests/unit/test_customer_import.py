@@ -16,7 +16,8 @@ from engine.db.models import AuditEvent
 from engine.db.outreach import Consent, Customer
 from engine.errors import PermissionDeniedError
 from engine.services.customer360 import seed_products
-from engine.services.customer_import import get_import_run, id_checksum_ok, start_import
+from engine.services.customer_import import get_import_run, start_import
+from engine.services.customer_records import id_checksum_ok
 from integrations.core_banking import CoreBankingAdapter, FileCoreBanking, HttpCoreBanking
 from integrations.core_banking.http import signature
 
