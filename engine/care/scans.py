@@ -60,11 +60,13 @@ def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool 
     """Run the day's scans for ``day`` (default: today in the bank's zone). Safe to repeat.
 
     Care (birthdays, holidays, revisits due) every day; leads for maturing products and risk
-    re-assessments due every day, once their processes are deployed; tiers recomputed on the first
+    re-assessments due every day, once their processes are deployed; the business calendar checked for next year's
+    table (engine.services.calendar.check_coverage) every day; tiers recomputed on the first
     of the month (the monthly average daily balance, 月日均, changes monthly); once a first prediction model was
     trained, models retrained on the first and customers scored and acted on each Monday. One failing scan does
     not stop the others; the first failure is raised after all have run.
     """
+    from engine.services.calendar import check_coverage
     from engine.services.onboarding import scan_risk_reassessments
     from engine.services.prediction import scheduled_jobs as prediction_jobs
     from engine.services.sales import scan_maturity_leads
@@ -72,7 +74,8 @@ def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool 
 
     day = day or ctx.clock.now().astimezone(ctx.settings.zone).date()
     jobs: list[tuple[str, Callable[[EngineContext, date], tuple[int, int]]]] = [
-        ("birthday", scan_birthdays), ("holiday", scan_holidays), ("revisit", scan_revisits)]
+        ("birthday", scan_birthdays), ("holiday", scan_holidays), ("revisit", scan_revisits),
+        ("calendar_check", check_coverage)]
     if _deployed(ctx, "cross_sell_followup"):
         jobs.append(("maturity_leads", lambda c, d: _counts(scan_maturity_leads(c, d))))
     if _deployed(ctx, "periodic_revisit"):

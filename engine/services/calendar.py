@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from engine.rules.calendar import Source
 from engine.services.authz import require_role
 from engine.views import Actor
 
+log = logging.getLogger(__name__)
 KINDS = {"rest": False, "休": False, "work": True, "班": True}
 MAX_RANGE_DAYS = 31
 ATTENTION_DAYS = 60  # a year that starts within this many days and is only estimated needs its table
@@ -241,3 +243,14 @@ def calendar_status(ctx: EngineContext, today: date | None = None) -> CalendarSt
     soon = (today + timedelta(days=ATTENTION_DAYS)).year
     attention = tuple(s.year for s in years if s.year <= soon and s.source in ("estimated", "missing"))
     return CalendarStatus(ctx.calendar.country, ctx.calendar.fallback, years, attention)
+
+
+def check_coverage(ctx: EngineContext, day: date) -> tuple[int, int]:
+    """The daily scan's check (engine.care.scans): an error in the log for each year that needs its table soon.
+    Returns (years needing a table, 0)."""
+    status = calendar_status(ctx, day)
+    for year in status.attention:
+        log.error("the business calendar has no official working-day data for %s (it is %s): SLA and deadline "
+                  "dates there are %s; load the State Council notice with `careflow calendar import %s`",
+                  year, day.isoformat(), "estimated" if status.fallback == "estimate" else "failing", year)
+    return len(status.attention), 0
