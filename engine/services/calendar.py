@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -122,6 +122,14 @@ def parse_table(text: str) -> list[CalendarEntry]:
     return entries
 
 
+def _in_year(year: int) -> ColumnElement[bool]:
+    return CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))
+
+
+def _delete_year_table(session: Session, year: int) -> None:
+    session.execute(delete(CalendarDay).where(CalendarDay.in_year_table.is_(True), _in_year(year)))
+
+
 def _audit(session: Session, actor: Actor, day_or_year: date | int, action: str, at: datetime, *,
            before: dict[str, Any] | None = None, **after: Any) -> None:
     year = day_or_year if isinstance(day_or_year, int) else day_or_year.year
@@ -154,8 +162,7 @@ def import_year(ctx: EngineContext, *, year: int, entries: list[CalendarEntry], 
             raise ConflictError("these days were set on their own; remove them first", details={"days": single})
         previous = session.get(CalendarYear, year)
         before = {"source": previous.source} if previous else None
-        session.execute(delete(CalendarDay).where(CalendarDay.in_year_table.is_(True),
-                                                  CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))))
+        _delete_year_table(session, year)
         session.add_all(CalendarDay(day=e.day, workday=e.workday, name=e.name, in_year_table=True,
                                     created_by=actor.username, created_at=now) for e in entries)
         if previous is None:
@@ -176,8 +183,7 @@ def remove_year(ctx: EngineContext, *, year: int, actor: Actor) -> None:
         loaded = session.get(CalendarYear, year)
         if loaded is None:
             raise NotFoundError(f"no calendar table was loaded for {year}")
-        session.execute(delete(CalendarDay).where(CalendarDay.in_year_table.is_(True),
-                                                  CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))))
+        _delete_year_table(session, year)
         session.delete(loaded)
         _audit(session, actor, year, "calendar.year_removed", ctx.clock.now(), before={"source": loaded.source})
     ctx.calendar.invalidate()
@@ -221,16 +227,14 @@ def _view(row: CalendarDay) -> CalendarDayView:
 def list_days(ctx: EngineContext, year: int) -> list[CalendarDayView]:
     """The bank's table for ``year``, by date."""
     with unit_of_work(ctx.sessions, write=False) as session:
-        rows = session.scalars(select(CalendarDay).where(
-            CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))).order_by(CalendarDay.day))
+        rows = session.scalars(select(CalendarDay).where(_in_year(year)).order_by(CalendarDay.day))
         return [_view(row) for row in rows]
 
 
 def year_status(ctx: EngineContext, year: int) -> YearStatus:
     with unit_of_work(ctx.sessions, write=False) as session:
         loaded = session.get(CalendarYear, year)
-        workdays = list(session.scalars(select(CalendarDay.workday).where(
-            CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31)))))
+        workdays = list(session.scalars(select(CalendarDay.workday).where(_in_year(year))))
         return YearStatus(year, ctx.calendar.source(year), loaded.source if loaded else None,
                           workdays.count(False), workdays.count(True))
 
