@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
+import dataclasses
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, literal, or_, select, union_all
-
 from engine import audit
-from engine.clock import as_utc
 from engine.context import EngineContext
-from engine.db.models import HumanTask, HumanTaskStatus, ProcessInstance, TaskCandidate
+from engine.db.models import HumanTaskStatus, ProcessInstance
 from engine.db.session import unit_of_work
 from engine.errors import (
     EngineError,
@@ -26,13 +22,27 @@ from engine.errors import (
 from engine.runtime import instance as runtime
 from engine.runtime import lifecycle, rows
 from engine.runtime.projection import OPEN_STATES
+from engine.services import task_queries as queries
 from engine.services.authz import require_any_role, require_role
 from engine.services.instances import parse_id
 from engine.services.taskviews import task_view
 from engine.views import Actor, TaskPage, TaskView
 
-VIEWS = ("mine", "queue", "archive", "all")
 MAX_LIMIT = 200
+COUNT_CAP = 1000  # counts stop here: "1000+" on a page, ``count_capped`` in the API
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    """What a task list is narrowed to; None or False: no narrowing."""
+
+    process: str | None = None
+    customer: str | None = None
+    overdue: bool | None = None  # True: past due; False: not past due (or no due time)
+    q: str | None = None  # text in the title or task name
+    priority_min: int | None = None  # priority at least this (0–100)
+    due_before: datetime | None = None  # due at or before
+    follow_up_before: datetime | None = None  # follow-up date at or before ("to follow up now")
 
 
 def list_tasks(
@@ -40,158 +50,86 @@ def list_tasks(
     *,
     actor: Actor,
     view: str = "mine",
-    process: str | None = None,
-    customer: str | None = None,
-    overdue: bool | None = None,
-    q: str | None = None,
+    filters: TaskFilters | None = None,
+    sort: str = "created",
     limit: int = 50,
     cursor: str | None = None,
+    **filter_values: Any,
 ) -> TaskPage:
-    """A page of tasks, keyset-paginated by (created_at, id), or (completed_at, id) for the archive.
+    """A page of tasks, keyset-paginated in ``sort`` order (engine.services.task_queries).
 
     Views: ``mine`` (open, assigned to me), ``queue`` (open, unassigned, claimable by my groups or
     me), ``archive`` (completed by me, newest first), ``all`` (every open task; supervisors).
-    Raises InvalidInputError (unknown view, bad cursor or limit), PermissionDeniedError.
+    Filters come as ``filters`` or as its fields by name (``process=…``). Raises InvalidInputError (unknown
+    view or sort, bad cursor, limit or filter), PermissionDeniedError.
     """
-    require_any_role(actor)
-    if view not in VIEWS:
-        raise InvalidInputError(f"view must be one of {', '.join(VIEWS)}")
+    filters = _filters_of(filters, filter_values)
+    shape, params = _request(ctx, actor, view, filters, sort)
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
+    archive = view == "archive"
+    if cursor:
+        params.update(queries.decode_cursor(cursor, sort, archive))
+        shape = dataclasses.replace(shape, after=True, after_no_due=params["after_at"] is None)
+    params["limit"] = limit + 1
+    with unit_of_work(ctx.sessions, write=False) as session:
+        rows = session.scalars(queries.list_statement(shape), params).all()
+        items = [task_view(r, actor) for r in rows[:limit]]
+    next_cursor = queries.encode_cursor(sort, rows[limit - 1], archive) if len(rows) > limit else None
+    return TaskPage(items, next_cursor)
+
+
+def count_tasks(ctx: EngineContext, *, actor: Actor, view: str = "mine", filters: TaskFilters | None = None,
+                **filter_values: Any) -> tuple[int, bool]:
+    """How many tasks ``list_tasks`` would list in all its pages, counted up to COUNT_CAP: (count, capped)."""
+    shape, params = _request(ctx, actor, view, _filters_of(filters, filter_values), "created")
+    params["limit"] = COUNT_CAP + 1
+    with unit_of_work(ctx.sessions, write=False) as session:
+        count = int(session.scalar(queries.count_statement(shape), params) or 0)
+    return min(count, COUNT_CAP), count > COUNT_CAP
+
+
+def _filters_of(filters: TaskFilters | None, values: dict[str, Any]) -> TaskFilters:
+    if filters is not None and values:
+        raise TypeError("pass filters or their fields, not both")
+    return filters or TaskFilters(**values)
+
+
+def _request(ctx: EngineContext, actor: Actor, view: str, filters: TaskFilters,
+             sort: str) -> tuple[queries.Shape, dict[str, Any]]:
+    """The statement's shape and bound values for one request; checks the caller's rights and the arguments."""
+    require_any_role(actor)
+    if view not in queries.VIEWS:
+        raise InvalidInputError(f"view must be one of {', '.join(queries.VIEWS)}")
+    if sort not in queries.SORTS or (view == "archive" and sort != "created"):
+        raise InvalidInputError(f"sort must be one of {', '.join(queries.SORTS)} (the archive: newest completion first)")
+    if filters.priority_min is not None and not 0 <= filters.priority_min <= 100:
+        raise InvalidInputError("priority_min must be between 0 and 100")
     if view == "all":
         require_role(actor, "supervisor")
-    after = _decode_cursor(cursor) if cursor else None
-    params: dict[str, Any] = {"limit": limit + 1, "me": actor.username}
-    if process:
-        params["process"] = process
-    if customer:
-        params["customer"] = customer
-    if overdue is not None:
+    params: dict[str, Any] = {"me": actor.username}
+    for name in ("process", "customer", "priority_min", "due_before", "follow_up_before"):
+        if getattr(filters, name) is not None:
+            params[name] = getattr(filters, name)
+    if filters.overdue is not None:
         params["now"] = ctx.clock.now()
-    if q:
-        params["q"] = "%" + _escape_like(q) + "%"
-    if after:
-        params["after_at"], params["after_id"] = after
+    if filters.q:
+        params["q"] = "%" + _escape_like(filters.q) + "%"
     groups = sorted(actor.groups) if view == "queue" else []
     params.update({f"g{n}": name for n, name in enumerate(groups)})
     if view == "queue":
         params["not_me"] = "%," + _escape_like(actor.username) + ",%"
-    stmt = _list_statement(view, len(groups), view == "queue" and actor.has_role("staff", "supervisor"),
-                           bool(process), bool(customer), overdue, bool(q), after is not None)
-    archive = view == "archive"
-    with unit_of_work(ctx.sessions, write=False) as session:
-        rows = session.scalars(stmt, params).all()
-        items = [task_view(r, actor) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = _encode_cursor(last.completed_at if archive else last.created_at, last.id)
-    return TaskPage(items, next_cursor)
+    shape = queries.Shape(
+        view=view, groups=len(groups), anyone=view == "queue" and actor.has_role("staff", "supervisor"),
+        process=bool(filters.process), customer=bool(filters.customer), overdue=filters.overdue, q=bool(filters.q),
+        priority_min=filters.priority_min is not None, due_before=filters.due_before is not None,
+        follow_up_before=filters.follow_up_before is not None, sort=sort,
+    )
+    return shape, params
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-@functools.lru_cache(maxsize=512)
-def _list_statement(view: str, groups: int, anyone: bool, process: bool, customer: bool, overdue: bool | None,
-                    q: bool, after: bool) -> Select[Any]:
-    """The statement for one shape of request, built once; every value is a bound parameter.
-
-    Building a statement of this size cost more than running it, so each combination of view, number of
-    groups and filters is built on first use and reused (``list_tasks`` passes the values).
-    """
-    archive = view == "archive"
-    sort = HumanTask.completed_at if archive else HumanTask.created_at
-    conditions = _filters(process=process, customer=customer, overdue=overdue, q=q)
-    if view == "queue":
-        stmt = _queue(conditions, groups, anyone, after)
-    else:
-        stmt = _view_filter(select(HumanTask), view).where(*conditions)
-    if after:
-        at, last_id = _after_params()
-        stmt = stmt.where(or_(sort < at, and_(sort == at, HumanTask.id < last_id)) if archive
-                          else or_(sort > at, and_(sort == at, HumanTask.id > last_id)))
-    order = (sort.desc(), HumanTask.id.desc()) if archive else (sort.asc(), HumanTask.id.asc())
-    return stmt.order_by(*order).limit(bindparam("limit"))
-
-
-def _after_params() -> tuple[BindParameter[datetime], BindParameter[uuid.UUID]]:
-    return bindparam("after_at"), bindparam("after_id")
-
-
-def _filters(*, process: bool, customer: bool, overdue: bool | None, q: bool) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if process:
-        conditions.append(HumanTask.process_key == bindparam("process"))
-    if customer:
-        conditions.append(HumanTask.customer_id == bindparam("customer"))
-    if overdue is not None:
-        now = bindparam("now", type_=HumanTask.due_at.type)
-        conditions.append(HumanTask.due_at < now if overdue else or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
-    if q:
-        pattern: BindParameter[str] = bindparam("q")
-        conditions.append(or_(HumanTask.title.ilike(pattern, escape="\\"),
-                              HumanTask.task_name.ilike(pattern, escape="\\")))
-    return conditions
-
-
-def _queue(conditions: list[ColumnElement[bool]], groups: int, anyone: bool, after: bool) -> Select[Any]:
-    """Open tasks the actor may claim: one ordered index range per candidate key, merged.
-
-    Each branch walks ``ix_task_candidate_queue`` for one of the actor's groups (or the actor by
-    name, or ``any`` for tasks that name nobody) in (created_at, task_id) order and stops after a
-    page, so the cost does not grow with other teams' open tasks. Filters on the task are checked
-    while walking (a join by primary key).
-    """
-    keys: list[tuple[str, ColumnElement[str]]] = [("group", bindparam(f"g{n}")) for n in range(groups)]
-    keys.append(("user", bindparam("me")))
-    # Tasks that exclude this user (excludeUsers, e.g. the seller's own post-sale revisit) are not theirs to claim.
-    joined = "," + HumanTask.excluded_users + ","
-    conditions = [*conditions, or_(HumanTask.excluded_users == "", ~joined.like(bindparam("not_me"), escape="\\"))]
-    if anyone:
-        keys.append(("any", literal("*")))
-    branches = []
-    for kind, name in keys:
-        branch = (select(TaskCandidate.task_id)
-                  .where(TaskCandidate.kind == kind, TaskCandidate.name == name,
-                         TaskCandidate.status == HumanTaskStatus.OPEN.value))
-        if after:
-            at, last_id = _after_params()
-            branch = branch.where(or_(TaskCandidate.created_at > at,
-                                      and_(TaskCandidate.created_at == at, TaskCandidate.task_id > last_id)))
-        branch = branch.join(HumanTask, HumanTask.id == TaskCandidate.task_id).where(*conditions)
-        page = branch.order_by(TaskCandidate.created_at, TaskCandidate.task_id).limit(bindparam("limit")).subquery()
-        branches.append(select(page.c.task_id))
-    merged = union_all(*branches).subquery()
-    return select(HumanTask).where(HumanTask.id.in_(select(merged.c.task_id)))
-
-
-def _view_filter(stmt: Select[Any], view: str) -> Select[Any]:
-    if view == "mine":
-        return stmt.where(HumanTask.assignee == bindparam("me"), HumanTask.status == HumanTaskStatus.CLAIMED.value)
-    if view == "archive":
-        return stmt.where(HumanTask.completed_by == bindparam("me"))
-    if view == "all":
-        return stmt.where(HumanTask.status.in_(OPEN_STATES))
-    raise InvalidInputError(f"view {view!r} has no plain filter")  # "queue" is built by _queue
-
-
-def _encode_cursor(at: datetime | None, task_id: uuid.UUID) -> str:
-    raw = f"{at.isoformat() if at else ''}|{task_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, task_id = raw.partition("|")
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None:
-            raise ValueError("naive time in cursor")
-        return as_utc(moment), uuid.UUID(task_id)
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInputError("invalid cursor") from exc
 
 
 def get_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> TaskView:

@@ -159,9 +159,88 @@ def test_queue_pages_merge_groups_user_and_unnamed_tasks_in_order(ctx, clock, pe
     assert tasks.list_tasks(ctx, actor=multi, view="queue").items[0].id == expected[0]
 
 
-@pytest.mark.parametrize("raw", ["2025-01-01|00000000-0000-0000-0000-000000000001",
-                                 "0001-01-01T00:00:00+05:00|00000000-0000-0000-0000-000000000001", "garbage"])
-def test_bad_cursors_are_invalid_input(ctx, people, raw):
-    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+UUID1 = "00000000-0000-0000-0000-000000000001"
+
+
+@pytest.mark.parametrize(("raw", "sort"), [
+    (["created", "2025-01-01T00:00:00", UUID1], "created"),  # a naive time
+    (["created", "0001-01-01T00:00:00+05:00", UUID1], "created"),  # before year 1 in UTC
+    (["created", "2025-01-01T00:00:00+00:00", UUID1], "due"),  # a cursor of another sort order
+    (["priority", "2025-01-01T00:00:00+00:00", True, UUID1], "priority"),
+    (["created", None, UUID1], "created"),
+    ("garbage", "created"),
+])
+def test_bad_cursors_are_invalid_input(ctx, people, raw, sort):
+    text = raw if isinstance(raw, str) else json.dumps(raw)
+    cursor = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
     with pytest.raises(InvalidInputError, match="cursor"):
-        tasks.list_tasks(ctx, actor=people["alice"], view="queue", cursor=cursor)
+        tasks.list_tasks(ctx, actor=people["alice"], view="queue", sort=sort, cursor=cursor)
+
+
+def _four_tasks(ctx, people, clock):
+    """Four tasks of service_team, a minute apart: (priority, due in hours or None, follow-up in hours or None)."""
+    deploy(ctx, ("no_due.bpmn", b.linear("no_due", b.user_task("call", "Call", candidateGroups="service_team"))))
+    plan = [(70, None, None), (90, 5, 1), (70, 2, None), (30, 2, 30)]
+    made = []
+    for priority, due, follow_up in plan:
+        if due is None:  # answer_flow's tasks are due in two days; this process sets no due time
+            started = instances.start_instance(ctx, process_key="no_due", actor=people["alice"])
+            task = open_tasks(ctx, started.id)[0]
+        else:
+            task = _start(ctx, people["alice"])
+        now = clock.now()
+        tasks.update_task(ctx, task.id, actor=people["sam"], priority=priority,
+                          due_at=now + timedelta(hours=due) if due is not None else None,
+                          follow_up_at=now + timedelta(hours=follow_up) if follow_up is not None else None)
+        made.append(task.id)
+        clock.advance(timedelta(minutes=1))
+    return made
+
+
+def test_filters_by_priority_due_time_and_follow_up_date_with_counts(ctx, people, answer_process, clock):
+    first, second, third, fourth = _four_tasks(ctx, people, clock)
+    alice, now = people["alice"], clock.now()
+    ids = lambda **kw: [t.id for t in tasks.list_tasks(ctx, actor=alice, view="queue", **kw).items]  # noqa: E731
+    assert ids(priority_min=80) == [second]
+    assert ids(priority_min=70) == [first, second, third]
+    assert ids(due_before=now + timedelta(hours=3)) == [third, fourth]  # the first task was made 2 h 57 min ago
+    assert ids(follow_up_before=now + timedelta(hours=2)) == [second]
+    assert ids(priority_min=70, due_before=now + timedelta(hours=3)) == [third]
+    assert tasks.count_tasks(ctx, actor=alice, view="queue") == (4, False)
+    assert tasks.count_tasks(ctx, actor=alice, view="queue", priority_min=70) == (3, False)
+    assert tasks.count_tasks(ctx, actor=people["carol"], view="queue") == (0, False)
+
+
+def test_counts_stop_at_the_cap(ctx, people, answer_process, clock, monkeypatch):
+    _four_tasks(ctx, people, clock)
+    monkeypatch.setattr(tasks, "COUNT_CAP", 3)
+    assert tasks.count_tasks(ctx, actor=people["sam"], view="all") == (3, True)
+    assert tasks.count_tasks(ctx, actor=people["sam"], view="all", priority_min=80) == (1, False)
+
+
+@pytest.mark.parametrize("view", ["queue", "all"])
+@pytest.mark.parametrize("sort", ["created", "due", "priority"])
+def test_every_sort_order_pages_through_every_task_once(ctx, people, answer_process, clock, view, sort):
+    made = _four_tasks(ctx, people, clock)
+    third = tasks.get_task(ctx, made[2], actor=people["sam"])
+    fifth = _start(ctx, people["alice"]).id  # due at the same time as the third: the id breaks the tie
+    tasks.update_task(ctx, fifth, actor=people["sam"], priority=70, due_at=third.due_at)
+    made.append(fifth)
+    actor = people["sam"] if view == "all" else people["alice"]
+    seen, cursor = [], None
+    while True:
+        page = tasks.list_tasks(ctx, actor=actor, view=view, sort=sort, limit=2, cursor=cursor)
+        seen += page.items
+        if not (cursor := page.next_cursor):
+            break
+    far = clock.now() + timedelta(days=3650)
+    key = {"created": lambda t: (t.created_at, t.id), "due": lambda t: (t.due_at is None, t.due_at or far, t.id),
+           "priority": lambda t: (-t.priority, t.created_at, t.id)}[sort]
+    assert [t.id for t in seen] == [t.id for t in sorted(seen, key=key)]
+    assert sorted(t.id for t in seen) == sorted(made)
+
+
+def test_sort_and_filter_arguments_are_checked(ctx, people, answer_process):
+    for bad in ({"sort": "name"}, {"sort": "due", "view": "archive"}, {"priority_min": 101}, {"priority_min": -1}):
+        with pytest.raises(InvalidInputError):
+            tasks.list_tasks(ctx, actor=people["alice"], **bad)

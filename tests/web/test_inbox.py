@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.services import instances
+from engine.services import instances, tasks
 from engine.views import SYSTEM
+from tests.support import bpmn as b
 from tests.support.care import add_customers, customer
-from tests.support.engine import deploy
+from tests.support.engine import deploy, open_tasks
 from tests.support.web import login
 from web import create_app
 
@@ -191,3 +192,38 @@ def test_the_api_accepts_the_browser_session_with_its_csrf_header(app, service_r
     assert refused.status_code == 401 and "X-CSRF-Token" in refused.json["error"]["message"]
     assert client.post(f"/api/v1/tasks/{task_id}/claim", headers={"X-CSRF-Token": csrf}).json["assignee"] == "alice"
     assert 'name="csrf-token"' in client.get("/inbox").get_data(as_text=True)
+
+
+def test_the_queue_filters_by_priority_due_day_and_follow_up_sorts_and_counts(app, ctx, clock, people):
+    deploy(ctx, ("plain.bpmn", b.linear("plain", b.user_task("call", "Call back", candidateGroups="service_team"))))
+    now = clock.now()  # 2025-03-03 09:00 in Shanghai
+    made = {}
+    for name, priority, due, follow_up in [("low", 30, timedelta(hours=10), None),  # 19:00 today
+                                           ("high", 80, timedelta(days=3), timedelta(hours=-1)),
+                                           ("urgent", 95, timedelta(days=10), timedelta(days=1))]:
+        started = instances.start_instance(ctx, process_key="plain", actor=SYSTEM, business_key=name)
+        [task] = open_tasks(ctx, started.id)
+        tasks.update_task(ctx, task.id, actor=people["sam"], priority=priority, due_at=now + due,
+                          follow_up_at=now + follow_up if follow_up else None)
+        made[task.id] = name
+        clock.advance(timedelta(minutes=1))
+    client, _ = login(app, "alice")
+
+    def shown(query: str) -> list[str]:
+        page = client.get(f"/inbox?view=queue&{query}").get_data(as_text=True)
+        return [made[t] for t in re.findall(r'data-task="([0-9a-f-]{36})"', page)]
+
+    assert shown("") == ["low", "high", "urgent"]
+    assert shown("priority=70") == ["high", "urgent"] and shown("priority=90") == ["urgent"]
+    assert shown("due=today") == ["low"] and shown("due=week") == ["low", "high"]
+    assert shown("follow_up=1") == ["high"]
+    assert shown("sort=priority") == ["urgent", "high", "low"]
+    assert shown("sort=due&priority=70") == ["high", "urgent"]
+    page = client.get("/inbox?view=queue&priority=70").get_data(as_text=True)
+    assert re.search(r'data-view="queue"[^>]*>[^<]*<span class="badge" data-count="2">2</span>', page)
+    assert re.search(r'data-view="mine"[^>]*>[^<]*<span class="badge" data-count="0">0</span>', page)
+    assert 'name="sort"' not in client.get("/inbox?view=archive").get_data(as_text=True)
+    api = client.get("/api/v1/tasks?view=queue&sort=due&count=1&due_before=2025-03-06T23:59:59%2B08:00").get_json()
+    assert [made[t["id"]] for t in api["items"]] == ["low", "high"] and (api["count"], api["count_capped"]) == (2, False)
+    refused = client.get("/api/v1/tasks?view=queue&due_before=2025-03-06")
+    assert refused.status_code == 400 and "offset" in refused.get_json()["error"]["message"]

@@ -88,8 +88,10 @@ def test_operations_document_errors_security_and_parameters(document):
     assert params("/api/v1/instances/{instance_id}/cancel", "post")["instance_id"]["format"] == "uuid"
     assert params("/api/v1/outbox/{message_id}/retry", "post")["message_id"]["type"] == "integer"
     tasks = params("/api/v1/tasks")
-    assert set(tasks) == {"view", "process", "customer", "overdue", "q", "limit", "cursor"}
+    assert set(tasks) == {"view", "process", "customer", "overdue", "q", "priority_min", "due_before",
+                          "follow_up_before", "sort", "count", "limit", "cursor"}
     assert tasks["view"]["enum"] == ["mine", "queue", "archive", "all"]
+    assert tasks["sort"]["enum"] == ["created", "due", "priority"] and tasks["due_before"]["format"] == "date-time"
     outbox = params("/api/v1/outbox")
     assert set(outbox) == {"status", "limit", "before_id"}
     assert outbox["status"]["enum"] == ["pending", "sending", "sent", "suppressed", "dead"]

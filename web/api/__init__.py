@@ -50,6 +50,20 @@ def int_arg(name: str, limit: int = INT64_MAX) -> int | None:
     return value
 
 
+def time_arg(name: str) -> datetime | None:
+    """An RFC 3339 query argument with its offset (None when absent); 400 when it is not one."""
+    text = request.args.get(name)
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInputError(f"{name} must be a date and time with its offset, e.g. 2026-12-02T18:00:00+08:00")
+    return moment
+
+
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -156,13 +170,24 @@ def retry_instance(instance_id: str) -> Any:
 @token_required
 def list_tasks() -> Any:
     args = request.args
-    overdue = {"1": True, "true": True, "0": False, "false": False}.get(args.get("overdue", ""), None)
-    page = tasks.list_tasks(
-        current_engine(), actor=g.actor, view=args.get("view", "mine"), process=args.get("process") or None,
-        customer=args.get("customer") or None, overdue=overdue, q=args.get("q") or None,
-        limit=args.get("limit", 50, type=int), cursor=args.get("cursor") or None,
+    filters = tasks.TaskFilters(
+        process=args.get("process") or None, customer=args.get("customer") or None,
+        overdue=_flag(args.get("overdue", "")), q=args.get("q") or None,
+        priority_min=int_arg("priority_min", INT32_MAX), due_before=time_arg("due_before"),
+        follow_up_before=time_arg("follow_up_before"),
     )
-    return jsonify({"items": to_json(page.items), "next_cursor": page.next_cursor})
+    ctx, view = current_engine(), args.get("view", "mine")
+    page = tasks.list_tasks(ctx, actor=g.actor, view=view, filters=filters, sort=args.get("sort", "created"),
+                            limit=args.get("limit", 50, type=int), cursor=args.get("cursor") or None)
+    result: dict[str, Any] = {"items": to_json(page.items), "next_cursor": page.next_cursor, "count": None,
+                              "count_capped": None}
+    if _flag(args.get("count", "")):
+        result["count"], result["count_capped"] = tasks.count_tasks(ctx, actor=g.actor, view=view, filters=filters)
+    return jsonify(result)
+
+
+def _flag(value: str) -> bool | None:
+    return {"1": True, "true": True, "0": False, "false": False}.get(value)
 
 
 @bp.get("/tasks/<task_id>")

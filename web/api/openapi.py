@@ -33,7 +33,8 @@ from engine.services.customers import TIERS
 from engine.services.designer import ActivityStat, DraftView, FormEntry, InstancePath
 from engine.services.migration import MigrationReport
 from engine.services.outbox import STATUSES as OUTBOX_STATUSES
-from engine.services.tasks import MAX_LIMIT, VIEWS
+from engine.services.task_queries import SORTS, VIEWS
+from engine.services.tasks import MAX_LIMIT
 from engine.views import AttachmentView, CommentView, DefinitionView, InstanceView, OutboxView, TaskView
 from engine.views import MessageResult as MessageResultView
 from engine.views import TaskPage as TaskPageView
@@ -292,8 +293,18 @@ OPERATIONS: dict[str, Operation] = {
             _query("customer", {"type": "string"}, "only tasks about this customer id"),
             _query("overdue", {"type": "string", "enum": ["1", "true", "0", "false"]}, "only (not) overdue tasks"),
             _query("q", {"type": "string"}, "text in the title or task name"),
+            _query("priority_min", {"type": "integer", "minimum": 0, "maximum": 100}, "only priority at least this"),
+            _query("due_before", {"type": "string", "format": "date-time"},
+                   "only tasks due at or before this time (RFC 3339, with its offset)"),
+            _query("follow_up_before", {"type": "string", "format": "date-time"},
+                   "only tasks whose follow-up date is at or before this time (RFC 3339, with its offset)"),
+            _query("sort", {"type": "string", "enum": list(SORTS), "default": "created"},
+                   "`created` (oldest first), `due` (earliest due first, none last), `priority` (highest first, "
+                   "then oldest); the archive is always newest completion first"),
+            _query("count", {"type": "string", "enum": ["1", "true", "0", "false"]},
+                   "also count the tasks of all pages (`count`, at most 1000; `count_capped` when there are more)"),
             _query("limit", LIMIT, "page size"),
-            _query("cursor", {"type": "string"}, "`next_cursor` of the previous page"),
+            _query("cursor", {"type": "string"}, "`next_cursor` of the previous page (same view, filters and sort)"),
         ],
     ),
     "api.get_task": Operation(

@@ -1,0 +1,231 @@
+"""The statements behind task lists: views, filters, sort orders, keyset cursors, capped counts.
+
+Every statement is built once per *shape* of request (view, number of groups, which filters, sort, first page or
+not) and cached; values are bound parameters. Building a statement of this size cost more than running it.
+
+Sort orders, each a total order so that keyset pages never skip or repeat a task:
+
+- ``created``: oldest first, (created_at, id) — the default; the queue walks one index range per candidate key;
+- ``due``: earliest due first, tasks without a due time last, (due_at NULLS LAST, id);
+- ``priority``: highest first, then oldest, (priority DESC, created_at, id);
+- the archive is always newest completion first, (completed_at DESC, id DESC).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, literal, or_, select, union_all
+
+from engine.clock import as_utc
+from engine.db.models import HumanTask, HumanTaskStatus, TaskCandidate
+from engine.errors import InvalidInputError
+from engine.runtime.projection import OPEN_STATES
+
+VIEWS = ("mine", "queue", "archive", "all")
+SORTS = ("created", "due", "priority")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which parts a list statement has; the values travel as bound parameters."""
+
+    view: str
+    groups: int = 0
+    anyone: bool = False  # the queue includes tasks that name no candidate
+    process: bool = False
+    customer: bool = False
+    overdue: bool | None = None
+    q: bool = False
+    priority_min: bool = False
+    due_before: bool = False
+    follow_up_before: bool = False
+    sort: str = "created"
+    after: bool = False  # a later page: the keyset condition on the cursor's values
+    after_no_due: bool = False  # sort "due": the cursor's task had no due time
+
+
+@functools.lru_cache(maxsize=1024)
+def list_statement(shape: Shape) -> Select[Any]:
+    """Tasks of one page (``:limit``), in the shape's order."""
+    conditions = _filters(shape)
+    if shape.view == "queue" and shape.sort == "created":
+        stmt = _queue_by_creation(conditions, shape.groups, shape.anyone, shape.after)
+    elif shape.view == "queue":
+        stmt = select(HumanTask).where(HumanTask.id.in_(_queue_ids(shape.groups, shape.anyone)),
+                                       _claimable_by_me(), *conditions)
+    else:
+        stmt = _view_filter(select(HumanTask), shape.view).where(*conditions)
+    if shape.after:
+        stmt = stmt.where(_after(shape.sort if shape.view != "archive" else "archive", shape.after_no_due))
+    return stmt.order_by(*_order(shape.sort if shape.view != "archive" else "archive")).limit(bindparam("limit"))
+
+
+@functools.lru_cache(maxsize=256)
+def count_statement(shape: Shape) -> Select[Any]:
+    """How many tasks the list holds, counting at most ``:limit`` (a capped count stays cheap on big queues)."""
+    return select(func.count()).select_from(list_statement(shape).subquery())
+
+
+def _filters(shape: Shape) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if shape.process:
+        conditions.append(HumanTask.process_key == bindparam("process"))
+    if shape.customer:
+        conditions.append(HumanTask.customer_id == bindparam("customer"))
+    if shape.overdue is not None:
+        now = bindparam("now", type_=HumanTask.due_at.type)
+        conditions.append(HumanTask.due_at < now if shape.overdue
+                          else or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+    if shape.q:
+        pattern: BindParameter[str] = bindparam("q")
+        conditions.append(or_(HumanTask.title.ilike(pattern, escape="\\"),
+                              HumanTask.task_name.ilike(pattern, escape="\\")))
+    if shape.priority_min:
+        conditions.append(HumanTask.priority >= bindparam("priority_min"))
+    if shape.due_before:
+        conditions.append(HumanTask.due_at <= bindparam("due_before", type_=HumanTask.due_at.type))
+    if shape.follow_up_before:
+        conditions.append(HumanTask.follow_up_at <= bindparam("follow_up_before", type_=HumanTask.follow_up_at.type))
+    return conditions
+
+
+def _candidate_keys(groups: int, anyone: bool) -> list[tuple[str, ColumnElement[str]]]:
+    keys: list[tuple[str, ColumnElement[str]]] = [("group", bindparam(f"g{n}")) for n in range(groups)]
+    keys.append(("user", bindparam("me")))
+    if anyone:
+        keys.append(("any", literal("*")))
+    return keys
+
+
+def _claimable_by_me() -> ColumnElement[bool]:
+    """Tasks that exclude this user (excludeUsers, e.g. the seller's own post-sale revisit) are not theirs to claim."""
+    joined = "," + HumanTask.excluded_users + ","
+    return or_(HumanTask.excluded_users == "", ~joined.like(bindparam("not_me"), escape="\\"))
+
+
+def _candidates(kind: str, name: ColumnElement[str]) -> Select[Any]:
+    return select(TaskCandidate.task_id).where(TaskCandidate.kind == kind, TaskCandidate.name == name,
+                                               TaskCandidate.status == HumanTaskStatus.OPEN.value)
+
+
+def _queue_by_creation(conditions: list[ColumnElement[bool]], groups: int, anyone: bool, after: bool) -> Select[Any]:
+    """Open tasks the actor may claim, oldest first: one ordered index range per candidate key, merged.
+
+    Each branch walks ``ix_task_candidate_queue`` for one of the actor's groups (or the actor by
+    name, or ``any`` for tasks that name nobody) in (created_at, task_id) order and stops after a
+    page, so the cost does not grow with other teams' open tasks. Filters on the task are checked
+    while walking (a join by primary key).
+    """
+    conditions = [*conditions, _claimable_by_me()]
+    branches = []
+    for kind, name in _candidate_keys(groups, anyone):
+        branch = _candidates(kind, name)
+        if after:
+            at: BindParameter[datetime] = bindparam("after_at")
+            last_id: BindParameter[uuid.UUID] = bindparam("after_id")
+            branch = branch.where(or_(TaskCandidate.created_at > at,
+                                      and_(TaskCandidate.created_at == at, TaskCandidate.task_id > last_id)))
+        branch = branch.join(HumanTask, HumanTask.id == TaskCandidate.task_id).where(*conditions)
+        page = branch.order_by(TaskCandidate.created_at, TaskCandidate.task_id).limit(bindparam("limit")).subquery()
+        branches.append(select(page.c.task_id))
+    merged = union_all(*branches).subquery()
+    return select(HumanTask).where(HumanTask.id.in_(select(merged.c.task_id)))
+
+
+def _queue_ids(groups: int, anyone: bool) -> Select[Any]:
+    """Every open task the actor may claim (for the other sort orders, which the candidate index does not keep)."""
+    merged = union_all(*(_candidates(kind, name) for kind, name in _candidate_keys(groups, anyone))).subquery()
+    return select(merged.c.task_id)
+
+
+def _view_filter(stmt: Select[Any], view: str) -> Select[Any]:
+    if view == "mine":
+        return stmt.where(HumanTask.assignee == bindparam("me"), HumanTask.status == HumanTaskStatus.CLAIMED.value)
+    if view == "archive":
+        return stmt.where(HumanTask.completed_by == bindparam("me"))
+    if view == "all":
+        return stmt.where(HumanTask.status.in_(OPEN_STATES))
+    raise InvalidInputError(f"view {view!r} has no plain filter")  # "queue" is built by _queue_by_creation
+
+
+def _order(sort: str) -> tuple[Any, ...]:
+    if sort == "archive":
+        return HumanTask.completed_at.desc(), HumanTask.id.desc()
+    if sort == "due":
+        return HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id  # NULLS LAST on both databases
+    if sort == "priority":
+        return HumanTask.priority.desc(), HumanTask.created_at, HumanTask.id
+    return HumanTask.created_at, HumanTask.id
+
+
+def _after(sort: str, no_due: bool) -> ColumnElement[bool]:
+    """After the cursor's task in ``sort`` order."""
+    at: BindParameter[datetime] = bindparam("after_at", type_=HumanTask.created_at.type)
+    last_id: BindParameter[uuid.UUID] = bindparam("after_id", type_=HumanTask.id.type)
+    if sort == "archive":
+        return or_(HumanTask.completed_at < at, and_(HumanTask.completed_at == at, HumanTask.id < last_id))
+    if sort == "due" and no_due:  # only tasks without a due time and a larger id follow
+        return and_(HumanTask.due_at.is_(None), HumanTask.id > last_id)
+    if sort == "due":
+        return or_(HumanTask.due_at > at, HumanTask.due_at.is_(None), and_(HumanTask.due_at == at, HumanTask.id > last_id))
+    if sort == "priority":
+        rank = bindparam("after_priority", type_=HumanTask.priority.type)
+        return or_(HumanTask.priority < rank,
+                   and_(HumanTask.priority == rank, or_(HumanTask.created_at > at,
+                                                         and_(HumanTask.created_at == at, HumanTask.id > last_id))))
+    return or_(HumanTask.created_at > at, and_(HumanTask.created_at == at, HumanTask.id > last_id))
+
+
+def encode_cursor(sort: str, row: HumanTask, archive: bool) -> str:
+    """The cursor after ``row``: the sort's name and the row's values of the sort key."""
+    if archive:
+        values: list[Any] = ["archive", _iso(row.completed_at)]
+    elif sort == "due":
+        values = ["due", _iso(row.due_at)]
+    elif sort == "priority":
+        values = ["priority", _iso(row.created_at), row.priority]
+    else:
+        values = ["created", _iso(row.created_at)]
+    raw = json.dumps([*values, str(row.id)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, archive: bool) -> dict[str, Any]:
+    """The bound values of a cursor made for the same sort; InvalidInputError for anything else."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        if not isinstance(raw, list) or raw[0] != ("archive" if archive else sort):
+            raise ValueError("a cursor of another list")
+        params: dict[str, Any] = {"after_at": _moment(raw[1]), "after_id": uuid.UUID(raw[-1])}
+        if raw[0] == "priority":
+            if not isinstance(raw[2], int) or isinstance(raw[2], bool):
+                raise ValueError("priority")
+            params["after_priority"] = raw[2]
+        elif len(raw) != 3:
+            raise ValueError("length")
+        if params["after_at"] is None and raw[0] != "due":
+            raise ValueError("missing time")
+        return params
+    except (ValueError, TypeError, IndexError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInputError("invalid cursor") from exc
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _moment(text: Any) -> datetime | None:
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(str(text))
+    if moment.tzinfo is None:
+        raise ValueError("naive time in cursor")
+    return as_utc(moment)
