@@ -10,6 +10,12 @@ newest tasks belong to the group ``rare`` only.
 - inbox_queue_http_p95_<db>: the same page over HTTP through Flask's test client (token check, JSON).
 - inbox_queue_sparse_p95_<db>: the engine call for a clerk in ``rare``: 20 matching tasks, all newest, so a
   plan that walks the open tasks in created_at order has to pass every other open task first.
+- inbox_queue_by_due_p95_<db> / inbox_queue_sparse_by_due_p95_<db> / inbox_queue_by_priority_p95_<db>: the
+  typical (or ``rare``) clerk's first page sorted by due time or priority: the candidate index keeps creation
+  order only, so the database walks the open tasks in that order checking candidates, or collects the clerk's
+  candidates and sorts them, as its statistics favour.
+- inbox_queue_count_p95_<db>: the typical clerk's queue count (``count_tasks``, capped at 1000) as the inbox
+  tabs show it.
 
 Baseline: the same query on the same database when it held 100 tasks (measured before the bulk insert).
 Scale: CAREFLOW_BENCH_INBOX (default 100,000) on SQLite; on PostgreSQL CAREFLOW_BENCH_INBOX_PG (default
@@ -150,9 +156,9 @@ def measure(ctx: EngineContext, users: dict[str, Actor], client: Any, headers: d
             expect: dict[str, int]) -> dict[str, float]:
     """p95 in ms of: the engine call (typical clerk), the HTTP call (typical clerk), the engine call (rare group)."""
 
-    def engine_page(actor: Actor, count: int) -> Callable[[], None]:
+    def engine_page(actor: Actor, count: int, sort: str = "created") -> Callable[[], None]:
         def call() -> None:
-            page = tasks.list_tasks(ctx, actor=actor, view="queue")
+            page = tasks.list_tasks(ctx, actor=actor, view="queue", sort=sort)
             if len(page.items) != count:
                 raise RuntimeError(f"{actor.username}'s first page holds {len(page.items)} tasks, expected {count}")
         return call
@@ -162,10 +168,17 @@ def measure(ctx: EngineContext, users: dict[str, Actor], client: Any, headers: d
         if response.status_code != 200 or len(response.json["items"]) != expect["typical"]:
             raise RuntimeError(f"GET /api/v1/tasks?view=queue → {response.status_code}: {response.get_data(as_text=True)[:300]}")
 
+    def count() -> None:
+        tasks.count_tasks(ctx, actor=users["typical"], view="queue")
+
     return {
         "queue": percentile(timed(engine_page(users["typical"], expect["typical"])), 95),
         "queue_http": percentile(timed(http_page), 95),
         "queue_sparse": percentile(timed(engine_page(users["sparse"], expect["sparse"])), 95),
+        "queue_by_due": percentile(timed(engine_page(users["typical"], expect["typical"], "due")), 95),
+        "queue_sparse_by_due": percentile(timed(engine_page(users["sparse"], expect["sparse"], "due")), 95),
+        "queue_by_priority": percentile(timed(engine_page(users["typical"], expect["typical"], "priority")), 95),
+        "queue_count": percentile(timed(count), 95),
     }
 
 
@@ -214,7 +227,8 @@ def analyze(ctx: EngineContext) -> None:
 
 def report(line: Line, db: str, reached: int, large: dict[str, float], small: dict[str, float]) -> None:
     unit = f"ms(p95,open_tasks={reached},baseline_tasks={SMALL})"
-    for key in ("queue", "queue_http", "queue_sparse"):
+    for key in ("queue", "queue_http", "queue_sparse", "queue_by_due", "queue_sparse_by_due", "queue_by_priority",
+                "queue_count"):
         line(f"inbox_{key}_p95_{db}", large[key], unit, small[key])
 
 

@@ -183,6 +183,8 @@ class HumanTask(Base, CandidateNames):
     candidates: Mapped[list[TaskCandidate]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
+# Task lists sorted by priority (highest first, then oldest; engine.services.task_queries) walk this index.
+Index("ix_human_task_status_priority", HumanTask.status, HumanTask.priority.desc(), HumanTask.created_at)
 TASK_COLUMNS = tuple(c.key for c in cast(Table, HumanTask.__table__).columns)
 
 

@@ -22,7 +22,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, literal, or_, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    distinct,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 
 from engine.clock import as_utc
 from engine.db.models import HumanTask, HumanTaskStatus, TaskCandidate
@@ -50,6 +63,7 @@ class Shape:
     sort: str = "created"
     after: bool = False  # a later page: the keyset condition on the cursor's values
     after_no_due: bool = False  # sort "due": the cursor's task had no due time
+    sqlite: bool = False  # no statistics to plan with: the queue in another order collects the candidates first
 
 
 @functools.lru_cache(maxsize=1024)
@@ -59,8 +73,10 @@ def list_statement(shape: Shape) -> Select[Any]:
     if shape.view == "queue" and shape.sort == "created":
         stmt = _queue_by_creation(conditions, shape.groups, shape.anyone, shape.after)
     elif shape.view == "queue":
-        stmt = select(HumanTask).where(HumanTask.id.in_(_queue_ids(shape.groups, shape.anyone)),
-                                       _claimable_by_me(), *conditions)
+        mine = (HumanTask.id.in_(_queue_ids(shape.groups, shape.anyone)) if shape.sqlite
+                else _has_candidate(shape.groups, shape.anyone))
+        stmt = select(HumanTask).where(HumanTask.status == HumanTaskStatus.OPEN.value, mine, _claimable_by_me(),
+                                       *conditions)
     else:
         stmt = _view_filter(select(HumanTask), shape.view).where(*conditions)
     if shape.after:
@@ -70,8 +86,17 @@ def list_statement(shape: Shape) -> Select[Any]:
 
 @functools.lru_cache(maxsize=256)
 def count_statement(shape: Shape) -> Select[Any]:
-    """How many tasks the list holds, counting at most ``:limit`` (a capped count stays cheap on big queues)."""
-    return select(func.count()).select_from(list_statement(shape).subquery())
+    """How many tasks the list holds, counting at most about ``:limit``: no order, each candidate key's index range
+    read up to ``:limit`` entries (more than ``:limit`` in all means "at least that many")."""
+    conditions = _filters(shape)
+    if shape.view != "queue":
+        ids = _view_filter(select(HumanTask.id), shape.view).where(*conditions).limit(bindparam("limit"))
+        return select(func.count()).select_from(ids.subquery())
+    branches = [select(_candidates(kind, name).join(HumanTask, HumanTask.id == TaskCandidate.task_id)
+                       .where(_claimable_by_me(), *conditions).limit(bindparam("limit")).subquery().c.task_id)
+                for kind, name in _candidate_keys(shape.groups, shape.anyone)]
+    merged = union_all(*branches).subquery()
+    return select(func.count(distinct(merged.c.task_id)))
 
 
 def _filters(shape: Shape) -> list[ColumnElement[bool]]:
@@ -141,9 +166,19 @@ def _queue_by_creation(conditions: list[ColumnElement[bool]], groups: int, anyon
 
 
 def _queue_ids(groups: int, anyone: bool) -> Select[Any]:
-    """Every open task the actor may claim (for the other sort orders, which the candidate index does not keep)."""
+    """Every open task the actor may claim, by the candidate index (SQLite, which plans without statistics: the
+    clerk's candidates are read and their tasks sorted, which stays small for a clerk with few tasks)."""
     merged = union_all(*(_candidates(kind, name) for kind, name in _candidate_keys(groups, anyone))).subquery()
     return select(merged.c.task_id)
+
+
+def _has_candidate(groups: int, anyone: bool) -> ColumnElement[bool]:
+    """The task names one of the actor's groups, the actor, or (``anyone``) nobody (PostgreSQL): for the sort orders
+    the candidate index does not keep, the planner walks the tasks in that order (``ix_human_task_status_due``)
+    checking each one's candidates, or collects the clerk's candidates first, as its statistics favour."""
+    keys = [and_(TaskCandidate.kind == kind, TaskCandidate.name == name)
+            for kind, name in _candidate_keys(groups, anyone)]
+    return exists().where(TaskCandidate.task_id == HumanTask.id, or_(*keys))
 
 
 def _view_filter(stmt: Select[Any], view: str) -> Select[Any]:
@@ -159,8 +194,8 @@ def _view_filter(stmt: Select[Any], view: str) -> Select[Any]:
 def _order(sort: str) -> tuple[Any, ...]:
     if sort == "archive":
         return HumanTask.completed_at.desc(), HumanTask.id.desc()
-    if sort == "due":
-        return HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id  # NULLS LAST on both databases
+    if sort == "due":  # PostgreSQL walks ix_human_task_status_due in this order (its ascending default is NULLS LAST)
+        return HumanTask.due_at.asc().nulls_last(), HumanTask.id
     if sort == "priority":
         return HumanTask.priority.desc(), HumanTask.created_at, HumanTask.id
     return HumanTask.created_at, HumanTask.id

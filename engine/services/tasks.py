@@ -123,7 +123,7 @@ def _request(ctx: EngineContext, actor: Actor, view: str, filters: TaskFilters,
         view=view, groups=len(groups), anyone=view == "queue" and actor.has_role("staff", "supervisor"),
         process=bool(filters.process), customer=bool(filters.customer), overdue=filters.overdue, q=bool(filters.q),
         priority_min=filters.priority_min is not None, due_before=filters.due_before is not None,
-        follow_up_before=filters.follow_up_before is not None, sort=sort,
+        follow_up_before=filters.follow_up_before is not None, sort=sort, sqlite=ctx.settings.is_sqlite,
     )
     return shape, params
 
