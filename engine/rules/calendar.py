@@ -31,7 +31,6 @@ from functools import lru_cache
 from typing import Literal, cast
 
 import chinese_calendar
-import holidays
 
 from engine.errors import EngineError
 
@@ -58,8 +57,14 @@ class BankTable:
     years: frozenset[int] = frozenset()
 
 
+# ``holidays`` is imported where it is used: importing it costs about 120 ms, and a Chinese calendar needs it
+# only for a year chinese_calendar does not know.
+
+
 @lru_cache(maxsize=64)
 def _public_holidays(country: str, year: int) -> frozenset[date]:
+    import holidays
+
     return frozenset(holidays.country_holidays(country, years=year))
 
 
@@ -68,11 +73,15 @@ def official_years(country: str = "CN") -> range:
     if country == "CN":
         known = [d.year for d in chinese_calendar.holidays] + [d.year for d in chinese_calendar.workdays]
         return range(min(known), max(known) + 1)
+    import holidays
+
     cls = holidays.country_holidays(country).__class__
     return range(cls.start_year, cls.end_year + 1)
 
 
 def known_countries() -> frozenset[str]:
+    import holidays
+
     return frozenset(holidays.list_supported_countries())
 
 
