@@ -81,7 +81,7 @@ class TaskView:
 class TaskPage:
     items: list[TaskView]
     next_cursor: str | None
-    count: int | None = None  # tasks of all pages, up to tasks.COUNT_CAP (only when asked for)
+    count: int | None = None  # tasks of all pages, up to tasks.COUNT_CAP (only when asked for: list_tasks(count=True))
     count_capped: bool | None = None  # more than COUNT_CAP
 
 

@@ -45,25 +45,27 @@ class TaskFilters:
     follow_up_before: datetime | None = None  # follow-up date at or before ("to follow up now")
 
 
+NO_FILTERS = TaskFilters()
+
+
 def list_tasks(
     ctx: EngineContext,
     *,
     actor: Actor,
     view: str = "mine",
-    filters: TaskFilters | None = None,
+    filters: TaskFilters = NO_FILTERS,
     sort: str = "created",
     limit: int = 50,
     cursor: str | None = None,
-    **filter_values: Any,
+    count: bool = False,
 ) -> TaskPage:
     """A page of tasks, keyset-paginated in ``sort`` order (engine.services.task_queries).
 
     Views: ``mine`` (open, assigned to me), ``queue`` (open, unassigned, claimable by my groups or
     me), ``archive`` (completed by me, newest first), ``all`` (every open task; supervisors).
-    Filters come as ``filters`` or as its fields by name (``process=…``). Raises InvalidInputError (unknown
-    view or sort, bad cursor, limit or filter), PermissionDeniedError.
+    ``count``: also count the tasks of all pages (:func:`count_tasks`). Raises InvalidInputError (unknown view or
+    sort, bad cursor, limit or filter), PermissionDeniedError.
     """
-    filters = _filters_of(filters, filter_values)
     shape, params = _request(ctx, actor, view, filters, sort)
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
@@ -76,23 +78,20 @@ def list_tasks(
         rows = session.scalars(queries.list_statement(shape), params).all()
         items = [task_view(r, actor) for r in rows[:limit]]
     next_cursor = queries.encode_cursor(sort, rows[limit - 1], archive) if len(rows) > limit else None
-    return TaskPage(items, next_cursor)
+    if not count:
+        return TaskPage(items, next_cursor)
+    total, capped = count_tasks(ctx, actor=actor, view=view, filters=filters)
+    return TaskPage(items, next_cursor, total, capped)
 
 
-def count_tasks(ctx: EngineContext, *, actor: Actor, view: str = "mine", filters: TaskFilters | None = None,
-                **filter_values: Any) -> tuple[int, bool]:
+def count_tasks(ctx: EngineContext, *, actor: Actor, view: str = "mine",
+                filters: TaskFilters = NO_FILTERS) -> tuple[int, bool]:
     """How many tasks ``list_tasks`` would list in all its pages, counted up to COUNT_CAP: (count, capped)."""
-    shape, params = _request(ctx, actor, view, _filters_of(filters, filter_values), "created")
+    shape, params = _request(ctx, actor, view, filters, "created")
     params["limit"] = COUNT_CAP + 1
     with unit_of_work(ctx.sessions, write=False) as session:
         count = int(session.scalar(queries.count_statement(shape), params) or 0)
     return min(count, COUNT_CAP), count > COUNT_CAP
-
-
-def _filters_of(filters: TaskFilters | None, values: dict[str, Any]) -> TaskFilters:
-    if filters is not None and values:
-        raise TypeError("pass filters or their fields, not both")
-    return filters or TaskFilters(**values)
 
 
 def _request(ctx: EngineContext, actor: Actor, view: str, filters: TaskFilters,

@@ -96,11 +96,12 @@ def test_views_filters_and_archive(ctx, people, answer_process, clock):
     clock.advance(timedelta(minutes=1))
     second = _start(ctx, people["alice"], customer_id="C2")
     ids = lambda page: [t.id for t in page.items]  # noqa: E731
+    where = tasks.TaskFilters
     assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue")) == [first.id, second.id]
     assert ids(tasks.list_tasks(ctx, actor=people["carol"], view="queue")) == []
-    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue", customer="C2")) == [second.id]
-    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue", q="answer")) == [first.id, second.id]
-    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue", q="nothing%")) == []
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue", filters=where(customer="C2"))) == [second.id]
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue", filters=where(q="answer"))) == [first.id, second.id]
+    assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue", filters=where(q="nothing%"))) == []
     tasks.claim_task(ctx, first.id, actor=people["alice"])
     assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="mine")) == [first.id]
     assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="queue")) == [second.id]
@@ -108,8 +109,8 @@ def test_views_filters_and_archive(ctx, people, answer_process, clock):
     with pytest.raises(PermissionDeniedError):
         tasks.list_tasks(ctx, actor=people["alice"], view="all")
     clock.advance(timedelta(days=3))
-    assert len(tasks.list_tasks(ctx, actor=people["sam"], view="all", overdue=True).items) == 2
-    assert tasks.list_tasks(ctx, actor=people["sam"], view="all", overdue=False).items == []
+    assert len(tasks.list_tasks(ctx, actor=people["sam"], view="all", filters=where(overdue=True)).items) == 2
+    assert tasks.list_tasks(ctx, actor=people["sam"], view="all", filters=where(overdue=False)).items == []
     tasks.complete_task(ctx, first.id, actor=people["alice"], data={"answer": "ok"})
     assert ids(tasks.list_tasks(ctx, actor=people["alice"], view="archive")) == [first.id]
     for bad in ({"view": "everything"}, {"limit": 0}, {"cursor": "@@"}):
@@ -200,14 +201,15 @@ def _four_tasks(ctx, people, clock):
 def test_filters_by_priority_due_time_and_follow_up_date_with_counts(ctx, people, answer_process, clock):
     first, second, third, fourth = _four_tasks(ctx, people, clock)
     alice, now = people["alice"], clock.now()
-    ids = lambda **kw: [t.id for t in tasks.list_tasks(ctx, actor=alice, view="queue", **kw).items]  # noqa: E731
+    ids = lambda **kw: [t.id for t in tasks.list_tasks(  # noqa: E731
+        ctx, actor=alice, view="queue", filters=tasks.TaskFilters(**kw)).items]
     assert ids(priority_min=80) == [second]
     assert ids(priority_min=70) == [first, second, third]
     assert ids(due_before=now + timedelta(hours=3)) == [third, fourth]  # the first task was made 2 h 57 min ago
     assert ids(follow_up_before=now + timedelta(hours=2)) == [second]
     assert ids(priority_min=70, due_before=now + timedelta(hours=3)) == [third]
     assert tasks.count_tasks(ctx, actor=alice, view="queue") == (4, False)
-    assert tasks.count_tasks(ctx, actor=alice, view="queue", priority_min=70) == (3, False)
+    assert tasks.count_tasks(ctx, actor=alice, view="queue", filters=tasks.TaskFilters(priority_min=70)) == (3, False)
     assert tasks.count_tasks(ctx, actor=people["carol"], view="queue") == (0, False)
 
 
@@ -215,7 +217,7 @@ def test_counts_stop_at_the_cap(ctx, people, answer_process, clock, monkeypatch)
     _four_tasks(ctx, people, clock)
     monkeypatch.setattr(tasks, "COUNT_CAP", 3)
     assert tasks.count_tasks(ctx, actor=people["sam"], view="all") == (3, True)
-    assert tasks.count_tasks(ctx, actor=people["sam"], view="all", priority_min=80) == (1, False)
+    assert tasks.count_tasks(ctx, actor=people["sam"], view="all", filters=tasks.TaskFilters(priority_min=80)) == (1, False)
 
 
 @pytest.mark.parametrize("view", ["queue", "all"])
@@ -241,6 +243,7 @@ def test_every_sort_order_pages_through_every_task_once(ctx, people, answer_proc
 
 
 def test_sort_and_filter_arguments_are_checked(ctx, people, answer_process):
-    for bad in ({"sort": "name"}, {"sort": "due", "view": "archive"}, {"priority_min": 101}, {"priority_min": -1}):
+    for bad in ({"sort": "name"}, {"sort": "due", "view": "archive"}, {"filters": tasks.TaskFilters(priority_min=101)},
+                {"filters": tasks.TaskFilters(priority_min=-1)}):
         with pytest.raises(InvalidInputError):
             tasks.list_tasks(ctx, actor=people["alice"], **bad)

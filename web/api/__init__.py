@@ -176,14 +176,10 @@ def list_tasks() -> Any:
         priority_min=int_arg("priority_min", INT32_MAX), due_before=time_arg("due_before"),
         follow_up_before=time_arg("follow_up_before"),
     )
-    ctx, view = current_engine(), args.get("view", "mine")
-    page = tasks.list_tasks(ctx, actor=g.actor, view=view, filters=filters, sort=args.get("sort", "created"),
-                            limit=args.get("limit", 50, type=int), cursor=args.get("cursor") or None)
-    result: dict[str, Any] = {"items": to_json(page.items), "next_cursor": page.next_cursor, "count": None,
-                              "count_capped": None}
-    if _flag(args.get("count", "")):
-        result["count"], result["count_capped"] = tasks.count_tasks(ctx, actor=g.actor, view=view, filters=filters)
-    return jsonify(result)
+    page = tasks.list_tasks(current_engine(), actor=g.actor, view=args.get("view", "mine"), filters=filters,
+                            sort=args.get("sort", "created"), limit=args.get("limit", 50, type=int),
+                            cursor=args.get("cursor") or None, count=bool(_flag(args.get("count", ""))))
+    return jsonify(to_json(page))
 
 
 def _flag(value: str) -> bool | None:
