@@ -27,7 +27,7 @@ def index() -> Any:
         "supervisor.html", actor=actor, workload=supervision.workload(ctx, actor=actor),
         failed=supervision.failed_instances(ctx, actor=actor),
         dead=outbox.list_messages(ctx, actor=actor, status="dead", limit=50),
-        sla_rows=sla.sla_board(ctx, actor=actor), calendar_attention=business_calendar.calendar_status(ctx).attention,
+        sla_rows=sla.sla_board(ctx, actor=actor), calendar_attention=business_calendar.attention(ctx),
     )
 
 

@@ -233,28 +233,39 @@ def list_days(ctx: EngineContext, year: int) -> list[CalendarDayView]:
 
 def year_status(ctx: EngineContext, year: int) -> YearStatus:
     with unit_of_work(ctx.sessions, write=False) as session:
-        loaded = session.get(CalendarYear, year)
-        workdays = list(session.scalars(select(CalendarDay.workday).where(_in_year(year))))
-        return YearStatus(year, ctx.calendar.source(year), loaded.source if loaded else None,
-                          workdays.count(False), workdays.count(True))
+        return _year_status(ctx, session, year)
+
+
+def _year_status(ctx: EngineContext, session: Session, year: int) -> YearStatus:
+    loaded = session.get(CalendarYear, year)
+    workdays = list(session.scalars(select(CalendarDay.workday).where(_in_year(year))))
+    return YearStatus(year, ctx.calendar.source(year), loaded.source if loaded else None,
+                      workdays.count(False), workdays.count(True))
+
+
+def attention(ctx: EngineContext, today: date | None = None) -> tuple[int, ...]:
+    """The years starting within ATTENTION_DAYS of ``today`` (default: the bank's today) whose working days are
+    estimated or missing. From the calendar in memory: no query (the supervisor desk asks on every visit)."""
+    today = today or ctx.clock.now().astimezone(ctx.settings.zone).date()
+    soon = (today + timedelta(days=ATTENTION_DAYS)).year
+    return tuple(year for year in range(today.year, soon + 1) if ctx.calendar.source(year) in ("estimated", "missing"))
 
 
 def calendar_status(ctx: EngineContext, today: date | None = None) -> CalendarStatus:
     """This year and the next (from ``today``, default the bank's today): where their working days come from, and
     which need the bank's table soon."""
     today = today or ctx.clock.now().astimezone(ctx.settings.zone).date()
-    years = tuple(year_status(ctx, year) for year in (today.year, today.year + 1))
-    soon = (today + timedelta(days=ATTENTION_DAYS)).year
-    attention = tuple(s.year for s in years if s.year <= soon and s.source in ("estimated", "missing"))
-    return CalendarStatus(ctx.calendar.country, ctx.calendar.fallback, years, attention)
+    with unit_of_work(ctx.sessions, write=False) as session:
+        years = tuple(_year_status(ctx, session, year) for year in (today.year, today.year + 1))
+    return CalendarStatus(ctx.calendar.country, ctx.calendar.fallback, years, attention(ctx, today))
 
 
 def check_coverage(ctx: EngineContext, day: date) -> tuple[int, int]:
     """The daily scan's check (engine.care.scans): an error in the log for each year that needs its table soon.
     Returns (years needing a table, 0)."""
-    status = calendar_status(ctx, day)
-    for year in status.attention:
+    years = attention(ctx, day)
+    for year in years:
         log.error("the business calendar has no official working-day data for %s (it is %s): SLA and deadline "
                   "dates there are %s; load the State Council notice with `careflow calendar import %s`",
-                  year, day.isoformat(), "estimated" if status.fallback == "estimate" else "failing", year)
-    return len(status.attention), 0
+                  year, day.isoformat(), "estimated" if ctx.calendar.fallback == "estimate" else "failing", year)
+    return len(years), 0
