@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from engine.bpmn.limits import Limits
 from engine.errors import ConfigurationError
 from engine.rules.calendar import FALLBACKS, known_countries
 
@@ -30,6 +31,11 @@ class Settings:
     allow_clock_override: bool = False
     spec_cache_size: int = 64
     timer_batch_size: int = 200
+    # User code (scripts, conditions, expressions, DMN cells) per workflow step (engine.bpmn.limits): wall time,
+    # traced operations, and growth of the process's memory while it runs.
+    script_time_budget: float = 1.0
+    script_operation_budget: int = 5_000_000
+    script_memory_mb: int = 256
     # Dotted paths ("package.module:attr") of modules that register service-task handlers.
     handler_modules: tuple[str, ...] = field(default_factory=tuple)
     echo_sql: bool = False
@@ -138,6 +144,11 @@ class Settings:
         return ZoneInfo(self.timezone)
 
     @property
+    def script_limits(self) -> Limits:
+        return Limits(seconds=self.script_time_budget, operations=self.script_operation_budget,
+                      memory_mb=self.script_memory_mb)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -151,6 +162,9 @@ class Settings:
             allow_clock_override=env.get("CAREFLOW_ALLOW_CLOCK_OVERRIDE", "") == "1",
             spec_cache_size=_int(env, "CAREFLOW_SPEC_CACHE_SIZE", cls.spec_cache_size),
             timer_batch_size=_int(env, "CAREFLOW_TIMER_BATCH_SIZE", cls.timer_batch_size),
+            script_time_budget=_float(env, "CAREFLOW_SCRIPT_TIME_BUDGET", cls.script_time_budget),
+            script_operation_budget=_int(env, "CAREFLOW_SCRIPT_OPERATION_BUDGET", cls.script_operation_budget),
+            script_memory_mb=_int(env, "CAREFLOW_SCRIPT_MEMORY_MB", cls.script_memory_mb),
             handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", DEFAULT_PLUGINS).split(",") if m),
             echo_sql=env.get("CAREFLOW_ECHO_SQL", "") == "1",
             report_parallelism=_int(env, "CAREFLOW_REPORT_PARALLELISM", cls.report_parallelism),
@@ -207,6 +221,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
     if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
+    if not value > 0:
         raise ConfigurationError(f"{name} must be positive, got {value}")
     return value
 
