@@ -3,8 +3,8 @@
 Events are chained per *stream* (``instance:<id>``, ``definition:<key>``, ``user:<name>``):
 each event's hash covers its content and the previous event's hash, and the table's
 unique ``(stream, prev_hash)`` constraint makes a fork impossible. Instance streams keep
-their head on the instance row (already locked by the command), so appending costs no
-extra query on the hot path.
+their head on the instance row: a workflow step (``engine.runtime.step``) chains its events in
+memory after that head and writes them in one statement, with no query on the hot path.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from engine.db.models import AuditEvent, ProcessInstance
+from engine.db.models import AuditEvent
 
 GENESIS = "0" * 64
 
@@ -81,26 +81,35 @@ def append(
     return digest
 
 
-def append_to_instance(
-    session: Session, instance_id: uuid.UUID, audit_head: str | None, *, actor: str, action: str, at: datetime,
-    before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-) -> str:
-    """Audit an action on a locked instance whose stream head is ``audit_head``; returns the new head, which
-    the caller stores on the instance row."""
-    return append(
-        session, stream=f"instance:{instance_id}", actor=actor, action=action, subject_type="instance",
-        subject_id=str(instance_id), at=at, before=before, after=after, prev_hash=audit_head or GENESIS,
-    )
+@dataclass(frozen=True)
+class Entry:
+    """An event on an instance's stream, chained and written by the step that caused it."""
+
+    actor: str
+    action: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
 
 
-def append_instance(
-    session: Session, instance: ProcessInstance, *, actor: str, action: str, at: datetime,
-    before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-) -> str:
-    """Audit an action on an instance the caller has locked; advances ``instance.audit_head``."""
-    instance.audit_head = append_to_instance(session, instance.id, instance.audit_head, actor=actor, action=action,
-                                             at=at, before=before, after=after)
-    return instance.audit_head
+def chain_instance(instance_id: uuid.UUID, head: str | None, entries: list[Entry],
+                   at: datetime) -> tuple[list[dict[str, Any]], str | None]:
+    """The rows of ``entries`` chained after ``head`` on the instance's stream, and the new head (no I/O)."""
+    rows: list[dict[str, Any]] = []
+    prev = head or GENESIS
+    for entry in entries:
+        values = {"stream": f"instance:{instance_id}", "actor": entry.actor, "action": entry.action,
+                  "subject_type": "instance", "subject_id": str(instance_id), "before": entry.before,
+                  "after": entry.after, "at": at}
+        digest = _digest(prev, values | {"at": at.isoformat()})
+        rows.append(values | {"prev_hash": prev, "hash": digest})
+        prev = digest
+    return rows, (prev if rows else head)
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write chained rows (from :func:`chain_instance`) in one statement."""
+    if rows:
+        session.connection().execute(_INSERT, rows)
 
 
 @dataclass(frozen=True)

@@ -18,19 +18,16 @@ from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
 from engine.config import Settings, key_from_file
 from engine.db.calendar import read_bank_table
-from engine.db.models import TaskRecord
 from engine.db.session import make_db_engine, make_session_factory
 from engine.errors import ConfigurationError
 from engine.outbox.ports import Channel
 from engine.outbox.templates import MessageTemplate, load_templates
 from engine.privacy import FieldCipher
 from engine.rules.calendar import BusinessCalendar
+from engine.runtime.projection import Shaping, TaskShaper
 
 # The bank processes' own service-task handlers (each module has ``register(ctx)``).
 BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers")
-
-# (session, new human_task row not yet inserted) -> None; see EngineContext.task_shapers.
-TaskShaper = Callable[[Session, TaskRecord], None]
 
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -82,6 +79,10 @@ class EngineContext:
     # times or other columns from its own records (engine.complaints.tasks).
     task_shapers: list[TaskShaper] = field(default_factory=list)
     _templates: dict[str, MessageTemplate] | None = None
+
+    def shaping(self) -> Shaping:
+        """What the projection needs to build new task rows (due times on the calendar, the shapers)."""
+        return Shaping(self.calendar, self.settings.zone, self.settings.sla_warn_share, tuple(self.task_shapers))
 
     def register_handler(self, name: str, handler: ServiceHandler) -> None:
         self.handlers[name] = handler

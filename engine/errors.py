@@ -138,6 +138,13 @@ class ConcurrentModificationError(ConflictError):
     code = "concurrent_modification"
 
 
+class StepFailedError(ConflictError):
+    """The step could not be stored (its state cannot be serialized, a query table cannot be rebuilt...): its
+    changes are gone and the instance is in ``error`` with the cause, for a supervisor (an incident)."""
+
+    code = "step_failed"
+
+
 class DuplicateBusinessKeyError(ConflictError):
     code = "duplicate_business_key"
 

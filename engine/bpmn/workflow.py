@@ -18,7 +18,7 @@ by a test in ``tests/unit/test_spiff_workarounds.py`` that also shows the stock 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -87,22 +87,12 @@ class CareflowScriptEngine(PythonScriptEngine):
         zone: ZoneInfo,
         handlers: Mapping[str, ServiceHandler],
         instance_id: str | None = None,
-        calendar: Any = None,
-        sla_warn_share: float = 0.8,
-        cipher: Any = None,
-        task_shapers: Sequence[Any] = (),
     ) -> None:
         self.clock = clock
-        # Seals the stored state (engine.privacy.FieldCipher); None keeps it plain (tests of Spiff itself).
-        self.cipher = cipher
         self.zone = zone
         self.handlers = handlers
         self.instance_id = instance_id
-        # Read by the projection when it creates task rows (SLA due dates on working days).
-        self.calendar = calendar
-        self.sla_warn_share = sla_warn_share
-        self.task_shapers = task_shapers  # (session, new task row) -> None, before the row is inserted
-        self.effects: list[Any] = []  # side effects of service calls since the last save
+        self.effects: list[Any] = []  # side effects of service calls since the last save (engine.runtime.effects)
         super().__init__(environment=RestrictedEnvironment(script_helpers(clock, zone)))
 
     def call_service(self, task: Any, **kwargs: Any) -> str:

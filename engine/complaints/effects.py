@@ -2,7 +2,7 @@
 
 The ``careflow.complaint.*`` service handlers run inside SpiffWorkflow and cannot write; they leave a
 :class:`CaseEvent` or :class:`ClockChange` on the call, and the runtime applies it with the step's own
-session when it saves the instance (``engine.outbox.store.store_effects``). A rule broken at that
+session when it saves the instance (``engine.runtime.effects``). A rule broken at that
 point raises a typed error and the whole step — task completion included — rolls back; that is how
 the recusal rule is enforced (DOMAIN §1.3, §1.6: whoever investigated a case never approves its answer,
 its special extension or its review).
@@ -26,6 +26,7 @@ from engine.db.complaints import Complaint, ComplaintEvent, ComplaintStatus
 from engine.db.models import HumanTask, HumanTaskStatus
 from engine.errors import PermissionDeniedError
 from engine.rules.calendar import BusinessCalendar
+from engine.runtime import rows
 
 WARN_PRIORITY, BREACH_PRIORITY = 70, 90
 OPEN_STATES = (HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)
@@ -245,9 +246,8 @@ def _sla_check(e: CaseEvent, session: Session, case: Complaint, now: datetime) -
               and o.kind == kind)]
     if any(d.get("target_on") == target for d in seen):
         return
-    for task in session.scalars(select(HumanTask).where(HumanTask.instance_id == case.instance_id,
-                                                        HumanTask.status.in_(OPEN_STATES))):
-        task.priority = max(task.priority, priority)
+    if case.instance_id is not None:
+        rows.raise_priority(session, case.instance_id, priority)
     record_event(session, case, kind, at=now, actor="system",
                  details={"target_on": target, "legal_on": case.legal_due_on.isoformat(),
                           "days_left": (case.target_due_on - local_day(now, zone)) // timedelta(days=1)})

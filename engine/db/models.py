@@ -24,10 +24,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    bindparam,
-    event,
-    inspect,
-    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -97,7 +93,7 @@ class ProcessInstance(Base):
     status: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(Text)
     state_version: Mapped[int] = mapped_column(Integer)
-    revision: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
     started_by: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -105,10 +101,8 @@ class ProcessInstance(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_task: Mapped[str | None] = mapped_column(String(256))
     error_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    audit_head: Mapped[str | None] = mapped_column(String(64))
-
-    # Optimistic locking: every UPDATE checks and bumps the revision (StaleDataError on mismatch).
-    __mapper_args__ = {"version_id_col": revision}
+    audit_head: Mapped[str | None] = mapped_column(String(64))  # the hash of the last event on its audit stream
+    # Written only by engine.runtime.rows, which checks and advances ``revision`` on every write (optimistic lock).
 
 
 class _NamedColumns(Protocol):
@@ -285,23 +279,6 @@ class TaskCandidate(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
-
-
-_CANDIDATES = cast(Table, TaskCandidate.__table__)
-CANDIDATE_STATUS = update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("task")).values(status=bindparam("status"))
-
-
-@event.listens_for(HumanTask.status, "set")
-def _keep_candidate_status(task: HumanTask, value: str, old: object, _initiator: object) -> None:
-    if value == old:
-        return
-    state = inspect(task)
-    if state.persistent and "candidates" in state.unloaded and state.session is not None:
-        # A stored task whose candidate rows were not loaded: one UPDATE instead of loading and flushing each.
-        state.session.execute(CANDIDATE_STATUS, {"task": task.id, "status": value})
-        return
-    for candidate in task.candidates:
-        candidate.status = value
 
 
 class Timer(Base):

@@ -16,7 +16,6 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.exc import StaleDataError
 
 from engine.config import Settings
 from engine.errors import ConcurrentModificationError
@@ -67,7 +66,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def unit_of_work(factory: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
     """One transaction: commit if the block succeeds, roll back on any exception.
 
-    A stale optimistic revision (someone else saved the instance first) surfaces as
+    A lock that cannot be had (SQLite's busy timeout, a PostgreSQL lock timeout or deadlock) surfaces as
     :class:`ConcurrentModificationError`.
     """
     session = factory()
@@ -76,9 +75,6 @@ def unit_of_work(factory: sessionmaker[Session], *, write: bool = True) -> Itera
             session.connection(execution_options={"careflow_write": True})
         yield session
         session.commit()
-    except StaleDataError as exc:
-        session.rollback()
-        raise ConcurrentModificationError("the instance was changed by someone else; reload and retry") from exc
     except OperationalError as exc:
         session.rollback()
         if _is_lock_failure(exc):

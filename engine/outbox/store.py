@@ -5,7 +5,7 @@ A BPMN service task with operator ``careflow.notify`` and parameters ``template`
 handler only records an intent on the call; the runtime writes it to ``outbox_message`` in the same
 transaction as the step, so a crash loses both or neither. The handler returns
 ``{"outbox_key": key}``: a process that wants the delivery result waits for the message
-``careflow.delivery`` correlated on ``outbox_key``.
+``careflow.delivery`` correlated on ``outbox_key``. The intent is a step effect (``engine.runtime.effects``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,8 @@ _RESERVED = frozenset({"template", "customer_id", "channel", "key"})
 
 @dataclass(frozen=True)
 class OutboxIntent:
+    """One message to queue: a step effect (``engine.runtime.effects``) that writes its outbox row."""
+
     key: str
     customer_id: str | None
     channel: str
@@ -39,6 +41,14 @@ class OutboxIntent:
     urgent: bool
     params: dict[str, Any]
     task_name: str | None = None
+
+    def apply(self, session: Session, instance_id: uuid.UUID | None, now: datetime) -> None:
+        session.add(OutboxMessage(
+            idempotency_key=self.key, instance_id=instance_id, task_name=self.task_name, customer_id=self.customer_id,
+            channel=self.channel, purpose=self.purpose, template=self.template, params=self.params,
+            urgent=self.urgent, status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now, created_at=now,
+        ))
+        wakeups.note_due(session, "outbox", now)
 
 
 SEALED = "$sealed"
@@ -82,25 +92,3 @@ def make_notify_handler(templates: Callable[[], Mapping[str, MessageTemplate]], 
         return {"outbox_key": key}
 
     return notify
-
-
-class StepEffect(Protocol):
-    """Any other write a handler leaves on ``call.effects`` (e.g. a new customer): applied here, in order."""
-
-    def apply(self, session: Session, instance_id: uuid.UUID | None, now: datetime) -> None: ...
-
-
-def store_effects(session: Session, instance_id: uuid.UUID | None, effects: list[Any], now: datetime) -> None:
-    """Write the outbox rows and other effects of the service calls that ran in this step (caller commits)."""
-    for intent in effects:
-        if isinstance(intent, OutboxIntent):
-            session.add(OutboxMessage(
-                idempotency_key=intent.key, instance_id=instance_id, task_name=intent.task_name, customer_id=intent.customer_id,
-                channel=intent.channel, purpose=intent.purpose, template=intent.template, params=intent.params,
-                urgent=intent.urgent, status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now,
-                created_at=now,
-            ))
-            wakeups.note_due(session, "outbox", now)
-        else:
-            intent.apply(session, instance_id, now)
-    effects.clear()

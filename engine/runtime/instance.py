@@ -1,34 +1,30 @@
-"""Load → run → save for one instance, inside the caller's transaction.
+"""The workflow of one instance in memory: its parsed spec, restore, run, and how a failed step is described.
 
-``lock_instance`` takes the row lock (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite
-serializes writers with ``BEGIN IMMEDIATE``) and the optimistic ``revision`` column
-catches anything that slips past. ``save`` writes the state without the spec, sets the
-status, and rebuilds the query tables.
+Nothing here writes to the database: ``engine.runtime.step`` owns reading, locking and saving an instance.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.bpmn.loader import ParsedBundle, SourceFile, parse_bundle
-from engine.bpmn.serializer import STATE_VERSION, dump_state, load_state, task_data
+from engine.bpmn.serializer import load_state, task_data
 from engine.bpmn.workflow import CareflowScriptEngine, CareflowWorkflow
 from engine.clock import Clock
 from engine.context import EngineContext
-from engine.db.models import DefinitionFile, InstanceStatus, ProcessDefinition, ProcessInstance
-from engine.errors import DefinitionNotFoundError, InstanceNotFoundError
-from engine.outbox.store import store_effects
-from engine.runtime import projection, rows
+from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
+from engine.errors import DefinitionNotFoundError
+from engine.runtime import projection
 
 
 @dataclass(frozen=True)
@@ -63,34 +59,23 @@ def load_bundle(ctx: EngineContext, session: Session, definition_id: int) -> Par
 
 
 def script_engine(ctx: EngineContext, clock: Clock, instance_id: uuid.UUID | None) -> CareflowScriptEngine:
-    return CareflowScriptEngine(
-        clock=clock, zone=ctx.settings.zone, handlers=ctx.handlers,
-        instance_id=str(instance_id) if instance_id else None,
-        calendar=ctx.calendar, sla_warn_share=ctx.settings.sla_warn_share, cipher=ctx.cipher,
-        task_shapers=ctx.task_shapers,
-    )
+    return CareflowScriptEngine(clock=clock, zone=ctx.settings.zone, handlers=ctx.handlers,
+                                instance_id=str(instance_id) if instance_id else None)
 
 
-_LOCK_INSTANCE = select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id")).with_for_update()
-
-
-def lock_instance(session: Session, instance_id: uuid.UUID) -> ProcessInstance:
-    instance = session.scalars(_LOCK_INSTANCE, {"instance_id": instance_id}).one_or_none()
-    if instance is None:
-        raise InstanceNotFoundError(f"no process instance {instance_id}")
-    return instance
-
-
-def new_workflow(bundle: ParsedBundle, engine: CareflowScriptEngine, variables: dict[str, Any]) -> Any:
+def new_workflow(bundle: ParsedBundle, engine: CareflowScriptEngine, variables: dict[str, Any]) -> CareflowWorkflow:
     workflow = CareflowWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=engine)
     workflow.task_tree.data.update(variables)  # seed the root: task data flows parent → child
     return workflow
 
 
-def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clock: Clock) -> Any:
+def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clock: Clock) -> CareflowWorkflow:
+    """The instance's workflow as stored (read-only use: a step restores through ``engine.runtime.step``)."""
     bundle = load_bundle(ctx, session, instance.definition_id)
     engine = script_engine(ctx, clock, instance.id)
-    return load_state(ctx.cipher.unseal(instance.state), bundle.spec, bundle.subprocess_specs, engine)
+    workflow: CareflowWorkflow = load_state(ctx.cipher.unseal(instance.state), bundle.spec, bundle.subprocess_specs,
+                                            engine)
+    return workflow
 
 
 def stored_task_data(ctx: EngineContext, instance: ProcessInstance, task_id: uuid.UUID) -> dict[str, Any] | None:
@@ -98,7 +83,7 @@ def stored_task_data(ctx: EngineContext, instance: ProcessInstance, task_id: uui
     return task_data(ctx.cipher.unseal(instance.state), str(task_id))
 
 
-def run_steps(workflow: Any) -> StepFailure | None:
+def run_steps(workflow: CareflowWorkflow) -> StepFailure | None:
     """Run every ready engine task; a failing script/service leaves its task in ERROR."""
     try:
         workflow.do_engine_steps()
@@ -124,7 +109,7 @@ def failure_from(exc: SpiffWorkflowException) -> StepFailure:
     )
 
 
-def reready_failed_tasks(workflow: Any, patch: dict[str, Any]) -> int:
+def reready_failed_tasks(workflow: CareflowWorkflow, patch: dict[str, Any]) -> int:
     """Put every task in ERROR back to READY, then apply ``patch`` to its data.
 
     Re-ready first, then patch: SpiffWorkflow's ``reset_from_task_id(data=...)`` would
@@ -137,59 +122,14 @@ def reready_failed_tasks(workflow: Any, patch: dict[str, Any]) -> int:
     return len(failed)
 
 
-def ready_task(workflow: Any, task_id: uuid.UUID) -> Any | None:
+def ready_task(workflow: CareflowWorkflow, task_id: uuid.UUID) -> Task | None:
     """The READY SpiffWorkflow task with this id, or None if the process is not waiting for it."""
     task = workflow.get_task_from_id(task_id)
     return task if task is not None and task.state == TaskState.READY else None
 
 
-def save(
-    session: Session,
-    instance: ProcessInstance,
-    workflow: Any,
-    now: datetime,
-    *,
-    failure: StepFailure | None = None,
-    new: bool = False,
-) -> None:
-    """Store the state (without spec, sealed: compressed and encrypted), the status and the query rows.
-
-    Written at once (``engine.runtime.rows``), so audit the step before saving: an ``audit_head`` set on the
-    instance afterwards costs a second UPDATE at commit. ``new``: ``instance`` is a transient object, inserted
-    here. Caller commits.
-    """
-    cipher = workflow.script_engine.cipher
-    state = dump_state(workflow)
-    instance.state = cipher.seal(state) if cipher is not None else state
-    instance.state_version = STATE_VERSION
-    instance.updated_at = now
-    if failure is not None:
-        instance.status = InstanceStatus.ERROR.value
-        instance.error_message = failure.message
-        instance.error_task = failure.task_name
-        instance.error_details = failure.details()
-    elif workflow.is_completed():
-        instance.status = InstanceStatus.COMPLETED.value
-        instance.ended_at = now
-        instance.error_message = instance.error_task = None
-        instance.error_details = None
-    else:
-        instance.status = InstanceStatus.RUNNING.value
-        instance.error_message = instance.error_task = None
-        instance.error_details = None
-    if new:
-        rows.insert_instance(session, instance)  # the object stays out of the session
-    else:
-        rows.update_instance(session, instance)
-    store_effects(session, instance.id, workflow.script_engine.effects, now)
-    if instance.status != InstanceStatus.COMPLETED.value:
-        projection.project(session, instance, workflow, now, new=new)
-    elif not new:
-        projection.clear(session, instance, now)
-
-
 def send_message(
-    workflow: Any, catcher_id: uuid.UUID, name: str, payload: dict[str, Any], values: dict[str, Any]
+    workflow: CareflowWorkflow, catcher_id: uuid.UUID, name: str, payload: dict[str, Any], values: dict[str, Any]
 ) -> None:
     """Deliver message ``name`` to the waiting catch task (or event-based gateway) ``catcher_id``.
 

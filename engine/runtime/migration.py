@@ -20,14 +20,13 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.bpmn.extensions import task_title, user_task_config
 from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.serializer import SERIALIZER, dump_state, load_state
-from engine.db.models import HumanTask, ProcessInstance
-from engine.runtime.projection import OPEN_STATES
+from engine.db.models import ProcessInstance
+from engine.runtime import rows
 
 ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 TAKEN = TaskState.COMPLETED | TaskState.CANCELLED
@@ -121,14 +120,9 @@ def migrate(workflow: Any, target: ParsedBundle) -> Any:
 def refresh_task_rows(session: Session, instance: ProcessInstance, workflow: Any) -> None:
     """Open task rows that survive a migration take the target version's title, form and lane."""
     ready = {task.id: task for task in workflow.get_tasks(state=TaskState.READY, manual=True)}
-    rows = session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status.in_(OPEN_STATES))
-    ).all()
-    for row in rows:
-        task = ready.get(row.id)
-        if task is None:
-            continue
-        config = user_task_config(task.task_spec)
-        row.title = task_title(task.task_spec)
-        row.form_key = config.form_key
-        row.lane = getattr(task.task_spec, "lane", None)
+    for task_id in rows.open_task_ids(session, instance.id):
+        task = ready.get(task_id)
+        if task is not None:
+            rows.write_presentation(session, task_id, title=task_title(task.task_spec),
+                                    form_key=user_task_config(task.task_spec).form_key,
+                                    lane=getattr(task.task_spec, "lane", None))

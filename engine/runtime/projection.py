@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -33,9 +35,25 @@ from engine.db.models import (
     Timer,
     TimerStatus,
 )
+from engine.rules.calendar import BusinessCalendar
 from engine.runtime import routing, rows
 
 OPEN_STATES = (HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)
+
+# (session, new human_task row not yet inserted) -> None: a process package sets the row's SLA times or other
+# columns from its own records (engine.complaints.tasks).
+TaskShaper = Callable[[Session, TaskRecord], None]
+
+
+@dataclass(frozen=True)
+class Shaping:
+    """What new task rows need besides the workflow: the business calendar and the bank's zone for working-day
+    due times, the share of the time after which the SLA warns, and the process packages' task shapers."""
+
+    calendar: BusinessCalendar | None
+    zone: ZoneInfo
+    warn_share: float = 0.8
+    shapers: Sequence[TaskShaper] = ()
 
 
 @dataclass(frozen=True)
@@ -122,14 +140,16 @@ def pending_messages(workflow: Any) -> list[PendingMessage]:
     return found
 
 
-def project(session: Session, instance: ProcessInstance, workflow: Any, now: datetime, *, new: bool) -> None:
+def project(session: Session, instance: ProcessInstance, workflow: Any, now: datetime, *, new: bool,
+            shaping: Shaping) -> None:
     """Make the instance's query rows match ``workflow``. ``new`` skips reading rows that cannot exist."""
-    _project_tasks(session, instance, workflow, now, new)
+    _project_tasks(session, instance, workflow, now, new, shaping)
     _project_timers(session, instance, pending_timers(workflow), new)
     _project_messages(session, instance, pending_messages(workflow), now, new)
 
 
-def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, now: datetime, new: bool) -> None:
+def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, now: datetime, new: bool,
+                   shaping: Shaping) -> None:
     ready = {task.id: task for task in ready_human_tasks(workflow)}
     if not new:
         # Open rows whose task is no longer ready ended without being completed through complete_task:
@@ -137,12 +157,11 @@ def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, n
         ended = [task_id for task_id in rows.open_task_ids(session, instance.id) if ready.pop(task_id, None) is None]
         rows.end_tasks(session, ended, HumanTaskStatus.CANCELLED.value, now)
     for task_id, task in ready.items():
-        engine = task.workflow.script_engine
         config = resolve_candidates(user_task_config(task.task_spec), task.data)
-        row = _new_task_row(instance, task_id, task, config, now)
+        row = _new_task_row(instance, task_id, task, config, now, shaping)
         if config.exclude_users:
             row.excluded_users = ",".join(routing.excluded_users(session, instance.id, task, config.exclude_users))
-        for shape in getattr(engine, "task_shapers", ()):
+        for shape in shaping.shapers:
             shape(session, row)
         if config.assignment != "queue":
             # Counts claimed rows in the database: a task routed earlier in this step is already there.
@@ -168,13 +187,11 @@ def resolve_candidates(config: UserTaskConfig, data: dict[str, Any]) -> UserTask
     return replace(config, candidate_users=names(config.candidate_users), candidate_groups=names(config.candidate_groups))
 
 
-def _due_at(config: UserTaskConfig, task: Any, now: datetime) -> datetime | None:
+def _due_at(config: UserTaskConfig, now: datetime, shaping: Shaping) -> datetime | None:
     """Due time of a new task: working days on the bank's calendar, or a calendar-time duration."""
-    engine = task.workflow.script_engine
-    calendar = getattr(engine, "calendar", None)
-    if config.due_in_workdays is not None and calendar is not None:
-        local = now.astimezone(engine.zone)
-        return calendar.add_workdays_at(local, config.due_in_workdays).astimezone(UTC)
+    if config.due_in_workdays is not None and shaping.calendar is not None:
+        local = now.astimezone(shaping.zone)
+        return shaping.calendar.add_workdays_at(local, config.due_in_workdays).astimezone(UTC)
     if config.due_in:
         try:
             return now + parse_duration(config.due_in, now)
@@ -184,10 +201,9 @@ def _due_at(config: UserTaskConfig, task: Any, now: datetime) -> datetime | None
 
 
 def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, config: UserTaskConfig,
-                  now: datetime) -> TaskRecord:
-    due_at = _due_at(config, task, now)
-    engine = task.workflow.script_engine
-    warn_at = now + (due_at - now) * getattr(engine, "sla_warn_share", 0.8) if due_at else None
+                  now: datetime, shaping: Shaping) -> TaskRecord:
+    due_at = _due_at(config, now, shaping)
+    warn_at = now + (due_at - now) * shaping.warn_share if due_at else None
     named = [("group", g) for g in config.candidate_groups] + [("user", u) for u in config.candidate_users]
     return TaskRecord(
         id=task_id, instance_id=instance.id, process_key=instance.process_key, customer_id=instance.customer_id,

@@ -1,11 +1,11 @@
-"""Plain INSERT/UPDATE statements for the rows every engine step writes: the instance and its task rows.
+"""The one way engine rows are read and written: plain statements, built once, for the instance and its tasks.
 
-Every start, completion, message and timer writes one instance row and a task row or two. Through the ORM's
-unit of work (identity map, attribute history, dependency sort, a flush per object) that bookkeeping cost more
-than the statements themselves, so these rows are written with statements built once, at once, in the caller's
-transaction. The ORM stays in step: an instance object the session holds gets the written values as its
-committed state (it is not dirty afterwards), and the optimistic ``revision`` check is the same as the ORM's
-``version_id_col``: an UPDATE that finds another revision raises ConcurrentModificationError.
+Every start, completion, message and timer reads and writes one instance row and a task row or two. Through
+the ORM's unit of work (identity map, attribute history, dependency sort, a flush per object) that
+bookkeeping cost more than the statements themselves, so these rows are plain objects written with
+statements, at once, in the caller's transaction (``engine.runtime.step``). Every write to an instance row
+checks and advances its ``revision``: an UPDATE that finds another revision raises
+ConcurrentModificationError.
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, RowMapping, Table, bindparam, insert, inspect, select, update
+from sqlalchemy import CursorResult, Table, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.db.models import (
-    CANDIDATE_STATUS,
     TASK_COLUMNS,
     HumanTask,
     HumanTaskStatus,
@@ -34,10 +32,10 @@ _INSTANCES = cast(Table, ProcessInstance.__table__)
 _TASKS = cast(Table, HumanTask.__table__)
 _CANDIDATES = cast(Table, TaskCandidate.__table__)
 
-# What a step changes on an instance (the rest is set once, at start).
-STEP_COLUMNS = ("state", "state_version", "status", "updated_at", "ended_at", "error_message", "error_task",
-                "error_details", "audit_head")
-_START_COLUMNS = ("id", "definition_id", "process_key", "business_key", "customer_id", "started_by", "started_at",
+# What a step changes on an instance (the rest is set once, at start; a migration moves the definition).
+STEP_COLUMNS = ("definition_id", "state", "state_version", "status", "updated_at", "ended_at", "error_message",
+                "error_task", "error_details", "audit_head")
+_START_COLUMNS = ("id", "process_key", "business_key", "customer_id", "started_by", "started_at",
                   "revision", *STEP_COLUMNS)
 
 _INSERT_INSTANCE = insert(_INSTANCES)
@@ -46,6 +44,8 @@ _UPDATE_INSTANCE = (update(_INSTANCES)
                     .values(revision=_INSTANCES.c.revision + 1, **{name: bindparam(name) for name in STEP_COLUMNS}))
 _INSERT_TASK = insert(_TASKS)
 _INSERT_CANDIDATE = insert(_CANDIDATES)
+# A task's candidate rows carry its status (the queue query reads them without a join): kept in step here.
+_CANDIDATE_STATUS = update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("task")).values(status=bindparam("status"))
 _OPEN_TASKS = select(_TASKS.c.id).where(_TASKS.c.instance_id == bindparam("instance"),
                                         _TASKS.c.status.in_((HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)))
 _END_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
@@ -54,18 +54,40 @@ _COMPLETE_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                   .values(status=HumanTaskStatus.COMPLETED.value, completed_at=bindparam("at"),
                           completed_by=bindparam("by")))
 _TASK_ROW = select(_TASKS).where(_TASKS.c.id == bindparam("task"))
+_LOCK_TASK = _TASK_ROW.with_for_update()
+_WRITE_SLA = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+              .values(priority=bindparam("new_priority"), due_at=bindparam("new_due_at"),
+                      sla_warn_at=bindparam("new_warn_at"), sla_paused_at=bindparam("new_paused_at"),
+                      sla_breached_at=bindparam("new_breached_at")))
+_FLAG_BREACH = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+                .values(sla_breached_at=_TASKS.c.due_at,
+                        priority=case((_TASKS.c.priority < bindparam("at_least"), bindparam("at_least")),
+                                      else_=_TASKS.c.priority)))
+_RAISE_PRIORITY = (update(_TASKS)
+                   .where(_TASKS.c.instance_id == bindparam("instance"),
+                          _TASKS.c.status.in_((HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)),
+                          _TASKS.c.priority < bindparam("at_least"))
+                   .values(priority=bindparam("at_least")))
 _INSTANCE_ROW = select(_INSTANCES).where(_INSTANCES.c.id == bindparam("instance"))
-_LOCK_INSTANCE_OF_TASK = (
-    select(_INSTANCES)
-    .where(_INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task")).scalar_subquery())
-    .with_for_update()
-)
+_INSTANCE_OF_TASK = select(_INSTANCES).where(
+    _INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task")).scalar_subquery())
+_LOCK_INSTANCE_OF_TASK = _INSTANCE_OF_TASK.with_for_update()
+_LOCK_INSTANCE = _INSTANCE_ROW.with_for_update()
+_LOCK_INSTANCE_UNLESS_BUSY = _INSTANCE_ROW.with_for_update(skip_locked=True)
+_MARK_FAILED = (update(_INSTANCES)
+                .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
+                .values(revision=_INSTANCES.c.revision + 1, status="error", error_message=bindparam("message"),
+                        error_task=None, error_details=bindparam("details"), updated_at=bindparam("at"),
+                        audit_head=bindparam("new_head")))
 _ADVANCE_INSTANCE = (update(_INSTANCES)
                      .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
                      .values(revision=_INSTANCES.c.revision + 1, audit_head=bindparam("new_head")))
 _WRITE_ASSIGNMENT = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                      .values(status=bindparam("new_status"), assignee=bindparam("new_assignee"),
                              owner=bindparam("new_owner"), claimed_at=bindparam("new_claimed_at")))
+_WRITE_PRESENTATION = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+                       .values(title=bindparam("new_title"), form_key=bindparam("new_form_key"),
+                               lane=bindparam("new_lane")))
 _WRITE_PLANNING = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                    .values(priority=bindparam("new_priority"), due_at=bindparam("new_due_at"),
                            follow_up_at=bindparam("new_follow_up_at")))
@@ -77,14 +99,32 @@ def insert_instance(session: Session, instance: ProcessInstance) -> None:
     session.connection().execute(_INSERT_INSTANCE, {name: getattr(instance, name) for name in _START_COLUMNS})
 
 
-def lock_instance_of_task(session: Session, task_id: uuid.UUID) -> tuple[RowMapping, TaskRecord]:
-    """Lock the task's instance row first, then read the task (a concurrent claim is seen, not overwritten):
-    (the instance's row, the task). Raises TaskNotFoundError."""
-    locked = session.connection().execute(_LOCK_INSTANCE_OF_TASK, {"task": task_id}).mappings().one_or_none()
-    task = task_row(session, task_id) if locked is not None else None
-    if locked is None or task is None:
+def read_task(session: Session, task_id: uuid.UUID, *, lock: str | None = None) -> tuple[ProcessInstance, TaskRecord]:
+    """The task's instance row (locked first when ``lock`` is "wait", so a concurrent claim is seen, not
+    overwritten), then the task, as plain objects. Raises TaskNotFoundError."""
+    statement = _LOCK_INSTANCE_OF_TASK if lock else _INSTANCE_OF_TASK
+    found = session.connection().execute(statement, {"task": task_id}).mappings().one_or_none()
+    task = task_row(session, task_id) if found is not None else None
+    if found is None or task is None:
         raise TaskNotFoundError(f"no task {task_id}")
-    return locked, task
+    return ProcessInstance(**found), task
+
+
+def read_instance(session: Session, instance_id: uuid.UUID, *, lock: str | None = None) -> ProcessInstance | None:
+    """The instance as a plain object; ``lock`` "wait" locks its row, "skip" returns None when another
+    transaction holds it (PostgreSQL; SQLite has no row locks and ignores both)."""
+    statement = {None: _INSTANCE_ROW, "wait": _LOCK_INSTANCE, "skip": _LOCK_INSTANCE_UNLESS_BUSY}[lock]
+    row = session.connection().execute(statement, {"instance": instance_id}).mappings().one_or_none()
+    return ProcessInstance(**row) if row is not None else None
+
+
+def mark_failed(session: Session, instance_id: uuid.UUID, seen_revision: int, *, message: str, error_type: str,
+                at: datetime, audit_head: str) -> None:
+    """An incident: the instance goes to ``error`` with ``message``, its stored state untouched."""
+    _check_advanced(session.connection().execute(_MARK_FAILED, {
+        "instance": instance_id, "seen_revision": seen_revision, "message": message, "at": at,
+        "details": {"task_id": None, "line": None, "error_type": error_type, "phase": "store"},
+        "new_head": audit_head}))
 
 
 def _check_advanced(result: CursorResult[Any]) -> None:
@@ -99,19 +139,13 @@ def advance_instance(session: Session, instance_id: uuid.UUID, seen_revision: in
         "instance": instance_id, "seen_revision": seen_revision, "new_head": audit_head}))
 
 
-def update_instance(session: Session, instance: ProcessInstance) -> None:
-    """Write a step's columns of ``instance`` if nobody saved it since it was read, and advance its revision."""
+def update_instance(session: Session, instance: ProcessInstance, seen_revision: int) -> None:
+    """Write a step's columns of ``instance`` (a plain object) if nobody stored it since ``seen_revision``, and
+    advance its revision. Raises ConcurrentModificationError."""
     values = {name: getattr(instance, name) for name in STEP_COLUMNS}
-    seen = instance.revision
     _check_advanced(session.connection().execute(_UPDATE_INSTANCE, values | {"instance": instance.id,
-                                                                                 "seen_revision": seen}))
-    if inspect(instance).persistent:
-        # The session's object now matches the row: committed, not dirty, so no second UPDATE at commit.
-        for name, value in values.items():
-            set_committed_value(instance, name, value)
-        set_committed_value(instance, "revision", seen + 1)
-    else:
-        instance.revision = seen + 1
+                                                                                 "seen_revision": seen_revision}))
+    instance.revision = seen_revision + 1
 
 
 def insert_task(session: Session, task: TaskRecord) -> None:
@@ -135,7 +169,7 @@ def end_tasks(session: Session, task_ids: Iterable[uuid.UUID], status: str, at: 
     connection = session.connection()
     for task_id in task_ids:
         connection.execute(_END_TASK, {"task": task_id, "new_status": status, "at": at})
-        connection.execute(CANDIDATE_STATUS, {"task": task_id, "status": status})
+        connection.execute(_CANDIDATE_STATUS, {"task": task_id, "status": status})
 
 
 def write_assignment(session: Session, task: TaskRecord, *, status_changed: bool) -> None:
@@ -144,7 +178,7 @@ def write_assignment(session: Session, task: TaskRecord, *, status_changed: bool
     connection.execute(_WRITE_ASSIGNMENT, {"task": task.id, "new_status": task.status, "new_assignee": task.assignee,
                                            "new_owner": task.owner, "new_claimed_at": task.claimed_at})
     if status_changed:
-        connection.execute(CANDIDATE_STATUS, {"task": task.id, "status": task.status})
+        connection.execute(_CANDIDATE_STATUS, {"task": task.id, "status": task.status})
 
 
 def write_planning(session: Session, task: TaskRecord) -> None:
@@ -153,10 +187,40 @@ def write_planning(session: Session, task: TaskRecord) -> None:
                                                    "new_due_at": task.due_at, "new_follow_up_at": task.follow_up_at})
 
 
+def write_presentation(session: Session, task_id: uuid.UUID, *, title: str, form_key: str | None,
+                       lane: str | None) -> None:
+    """Write how an open task shows (its title, form and lane: a migration to another version)."""
+    session.connection().execute(_WRITE_PRESENTATION, {"task": task_id, "new_title": title, "new_form_key": form_key,
+                                                       "new_lane": lane})
+
+
 def complete_task(session: Session, task_id: uuid.UUID, by: str, at: datetime) -> None:
     connection = session.connection()
     connection.execute(_COMPLETE_TASK, {"task": task_id, "by": by, "at": at})
-    connection.execute(CANDIDATE_STATUS, {"task": task_id, "status": HumanTaskStatus.COMPLETED.value})
+    connection.execute(_CANDIDATE_STATUS, {"task": task_id, "status": HumanTaskStatus.COMPLETED.value})
+
+
+def lock_task(session: Session, task_id: uuid.UUID) -> TaskRecord | None:
+    """The task as a plain record, its row locked (a change to the task alone: its SLA clock)."""
+    row = session.connection().execute(_LOCK_TASK, {"task": task_id}).mappings().one_or_none()
+    return TaskRecord(**row) if row is not None else None
+
+
+def write_sla(session: Session, task: TaskRecord) -> None:
+    """Write a task's SLA clock: due and warning times, pause and breach marks, and its priority."""
+    session.connection().execute(_WRITE_SLA, {
+        "task": task.id, "new_priority": task.priority, "new_due_at": task.due_at, "new_warn_at": task.sla_warn_at,
+        "new_paused_at": task.sla_paused_at, "new_breached_at": task.sla_breached_at})
+
+
+def flag_breach(session: Session, task_id: uuid.UUID, at_least: int) -> None:
+    """Mark the task's SLA breached (at its due time) and raise its priority to ``at_least``."""
+    session.connection().execute(_FLAG_BREACH, {"task": task_id, "at_least": at_least})
+
+
+def raise_priority(session: Session, instance_id: uuid.UUID, at_least: int) -> None:
+    """Raise the priority of the instance's open tasks to ``at_least`` (a case whose clock is running out)."""
+    session.connection().execute(_RAISE_PRIORITY, {"instance": instance_id, "at_least": at_least})
 
 
 def task_row(session: Session, task_id: uuid.UUID) -> TaskRecord | None:

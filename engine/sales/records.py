@@ -1,6 +1,6 @@
 """Reading suitability facts from the customer-360 rows, and the writes the cross-sell steps leave behind.
 
-The writes are step effects (``call.effects``, applied by ``engine.outbox.store.store_effects`` in the
+The writes are step effects (``call.effects``, applied by ``engine.runtime.effects.apply_effects`` in the
 step's own transaction): the lead and sale rows change exactly when the instance's state does, or not
 at all. Who did a human step (the contacting manager, the seller, the revisit caller) is read from
 ``human_task.completed_by`` in that same transaction, never taken from form data.

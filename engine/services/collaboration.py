@@ -16,12 +16,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit
 from engine.context import EngineContext
-from engine.db.models import Attachment, Comment, HumanTask, ProcessInstance
+from engine.db.models import Attachment, Comment, HumanTask, TaskLike
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError, NotFoundError, PermissionDeniedError, TaskNotFoundError
 from engine.runtime import lifecycle
+from engine.runtime import step as steps
 from engine.services.authz import require_any_role
 from engine.services.instances import parse_id
 from engine.views import Actor, AttachmentView, CommentView
@@ -47,9 +47,20 @@ def _visible_task(session: Session, task_id: uuid.UUID, actor: Actor) -> HumanTa
     row = session.get(HumanTask, task_id)
     if row is None:
         raise TaskNotFoundError(f"no task {task_id}")
-    if not lifecycle.can_see(actor, row):
-        raise PermissionDeniedError("this task is not yours to see")
+    _check_visible(row, actor)
     return row
+
+
+def _check_visible(task: TaskLike | None, actor: Actor) -> TaskLike:
+    assert task is not None
+    if not lifecycle.can_see(actor, task):
+        raise PermissionDeniedError("this task is not yours to see")
+    return task
+
+
+def insert_row(session: Session, row: Comment | Attachment) -> None:
+    session.add(row)
+    session.flush()  # its id, for the audit event
 
 
 def add_comment(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, text: str) -> CommentView:
@@ -57,17 +68,16 @@ def add_comment(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, t
     text = (text or "").strip()
     if not text or len(text) > MAX_COMMENT:
         raise InvalidInputError(f"a comment needs 1 to {MAX_COMMENT} characters")
-    now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
-        task = _visible_task(session, parse_id(task_id, "task"), actor)
-        instance = session.scalars(select(ProcessInstance).where(ProcessInstance.id == task.instance_id)
-                                   .with_for_update()).one()
-        row = Comment(instance_id=task.instance_id, task_id=task.id, author=actor.username, text=text, at=now)
-        session.add(row)
-        session.flush()
-        audit.append_instance(session, instance, actor=actor.username, action="comment.added", at=now,
-                              after={"task": str(task.id), "comment": row.id})
-        return CommentView(row.id, str(task.id), row.author, row.text, row.at)
+
+    def act(step: steps.Step) -> Comment:
+        task = _check_visible(step.task, actor)
+        row = Comment(instance_id=task.instance_id, task_id=task.id, author=actor.username, text=text, at=step.now)
+        step.write(lambda session: insert_row(session, row))
+        step.audit("comment.added", actor=actor.username, after=lambda: {"task": str(task.id), "comment": row.id})
+        return row
+
+    row = steps.on_task(ctx, parse_id(task_id, "task"), act)
+    return CommentView(row.id, str(row.task_id), row.author, row.text, row.at)
 
 
 def list_comments(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> list[CommentView]:
@@ -79,7 +89,7 @@ def list_comments(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor)
         return [CommentView(r.id, str(r.task_id) if r.task_id else None, r.author, r.text, r.at) for r in rows]
 
 
-def _check_file(ctx: EngineContext, filename: str, content: bytes) -> str:
+def check_file(ctx: EngineContext, filename: str, content: bytes) -> str:
     name = Path(filename or "").name
     if not name or len(name) > 200:
         raise InvalidInputError("the file needs a name of at most 200 characters")
@@ -101,7 +111,7 @@ def _check_file(ctx: EngineContext, filename: str, content: bytes) -> str:
     return content_type
 
 
-def _store(ctx: EngineContext, digest: str, content: bytes) -> None:
+def store_file(ctx: EngineContext, digest: str, content: bytes) -> None:
     path = ctx.settings.attachment_dir / digest[:2] / digest
     if path.exists():
         return
@@ -115,21 +125,21 @@ def add_attachment(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor
                    content: bytes) -> AttachmentView:
     """Store a file for the task (size and type checked). Raises InvalidInputError, TaskNotFoundError."""
     require_any_role(actor)
-    content_type = _check_file(ctx, filename, content)
+    content_type = check_file(ctx, filename, content)
     digest = hashlib.sha256(content).hexdigest()
-    now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
-        task = _visible_task(session, parse_id(task_id, "task"), actor)
-        instance = session.scalars(select(ProcessInstance).where(ProcessInstance.id == task.instance_id)
-                                   .with_for_update()).one()
-        _store(ctx, digest, content)
+
+    def act(step: steps.Step) -> Attachment:
+        task = _check_visible(step.task, actor)
+        store_file(ctx, digest, content)
         row = Attachment(instance_id=task.instance_id, task_id=task.id, filename=Path(filename).name,
-                         content_type=content_type, size=len(content), sha256=digest, uploaded_by=actor.username, at=now)
-        session.add(row)
-        session.flush()
-        audit.append_instance(session, instance, actor=actor.username, action="attachment.added", at=now,
-                              after={"task": str(task.id), "file": row.filename, "sha256": digest, "size": row.size})
-        return _attachment_view(row)
+                         content_type=content_type, size=len(content), sha256=digest, uploaded_by=actor.username,
+                         at=step.now)
+        step.write(lambda session: insert_row(session, row))
+        step.audit("attachment.added", actor=actor.username,
+                   after={"task": str(task.id), "file": row.filename, "sha256": digest, "size": row.size})
+        return row
+
+    return _attachment_view(steps.on_task(ctx, parse_id(task_id, "task"), act))
 
 
 def _attachment_view(row: Attachment) -> AttachmentView:

@@ -40,8 +40,7 @@ from engine.errors import (
     PermissionDeniedError,
 )
 from engine.privacy import mask_name, mask_phone, normalise
-from engine.services.definitions import latest_version
-from engine.services.instances import StartRequest, _start_in
+from engine.services.instances import StartRequest, start_in
 from engine.services.messages import deliver_message
 from engine.views import Actor
 
@@ -318,10 +317,9 @@ def _start_process(ctx: EngineContext, session: Session, case: Complaint, data: 
         "major_incident": case.major_incident, "ack": {},
         "clock": dl.clock_data(clock, dl.deadlines(clock, ctx.calendar, ctx.settings)),
     }
-    definition_id, version = latest_version(session, PROCESS_KEY, None)
     case.instance_id = uuid.uuid4()  # before the start: the first task's SLA comes from the case
-    _start_in(ctx, session, definition_id, version, PROCESS_KEY, actor, now,
-              StartRequest(case.case_no, case.customer_id, variables, instance_id=case.instance_id))
+    start_in(ctx, session, PROCESS_KEY, actor, StartRequest(case.case_no, case.customer_id, variables,
+                                                            instance_id=case.instance_id))
 
 
 def _restart_clock(ctx: EngineContext, restart: _Restart, actor: Actor) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine.bpmn.loader import ParsedBundle
 from engine.context import EngineContext
 from engine.db.models import AuditEvent, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, Timer
 from engine.db.session import unit_of_work
@@ -26,6 +26,7 @@ from engine.errors import (
 )
 from engine.runtime import instance as runtime
 from engine.runtime import lifecycle
+from engine.runtime import step as steps
 from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role, require_role
 from engine.services.definitions import latest_version
@@ -64,30 +65,34 @@ def start_instance(
     variables: dict[str, Any] | None = None,
     version: int | None = None,
 ) -> InstanceView:
-    """Start the latest (or given) version and run it to its first wait state, in one transaction.
+    """Start the latest (or given) version and run it to its first wait state.
 
-    A failing first step still creates the instance, in status ``error``. Raises
-    DefinitionNotFoundError, DuplicateBusinessKeyError, InvalidInputError, PermissionDeniedError.
+    The workflow runs before the write transaction (engine.runtime.step); a failing first step still creates
+    the instance, in status ``error``. Raises DefinitionNotFoundError, DuplicateBusinessKeyError,
+    InvalidInputError, PermissionDeniedError, StepFailedError (the new state cannot be stored).
     """
     require_any_role(actor)
     seed = _check_variables(variables)
     now = ctx.clock.now()
+    with unit_of_work(ctx.sessions, write=False) as session:
+        definition_id, definition_version = latest_version(session, process_key, version)
+        if business_key is not None and session.scalar(
+            select(ProcessInstance.id).where(
+                ProcessInstance.process_key == process_key, ProcessInstance.business_key == business_key
+            )
+        ):
+            raise DuplicateBusinessKeyError(f"{process_key} already has an instance for {business_key!r}")
+        bundle = runtime.load_bundle(ctx, session, definition_id)
+    request = StartRequest(business_key, customer_id, seed)
+    step = _starting(ctx, bundle, definition_id, definition_version, process_key, actor, now, request)
     try:
         with unit_of_work(ctx.sessions) as session:
-            definition_id, definition_version = latest_version(session, process_key, version)
-            if business_key is not None and session.scalar(
-                select(ProcessInstance.id).where(
-                    ProcessInstance.process_key == process_key, ProcessInstance.business_key == business_key
-                )
-            ):
-                raise DuplicateBusinessKeyError(f"{process_key} already has an instance for {business_key!r}")
-            row = _start_in(ctx, session, definition_id, definition_version, process_key, actor, now,
-                            StartRequest(business_key, customer_id, seed))
-            return _summary(row, definition_version)
+            step.store(session)
     except IntegrityError as exc:
         if business_key is None:
             raise
         raise DuplicateBusinessKeyError(f"{process_key} already has an instance for {business_key!r}") from exc
+    return _summary(step.instance, definition_version)
 
 
 @dataclass(frozen=True)
@@ -100,24 +105,22 @@ class StartRequest:
     instance_id: uuid.UUID | None = None
 
 
-def _start_in(ctx: EngineContext, session: Session, definition_id: int, definition_version: int, process_key: str,
-              actor: Actor, now: datetime, request: StartRequest) -> ProcessInstance:
-    """Create one instance and run it to its first wait state inside the caller's transaction."""
-    bundle = runtime.load_bundle(ctx, session, definition_id)
+def _starting(ctx: EngineContext, bundle: ParsedBundle, definition_id: int, definition_version: int,
+              process_key: str, actor: Actor, now: datetime, request: StartRequest) -> steps.Step:
     row = ProcessInstance(
         id=request.instance_id or uuid.uuid4(), definition_id=definition_id, process_key=process_key,
         business_key=request.business_key, customer_id=request.customer_id, started_by=actor.username, started_at=now,
     )
-    workflow = runtime.new_workflow(bundle, runtime.script_engine(ctx, ctx.clock, row.id), dict(request.variables))
-    failure = runtime.run_steps(workflow)
-    # Audit first: the new row is then inserted with its audit head, not updated after.
-    audit.append_instance(session, row, actor=actor.username, action="instance.started", at=now,
-                          after={"version": definition_version, "business_key": request.business_key})
-    if failure is not None:
-        audit.append_instance(session, row, actor=actor.username, action="instance.failed", at=now,
-                              after={"message": failure.message, "task": failure.task_name})
-    runtime.save(session, row, workflow, now, failure=failure, new=True)
-    return row
+    return steps.starting(ctx, row, bundle, dict(request.variables), actor=actor.username,
+                          audit_after={"version": definition_version, "business_key": request.business_key})
+
+
+def start_in(ctx: EngineContext, session: Session, process_key: str, actor: Actor, request: StartRequest) -> None:
+    """Start the latest version inside the caller's write transaction (a complaint with its case)."""
+    definition_id, definition_version = latest_version(session, process_key, None)
+    bundle = runtime.load_bundle(ctx, session, definition_id)
+    _starting(ctx, bundle, definition_id, definition_version, process_key, actor, ctx.clock.now(),
+              request).store(session)
 
 
 def start_instances(
@@ -128,12 +131,12 @@ def start_instances(
     actor: Actor,
     on_started: Callable[[Session, StartRequest], None] | None = None,
 ) -> BulkStart:
-    """Start many instances of one process in one transaction (scheduler scans, campaigns).
+    """Start many instances of one process, stored in one transaction (scheduler scans, campaigns).
 
     A request whose business key already has an instance is skipped, so a batch can be rerun
-    safely; ``on_started`` runs in the same transaction for each new instance. If a concurrent
-    starter wins a key between our check and our commit, the batch is retried once without it.
-    Raises DefinitionNotFoundError, InvalidInputError, PermissionDeniedError.
+    safely; ``on_started`` runs in the same transaction for each new instance. The workflows run before the
+    write transaction. If a concurrent starter wins a key between our check and our commit, the batch is
+    retried without it. Raises DefinitionNotFoundError, InvalidInputError, PermissionDeniedError.
     """
     require_any_role(actor)
     for request in requests:
@@ -152,22 +155,27 @@ def start_instances(
 def _start_batch(ctx: EngineContext, process_key: str, requests: Sequence[StartRequest], actor: Actor,
                  on_started: Callable[[Session, StartRequest], None] | None) -> BulkStart:
     now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(ctx.sessions, write=False) as session:
         definition_id, definition_version = latest_version(session, process_key, None)
         taken = set(session.scalars(select(ProcessInstance.business_key).where(
             ProcessInstance.process_key == process_key,
             ProcessInstance.business_key.in_([r.business_key for r in requests]))))
-        started, skipped = [], []
-        for request in requests:
-            if request.business_key in taken:
-                skipped.append(str(request.business_key))
-                continue
-            taken.add(request.business_key)
-            row = _start_in(ctx, session, definition_id, definition_version, process_key, actor, now, request)
+        bundle = runtime.load_bundle(ctx, session, definition_id)
+    started: list[tuple[StartRequest, steps.Step]] = []
+    skipped = []
+    for request in requests:
+        if request.business_key in taken:
+            skipped.append(str(request.business_key))
+            continue
+        taken.add(request.business_key)
+        started.append((request, _starting(ctx, bundle, definition_id, definition_version, process_key, actor, now,
+                                           request)))
+    with unit_of_work(ctx.sessions) as session:
+        for request, step in started:
+            step.store(session)
             if on_started is not None:
                 on_started(session, request)
-            started.append(str(row.id))
-        return BulkStart(tuple(started), tuple(skipped))
+    return BulkStart(tuple(str(step.instance.id) for _, step in started), tuple(skipped))
 
 
 def _summary(row: ProcessInstance, version: int) -> InstanceView:
@@ -216,26 +224,24 @@ def _version(session: Session, row: ProcessInstance) -> int:
 
 
 def cancel_instance(ctx: EngineContext, instance_id: str | uuid.UUID, *, actor: Actor, reason: str = "") -> InstanceView:
-    """Cancel a running or failed instance: open tasks are cancelled, timers and subscriptions dropped.
+    """Cancel (terminate) a running or failed instance: open tasks are cancelled, timers and subscriptions dropped.
 
-    Raises InstanceNotFoundError, InvalidTransitionError (already ended), PermissionDeniedError.
+    Always possible, even when the instance's stored state can no longer be restored. Raises
+    InstanceNotFoundError, InvalidTransitionError (already ended), PermissionDeniedError.
     """
     require_role(actor, "supervisor")
-    key = parse_id(instance_id)
-    now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
-        row = runtime.lock_instance(session, key)
+
+    def act(step: steps.Step) -> tuple[steps.Step, int]:
+        row = step.instance
         if row.status in (InstanceStatus.COMPLETED.value, InstanceStatus.CANCELLED.value):
-            raise InvalidTransitionError(f"instance is already {row.status}", subject=str(key), state=row.status,
+            raise InvalidTransitionError(f"instance is already {row.status}", subject=str(row.id), state=row.status,
                                          action="cancel")
-        workflow = runtime.restore(ctx, session, row, ctx.clock)
-        workflow.cancel()
-        runtime.save(session, row, workflow, now)
-        row.status, row.ended_at = InstanceStatus.CANCELLED.value, now
-        runtime.projection.clear(session, row, now)
-        audit.append_instance(session, row, actor=actor.username, action="instance.cancelled", at=now,
-                              after={"reason": reason})
-        return _summary(row, _version(session, row))
+        step.cancel()
+        step.audit("instance.cancelled", actor=actor.username, after={"reason": reason})
+        return step, _version(_reads(step), row)
+
+    step, version = steps.on_instance(ctx, parse_id(instance_id), act)
+    return _summary(step.instance, version)
 
 
 def retry_instance(
@@ -245,22 +251,27 @@ def retry_instance(
 
     If the step fails again the instance stays in ``error`` with the new message (the
     attempt is audited). Raises InstanceNotFoundError, InvalidTransitionError (not in error),
-    PermissionDeniedError, InvalidInputError.
+    PermissionDeniedError, InvalidInputError, StepFailedError.
     """
     require_role(actor, "supervisor")
-    key = parse_id(instance_id)
     patch = _check_variables(data)
-    now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
-        row = runtime.lock_instance(session, key)
+
+    def act(step: steps.Step) -> tuple[steps.Step, int]:
+        row = step.instance
         if row.status != InstanceStatus.ERROR.value:
-            raise InvalidTransitionError("only a failed instance can be retried", subject=str(key),
+            raise InvalidTransitionError("only a failed instance can be retried", subject=str(row.id),
                                          state=row.status, action="retry")
-        workflow = runtime.restore(ctx, session, row, ctx.clock)
-        runtime.reready_failed_tasks(workflow, patch)
-        failure = runtime.run_steps(workflow)
-        runtime.save(session, row, workflow, now, failure=failure)
-        audit.append_instance(session, row, actor=actor.username, action="instance.retried", at=now,
-                              after={"ok": failure is None, "patched": sorted(patch),
-                                     "message": failure.message if failure else None})
-        return _summary(row, _version(session, row))
+        step.retry(patch)
+        failure = step.failure
+        step.audit("instance.retried", actor=actor.username,
+                   after={"ok": failure is None, "patched": sorted(patch),
+                          "message": failure.message if failure else None})
+        return step, _version(_reads(step), row)
+
+    step, version = steps.on_instance(ctx, parse_id(instance_id), act)
+    return _summary(step.instance, version)
+
+
+def _reads(step: steps.Step) -> Session:
+    assert step.session is not None
+    return step.session

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from engine import audit
 from engine.context import EngineContext
 from engine.db.models import InboundMessage, InstanceStatus, MessageSubscription
 from engine.db.session import unit_of_work
 from engine.errors import AmbiguousCorrelationError, InvalidInputError, MessageNotCorrelatedError
-from engine.runtime import instance as runtime
+from engine.runtime import step as steps
 from engine.runtime.projection import correlation_hash
 from engine.services.authz import require_any_role
 from engine.views import Actor, MessageResult
@@ -54,34 +55,39 @@ def deliver_message(
     previous = _previous(ctx, source, message_id)
     if previous is not None:
         return previous
-    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions, write=False) as session:
+        subs = session.scalars(
+            select(MessageSubscription).where(
+                MessageSubscription.name == name, MessageSubscription.correlation_hash == correlation_hash(correlation)
+            ).limit(2)
+        ).all()
+    if not subs:
+        raise MessageNotCorrelatedError(f"no instance is waiting for {name!r} with {correlation}")
+    if len({s.instance_id for s in subs}) > 1:
+        raise AmbiguousCorrelationError(f"several instances wait for {name!r} with {correlation}")
+    sub = subs[0]
+
+    def act(step: steps.Step) -> MessageResult:
+        assert step.session is not None
+        earlier = _previous_in(step.session, source, message_id)
+        if earlier is not None:
+            return earlier  # delivered by a concurrent call while we looked
+        if step.instance.status != InstanceStatus.RUNNING.value:
+            raise MessageNotCorrelatedError(f"the waiting instance is {step.instance.status}")
+        if step.session.get(MessageSubscription, sub.id) is None:
+            raise MessageNotCorrelatedError(f"no instance is waiting for {name!r} with {correlation} any more")
+        step.deliver(uuid.UUID(sub.spiff_task_id), name, payload, correlation)
+        result = MessageResult(message_id, "delivered", (str(step.instance.id),))
+        record = {"status": result.status, "instance_ids": list(result.instance_ids)}
+        # The message id is claimed with the step: a concurrent duplicate fails on the unique index, and is
+        # answered with this result.
+        step.write(lambda session: _claim(session, source, message_id, name, step.now, record))
+        step.audit("message.received", actor=actor.username,
+                   after={"name": name, "message_id": message_id, "source": source})
+        return result
+
     try:
-        with unit_of_work(ctx.sessions) as session:
-            record = InboundMessage(source=source, message_id=message_id, name=name, received_at=now, result={})
-            session.add(record)
-            session.flush()  # claims the message id now: a concurrent duplicate waits here, then fails
-            subs = session.scalars(
-                select(MessageSubscription).where(
-                    MessageSubscription.name == name, MessageSubscription.correlation_hash == correlation_hash(correlation)
-                ).limit(2)
-            ).all()
-            if not subs:
-                raise MessageNotCorrelatedError(f"no instance is waiting for {name!r} with {correlation}")
-            if len({s.instance_id for s in subs}) > 1:
-                raise AmbiguousCorrelationError(f"several instances wait for {name!r} with {correlation}")
-            sub = subs[0]
-            instance = runtime.lock_instance(session, sub.instance_id)
-            if instance.status != InstanceStatus.RUNNING.value:
-                raise MessageNotCorrelatedError(f"the waiting instance is {instance.status}")
-            workflow = runtime.restore(ctx, session, instance, ctx.clock)
-            runtime.send_message(workflow, uuid.UUID(sub.spiff_task_id), name, payload, correlation)
-            failure = runtime.run_steps(workflow)
-            runtime.save(session, instance, workflow, now, failure=failure)
-            result = MessageResult(message_id, "delivered", (str(instance.id),))
-            record.result = {"status": result.status, "instance_ids": list(result.instance_ids)}
-            audit.append_instance(session, instance, actor=actor.username, action="message.received", at=now,
-                                  after={"name": name, "message_id": message_id, "source": source})
-            return result
+        return steps.on_instance(ctx, sub.instance_id, act)
     except IntegrityError:
         previous = _previous(ctx, source, message_id)
         if previous is None:
@@ -89,13 +95,22 @@ def deliver_message(
         return previous
 
 
+def _claim(session: Session, source: str, message_id: str, name: str, at: datetime, result: dict[str, Any]) -> None:
+    session.execute(insert(InboundMessage).values(source=source, message_id=message_id, name=name, received_at=at,
+                                                  result=result))
+
+
 def _previous(ctx: EngineContext, source: str, message_id: str) -> MessageResult | None:
     with unit_of_work(ctx.sessions, write=False) as session:
-        row = session.scalars(
-            select(InboundMessage).where(InboundMessage.source == source, InboundMessage.message_id == message_id)
-        ).first()
-        if row is None:
-            return None
-        return MessageResult(message_id, row.result.get("status", "delivered"),
-                             tuple(row.result.get("instance_ids", [])), duplicate=True)
+        return _previous_in(session, source, message_id)
+
+
+def _previous_in(session: Session, source: str, message_id: str) -> MessageResult | None:
+    row = session.scalars(
+        select(InboundMessage).where(InboundMessage.source == source, InboundMessage.message_id == message_id)
+    ).first()
+    if row is None:
+        return None
+    return MessageResult(message_id, row.result.get("status", "delivered"),
+                         tuple(row.result.get("instance_ids", [])), duplicate=True)
 

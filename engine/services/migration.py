@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit
 from engine.context import EngineContext
 from engine.db.models import InstanceStatus, ProcessDefinition, ProcessInstance
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError
 from engine.runtime import instance as runtime
 from engine.runtime import migration as moving
+from engine.runtime import step as steps
 from engine.services.authz import require_role
 from engine.services.definitions import latest_version
 from engine.views import Actor
@@ -125,33 +125,32 @@ def migrate_instances(
 
 def _migrate_one(ctx: EngineContext, instance_id: uuid.UUID, target_id: int, target_version: int,
                  actor: Actor) -> InstanceMigration | None:
-    now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
-        row = runtime.lock_instance(session, instance_id)
+
+    def act(step: steps.Step) -> InstanceMigration | None:
+        row = step.instance
         if row.status not in LIVE or row.definition_id == target_id:
             return None  # ended or moved by someone else since the list was read
-        version = int(session.scalar(select(ProcessDefinition.version).where(
+        assert step.session is not None
+        version = int(step.session.scalar(select(ProcessDefinition.version).where(
             ProcessDefinition.id == row.definition_id)) or 0)
-        target = runtime.load_bundle(ctx, session, target_id)
-        workflow = runtime.restore(ctx, session, row, ctx.clock)
-        found = moving.check(workflow, target)
+        target = runtime.load_bundle(ctx, step.session, target_id)
+        found = moving.check(step.workflow, target)
         result = InstanceMigration(str(row.id), row.business_key, version, target_version, row.status,
                                    found.compatible, found.tasks, found.problems)
         if not found.compatible:
             return result
-        moved = moving.migrate(workflow, target)
-        row.definition_id = target_id
-        failure: runtime.StepFailure | None
+        moved = moving.migrate(step.workflow, target)
+        step.adopt(moved, target_id)
         if row.status == InstanceStatus.ERROR.value:  # still failed: a supervisor retries it on the new version
             details = row.error_details or {}
-            failure = runtime.StepFailure(row.error_message or "", row.error_task, details.get("task_id"),
-                                          details.get("line"), details.get("error_type"))
+            step.keep_failure(runtime.StepFailure(row.error_message or "", row.error_task, details.get("task_id"),
+                                                  details.get("line"), details.get("error_type")))
         else:
-            failure = runtime.run_steps(moved)
-        audit.append_instance(session, row, actor=actor.username, action="instance.migrated", at=now,
-                              before={"version": version}, after={"version": target_version,
-                                                                  "tasks": [t.element_id for t in found.tasks]})
-        runtime.save(session, row, moved, now, failure=failure)
-        moving.refresh_task_rows(session, row, moved)
-        return InstanceMigration(result.instance_id, result.business_key, version, target_version, row.status,
+            step.run()
+        step.write(lambda session: moving.refresh_task_rows(session, row, moved))
+        step.audit("instance.migrated", actor=actor.username, before={"version": version},
+                   after={"version": target_version, "tasks": [t.element_id for t in found.tasks]})
+        return InstanceMigration(result.instance_id, result.business_key, version, target_version, step.status,
                                  True, found.tasks, (), migrated=True)
+
+    return steps.on_instance(ctx, instance_id, act)

@@ -13,6 +13,7 @@ mobile numbers are C2 data; logs never hold them in clear).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -28,14 +29,15 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine import audit
 from engine.context import EngineContext
-from engine.db.models import Attachment, ProcessInstance
+from engine.db.models import Attachment
 from engine.db.outreach import FINAL_OUTBOX_STATES, Customer, CustomerStatus, OutboxMessage
 from engine.db.portal import OneTimeCode, RateHit
 from engine.db.session import unit_of_work
-from engine.errors import AuthenticationError, InvalidInputError, NotFoundError, RateLimitedError
-from engine.outbox.store import OutboxIntent, seal_value, store_effects
+from engine.errors import AuthenticationError, InstanceNotFoundError, InvalidInputError, NotFoundError, RateLimitedError
+from engine.outbox.store import OutboxIntent, seal_value
 from engine.privacy import mask_phone, normalise
-from engine.services.collaboration import _check_file, _store
+from engine.runtime import step as steps
+from engine.services.collaboration import check_file, insert_row, store_file
 from engine.views import Actor, AttachmentView
 
 TEMPLATE = "one_time_code"
@@ -97,9 +99,10 @@ def request_code(ctx: EngineContext, phone: str, *, ip: str | None) -> CodeReque
         session.flush()
         if customer_id is not None:
             row.outbox_key = f"otp:{row.id}"
-            store_effects(session, None, [OutboxIntent(
+            OutboxIntent(
                 key=row.outbox_key, customer_id=customer_id, channel="sms", template=TEMPLATE, purpose="service",
-                urgent=True, params={"code": seal_value(ctx.cipher, code), "bank_name": ctx.settings.bank_name})], now)
+                urgent=True, params={"code": seal_value(ctx.cipher, code), "bank_name": ctx.settings.bank_name},
+            ).apply(session, None, now)
         audit.append(session, stream=f"customer:{customer_id}" if customer_id else "portal:unknown",
                      actor="portal", action="portal.code_requested", subject_type="portal_code",
                      subject_id=str(row.id), at=now,
@@ -198,7 +201,7 @@ def _check_limits(session: Session, where: ColumnElement[bool], limits: tuple[tu
 
 def check_upload(ctx: EngineContext, filename: str, content: bytes) -> str:
     """The content type of an acceptable file (same size and type rules as task attachments), else InvalidInputError."""
-    return _check_file(ctx, filename, content)
+    return check_file(ctx, filename, content)
 
 
 def attach_files(ctx: EngineContext, instance_id: str, files: list[tuple[str, bytes]], *, actor: Actor) -> list[AttachmentView]:
@@ -209,24 +212,29 @@ def attach_files(ctx: EngineContext, instance_id: str, files: list[tuple[str, by
     if len(files) > MAX_FILES:
         raise InvalidInputError(f"最多 {MAX_FILES} 个附件 / at most {MAX_FILES} files")
     checked = [(Path(name).name, content, check_upload(ctx, name, content)) for name, content in files]
-    now = ctx.clock.now()
-    views = []
-    with unit_of_work(ctx.sessions) as session:
-        instance = session.scalars(select(ProcessInstance).where(ProcessInstance.id == uuid.UUID(instance_id))
-                                   .with_for_update()).first()
-        if instance is None:
-            raise NotFoundError(f"no instance {instance_id}")
+    try:
+        key = uuid.UUID(instance_id)
+    except ValueError as exc:
+        raise NotFoundError(f"no instance {instance_id}") from exc
+
+    def act(step: steps.Step) -> list[Attachment]:
+        attached = []
         for name, content, content_type in checked:
             digest = hashlib.sha256(content).hexdigest()
-            _store(ctx, digest, content)
-            row = Attachment(instance_id=instance.id, task_id=None, filename=name, content_type=content_type,
-                             size=len(content), sha256=digest, uploaded_by=actor.username, at=now)
-            session.add(row)
-            session.flush()
-            audit.append_instance(session, instance, actor=actor.username, action="attachment.added", at=now,
-                                  after={"file": name, "sha256": digest, "size": len(content)})
-            views.append(AttachmentView(row.id, None, name, content_type, row.size, digest, actor.username, now))
-    return views
+            store_file(ctx, digest, content)
+            row = Attachment(instance_id=key, task_id=None, filename=name, content_type=content_type,
+                             size=len(content), sha256=digest, uploaded_by=actor.username, at=step.now)
+            step.write(functools.partial(insert_row, row=row))
+            step.audit("attachment.added", actor=actor.username,
+                       after={"file": name, "sha256": digest, "size": len(content)})
+            attached.append(row)
+        return attached
+
+    try:
+        rows = steps.on_instance(ctx, key, act)
+    except InstanceNotFoundError as exc:
+        raise NotFoundError(f"no instance {instance_id}") from exc
+    return [AttachmentView(r.id, None, r.filename, r.content_type, r.size, r.sha256, r.uploaded_by, r.at) for r in rows]
 
 
 def list_case_files(ctx: EngineContext, instance_id: str, *, uploaded_by: str | None = None) -> list[AttachmentView]:

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.clock import as_utc
 from engine.context import EngineContext
-from engine.db.models import HumanTask
+from engine.db.models import HumanTask, TaskRecord
 from engine.db.session import unit_of_work
 from engine.errors import InvalidTransitionError, PermissionDeniedError, TaskNotFoundError
+from engine.runtime import rows
 from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role, require_role
 from engine.services.instances import parse_id
@@ -46,19 +47,19 @@ def sweep_breaches(ctx: EngineContext, *, now: datetime | None = None, batch: in
     flagged = 0
     while True:
         with unit_of_work(ctx.sessions) as session:
-            rows = session.scalars(
-                select(HumanTask).where(HumanTask.status.in_(OPEN_STATES), HumanTask.due_at <= moment,
-                                        HumanTask.sla_breached_at.is_(None), HumanTask.sla_paused_at.is_(None))
+            found = session.execute(
+                select(HumanTask.__table__).where(HumanTask.status.in_(OPEN_STATES), HumanTask.due_at <= moment,
+                                                  HumanTask.sla_breached_at.is_(None), HumanTask.sla_paused_at.is_(None))
                 .order_by(HumanTask.due_at).limit(batch).with_for_update(skip_locked=True)
-            ).all()
-            for row in rows:
-                row.sla_breached_at = row.due_at
-                row.priority = max(row.priority, ESCALATED_PRIORITY)
-                audit.append(session, stream=f"task:{row.id}", actor="system", action="sla.breached",
-                             subject_type="task", subject_id=str(row.id), at=moment,
-                             after={"due_at": row.due_at.isoformat() if row.due_at else None, "assignee": row.assignee})
-            flagged += len(rows)
-        if len(rows) < batch:
+            ).mappings().all()
+            for task in (TaskRecord(**row) for row in found):
+                rows.flag_breach(session, task.id, ESCALATED_PRIORITY)
+                audit.append(session, stream=f"task:{task.id}", actor="system", action="sla.breached",
+                             subject_type="task", subject_id=str(task.id), at=moment,
+                             after={"due_at": task.due_at.isoformat() if task.due_at else None,
+                                    "assignee": task.assignee})
+            flagged += len(found)
+        if len(found) < batch:
             return flagged
 
 
@@ -69,8 +70,8 @@ def next_due(ctx: EngineContext, after: datetime) -> datetime | None:
     return as_utc(due) if due is not None else None
 
 
-def _lock_for_sla(session: Session, task_id: uuid.UUID, actor: Actor) -> HumanTask:
-    row = session.scalars(select(HumanTask).where(HumanTask.id == task_id).with_for_update()).one_or_none()
+def _lock_for_sla(session: Session, task_id: uuid.UUID, actor: Actor) -> TaskRecord:
+    row = rows.lock_task(session, task_id)
     if row is None:
         raise TaskNotFoundError(f"no task {task_id}")
     if not (actor.is_supervisor or row.assignee == actor.username):
@@ -89,6 +90,7 @@ def pause_sla(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, rea
         if row.sla_paused_at is not None:
             raise InvalidTransitionError("the SLA is already paused", subject=str(row.id), state="paused", action="pause")
         row.sla_paused_at = now
+        rows.write_sla(session, row)
         audit.append(session, stream=f"task:{row.id}", actor=actor.username, action="sla.paused", subject_type="task",
                      subject_id=str(row.id), at=now, after={"reason": reason})
         return task_view(row, actor)
@@ -106,6 +108,7 @@ def resume_sla(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) ->
         row.due_at = row.due_at + paused_for if row.due_at else None
         row.sla_warn_at = row.sla_warn_at + paused_for if row.sla_warn_at else None
         row.sla_paused_at = None
+        rows.write_sla(session, row)
         audit.append(session, stream=f"task:{row.id}", actor=actor.username, action="sla.resumed", subject_type="task",
                      subject_id=str(row.id), at=now, after={"paused_seconds": int(paused_for.total_seconds())})
         return task_view(row, actor)

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine import audit
 from engine.context import EngineContext
-from engine.db.models import HumanTaskStatus, ProcessInstance
 from engine.db.session import unit_of_work
 from engine.errors import (
     EngineError,
@@ -21,6 +19,7 @@ from engine.errors import (
 )
 from engine.runtime import instance as runtime
 from engine.runtime import lifecycle, rows
+from engine.runtime import step as steps
 from engine.runtime.projection import OPEN_STATES
 from engine.services import task_queries as queries
 from engine.services.authz import require_any_role, require_role
@@ -155,17 +154,18 @@ def get_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> T
 
 def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, action: str,
                 assignee: str | None = None) -> TaskView:
-    """One lifecycle transition: lock the task's instance first, then read the task (a concurrent claim is
-    seen, not overwritten), check, write the task, its queue rows, the audit event and the instance revision."""
+    """One lifecycle transition: check it on the task as read, then write the task, its queue rows, the audit
+    event and the instance revision (engine.runtime.step)."""
     require_any_role(actor)
-    key = parse_id(task_id, "task")
-    now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
-        instance, row = rows.lock_instance_of_task(session, key)
+
+    def act(step: steps.Step) -> TaskView:
+        row = step.task
+        assert row is not None
         transition = lifecycle.check(action, actor, row)
         if assignee is not None and assignee in row.excluded_names:
             raise PermissionDeniedError(f"{assignee} may not take this task (the process excludes them)")
         before = {"status": row.status, "assignee": row.assignee, "owner": row.owner}
+        status_changed = row.status != transition.target
         row.status = transition.target
         if action == "delegate":
             row.owner, row.assignee = row.owner or row.assignee, assignee
@@ -174,14 +174,13 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
         else:
             row.assignee = assignee if action == "assign" else (actor.username if action == "claim" else None)
             row.owner = None
-        row.claimed_at = now if row.assignee else None
-        rows.write_assignment(session, row, status_changed=row.status != before["status"])
-        head = audit.append_to_instance(session, instance.id, instance.audit_head, actor=actor.username,
-                                        action=f"task.{action}", at=now, before=before,
-                                        after={"task": str(row.id), "status": row.status, "assignee": row.assignee,
-                                               "owner": row.owner})
-        rows.advance_instance(session, instance.id, instance.revision, head)
+        row.claimed_at = step.now if row.assignee else None
+        step.write(lambda session: rows.write_assignment(session, row, status_changed=status_changed))
+        step.audit(f"task.{action}", actor=actor.username, before=before,
+                   after={"task": str(row.id), "status": row.status, "assignee": row.assignee, "owner": row.owner})
         return task_view(row, actor)
+
+    return steps.on_task(ctx, parse_id(task_id, "task"), act)
 
 
 def claim_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> TaskView:
@@ -223,9 +222,10 @@ def update_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, p
     require_any_role(actor)
     if priority is not None and not 0 <= priority <= 100:
         raise InvalidInputError("priority must be between 0 and 100")
-    now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
-        instance, row = rows.lock_instance_of_task(session, parse_id(task_id, "task"))
+
+    def act(step: steps.Step) -> TaskView:
+        row = step.task
+        assert row is not None
         if row.status not in OPEN_STATES:
             raise InvalidTransitionError("the task is not open", subject=str(row.id), state=row.status, action="update")
         if not (actor.is_supervisor or row.assignee == actor.username):
@@ -237,13 +237,13 @@ def update_task(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, p
             row.due_at = due_at
         if follow_up_at is not None:
             row.follow_up_at = follow_up_at
-        rows.write_planning(session, row)
-        head = audit.append_to_instance(session, instance.id, instance.audit_head, actor=actor.username,
-                                        action="task.updated", at=now, before=before,
-                                        after={"task": str(row.id), "priority": row.priority,
-                                               "due_at": _iso(row.due_at), "follow_up_at": _iso(row.follow_up_at)})
-        rows.advance_instance(session, instance.id, instance.revision, head)
+        step.write(lambda session: rows.write_planning(session, row))
+        step.audit("task.updated", actor=actor.username, before=before,
+                   after={"task": str(row.id), "priority": row.priority, "due_at": _iso(row.due_at),
+                          "follow_up_at": _iso(row.follow_up_at)})
         return task_view(row, actor)
+
+    return steps.on_task(ctx, parse_id(task_id, "task"), act)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -274,40 +274,30 @@ def bulk_transition(ctx: EngineContext, task_ids: list[str], *, actor: Actor, ac
 def complete_task(
     ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, data: dict[str, Any] | None = None
 ) -> TaskView:
-    """Submit the task's form and run the process on to its next wait state, in one transaction.
+    """Submit the task's form and run the process on to its next wait state, in one step.
 
     The data is validated against the task's form (FormValidationError with field messages;
     nothing changes). If a later script or service step fails, the completion still stands
     and the instance is marked ``error`` for a supervisor to retry. Raises TaskNotFoundError,
-    InvalidTransitionError, PermissionDeniedError, FormValidationError, ConcurrentModificationError.
+    InvalidTransitionError, PermissionDeniedError, FormValidationError, ConcurrentModificationError,
+    StepFailedError (the step could not be stored: the instance is in ``error``).
     """
     require_any_role(actor)
-    key = parse_id(task_id, "task")
-    now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
-        locked, row = rows.lock_instance_of_task(session, key)
-        instance = ProcessInstance(**locked)  # not in the session: written back by statements, not the unit of work
+
+    def act(step: steps.Step) -> TaskView:
+        row = step.task
+        assert row is not None
         lifecycle.check("complete", actor, row)
-        bundle = runtime.load_bundle(ctx, session, instance.definition_id)
-        cleaned = _validated(ctx, bundle.forms.get(row.form_key) if row.form_key else None, data)
-        workflow = runtime.restore(ctx, session, instance, ctx.clock)
-        spiff_task = runtime.ready_task(workflow, row.id)
-        if spiff_task is None:
-            raise InvalidTransitionError("the process is no longer waiting for this task", subject=str(row.id),
-                                         state=row.status, action="complete")
-        spiff_task.data.update(cleaned)
-        spiff_task.run()
-        failure = runtime.run_steps(workflow)
-        # Before the projection, which closes the open rows whose task is no longer ready: this one is done.
-        rows.complete_task(session, row.id, actor.username, now)
-        row.status, row.completed_at, row.completed_by = HumanTaskStatus.COMPLETED.value, now, actor.username
-        audit.append_instance(session, instance, actor=actor.username, action="task.complete", at=now,
-                              after={"task": str(row.id), "name": row.task_name, "fields": sorted(cleaned)})
-        if failure is not None:
-            audit.append_instance(session, instance, actor=actor.username, action="instance.failed", at=now,
-                                  after={"message": failure.message, "task": failure.task_name})
-        runtime.save(session, instance, workflow, now, failure=failure)
+        cleaned = _validated(ctx, step.bundle.forms.get(row.form_key) if row.form_key else None, data)
+        step.complete(row, cleaned, by=actor.username)
+        step.audit("task.complete", actor=actor.username,
+                   after={"task": str(row.id), "name": row.task_name, "fields": sorted(cleaned)})
+        if step.failure is not None:
+            step.audit("instance.failed", actor=actor.username,
+                       after={"message": step.failure.message, "task": step.failure.task_name})
         return task_view(row, actor)
+
+    return steps.on_task(ctx, parse_id(task_id, "task"), act)
 
 
 def _validated(ctx: EngineContext, form: dict[str, Any] | None, data: dict[str, Any] | None) -> dict[str, Any]:

@@ -7,14 +7,12 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
-from engine import audit
 from engine.clock import FrozenClock, as_utc
 from engine.context import EngineContext
 from engine.db.models import InstanceStatus, ProcessInstance, Timer, TimerStatus
 from engine.db.session import unit_of_work
-from engine.runtime import instance as runtime
+from engine.runtime import step as steps
 from engine.views import TimerSweep
 
 log = logging.getLogger(__name__)
@@ -66,29 +64,25 @@ def _due_instances(ctx: EngineContext, moment: datetime, batch: int, skipped: se
         return [row[0] for row in session.execute(stmt) if row[0] not in skipped][:batch]
 
 
-def _lock_unless_busy(session: Session, instance_id: uuid.UUID) -> ProcessInstance | None:
-    stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update(skip_locked=True)
-    return session.scalars(stmt).one_or_none()
-
-
 def _wake(ctx: EngineContext, instance_id: uuid.UUID, moment: datetime) -> bool:
-    with unit_of_work(ctx.sessions) as session:
-        instance = _lock_unless_busy(session, instance_id)
-        if instance is None or instance.status != InstanceStatus.RUNNING.value:
+    """Fire the instance's due timers (False: not running, held by another sweeper, or nothing due any more)."""
+
+    def act(step: steps.Step) -> bool:
+        if step.instance.status != InstanceStatus.RUNNING.value:
             return False
-        due = session.scalars(
+        assert step.session is not None
+        due = step.session.scalars(
             select(Timer.name).where(Timer.instance_id == instance_id, Timer.status == TimerStatus.PENDING.value,
                                      Timer.due_at <= moment)
         ).all()
         if not due:
-            return False  # another sweeper fired them between our query and our lock
-        workflow = runtime.restore(ctx, session, instance, FrozenClock(moment))
-        workflow.refresh_timers()
-        failure = runtime.run_steps(workflow)
-        runtime.save(session, instance, workflow, moment, failure=failure)
-        audit.append_instance(session, instance, actor="system", action="timer.fired", at=moment,
-                              after={"timers": sorted(due), "failed": failure.message if failure else None})
+            return False  # another sweeper fired them between our query and our read
+        step.fire_timers()
+        step.audit("timer.fired", actor="system",
+                   after={"timers": sorted(due), "failed": step.failure.message if step.failure else None})
         return True
+
+    return bool(steps.unless_busy(ctx, instance_id, act, clock=FrozenClock(moment)))
 
 
 def _record_failure(ctx: EngineContext, instance_id: uuid.UUID, moment: datetime, exc: Exception) -> None:

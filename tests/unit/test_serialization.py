@@ -49,7 +49,8 @@ def test_golden_state_v1_loads_and_runs_to_the_end(ctx, people, db):
 
     with ctx.sessions.begin() as session:
         row = session.get(ProcessInstance, uuid.UUID(started.id))
-        project(session, row, runtime.restore(ctx, session, row, ctx.clock), ctx.clock.now(), new=False)
+        project(session, row, runtime.restore(ctx, session, row, ctx.clock), ctx.clock.now(), new=False,
+                shaping=ctx.shaping())
     [task] = open_tasks(ctx, started.id)
     assert task.id == approve_id and task.task_name == "approve"
     claim_and_complete(ctx, task.id, people["sam"])

@@ -48,13 +48,13 @@ def test_an_instance_saved_since_it_was_read_is_not_overwritten(ctx):
         stale = rows.instance_row(session, key)
     assert stale is not None and stale.revision == 1
     with unit_of_work(ctx.sessions) as session:  # someone else's step: revision 1 → 2
-        fresh = session.get_one(ProcessInstance, key)
-        fresh.updated_at = fresh.updated_at
-        rows.update_instance(session, fresh)
-        assert fresh.revision == 2 and not session.is_modified(fresh)  # the session's object is in step
+        fresh = rows.instance_row(session, key)
+        assert fresh is not None
+        rows.update_instance(session, fresh, fresh.revision)
+        assert fresh.revision == 2
     stale.error_message = "lost update"
     with pytest.raises(ConcurrentModificationError), unit_of_work(ctx.sessions) as session:
-        rows.update_instance(session, stale)
+        rows.update_instance(session, stale, stale.revision)
     with unit_of_work(ctx.sessions, write=False) as session:
         stored = session.get_one(ProcessInstance, key)
         assert (stored.revision, stored.error_message) == (2, None)  # no second UPDATE at that commit either
