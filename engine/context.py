@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import wakeups
+from engine.authz.grants import GrantRow, GrantTable
 from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
@@ -69,6 +70,7 @@ class EngineContext:
     specs: SpecCache
     cipher: FieldCipher
     calendar: BusinessCalendar
+    grants: GrantTable
     handlers: dict[str, ServiceHandler] = field(default_factory=dict)
     form_validator: FormValidator | None = None
     # Outbound channels by name ("sms", "email", "wechat", "inapp"); integrations add theirs in register(ctx).
@@ -126,6 +128,7 @@ def build_engine(
         cipher=FieldCipher(settings.data_key or key_from_file(settings.data_key_file)),
         calendar=BusinessCalendar(country=settings.calendar_country, fallback=settings.calendar_fallback,
                                   loader=lambda: read_bank_table(db), max_age=settings.calendar_refresh_seconds),
+        grants=GrantTable(lambda: _read_grants(sessions), settings.authz_refresh_seconds),
         handlers=dict(handlers or {}),
         form_validator=form_validator or validate_submission,
     )
@@ -143,3 +146,14 @@ def build_engine(
             raise ConfigurationError(f"cannot load handler module {dotted!r}: {exc}") from exc
         register(ctx)
     return ctx
+
+
+def _read_grants(sessions: sessionmaker[Session]) -> list[GrantRow]:
+    from sqlalchemy import select
+
+    from engine.db.authz import Grant
+
+    with sessions() as session:
+        rows = session.execute(select(Grant.principal_kind, Grant.principal, Grant.resource_kind, Grant.resource_id,
+                                      Grant.permission)).all()
+    return [GrantRow(*row) for row in rows]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-ROLES = ("staff", "supervisor", "designer", "admin")
+ROLES = ("staff", "supervisor", "designer", "compliance", "admin")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
 
 from engine.clock import FrozenClock
 from engine.config import Settings, normalize_database_url
@@ -23,6 +24,7 @@ from engine.db import migrate
 from engine.db.base import Base
 from engine.db.session import make_db_engine
 from engine.services import identity
+from engine.services.grants import seed_defaults
 from engine.views import Actor
 from tests.support.mail import sink  # noqa: F401 - a real SMTP server fixture, shared by the test modules
 
@@ -71,6 +73,7 @@ def db(settings: Settings) -> Iterator[Engine]:
 
 
 def _truncate(db: Engine) -> None:
+    """Empty every table, then put back the built-in grants (a new database has them from its migration)."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with db.begin() as conn:
         if db.dialect.name == "postgresql":
@@ -78,6 +81,8 @@ def _truncate(db: Engine) -> None:
         else:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+    with Session(db) as session, session.begin():
+        seed_defaults(session, START)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Designers write this code in the browser, and one careless loop must not stop the service. Three fences:
 
-1. **A budget per workflow step** (:class:`Budget`): wall time (``Settings.script_time_budget``, 1 s by
+1. **A budget per workflow step** (:class:`Budget`): wall time spent in user code (``Settings.script_time_budget``, 1 s by
    default) and a number of traced operations, shared by everything the step evaluates. While user code runs,
    a trace function counts its line and call events, compares the monotonic time every
    ``_TIME_CHECK_EVERY`` events, and raises :class:`ResourceLimitError` inside the user's frame once the budget
@@ -70,7 +70,8 @@ class Budget:
 
     def __init__(self, limits: Limits = DEFAULT) -> None:
         self.limits = limits
-        self.deadline = time.monotonic() + limits.seconds
+        self.spent = 0.0  # seconds of user code so far (only the time inside ``running`` counts)
+        self.deadline = time.monotonic() + limits.seconds  # while running: when the rest of the budget ends
         self.operations_left = limits.operations
         self.exceeded: str | None = None
         self._baseline: int | None = None
@@ -108,10 +109,14 @@ class Budget:
         """Trace the user code run inside the block (this thread only)."""
         if self.exceeded is not None:
             raise ResourceLimitError(self.exceeded)
-        if time.monotonic() > self.deadline:
+        if self.spent >= self.limits.seconds:
             self._exceed(f"the script ran longer than {self.limits.seconds:g} s in one step")
         if self._baseline is None:
             self._baseline = _resident_bytes()
+        nested = _ACTIVE.get() is self  # an expression evaluated from inside a script: already traced and timed
+        started = time.monotonic()
+        if not nested:
+            self.deadline = started + self.limits.seconds - self.spent
         previous = sys.gettrace()
         token = _ACTIVE.set(self)
         sys.settrace(self.trace)
@@ -120,6 +125,8 @@ class Budget:
         finally:
             sys.settrace(previous)
             _ACTIVE.reset(token)
+            if not nested:
+                self.spent += time.monotonic() - started
 
 
 _STEP: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("careflow_step_budget", default=None)

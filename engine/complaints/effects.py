@@ -51,10 +51,7 @@ class CaseEvent:
     values: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, session: Session, instance_id: uuid.UUID | None, now: datetime) -> None:
-        case = load_case(session, self.case_no, lock=True)
-        if case is None:
-            raise LookupError(f"no complaint {self.case_no}")
-        APPLY[self.event](self, session, case, now)
+        APPLY[self.event](self, session, _own_case(session, self.case_no, instance_id), now)
 
 
 @dataclass(frozen=True)
@@ -68,9 +65,7 @@ class ClockChange:
     values: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, session: Session, instance_id: uuid.UUID | None, now: datetime) -> None:
-        case = load_case(session, self.case_no, lock=True)
-        if case is None:
-            raise LookupError(f"no complaint {self.case_no}")
+        case = _own_case(session, self.case_no, instance_id)
         if self.action == "extend" and self.clock["extension"] == "special":
             _check_recusal(session, case, "approve_extension", "approve a special extension of")
         before = {"target_on": case.target_due_on.isoformat(), "extension": case.extension}
@@ -80,6 +75,25 @@ class ClockChange:
                    "new_extension": self.clock["extension"], "paused_days": self.clock["paused_days"],
                    **{k: v for k, v in self.values.items() if k != "by"}}
         record_event(session, case, kind, at=now, actor=str(self.values.get("by") or "system"), details=details)
+
+
+def _own_case(session: Session, case_no: str, instance_id: uuid.UUID | None) -> Complaint:
+    """The case of the instance whose step this is: a process may change its own case and no other."""
+    case = load_case(session, case_no, lock=True)
+    if case is None:
+        raise LookupError(f"no complaint {case_no}")
+    if case.instance_id != instance_id:
+        raise PermissionDeniedError(f"complaint {case_no} belongs to another process instance; a process changes "
+                                    "only its own case", details={"case_no": case_no})
+    return case
+
+
+def _customer_actor(e: CaseEvent) -> tuple[str, dict[str, Any]]:
+    """Who did a customer's act, and the evidence when staff recorded it for the customer."""
+    recorded = e.values.get("recorded_for_customer")
+    if isinstance(recorded, dict) and recorded.get("recorded_by"):
+        return str(recorded["recorded_by"]), {"recorded_for_customer": recorded}
+    return str(e.values.get("by") or "customer"), {}
 
 
 def set_clock(case: Complaint, clock: dict[str, Any]) -> None:
@@ -171,8 +185,8 @@ def _answered(e: CaseEvent, session: Session, case: Complaint, now: datetime) ->
 def _rated(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> None:
     case.satisfaction = int(e.values["score"])
     case.satisfaction_comment = str(e.values.get("comment") or "") or None
-    record_event(session, case, "rated", at=now, actor=str(e.values.get("by") or "customer"),
-                 details={"score": case.satisfaction})
+    actor, evidence = _customer_actor(e)
+    record_event(session, case, "rated", at=now, actor=actor, details={"score": case.satisfaction, **evidence})
 
 
 def _reopened(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> None:
@@ -194,8 +208,9 @@ def _review_requested(e: CaseEvent, session: Session, case: Complaint, now: date
     case.review_requested_at = now
     case.review_reason = str(e.values.get("reason") or "")
     case.review_due_on = review_due(now, e.env.calendar, e.env.settings)
-    record_event(session, case, "review_requested", at=now, actor=str(e.values.get("by") or "customer"),
-                 details={"review_due_on": case.review_due_on.isoformat()})
+    actor, evidence = _customer_actor(e)
+    record_event(session, case, "review_requested", at=now, actor=actor,
+                 details={"review_due_on": case.review_due_on.isoformat(), **evidence})
 
 
 def _reviewed(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> None:
@@ -219,8 +234,9 @@ def _closed(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> N
 def _withdrawn(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> None:
     _status(case, S.WITHDRAWN)
     case.closed_at = now
-    record_event(session, case, "withdrawn", at=now, actor=str(e.values.get("by") or "customer"),
-                 details={"reason": e.values.get("reason") or None})
+    actor, evidence = _customer_actor(e)
+    record_event(session, case, "withdrawn", at=now, actor=actor,
+                 details={"reason": e.values.get("reason") or None, **evidence})
 
 
 def _sla_check(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> None:

@@ -407,6 +407,7 @@ class ApiToken(Base):
 # The other tables (outreach: customers, consents, outbox; customer360; ...) live in their own modules; importing them here
 # keeps Base.metadata complete for whoever imports the models (migrations, test truncation).
 from engine.db import (  # noqa: E402,F401
+    authz,
     calendar,
     complaints,
     customer360,

@@ -23,7 +23,7 @@ from engine.bpmn.workflow import CareflowScriptEngine, CareflowWorkflow
 from engine.clock import Clock
 from engine.context import EngineContext
 from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
-from engine.errors import DefinitionNotFoundError
+from engine.errors import DefinitionNotFoundError, InvalidInputError
 from engine.runtime import projection
 
 
@@ -138,6 +138,16 @@ def send_message(
     """
     catcher = workflow.get_task_from_id(catcher_id)
     definition = next(d for d in projection.message_definitions(catcher.task_spec.event_definition) if d.name == name)
+    # SpiffWorkflow evaluates the retrieval expressions on the payload when the event is caught; a payload without
+    # the value is the sender's mistake, refused here before anything moves (it raised a bare NameError there).
+    for prop in definition.correlation_properties:
+        try:
+            workflow.script_engine.environment.evaluate(prop.retrieval_expression, dict(payload))
+        except Exception as exc:  # noqa: BLE001 - any failure of the expression on this payload
+            raise InvalidInputError(
+                f"message {name!r}: the payload does not carry the correlation value {prop.name!r} "
+                f"({prop.retrieval_expression}): {type(exc).__name__}: {exc}",
+                details={"field": f"payload.{prop.name}"}) from exc
     correlations: dict[str, dict[str, Any]] = {}
     for prop in definition.correlation_properties:
         if prop.name in values:

@@ -1,4 +1,8 @@
-"""Permission checks shared by the services (roles: staff, supervisor, designer, admin)."""
+"""Role checks shared by the services (roles: staff, supervisor, designer, compliance, admin).
+
+A role says which parts of CareFlow a person works in; what they may do to which process, instance, message or
+customer is a grant (engine.authz).
+"""
 
 from __future__ import annotations
 
@@ -15,4 +19,4 @@ def require_role(actor: Actor, *roles: str) -> None:
 
 
 def require_any_role(actor: Actor) -> None:
-    require_role(actor, "staff", "supervisor", "designer")
+    require_role(actor, "staff", "supervisor", "designer", "compliance")

@@ -7,9 +7,13 @@ into it (DOMAIN §1.4); with new facts the open case's clock restarts from the n
 Rating, review requests and withdrawals are BPMN messages to the instance, so the process moves on
 and its steps update the case in the same transaction.
 
-Who may do what: staff and supervisors everything; a customer (``Actor("customer:<id>", {"customer"})``)
-only their own cases — anyone else's case is "not found", never "forbidden", so existence does not
-leak; an intake channel (``Actor("channel:<name>", {"intake"})``) only submits.
+Who may do what: staff and supervisors holding the ``read`` grant on ``complaint_handling`` read every case and
+file new ones; a customer (``Actor("customer:<id>", {"customer"})``) only their own cases — anyone else's case
+is "not found", never "forbidden", so existence does not leak; an intake channel
+(``Actor("channel:<name>", {"intake"})``) only submits. Rating, asking for a review and withdrawing are the
+customer's own acts: they come through the customer's signed-in channel, or staff record them for the customer
+with the evidence the complaint rules ask for (a recorded call, a letter, a counter slip: :class:`OnBehalf`),
+and the case shows who recorded it and on what evidence.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import authz
 from engine.clock import as_utc
 from engine.complaints import codes
 from engine.complaints import deadlines as dl
@@ -41,7 +46,7 @@ from engine.errors import (
 )
 from engine.privacy import mask_name, mask_phone, normalise
 from engine.services.instances import StartRequest, start_in
-from engine.services.messages import deliver_message
+from engine.services.messages import deliver_trusted
 from engine.views import Actor
 
 MESSAGE_SOURCE = "complaints"
@@ -137,9 +142,11 @@ def _customer_of(actor: Actor) -> str | None:
     return None
 
 
-def _require_reader(actor: Actor) -> str | None:
-    """Staff, supervisors, admins (→ None) or a customer (→ their id); intake channels only submit."""
+def _require_reader(ctx: EngineContext, actor: Actor) -> str | None:
+    """Staff and supervisors with the read grant on complaint_handling (→ None) or a customer (→ their id);
+    intake channels only submit."""
     if actor.has_role("staff", "supervisor"):
+        authz.require(ctx, actor, "read", "process", PROCESS_KEY)
         return None
     customer_id = _customer_of(actor)
     if customer_id is None:
@@ -147,8 +154,8 @@ def _require_reader(actor: Actor) -> str | None:
     return customer_id
 
 
-def _visible(session: Session, case_no: str, actor: Actor, *, lock: bool = False) -> Complaint:
-    own = _require_reader(actor)
+def _visible(ctx: EngineContext, session: Session, case_no: str, actor: Actor, *, lock: bool = False) -> Complaint:
+    own = _require_reader(ctx, actor)
     case = load_case(session, case_no, lock=lock) if case_no else None
     if case is None or (own is not None and case.customer_id != own):
         raise ComplaintNotFoundError(f"no complaint {case_no}")
@@ -325,17 +332,49 @@ def _start_process(ctx: EngineContext, session: Session, case: Complaint, data: 
 def _restart_clock(ctx: EngineContext, restart: _Restart, actor: Actor) -> None:
     """New facts: the open case's handling restarts with the clock from the new material (a message)."""
     try:
-        deliver_message(ctx, name="complaint.new_facts", message_id=f"{restart.repeat_no}:new_facts",
-                        actor=_on_behalf(actor), correlation={"case_no": restart.case_no}, source=MESSAGE_SOURCE,
+        deliver_trusted(ctx, name="complaint.new_facts", message_id=f"{restart.repeat_no}:new_facts",
+                        actor=actor, correlation={"case_no": restart.case_no}, source=MESSAGE_SOURCE,
                         payload={"case_no": restart.case_no, "received_at": restart.received_at.isoformat(),
                                  "repeat": restart.repeat_no, "by": actor.username})
     except MessageNotCorrelatedError:
         pass  # the case is past its investigation (review, reopen): the merge event records the repeat
 
 
-def _on_behalf(actor: Actor) -> Actor:
-    """Messages a customer or channel causes go in under their name, with the rights the message needs."""
-    return actor if actor.has_role("staff", "supervisor") else Actor(actor.username, frozenset({"staff"}))
+@dataclass(frozen=True)
+class OnBehalf:
+    """Staff recording a customer's act that reached the bank outside the portal, with its evidence."""
+
+    channel: str  # phone (a recorded call) | letter | counter
+    reference: str  # the recording's id, the letter's reference, the counter slip's number
+    note: str = ""
+
+    def checked(self) -> dict[str, str]:
+        if self.channel not in EVIDENCE_CHANNELS:
+            raise InvalidInputError(f"the evidence must be one of {', '.join(EVIDENCE_CHANNELS)}",
+                                    details={"field": "evidence_channel"})
+        _check_text("evidence_reference", self.reference, 200, required=True)
+        _check_text("evidence_note", self.note, 1000, required=False)
+        return {"channel": self.channel, "reference": self.reference.strip(), "note": self.note.strip()}
+
+
+EVIDENCE_CHANNELS = ("phone", "letter", "counter")
+
+
+def _customer_act(ctx: EngineContext, actor: Actor, on_behalf: OnBehalf | None) -> dict[str, Any]:
+    """Who the act is by, for the message payload: the customer themself, or staff recording it with evidence.
+    Raises PermissionDeniedError (staff without evidence, anyone else), InvalidInputError (bad evidence)."""
+    if _customer_of(actor) is not None:
+        if on_behalf is not None:
+            raise InvalidInputError("a customer acts for themself")
+        return {"by": actor.username}
+    if not actor.has_role("staff", "supervisor"):
+        raise PermissionDeniedError(f"{actor.username} may not act for a complainant")
+    authz.require(ctx, actor, "read", "process", PROCESS_KEY)
+    if on_behalf is None:
+        raise PermissionDeniedError("this is the customer's own act: it comes from the customer's signed-in channel, "
+                                    "or staff record it for the customer with the evidence (recorded call, letter, "
+                                    "counter slip)", details={"reason": "customer_act"})
+    return {"by": actor.username, "recorded_for_customer": {"recorded_by": actor.username, **on_behalf.checked()}}
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -345,9 +384,9 @@ def get_complaint(ctx: EngineContext, case_no: str, *, actor: Actor) -> Complain
     """One case with its events. Raises ComplaintNotFoundError (also for another customer's case),
     PermissionDeniedError (intake channels, designers)."""
     with unit_of_work(ctx.sessions, write=False) as session:
-        case = _visible(session, case_no, actor)
+        case = _visible(ctx, session, case_no, actor)
         events = _events(session, [case.id])
-        return _view(ctx, case, events.get(case.id, []), customer=_require_reader(actor) is not None)
+        return _view(ctx, case, events.get(case.id, []), customer=_require_reader(ctx, actor) is not None)
 
 
 def _load_view(ctx: EngineContext, case_no: str, *, customer: bool) -> ComplaintView:
@@ -363,7 +402,7 @@ def list_complaints(ctx: EngineContext, *, actor: Actor, customer_id: str | None
                     limit: int = 50) -> list[ComplaintView]:
     """Newest first. A customer sees only their own cases (another customer_id gives an empty list).
     Raises InvalidInputError (unknown status, limit), PermissionDeniedError."""
-    own = _require_reader(actor)
+    own = _require_reader(ctx, actor)
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
     if status is not None and status not in {s.value for s in ComplaintStatus}:
@@ -420,7 +459,8 @@ def _view(ctx: EngineContext, case: Complaint, events: list[ComplaintEvent], *, 
 # ---------------------------------------------------------------------------------------------- complainant actions
 
 
-def rate_complaint(ctx: EngineContext, case_no: str, *, score: int, comment: str = "", actor: Actor) -> ComplaintView:
+def rate_complaint(ctx: EngineContext, case_no: str, *, score: int, comment: str = "", actor: Actor,
+                   on_behalf: OnBehalf | None = None) -> ComplaintView:
     """The customer's satisfaction with the answer, 1–5; 1 or 2 reopens the case to a supervisor.
 
     Raises ComplaintNotFoundError, InvalidInputError (score, comment), InvalidTransitionError (not answered,
@@ -429,34 +469,39 @@ def rate_complaint(ctx: EngineContext, case_no: str, *, score: int, comment: str
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
         raise InvalidInputError("score must be a whole number from 1 to 5", details={"field": "score"})
     _check_text("comment", comment, 1000, required=False)
+    by = _customer_act(ctx, actor, on_behalf)
     case = _checked(ctx, case_no, actor, "rate", lambda v: v.can_rate, "only an answered case can be rated, once")
-    _send(ctx, case, "complaint.rated", f"{case_no}:rated:{_round(case)}", actor, {"score": score, "comment": comment})
+    _send(ctx, case, "complaint.rated", f"{case_no}:rated:{_round(case)}", {"score": score, "comment": comment, **by})
     return get_complaint(ctx, case_no, actor=actor)
 
 
-def request_review(ctx: EngineContext, case_no: str, *, reason: str, actor: Actor) -> ComplaintView:
+def request_review(ctx: EngineContext, case_no: str, *, reason: str, actor: Actor,
+                   on_behalf: OnBehalf | None = None) -> ComplaintView:
     """Ask the superior unit to review (核查) the answer, within 30 days of it (DOMAIN §1.6).
 
     Raises ComplaintNotFoundError, InvalidInputError (no reason: the request is written),
     InvalidTransitionError (not answered, window over, already requested), PermissionDeniedError.
     """
     _check_text("reason", reason, 2000, required=True)
+    by = _customer_act(ctx, actor, on_behalf)
     case = _checked(ctx, case_no, actor, "request_review", lambda v: v.can_request_review,
                     "a review can be requested once, within the window after the answer")
-    _send(ctx, case, "complaint.review_requested", f"{case_no}:review:{_round(case)}", actor, {"reason": reason})
+    _send(ctx, case, "complaint.review_requested", f"{case_no}:review:{_round(case)}", {"reason": reason, **by})
     return get_complaint(ctx, case_no, actor=actor)
 
 
-def withdraw_complaint(ctx: EngineContext, case_no: str, *, reason: str = "", actor: Actor) -> ComplaintView:
+def withdraw_complaint(ctx: EngineContext, case_no: str, *, reason: str = "", actor: Actor,
+                       on_behalf: OnBehalf | None = None) -> ComplaintView:
     """Withdraw the complaint: handling ends the day the bank receives it (DOMAIN §1.3, Art. 15).
 
     Raises ComplaintNotFoundError, InvalidTransitionError (already closed, withdrawn or merged),
     PermissionDeniedError.
     """
     _check_text("reason", reason, 1000, required=False)
+    by = _customer_act(ctx, actor, on_behalf)
     case = _checked(ctx, case_no, actor, "withdraw", lambda v: v.instance_id is not None and v.status not in (
         ComplaintStatus.CLOSED, ComplaintStatus.WITHDRAWN, ComplaintStatus.MERGED), "the case is already finished")
-    _send(ctx, case, "complaint.withdrawn", f"{case_no}:withdrawn", actor, {"reason": reason})
+    _send(ctx, case, "complaint.withdrawn", f"{case_no}:withdrawn", {"reason": reason, **by})
     return get_complaint(ctx, case_no, actor=actor)
 
 
@@ -479,12 +524,11 @@ def _round(view: ComplaintView) -> str:
     return view.answered_at.isoformat() if view.answered_at else "none"
 
 
-def _send(ctx: EngineContext, view: ComplaintView, name: str, message_id: str, actor: Actor,
-          payload: dict[str, Any]) -> None:
+def _send(ctx: EngineContext, view: ComplaintView, name: str, message_id: str, payload: dict[str, Any]) -> None:
+    """Deliver the customer's act (already authorised by the caller) to the case's instance."""
     try:
-        deliver_message(ctx, name=name, message_id=message_id, actor=_on_behalf(actor), source=MESSAGE_SOURCE,
-                        correlation={"case_no": view.case_no},
-                        payload={**payload, "case_no": view.case_no, "by": actor.username})
+        deliver_trusted(ctx, name=name, message_id=message_id, actor=Actor(str(payload["by"])), source=MESSAGE_SOURCE,
+                        correlation={"case_no": view.case_no}, payload={**payload, "case_no": view.case_no})
     except MessageNotCorrelatedError as exc:
         raise InvalidTransitionError(f"complaint {view.case_no} is not waiting for {name}", subject=view.case_no,
                                      state=view.status, action=name) from exc

@@ -1,11 +1,14 @@
 """Customer 360: one customer's profile, money, products, tier and risk, consents and everything that happened.
 
-Who sees what (DOMAIN §3.2, PIPL Art. 51 least privilege): staff and supervisors open customers;
-designers do not. Lists mask the name and phone for everyone. On the 360 page the customer's own
-manager and supervisors see the full name; phone and e-mail stay masked until they press "reveal",
-which is audited on the customer's stream with the reason (DOMAIN §3.4 "every unmask action"). The
-ID number is never shown beyond its last four characters, to anyone. Account numbers are stored as
-their last four digits only.
+Who sees what (least privilege, PIPL Art. 51): the ``read`` grant on customers says which ones a person may
+list and open — ``portfolio`` (the customers they manage), ``branch:<code>``, or ``*`` (supervisors,
+compliance); a person working an open task for a customer may open that customer too, for that task. Lists
+mask the name and phone for everyone. On the 360 page the name is full for those whose grant covers the
+customer and masked for the others; phone, e-mail and address stay masked until someone with the ``reveal``
+grant presses "reveal" and says why. Every opening of a customer and every reveal is audited on the customer's
+stream with its purpose; every list read on the reader's stream, without the search text. The ID number is
+never shown beyond its last four characters, to anyone. Account numbers are stored as their last four digits
+only.
 
 The timeline merges, newest first, the customer's audit stream (``customer:<id>``), the process
 instances about the customer, their human tasks, the outbox messages to the customer and complaints.
@@ -26,7 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, authz
 from engine.clock import as_utc
 from engine.context import EngineContext
 from engine.db.complaints import Complaint
@@ -38,10 +41,11 @@ from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDe
 from engine.privacy import mask_address, mask_email, mask_name, mask_phone, normalise
 from engine.rules.care_dates import age_on
 from engine.services.authz import require_role
-from engine.services.customers import sees_full_name
+from engine.services.customers import customer_access
 from engine.views import Actor
 
 REVEALABLE = ("phone", "email", "address")
+MIN_REASON = 2  # a word: 回访 (a revisit), 核实身份 (identity check)
 MAX_LIMIT = 100
 
 # (code, name, family, seller R-level, issuer R-level, issuer, private, minimum ¥, cooling-off hours).
@@ -211,11 +215,18 @@ def _search(ctx: EngineContext, q: str) -> ColumnElement[bool]:
 def list_customers(ctx: EngineContext, *, actor: Actor, q: str | None = None, tier: str | None = None,
                    manager: str | None = None, branch: str | None = None, cursor: str | None = None,
                    limit: int = 25) -> CustomerPage:
-    """A page of customers ordered by id (keyset), masked. Raises InvalidInputError, PermissionDeniedError."""
-    require_role(actor, "staff", "supervisor")
+    """A page of the customers the actor may read, ordered by id (keyset), masked; the read is audited on the
+    actor's stream. Raises InvalidInputError, PermissionDeniedError (no customer grant at all)."""
+    require_role(actor, "staff", "supervisor", "compliance")
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
+    scope = authz.customer_scope(ctx, actor)
+    if scope.none:
+        raise PermissionDeniedError(f"{actor.username} may read no customers", details={"permission": "read",
+                                                                                      "resource": "customer"})
     stmt = select(Customer)
+    if not scope.all:
+        stmt = stmt.where(or_(Customer.branch.in_(sorted(scope.branches)), Customer.manager == scope.manager))
     if q and q.strip():
         stmt = stmt.where(_search(ctx, q))
     for column, value in ((Customer.tier, tier), (Customer.manager, manager), (Customer.branch, branch)):
@@ -223,13 +234,27 @@ def list_customers(ctx: EngineContext, *, actor: Actor, q: str | None = None, ti
             stmt = stmt.where(column == value)
     if cursor:
         stmt = stmt.where(Customer.id > _decode(cursor)[0])
-    with unit_of_work(ctx.sessions, write=False) as session:
+    with unit_of_work(ctx.sessions) as session:
         rows = session.scalars(stmt.order_by(Customer.id).limit(limit + 1)).all()
         items = [CustomerListItem(
             id=r.id, name=mask_name(r.name), phone=mask_phone(ctx.cipher.decrypt(r.phone_enc)), tier=r.tier,
             branch=r.branch, manager=r.manager, aum=Decimal(r.aum or 0), risk_level=_risk(r.risk_level), status=r.status,
         ) for r in rows[:limit]]
+        audit.append(session, stream=f"user:{actor.username}", actor=actor.username, action="customers.listed",
+                     subject_type="user", subject_id=actor.username, at=ctx.clock.now(),
+                     after={"search": _search_kind(q), "filters": {"tier": tier, "manager": manager, "branch": branch},
+                            "shown": [i.id for i in items]})
     return CustomerPage(items, _encode(rows[limit - 1].id) if len(rows) > limit else None)
+
+
+def _search_kind(q: str | None) -> str | None:
+    """What was searched for, never the text (it may be a phone or an ID number)."""
+    if not q or not q.strip():
+        return None
+    compact = normalise(q.strip())
+    if len(compact) == 11 and compact.isdigit():
+        return "phone"
+    return "id_number" if len(compact) == 18 and compact[:17].isdigit() else "name_or_id"
 
 
 def _risk(level: int | None) -> str | None:
@@ -252,22 +277,27 @@ def _decode(cursor: str) -> list[str]:
 
 def customer_360(ctx: EngineContext, customer_id: str, actor: Actor, *, timeline_cursor: str | None = None,
                  timeline_limit: int = 20) -> Customer360:
-    """Everything about one customer, masked for ``actor``. Raises CustomerNotFoundError, PermissionDeniedError."""
-    require_role(actor, "staff", "supervisor")
+    """Everything about one customer, masked for ``actor``; the reading is audited on the customer's stream with its
+    purpose (``customers.access``). Raises CustomerNotFoundError, PermissionDeniedError."""
+    require_role(actor, "staff", "supervisor", "compliance")
     if not 1 <= timeline_limit <= MAX_LIMIT:
         raise InvalidInputError(f"timeline_limit must be between 1 and {MAX_LIMIT}")
-    today = ctx.clock.now().astimezone(ctx.settings.zone).date()
-    with unit_of_work(ctx.sessions, write=False) as session:
+    now = ctx.clock.now()
+    today = now.astimezone(ctx.settings.zone).date()
+    with unit_of_work(ctx.sessions) as session:
         c = session.get(Customer, customer_id)
         if c is None:
             raise CustomerNotFoundError(f"no customer {customer_id}")
+        access = customer_access(ctx, session, actor, c)
+        audit.append(session, stream=f"customer:{c.id}", actor=actor.username, action="customer.viewed",
+                     subject_type="customer", subject_id=c.id, at=now, after={"purpose": access.purpose})
         number = ctx.cipher.decrypt(c.id_number_enc)
         return Customer360(
-            id=c.id, name=c.name if sees_full_name(actor, c) else mask_name(c.name), gender=c.gender,
+            id=c.id, name=c.name if access.full_name else mask_name(c.name), gender=c.gender,
             age=age_on(c.birth_date, today) if c.birth_date else None, birthday=_birthday(c),
             birthday_calendar=c.birthday_calendar, phone=mask_phone(ctx.cipher.decrypt(c.phone_enc)),
             email=mask_email(ctx.cipher.decrypt(c.email_enc)), id_number=("*" * 14 + number[-4:]) if number else "",
-            can_reveal=sees_full_name(actor, c), tier=c.tier, branch=c.branch, manager=c.manager, status=c.status,
+            can_reveal=access.may_reveal, tier=c.tier, branch=c.branch, manager=c.manager, status=c.status,
             language=c.language, preferred_channel=c.preferred_channel, do_not_disturb=c.do_not_disturb,
             customer_since=c.customer_since, occupation=c.occupation, income_band=c.income_band,
             source_of_funds=c.source_of_funds, address=mask_address(ctx.cipher.decrypt(c.address_enc)),
@@ -315,27 +345,32 @@ def _consents(session: Session, customer_id: str) -> list[ConsentLine]:
 
 
 def reveal_contact(ctx: EngineContext, customer_id: str, field: str, actor: Actor, *, reason: str = "") -> str:
-    """The customer's full phone, e-mail or address for their own manager or a supervisor; audited (never the value).
+    """The customer's full phone, e-mail or address, for someone whose ``reveal`` grant covers the customer and who
+    says why; audited with the reason (never the value).
 
-    Raises InvalidInputError (the ID number and unknown fields are never revealed),
+    Raises InvalidInputError (no reason; the ID number and unknown fields are never revealed),
     CustomerNotFoundError, PermissionDeniedError.
     """
-    require_role(actor, "staff", "supervisor")
+    require_role(actor, "staff", "supervisor", "compliance")
     if field not in REVEALABLE:
         raise InvalidInputError(f"only {', '.join(REVEALABLE)} can be revealed")
+    reason = (reason or "").strip()
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
         customer = session.get(Customer, customer_id)
         if customer is None:
             raise CustomerNotFoundError(f"no customer {customer_id}")
-        if not sees_full_name(actor, customer):
-            raise PermissionDeniedError("only the customer's manager or a supervisor may reveal contact data",
-                                        details={"roles": ["supervisor"], "manager": True})
+        if not customer_access(ctx, session, actor, customer).may_reveal:
+            raise PermissionDeniedError("only someone whose grant covers this customer may reveal contact data",
+                                        details={"permission": "reveal", "resource": "customer"})
+        if len(reason) < MIN_REASON or len(reason) > 200:
+            raise InvalidInputError(f"say why you need it ({MIN_REASON} to 200 characters): the reason is recorded",
+                                    details={"field": "reason"})
         value = ctx.cipher.decrypt({"phone": customer.phone_enc, "email": customer.email_enc,
                                     "address": customer.address_enc}[field]) or ""
         audit.append(session, stream=f"customer:{customer_id}", actor=actor.username, action="customer.contact_revealed",
                      subject_type="customer", subject_id=customer_id, at=now,
-                     after={"field": field, "reason": reason[:200]})
+                     after={"field": field, "reason": reason})
     return value
 
 
@@ -349,6 +384,9 @@ AUDIT_TITLES = {
     "customer.contact_revealed": ("查看联系方式", "Contact data revealed"),
     "customer.tier_changed": ("等级变更", "Tier changed"),
 }
+# Reads of the record are audited on the customer's stream too, but they are access records, not the customer's
+# history: the timeline leaves them out (the audit export shows them).
+ACCESS_ACTIONS = ("customer.viewed",)
 # One source per kind: (kind, query builder). Kinds sort alphabetically within the same instant.
 Source = Callable[[Session, str, "tuple[datetime, str, str] | None", int], list[TimelineItem]]
 
@@ -368,7 +406,8 @@ def _after(at_col: Any, key_col: Any, kind: str, after: tuple[datetime, str, str
 
 def _audit_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(select(AuditEvent).where(
-        AuditEvent.stream == f"customer:{cid}", _after(AuditEvent.at, AuditEvent.id, "audit", after, int))
+        AuditEvent.stream == f"customer:{cid}", AuditEvent.action.not_in(ACCESS_ACTIONS),
+        _after(AuditEvent.at, AuditEvent.id, "audit", after, int))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(n))
     items = []
     for r in rows:

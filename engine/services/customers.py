@@ -13,13 +13,16 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, authz
 from engine.context import EngineContext
+from engine.db.models import HumanTask
 from engine.db.outreach import Consent, Customer, CustomerStatus
 from engine.db.session import unit_of_work
-from engine.errors import CustomerNotFoundError, InvalidInputError
+from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDeniedError
 from engine.privacy import mask_name, mask_phone
 from engine.rules.care_dates import LunarBirthday, age_on
+from engine.runtime import lifecycle
+from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role
 from engine.views import Actor, CustomerSummary
 
@@ -138,9 +141,41 @@ def _require(session: Session, customer_id: str) -> Customer:
     return customer
 
 
-def sees_full_name(actor: Actor, customer: Customer) -> bool:
-    """The customer's own manager and supervisors see the full name; other staff a masked one (DOMAIN §3.3)."""
-    return actor.is_supervisor or (customer.manager is not None and customer.manager == actor.username)
+@dataclass(frozen=True)
+class CustomerAccess:
+    purpose: str  # portfolio | branch | all | task:<id>
+    full_name: bool
+    may_reveal: bool
+
+
+def customer_access(ctx: EngineContext, session: Session, actor: Actor, customer: Customer) -> CustomerAccess:
+    """Why ``actor`` may open this customer: their ``read`` grant covers it (full name), or they work an open task
+    for the customer (masked name, purpose ``task:<id>``). Raises PermissionDeniedError."""
+    scope = authz.customer_scope(ctx, actor)
+    purpose = scope.purpose(customer.branch, customer.manager)
+    if purpose is not None:
+        may_reveal = authz.customer_scope(ctx, actor, "reveal").covers(customer.branch, customer.manager)
+        return CustomerAccess(purpose, True, may_reveal)
+    task_id = _working_on(session, actor, customer.id)
+    if task_id is None:
+        raise PermissionDeniedError(f"{actor.username} may not read customer {customer.id}",
+                                    details={"permission": "read", "resource": "customer"})
+    return CustomerAccess(f"task:{task_id}", False, False)
+
+
+def _working_on(session: Session, actor: Actor, customer_id: str) -> str | None:
+    """An open task for the customer that ``actor`` holds or may claim."""
+    for task in session.scalars(select(HumanTask).where(HumanTask.customer_id == customer_id,
+                                                        HumanTask.status.in_(OPEN_STATES)).limit(50)):
+        if task.assignee == actor.username or lifecycle.is_candidate(actor, task):
+            return str(task.id)
+    return None
+
+
+def sees_full_name(ctx: EngineContext, actor: Actor, customer: Customer) -> bool:
+    """Whose customer-read grant covers the customer (their manager, their branch, supervisors) see the full name;
+    others a masked one."""
+    return authz.customer_scope(ctx, actor).covers(customer.branch, customer.manager)
 
 
 def customer_summary(ctx: EngineContext, customer_id: str, *, actor: Actor) -> CustomerSummary | None:
@@ -158,7 +193,7 @@ def customer_summary(ctx: EngineContext, customer_id: str, *, actor: Actor) -> C
         marketing = session.scalar(select(Consent.granted).where(
             Consent.customer_id == customer_id, Consent.channel == "all", Consent.purpose == "marketing"))
         return CustomerSummary(
-            id=customer.id, name=customer.name if sees_full_name(actor, customer) else mask_name(customer.name),
+            id=customer.id, name=customer.name if sees_full_name(ctx, actor, customer) else mask_name(customer.name),
             tier=customer.tier, manager=customer.manager,
             branch=customer.branch, phone=mask_phone(ctx.cipher.decrypt(customer.phone_enc)),
             age=age_on(customer.birth_date, today) if customer.birth_date else None,

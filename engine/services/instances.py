@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import authz
 from engine.bpmn.loader import ParsedBundle
 from engine.context import EngineContext
 from engine.db.models import AuditEvent, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, Timer
@@ -23,12 +24,13 @@ from engine.errors import (
     InstanceNotFoundError,
     InvalidInputError,
     InvalidTransitionError,
+    PermissionDeniedError,
 )
 from engine.runtime import instance as runtime
 from engine.runtime import lifecycle
 from engine.runtime import step as steps
 from engine.runtime.projection import OPEN_STATES
-from engine.services.authz import require_any_role, require_role
+from engine.services.authz import require_any_role
 from engine.services.definitions import latest_version
 from engine.services.taskviews import task_view
 from engine.views import Actor, BulkStart, HistoryEntry, InstanceView, TimerView
@@ -72,6 +74,7 @@ def start_instance(
     InvalidInputError, PermissionDeniedError, StepFailedError (the new state cannot be stored).
     """
     require_any_role(actor)
+    authz.require(ctx, actor, "start", "process", process_key)
     seed = _check_variables(variables)
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions, write=False) as session:
@@ -190,11 +193,17 @@ def _summary(row: ProcessInstance, version: int) -> InstanceView:
 
 
 def get_instance(ctx: EngineContext, instance_id: str | uuid.UUID, *, actor: Actor) -> InstanceView:
-    """Status, open tasks, pending timers and history of one instance. Raises InstanceNotFoundError."""
+    """Status, open tasks, pending timers and history of one instance, for whoever may read it (:func:`may_read`).
+
+    Raises InstanceNotFoundError, PermissionDeniedError."""
     require_any_role(actor)
     key = parse_id(instance_id)
     with unit_of_work(ctx.sessions, write=False) as session:
         row = _get(session, key)
+        if not may_read(ctx, session, actor, row):
+            raise PermissionDeniedError("this instance is not yours to read: you take part in none of its tasks and "
+                                        "hold no read grant on its process", details={"permission": "read",
+                                                                                     "resource": f"process:{row.process_key}"})
         summary = _summary(row, _version(session, row))
         tasks = session.scalars(
             select(HumanTask).where(HumanTask.instance_id == key, HumanTask.status.in_(OPEN_STATES))
@@ -210,6 +219,16 @@ def get_instance(ctx: EngineContext, instance_id: str | uuid.UUID, *, actor: Act
             timers=[TimerView(t.name, t.due_at, t.status) for t in timers],
             history=[HistoryEntry(e.at, e.actor, e.action, e.after) for e in events],
         )
+
+
+def may_read(ctx: EngineContext, session: Session, actor: Actor, row: ProcessInstance) -> bool:
+    """Read an instance's history, business key, customer and data: a ``read`` grant on its process or on the
+    instance, or taking part in it (a task it has is yours to see: candidate, assignee, performer)."""
+    if authz.allows(ctx, actor, "read", "process", row.process_key) or authz.allows(
+            ctx, actor, "read", "instance", str(row.id)):
+        return True
+    tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == row.id)).all()
+    return any(lifecycle.can_see(actor, t) for t in tasks)
 
 
 def _get(session: Session, key: uuid.UUID) -> ProcessInstance:
@@ -229,10 +248,11 @@ def cancel_instance(ctx: EngineContext, instance_id: str | uuid.UUID, *, actor: 
     Always possible, even when the instance's stored state can no longer be restored. Raises
     InstanceNotFoundError, InvalidTransitionError (already ended), PermissionDeniedError.
     """
-    require_role(actor, "supervisor")
+    require_any_role(actor)
 
     def act(step: steps.Step) -> tuple[steps.Step, int]:
         row = step.instance
+        authz.require(ctx, actor, "manage", "process", row.process_key)
         if row.status in (InstanceStatus.COMPLETED.value, InstanceStatus.CANCELLED.value):
             raise InvalidTransitionError(f"instance is already {row.status}", subject=str(row.id), state=row.status,
                                          action="cancel")
@@ -253,11 +273,12 @@ def retry_instance(
     attempt is audited). Raises InstanceNotFoundError, InvalidTransitionError (not in error),
     PermissionDeniedError, InvalidInputError, StepFailedError.
     """
-    require_role(actor, "supervisor")
+    require_any_role(actor)
     patch = _check_variables(data)
 
     def act(step: steps.Step) -> tuple[steps.Step, int]:
         row = step.instance
+        authz.require(ctx, actor, "manage", "process", row.process_key)
         if row.status != InstanceStatus.ERROR.value:
             raise InvalidTransitionError("only a failed instance can be retried", subject=str(row.id),
                                          state=row.status, action="retry")

@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import authz
 from engine.context import EngineContext
 from engine.db.models import InboundMessage, InstanceStatus, MessageSubscription
 from engine.db.session import unit_of_work
@@ -45,11 +46,31 @@ def deliver_message(
 ) -> MessageResult:
     """Deliver a message to the one instance waiting for ``name`` with exactly these correlation values.
 
-    The same ``(source, message_id)`` again changes nothing and returns the first result
-    (``duplicate=True``). Raises MessageNotCorrelatedError (nobody waits; nothing recorded, the
-    sender may retry), AmbiguousCorrelationError, InvalidInputError, PermissionDeniedError.
+    The actor needs the ``correlate`` grant on the message name; a customer's own act (engine.authz.catalogue
+    CUSTOMER_ACTS) is never covered by a "*" grant. The same ``(source, message_id)`` again changes nothing and
+    returns the first result (``duplicate=True``). Raises MessageNotCorrelatedError (nobody waits; nothing
+    recorded, the sender may retry), AmbiguousCorrelationError, InvalidInputError (also: the payload lacks a
+    correlation value), PermissionDeniedError.
     """
     require_any_role(actor)
+    _check(name, message_id, correlation or {}, payload or {})
+    authz.require(ctx, actor, "correlate", "message", name)
+    return deliver_trusted(ctx, name=name, message_id=message_id, actor=actor, correlation=correlation,
+                           payload=payload, source=source)
+
+
+def deliver_trusted(
+    ctx: EngineContext,
+    *,
+    name: str,
+    message_id: str,
+    actor: Actor,
+    correlation: dict[str, Any] | None = None,
+    payload: dict[str, Any] | None = None,
+    source: str = "api",
+) -> MessageResult:
+    """:func:`deliver_message` for a caller that has already decided the actor may send it: a customer's own act
+    through the portal or an intake client, or staff recording it for the customer (engine.services.complaints)."""
     correlation, payload = correlation or {}, payload or {}
     _check(name, message_id, correlation, payload)
     previous = _previous(ctx, source, message_id)

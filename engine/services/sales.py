@@ -28,7 +28,7 @@ from engine.sales import records
 from engine.sales.suitability import SuitabilityDecision, evaluate
 from engine.services.authz import require_any_role
 from engine.services.instances import StartRequest, start_instance, start_instances
-from engine.services.messages import deliver_message
+from engine.services.messages import deliver_trusted
 from engine.views import SYSTEM, Actor
 
 PROCESS = "cross_sell_followup"
@@ -219,7 +219,8 @@ def cancel_in_cooling_off(ctx: EngineContext, sale_id: int, *, actor: Actor) -> 
         if sale.cooling_off_until is None or sale.cooling_off_until <= now:
             raise ConflictError("the cooling-off period is over (or the product has none): use a redemption instead")
         lead_id = sale.lead_id
-    deliver_message(ctx, name=CANCEL_MESSAGE, message_id=f"cooling_off_cancel:{sale_id}", actor=actor,
+    # The customer's own act, recorded by the staff member serving them (the caller of this use case).
+    deliver_trusted(ctx, name=CANCEL_MESSAGE, message_id=f"cooling_off_cancel:{sale_id}", actor=actor,
                     correlation={"lead_id": lead_id}, payload={"lead_id": lead_id, "requested_by": actor.username},
                     source="sales")
     with unit_of_work(ctx.sessions, write=False) as session:

@@ -120,9 +120,11 @@ def test_masking_depends_on_who_is_looking(ctx, people, k1):
 def test_reveal_is_for_the_manager_and_supervisors_and_is_audited(ctx, people, k1, clock):
     clock.advance(timedelta(minutes=5))
     assert reveal_contact(ctx, "K1", "phone", people["alice"], reason="生日回访") == "13912345678"
-    assert reveal_contact(ctx, "K1", "email", people["sam"]) == "ouyang@example.cn"
+    assert reveal_contact(ctx, "K1", "email", people["sam"], reason="核实身份") == "ouyang@example.cn"
+    with pytest.raises(InvalidInputError):
+        reveal_contact(ctx, "K1", "email", people["sam"])  # no reason, no reveal: the purpose is recorded
     with pytest.raises(PermissionDeniedError):
-        reveal_contact(ctx, "K1", "phone", people["bob"])
+        reveal_contact(ctx, "K1", "phone", people["bob"], reason="想看看")
     with pytest.raises(InvalidInputError):
         reveal_contact(ctx, "K1", "id_number", people["sam"])  # the full ID number is never shown
     with ctx.sessions() as s:
@@ -130,7 +132,7 @@ def test_reveal_is_for_the_manager_and_supervisors_and_is_audited(ctx, people, k
                            .order_by(AuditEvent.id)).all()
     assert [(e.stream, e.actor, e.after) for e in events] == [
         ("customer:K1", "alice", {"field": "phone", "reason": "生日回访"}),
-        ("customer:K1", "sam", {"field": "email", "reason": ""}),
+        ("customer:K1", "sam", {"field": "email", "reason": "核实身份"}),
     ]
     newest = customer_360(ctx, "K1", people["alice"]).timeline.items[0]
     assert (newest.kind, newest.title_zh) == ("audit", "查看联系方式 (email)")
@@ -144,10 +146,10 @@ def test_list_search_filters_and_keyset_pages(ctx, people):
                   customer("A3", name="王芳", tier="gold", manager="alice", branch="朝阳支行", phone="13800000003"),
                   customer("B1", name="李_强", tier="mass", manager="bob", phone="13800000004"),
                   customer("B2", name="张伟", tier="gold", manager="alice", phone="13800000005"))
-    alice = people["alice"]
+    sam = people["sam"]  # a supervisor reads every customer; alice only those she manages
 
-    def ids(**kw):
-        return [c.id for c in list_customers(ctx, actor=alice, **kw).items]
+    def ids(actor=sam, **kw):
+        return [c.id for c in list_customers(ctx, actor=actor, **kw).items]
 
     assert ids(q="139 1234 5678") == ["A1"] and ids(q="+8613912345678") == ["A1"]  # exact phone via the index
     assert ids(q="1391234567") == []  # a partial phone finds nothing: the index is exact
@@ -156,9 +158,10 @@ def test_list_search_filters_and_keyset_pages(ctx, people):
     assert ids(q="李_") == ["B1"] and ids(q="李%") == []  # LIKE wildcards are literal
     assert ids(tier="gold") == ["A2", "A3", "B2"] and ids(tier="gold", manager="alice") == ["A3", "B2"]
     assert ids(branch="朝阳支行") == ["A1", "A3"]
-    first = list_customers(ctx, actor=alice, limit=2)
-    second = list_customers(ctx, actor=alice, limit=2, cursor=first.next_cursor)
-    third = list_customers(ctx, actor=alice, limit=2, cursor=second.next_cursor)
+    assert ids(people["alice"]) == ["A1", "A3", "B2"] and ids(people["alice"], q="欧阳") == ["A1"]
+    first = list_customers(ctx, actor=sam, limit=2)
+    second = list_customers(ctx, actor=sam, limit=2, cursor=first.next_cursor)
+    third = list_customers(ctx, actor=sam, limit=2, cursor=second.next_cursor)
     assert [[c.id for c in p.items] for p in (first, second, third)] == [["A1", "A2"], ["A3", "B1"], ["B2"]]
     assert third.next_cursor is None
     assert [(c.name, c.phone) for c in first.items] == [("欧**华", "139****5678"), ("欧*娜", "138****0002")]
@@ -176,11 +179,11 @@ def test_the_kyc_address_is_encrypted_masked_and_revealed_only_with_an_audit(ctx
         "retired", "100k_500k", "pension", "北京市朝阳区***")
     with pytest.raises(PermissionDeniedError):
         reveal_contact(ctx, "K1", "address", people["bob"])
-    assert reveal_contact(ctx, "K1", "address", people["alice"]) == "北京市朝阳区建国路88号"
+    assert reveal_contact(ctx, "K1", "address", people["alice"], reason="寄送材料") == "北京市朝阳区建国路88号"
     with ctx.sessions() as s:
         assert "建国路" not in s.get(Customer, "K1").address_enc
         [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "customer.contact_revealed")).all()
-        assert event.after == {"field": "address", "reason": ""}
+        assert event.after == {"field": "address", "reason": "寄送材料"}
 
 
 def test_the_task_pages_customer_summary_is_masked_by_role_too(ctx, people, k1):

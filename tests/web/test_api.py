@@ -99,6 +99,8 @@ def test_messages_and_input_errors(client, tokens):
     response = client.post("/api/v1/messages", json={"name": "x"}, headers=tokens["alice"])
     assert response.status_code == 400 and "message_id" in response.json["error"]["details"]["fields"]
     response = client.post("/api/v1/messages", json={"name": "x", "message_id": "1"}, headers=tokens["alice"])
+    assert response.status_code == 403 and response.json["error"]["details"]["resource"] == "message:x"  # no grant
+    response = client.post("/api/v1/messages", json={"name": "x", "message_id": "1"}, headers=tokens["sam"])
     assert response.status_code == 409 and response.json["error"]["code"] == "message_not_correlated"
     assert client.get("/api/v1/instances/nope", headers=tokens["alice"]).status_code == 400
     assert client.get("/api/v1/tasks?view=bogus", headers=tokens["alice"]).status_code == 400

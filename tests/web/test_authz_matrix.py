@@ -36,7 +36,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "GET /definitions":                          (200,  200,  200,  200,  200,  401,  401,  401),
     "GET /definitions/{key}":                    (200,  200,  200,  200,  200,  401,  401,  401),
     "POST /instances":                           (201,  201,  201,  201,  201,  401,  401,  401),
-    "GET /instances/{instance_id}":              (200,  200,  200,  200,  200,  401,  401,  401),
+    "GET /instances/{instance_id}":              (200,  403,  200,  403,  200,  401,  401,  401),  # takes part / grant
     "POST /instances/{instance_id}/cancel":      (403,  403,  200,  403,  200,  401,  401,  401),
     "POST /instances/{instance_id}/retry":       (403,  403,  409,  403,  409,  401,  401,  401),  # running: not in error
     "GET /tasks?view=mine":                      (200,  200,  200,  200,  200,  401,  401,  401),
@@ -60,7 +60,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "POST /tasks/{task_id}/attachments":         (201,  403,  201,  403,  201,  401,  401,  401),
     "GET /attachments/{attachment_id}":          (200,  403,  200,  403,  200,  401,  401,  401),
     "POST /tasks/bulk":                          (403,  403,  200,  403,  200,  401,  401,  401),
-    "POST /messages":                            (409,  409,  409,  409,  409,  401,  401,  401),  # nobody waits
+    "POST /messages":                            (403,  403,  409,  403,  409,  401,  401,  401),  # grant; nobody waits
     "GET /outbox":                               (403,  403,  200,  403,  200,  401,  401,  401),
     "POST /outbox/{message_id}/retry":           (403,  403,  200,  403,  200,  401,  401,  401),
     # the process designer: designers (and admins) change and migrate, supervisors may look
@@ -80,7 +80,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "POST /definitions/{key}/migrations":        (403,  403,  403,  200,  200,  401,  401,  401),
     "GET /instances/{instance_id}/path":         (403,  403,  200,  200,  200,  401,  401,  401),
     "GET /customers":                            (200,  200,  200,  403,  200,  401,  401,  401),  # not designers
-    "GET /customers/{customer_id}":              (200,  200,  200,  403,  200,  401,  401,  401),
+    "GET /customers/{customer_id}":              (403,  403,  200,  403,  200,  401,  401,  401),  # M1 is bob's
     "POST /complaints":                          (201,  201,  201,  403,  201,  401,  401,  401),  # staff entry
     "GET /complaints/{case_no}":                 (200,  200,  200,  403,  200,  401,  401,  401),
     # reports: staff see their own portfolio, supervisors everything; process analytics for designers and supervisors
@@ -349,6 +349,11 @@ def test_staff_cannot_read_claim_or_complete_another_groups_task(client, headers
 def test_an_instance_shows_only_the_open_tasks_the_caller_may_see(client, headers, world, ctx):
     task_id = _start(ctx, "simple")  # service_team's
     instance_id = tasks.get_task(ctx, task_id, actor=SYSTEM).instance_id
-    as_carol = client.get(f"/api/v1/instances/{instance_id}", headers=headers["carol"]).json
+    as_carol = client.get(f"/api/v1/instances/{instance_id}", headers=headers["carol"])
     as_alice = client.get(f"/api/v1/instances/{instance_id}", headers=headers["alice"]).json
-    assert as_carol["open_tasks"] == [] and [t["id"] for t in as_alice["open_tasks"]] == [task_id]
+    assert as_carol.status_code == 403  # she takes part in none of its tasks and holds no read grant
+    assert [t["id"] for t in as_alice["open_tasks"]] == [task_id]
+    branch_task = _start(ctx, "branch")  # branch_team's: a supervisor reads the instance, sees the task too
+    branch_instance = tasks.get_task(ctx, branch_task, actor=SYSTEM).instance_id
+    as_sam = client.get(f"/api/v1/instances/{branch_instance}", headers=headers["sam"]).json
+    assert [t["id"] for t in as_sam["open_tasks"]] == [branch_task]

@@ -11,8 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from engine.db.models import AuditEvent
+from engine.services import instances
 from engine.services.customer360 import seed_products
+from engine.views import SYSTEM
+from tests.support import bpmn as b
 from tests.support.care import add_customers, customer
+from tests.support.engine import deploy
 from tests.support.web import login
 from web import create_app
 from web.customers import wait_for_import
@@ -38,7 +42,7 @@ def _ids(page: str) -> list[str]:
 def test_list_is_masked_and_searchable(app):
     client, _ = login(app, "alice")
     page = client.get("/customers").get_data(as_text=True)
-    assert _ids(page) == ["W1", "W2", "W3"]
+    assert _ids(page) == ["W1", "W3"]  # the customers alice manages; W2 is bob's
     assert "欧**华" in page and "139****5678" in page
     assert "欧阳明华" not in page and "13912345678" not in page
     assert 'href="/customers"' in page  # the nav link
@@ -47,8 +51,10 @@ def test_list_is_masked_and_searchable(app):
     assert "<th>Customer ID</th>" in english and "<th>AUM (¥)</th>" in english and "客户号" not in english
     assert _ids(client.get("/customers?q=13912345678").get_data(as_text=True)) == ["W1"]
     assert _ids(client.get("/customers?q=110105196010011234").get_data(as_text=True)) == ["W1"]
-    assert _ids(client.get("/customers?q=李").get_data(as_text=True)) == ["W2"]
+    assert _ids(client.get("/customers?q=李").get_data(as_text=True)) == []
     assert _ids(client.get("/customers?tier=gold&manager=alice").get_data(as_text=True)) == ["W3"]
+    supervisor, _ = login(app, "sam")
+    assert _ids(supervisor.get("/customers?q=李").get_data(as_text=True)) == ["W2"]
 
 
 def test_360_page_and_audited_reveal(app, ctx):
@@ -70,11 +76,14 @@ def test_360_page_and_audited_reveal(app, ctx):
     assert (event.actor, event.after) == ("alice", {"field": "phone", "reason": "回访"})
 
 
-def test_other_staff_see_a_masked_name_and_cannot_reveal(app, ctx):
+def test_other_staff_see_a_masked_name_only_while_they_work_for_the_customer(app, ctx):
     client, csrf = login(app, "carol")
+    assert client.get("/customers/W1").status_code == 403  # not hers, and no task for W1
+    deploy(ctx, ("p.bpmn", b.simple_task_process(candidateGroups="branch_team")))
+    instances.start_instance(ctx, process_key="simple", actor=SYSTEM, customer_id="W1")
     page = client.get("/customers/W1").get_data(as_text=True)
     assert "欧**华" in page and "欧阳明华" not in page and 'id="reveal-phone"' not in page
-    refused = client.post("/customers/W1/reveal", data={"csrf_token": csrf, "field": "phone"})
+    refused = client.post("/customers/W1/reveal", data={"csrf_token": csrf, "field": "phone", "reason": "核实身份"})
     assert refused.status_code == 303
     assert "13912345678" not in client.get("/customers/W1").get_data(as_text=True)
     designer, _ = login(app, "dora")
@@ -122,8 +131,7 @@ def test_only_supervisors_import(app):
 def test_api_lists_and_reads_customers(app, ctx):
     client, _ = login(app, "alice")
     listing = client.get("/api/v1/customers?tier=gold").get_json()
-    assert [(c["id"], c["name"], c["phone"]) for c in listing["items"]] == [
-        ("W2", "李*", "138****0002"), ("W3", "王*", "138****0003")]
+    assert [(c["id"], c["name"], c["phone"]) for c in listing["items"]] == [("W3", "王*", "138****0003")]
     one = client.get("/api/v1/customers/W1").get_json()
     assert (one["name"], one["phone"], one["id_number"], one["aum"]) == (
         "欧阳明华", "139****5678", "**************1234", "0.00")
