@@ -25,6 +25,7 @@ from engine.outbox.ports import Channel
 from engine.outbox.templates import MessageTemplate, load_templates
 from engine.privacy import FieldCipher
 from engine.rules.calendar import BusinessCalendar
+from engine.runtime.handlers import HandlerPolicy
 from engine.runtime.projection import Shaping, TaskShaper
 
 # The bank processes' own service-task handlers (each module has ``register(ctx)``).
@@ -72,6 +73,8 @@ class EngineContext:
     calendar: BusinessCalendar
     grants: GrantTable
     handlers: dict[str, ServiceHandler] = field(default_factory=dict)
+    # handler name -> the process keys it serves (engine.runtime.handlers); None: a generic handler, any process
+    handler_scopes: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
     form_validator: FormValidator | None = None
     # Outbound channels by name ("sms", "email", "wechat", "inapp"); integrations add theirs in register(ctx).
     channels: dict[str, Channel] = field(default_factory=dict)
@@ -86,8 +89,15 @@ class EngineContext:
         """What the projection needs to build new task rows (due times on the calendar, the shapers)."""
         return Shaping(self.calendar, self.settings.zone, self.settings.sla_warn_share, tuple(self.task_shapers))
 
-    def register_handler(self, name: str, handler: ServiceHandler) -> None:
+    def register_handler(self, name: str, handler: ServiceHandler, *, processes: tuple[str, ...] | None = None) -> None:
+        """Add a service handler. ``processes``: the process keys allowed to call it (a privileged handler that
+        writes bank records); None for a generic one that any process may call."""
         self.handlers[name] = handler
+        self.handler_scopes[name] = processes
+
+    @property
+    def handler_policy(self) -> HandlerPolicy:
+        return HandlerPolicy(self)
 
     def register_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel

@@ -8,8 +8,11 @@ User tasks:  ``formKey``, ``candidateGroups`` / ``candidateUsers`` (comma-separa
 Without ``candidateGroups`` the lane name is the candidate group. ``excludeUsers`` is a script
 expression over the task's data and ``performers`` (element id → who completed that task in this
 instance) giving a user name or a list of them who may never claim, be assigned or complete the
-task, whatever their groups (four eyes: ``performers.get("record_sale")`` keeps the seller off the
-post-sale revisit, DOMAIN §2.7).
+task, whatever their groups (``performers.get("record_sale")`` keeps the seller off the post-sale revisit);
+``all_performers`` maps each element id to everyone who ever did it (delegates and patches included).
+``approves`` names the tasks an approval task approves (comma-separated element ids): whoever started the
+instance or performed one of them — every performer, delegates included, across send-backs and patch-and-retry —
+may never claim, be assigned, be delegated or complete it (four eyes, ``engine.runtime.four_eyes``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class UserTaskConfig:
     assignment: str = "queue"  # queue | round_robin | least_loaded | skills
     required_skills: tuple[str, ...] = ()
     exclude_users: str | None = None  # expression, evaluated when the task is created
+    approves: tuple[str, ...] = ()  # element ids of the tasks this one approves (four eyes)
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -62,6 +66,7 @@ def user_task_config(task_spec: Any) -> UserTaskConfig:
         assignment=props.get("assignment") or "queue",
         required_skills=_split(props.get("requiredSkills")),
         exclude_users=(props.get("excludeUsers") or "").strip() or None,
+        approves=_split(props.get("approves")),
     )
 
 

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -76,18 +76,44 @@ class _Problems:
                 self.lines[element_id] = (filename, node.sourceline)
 
 
+@runtime_checkable
+class HandlerCheck(Protocol):
+    """Which service handlers exist and which process may call which (engine.runtime.handlers.HandlerPolicy)."""
+
+    def names(self) -> Collection[str]: ...
+
+    def why_not(self, handler: str, process_key: str, params: Mapping[str, Any]) -> str | None: ...
+
+
+class _Known:
+    """A plain list of handler names, every one allowed everywhere (tests of the loader itself)."""
+
+    def __init__(self, names: Collection[str]) -> None:
+        self._names = names
+
+    def names(self) -> Collection[str]:
+        return self._names
+
+    def why_not(self, handler: str, process_key: str, params: Mapping[str, Any]) -> str | None:
+        return None
+
+
 def parse_bundle(
     files: list[SourceFile],
     *,
     process_key: str | None = None,
-    handlers: Collection[str] | None = (),
+    handlers: HandlerCheck | Collection[str] | None = (),
     known_forms: Mapping[str, dict[str, Any]] | None = None,
 ) -> ParsedBundle:
     """Parse and check a bundle of BPMN, DMN and form files; raise InvalidDefinitionError.
 
-    ``handlers`` lists the registered service handler names; ``None`` skips that check
-    (used when re-loading an already deployed version whose handler may have gone).
+    ``handlers`` says which service handlers exist and which of them this process may call (a refusal is a problem
+    at the service task's element and line); ``None`` skips that check (re-loading an already deployed version
+    whose handler may have gone: every call is checked again when it runs).
     """
+    check: HandlerCheck | None = None
+    if handlers is not None:
+        check = handlers if isinstance(handlers, HandlerCheck) else _Known(handlers)
     problems = _Problems()
     parser = SpiffBpmnParser(validator=VALIDATOR)
     forms = dict(known_forms or {})
@@ -107,7 +133,7 @@ def parse_bundle(
     if len(key) > MAX_KEY or len(str(name)) > MAX_NAME:
         problems.at(key[:MAX_KEY], f"process id must be at most {MAX_KEY} characters and its name at most {MAX_NAME}")
     for one in specs:
-        _lint_spec(one, problems, handlers, forms)
+        _lint_spec(one, problems, check, forms, key)
     if problems.items:
         raise InvalidDefinitionError(problems.items)
     install_clocked_timers(specs)
@@ -184,7 +210,8 @@ def _message(exc: ValidationException) -> str:
     return text.replace("Source Details: ", "").strip()
 
 
-def _lint_spec(spec: Any, problems: _Problems, handlers: Collection[str] | None, forms: Mapping[str, Any]) -> None:
+def _lint_spec(spec: Any, problems: _Problems, handlers: HandlerCheck | None, forms: Mapping[str, Any],
+               process_key: str) -> None:
     for task_spec in spec.task_specs.values():
         element = getattr(task_spec, "bpmn_id", None)
         if not element:
@@ -207,7 +234,7 @@ def _lint_spec(spec: Any, problems: _Problems, handlers: Collection[str] | None,
             if source is not None:
                 _lint_code(str(source), "eval", element, problems, "condition")
         if isinstance(task_spec, ServiceTask):
-            _lint_service(task_spec, element, problems, handlers)
+            _lint_service(task_spec, element, problems, handlers, process_key)
         if isinstance(task_spec, UserTask):
             form_key = properties(task_spec).get("formKey")
             if form_key and form_key not in forms:
@@ -266,10 +293,16 @@ def _lint_code(code: str, mode: str, element: str, problems: _Problems, what: st
         problems.at(element, f"{what} does not compile: {message}{suffix}")
 
 
-def _lint_service(task_spec: Any, element: str, problems: _Problems, handlers: Collection[str] | None) -> None:
+def _lint_service(task_spec: Any, element: str, problems: _Problems, handlers: HandlerCheck | None,
+                  process_key: str) -> None:
     name = task_spec.operation_name
-    if handlers is not None and name not in handlers:
-        known = ", ".join(sorted(handlers)) or "none registered"
+    params = {param: str(spec.get("value", "")) for param, spec in (task_spec.operation_params or {}).items()}
+    if handlers is not None and name not in handlers.names():
+        known = ", ".join(sorted(handlers.names())) or "none registered"
         problems.at(element, f"service handler {name!r} is not registered (known: {known})")
+    elif handlers is not None:
+        refusal = handlers.why_not(name, process_key, params)
+        if refusal is not None:
+            problems.at(element, refusal)
     for param, spec in (task_spec.operation_params or {}).items():
         _lint_code(str(spec.get("value", "")), "eval", element, problems, f"parameter {param!r}")

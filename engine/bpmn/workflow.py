@@ -66,9 +66,12 @@ class ServiceCall:
     now: datetime
     task_id: str = ""
     effects: list[Any] = field(default_factory=list)
+    process_key: str | None = None  # the process the calling instance runs (handlers bound to processes check it)
 
 
 ServiceHandler = Callable[[Mapping[str, Any], ServiceCall], Any]
+# (handler name, calling process key, the call's parameter values) -> why it may not be called there, or None.
+HandlerGate = Callable[[str, str, Mapping[str, Any]], "str | None"]
 
 
 def _to_json(value: Any) -> Any:
@@ -87,11 +90,15 @@ class CareflowScriptEngine(PythonScriptEngine):
         zone: ZoneInfo,
         handlers: Mapping[str, ServiceHandler],
         instance_id: str | None = None,
+        process_key: str | None = None,
+        gate: HandlerGate | None = None,
     ) -> None:
         self.clock = clock
         self.zone = zone
         self.handlers = handlers
         self.instance_id = instance_id
+        self.process_key = process_key
+        self.gate = gate  # which processes may call which handlers (engine.runtime.handlers); None: any
         self.effects: list[Any] = []  # side effects of service calls since the last save (engine.runtime.effects)
         super().__init__(environment=RestrictedEnvironment(script_helpers(clock, zone)))
 
@@ -101,8 +108,12 @@ class CareflowScriptEngine(PythonScriptEngine):
         if handler is None:
             raise WorkflowTaskException(f"No service handler named {name!r}", task=task)
         params = {key: spec["value"] for key, spec in (kwargs.get("operation_params") or {}).items()}
+        if self.gate is not None:
+            refusal = self.gate(name, self.process_key or "", params)
+            if refusal is not None:
+                raise WorkflowTaskException(refusal, task=task)
         call = ServiceCall(self.instance_id, task.task_spec.bpmn_id or task.task_spec.name, self.clock.now(),
-                           task_id=str(task.id))
+                           task_id=str(task.id), process_key=self.process_key)
         try:
             result = handler(params, call)
             encoded = json.dumps(result, default=_to_json)

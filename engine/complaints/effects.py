@@ -26,7 +26,7 @@ from engine.db.complaints import Complaint, ComplaintEvent, ComplaintStatus
 from engine.db.models import HumanTask, HumanTaskStatus
 from engine.errors import PermissionDeniedError
 from engine.rules.calendar import BusinessCalendar
-from engine.runtime import rows
+from engine.runtime import four_eyes, rows
 
 WARN_PRIORITY, BREACH_PRIORITY = 70, 90
 OPEN_STATES = (HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)
@@ -116,11 +116,16 @@ def _last_completed(session: Session, instance_id: uuid.UUID | None, task_name: 
 
 
 def _check_recusal(session: Session, case: Complaint, task_name: str, what: str) -> str | None:
-    """Refuse (PermissionDeniedError → the completion rolls back) when the case's handler did ``task_name``."""
+    """Refuse (PermissionDeniedError → the completion rolls back) when anyone who investigated the case (in any
+    round) did ``task_name``."""
     done = _last_completed(session, case.instance_id, task_name)
     if done is None:
         return None
-    if case.handler and done.completed_by == case.handler:
+    handlers = set(four_eyes.all_performers(session, case.instance_id).get("investigate", [])) if case.instance_id \
+        else set()
+    if case.handler:
+        handlers.add(case.handler)
+    if done.completed_by in handlers:
         raise PermissionDeniedError(
             f"{done.completed_by} investigated complaint {case.case_no} and may not {what} it "
             "(recusal, DOMAIN §1.3/§1.6): another supervisor must do this task",

@@ -23,6 +23,7 @@ from engine.bpmn.workflow import ServiceCall
 from engine.complaints import deadlines as dl
 from engine.complaints import tasks
 from engine.complaints.effects import APPLY, CaseEvent, ClockChange, Env
+from engine.complaints.records import PROCESS_KEY
 from engine.context import EngineContext
 
 RECORD = "careflow.complaint.record"
@@ -32,8 +33,8 @@ DEADLINE = "careflow.complaint.deadline"
 def register(ctx: EngineContext) -> None:
     """Add this package's handlers to ``ctx`` (called by build_engine)."""
     env = Env(ctx.settings, ctx.calendar)
-    ctx.register_handler(RECORD, lambda params, call: record(env, params, call))
-    ctx.register_handler(DEADLINE, lambda params, call: deadline(env, params, call))
+    ctx.register_handler(RECORD, lambda params, call: record(env, params, call), processes=(PROCESS_KEY,))
+    ctx.register_handler(DEADLINE, lambda params, call: deadline(env, params, call), processes=(PROCESS_KEY,))
     tasks.install(ctx)
 
 

@@ -51,12 +51,16 @@ ONBOARDING_PROCESS = "customer_onboarding"
 
 def register(ctx: EngineContext) -> None:
     """Add this package's handlers to ``ctx`` (called by build_engine)."""
-    ctx.register_handler("careflow.customer.duplicate_check", lambda p, c: duplicate_check(ctx, p, c))
-    ctx.register_handler("careflow.customer.create", lambda p, c: create_customer(ctx, p, c))
-    ctx.register_handler("careflow.customer.risk_assess", lambda p, c: risk_assess(ctx, p, c))
-    ctx.register_handler("careflow.customer.set_tier", lambda p, c: set_tier(ctx, p, c))
-    ctx.register_handler("careflow.customer.assign_manager", lambda p, c: assign_manager(ctx, p, c))
-    ctx.register_handler("careflow.revisit.schedule_next", lambda p, c: schedule_next(ctx, p, c))
+    onboarding, revisit = ("customer_onboarding",), ("periodic_revisit",)
+    ctx.register_handler("careflow.customer.duplicate_check", lambda p, c: duplicate_check(ctx, p, c),
+                         processes=onboarding)
+    ctx.register_handler("careflow.customer.create", lambda p, c: create_customer(ctx, p, c), processes=onboarding)
+    ctx.register_handler("careflow.customer.risk_assess", lambda p, c: risk_assess(ctx, p, c),
+                         processes=onboarding + revisit)
+    ctx.register_handler("careflow.customer.set_tier", lambda p, c: set_tier(ctx, p, c), processes=onboarding)
+    ctx.register_handler("careflow.customer.assign_manager", lambda p, c: assign_manager(ctx, p, c),
+                         processes=onboarding)
+    ctx.register_handler("careflow.revisit.schedule_next", lambda p, c: schedule_next(ctx, p, c), processes=revisit)
 
 
 def _local_day(ctx: EngineContext, now: datetime) -> date:

@@ -1,6 +1,8 @@
 """Message templates: zh-CN and English text with ``{{ field }}`` placeholders, checked on load.
 
-A template names its purpose (``service`` or ``marketing``: DOMAIN §3.5 — any product mention
+A template may name the process keys allowed to send it (``processes``): the statutory complaint notices go out
+only from ``complaint_handling``, and one-time codes from no process at all (checked at deploy and at send). A
+template names its purpose (``service`` or ``marketing``: DOMAIN §3.5 — any product mention
 makes a message marketing, which needs opt-in; ``statutory`` for notices the bank owes by law, such
 as a complaint's acknowledgement, extension and decision, DOMAIN §1.4–1.5), whether it is ``urgent`` (one-time codes: sent at
 once, outside the contact window and despite do-not-disturb), whether it is ``festive`` (blocked on
@@ -55,6 +57,9 @@ class MessageTemplate:
     extra: dict[str, Any] = field(default_factory=dict)
     # Parameters stored encrypted in the outbox row (one-time codes) and opened only to render the message.
     secret: frozenset[str] = frozenset()
+    # The process keys whose careflow.notify may send it (the bank's statutory notices: only the process that owes
+    # them); None: any process; (): none (sent by the engine itself, e.g. one-time codes).
+    processes: tuple[str, ...] | None = None
 
     def render(self, lang: str, values: dict[str, Any]) -> Rendered:
         text = self.texts.get(lang) or self.texts["zh-CN"]
@@ -99,6 +104,7 @@ def parse_templates(raw: dict[str, Any], *, source: str = "templates") -> dict[s
             wechat_template=spec.get("wechat_template"),
             channels=tuple(spec.get("channels", ("sms", "email", "wechat", "inapp"))),
             secret=frozenset(spec.get("secret_params", [])),
+            processes=tuple(spec["processes"]) if isinstance(spec.get("processes"), list) else None,
         )
         if not template.secret <= template.params:
             raise TemplateError(f"{source}: template {key}: secret_params must be among its params")

@@ -58,9 +58,11 @@ def load_bundle(ctx: EngineContext, session: Session, definition_id: int) -> Par
     return bundle
 
 
-def script_engine(ctx: EngineContext, clock: Clock, instance_id: uuid.UUID | None) -> CareflowScriptEngine:
+def script_engine(ctx: EngineContext, clock: Clock, instance_id: uuid.UUID | None,
+                  process_key: str | None = None) -> CareflowScriptEngine:
     return CareflowScriptEngine(clock=clock, zone=ctx.settings.zone, handlers=ctx.handlers,
-                                instance_id=str(instance_id) if instance_id else None)
+                                instance_id=str(instance_id) if instance_id else None, process_key=process_key,
+                                gate=ctx.handler_policy.gate)
 
 
 def new_workflow(bundle: ParsedBundle, engine: CareflowScriptEngine, variables: dict[str, Any]) -> CareflowWorkflow:
@@ -72,7 +74,7 @@ def new_workflow(bundle: ParsedBundle, engine: CareflowScriptEngine, variables: 
 def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clock: Clock) -> CareflowWorkflow:
     """The instance's workflow as stored (read-only use: a step restores through ``engine.runtime.step``)."""
     bundle = load_bundle(ctx, session, instance.definition_id)
-    engine = script_engine(ctx, clock, instance.id)
+    engine = script_engine(ctx, clock, instance.id, instance.process_key)
     workflow: CareflowWorkflow = load_state(ctx.cipher.unseal(instance.state), bundle.spec, bundle.subprocess_specs,
                                             engine)
     return workflow

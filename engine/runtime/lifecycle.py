@@ -74,6 +74,10 @@ def check(action: str, actor: Actor, task: TaskLike) -> Transition:
         raise InvalidTransitionError(
             f"cannot {action} a task that is {task.status}{hint}", subject=str(task.id), state=task.status, action=action
         )
+    if action in ("claim", "complete") and is_excluded(actor, task):
+        raise PermissionDeniedError(
+            f"{actor.username} may not {action} this task: the process excludes whoever started the case or did the "
+            "work it approves (four eyes)", details={"reason": "four_eyes"})
     if not transition.allowed(actor, task):
         raise PermissionDeniedError(f"only {transition.who} may {action} this task")
     return transition

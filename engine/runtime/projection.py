@@ -36,7 +36,7 @@ from engine.db.models import (
     TimerStatus,
 )
 from engine.rules.calendar import BusinessCalendar
-from engine.runtime import routing, rows
+from engine.runtime import four_eyes, routing, rows
 
 OPEN_STATES = (HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)
 
@@ -159,8 +159,12 @@ def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, n
     for task_id, task in ready.items():
         config = resolve_candidates(user_task_config(task.task_spec), task.data)
         row = _new_task_row(instance, task_id, task, config, now, shaping)
+        excluded: set[str] = set()
         if config.exclude_users:
-            row.excluded_users = ",".join(routing.excluded_users(session, instance.id, task, config.exclude_users))
+            excluded.update(routing.excluded_users(session, instance.id, task, config.exclude_users))
+        if config.approves:
+            excluded.update(four_eyes.excluded(session, instance.id, config.approves))
+        row.excluded_users = ",".join(sorted(excluded))
         for shape in shaping.shapers:
             shape(session, row)
         if config.assignment != "queue":

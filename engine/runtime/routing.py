@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Group, GroupMembership, HumanTask, HumanTaskStatus, RoutingState, TaskLike, User
 from engine.errors import ProcessScriptError
+from engine.runtime import four_eyes
 
 STRATEGIES = ("queue", "round_robin", "least_loaded", "skills")
 
@@ -43,7 +44,8 @@ def excluded_users(session: Session, instance_id: uuid.UUID, task: Any, expressi
     performers = {str(name): str(user) for name, user in rows if user}
     environment = task.workflow.script_engine.environment
     try:
-        value = environment.evaluate(expression, {**task.data, "performers": performers})
+        value = environment.evaluate(expression, {**task.data, "performers": performers,
+                                                  "all_performers": four_eyes.all_performers(session, instance_id)})
     except Exception as exc:
         raise ProcessScriptError(f"excludeUsers of {task.task_spec.bpmn_id} failed: {exc}",
                                  task_name=task.task_spec.bpmn_id) from exc

@@ -33,6 +33,7 @@ Typed engine errors (a rule an effect enforces) and database errors reach the ca
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -43,6 +44,7 @@ from typing import Any, Literal, TypeVar
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -63,7 +65,7 @@ from engine.errors import (
     ProcessScriptError,
     StepFailedError,
 )
-from engine.runtime import projection, rows
+from engine.runtime import four_eyes, projection, rows
 from engine.runtime.effects import apply_effects
 from engine.runtime.instance import (
     StepFailure,
@@ -122,7 +124,7 @@ class Step:
     def workflow(self) -> CareflowWorkflow:
         """The instance's workflow, restored on first use."""
         if self._workflow is None:
-            engine = script_engine(self.ctx, self.clock, self.instance.id)
+            engine = script_engine(self.ctx, self.clock, self.instance.id, self.instance.process_key)
             bundle = self.bundle
             self._workflow = load_state(self.ctx.cipher.unseal(self.instance.state), bundle.spec,
                                         bundle.subprocess_specs, engine)
@@ -138,7 +140,8 @@ class Step:
     def start(self, bundle: ParsedBundle, variables: dict[str, Any]) -> None:
         """A new instance: build its workflow on ``bundle`` with ``variables`` and run it to its first wait."""
         self._bundle = bundle
-        self._workflow = new_workflow(bundle, script_engine(self.ctx, self.clock, self.instance.id), variables)
+        self._workflow = new_workflow(bundle, script_engine(self.ctx, self.clock, self.instance.id,
+                                                            self.instance.process_key), variables)
         self.run()
 
     def run(self) -> StepFailure | None:
@@ -165,7 +168,10 @@ class Step:
             self.failure = failure_from(exc)
         if self.failure is None:
             self.run()
-        # Before the projection, which closes the open rows whose task is no longer ready: this one is done.
+        # Before the projection, which closes the open rows whose task is no longer ready: this one is done. Its
+        # performer is recorded first, so an approval task created by this very step already excludes them.
+        self.write(lambda session: four_eyes.record(session, self.instance.id, task.task_name, by, "completed",
+                                                    self.now))
         self.write(lambda session: rows.complete_task(session, task.id, by, self.now))
         task.status, task.completed_at, task.completed_by = "completed", self.now, by
 
@@ -191,8 +197,14 @@ class Step:
             return
         self.run()
 
-    def retry(self, patch: dict[str, Any]) -> int:
-        """Put the failed tasks back to ready with ``patch`` in their data and run on; how many were failed."""
+    def retry(self, patch: dict[str, Any], *, by: str) -> int:
+        """Put the failed tasks back to ready with ``patch`` in their data and run on; how many were failed. Whoever
+        patches a step's data becomes one of its performers (four eyes)."""
+        if patch:
+            for element in sorted({t.task_spec.bpmn_id or t.task_spec.name
+                                   for t in self.workflow.get_tasks(state=TaskState.ERROR)}):
+                self.write(functools.partial(four_eyes.record, instance_id=self.instance.id, element_id=element,
+                                             username=by, kind="patched", at=self.now))
         count = reready_failed_tasks(self.workflow, patch)
         self.failure = None
         self.run()

@@ -41,7 +41,7 @@ def register(ctx: EngineContext) -> None:
     handlers = _Handlers(ctx)
     for name in ("open_lead", "suitability_facts", "decide", "note_contact", "close_lead", "record_sale",
                  "record_cancellation", "record_revisit"):
-        ctx.register_handler(f"sales.{name}", getattr(handlers, name))
+        ctx.register_handler(f"sales.{name}", getattr(handlers, name), processes=("cross_sell_followup",))
 
 
 def merge_dmn(decision: SuitabilityDecision, level_decision: str | None, extra_care: str | None) -> dict[str, Any]:

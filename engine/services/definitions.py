@@ -49,7 +49,7 @@ def deploy_definition(
     """
     require_role(actor, "designer")
     files = _normalized(files)
-    bundle = parse_bundle(files, process_key=process_key, handlers=ctx.handlers.keys())
+    bundle = parse_bundle(files, process_key=process_key, handlers=ctx.handler_policy)
     if validate_only:
         return None
     sha = bundle_hash(files)

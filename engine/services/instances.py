@@ -282,7 +282,7 @@ def retry_instance(
         if row.status != InstanceStatus.ERROR.value:
             raise InvalidTransitionError("only a failed instance can be retried", subject=str(row.id),
                                          state=row.status, action="retry")
-        step.retry(patch)
+        step.retry(patch, by=actor.username)
         failure = step.failure
         step.audit("instance.retried", actor=actor.username,
                    after={"ok": failure is None, "patched": sorted(patch),

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from engine.context import EngineContext
 from engine.db.session import unit_of_work
 from engine.errors import (
@@ -17,8 +19,8 @@ from engine.errors import (
     PermissionDeniedError,
     TaskNotFoundError,
 )
+from engine.runtime import four_eyes, lifecycle, rows
 from engine.runtime import instance as runtime
-from engine.runtime import lifecycle, rows
 from engine.runtime import step as steps
 from engine.runtime.projection import OPEN_STATES
 from engine.services import task_queries as queries
@@ -164,6 +166,9 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
         transition = lifecycle.check(action, actor, row)
         if assignee is not None and assignee in row.excluded_names:
             raise PermissionDeniedError(f"{assignee} may not take this task (the process excludes them)")
+        if action in ("claim", "assign", "delegate"):
+            taker = actor.username if action == "claim" else assignee
+            four_eyes.check(_reads(step), step.bundle, row.instance_id, row.task_name, taker)
         before = {"status": row.status, "assignee": row.assignee, "owner": row.owner}
         status_changed = row.status != transition.target
         row.status = transition.target
@@ -176,6 +181,9 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
             row.owner = None
         row.claimed_at = step.now if row.assignee else None
         step.write(lambda session: rows.write_assignment(session, row, status_changed=status_changed))
+        if action == "delegate" and assignee:
+            step.write(lambda session: four_eyes.record(session, row.instance_id, row.task_name, assignee, "delegate",
+                                                        step.now))
         step.audit(f"task.{action}", actor=actor.username, before=before,
                    after={"task": str(row.id), "status": row.status, "assignee": row.assignee, "owner": row.owner})
         return task_view(row, actor)
@@ -288,6 +296,7 @@ def complete_task(
         row = step.task
         assert row is not None
         lifecycle.check("complete", actor, row)
+        four_eyes.check(_reads(step), step.bundle, row.instance_id, row.task_name, actor.username)
         cleaned = _validated(ctx, step.bundle.forms.get(row.form_key) if row.form_key else None, data)
         step.complete(row, cleaned, by=actor.username)
         step.audit("task.complete", actor=actor.username,
@@ -298,6 +307,11 @@ def complete_task(
         return task_view(row, actor)
 
     return steps.on_task(ctx, parse_id(task_id, "task"), act)
+
+
+def _reads(step: steps.Step) -> Session:
+    assert step.session is not None
+    return step.session
 
 
 def _validated(ctx: EngineContext, form: dict[str, Any] | None, data: dict[str, Any] | None) -> dict[str, Any]:

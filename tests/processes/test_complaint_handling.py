@@ -182,16 +182,20 @@ def test_review_after_thirty_days_is_refused_and_the_window_closes_the_case(ctx,
 def test_the_handler_may_not_approve_their_own_answer(ctx, setup, clock):
     view, _ = complaints.submit_complaint(ctx, complaint(amount=Decimal("60000")), actor=setup["alice"])
     claim_and_complete(ctx, task_named(ctx, view.instance_id, "investigate").id, setup["sam"], FINDINGS)
-    clock.advance(timedelta(hours=1))  # the latest performer counts: completions are ordered in time
+    clock.advance(timedelta(hours=1))
     approve = task_named(ctx, view.instance_id, "approve_answer")
     with pytest.raises(PermissionDeniedError):
         tasks.claim_task(ctx, approve.id, actor=setup["sam"])
     claim_and_complete(ctx, approve.id, setup["sue"], {"approved": False, "approval_comment": "补充依据"})
     assert complaints.get_complaint(ctx, view.case_no, actor=setup["sue"]).status == "investigating"
     again = task_named(ctx, view.instance_id, "investigate")
-    claim_and_complete(ctx, again.id, setup["alice"], FINDINGS)  # now alice handled it: sam may approve
-    claim_and_complete(ctx, task_named(ctx, view.instance_id, "approve_answer").id, setup["sam"], {"approved": True})
-    assert complaints.get_complaint(ctx, view.case_no, actor=setup["sam"]).status == "answered"
+    claim_and_complete(ctx, again.id, setup["alice"], FINDINGS)
+    # sam investigated the first round: every performer counts, across send-backs, not only the latest
+    second = task_named(ctx, view.instance_id, "approve_answer")
+    with pytest.raises(PermissionDeniedError):
+        tasks.claim_task(ctx, second.id, actor=setup["sam"])
+    claim_and_complete(ctx, second.id, setup["sue"], {"approved": True})
+    assert complaints.get_complaint(ctx, view.case_no, actor=setup["sue"]).status == "answered"
 
 
 def test_withdrawal_ends_the_instance(ctx, setup):
@@ -294,10 +298,10 @@ def test_a_complainant_without_customer_number_is_acknowledged_by_staff(ctx, set
 
 
 def test_recusal_holds_even_in_a_version_without_exclude_users(ctx, setup):
-    """A designer who drops excludeUsers does not drop the rule: the step refuses and rolls back."""
+    """A designer who drops the approval tasks' ``approves`` does not drop the rule: the step refuses and rolls back."""
     source = (ROOT / "processes" / "complaint_handling.bpmn").read_text(encoding="utf-8")
-    stripped = re.sub(r'<spiffworkflow:property name="excludeUsers" value="[^"]*"/>', "", source)
-    assert stripped.count("excludeUsers") == 0 and source.count("excludeUsers") == 3
+    stripped = re.sub(r'<spiffworkflow:property name="approves" value="[^"]*"/>', "", source)
+    assert stripped.count('"approves"') == 0 and source.count('"approves"') == 3
     deploy(ctx, ("complaint_handling.bpmn", stripped.encode("utf-8")),
            ("complaint_routing.dmn", (ROOT / "processes" / "complaint_routing.dmn").read_bytes()),
            *[(p.name, p.read_bytes()) for p in sorted((ROOT / "forms").glob("complaint_*.json"))])
