@@ -36,6 +36,9 @@ class Settings:
     script_time_budget: float = 1.0
     script_operation_budget: int = 5_000_000
     script_memory_mb: int = 256
+    # Maker-checker on changes to live work: a new version of a process with live instances, a migration, a grant, a
+    # privileged role, an administrator's own token wait for a second person (engine.services.approvals).
+    four_eyes_changes: bool = True
     # Grants are kept in memory per process and read again after this many seconds (engine.authz.grants).
     authz_refresh_seconds: float = 10.0
     # Dotted paths ("package.module:attr") of modules that register service-task handlers.
@@ -168,6 +171,7 @@ class Settings:
             script_operation_budget=_int(env, "CAREFLOW_SCRIPT_OPERATION_BUDGET", cls.script_operation_budget),
             script_memory_mb=_int(env, "CAREFLOW_SCRIPT_MEMORY_MB", cls.script_memory_mb),
             authz_refresh_seconds=_float(env, "CAREFLOW_AUTHZ_REFRESH_SECONDS", cls.authz_refresh_seconds),
+            four_eyes_changes=env.get("CAREFLOW_FOUR_EYES_CHANGES", "1") != "0",
             handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", DEFAULT_PLUGINS).split(",") if m),
             echo_sql=env.get("CAREFLOW_ECHO_SQL", "") == "1",
             report_parallelism=_int(env, "CAREFLOW_REPORT_PARALLELISM", cls.report_parallelism),

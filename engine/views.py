@@ -43,8 +43,9 @@ class DefinitionView:
 
 @dataclass(frozen=True)
 class DeployResult:
-    definition: DefinitionView
-    created: bool  # False when identical bytes were already the latest version
+    definition: DefinitionView  # the new version; while it awaits approval, the version still in force
+    created: bool  # False when identical bytes were already the latest version, or when it awaits approval
+    approval_id: int | None = None  # a second person must approve it first (live instances on the key)
 
 
 @dataclass(frozen=True)
@@ -203,3 +204,4 @@ class UserView:
     active: bool
     skills: tuple[str, ...] = ()
     absent_until: datetime | None = None
+    approval_id: int | None = None  # a change of privileged roles waiting for a second administrator

@@ -28,7 +28,21 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["careflow"] = engine or build_engine(Settings.from_env())
 
-    from web import admin, auth, complaints_desk, customers, designer, errors, i18n, inbox, pages, portal, reports, supervisor
+    from web import (
+        admin,
+        auth,
+        complaints_desk,
+        customers,
+        designer,
+        errors,
+        governance,
+        i18n,
+        inbox,
+        pages,
+        portal,
+        reports,
+        supervisor,
+    )
     from web.api import bp as api_bp
     from web.scores import bp as scores_bp
 
@@ -40,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(inbox.bp)
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(governance.bp)
     app.register_blueprint(designer.bp)
     app.register_blueprint(customers.bp)
     app.register_blueprint(complaints_desk.bp)

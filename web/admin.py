@@ -11,8 +11,8 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from engine.services import approvals, identity
 from engine.services import calendar as business_calendar
-from engine.services import identity
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
 
@@ -41,12 +41,17 @@ def add_user() -> Any:
         abort(403)
     form = request.form
     try:
-        identity.create_user(current_engine(), username=form.get("username", "").strip(), roles=_split(form.get("roles", "")),
-                             groups=_split(form.get("groups", "")), password=form.get("password") or None,
-                             display_name=form.get("display_name") or None, actor=actor.username)
-        flash(_("User created"))
-    except (InvalidInputError, ConflictError) as exc:
-        flash(exc.message)
+        result = identity.add_user(current_engine(), username=form.get("username", "").strip(),
+                                   roles=_split(form.get("roles", "")), groups=_split(form.get("groups", "")),
+                                   password=form.get("password") or None, display_name=form.get("display_name") or None,
+                                   by=actor)
+        if isinstance(result, approvals.ApprovalView):
+            flash(_("A privileged role needs a second administrator: the new user waits for approval (#%(id)s)",
+                    id=result.id), "success")
+        else:
+            flash(_("User created"), "success")
+    except (InvalidInputError, ConflictError, PermissionDeniedError) as exc:
+        flash(exc.message, "error")
     return redirect(url_for("admin.users"))
 
 
@@ -57,9 +62,13 @@ def change(username: str, action: str) -> Any:
     ctx, actor, form = current_engine(), current_actor(), request.form
     try:
         if action == "update":
-            identity.update_user(ctx, username, actor=actor, roles=_split(form.get("roles", "")),
-                                 groups=_split(form.get("groups", "")), skills=_split(form.get("skills", "")))
-            flash(_("Saved"))
+            view = identity.update_user(ctx, username, actor=actor, roles=_split(form.get("roles", "")),
+                                        groups=_split(form.get("groups", "")), skills=_split(form.get("skills", "")))
+            if view.approval_id is not None:
+                flash(_("Saved; the privileged role waits for a second administrator (#%(id)s)", id=view.approval_id),
+                      "success")
+            else:
+                flash(_("Saved"), "success")
         elif action == "absent":
             until_text = form.get("until", "").strip()
             until = datetime.combine(datetime.fromisoformat(until_text).date(), time(23, 59), tzinfo=ctx.settings.zone) \
@@ -70,8 +79,8 @@ def change(username: str, action: str) -> Any:
             flash(_("%(count)s tokens revoked", count=identity.revoke_tokens(ctx, username, actor=actor)))
         else:
             abort(404)
-    except (InvalidInputError, NotFoundError, ValueError) as exc:
-        flash(getattr(exc, "message", str(exc)))
+    except (InvalidInputError, NotFoundError, PermissionDeniedError, ValueError) as exc:
+        flash(getattr(exc, "message", str(exc)), "error")
     return redirect(url_for("admin.users"))
 
 

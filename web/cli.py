@@ -16,9 +16,10 @@ from engine.config import Settings
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.errors import EngineError
-from engine.services import definitions, identity
+from engine.services import approvals as approval_service
+from engine.services import definitions, grants, identity
 from engine.services.timers import fire_due_timers
-from engine.views import ROLES, Actor
+from engine.views import ROLES, SYSTEM, Actor
 
 
 def _ctx(clock: Any = None, settings: Settings | None = None) -> EngineContext:
@@ -64,6 +65,10 @@ def deploy(files: tuple[Path, ...], process_key: str | None, validate_only: bool
                                            validate_only=validate_only)
     if result is None:
         click.echo("valid")
+    elif result.approval_id is not None:
+        click.echo(f"waiting for approval #{result.approval_id}: {result.definition.key} has live instances, so a second "
+                   f"person approves the new version (/approvals, or careflow approvals approve "
+                   f"{result.approval_id} --as NAME)")
     elif result.created:
         click.echo(f"deployed {result.definition.key} v{result.definition.version}")
     else:
@@ -137,6 +142,75 @@ def token_revoke(name: str) -> None:
 def token_create(name: str, label: str) -> None:
     """Create an API token for user NAME and print it (shown once)."""
     click.echo(identity.create_token(_ctx(), username=name, name=label, actor="cli"))
+
+
+@main.group()
+def grant() -> None:
+    """Grants: who may do what to which process, instance, message or customer (engine.authz)."""
+
+
+@grant.command("list")
+def grant_list() -> None:
+    """Every grant, one a line: id, principal, resource, permission, who granted and approved it."""
+    for g in grants.list_grants(_ctx(), actor=SYSTEM):
+        approved = f" approved by {g.approved_by}" if g.approved_by else ""
+        click.echo(f"{g.id}\t{g.principal}\t{g.resource_kind}:{g.resource_id}\t{g.permission}\t{g.granted_by}{approved}")
+
+
+@grant.command("add")
+@click.argument("principal")
+@click.argument("resource_kind")
+@click.argument("resource_id")
+@click.argument("permission")
+def grant_add(principal: str, resource_kind: str, resource_id: str, permission: str) -> None:
+    """Add a grant at once, from the server's command line (break-glass: audited as the command line; on the web
+    and API a grant needs a second administrator)."""
+    spec = grants.parse(principal, resource_kind, resource_id, permission)
+    added = grants.add_grant(_ctx(), spec, by="cli", approved_by="cli")
+    click.echo(f"{'granted' if added else 'already granted'}: {principal} {permission} on {resource_kind} {resource_id}")
+
+
+@grant.command("revoke")
+@click.argument("grant_id", type=int)
+def grant_revoke(grant_id: int) -> None:
+    """Revoke a grant (takes effect at once here, within seconds on other servers)."""
+    view = grants.revoke_grant(_ctx(), grant_id, actor=None, by="cli")
+    click.echo(f"revoked: {view.principal} {view.permission} on {view.resource_kind} {view.resource_id}")
+
+
+@main.group()
+def approvals() -> None:
+    """Changes waiting for a second person (maker-checker)."""
+
+
+@approvals.command("list")
+@click.option("--status", default="pending", type=click.Choice(["pending", "approved", "rejected", "failed", "all"]))
+def approvals_list(status: str) -> None:
+    """The requests, newest first: id, kind, subject, who asked, status, summary."""
+    views = approval_service.list_approvals(_ctx(), actor=SYSTEM, status=None if status == "all" else status)
+    for v in views:
+        click.echo(f"{v.id}\t{v.kind}\t{v.subject}\t{v.requested_by}\t{v.status}\t{v.summary}")
+
+
+@approvals.command("approve")
+@click.argument("approval_id", type=int)
+@click.option("--as", "as_user", required=True, help="The second person, who must hold the permission to decide.")
+def approvals_approve(approval_id: int, as_user: str) -> None:
+    """Approve and carry out request APPROVAL_ID as user --as (never the one who asked)."""
+    ctx = _ctx()
+    view = approval_service.approve(ctx, approval_id, actor=identity.get_actor(ctx, as_user))
+    click.echo(f"approved #{view.id} ({view.kind} {view.subject}): {view.result}")
+
+
+@approvals.command("reject")
+@click.argument("approval_id", type=int)
+@click.option("--as", "as_user", required=True)
+@click.option("--reason", required=True)
+def approvals_reject(approval_id: int, as_user: str, reason: str) -> None:
+    """Reject request APPROVAL_ID as user --as, with the reason."""
+    ctx = _ctx()
+    view = approval_service.reject(ctx, approval_id, actor=identity.get_actor(ctx, as_user), reason=reason)
+    click.echo(f"rejected #{view.id} ({view.kind} {view.subject})")
 
 
 @main.group()

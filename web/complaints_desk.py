@@ -163,4 +163,35 @@ def case(case_no: str) -> Any:
     instance = instances.get_instance(ctx, view.instance_id, actor=actor) if view.instance_id else None
     files = portal.list_case_files(ctx, view.instance_id) if view.instance_id else []
     return render_template("complaints_desk/case.html", actor=actor, case=view, instance=instance, files=files,
-                           label=code_label)
+                           label=code_label, evidence_labels=EVIDENCE_LABELS)
+
+
+EVIDENCE_LABELS = {"phone": ("电话录音", "recorded phone call"), "letter": ("书面信函", "letter"),
+                   "counter": ("柜面签字单", "signed counter slip")}
+
+
+@bp.post("/<case_no>/acts")
+@login_required
+def record_act(case_no: str) -> Any:
+    """Record the complainant's withdrawal, rating or review request received by phone, letter or at the counter,
+    with its evidence (the case shows who recorded it)."""
+    check_csrf()
+    actor, ctx, form = _staff(), current_engine(), request.form
+    evidence = complaints.OnBehalf(form.get("evidence_channel", ""), form.get("evidence_reference", ""),
+                                   form.get("evidence_note", ""))
+    act = form.get("act", "")
+    try:
+        if act == "withdraw":
+            complaints.withdraw_complaint(ctx, case_no, reason=form.get("reason", ""), actor=actor, on_behalf=evidence)
+        elif act == "rate":
+            score = int(form.get("score", "0") or 0)
+            complaints.rate_complaint(ctx, case_no, score=score, comment=form.get("reason", ""), actor=actor,
+                                      on_behalf=evidence)
+        elif act == "request_review":
+            complaints.request_review(ctx, case_no, reason=form.get("reason", ""), actor=actor, on_behalf=evidence)
+        else:
+            raise InvalidInputError(_("Choose what the customer asked for"))
+        flash(_("Recorded for the customer, with the evidence"), "success")
+    except (ConflictError, InvalidInputError, PermissionDeniedError, ValueError) as exc:
+        flash(getattr(exc, "message", None) or _("The score must be a number from 1 to 5"), "error")
+    return redirect(url_for("complaints_desk.case", case_no=case_no))

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from markupsafe import Markup
 
-from engine.errors import DefinitionNotFoundError, EngineError, InvalidDefinitionError, NotFoundError
+from engine.errors import DefinitionNotFoundError, EngineError, InvalidDefinitionError, NotFoundError, PermissionDeniedError
 from engine.services import definitions, designer, instances, migration
 from web.api import to_json
 from web.auth import check_csrf, current_actor
@@ -185,7 +185,10 @@ def instance(instance_id: str) -> Any:
     except (NotFoundError, EngineError):
         abort(404)
     _, xml = designer.get_process_xml(ctx, path.process_key, path.version, actor=actor)
-    view = instances.get_instance(ctx, instance_id, actor=actor)
+    try:  # its history and data only for who may read the instance; a designer sees the path
+        view = instances.get_instance(ctx, instance_id, actor=actor)
+    except PermissionDeniedError:
+        view = None
     data = {"mode": "instance", "xml": xml, "path": _plain(path)}
     return render_template("designer/instance.html", actor=actor, path=path, view=view, data=page_data(data))
 

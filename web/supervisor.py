@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from engine.errors import ConflictError
+from engine.errors import ConflictError, EngineError, InvalidInputError
 from engine.services import calendar as business_calendar
 from engine.services import instances, outbox, sla, supervision
 from web.auth import check_csrf, current_actor
@@ -34,12 +35,49 @@ def index() -> Any:
 @bp.post("/instances/<instance_id>/retry")
 @login_required
 def retry_instance(instance_id: str) -> Any:
+    """Retry an incident, optionally with corrected data (patch-and-retry: a JSON object of variables)."""
     check_csrf()
+    if not current_actor().is_supervisor:
+        abort(403)
     try:
-        view = instances.retry_instance(current_engine(), instance_id, actor=current_actor())
-        flash(_("Retried: %(status)s", status=view.status))
-    except ConflictError as exc:
-        flash(exc.message)
+        patch = _patch(request.form.get("patch", ""))
+        view = instances.retry_instance(current_engine(), instance_id, actor=current_actor(), data=patch)
+        if view.status == "error":
+            flash(_("Retried, and it failed again: %(message)s", message=(view.error or {}).get("message", "")), "error")
+        else:
+            flash(_("Retried: the instance runs again"), "success")
+    except EngineError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("supervisor.index"))
+
+
+def _patch(text: str) -> dict[str, Any] | None:
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInputError(_("The corrected data must be a JSON object of variable names and values")) from exc
+    if not isinstance(value, dict):
+        raise InvalidInputError(_("The corrected data must be a JSON object of variable names and values"))
+    return value
+
+
+@bp.post("/instances/<instance_id>/terminate")
+@login_required
+def terminate_instance(instance_id: str) -> Any:
+    """End an instance for good (always possible, even when its state cannot be read), with the reason."""
+    check_csrf()
+    if not current_actor().is_supervisor:
+        abort(403)
+    reason = request.form.get("reason", "").strip()
+    try:
+        if not reason:
+            raise InvalidInputError(_("Say why the instance is terminated: the reason is recorded"))
+        instances.cancel_instance(current_engine(), instance_id, actor=current_actor(), reason=reason)
+        flash(_("Instance terminated"), "success")
+    except EngineError as exc:
+        flash(exc.message, "error")
     return redirect(url_for("supervisor.index"))
 
 

@@ -402,6 +402,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # A token of someone with a privileged role counts only once a second administrator approved it.
+    awaiting_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
 
 # The other tables (outreach: customers, consents, outbox; customer360; ...) live in their own modules; importing them here

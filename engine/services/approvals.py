@@ -25,7 +25,7 @@ from engine.context import EngineContext
 from engine.db.authz import ApprovalRequest, ApprovalStatus
 from engine.db.session import unit_of_work
 from engine.errors import EngineError, InvalidInputError, InvalidTransitionError, NotFoundError, PermissionDeniedError
-from engine.views import Actor
+from engine.views import SYSTEM, Actor
 
 STALE_EXECUTION = timedelta(minutes=10)  # an approval whose execution never finished may be approved again
 EXECUTING = "executing"
@@ -87,6 +87,11 @@ def _view(row: ApprovalRequest) -> ApprovalView:
                         row.requested_at, row.decided_by, row.decided_at, row.reason, row.result)
 
 
+def needed(ctx: EngineContext, actor: Actor) -> bool:
+    """Whether a change by ``actor`` waits for a second person (the engine itself, ``SYSTEM``, never does)."""
+    return ctx.settings.four_eyes_changes and actor is not SYSTEM
+
+
 def request_approval(ctx: EngineContext, *, kind: str, subject: str, summary: str, payload: dict[str, Any],
                      actor: Actor) -> ApprovalView:
     """Store a change for a second person to approve. The caller has checked that ``actor`` may ask for it."""
@@ -131,8 +136,8 @@ def get_approval(ctx: EngineContext, approval_id: int, *, actor: Actor) -> Appro
 
 
 def approve(ctx: EngineContext, approval_id: int, *, actor: Actor) -> ApprovalView:
-    """Approve and carry out a pending request. Raises ApprovalNotFoundError, PermissionDeniedError (the one who
-    asked, or no checker permission), InvalidTransitionError (already decided). A failure while carrying it out
+    """Approve and carry out a pending request. Raises ApprovalNotFoundError (also when the actor may not decide
+    it), PermissionDeniedError (the one who asked), InvalidTransitionError (already decided). A failure while carrying it out
     is recorded (status ``failed`` with the reason) and raised."""
     view = _claim(ctx, approval_id, actor)
     try:
@@ -163,7 +168,7 @@ def _claim(ctx: EngineContext, approval_id: int, actor: Actor, *, rejecting: boo
             raise PermissionDeniedError("a change needs a second person: you cannot decide your own request",
                                         details={"reason": "own_request"})
         if not may_decide(ctx, view, actor):
-            raise PermissionDeniedError(f"{actor.username} may not decide {view.kind} requests for {view.subject}")
+            raise ApprovalNotFoundError(f"no approval {approval_id}")  # not theirs to see, as for get_approval
         stale = row.status == EXECUTING and row.decided_at is not None and now - row.decided_at > STALE_EXECUTION
         if row.status != ApprovalStatus.PENDING and not (stale and not rejecting):
             raise InvalidTransitionError(f"approval {approval_id} is {row.status}", subject=str(approval_id),

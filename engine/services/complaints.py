@@ -82,6 +82,8 @@ class ComplaintEventView:
     label_zh: str
     label_en: str
     actor: str | None  # None in a customer's view (staff names are not theirs to see)
+    # Staff recorded the customer's act (a phone call, a letter): {recorded_by, channel, reference, note}; staff only
+    recorded_for_customer: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def _customer_of(actor: Actor) -> str | None:
 def _require_reader(ctx: EngineContext, actor: Actor) -> str | None:
     """Staff and supervisors with the read grant on complaint_handling (→ None) or a customer (→ their id);
     intake channels only submit."""
-    if actor.has_role("staff", "supervisor"):
+    if actor.has_role("staff", "supervisor", "compliance"):
         authz.require(ctx, actor, "read", "process", PROCESS_KEY)
         return None
     customer_id = _customer_of(actor)
@@ -447,7 +449,9 @@ def _view(ctx: EngineContext, case: Complaint, events: list[ComplaintEvent], *, 
         can_request_review=answered and case.review_requested_at is None and case.review_apply_by is not None
         and today <= case.review_apply_by,
         events=tuple(ComplaintEventView(e.at, e.kind, *EVENT_LABELS.get(e.kind, (e.kind, e.kind)),
-                                        None if customer else e.actor) for e in events),
+                                        None if customer else e.actor,
+                                        None if customer else (e.details or {}).get("recorded_for_customer"))
+                     for e in events),
         complainant_phone=mask_phone(phone), facts=case.facts, request=case.request, amount=case.amount,
         group_size=case.group_size, severity=case.severity, decision=case.decision,
         handler=None if customer else case.handler, paused=case.pause_started_at is not None,

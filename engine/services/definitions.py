@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from engine import audit
-from engine.bpmn.loader import SourceFile, parse_bundle
+from engine import audit, authz
+from engine.bpmn.loader import ParsedBundle, SourceFile, parse_bundle
 from engine.context import EngineContext
 from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
 from engine.db.session import unit_of_work
@@ -21,6 +22,7 @@ from engine.errors import (
     InvalidDefinitionError,
     NotFoundError,
 )
+from engine.services import approvals
 from engine.services.authz import require_role
 from engine.views import Actor, DefinitionView, DeployResult
 
@@ -42,17 +44,44 @@ def deploy_definition(
 ) -> DeployResult | None:
     """Validate a bundle of BPMN/DMN/form files and store it as the next version of its process.
 
-    Identical bytes to the latest version change nothing (``created=False``). With
-    ``validate_only`` nothing is stored and ``None`` is returned when the bundle is valid.
+    Identical bytes to the latest version change nothing (``created=False``). A new version of a process that has
+    live instances waits for a second person's approval (``approval_id`` set; engine.services.approvals), unless
+    the engine itself deploys it. With ``validate_only`` nothing is stored and ``None`` is returned when the bundle
+    is valid.
     Raises InvalidDefinitionError (with file/line/element problems, nothing stored),
     PermissionDeniedError, ConcurrentModificationError (a parallel deploy of the same key won).
     """
     require_role(actor, "designer")
     files = _normalized(files)
     bundle = parse_bundle(files, process_key=process_key, handlers=ctx.handler_policy)
+    authz.require(ctx, actor, "deploy", "process", bundle.process_key)
     if validate_only:
         return None
     sha = bundle_hash(files)
+    with unit_of_work(ctx.sessions, write=False) as session:
+        latest = _latest(session, bundle.process_key)
+        latest_view = _view(latest) if latest is not None else None
+        live = _live_instances(session, bundle.process_key) if latest is not None else 0
+    if latest_view is not None and latest_view.sha256 == sha:
+        return DeployResult(latest_view, created=False)
+    if latest_view is not None and live and approvals.needed(ctx, actor):
+        approval = approvals.request_approval(
+            ctx, kind="deploy", subject=bundle.process_key, actor=actor, payload={
+                "process_key": bundle.process_key, "sha256": sha, "from_version": latest_view.version, "live": live,
+                "files": [{"filename": f.filename, "content": f.content.decode("utf-8")} for f in files]},
+            summary=f"{bundle.process_key}: a new version after v{latest_view.version}, which {live} live instances "
+                    f"run; files {', '.join(f.filename for f in files)}")
+        return DeployResult(latest_view, created=False, approval_id=approval.id)
+    return _store(ctx, files, bundle, sha, deployed_by=actor.username, approved_by=None)
+
+
+def _live_instances(session: Session, key: str) -> int:
+    return int(session.scalar(select(func.count()).select_from(ProcessInstance).where(
+        ProcessInstance.process_key == key, ProcessInstance.status.in_(("running", "error")))) or 0)
+
+
+def _store(ctx: EngineContext, files: list[SourceFile], bundle: ParsedBundle, sha: str, *, deployed_by: str,
+           approved_by: str | None) -> DeployResult:
     now = ctx.clock.now()
     try:
         with unit_of_work(ctx.sessions) as session:
@@ -61,7 +90,7 @@ def deploy_definition(
                 return DeployResult(_view(latest), created=False)
             definition = ProcessDefinition(
                 key=bundle.process_key, version=(latest.version + 1) if latest else 1, name=bundle.name,
-                sha256=sha, deployed_by=actor.username, deployed_at=now,
+                sha256=sha, deployed_by=deployed_by, deployed_at=now,
             )
             definition.files = [
                 DefinitionFile(filename=f.filename, kind=f.kind or "", sha256=hashlib.sha256(f.content).hexdigest(),
@@ -71,15 +100,27 @@ def deploy_definition(
             session.add(definition)
             session.flush()
             audit.append(
-                session, stream=f"definition:{definition.key}", actor=actor.username, action="definition.deployed",
-                subject_type="definition", subject_id=f"{definition.key}:{definition.version}", at=now,
-                after={"version": definition.version, "sha256": sha, "files": [f.filename for f in files]},
+                session, stream=f"definition:{definition.key}", actor=approved_by or deployed_by,
+                action="definition.deployed", subject_type="definition",
+                subject_id=f"{definition.key}:{definition.version}", at=now,
+                after={"version": definition.version, "sha256": sha, "files": [f.filename for f in files],
+                       "requested_by": deployed_by, "approved_by": approved_by},
             )
             view = _view(definition)
     except IntegrityError as exc:
         raise ConcurrentModificationError(f"{bundle.process_key} was deployed concurrently; retry") from exc
     ctx.specs.put(view.id, bundle)
     return DeployResult(view, created=True)
+
+
+def _deploy_approved(ctx: EngineContext, view: approvals.ApprovalView, approver: Actor) -> dict[str, Any]:
+    files = [SourceFile(f["filename"], f["content"].encode("utf-8")) for f in view.payload["files"]]
+    bundle = parse_bundle(files, process_key=view.payload["process_key"], handlers=ctx.handler_policy)
+    result = _store(ctx, files, bundle, bundle_hash(files), deployed_by=view.requested_by, approved_by=approver.username)
+    return {"version": result.definition.version, "created": result.created}
+
+
+approvals.register("deploy", checker=lambda view: ("approve", "process", view.subject), execute=_deploy_approved)
 
 
 def _normalized(files: list[SourceFile]) -> list[SourceFile]:

@@ -16,6 +16,7 @@ from lxml import etree
 from sqlalchemy import Float, and_, case, cast, delete, func, select
 from sqlalchemy.orm import Session
 
+from engine import authz
 from engine.bpmn.compat import convert_foreign
 from engine.bpmn.loader import SourceFile
 from engine.bpmn.xmldiff import BpmnDiff, diff_bpmn
@@ -375,13 +376,15 @@ def heatmap(ctx: EngineContext, key: str, version: int | None, *, actor: Actor) 
 
 
 def instance_path(ctx: EngineContext, instance_id: str, *, actor: Actor) -> InstancePath:
-    """Where an instance waits now and which elements it has passed (how often). Raises InstanceNotFoundError."""
+    """Where an instance waits now and which elements it has passed (how often) — the shape of its run, not its data
+    (the ``inspect`` grant on its process). Raises InstanceNotFoundError, PermissionDeniedError."""
     require_role(actor, "designer", "supervisor")
     key = parse_id(instance_id)
     with unit_of_work(ctx.sessions, write=False) as session:
         row = session.get(ProcessInstance, key)
         if row is None:
             raise InstanceNotFoundError(f"no process instance {key}")
+        authz.require(ctx, actor, "inspect", "process", row.process_key)
         version = int(session.scalar(select(ProcessDefinition.version)
                                      .where(ProcessDefinition.id == row.definition_id)) or 0)
         path = trail(runtime.restore(ctx, session, row, ctx.clock))

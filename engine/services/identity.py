@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,12 +20,20 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, authz
+from engine.authz.catalogue import PRIVILEGED_ROLES
 from engine.context import EngineContext
 from engine.db.models import ApiToken, Group, GroupMembership, HumanTask, HumanTaskStatus, User
 from engine.db.plain import PlainRead
 from engine.db.session import unit_of_work
-from engine.errors import AuthenticationError, ConflictError, InvalidInputError, UserNotFoundError
+from engine.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    PermissionDeniedError,
+    UserNotFoundError,
+)
+from engine.services import approvals
 from engine.services.authz import require_role
 from engine.views import ROLES, Actor, UserView
 
@@ -65,21 +75,19 @@ def _groups(session: Session, names: Iterable[str]) -> list[Group]:
 def create_user(
     ctx: EngineContext, *, username: str, roles: Iterable[str], groups: Iterable[str] = (),
     password: str | None = None, display_name: str | None = None, actor: str = "system",
+    password_hash: str | None = None,
 ) -> UserView:
-    """Create a user (groups are created on first use). Raises InvalidInputError, ConflictError (exists)."""
+    """Create a user at once (groups are created on first use): the engine's own path — the command line, the
+    demo, an approved request; administrators on the web use :func:`add_user`. Raises InvalidInputError,
+    ConflictError (exists)."""
     roles = sorted(set(roles))
-    if not username or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
-        raise InvalidInputError("username must be letters, digits, '.', '_' or '-'")
-    unknown = [r for r in roles if r not in ROLES]
-    if not roles or unknown:
-        raise InvalidInputError(f"roles must be some of {', '.join(ROLES)}")
-    if password is not None and len(password) < 8:
-        raise InvalidInputError("password must have at least 8 characters")
+    _check_new_user(username, roles, password)
     now = ctx.clock.now()
     try:
         with unit_of_work(ctx.sessions) as session:
+            hashed = password_hash or (_hasher(ctx).hash(password) if password else None)
             user = User(username=username, display_name=display_name or username, roles=",".join(roles),
-                        password_hash=_hasher(ctx).hash(password) if password else None, active=True, created_at=now)
+                        password_hash=hashed, active=True, created_at=now)
             user.groups = _groups(session, groups)
             session.add(user)
             session.flush()
@@ -89,6 +97,45 @@ def create_user(
             return _view(user)
     except IntegrityError as exc:
         raise ConflictError(f"user {username!r} already exists") from exc
+
+
+def add_user(ctx: EngineContext, *, username: str, roles: Iterable[str], groups: Iterable[str] = (),
+             password: str | None = None, display_name: str | None = None, by: Actor) -> UserView | approvals.ApprovalView:
+    """An administrator creates a user: at once, or — when a privileged role (admin, supervisor, compliance) is
+    among the roles — once a second administrator approves (the answer is then the approval request; the password
+    is kept only as its hash). Raises InvalidInputError, ConflictError, PermissionDeniedError."""
+    authz.require(ctx, by, "users", "system", "users")
+    wanted = sorted(set(roles))
+    if not (set(wanted) & PRIVILEGED_ROLES) or not approvals.needed(ctx, by):
+        return create_user(ctx, username=username, roles=wanted, groups=groups, password=password,
+                           display_name=display_name, actor=by.username)
+    _check_new_user(username, wanted, password)
+    with unit_of_work(ctx.sessions, write=False) as session:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise ConflictError(f"user {username!r} already exists")
+    return approvals.request_approval(
+        ctx, kind="user", subject=username, actor=by,
+        payload={"username": username, "roles": wanted, "groups": sorted(set(groups)), "display_name": display_name,
+                 "password_hash": _hasher(ctx).hash(password) if password else None},
+        summary=f"new user {username} with roles {','.join(wanted)}")
+
+
+def _user_approved(ctx: EngineContext, view: approvals.ApprovalView, approver: Actor) -> dict[str, Any]:
+    payload = view.payload
+    created = create_user(ctx, username=payload["username"], roles=payload["roles"], groups=payload["groups"],
+                          display_name=payload["display_name"], actor=approver.username,
+                          password_hash=payload["password_hash"])
+    return {"username": created.username, "roles": list(created.roles), "requested_by": view.requested_by}
+
+
+def _check_new_user(username: str, roles: list[str], password: str | None) -> None:
+    if not username or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
+        raise InvalidInputError("username must be letters, digits, '.', '_' or '-'")
+    unknown = [r for r in roles if r not in ROLES]
+    if not roles or unknown:
+        raise InvalidInputError(f"roles must be some of {', '.join(ROLES)}")
+    if password is not None and len(password) < 8:
+        raise InvalidInputError("password must have at least 8 characters")
 
 
 def _any_user(session: Session, username: str) -> User:
@@ -183,9 +230,14 @@ def set_absence(ctx: EngineContext, username: str, *, until: datetime | None, ac
 def update_user(ctx: EngineContext, username: str, *, actor: Actor, roles: Iterable[str] | None = None,
                 groups: Iterable[str] | None = None, skills: Iterable[str] | None = None,
                 active: bool | None = None) -> UserView:
-    """Change roles, groups, skills or the active flag (admins only). Raises InvalidInputError, UserNotFoundError."""
-    require_role(actor, "admin")
+    """Change roles, groups, skills or the active flag (holders of the users grant).
+
+    Nobody changes their own roles; giving someone a privileged role (admin, supervisor, compliance) waits for a
+    second administrator (``approval_id`` on the answer; the other changes apply at once). Raises
+    InvalidInputError, UserNotFoundError, PermissionDeniedError."""
+    authz.require(ctx, actor, "users", "system", "users")
     now = ctx.clock.now()
+    approval_id = None
     with unit_of_work(ctx.sessions) as session:
         user = _any_user(session, username)
         before = {"roles": user.roles, "groups": [g.name for g in user.groups], "skills": user.skills,
@@ -194,7 +246,14 @@ def update_user(ctx: EngineContext, username: str, *, actor: Actor, roles: Itera
             wanted = sorted(set(roles))
             if not wanted or any(r not in ROLES for r in wanted):
                 raise InvalidInputError(f"roles must be some of {', '.join(ROLES)}")
-            user.roles = ",".join(wanted)
+            held = set(user.roles.split(","))
+            if set(wanted) != held and username == actor.username:
+                raise PermissionDeniedError("nobody changes their own roles: ask another administrator",
+                                            details={"reason": "own_roles"})
+            if set(wanted) - held & PRIVILEGED_ROLES and approvals.needed(ctx, actor):
+                approval_id = -1  # requested below, after this transaction
+            else:
+                user.roles = ",".join(wanted)
         if groups is not None:
             user.groups = _groups(session, groups)
         if skills is not None:
@@ -205,7 +264,29 @@ def update_user(ctx: EngineContext, username: str, *, actor: Actor, roles: Itera
                  "active": user.active}
         audit.append(session, stream=f"user:{username}", actor=actor.username, action="user.updated",
                      subject_type="user", subject_id=username, at=now, before=before, after=after)
-        return _view(user)
+        view = _view(user)
+    if approval_id is not None:
+        wanted_roles = sorted(set(roles or ()))
+        request = approvals.request_approval(
+            ctx, kind="roles", subject=username, actor=actor, payload={"username": username, "roles": wanted_roles},
+            summary=f"{username}: roles {','.join(wanted_roles)} (now {before['roles']})")
+        view = replace(view, approval_id=request.id)
+    return view
+
+
+def _roles_approved(ctx: EngineContext, view: approvals.ApprovalView, approver: Actor) -> dict[str, Any]:
+    now = ctx.clock.now()
+    username, roles = str(view.payload["username"]), [str(r) for r in view.payload["roles"]]
+    if username == approver.username:
+        raise PermissionDeniedError("nobody approves a change of their own roles", details={"reason": "own_roles"})
+    with unit_of_work(ctx.sessions) as session:
+        user = _any_user(session, username)
+        before = user.roles
+        user.roles = ",".join(roles)
+        audit.append(session, stream=f"user:{username}", actor=approver.username, action="user.roles_approved",
+                     subject_type="user", subject_id=username, at=now,
+                     before={"roles": before}, after={"roles": roles, "requested_by": view.requested_by})
+    return {"roles": roles}
 
 
 def revoke_tokens(ctx: EngineContext, username: str, *, actor: Actor) -> int:
@@ -228,15 +309,53 @@ def _token_hash(token: str) -> str:
 
 
 def create_token(ctx: EngineContext, *, username: str, name: str = "api", actor: str = "system") -> str:
-    """Create an API token for ``username`` and return it; it cannot be shown again."""
+    """Create an API token for ``username`` and return it; it cannot be shown again.
+
+    A token of someone holding a privileged role (admin, supervisor, compliance), made by anyone but the engine
+    itself, counts only once a second administrator approves it (engine.services.approvals, kind ``token``):
+    nobody arms themselves with an administrator's token alone."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions) as session:
         user = _find(session, username)
-        session.add(ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token), created_at=now))
+        waits = (ctx.settings.four_eyes_changes and actor != "system"
+                 and bool(set(user.roles.split(",")) & PRIVILEGED_ROLES))
+        row = ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token), created_at=now,
+                       awaiting_approval=waits)
+        session.add(row)
+        session.flush()
         audit.append(session, stream=f"user:{username}", actor=actor, action="token.created", subject_type="user",
-                     subject_id=username, at=now, after={"name": name})
+                     subject_id=username, at=now, after={"name": name, "awaiting_approval": waits})
+        token_id = row.id
+    if waits:
+        approvals.request_approval(ctx, kind="token", subject=username, actor=Actor(actor),
+                                   payload={"token_id": token_id, "username": username, "name": name},
+                                   summary=f"API token {name!r} of {username}")
     return token
+
+
+def _token_approved(ctx: EngineContext, view: approvals.ApprovalView, approver: Actor) -> dict[str, Any]:
+    now = ctx.clock.now()
+    if view.payload["username"] == approver.username:
+        raise PermissionDeniedError("nobody approves their own API token", details={"reason": "own_token"})
+    with unit_of_work(ctx.sessions) as session:
+        row = session.get(ApiToken, int(view.payload["token_id"]))
+        if row is None or row.revoked_at is not None:
+            return {"activated": False}
+        row.awaiting_approval = False
+        audit.append(session, stream=f"user:{view.payload['username']}", actor=approver.username,
+                     action="token.approved", subject_type="user", subject_id=str(view.payload["username"]), at=now,
+                     after={"name": row.name, "requested_by": view.requested_by})
+    return {"activated": True}
+
+
+def _users_checker(view: approvals.ApprovalView) -> tuple[str, str, str]:
+    return ("users", "system", "users")
+
+
+approvals.register("roles", checker=_users_checker, execute=_roles_approved)
+approvals.register("user", checker=_users_checker, execute=_user_approved)
+approvals.register("token", checker=_users_checker, execute=_token_approved)
 
 
 _TOKEN_ACTOR = PlainRead(
@@ -244,7 +363,8 @@ _TOKEN_ACTOR = PlainRead(
     .join(ApiToken, ApiToken.user_id == User.id)
     .outerjoin(GroupMembership, GroupMembership.user_id == User.id)
     .outerjoin(Group, Group.id == GroupMembership.group_id)
-    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.active.is_(True))
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
+           ApiToken.awaiting_approval.is_(False), User.active.is_(True))
 )
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import authz
 from engine.context import EngineContext
 from engine.db.models import InstanceStatus, ProcessDefinition, ProcessInstance
 from engine.db.session import unit_of_work
@@ -23,6 +25,7 @@ from engine.errors import InvalidInputError
 from engine.runtime import instance as runtime
 from engine.runtime import migration as moving
 from engine.runtime import step as steps
+from engine.services import approvals
 from engine.services.authz import require_role
 from engine.services.definitions import latest_version
 from engine.views import Actor
@@ -49,6 +52,7 @@ class MigrationReport:
     process_key: str
     to_version: int
     instances: tuple[InstanceMigration, ...]
+    approval_id: int | None = None  # the migration waits for a second person; ``instances`` is its dry run
 
     @property
     def compatible(self) -> int:
@@ -89,6 +93,7 @@ def plan_migration(
     Changes nothing. Raises DefinitionNotFoundError, InvalidInputError, PermissionDeniedError.
     """
     require_role(actor, "designer", "supervisor")
+    authz.require(ctx, actor, "inspect", "process", process_key)
     ids = _parse_ids(instance_ids)
     with unit_of_work(ctx.sessions, write=False) as session:
         target_id, target_version = latest_version(session, process_key, to_version)
@@ -111,20 +116,50 @@ def migrate_instances(
     """Move every compatible instance onto ``to_version``, one transaction per instance.
 
     Incompatible instances are reported (``migrated=False``) and left untouched. Each migration
-    is audited on the instance's stream with the from and to versions.
-    Raises DefinitionNotFoundError, InvalidInputError, PermissionDeniedError.
+    is audited on the instance's stream with the from and to versions. Moving live instances needs a second
+    person's approval: the report then carries the dry run and ``approval_id``, and the move happens when the
+    checker approves (engine.services.approvals). Raises DefinitionNotFoundError, InvalidInputError,
+    PermissionDeniedError.
     """
     require_role(actor, "designer")
+    authz.require(ctx, actor, "migrate", "process", process_key)
     ids = _parse_ids(instance_ids)
+    if approvals.needed(ctx, actor):
+        plan = plan_migration(ctx, process_key=process_key, actor=actor, to_version=to_version,
+                              from_version=from_version, instance_ids=instance_ids)
+        if not plan.compatible:
+            return plan  # nothing would move: nothing to approve
+        approval = approvals.request_approval(
+            ctx, kind="migration", subject=process_key, actor=actor,
+            payload={"process_key": process_key, "to_version": plan.to_version, "from_version": from_version,
+                     "instance_ids": [i.instance_id for i in plan.instances if i.compatible]},
+            summary=f"{process_key}: move {plan.compatible} of {len(plan.instances)} live instances to "
+                    f"v{plan.to_version}")
+        return MigrationReport(process_key, plan.to_version, plan.instances, approval_id=approval.id)
+    return _execute(ctx, process_key, actor, to_version, from_version, ids)
+
+
+def _execute(ctx: EngineContext, process_key: str, actor: Actor, to_version: int | None, from_version: int | None,
+             ids: list[uuid.UUID] | None, *, approved_by: str | None = None) -> MigrationReport:
     with unit_of_work(ctx.sessions, write=False) as session:
         target_id, target_version = latest_version(session, process_key, to_version)
         candidates = _candidates(session, process_key, target_id, from_version, ids)
-    results = [_migrate_one(ctx, instance_id, target_id, target_version, actor) for instance_id, _ in candidates]
+    results = [_migrate_one(ctx, instance_id, target_id, target_version, actor, approved_by)
+               for instance_id, _ in candidates]
     return MigrationReport(process_key, target_version, tuple(r for r in results if r is not None))
 
 
+def _migrate_approved(ctx: EngineContext, view: approvals.ApprovalView, approver: Actor) -> dict[str, Any]:
+    payload = view.payload
+    requester = Actor(view.requested_by, frozenset({"designer"}))  # moves are recorded as the designer's, approved
+    report = _execute(ctx, payload["process_key"], requester, payload["to_version"], payload["from_version"],
+                      _parse_ids(payload["instance_ids"]), approved_by=approver.username)
+    return {"to_version": report.to_version, "migrated": sum(1 for i in report.instances if i.migrated),
+            "requested_by": view.requested_by}
+
+
 def _migrate_one(ctx: EngineContext, instance_id: uuid.UUID, target_id: int, target_version: int,
-                 actor: Actor) -> InstanceMigration | None:
+                 actor: Actor, approved_by: str | None = None) -> InstanceMigration | None:
 
     def act(step: steps.Step) -> InstanceMigration | None:
         row = step.instance
@@ -149,8 +184,12 @@ def _migrate_one(ctx: EngineContext, instance_id: uuid.UUID, target_id: int, tar
             step.run()
         step.write(lambda session: moving.refresh_task_rows(session, row, moved))
         step.audit("instance.migrated", actor=actor.username, before={"version": version},
-                   after={"version": target_version, "tasks": [t.element_id for t in found.tasks]})
+                   after={"version": target_version, "tasks": [t.element_id for t in found.tasks],
+                          **({"approved_by": approved_by} if approved_by else {})})
         return InstanceMigration(result.instance_id, result.business_key, version, target_version, step.status,
                                  True, found.tasks, (), migrated=True)
 
     return steps.on_instance(ctx, instance_id, act)
+
+
+approvals.register("migration", checker=lambda view: ("approve", "process", view.subject), execute=_migrate_approved)

@@ -30,6 +30,9 @@ class FailedInstance:
     error_task: str | None
     error_message: str | None
     updated_at: datetime | None
+    phase: str = "run"  # run: a step of the process failed; store: the step could not be stored (engine.runtime.step)
+    error_type: str | None = None
+    line: int | None = None
 
 
 def workload(ctx: EngineContext, *, actor: Actor) -> list[Workload]:
@@ -55,4 +58,6 @@ def failed_instances(ctx: EngineContext, *, actor: Actor, limit: int = 50) -> li
             .order_by(ProcessInstance.updated_at.desc()).limit(limit)
         ).all()
         return [FailedInstance(str(r.id), r.process_key, r.business_key, r.customer_id, r.error_task, r.error_message,
-                               r.updated_at) for r in rows]
+                               r.updated_at, (r.error_details or {}).get("phase") or "run",
+                               (r.error_details or {}).get("error_type"), (r.error_details or {}).get("line"))
+                for r in rows]

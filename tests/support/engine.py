@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from engine.context import EngineContext
-from engine.services import definitions, tasks
+from engine.services import approvals, definitions, tasks
 from engine.views import SYSTEM, Actor, DefinitionView, TaskView
 from tests.support.bpmn import files
 
 DESIGNER = Actor("designer-bot", frozenset({"designer"}))
+CHECKER = Actor("checker-bot", frozenset({"designer"}))  # the second person a version with live instances needs
 
 
 def deploy(ctx: EngineContext, *pairs: tuple[str, bytes], process_key: str | None = None) -> DefinitionView:
+    """Deploy as a designer; a new version of a process with live instances is approved by a second designer."""
     result = definitions.deploy_definition(ctx, files=files(*pairs), actor=DESIGNER, process_key=process_key)
     assert result is not None
+    if result.approval_id is not None:
+        approvals.approve(ctx, result.approval_id, actor=CHECKER)
+        return definitions.get_definition(ctx, result.definition.key)
     return result.definition
 
 

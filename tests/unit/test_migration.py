@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
 
+from engine.context import build_engine
 from engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from engine.errors import PermissionDeniedError
 from engine.services import instances, migration, tasks
 from engine.views import SYSTEM
+from tests.conftest import _truncate
 from tests.support import bpmn as b
 from tests.support.engine import claim_and_complete, deploy, open_tasks
 
 GROUP = {"candidateGroups": "service_team"}
+
+
+@pytest.fixture
+def ctx(settings, db, clock):
+    """The migration mechanics with maker-checker off: the approval path is tests/security/test_maker_checker.py."""
+    yield build_engine(replace(settings, four_eyes_changes=False), clock=clock, db=db)
+    _truncate(db)
 
 
 def _v1() -> bytes:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.services import calendar, identity
+from engine.services import approvals, calendar, identity
 from tests.support.web import login
 from web import create_app
 
@@ -24,8 +24,17 @@ def test_admin_adds_and_edits_users(app, ctx):
     root.post("/admin/users/zhou.min/update", data={"csrf_token": csrf, "roles": "staff,supervisor",
                                                     "groups": "service_team", "skills": "wealth，english"})
     [user] = [u for u in identity.list_users(ctx) if u.username == "zhou.min"]
-    assert (user.roles, user.groups, user.skills) == (("staff", "supervisor"), ("service_team",), ("english", "wealth"))
+    # groups and skills at once; the supervisor role waits for a second administrator
+    assert (user.roles, user.groups, user.skills) == (("staff",), ("service_team",), ("english", "wealth"))
     assert "zhou.min" in root.get("/admin/users").get_data(as_text=True)
+    [pending] = approvals.list_approvals(ctx, actor=identity.get_actor(ctx, "root"))
+    refused = root.post(f"/approvals/{pending.id}/approve", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "second person" in refused.get_data(as_text=True)  # not one's own request
+    identity.create_user(ctx, username="ada", roles=["admin"], password="correct horse 1")
+    ada, ada_csrf = login(app, "ada")
+    assert f'id="approve-{pending.id}"' in ada.get("/approvals").get_data(as_text=True)
+    ada.post(f"/approvals/{pending.id}/approve", data={"csrf_token": ada_csrf})
+    assert identity.get_actor(ctx, "zhou.min").roles == frozenset({"staff", "supervisor"})
 
 
 def test_supervisors_record_absence_but_cannot_change_roles(app, ctx):

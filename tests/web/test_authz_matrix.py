@@ -7,7 +7,9 @@ Every cell runs on its own fresh precondition (a new instance, task or dead lett
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,76 +18,96 @@ from typing import Any
 import pytest
 
 from engine.db.outreach import OutboxMessage
-from engine.services import collaboration, designer, identity, instances, sla, tasks
+from engine.services import collaboration, designer, grants, identity, instances, sla, tasks
 from engine.views import SYSTEM
 from tests.support import bpmn as b
+from tests.support.care import RecordingChannel, add_customers, customer
 from tests.support.engine import deploy, open_tasks
+from tests.support.portal import csrf, portal_login
+from tests.support.web import login
 from web import create_app
+from web.api.complaints import signature
 from web.api.openapi import api_rules, openapi_path, rule_methods
 
 # alice: staff in service_team · carol: staff in branch_team · sam: supervisor (service_team, supervisors)
-# dora: designer · root: admin · anon: no Authorization header · garbage: a made-up token · revoked: rex's revoked token
-CALLERS = ("alice", "carol", "sam", "dora", "root", "anon", "garbage", "revoked")
+# dora: designer · vera: compliance · gina: staff in no group, with grants of her own (read process `simple`,
+# correlate message `nobody_waits`, read customers of branch 东城支行) · root: admin
+# intake: the WeChat channel, signing each request with its secret · customer: C1 signed in to the portal
+# anon: no Authorization header · garbage: a made-up token · revoked: rex's revoked token
+CALLERS = ("alice", "carol", "sam", "dora", "vera", "gina", "root", "intake", "customer", "anon", "garbage", "revoked")
+PEOPLE = ("alice", "carol", "sam", "dora", "vera", "gina", "root")
+GINA_GRANTS = (("process", "simple", "read"), ("message", "nobody_waits", "correlate"), ("customer", "branch:东城支行", "read"))
 
-# Tasks below belong to service_team. 2xx/404/409 = allowed (a domain answer), 403 = wrong role or group, 401 = who?
+# Tasks below belong to service_team. 2xx/404/409 = allowed (a domain answer), 403 = wrong role, group or grant,
+# 401 = who? Intake clients and portal customers have no business in the staff API: 401, but for filing a complaint.
 EXPECTED: dict[str, tuple[int, ...]] = {
-    #                                            alice carol  sam  dora  root  anon  garbage revoked
-    "GET /openapi.json":                         (200,  200,  200,  200,  200,  200,  200,  200),
-    "POST /definitions":                         (403,  403,  403,  201,  201,  401,  401,  401),
-    "POST /definitions?validate_only=1":         (403,  403,  403,  200,  200,  401,  401,  401),
-    "GET /definitions":                          (200,  200,  200,  200,  200,  401,  401,  401),
-    "GET /definitions/{key}":                    (200,  200,  200,  200,  200,  401,  401,  401),
-    "POST /instances":                           (201,  201,  201,  201,  201,  401,  401,  401),
-    "GET /instances/{instance_id}":              (200,  403,  200,  403,  200,  401,  401,  401),  # takes part / grant
-    "POST /instances/{instance_id}/cancel":      (403,  403,  200,  403,  200,  401,  401,  401),
-    "POST /instances/{instance_id}/retry":       (403,  403,  409,  403,  409,  401,  401,  401),  # running: not in error
-    "GET /tasks?view=mine":                      (200,  200,  200,  200,  200,  401,  401,  401),
-    "GET /tasks?view=queue":                     (200,  200,  200,  200,  200,  401,  401,  401),
-    "GET /tasks?view=archive":                   (200,  200,  200,  200,  200,  401,  401,  401),
-    "GET /tasks?view=all":                       (403,  403,  200,  403,  200,  401,  401,  401),
-    "GET /tasks/{task_id}":                      (200,  403,  200,  403,  200,  401,  401,  401),
-    "POST /tasks/{task_id}/claim":               (200,  403,  200,  403,  200,  401,  401,  401),
-    "POST /tasks/{task_id}/unclaim":             (403,  403,  200,  403,  200,  401,  401,  401),  # claimed by bob
-    "POST /tasks/{task_id}/assign":              (403,  403,  200,  403,  200,  401,  401,  401),
-    "POST /tasks/{task_id}/complete":            (403,  403,  403,  403,  403,  401,  401,  401),  # claimed by bob
-    "POST /tasks/{task_id}/complete as assignee": (200,  200,  200,  200,  200,  401,  401,  401),  # assigned to caller
-    "PATCH /tasks/{task_id}":                    (403,  403,  200,  403,  200,  401,  401,  401),  # claimed by bob
-    "POST /tasks/{task_id}/delegate":            (403,  403,  200,  403,  200,  401,  401,  401),  # claimed by bob
-    "POST /tasks/{task_id}/resolve":             (403,  403,  403,  403,  403,  401,  401,  401),  # not delegated
-    "POST /tasks/{task_id}/sla/pause":           (403,  403,  200,  403,  200,  401,  401,  401),  # claimed by bob
-    "POST /tasks/{task_id}/sla/resume":          (403,  403,  200,  403,  200,  401,  401,  401),  # paused by bob
-    "GET /tasks/{task_id}/comments":             (200,  403,  200,  403,  200,  401,  401,  401),
-    "POST /tasks/{task_id}/comments":            (201,  403,  201,  403,  201,  401,  401,  401),
-    "GET /tasks/{task_id}/attachments":          (200,  403,  200,  403,  200,  401,  401,  401),
-    "POST /tasks/{task_id}/attachments":         (201,  403,  201,  403,  201,  401,  401,  401),
-    "GET /attachments/{attachment_id}":          (200,  403,  200,  403,  200,  401,  401,  401),
-    "POST /tasks/bulk":                          (403,  403,  200,  403,  200,  401,  401,  401),
-    "POST /messages":                            (403,  403,  409,  403,  409,  401,  401,  401),  # grant; nobody waits
-    "GET /outbox":                               (403,  403,  200,  403,  200,  401,  401,  401),
-    "POST /outbox/{message_id}/retry":           (403,  403,  200,  403,  200,  401,  401,  401),
+    #                                            alice carol  sam  dora  vera  gina  root intake cust  anon garbage revoked
+    "GET /openapi.json":                         (200,  200,  200,  200,  200,  200,  200,  200,  200,  200,  200,  200),
+    "POST /definitions":                         (403,  403,  403,  201,  403,  403,  201,  401,  401,  401,  401,  401),
+    "POST /definitions?validate_only=1":         (403,  403,  403,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "GET /definitions":                          (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "GET /definitions/{key}":                    (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "POST /instances":                           (201,  201,  201,  201,  403,  201,  201,  401,  401,  401,  401,  401),
+    "GET /instances/{instance_id}":              (200,  403,  200,  403,  200,  200,  200,  401,  401,  401,  401,  401),
+    "POST /instances/{instance_id}/cancel":      (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /instances/{instance_id}/retry":       (403,  403,  409,  403,  403,  403,  409,  401,  401,  401,  401,  401),
+    "GET /tasks?view=mine":                      (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "GET /tasks?view=queue":                     (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "GET /tasks?view=archive":                   (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "GET /tasks?view=all":                       (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "GET /tasks/{task_id}":                      (200,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/claim":               (200,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/unclaim":             (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/assign":              (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/complete":            (403,  403,  403,  403,  403,  403,  403,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/complete as assignee": (200, 200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "PATCH /tasks/{task_id}":                    (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/delegate":            (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/resolve":             (403,  403,  403,  403,  403,  403,  403,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/sla/pause":           (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/sla/resume":          (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "GET /tasks/{task_id}/comments":             (200,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/comments":            (201,  403,  201,  403,  403,  403,  201,  401,  401,  401,  401,  401),
+    "GET /tasks/{task_id}/attachments":          (200,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/{task_id}/attachments":         (201,  403,  201,  403,  403,  403,  201,  401,  401,  401,  401,  401),
+    "GET /attachments/{attachment_id}":          (200,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/bulk":                          (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /messages":                            (403,  403,  409,  403,  403,  409,  409,  401,  401,  401,  401,  401),
+    "GET /outbox":                               (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /outbox/{message_id}/retry":           (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
     # the process designer: designers (and admins) change and migrate, supervisors may look
-    "GET /designer/drafts":                      (403,  403,  200,  200,  200,  401,  401,  401),
-    "GET /designer/drafts/{kind}/{name}":        (403,  403,  200,  200,  200,  401,  401,  401),
-    "PUT /designer/drafts/{kind}/{name}":        (403,  403,  403,  200,  200,  401,  401,  401),
-    "DELETE /designer/drafts/{kind}/{name}":     (403,  403,  403,  200,  200,  401,  401,  401),
-    "POST /designer/deploy":                     (403,  403,  403,  201,  201,  401,  401,  401),
-    "POST /designer/import":                     (403,  403,  403,  201,  201,  401,  401,  401),
-    "GET /designer/forms":                       (403,  403,  200,  200,  200,  401,  401,  401),
-    "GET /designer/forms/{form_id}":             (403,  403,  200,  200,  200,  401,  401,  401),
-    "GET /definitions/{key}/versions":           (200,  200,  200,  200,  200,  401,  401,  401),
-    "GET /definitions/{key}/versions/{version}/xml": (200, 200, 200, 200, 200, 401,  401,  401),
-    "GET /definitions/{key}/diff":               (200,  200,  200,  200,  200,  401,  401,  401),
-    "GET /definitions/{key}/heatmap":            (403,  403,  200,  200,  200,  401,  401,  401),
-    "POST /definitions/{key}/migrations/dry-run": (403, 403,  200,  200,  200,  401,  401,  401),
-    "POST /definitions/{key}/migrations":        (403,  403,  403,  200,  200,  401,  401,  401),
-    "GET /instances/{instance_id}/path":         (403,  403,  200,  200,  200,  401,  401,  401),
-    "GET /customers":                            (200,  200,  200,  403,  200,  401,  401,  401),  # not designers
-    "GET /customers/{customer_id}":              (403,  403,  200,  403,  200,  401,  401,  401),  # M1 is bob's
-    "POST /complaints":                          (201,  201,  201,  403,  201,  401,  401,  401),  # staff entry
-    "GET /complaints/{case_no}":                 (200,  200,  200,  403,  200,  401,  401,  401),
+    "GET /designer/drafts":                      (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "GET /designer/drafts/{kind}/{name}":        (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "PUT /designer/drafts/{kind}/{name}":        (403,  403,  403,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "DELETE /designer/drafts/{kind}/{name}":     (403,  403,  403,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /designer/deploy":                     (403,  403,  403,  201,  403,  403,  201,  401,  401,  401,  401,  401),
+    "POST /designer/import":                     (403,  403,  403,  201,  403,  403,  201,  401,  401,  401,  401,  401),
+    "GET /designer/forms":                       (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "GET /designer/forms/{form_id}":             (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "GET /definitions/{key}/versions":           (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "GET /definitions/{key}/versions/{version}/xml": (200, 200, 200, 200, 200, 200,  200,  401,  401,  401,  401,  401),
+    "GET /definitions/{key}/diff":               (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "GET /definitions/{key}/heatmap":            (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /definitions/{key}/migrations/dry-run": (403, 403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /definitions/{key}/migrations":        (403,  403,  403,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "GET /instances/{instance_id}/path":         (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    # customers: within one's customer grant (M1 is bob's, in branch 东城支行); compliance reads all, designers none
+    "GET /customers":                            (200,  200,  200,  403,  200,  200,  200,  401,  401,  401,  401,  401),
+    "GET /customers/{customer_id}":              (403,  403,  200,  403,  200,  200,  200,  401,  401,  401,  401,  401),
+    "POST /complaints":                          (201,  201,  201,  403,  403,  201,  201,  201,  401,  401,  401,  401),
+    "GET /complaints/{case_no}":                 (200,  200,  200,  403,  200,  200,  200,  401,  401,  401,  401,  401),
+    "POST /complaints/{case_no}/acts":           (200,  200,  200,  403,  403,  200,  200,  401,  401,  401,  401,  401),
     # reports: staff see their own portfolio, supervisors everything; process analytics for designers and supervisors
-    "GET /reports/dashboard":                    (200,  200,  200,  403,  200,  401,  401,  401),
-    "GET /reports/processes/{key}":              (403,  403,  200,  200,  200,  401,  401,  401),
+    "GET /reports/dashboard":                    (200,  200,  200,  403,  403,  200,  200,  401,  401,  401,  401,  401),
+    "GET /reports/processes/{key}":              (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    # grants and maker-checker: the approval is ada's (a second administrator) asking for a grant
+    "GET /grants":                               (403,  403,  403,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /grants":                              (403,  403,  403,  403,  403,  403,  202,  401,  401,  401,  401,  401),
+    "DELETE /grants/{grant_id}":                 (403,  403,  403,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "GET /approvals":                            (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "GET /approvals/{approval_id}":              (404,  404,  404,  404,  404,  404,  200,  401,  401,  401,  401,  401),
+    "POST /approvals/{approval_id}/approve":     (404,  404,  404,  404,  404,  404,  200,  401,  401,  401,  401,  401),
+    "POST /approvals/{approval_id}/reject":      (404,  404,  404,  404,  404,  404,  200,  401,  401,  401,  401,  401),
 }
 
 
@@ -130,6 +152,22 @@ class World:
         name = f"d_{uuid.uuid4().hex[:8]}"
         designer.save_draft(self.ctx, kind="process", name=name, content="<x/>", actor=SYSTEM)
         return name
+
+    def grant(self) -> int:
+        """A fresh grant, to be revoked."""
+        spec = grants.parse(f"user:g{uuid.uuid4().hex[:8]}", "process", "simple", "read")
+        grants.add_grant(self.ctx, spec, by="test", approved_by="test")
+        return max(g.id for g in grants.list_grants(self.ctx, actor=SYSTEM))
+
+    def approval(self) -> int:
+        """ada (a second administrator) asks for a grant: an administrator other than her may decide it."""
+        spec = grants.parse("user:carol", "customer", f"branch:{uuid.uuid4().hex[:6]}", "read")
+        return grants.request_grant(self.ctx, spec, actor=self.people["ada"]).id
+
+    def import_run(self) -> int:
+        from engine.services import customer_import
+
+        return customer_import.start_import(self.ctx, "c.json", "json", b"[]", actor=self.people["sam"]).id
 
     def dead_letter(self) -> int:
         now = self.clock.now()
@@ -209,6 +247,17 @@ REQUESTS: dict[str, Callable[[World, str], Call]] = {
     "GET /complaints/{case_no}": lambda w, c: Call("GET", f"/complaints/{_complaint(w)}"),
     "GET /reports/dashboard": lambda w, c: Call("GET", "/reports/dashboard?start=2025-02-01&end=2025-02-28"),
     "GET /reports/processes/{key}": lambda w, c: Call("GET", "/reports/processes/simple"),
+    "POST /complaints/{case_no}/acts": lambda w, c: Call("POST", f"/complaints/{_complaint(w, _customer(w))}/acts", {
+        "act": "withdraw", "reason": "客户来电撤回", "evidence": {"channel": "phone", "reference": f"REC-{c}"}}),
+    "GET /grants": lambda w, c: Call("GET", "/grants"),
+    "POST /grants": lambda w, c: Call("POST", "/grants", {"principal": "user:alice", "resource_kind": "customer",
+                                                          "resource_id": "branch:朝阳支行", "permission": "read"}),
+    "DELETE /grants/{grant_id}": lambda w, c: Call("DELETE", f"/grants/{w.grant()}"),
+    "GET /approvals": lambda w, c: Call("GET", "/approvals"),
+    "GET /approvals/{approval_id}": lambda w, c: Call("GET", f"/approvals/{w.approval()}"),
+    "POST /approvals/{approval_id}/approve": lambda w, c: Call("POST", f"/approvals/{w.approval()}/approve"),
+    "POST /approvals/{approval_id}/reject": lambda w, c: Call("POST", f"/approvals/{w.approval()}/reject",
+                                                              {"reason": "不需要"}),
 }
 
 
@@ -223,44 +272,71 @@ def _complaint_body(w: World, caller: str) -> dict[str, Any]:
             "complainant_name": "王建国"}
 
 
-def _complaint(w: World) -> str:
+def _complaint(w: World, customer_id: str | None = None) -> str:
+    """A case being handled (a customer's case is acknowledged automatically and goes straight to handling)."""
     from engine.services import complaints
 
     body = _complaint_body(w, "system")
-    view, _ = complaints.submit_complaint(w.ctx, complaints.ComplaintInput(**body), actor=SYSTEM)
+    view, _ = complaints.submit_complaint(w.ctx, complaints.ComplaintInput(**body, customer_id=customer_id),
+                                          actor=SYSTEM)
     return view.case_no
 
 
 def _customer(w: World) -> str:
     """A customer to read (added once per test)."""
     from engine.db.outreach import Customer
-    from tests.support.care import add_customers, customer
 
     with w.ctx.sessions() as session:
         if session.get(Customer, "M1") is None:
-            add_customers(w.ctx, customer("M1", manager="bob"))
+            add_customers(w.ctx, customer("M1", manager="bob", branch="东城支行"))
     return "M1"
 
 
-@pytest.fixture
-def client(ctx, people):
-    return create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx).test_client()
+INTAKE_SECRET = "wechat-secret-for-the-matrix-0123"
+PORTAL_PHONE = "13900001111"
 
 
 @pytest.fixture
-def headers(ctx, people) -> dict[str, dict[str, str]]:
+def app(ctx, people):
+    ctx.settings = dataclasses.replace(ctx.settings, intake_secrets=(("wechat", INTAKE_SECRET),))
+    identity.create_user(ctx, username="vera", roles=["compliance"], password="correct horse 1")
+    identity.create_user(ctx, username="gina", roles=["staff"], password="correct horse 1")
+    identity.create_user(ctx, username="ada", roles=["admin"], password="correct horse 1")
+    for kind, resource, permission in GINA_GRANTS:
+        grants.add_grant(ctx, grants.parse("user:gina", kind, resource, permission), by="test", approved_by="test")
+    people.update({name: identity.get_actor(ctx, name) for name in ("vera", "gina", "ada")})
+    return create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def customer_client(app, ctx):
+    """C1 signed in to the portal (a customer's session, not a staff one)."""
+    sms = RecordingChannel("sms")
+    ctx.register_channel(sms)
+    add_customers(ctx, customer("C1", name="王建国", phone=PORTAL_PHONE))
+    signed_in, _ = portal_login(app, ctx, sms, PORTAL_PHONE)
+    return signed_in
+
+
+@pytest.fixture
+def headers(ctx, people, app) -> dict[str, dict[str, str]]:
     identity.create_user(ctx, username="rex", roles=["staff"], groups=["service_team"], password="correct horse 1")
     revoked = identity.create_token(ctx, username="rex")
     identity.revoke_tokens(ctx, "rex", actor=people["root"])
-    result = {name: {"Authorization": f"Bearer {identity.create_token(ctx, username=name)}"} for name in people}
-    result["anon"] = {}
+    result = {name: {"Authorization": f"Bearer {identity.create_token(ctx, username=name)}"} for name in PEOPLE}
+    result.update({"intake": {}, "customer": {}, "anon": {}})
     result["garbage"] = {"Authorization": "Bearer cf_" + "x" * 43}
     result["revoked"] = {"Authorization": f"Bearer {revoked}"}
     return result
 
 
 @pytest.fixture
-def world(ctx, people, clock) -> World:
+def world(ctx, people, clock, app) -> World:
     deploy(ctx, ("simple.bpmn", b.simple_task_process("simple")))  # one user task for service_team
     deploy(ctx, ("branch.bpmn", b.simple_task_process("branch", candidateGroups="branch_team")))
     designer.save_draft(ctx, kind="form", name="answer", content='{"id": "answer", "components": []}', actor=SYSTEM)
@@ -276,24 +352,40 @@ def test_the_table_covers_every_endpoint_and_every_caller(client):
     assert all(len(row) == len(CALLERS) for row in EXPECTED.values())
 
 
-def test_authorization_matrix(client, headers, world):
+def _send(client: Any, customer_client: Any, headers: dict[str, dict[str, str]], world: World, caller: str,
+          name: str, call: Call) -> Any:
+    """One call as ``caller``: a bearer token, the portal customer's session, or the intake channel's signature."""
+    http = customer_client if caller == "customer" else client
+    path = "/api/v1" + call.path
+    if call.form is not None:
+        return http.open(path, method=call.method, data=call.form, content_type="multipart/form-data",
+                         headers=headers[caller])
+    if caller != "intake":
+        return http.open(path, method=call.method, json=call.json, headers=headers[caller])
+    body = dict(call.json or {})
+    if name == "POST /complaints":  # a channel names itself in the header and identifies the message
+        body.pop("channel", None)
+        body["message_id"] = f"wx-{uuid.uuid4().hex[:12]}"
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    stamp = int(world.clock.now().timestamp())
+    return http.open(path, method=call.method, data=raw, headers={
+        "Content-Type": "application/json", "X-CareFlow-Channel": "wechat", "X-CareFlow-Timestamp": str(stamp),
+        "X-CareFlow-Signature": signature(INTAKE_SECRET, stamp, raw)})
+
+
+def test_authorization_matrix(client, customer_client, headers, world):
     actual: dict[str, tuple[int, ...]] = {}
     for name, make in REQUESTS.items():
         row = []
         for caller in CALLERS:
-            call = make(world, caller)
-            if call.form is not None:
-                response = client.open("/api/v1" + call.path, method=call.method, data=call.form,
-                                       content_type="multipart/form-data", headers=headers[caller])
-            else:
-                response = client.open("/api/v1" + call.path, method=call.method, json=call.json,
-                                       headers=headers[caller])
+            response = _send(client, customer_client, headers, world, caller, name, make(world, caller))
             if response.status_code in (401, 403):  # refusals use the error contract
                 code = "unauthenticated" if response.status_code == 401 else "permission_denied"
                 assert response.json["error"]["code"] == code, (name, caller, response.json)
             row.append(response.status_code)
         actual[name] = tuple(row)
-    assert actual == EXPECTED
+    differing = {k: (actual[k], EXPECTED[k]) for k in EXPECTED if actual.get(k) != EXPECTED[k]}
+    assert not differing, "\n".join(f"{k}: got {got}, want {want}" for k, (got, want) in differing.items())
 
 
 # --- staff see and act only on their groups' tasks -------------------------------------------------------------
@@ -357,3 +449,184 @@ def test_an_instance_shows_only_the_open_tasks_the_caller_may_see(client, header
     branch_instance = tasks.get_task(ctx, branch_task, actor=SYSTEM).instance_id
     as_sam = client.get(f"/api/v1/instances/{branch_instance}", headers=headers["sam"]).json
     assert [t["id"] for t in as_sam["open_tasks"]] == [branch_task]
+
+
+# --- every page, as every kind of caller ---------------------------------------------------------------------------
+# The same rules through the browser: a session per caller (the portal customer's is a portal session), forms with
+# their CSRF token. 302/303 = sent elsewhere (to sign in, or back to the page after a form), 403 = refused.
+
+PAGE_CALLERS = ("alice", "carol", "sam", "dora", "vera", "gina", "root", "customer", "anon")
+
+
+@dataclass(frozen=True)
+class Page:
+    method: str
+    path: str
+    form: dict[str, Any] | None = None
+
+
+PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
+    #                                                                alice carol sam dora vera gina root cust anon
+    "GET /": (lambda w, c: Page("GET", "/"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
+    "GET /healthz": (lambda w, c: Page("GET", "/healthz"), (200,) * 9),
+    "GET /login": (lambda w, c: Page("GET", "/login"), (200,) * 9),
+    "POST /login": (lambda w, c: Page("POST", "/login", {"username": "nobody", "password": "wrong password"}),
+                    (401, 401, 401, 401, 401, 401, 401, 400, 400)),  # no staff session: no valid CSRF token
+    "GET /lang/<code>": (lambda w, c: Page("GET", "/lang/en?next=/"), (302,) * 9),
+    "GET /inbox": (lambda w, c: Page("GET", "/inbox"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
+    "GET /inbox/tasks/<task_id>": (lambda w, c: Page("GET", f"/inbox/tasks/{w.open_task()}"),
+                                   (200, 403, 200, 403, 403, 403, 200, 302, 302)),
+    "POST /inbox/tasks/<task_id>/<action>": (lambda w, c: Page("POST", f"/inbox/tasks/{w.open_task()}/claim", {}),
+                                             (302, 403, 302, 403, 403, 403, 302, 302, 302)),
+    "GET /inbox/attachments/<int:attachment_id>": (lambda w, c: Page("GET", f"/inbox/attachments/{w.attachment()}"),
+                                                   (200, 403, 200, 403, 403, 403, 200, 302, 302)),
+    "GET /supervisor": (lambda w, c: Page("GET", "/supervisor"), (403, 403, 200, 403, 403, 403, 200, 302, 302)),
+    "POST /supervisor/instances/<instance_id>/retry": (
+        lambda w, c: Page("POST", f"/supervisor/instances/{w.instance()}/retry", {}),
+        (403, 403, 302, 403, 403, 403, 302, 302, 302)),
+    "POST /supervisor/instances/<instance_id>/terminate": (
+        lambda w, c: Page("POST", f"/supervisor/instances/{w.instance()}/terminate", {"reason": "测试"}),
+        (403, 403, 302, 403, 403, 403, 302, 302, 302)),
+    "POST /supervisor/outbox/<int:message_id>/retry": (
+        lambda w, c: Page("POST", f"/supervisor/outbox/{w.dead_letter()}/retry", {}),
+        (403, 403, 302, 403, 403, 403, 302, 302, 302)),
+    "GET /admin/users": (lambda w, c: Page("GET", "/admin/users"), (403, 403, 200, 403, 403, 403, 200, 302, 302)),
+    "POST /admin/users": (lambda w, c: Page("POST", "/admin/users", {"username": f"new_{c}", "roles": "staff"}),
+                          (403, 403, 403, 403, 403, 403, 302, 302, 302)),
+    "POST /admin/users/<username>/<action>": (
+        lambda w, c: Page("POST", "/admin/users/bob/update", {"roles": "staff", "groups": "service_team"}),
+        (302, 302, 302, 302, 302, 302, 302, 302, 302)),
+    "GET /admin/calendar": (lambda w, c: Page("GET", "/admin/calendar"), (403, 403, 200, 403, 403, 403, 200, 302, 302)),
+    "POST /admin/calendar/<action>": (
+        lambda w, c: Page("POST", "/admin/calendar/set", {"day": "2027-03-02", "kind": "rest", "name": "台风"}),
+        (403, 403, 403, 403, 403, 403, 302, 302, 302)),
+    "GET /admin/grants": (lambda w, c: Page("GET", "/admin/grants"), (403, 403, 403, 403, 403, 403, 200, 302, 302)),
+    "POST /admin/grants": (lambda w, c: Page("POST", "/admin/grants", {
+        "principal": "user:alice", "resource_kind": "customer", "resource_id": "branch:朝阳支行", "permission": "read"}),
+        (302, 302, 302, 302, 302, 302, 302, 302, 302)),
+    "POST /admin/grants/<int:grant_id>/revoke": (lambda w, c: Page("POST", f"/admin/grants/{w.grant()}/revoke", {}),
+                                                 (302, 302, 302, 302, 302, 302, 302, 302, 302)),
+    "GET /approvals": (lambda w, c: Page("GET", "/approvals"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
+    "POST /approvals/<int:approval_id>/<decision>": (
+        lambda w, c: Page("POST", f"/approvals/{w.approval()}/approve", {}),
+        (302, 302, 302, 302, 302, 302, 302, 302, 302)),
+    "GET /designer": (lambda w, c: Page("GET", "/designer"), (403, 403, 200, 200, 403, 403, 200, 302, 302)),
+    "GET /designer/processes/<key>": (lambda w, c: Page("GET", "/designer/processes/simple"),
+                                      (403, 403, 200, 200, 403, 403, 200, 302, 302)),
+    "GET /designer/processes/<key>/diff": (lambda w, c: Page("GET", "/designer/processes/simple/diff?from=1&to=1"),
+                                           (403, 403, 200, 200, 403, 403, 200, 302, 302)),
+    "GET /designer/processes/<key>/heatmap": (lambda w, c: Page("GET", "/designer/processes/simple/heatmap"),
+                                              (403, 403, 200, 200, 403, 403, 200, 302, 302)),
+    "GET /designer/modeler/<key>": (lambda w, c: Page("GET", "/designer/modeler/simple"),
+                                    (403, 403, 200, 200, 403, 403, 200, 302, 302)),
+    "POST /designer/modeler": (lambda w, c: Page("POST", "/designer/modeler", {"key": "fresh_one"}),
+                               (403, 403, 302, 302, 403, 403, 302, 302, 302)),  # only opens the modeler
+    "GET /designer/forms/<form_id>": (lambda w, c: Page("GET", "/designer/forms/answer"),
+                                      (403, 403, 200, 200, 403, 403, 200, 302, 302)),
+    "GET /designer/instances/<instance_id>": (lambda w, c: Page("GET", f"/designer/instances/{w.instance()}"),
+                                              (403, 403, 200, 200, 403, 403, 200, 302, 302)),  # dora: the path
+    "POST /designer/processes/<key>/start": (lambda w, c: Page("POST", "/designer/processes/simple/start", {}),
+                                             (403, 403, 302, 302, 403, 403, 302, 302, 302)),  # sam may start it
+    "POST /designer/processes/<key>/migration": (
+        lambda w, c: Page("POST", "/designer/processes/simple/migration", {"execute": "1"}),
+        (403, 403, 302, 200, 403, 403, 200, 302, 302)),  # sam: refused, the message shown on the process page
+    "POST /designer/import": (lambda w, c: Page("POST", "/designer/import", {
+        "file": (io.BytesIO(b.simple_task_process(f"imp_{c}")), f"imp_{c}.bpmn")}),
+        (403, 403, 302, 302, 403, 403, 302, 302, 302)),  # sam: refused with a message on the designer page
+    "GET /customers": (lambda w, c: Page("GET", "/customers"), (200, 200, 200, 403, 200, 200, 200, 302, 302)),
+    "GET /customers/<customer_id>": (lambda w, c: Page("GET", f"/customers/{_customer(w)}"),
+                                     (403, 403, 200, 403, 200, 200, 200, 302, 302)),
+    "POST /customers/<customer_id>/reveal": (
+        lambda w, c: Page("POST", f"/customers/{_customer(w)}/reveal", {"field": "phone", "reason": "核实身份"}),
+        (303, 303, 200, 303, 303, 303, 200, 302, 302)),  # refused: back to the page with the reason
+    "GET /customers/import": (lambda w, c: Page("GET", "/customers/import"),
+                              (403, 403, 200, 403, 403, 403, 200, 302, 302)),
+    "POST /customers/import": (lambda w, c: Page("POST", "/customers/import", {
+        "format": "csv", "file": (io.BytesIO(b"id,name\n"), "c.csv")}),
+        (403, 403, 303, 403, 403, 403, 303, 302, 302)),
+    "GET /customers/imports/<int:run_id>": (lambda w, c: Page("GET", f"/customers/imports/{w.import_run()}"),
+                                            (403, 403, 200, 403, 403, 403, 200, 302, 302)),
+    "GET /customers/imports/poll.js": (lambda w, c: Page("GET", "/customers/imports/poll.js"),
+                                       (200,) * 9),  # a static script, no data
+    "GET /complaints": (lambda w, c: Page("GET", "/complaints"), (200, 200, 200, 403, 403, 200, 200, 302, 302)),
+    "GET /complaints/<case_no>": (lambda w, c: Page("GET", f"/complaints/{_complaint(w)}"),
+                                  (200, 200, 200, 403, 403, 200, 200, 302, 302)),
+    "GET /complaints/new": (lambda w, c: Page("GET", "/complaints/new"), (200, 200, 200, 403, 403, 200, 200, 302, 302)),
+    "POST /complaints/new": (lambda w, c: Page("POST", "/complaints/new", {}),
+                             (422, 422, 422, 403, 403, 422, 422, 302, 302)),
+    "POST /complaints/<case_no>/acts": (lambda w, c: Page("POST", f"/complaints/{_complaint(w, _customer(w))}/acts", {
+        "act": "withdraw", "reason": "来电撤回", "evidence_channel": "phone", "evidence_reference": f"REC-{c}"}),
+        (302, 302, 302, 403, 403, 302, 302, 302, 302)),
+    "GET /reports": (lambda w, c: Page("GET", "/reports"), (200, 200, 200, 403, 403, 200, 200, 302, 302)),
+    "GET /reports/scorecards": (lambda w, c: Page("GET", "/reports/scorecards"),
+                                (200, 200, 200, 403, 403, 200, 200, 302, 302)),
+    "GET /reports/export/<name>.<fmt>": (lambda w, c: Page("GET", "/reports/export/work.csv"),
+                                         (200, 200, 200, 403, 403, 200, 200, 302, 302)),
+    "GET /reports/processes": (lambda w, c: Page("GET", "/reports/processes"),
+                               (403, 403, 200, 200, 403, 403, 200, 302, 302)),
+    "GET /reports/processes/<key>/export/<name>.<fmt>": (
+        lambda w, c: Page("GET", "/reports/processes/simple/export/versions.csv"),
+        (403, 403, 200, 200, 403, 403, 200, 302, 302)),
+    "GET /scores": (lambda w, c: Page("GET", "/scores"), (200, 200, 200, 403, 403, 200, 200, 302, 302)),
+    "GET /portal": (lambda w, c: Page("GET", "/portal"), (302,) * 9),
+    "GET /portal/login": (lambda w, c: Page("GET", "/portal/login"), (200,) * 9),
+    "POST /portal/login": (lambda w, c: Page("POST", "/portal/login", {"step": "phone", "phone": "13900002222"}),
+                           (400, 400, 400, 400, 400, 400, 400, 200, 400)),  # a portal form needs the portal's token
+    "GET /portal/complaints": (lambda w, c: Page("GET", "/portal/complaints"),
+                               (302, 302, 302, 302, 302, 302, 302, 200, 302)),
+    "GET /portal/complaints/new": (lambda w, c: Page("GET", "/portal/complaints/new"),
+                                   (302, 302, 302, 302, 302, 302, 302, 200, 302)),
+    "POST /portal/complaints/new": (lambda w, c: Page("POST", "/portal/complaints/new", {}),
+                                    (302, 302, 302, 302, 302, 302, 302, 422, 302)),
+    "GET /portal/complaints/<case_no>": (lambda w, c: Page("GET", f"/portal/complaints/{_complaint(w, 'C1')}"),
+                                         (302, 302, 302, 302, 302, 302, 302, 200, 302)),
+    "POST /portal/complaints/<case_no>/<action>": (
+        lambda w, c: Page("POST", f"/portal/complaints/{_complaint(w, 'C1')}/withdraw", {"reason": "已解决"}),
+        (302, 302, 302, 302, 302, 302, 302, 302, 302)),  # the customer's withdrawal done: back to the case
+    # last: signing out ends each session
+    "POST /logout": (lambda w, c: Page("POST", "/logout", {}), (302, 302, 302, 302, 302, 302, 302, 302, 302)),
+    "POST /portal/logout": (lambda w, c: Page("POST", "/portal/logout", {}),
+                            (400, 400, 400, 400, 400, 400, 400, 302, 400)),
+}
+
+
+def _page_rules(app: Any) -> set[str]:
+    found = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1") or rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.add(f"{method} {rule.rule}")
+    return found
+
+
+def test_the_page_table_covers_every_page_and_caller(client):
+    assert _page_rules(client.application) == set(PAGES)
+    assert all(len(expected) == len(PAGE_CALLERS) for _, expected in PAGES.values())
+
+
+@pytest.fixture
+def sessions(app, customer_client) -> dict[str, tuple[Any, str]]:
+    """A signed-in client and its CSRF token per caller (the customer: the portal's)."""
+    found: dict[str, tuple[Any, str]] = {name: login(app, name) for name in PEOPLE}
+    found["customer"] = (customer_client, csrf(customer_client.get("/portal/complaints").get_data(as_text=True)))
+    found["anon"] = (app.test_client(), "")
+    return found
+
+
+def test_every_page_as_every_caller(sessions, world):
+    differing = {}
+    for name, (make, expected) in PAGES.items():
+        row = []
+        for caller in PAGE_CALLERS:
+            http, token = sessions[caller]
+            page = make(world, caller)
+            if page.method == "GET":
+                response = http.get(page.path)
+            else:
+                data = {"csrf_token": token, **(page.form or {})}
+                response = http.post(page.path, data=data, content_type="multipart/form-data")
+            row.append(response.status_code)
+        if tuple(row) != expected:
+            differing[name] = (tuple(row), expected)
+    assert not differing, "\n".join(f"{k}: got {got}, want {want}" for k, (got, want) in differing.items())

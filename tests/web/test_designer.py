@@ -100,9 +100,14 @@ def test_migrating_over_http(app, two_versions, token, ctx):
                                "maps": True, "reason": None}]
     sam = token("sam")
     assert app.test_client().post("/api/v1/definitions/req/migrations", json={}, headers=sam).status_code == 403
-    done = app.test_client().post("/api/v1/definitions/req/migrations",
-                                  json={"instance_ids": [two_versions.id]}, headers=dora)
-    assert done.status_code == 200 and done.json["instances"][0]["migrated"] is True
+    asked = app.test_client().post("/api/v1/definitions/req/migrations",
+                                   json={"instance_ids": [two_versions.id]}, headers=dora)
+    assert asked.status_code == 202 and asked.json["instances"][0]["migrated"] is False  # the dry run, waiting
+    assert instances.get_instance(ctx, two_versions.id, actor=SYSTEM).definition_version == 1
+    approval = asked.json["approval_id"]
+    assert app.test_client().post(f"/api/v1/approvals/{approval}/approve", headers=dora).status_code == 403  # own
+    done = app.test_client().post(f"/api/v1/approvals/{approval}/approve", headers=sam)  # the second person
+    assert done.status_code == 200 and done.json["result"]["migrated"] == 1
     assert instances.get_instance(ctx, two_versions.id, actor=SYSTEM).definition_version == 2
     path = app.test_client().get(f"/api/v1/instances/{two_versions.id}/path", headers=dora).json
     assert (path["version"], path["current"]) == (2, ["write"])

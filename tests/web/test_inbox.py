@@ -106,7 +106,8 @@ def test_form_js_posts_json_and_the_server_checks_it_like_any_post(app, service_
     for bad in ("[1, 2", "[]"):  # not JSON, not an object: said on the task page, nothing completed
         refused = client.post(f"/inbox/tasks/{task_id}/complete", data={"csrf_token": csrf, "careflow_form_json": bad})
         assert refused.status_code == 302
-        assert '<p class="flash">careflow_form_json: ' in client.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+        assert '<p class="flash flash-message" role="status">careflow_form_json: ' in client.get(
+            f"/inbox/tasks/{task_id}").get_data(as_text=True)
     right = client.post(f"/inbox/tasks/{task_id}/complete", data={
         "csrf_token": csrf, "careflow_form_json": json.dumps({"resolution": "已补发卡片", "amount": 100, "resolved": True})})
     assert right.status_code == 302

@@ -138,9 +138,15 @@ def _seed(ctx, people, clock) -> dict[str, list[Any]]:
     deploy_complaints(ctx)
     case, _ = submit_complaint(ctx, ComplaintInput(channel="phone", business_type="loans", cause="other",
                                                    summary="还款提醒不及时", customer_id="F1"), actor=people["alice"])
+    from engine.services import grants
+
+    approval = grants.request_grant(ctx, grants.parse("user:alice", "customer", "branch:朝阳支行", "read"),
+                                    actor=people["root"])
+    grant_ids = [g.id for g in grants.list_grants(ctx, actor=people["root"])][:3]
     return {"instance_id": instance_ids, "task_id": task_ids, "message_id": outbox_ids, "key": ["simple", "api_flow"],
             "attachment_id": [attachment.id], "customer_id": ["F1"], "case_no": [case.case_no],
-            "kind": ["process", "form"], "name": ["simple"], "form_id": ["answer"], "version": [1]}
+            "kind": ["process", "form"], "name": ["simple"], "form_id": ["answer"], "version": [1],
+            "approval_id": [approval.id], "grant_id": grant_ids}
 
 
 # CAREFLOW_FUZZ_EXAMPLES=500 explores further with fresh randomness; the default is a bounded, repeatable run.

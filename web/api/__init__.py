@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, g, jsonify, make_response, request
 from engine.bpmn.loader import SourceFile
 from engine.errors import InvalidInputError
 from engine.services import collaboration, definitions, instances, messages, outbox, sla, tasks
+from engine.views import DeployResult
 from web.api import schemas
 from web.auth import token_required
 from web.engine_access import current_engine
@@ -118,12 +119,19 @@ def deploy() -> Any:
         files = [SourceFile(f["filename"], f["content"].encode("utf-8")) for f in data["files"]]
         process_key = data["process_key"]
     validate_only = request.args.get("validate_only") in ("1", "true")
-    result = definitions.deploy_definition(current_engine(), files=files, actor=g.actor, process_key=process_key,
-                                           validate_only=validate_only)
+    return deployed(definitions.deploy_definition(current_engine(), files=files, actor=g.actor, process_key=process_key,
+                                                  validate_only=validate_only))
+
+
+def deployed(result: DeployResult | None) -> tuple[Any, int]:
+    """201 for a new version, 200 when nothing changed (or only validated), 202 while it awaits a second person."""
     if result is None:
         return jsonify({"valid": True}), 200
     view = result.definition
-    return jsonify({"key": view.key, "version": view.version, "created": result.created}), 201 if result.created else 200
+    body = {"key": view.key, "version": view.version, "created": result.created}
+    if result.approval_id is not None:
+        return jsonify(body | {"approval_id": result.approval_id, "status": "awaiting_approval"}), 202
+    return jsonify(body), 201 if result.created else 200
 
 
 @bp.get("/definitions")
@@ -302,7 +310,11 @@ def bulk() -> Any:
 @bp.post("/messages")
 @token_required
 def deliver_message() -> Any:
-    result = messages.deliver_message(current_engine(), actor=g.actor, **body(schemas.Message))
+    data = body(schemas.Message)
+    # Idempotency keys are (source, message_id): a caller's sources are its own, never another's (the complaints
+    # service's or another integration's), so nobody can use up or answer for someone else's message ids.
+    data["source"] = f"{g.actor.username}/{data['source']}"
+    result = messages.deliver_message(current_engine(), actor=g.actor, **data)
     return jsonify(to_json(result)), 202
 
 
@@ -322,5 +334,7 @@ def retry_outbox(message_id: int) -> Any:
 
 
 from web import customers as _customers  # noqa: E402,F401  (GET /customers[/{customer_id}], on this blueprint)
+from web.api import complaint_acts as _complaint_acts  # noqa: E402,F401  (POST /complaints/{case_no}/acts)
 from web.api import complaints as _complaints  # noqa: E402,F401  (POST /complaints, GET /complaints/{case_no})
 from web.api import designer as _designer  # noqa: E402,F401  (the designer's routes, on this blueprint)
+from web.api import governance as _governance  # noqa: E402,F401  (/grants and /approvals)

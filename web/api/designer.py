@@ -51,11 +51,9 @@ def _validate_only() -> bool:
 
 
 def _deployed(result: Any) -> Any:
-    if result is None:
-        return jsonify({"valid": True}), 200
-    view = result.definition
-    return jsonify({"key": view.key, "version": view.version, "created": result.created}), \
-        201 if result.created else 200
+    from web.api import deployed
+
+    return deployed(result)
 
 
 @bp.get("/designer/drafts")
@@ -164,14 +162,14 @@ def heatmap(key: str) -> Any:
 @token_required
 def plan_migration(key: str) -> Any:
     data = _migration_body()
-    return jsonify(_report(migration.plan_migration(current_engine(), process_key=key, actor=g.actor, **data)))
+    return _report(migration.plan_migration(current_engine(), process_key=key, actor=g.actor, **data))
 
 
 @bp.post("/definitions/<key>/migrations")
 @token_required
 def migrate_instances(key: str) -> Any:
     data = _migration_body()
-    return jsonify(_report(migration.migrate_instances(current_engine(), process_key=key, actor=g.actor, **data)))
+    return _report(migration.migrate_instances(current_engine(), process_key=key, actor=g.actor, **data))
 
 
 def _migration_body() -> dict[str, Any]:
@@ -181,9 +179,9 @@ def _migration_body() -> dict[str, Any]:
     return data
 
 
-def _report(report: migration.MigrationReport) -> dict[str, Any]:
-    body: dict[str, Any] = to_json(report)
-    return body
+def _report(report: migration.MigrationReport) -> tuple[Any, int]:
+    """200 with what moved (or the dry run); 202 while the migration awaits a second person."""
+    return jsonify(to_json(report)), 202 if report.approval_id is not None else 200
 
 
 @bp.get("/instances/<instance_id>/path")

@@ -26,11 +26,13 @@ from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
 from engine.bpmn.xmldiff import BpmnDiff
+from engine.services.approvals import ApprovalView
 from engine.services.complaints import ComplaintView
 from engine.services.customer360 import MAX_LIMIT as CUSTOMER_LIMIT
 from engine.services.customer360 import Customer360, CustomerPage
 from engine.services.customers import TIERS
 from engine.services.designer import ActivityStat, DraftView, FormEntry, InstancePath
+from engine.services.grants import GrantView
 from engine.services.migration import MigrationReport
 from engine.services.outbox import STATUSES as OUTBOX_STATUSES
 from engine.services.task_queries import SORTS, VIEWS
@@ -39,8 +41,10 @@ from engine.views import AttachmentView, CommentView, DefinitionView, InstanceVi
 from engine.views import MessageResult as MessageResultView
 from engine.views import TaskPage as TaskPageView
 from web.api import INT32_MAX, INT64_MAX, schemas
+from web.api import complaint_acts as complaint_acts_api
 from web.api import complaints as complaint_api
 from web.api import designer as designer_api
+from web.api import governance as governance_api
 
 OPENAPI_VERSION = "3.0.3"
 API_PREFIX = "/api/v1"
@@ -100,6 +104,8 @@ class DeployResult(Schema):
     key = fields.String(required=True)
     version = fields.Integer(required=True)
     created = fields.Boolean(required=True, metadata={"description": "false when identical bytes were already the latest"})
+    approval_id = fields.Integer(metadata={"description": "set when the version waits for a second person's approval"})
+    status = fields.String(metadata={"description": "`awaiting_approval` while it waits"})
 
 
 class ValidationResult(Schema):
@@ -183,7 +189,8 @@ OPERATIONS: dict[str, Operation] = {
         "Deploy a bundle of BPMN/DMN/form files as the next version of its process", "definitions",
         {201: ("deployed as a new version", DeployResult),
          200: ("identical to the latest version (nothing stored), or valid with `validate_only`",
-               {"oneOf": [_ref("DeployResult"), _ref("ValidationResult")]})},
+               {"oneOf": [_ref("DeployResult"), _ref("ValidationResult")]}),
+         202: ("the process has live instances: the version waits for a second person's approval", DeployResult)},
         (400, 401, 403, 409, 422), body=schemas.Deploy,
         multipart={"type": "object", "required": ["file"], "properties": {
             "file": {"type": "string", "format": "binary", "description": "one or more files (any field names)"},
@@ -258,7 +265,9 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "api.migrate_instances": Operation(
         "Migrate every compatible running instance onto a version, each atomically and audited (designers)",
-        "designer", {200: ("what was migrated and what was left untouched", view_schema(MigrationReport))},
+        "designer", {200: ("what was migrated and what was left untouched", view_schema(MigrationReport)),
+                     202: ("the dry run, waiting for a second person's approval (`approval_id`)",
+                           view_schema(MigrationReport))},
         (400, 401, 403, 404), body=designer_api.Migrate, body_required=False,
     ),
     "api.instance_path": Operation(
@@ -409,6 +418,43 @@ OPERATIONS: dict[str, Operation] = {
         "A complaint case with its deadlines, answer, rating and events (staff)", "complaints",
         {200: ("the case", view_schema(ComplaintView))}, (401, 403, 404),
         description="The complainant's name and phone are masked; dates are ISO days, the amount a decimal string.",
+    ),
+    "api.record_customer_act": Operation(
+        "Record a complainant's withdrawal, rating or review request received by phone, letter or at the counter",
+        "complaints", {200: ("the case after the act", view_schema(ComplaintView))}, (400, 401, 403, 404, 409, 422),
+        body=complaint_acts_api.CustomerAct,
+        description="Staff only, with the evidence (recording id, letter or slip number); the case shows who recorded "
+                    "it. Customers act themselves in the portal.",
+    ),
+    # --- grants and approvals (web/api/governance.py) --------------------------------------------------------------
+    "api.list_grants": Operation(
+        "Every grant: principal, resource, permission (administrators)", "governance",
+        {200: ("the grants", _items(GrantView, "GrantList"))}, (401, 403),
+    ),
+    "api.request_grant": Operation(
+        "Ask for a grant; it counts once a second administrator approves it", "governance",
+        {202: ("the approval request", view_schema(ApprovalView))}, (400, 401, 403, 422), body=governance_api.NewGrant,
+    ),
+    "api.revoke_grant": Operation(
+        "Revoke a grant at once (administrators)", "governance", {200: ("the revoked grant", view_schema(GrantView))},
+        (401, 403, 404),
+    ),
+    "api.list_approvals": Operation(
+        "Changes waiting for a second person (or decided): those you asked for or may decide", "governance",
+        {200: ("the requests", _items(ApprovalView, "ApprovalList"))}, (401,),
+        query=[_query("status", {"type": "string", "enum": [*governance_api.STATUSES, "all"], "default": "pending"},
+                      "which requests")],
+    ),
+    "api.get_approval": Operation(
+        "One approval request", "governance", {200: ("the request", view_schema(ApprovalView))}, (401, 404),
+    ),
+    "api.approve": Operation(
+        "Approve a request (not your own) and carry the change out", "governance",
+        {200: ("approved, with the result", view_schema(ApprovalView))}, (401, 403, 404, 409, 422),
+    ),
+    "api.reject": Operation(
+        "Reject a request, with the reason", "governance", {200: ("rejected", view_schema(ApprovalView))},
+        (400, 401, 403, 404, 409), body=governance_api.Rejection,
     ),
     # --- reports (web/reports.py) ------------------------------------------------------------------------------
     "api.api_dashboard": Operation(

@@ -1,4 +1,5 @@
-"""permissions: grants (with the built-in ones), maker-checker approvals, and who performed each step
+"""permissions: grants (with the built-in ones), maker-checker approvals (and tokens awaiting one), and who performed
+each step
 
 Revision ID: 0018
 Revises: 0013
@@ -85,6 +86,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task_performer'))
     )
     op.create_index('ix_task_performer_instance', 'task_performer', ['instance_id', 'element_id'], unique=False)
+    with op.batch_alter_table('api_token') as batch:
+        batch.add_column(sa.Column('awaiting_approval', sa.Boolean(), server_default=sa.false(), nullable=False))
     now = datetime.now(UTC)  # noqa: DTZ005 - migrations run outside the engine's clock
     op.bulk_insert(grant, [
         {"principal_kind": principal.split(":")[0], "principal": principal.split(":")[1], "resource_kind": kind,
@@ -95,6 +98,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('api_token') as batch:
+        batch.drop_column('awaiting_approval')
     op.drop_index('ix_task_performer_instance', table_name='task_performer')
     op.drop_table('task_performer')
     op.drop_index('ix_approval_request_status', table_name='approval_request')
