@@ -36,6 +36,9 @@ class Settings:
     script_time_budget: float = 1.0
     script_operation_budget: int = 5_000_000
     script_memory_mb: int = 256
+    # A ceiling on each server and scheduler process's heap (RLIMIT_DATA), the backstop under the per-step limits;
+    # 0: none. Size it to the machine: workers × this must fit in memory with the database beside them.
+    worker_memory_mb: int = 0
     # Maker-checker on changes to live work: a new version of a process with live instances, a migration, a grant, a
     # privileged role, an administrator's own token wait for a second person (engine.services.approvals).
     four_eyes_changes: bool = True
@@ -170,6 +173,7 @@ class Settings:
             script_time_budget=_float(env, "CAREFLOW_SCRIPT_TIME_BUDGET", cls.script_time_budget),
             script_operation_budget=_int(env, "CAREFLOW_SCRIPT_OPERATION_BUDGET", cls.script_operation_budget),
             script_memory_mb=_int(env, "CAREFLOW_SCRIPT_MEMORY_MB", cls.script_memory_mb),
+            worker_memory_mb=int(env.get("CAREFLOW_WORKER_MEMORY_MB") or 0),
             authz_refresh_seconds=_float(env, "CAREFLOW_AUTHZ_REFRESH_SECONDS", cls.authz_refresh_seconds),
             four_eyes_changes=env.get("CAREFLOW_FOUR_EYES_CHANGES", "1") != "0",
             handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", DEFAULT_PLUGINS).split(",") if m),

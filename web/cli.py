@@ -246,8 +246,12 @@ def scheduler() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs (tokens)
+    from engine.bpmn.limits import cap_process_memory
+
+    ctx = _ctx()
+    cap_process_memory(ctx.settings.worker_memory_mb)
     sched = BlockingScheduler(timezone="UTC")
-    install_jobs(sched, _ctx())
+    install_jobs(sched, ctx)
     click.echo("scheduler running; Ctrl+C to stop")
     sched.start()
 
@@ -296,8 +300,10 @@ def care_scan(day: str | None, force: bool) -> None:
 @click.option("--with-scheduler", is_flag=True, help="Also run the scheduler (timers, outbox, care scans) beside it.")
 def serve(host: str, port: int, workers: int | None, threads: int, with_scheduler: bool) -> None:
     """Serve the web app with granian (HTTP in Rust, the app in worker processes)."""
+    from engine.bpmn.limits import cap_process_memory
     from web.server import default_workers, run
 
+    cap_process_memory(Settings.from_env().worker_memory_mb)  # inherited by the workers granian starts
     run(host=host, port=port, workers=workers or default_workers(), threads=threads, with_scheduler=with_scheduler)
 
 

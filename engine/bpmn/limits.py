@@ -13,7 +13,9 @@ Designers write this code in the browser, and one careless loop must not stop th
    through :func:`binop` and :func:`format_value`, and the builtins and string methods that amplify their
    input through checked versions. Each refuses a result larger than the limits before it is built.
 3. **Memory growth** of the process while the step's user code runs, read from ``/proc/self/statm`` every
-   ``_MEMORY_CHECK_EVERY`` events (a list doubled in a loop).
+   ``_MEMORY_CHECK_EVERY`` events (a list doubled in a loop); and, as a backstop for the whole worker,
+   :func:`cap_process_memory` (``Settings.worker_memory_mb``, applied by ``careflow serve`` and
+   ``careflow scheduler``).
 
 A refused operation raises :class:`ResourceLimitError`; SpiffWorkflow marks the task ERROR and the runtime puts
 the instance into ``error`` with the message (an incident a supervisor sees), in a step that holds no
@@ -335,3 +337,20 @@ def guard_method(owner: Any, name: str, value: Any) -> Any:
     if owner in (str, bytes, bytearray):
         return checked
     return value
+
+
+def cap_process_memory(megabytes: int) -> bool:
+    """The backstop under the per-step fences: the process's data segment (heap and private mappings) may not grow
+    past ``megabytes`` (``RLIMIT_DATA``, inherited by the worker processes started afterwards); an allocation past
+    it raises MemoryError in the step that asked, which fails that instance. 0 leaves the limit as it is.
+    False where the platform has no such limit."""
+    if megabytes <= 0:
+        return True
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return False
+    limit = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    return True

@@ -107,7 +107,12 @@ async function send(validateOnly) {
     return;
   }
   clearProblems();
-  if (validateOnly) {
+  if (response.status === 202) {  // live instances run this process: a second person approves the new version
+    const id = response.data.approval_id;
+    say(`等待第二人审批 #${id} Waiting for a second person's approval #${id}`, 'ok');
+    document.getElementById('deployed').replaceChildren(
+      el('a', { href: '/approvals', id: 'approval-link' }, `#${id} →`));
+  } else if (validateOnly) {
     say('校验通过 Valid', 'ok');
   } else {
     const { key, version, created } = response.data;

@@ -136,3 +136,17 @@ def test_a_refused_command_stores_nothing(ctx, people):
     with unit_of_work(ctx.sessions, write=False) as session:
         revision = session.scalar(select(ProcessInstance.revision).where(ProcessInstance.id == uuid.UUID(started.id)))
     assert revision == 1
+
+
+def test_the_process_memory_backstop_turns_a_huge_allocation_into_a_memory_error():
+    """careflow serve and scheduler cap their heap (CAREFLOW_WORKER_MEMORY_MB): a run-away allocation that slipped
+    past the per-step fences raises MemoryError in the step instead of taking the machine's memory."""
+    import subprocess
+    import sys
+
+    code = ("from engine.bpmn.limits import cap_process_memory\n"
+            "assert cap_process_memory(300)\n"
+            "try:\n    bytearray(800 * 1024 * 1024)\nexcept MemoryError:\n    print('refused')\n"
+            "bytearray(50 * 1024 * 1024)\nprint('still working')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["refused", "still", "working"], done.stderr
