@@ -414,9 +414,7 @@ _SKIPPED: Any = _Skipped()
 def _run(ctx: EngineContext, read: Reader, act: Callable[[Step], R], *, clock: Clock | None = None) -> R:
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            if ctx.settings.is_sqlite:
-                return _read_then_write(ctx, read, act, clock)
-            return _locked(ctx, read, act, clock)
+            return _attempt(ctx, read, act, clock, locked=not ctx.settings.is_sqlite)
         except ConcurrentModificationError:
             if attempt == ATTEMPTS:
                 raise
@@ -424,38 +422,22 @@ def _run(ctx: EngineContext, read: Reader, act: Callable[[Step], R], *, clock: C
     raise AssertionError("unreachable")
 
 
-def _locked(ctx: EngineContext, read: Reader, act: Callable[[Step], R], clock: Clock | None) -> R:
-    """PostgreSQL: read with the row lock, act and write in one transaction."""
+def _attempt(ctx: EngineContext, read: Reader, act: Callable[[Step], R], clock: Clock | None, *, locked: bool) -> R:
+    """One try at a step. ``locked`` (PostgreSQL): read with the row lock, act and write in one transaction.
+    Otherwise (SQLite, one writer at a time): read and act outside the write lock, then write with the revision
+    check, so a slow script never holds the database's only write lock."""
     step: Step | None = None
     try:
-        with unit_of_work(ctx.sessions) as session:
-            found = read(session, "wait")
+        with unit_of_work(ctx.sessions, write=locked) as session:
+            found = read(session, "wait" if locked else None)
             if found is None:
                 return _SKIPPED
             step = Step(ctx, session, found[0], task=found[1], now=(clock or ctx.clock).now(), clock=clock)
             result = act(step)
-            if step.changed:
+            if locked and step.changed:
                 step.seal()
                 step.store(session)
-            return result
-    except Exception as exc:
-        incident = _as_incident(ctx, step, exc)
-        if incident is exc:
-            raise
-        raise incident from exc
-
-
-def _read_then_write(ctx: EngineContext, read: Reader, act: Callable[[Step], R], clock: Clock | None) -> R:
-    """SQLite: read and act outside the write lock, then write with the revision check."""
-    step: Step | None = None
-    try:
-        with unit_of_work(ctx.sessions, write=False) as session:
-            found = read(session, None)
-            if found is None:
-                return _SKIPPED
-            step = Step(ctx, session, found[0], task=found[1], now=(clock or ctx.clock).now(), clock=clock)
-            result = act(step)
-        if step.changed:
+        if not locked and step.changed:
             step.seal()
             with unit_of_work(ctx.sessions) as session:
                 step.store(session)
