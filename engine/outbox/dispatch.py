@@ -88,10 +88,23 @@ def _claim(ctx: EngineContext, moment: datetime, batch: int) -> list[int]:
         return [row.id for row in rows]
 
 
+def _leased(ctx: EngineContext, row: OutboxMessage | None, moment: datetime) -> bool:
+    """Whether ``row`` is still held by the dispatcher that claimed it at ``moment``. A gateway call that outlives
+    the lease lets another dispatcher claim the row again (with a later lease): from then on only that one records
+    the outcome, so a message is never counted, charged or reported to its instance twice."""
+    if row is None or row.status != OutboxStatus.SENDING.value or row.lease_until is None:
+        return False
+    held = as_utc(row.lease_until) == moment + timedelta(seconds=ctx.settings.outbox_lease_seconds)
+    if not held:
+        log.info("outbox message %s: the lease claimed at %s was taken over; its outcome is left to the new holder",
+                 row.id, moment.isoformat())
+    return held
+
+
 def _handle(ctx: EngineContext, message_id: int, moment: datetime, report: DispatchReport) -> None:
     with unit_of_work(ctx.sessions, write=False) as session:
         row = session.get(OutboxMessage, message_id)
-        if row is None or row.status != OutboxStatus.SENDING.value:
+        if row is None or not _leased(ctx, row, moment):
             return
         customer = session.get(Customer, row.customer_id) if row.customer_id else None
         template = ctx.templates().get(row.template)
@@ -102,7 +115,7 @@ def _handle(ctx: EngineContext, message_id: int, moment: datetime, report: Dispa
     if decision.action == "suppress":
         _finish(ctx, message_id, moment, OutboxStatus.SUPPRESSED, decision.reason, report)
     elif decision.action == "defer":
-        _defer(ctx, message_id, decision, report)
+        _defer(ctx, message_id, moment, decision, report)
     elif outbound is not None:
         _send(ctx, message_id, outbound, moment, report)
 
@@ -177,7 +190,7 @@ def _retry_or_bury(ctx: EngineContext, message_id: int, moment: datetime, error:
                    report: DispatchReport) -> None:
     with unit_of_work(ctx.sessions) as session:
         row = session.get(OutboxMessage, message_id)
-        if row is None:
+        if row is None or not _leased(ctx, row, moment):
             return
         row.attempts += 1
         row.last_error, row.channel = error[:2000], channel
@@ -190,10 +203,10 @@ def _retry_or_bury(ctx: EngineContext, message_id: int, moment: datetime, error:
     _finish(ctx, message_id, moment, OutboxStatus.DEAD, "retries_exhausted", report, error=error, channel=channel)
 
 
-def _defer(ctx: EngineContext, message_id: int, decision: Decision, report: DispatchReport) -> None:
+def _defer(ctx: EngineContext, message_id: int, moment: datetime, decision: Decision, report: DispatchReport) -> None:
     with unit_of_work(ctx.sessions) as session:
         row = session.get(OutboxMessage, message_id)
-        if row is not None and decision.not_before is not None:
+        if _leased(ctx, row, moment) and row is not None and decision.not_before is not None:
             row.status, row.lease_until = OutboxStatus.PENDING.value, None
             row.status_reason, row.next_attempt_at = decision.reason, as_utc(decision.not_before)
             report.deferred += 1
@@ -204,7 +217,7 @@ def _finish(ctx: EngineContext, message_id: int, moment: datetime, status: Outbo
             provider_id: str | None = None) -> None:
     with unit_of_work(ctx.sessions) as session:
         row = session.get(OutboxMessage, message_id)
-        if row is None:
+        if row is None or not _leased(ctx, row, moment):
             return
         row.status, row.status_reason, row.lease_until, row.finished_at = status.value, reason, None, moment
         if status is OutboxStatus.SENT:

@@ -127,6 +127,32 @@ def test_a_crash_between_send_and_record_resends_with_the_same_key(ctx, clock, m
     assert _instance_status(ctx) == "completed"
 
 
+def test_a_send_slower_than_its_lease_is_recorded_once_by_the_dispatcher_that_took_it_over(ctx, clock):
+    """Dispatcher A's gateway call outlives the lease; B claims the row again and sends it (same key). Only the
+    lease holder records the outcome: one 'sent', one attempt, the instance told once, A's late answer dropped."""
+    later = clock.now() + timedelta(seconds=ctx.settings.outbox_lease_seconds + 1)
+    reports = []
+
+    class SlowThenTakenOver(RecordingChannel):
+        def send(self, message):
+            if self.attempts == 0:  # while A waits for the gateway, B runs after A's lease ran out
+                self.attempts += 1
+                reports.append(dispatch_due(ctx, now=later))
+                self.attempts -= 1
+            return super().send(message)
+
+    sms = SlowThenTakenOver("sms")
+    ctx.register_channel(sms)
+    _birthday_today(ctx)
+    first = dispatch_due(ctx)
+    [taken_over] = reports
+    assert (taken_over.sent, first.sent) == (1, 0)
+    row = _outbox(ctx)
+    assert (row.status, row.attempts, row.sent_at) == ("sent", 1, later)
+    assert len(sms.delivered) == 1
+    assert _instance_status(ctx) == "completed"
+
+
 def test_messages_wait_for_the_contact_window(ctx, clock):
     sms = RecordingChannel("sms")
     ctx.register_channel(sms)
