@@ -30,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
 
     from web import (
         admin,
+        assets,
         auth,
         complaints_desk,
         customers,
@@ -47,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     from web.scores import bp as scores_bp
 
     i18n.init_app(app)
+    assets.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api_bp)
@@ -67,7 +69,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")
+        # img-src data:: Bootstrap draws its select arrows, check marks and menu icon as inline SVG.
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
         return response
 
     return app

@@ -1,0 +1,31 @@
+// Every staff page: Bootstrap's collapsing menu for narrow screens, wide tables that scroll sideways reachable by
+// keyboard, and "/" to jump to the page's search box.
+import Collapse from 'bootstrap/js/dist/collapse';
+
+// On a phone a wide table scrolls sideways (theme.scss); a keyboard user must be able to focus it to scroll it.
+function focusableScrollers() {
+  document.querySelectorAll('main table').forEach((table) => {
+    if (table.scrollWidth > table.clientWidth + 1) table.setAttribute('tabindex', '0');
+    else if (table.getAttribute('tabindex') === '0') table.removeAttribute('tabindex');
+  });
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  document.querySelectorAll('[data-bs-toggle="collapse"]').forEach((toggle) => {
+    const target = document.querySelector(toggle.getAttribute('data-bs-target'));
+    if (target) Collapse.getOrCreateInstance(target, { toggle: false });
+  });
+  focusableScrollers();
+});
+window.addEventListener('resize', focusableScrollers);
+
+document.addEventListener('keydown', (event) => {
+  if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return;
+  const active = document.activeElement;
+  if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) return;
+  const box = document.querySelector('[data-search-box]');
+  if (box) {
+    event.preventDefault();
+    box.focus();
+  }
+});
