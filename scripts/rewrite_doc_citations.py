@@ -21,8 +21,10 @@ lists what would change and exits 1 if anything would).
 
 from __future__ import annotations
 
+import io
 import re
 import sys
+import tokenize
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +53,7 @@ FORM_SOURCES: dict[str, tuple[str, str]] = {
     "2.6": ("依据《商业银行理财业务监督管理办法》", "CBIRC Order 2018 No. 6: cooling-off of private WMPs"),
     "2.7": ("依据《私募投资基金募集行为管理办法》", "AMAC rules on private-fund sales: revisit after cooling-off"),
 }
+LINE_LIMIT = 130  # ruff's line-length (pyproject.toml)
 FORM_CITATION = re.compile(r"(（|\()DOMAIN(?:\.md)? §(\d+(?:\.\d+)*)(）|\))")
 
 
@@ -68,6 +71,69 @@ def rewrite(text: str, *, form: bool = False) -> str:
         text = FORM_CITATION.sub(_form_source, text)
     for pattern, replacement in RULES:
         text = pattern.sub(replacement, text)
+    return text
+
+
+def _split_at(line: str, lowest: int, limit: int) -> int | None:
+    """The last space in ``line[lowest:limit]`` to break at, if any."""
+    cut = line.rfind(" ", lowest, limit)
+    return cut if cut > lowest else None
+
+
+def _refit_once(text: str, limit: int) -> str | None:
+    """Break the first Python line that is too long, or None when there is none (or none can be broken safely).
+
+    Only text is moved: a docstring or multi-line string line is broken at a space and continues with the same
+    indentation; a comment line is broken into two comment lines; a trailing comment moves above its code line.
+    """
+    lines = text.splitlines(keepends=True)
+    long = [i for i, line in enumerate(lines)
+            if len(line.rstrip("\r\n")) > limit and "noqa" not in line]
+    if not long:
+        return None
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    for index in long:
+        row = index + 1
+        line = lines[index]
+        body = line.rstrip("\r\n")
+        ending = line[len(body):]
+        indent = body[: len(body) - len(body.lstrip())]
+        for token in tokens:
+            (start_row, start_col), (end_row, _) = token.start, token.end
+            if not start_row <= row <= end_row:
+                continue
+            if token.type == tokenize.STRING and start_row != end_row:
+                lowest = start_col + 3 if row == start_row else len(indent)
+                cut = _split_at(body, lowest, limit)
+                if cut is None:
+                    break
+                if row == start_row:
+                    indent = " " * start_col
+                lines[index] = body[:cut] + ending + indent + body[cut + 1:] + ending
+                return "".join(lines)
+            if token.type == tokenize.COMMENT and start_row == row:
+                comment = body[start_col:]
+                if body[:start_col].strip():  # a trailing comment: put it on its own line above the code
+                    lines[index] = indent + comment + ending + body[:start_col].rstrip() + ending
+                    return "".join(lines)
+                cut = _split_at(body, start_col + 2, limit)
+                if cut is None:
+                    break
+                lines[index] = body[:cut] + ending + indent + "# " + body[cut + 1:] + ending
+                return "".join(lines)
+    return None
+
+
+def fit_lines(text: str, limit: int = LINE_LIMIT) -> str:
+    """``text`` (Python source) with the lines the rewrite made longer than ``limit`` broken where that is safe."""
+    for _ in range(1000):
+        refitted = _refit_once(text, limit)
+        if refitted is None:
+            return text
+        text = refitted
     return text
 
 
@@ -97,6 +163,8 @@ def main(argv: list[str]) -> int:
             continue
         relative = path.relative_to(ROOT).as_posix()
         after = rewrite(before, form=relative.startswith("forms/"))
+        if path.suffix == ".py" and after != before:
+            after = fit_lines(after)
         if after == before:
             continue
         count = sum(len(p.findall(before)) for p, _ in RULES)

@@ -110,3 +110,20 @@ def test_forms_name_the_regulation_not_a_repository_file():
     english = REWRITER.rewrite("never steer the customer's risk assessment (DOMAIN §2.2).", form=True)
     assert chinese == "不得代客户填写风险测评（依据《金融机构产品适当性管理办法》）。"
     assert english == "never steer the customer's risk assessment (NFRA Order 2025 No. 7 on product suitability)."
+
+
+def test_a_rewritten_python_line_stays_within_the_line_limit():
+    source = (
+        'def f():\n'
+        '    """Summary.\n\n'
+        '    ' + "word " * 22 + '(DOMAIN §1.4–1.5), and then some more words\n'
+        '    """\n'
+        '    x = 1  # ' + "note " * 20 + '(DOMAIN §2.3) and more\n'
+        '    # ' + "long " * 23 + '(DOMAIN §3.5) trailing words\n'
+        '    return x\n'
+    )
+    fitted = REWRITER.fit_lines(REWRITER.rewrite(source), limit=130)
+    assert max(len(line) for line in fitted.splitlines()) <= 130
+    assert REWRITER.fit_lines(fitted, limit=130) == fitted
+    compile(fitted, "<fitted>", "exec")
+    assert " ".join(fitted.split()).count("docs/domain.md §") == 3
