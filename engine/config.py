@@ -57,7 +57,7 @@ class Settings:
     data_key_file: Path = DEFAULT_KEY_FILE  # used (and created) only when data_key is not set
     message_templates: Path = DEFAULT_TEMPLATES
     bank_name: str = "CareFlow银行"
-    # Contact rules (DOMAIN §0, §3.5): bank-local window, caps per customer, quiet Spring Festival days.
+    # Contact rules (docs/domain.md §0, §3.5): bank-local window, caps per customer, quiet Spring Festival days.
     contact_window: tuple[str, str] = ("09:00", "20:00")
     cap_service_per_day: int = 3
     cap_marketing_per_day: int = 1
@@ -69,7 +69,7 @@ class Settings:
     outbox_backoff_max_seconds: int = 3600
     outbox_lease_seconds: int = 300
     outbox_batch_size: int = 100
-    # Care (DOMAIN §5): daily scan time (bank-local), 29-Feb birthdays, Double Ninth age.
+    # Care (docs/domain.md §5): daily scan time (bank-local), 29-Feb birthdays, Double Ninth age.
     care_scan_time: str = "09:00"
     leap_day_birthday: str = "feb28"
     elderly_age: int = 60
@@ -86,7 +86,7 @@ class Settings:
     # Attachments: files outside the database rows, content-addressed; size and type limits.
     attachment_dir: Path = Path("instance") / "attachments"
     attachment_max_bytes: int = 10 * 1024 * 1024
-    # Complaints (DOMAIN §0, §1.4–§1.7; engine.complaints.deadlines): calendar days from receipt, receipt day not
+    # Complaints (docs/domain.md §0, §1.4–§1.7; engine.complaints.deadlines): calendar days from receipt, receipt day not
     # counted; the warning day; review window and review decision; acknowledgement target; major group size.
     complaint_decision_days_simple: int = 15
     complaint_decision_days_complex: int = 30
@@ -99,7 +99,7 @@ class Settings:
     complaint_pause_for_external_appraisal: bool = True  # outside appraisal time is not counted (§1.4)
     complaint_group_face_to_face_max_reps: int = 5  # a face-to-face group elects at most 5 (§1.3; desk form)
     complaint_classification: str = "JR/T 0169-2018"  # the code tables of engine.complaints.codes (§1.7)
-    # Suitability and cross-sell (DOMAIN §2.2–§2.7; questionnaire validity is with onboarding's settings below):
+    # Suitability and cross-sell (docs/domain.md §2.2–§2.7; questionnaire validity is with onboarding's settings below):
     # elderly ages (周岁), high risk from R4, a second staff check from 70 (bank practice; None switches it off),
     # cooling-off floors, maturity leads N days ahead.
     suitability_elderly_special_care_age: int = 65
@@ -109,30 +109,30 @@ class Settings:
     cooling_off_private_wmp_hours: int = 24
     cooling_off_insurance_days: int = 15
     cross_sell_maturity_days: int = 30
-    # Tiering (DOMAIN §4.2, engine.onboarding.tiering): AUM floors in CNY (the customer_tier DMN holds the same),
+    # Tiering (docs/domain.md §4.2, engine.onboarding.tiering): AUM floors in CNY (the customer_tier DMN holds the same),
     # weights per account kind (others count 1, loans 0), months below a floor before a downgrade (快升缓降).
     tier_floors: tuple[tuple[str, int], ...] = (("gold", 50_000), ("platinum", 200_000), ("diamond", 1_000_000),
                                                 ("private", 6_000_000))
     aum_weights: tuple[tuple[str, float], ...] = (("loan", 0.0), ("card", 0.0))
     tier_downgrade_months: int = 3
-    # Onboarding (DOMAIN §4.3): the customer manager's group by AUM floor, highest first.
+    # Onboarding (docs/domain.md §4.3): the customer manager's group by AUM floor, highest first.
     manager_groups: tuple[tuple[int, str], ...] = ((2_000_000, "wealth_centre_managers"),
                                                    (200_000, "branch_wealth_managers"),
                                                    (100_000, "branch_lobby_managers"), (0, "customer_managers"))
-    # Suitability levels and matching (DOMAIN §2.2): C1–C5 and R1–R5; allowed when R ≤ C, the higher of the issuer's
+    # Suitability levels and matching (docs/domain.md §2.2): C1–C5 and R1–R5; allowed when R ≤ C, the higher of the issuer's
     # and the seller's ratings counts (孰高). engine.sales.suitability and the product_suitability DMN encode the rule.
     suitability_levels: int = 5
     suitability_match: str = "product_level<=customer_level;higher_rating"
-    # Evidence and record keeping (DOMAIN §2.5, §3.4): how long each kind must be kept at least.
+    # Evidence and record keeping (docs/domain.md §2.5, §3.4): how long each kind must be kept at least.
     double_recording_retention_months_after_end: int = 6
     retention_aml_kyc_years: int = 10
     retention_network_logs_months: int = 6
     retention_pipia_years: int = 3
-    # Marketing (DOMAIN §3.5): opt-in needed for marketing (the outbox policy), opt-out immediate on every channel
+    # Marketing (docs/domain.md §3.5): opt-in needed for marketing (the outbox policy), opt-out immediate on every channel
     # (checked at send time), at most one marketing contact per number a day (cap_marketing_per_day above).
     marketing_requires_opt_in: bool = True
     holidays_source: str = "chinese_calendar"  # official 调休 data (engine.rules.calendar); lunar dates: lunardate
-    # Suitability (DOMAIN §2.3): questionnaire validity, and how long before expiry the re-assessment starts.
+    # Suitability (docs/domain.md §2.3): questionnaire validity, and how long before expiry the re-assessment starts.
     suitability_assessment_valid_months: int = 12
     risk_reassess_days_before: int = 30
     # Prediction (engine.services.prediction): scores at or above these start a retention revisit or a cross-sell lead

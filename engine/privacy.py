@@ -10,7 +10,7 @@ Whole documents that may hold personal data — a process instance's state carri
 collected, such as an ID number during onboarding — are sealed the same way after compression
 (:meth:`FieldCipher.seal`).
 
-Masking is for lists and logs (DOMAIN §3): ``138****5678``, ``张*丰``, ``l***@example.cn``.
+Masking is for lists and logs (docs/domain.md §3): ``138****5678``, ``张*丰``, ``l***@example.cn``.
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ class MessageResult:
 
 @dataclass(frozen=True)
 class CustomerSummary:
-    """What a task page shows about its customer; contact data masked (DOMAIN §3.3 minimum necessary)."""
+    """What a task page shows about its customer; contact data masked (docs/domain.md §3.3 minimum necessary)."""
 
     id: str
     name: str

@@ -1,6 +1,6 @@
 """The staff complaints desk (/complaints): enter phone, branch, letter and regulator complaints; list and open cases.
 
-Staff record a complaint the way the channel gave it (DOMAIN §1.3: receipt time and channel, complainant,
+Staff record a complaint the way the channel gave it (docs/domain.md §1.3: receipt time and channel, complainant,
 request and facts, the JR/T 0169 business type and cause); the engine opens the case and starts the
 ``complaint_handling`` process, whose tasks then appear in the inbox. Lists show names masked.
 A double-submitted form opens one case (the form carries an idempotency id).

@@ -5,7 +5,7 @@ Idempotent and quick (a few seconds on SQLite): users and products are added onl
 customers only into an empty customer table, and each process gets its demo instances only once.
 Customers are generated from a fixed seed: realistic names (surname + one- or two-character given
 name, by gender), tiers spread with accounts whose average daily balances add up to an AUM inside the
-tier (DOMAIN §4.2), products matching the risk level, risk questionnaires of which some have expired
+tier (docs/domain.md §4.2), products matching the risk level, risk questionnaires of which some have expired
 (§2.3), consents, solar and lunar birthdays, one customer born on 29 February (§5.5) and a few whose
 birthday is today. They go through ``customer_import`` like a core-banking export would.
 """
@@ -52,7 +52,7 @@ MANAGERS = ("zhang.wei", "li.na")
 # Started by the daily scans (one per customer and occasion, lead or due re-assessment) or by their own services
 # (complaints: submit_complaint; leads: create_lead), not by a bare start here.
 SCANNED = {"birthday_care", "holiday_care", "periodic_revisit", "complaint_handling", "cross_sell_followup"}
-# Complaints from every channel (DOMAIN §1.3): (channel, business type, cause, summary, amount, how far the demo takes it)
+# Complaints from every channel (docs/domain.md §1.3): (channel, business type, cause, summary, amount, how far the demo takes it)
 COMPLAINTS = [
     ("mobile_app", "bank_cards", "fund_safety", "信用卡被重复扣款两笔，请求退回", "2680", "answered"),
     ("phone", "rmb_savings", "service_attitude", "柜员办理定期转存时态度生硬，未解释利率变化", None, "investigating"),
@@ -152,7 +152,7 @@ def demo_customers(today: date, count: int = 300) -> list[dict[str, Any]]:
     for n in range(1, count + 1):
         gender = rng.choice("FM")
         if n == 1:
-            born = date(1988, 2, 29)  # leap-day birthday: greeted on 28 February in common years (DOMAIN §5.5)
+            born = date(1988, 2, 29)  # leap-day birthday: greeted on 28 February in common years (docs/domain.md §5.5)
         elif n % 25 == 0 and (today.month, today.day) != (2, 29):
             born = date(rng.randrange(1945, 2003), today.month, today.day)  # birthday today: a care instance now
         else:

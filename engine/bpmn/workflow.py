@@ -1,6 +1,6 @@
 """CareFlow's SpiffWorkflow subclasses: the workflow (bug work-arounds) and the script engine.
 
-Work-arounds for SpiffWorkflow 3.2.0 bugs (research/spiffworkflow.md §4), each covered
+Work-arounds for SpiffWorkflow 3.2.0 bugs (docs/spiffworkflow.md §4), each covered
 by a test in ``tests/unit/test_spiff_workarounds.py`` that also shows the stock failure:
 
 1. ``refresh_timers`` re-arms a timer that an interrupting timer cancelled earlier in the

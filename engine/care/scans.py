@@ -178,7 +178,7 @@ def birthday_filter(day: date, leap_day_rule: str) -> ColumnElement[bool]:
         solar_days.append("02-29")
     clauses = [and_(Customer.birthday_calendar == "solar", Customer.birthday_md.in_(solar_days))]
     lunar = LunarDate.from_solar_date(day.year, day.month, day.day)
-    if not lunar.is_leap_month:  # leap-month births celebrate in the ordinary month (DOMAIN §5.4)
+    if not lunar.is_leap_month:  # leap-month births celebrate in the ordinary month (docs/domain.md §5.4)
         lunar_days = [lunar.day] + ([30] if lunar.day == 29 else [])
         clauses.append(and_(Customer.birthday_calendar == "lunar", Customer.lunar_month == lunar.month,
                             Customer.lunar_day.in_(lunar_days)))
@@ -239,7 +239,7 @@ def scan_revisits(ctx: EngineContext, day: date) -> tuple[int, int]:
 def next_revisit(due: date, tier: str, today: date) -> date:
     """The next due date after ``today``, stepping from the old one by the tier's interval.
 
-    The interval is DOMAIN §4.3's table in :data:`engine.onboarding.tiering.REVISIT_FREQUENCY`, the rows
+    The interval is docs/domain.md §4.3's table in :data:`engine.onboarding.tiering.REVISIT_FREQUENCY`, the rows
     of the ``revisit_frequency`` DMN; the revisit process resets the date from its outcome's day.
     """
     step = relativedelta(months=revisit_frequency(tier).months)

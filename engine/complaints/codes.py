@@ -1,9 +1,9 @@
-"""Complaint classification codes after JR/T 0169-2018 (DOMAIN §1.7): A channel, B business type, C cause.
+"""Complaint classification codes after JR/T 0169-2018 (docs/domain.md §1.7): A channel, B business type, C cause.
 
 The standard codes complaints on three axes. CareFlow stores stable slugs (``mobile_app``,
 ``bank_cards``, ``marketing``) and keeps the bilingual labels here; the ``group`` of a channel is the
 standard's A-branch (front office: counter, self-service, electronic, third-party; back office; and
-``regulator`` for cases the NFRA passes on, which carry their own due date, DOMAIN §1.6). "Other"
+``regulator`` for cases the NFRA passes on, which carry their own due date, docs/domain.md §1.6). "Other"
 entries exist on every axis, as the standard's 9/99 codes do.
 """
 

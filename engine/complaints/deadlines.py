@@ -1,4 +1,4 @@
-"""Complaint deadlines as pure functions of the case clock (DOMAIN §1.4, §1.6).
+"""Complaint deadlines as pure functions of the case clock (docs/domain.md §1.4, §1.6).
 
 The 2020 rule counts **calendar days** (日, not 工作日) from receipt; 民法典 Art. 201 leaves the day of
 receipt out and Art. 203 moves a last day that falls on a statutory rest day to the next working day.
@@ -52,7 +52,7 @@ def local_day(moment: datetime, zone: ZoneInfo) -> date:
 
 
 def decision_days(extension: Extension, settings: Settings) -> int:
-    """15, 30 or 60 calendar days from receipt (DOMAIN §0 ``complaint.decision_days.*``)."""
+    """15, 30 or 60 calendar days from receipt (docs/domain.md §0 ``complaint.decision_days.*``)."""
     return {
         "none": settings.complaint_decision_days_simple,
         "complex": settings.complaint_decision_days_complex,
@@ -64,7 +64,7 @@ def deadlines(clock: CaseClock, calendar: BusinessCalendar, settings: Settings) 
     """Target, legal and warning days for ``clock``.
 
     Received 2026-09-20: day 15 is 2026-10-05, inside the National Day holiday, so the target stays
-    2026-10-05 and the legal last day is 2026-10-08 (DOMAIN §1.4 worked example).
+    2026-10-05 and the legal last day is 2026-10-08 (docs/domain.md §1.4 worked example).
     """
     days = decision_days(clock.extension, settings)
     counted = days + clock.paused_days
@@ -95,7 +95,7 @@ def resume(clock: CaseClock, paused_at: datetime, resumed_at: datetime, zone: Zo
 
 
 def restart(clock: CaseClock, new_material_at: datetime, zone: ZoneInfo) -> CaseClock:
-    """New facts or reasons: the period starts again from the new material's receipt (DOMAIN §1.4).
+    """New facts or reasons: the period starts again from the new material's receipt (docs/domain.md §1.4).
 
     The period itself starts over too: no extension, no paused days carried over.
     """
@@ -103,12 +103,12 @@ def restart(clock: CaseClock, new_material_at: datetime, zone: ZoneInfo) -> Case
 
 
 def review_apply_by(answered_at: datetime, calendar: BusinessCalendar, settings: Settings) -> date:
-    """Last day the complainant may ask the superior institution for a review (核查, DOMAIN §1.6): 30 days."""
+    """Last day the complainant may ask the superior institution for a review (核查, docs/domain.md §1.6): 30 days."""
     return calendar.legal_deadline(local_day(answered_at, settings.zone), settings.complaint_review_apply_window_days)
 
 
 def review_due(requested_at: datetime, calendar: BusinessCalendar, settings: Settings) -> date:
-    """Day the review decision is due: 30 days from the request (DOMAIN §1.6, tag M: a setting)."""
+    """Day the review decision is due: 30 days from the request (docs/domain.md §1.6, tag M: a setting)."""
     return calendar.legal_deadline(local_day(requested_at, settings.zone), settings.complaint_review_decision_days)
 
 

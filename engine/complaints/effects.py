@@ -4,7 +4,7 @@ The ``careflow.complaint.*`` service handlers run inside SpiffWorkflow and canno
 :class:`CaseEvent` or :class:`ClockChange` on the call, and the runtime applies it with the step's own
 session when it saves the instance (``engine.runtime.effects``). A rule broken at that
 point raises a typed error and the whole step — task completion included — rolls back; that is how
-the recusal rule is enforced (DOMAIN §1.3, §1.6: whoever investigated a case never approves its answer,
+the recusal rule is enforced (docs/domain.md §1.3, §1.6: whoever investigated a case never approves its answer,
 its special extension or its review).
 """
 
@@ -128,7 +128,7 @@ def _check_recusal(session: Session, case: Complaint, task_name: str, what: str)
     if done.completed_by in handlers:
         raise PermissionDeniedError(
             f"{done.completed_by} investigated complaint {case.case_no} and may not {what} it "
-            "(recusal, DOMAIN §1.3/§1.6): another supervisor must do this task",
+            "(recusal, docs/domain.md §1.3/§1.6): another supervisor must do this task",
             details={"case_no": case.case_no, "task": task_name})
     return done.completed_by
 

@@ -1,7 +1,7 @@
 """The case file side of a complaint: events with labels, and loading a case inside a transaction.
 
 Every change of a case's status or clock is a ``complaint_event`` row (who, when, details) and an audit
-event on the stream ``complaint:<case_no>`` (hash-chained, DOMAIN §1.7 documentation and archives).
+event on the stream ``complaint:<case_no>`` (hash-chained, docs/domain.md §1.7 documentation and archives).
 """
 
 from __future__ import annotations

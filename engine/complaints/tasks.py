@@ -2,7 +2,7 @@
 
 ``dueIn`` is a fixed duration from the task's creation, but a complaint's decision is due 15 calendar
 days from receipt, 30 or 60 when extended, later by the days of an appraisal pause, and again from
-the start when new facts arrive (DOMAIN §1.4). So when the runtime creates a ``complaint_handling``
+the start when new facts arrive (docs/domain.md §1.4). So when the runtime creates a ``complaint_handling``
 task row, this hook (one of the engine context's ``task_shapers``) sets its SLA times from the
 case row, which the same step has already brought up to date:
 
@@ -11,7 +11,7 @@ case row, which the same step has already brought up to date:
   SLA board show the legal clock, and the breach sweep flags it;
 - ``review_case`` (核查) is due at the end of the review decision day (30 days from the request);
 - ``ack_manually`` (no customer number, so no automatic notice) is due ``complaint_ack_target_workdays``
-  working days after receipt (DOMAIN §0: one business day, good practice).
+  working days after receipt (docs/domain.md §0: one business day, good practice).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Complaint cases and their clock events (DOMAIN §1.3 engine record, §1.4 deadlines, §1.7 classification).
+"""Complaint cases and their clock events (docs/domain.md §1.3 engine record, §1.4 deadlines, §1.7 classification).
 
 A ``complaint`` row is the case file the regulator asks for: receipt time and channel, the JR/T 0169
 codes, the complainant (the name is masked in every list; the phone is encrypted with a lookup index),
@@ -33,7 +33,7 @@ class ComplaintStatus(enum.StrEnum):
     ANSWERED = "answered"  # decision sent; waiting for the rating or a review request
     CLOSED = "closed"
     REOPENED = "reopened"  # a negative rating sent it back to a supervisor
-    UNDER_REVIEW = "under_review"  # 核查 by the superior unit (DOMAIN §1.6)
+    UNDER_REVIEW = "under_review"  # 核查 by the superior unit (docs/domain.md §1.6)
     WITHDRAWN = "withdrawn"
     MERGED = "merged"  # a repeat without new facts, folded into the open case (merged_into)
 

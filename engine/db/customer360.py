@@ -2,7 +2,7 @@
 
 Figures come from core banking (``engine.services.customer_import``); CareFlow keeps what its
 processes decide on: the tier (with its history, 快升缓降), the customer's risk level C1–C5 with the
-questionnaire's validity (suitability, DOMAIN §2.3) and the products held (cross-sell, revisits).
+questionnaire's validity (suitability, docs/domain.md §2.3) and the products held (cross-sell, revisits).
 Account numbers are never stored whole: only the last four digits (尾号), which is all a list or a
 call script needs.
 """
@@ -25,7 +25,7 @@ class Product(Base):
     """A product the bank sells or distributes, with its risk rating (R1–R5 as 1–5).
 
     ``risk_level`` is the seller's rating and ``issuer_risk_level`` the issuer's; suitability uses
-    the higher of the two (孰高, DOMAIN §2.2).
+    the higher of the two (孰高, docs/domain.md §2.2).
     """
 
     __tablename__ = "product"

@@ -1,4 +1,4 @@
-"""SQLAlchemy models for the engine's tables (DESIGN.md §2).
+"""SQLAlchemy models for the engine's tables (docs/architecture.md §2).
 
 The serialized SpiffWorkflow state in ``process_instance.state`` is the source of
 truth for where an instance is; ``human_task``, ``task_candidate``, ``timer`` and

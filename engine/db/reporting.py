@@ -1,4 +1,4 @@
-"""Reporting: the monthly AUM snapshot and the indexes the dashboard queries walk (DOMAIN §4.4, §1.7).
+"""Reporting: the monthly AUM snapshot and the indexes the dashboard queries walk (docs/domain.md §4.4, §1.7).
 
 The dashboards read the query tables the engine already keeps current in each step's transaction
 (``human_task``, ``complaint``, ``sales_lead``, ``outbox_message``, ``customer``) through the indexes

@@ -2,7 +2,7 @@
 
 A lead is open while its instance runs; ``open_key`` ("customer:product") is set only then and is
 unique, so the database itself refuses a second open lead for the same customer and product. A sale
-keeps what suitability decided on (DOMAIN §2.10): the age (周岁) and both levels on the sale date, the
+keeps what suitability decided on (docs/domain.md §2.10): the age (周岁) and both levels on the sale date, the
 decision with its reasons, the double-recording reference (双录, §2.5), the end of the cooling-off
 (§2.6) and the post-sale revisit by someone other than the seller (§2.7).
 """

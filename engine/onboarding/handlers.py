@@ -1,16 +1,16 @@
 """Service-task handlers of the onboarding and revisit processes, registered on every engine context.
 
-``customer_onboarding`` (DESIGN §4) and ``periodic_revisit`` call:
+``customer_onboarding`` (docs/architecture.md §4) and ``periodic_revisit`` call:
 
 - ``careflow.customer.duplicate_check`` (name, id_number): checks the PRC ID number, derives the
   birth date and sex, and looks the number up by its keyed hash (``ctx.cipher.index``). Read-only.
 - ``careflow.customer.create`` (the identify and KYC fields): the customer row (ID number and phone
-  encrypted), the marketing consents as ticked (opt-in, DOMAIN §3.5), the instance linked to it.
+  encrypted), the marketing consents as ticked (opt-in, docs/domain.md §3.5), the instance linked to it.
 - ``careflow.customer.risk_assess`` (customer_id, answers): C1–C5 from the questionnaire, valid 12
-  months (DOMAIN §2.3): a ``risk_assessment`` row and the customer's ``risk_level``/``risk_valid_until``.
+  months (docs/domain.md §2.3): a ``risk_assessment`` row and the customer's ``risk_level``/``risk_valid_until``.
 - ``careflow.customer.set_tier`` (customer_id, tier, aum): the tier the ``customer_tier`` DMN gave.
 - ``careflow.customer.assign_manager`` (customer_id, aum): the least-loaded present member of the
-  group for the customer's AUM band (DOMAIN §4.3), falling back to lower bands.
+  group for the customer's AUM band (docs/domain.md §4.3), falling back to lower bands.
 - ``careflow.revisit.schedule_next`` (customer_id, months, channel): the next revisit due date
   after the outcome (the ``revisit_frequency`` DMN gives the months).
 

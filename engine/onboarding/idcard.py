@@ -3,7 +3,7 @@
 Layout: 6 digits of the issuing area, the birth date YYYYMMDD, a 3-digit sequence (odd for
 men, even for women) and a check character: Σ digitᵢ × (2^(17−i) mod 11) mod 11 indexes
 "10X98765432". Onboarding derives the birth date and sex from the number instead of asking
-for them twice (DOMAIN §2.4: ages are computed from the ID card's birth date).
+for them twice (docs/domain.md §2.4: ages are computed from the ID card's birth date).
 """
 
 from __future__ import annotations

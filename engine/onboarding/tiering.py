@@ -1,13 +1,13 @@
 """Tier rules: AUM → tier, 快升缓降 hysteresis, revisit frequency and manager group by tier (pure, no I/O).
 
-DOMAIN §4.2: the tier is a function of the customer's AUM, the monthly average daily balance
+docs/domain.md §4.2: the tier is a function of the customer's AUM, the monthly average daily balance
 (月日均) summed over accounts with a weight per account kind (loans count 0). The floors are
 settings (``Settings.tier_floors``) with the DMN ``processes/customer_tier.dmn`` holding the same
 table for the onboarding process; ``tests/unit/test_tiering.py`` checks both on every boundary.
 An upgrade applies at once; a downgrade only after the AUM has stayed under the current tier's
 floor for N months (``Settings.tier_downgrade_months``), counted from ``Customer.tier_below_since``.
 
-DOMAIN §4.3: revisit frequency by tier (practice defaults, no regulation): private banking
+docs/domain.md §4.3: revisit frequency by tier (practice defaults, no regulation): private banking
 monthly, face to face; diamond every two months by phone (the report says "monthly to
 bimonthly": bimonthly leaves the monthly cadence to private banking and keeps a diamond
 manager's book workable); platinum and gold quarterly by phone; mass half-yearly, remote.
@@ -78,7 +78,7 @@ class TierDecision:
 
 def decide_tier(current: str, below_since: date | None, aum: Decimal, day: date, *,
                 floors: Sequence[tuple[str, int]] = DEFAULT_FLOORS, downgrade_months: int = 3) -> TierDecision:
-    """快升缓降 (DOMAIN §4.2): the tier for ``aum`` observed on ``day``.
+    """快升缓降 (docs/domain.md §4.2): the tier for ``aum`` observed on ``day``.
 
     Higher than ``current``: upgrade now. Lower: remember the first day below (``below_since``) and
     downgrade, to the tier the AUM now earns, once ``day`` is ``downgrade_months`` months after it
@@ -106,7 +106,7 @@ def next_revisit_on(after: date, tier: str) -> date:
 
 
 def manager_groups_for(aum: Decimal, bands: Sequence[tuple[int, str]]) -> list[str]:
-    """Groups to pick the customer manager from, best fit first (DOMAIN §4.3: ≥ 2m wealth centre, …).
+    """Groups to pick the customer manager from, best fit first (docs/domain.md §4.3: ≥ 2m wealth centre, …).
 
     The band whose floor ``aum`` reaches comes first, then the lower bands as fallbacks when
     nobody in it is available.

@@ -1,12 +1,12 @@
 """Whether a message may go out now: consent, do-not-disturb, contact window, quiet days, caps.
 
 A pure function over what the dispatcher read in its transaction, so every rule is tested on its
-own (DOMAIN §3.5, §5.6). Checked at send time, not at queue time: an opt-out or a do-not-disturb
+own (docs/domain.md §3.5, §5.6). Checked at send time, not at queue time: an opt-out or a do-not-disturb
 entry stops every message that has not yet been handed to a channel. Refusals are final
 (``suppress``); rules about *when* make the message wait (``defer``) — never drop it.
 
 Statutory notices (a complaint's acknowledgement, extension notice and decision: the bank must tell
-the complainant, DOMAIN §1.4–1.5) are not refused by do-not-disturb, dormancy or a channel's
+the complainant, docs/domain.md §1.4–1.5) are not refused by do-not-disturb, dormancy or a channel's
 opt-out — another reachable channel carries them — and are never capped; they still wait for the
 contact window unless urgent.
 """
@@ -144,7 +144,7 @@ def _wait(message: Sendable, local: datetime, settings: Settings) -> tuple[str, 
 
 
 def _spring_festival_quiet_end(day: date) -> date | None:
-    """The last quiet day (初三) if ``day`` lies between 除夕 and 初三 (DOMAIN §3.5)."""
+    """The last quiet day (初三) if ``day`` lies between 除夕 and 初三 (docs/domain.md §3.5)."""
     for year in (day.year, day.year + 1):
         festival = next(o.day for o in holiday_occasions(year) if o.key == "spring_festival")
         if festival - timedelta(days=1) <= day <= festival + timedelta(days=2):

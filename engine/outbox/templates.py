@@ -2,9 +2,10 @@
 
 A template may name the process keys allowed to send it (``processes``): the statutory complaint notices go out
 only from ``complaint_handling``, and one-time codes from no process at all (checked at deploy and at send). A
-template names its purpose (``service`` or ``marketing``: DOMAIN §3.5 — any product mention
+template names its purpose (``service`` or ``marketing``: docs/domain.md §3.5 — any product mention
 makes a message marketing, which needs opt-in; ``statutory`` for notices the bank owes by law, such
-as a complaint's acknowledgement, extension and decision, DOMAIN §1.4–1.5), whether it is ``urgent`` (one-time codes: sent at
+as a complaint's acknowledgement, extension and decision, docs/domain.md §1.4–1.5), whether it is ``urgent`` (one-time codes:
+sent at
 once, outside the contact window and despite do-not-disturb), whether it is ``festive`` (blocked on
 Qingming and other mourning days), and the WeChat template id. Placeholders are filled from the
 customer (``name``, ``salutation``, ``tier_name``) and from the parameters the process passes;

@@ -1,4 +1,4 @@
-"""Dashboard KPIs: pure queries ``(session, scope) -> frozen dataclasses`` (DOMAIN §4.4, §1.7).
+"""Dashboard KPIs: pure queries ``(session, scope) -> frozen dataclasses`` (docs/domain.md §4.4, §1.7).
 
 Every query is a range on an indexed column of a query table (see ``engine.db.reporting``), grouped
 in the database; none reads ``process_instance.state``. Definitions (followed by the code):
@@ -18,7 +18,7 @@ in the database; none reads ``process_instance.state``. Definitions (followed by
 - **Cross-sell funnel** (leads created in the period): *contacted* = the contact happened
   (``contact_outcome`` set, or status contacted/interested/declined/sold); *interested* = outcome or
   status interested, or sold; *sold* = status sold; *blocked* = suitability refused the lead before any
-  contact (DOMAIN §2.10). **Cross-sell rate** = sold leads ÷ contacted leads.
+  contact (docs/domain.md §2.10). **Cross-sell rate** = sold leads ÷ contacted leads.
 - **Revisit completion**: ``periodic_revisit`` contact tasks created in the period, completed, and
   completed by their due time, per customer tier and manager.
 - **Care coverage**: greetings (``birthday_greeting``, ``holiday_greeting``) queued in the period:

@@ -1,4 +1,4 @@
-"""Customer-manager scorecards (DOMAIN §4.4): one row per manager, over the customers they manage now.
+"""Customer-manager scorecards (docs/domain.md §4.4): one row per manager, over the customers they manage now.
 
 Definitions are in ``engine.reporting.kpis``' docstring (AUM growth and attrition from the monthly
 ``aum_snapshot``; cross-sell rate = sold ÷ contacted leads; complaint rate = complaints ÷ customers in

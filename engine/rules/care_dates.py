@@ -3,7 +3,7 @@
 Pure functions over ``datetime.date``: the caller passes the days (from the injected clock),
 nothing here reads the time or a database. Lunar arithmetic uses ``lunardate``, which
 covers lunar years 1900–2099; outside that range every lunar computation raises
-:class:`CareDateOutOfRangeError` rather than guessing (DOMAIN §5.3).
+:class:`CareDateOutOfRangeError` rather than guessing (docs/domain.md §5.3).
 
 A lunar birthday happens once per *lunar* year, and that solar date may fall in the next
 Gregorian year (the 12th lunar month is often January or February), so a Gregorian year
@@ -74,7 +74,7 @@ class LunarBirthday:
 def _lunar_to_solar(lunar_year: int, month: int, day: int) -> date:
     """Solar date of an ordinary (non-leap) lunar month's day; the 30th of a 29-day month is its 29th.
 
-    Leap-month births and festivals use the ordinary month of the same number (DOMAIN §5.4),
+    Leap-month births and festivals use the ordinary month of the same number (docs/domain.md §5.4),
     so there is exactly one date per lunar year, never two.
     """
     _check_year(lunar_year)
@@ -194,7 +194,7 @@ def _occasions(year: int) -> tuple[CareOccasion, ...]:
 
 
 def holiday_occasions(year: int) -> list[CareOccasion]:
-    """The greeting days of Gregorian ``year`` (DOMAIN §5.2), sorted by date."""
+    """The greeting days of Gregorian ``year`` (docs/domain.md §5.2), sorted by date."""
     return list(_occasions(year))
 
 

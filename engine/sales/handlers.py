@@ -31,7 +31,7 @@ from engine.sales.suitability import (
 CONTACT_OUTCOMES = ("contacted", "interested", "declined")
 CLOSING_STATUSES = ("declined", "cancelled")
 REVISIT_OUTCOMES = ("confirmed", "disputed", "unreachable")
-# Not a suitability rule but a sale-record check: the 双录 reference must be there (DOMAIN §2.5).
+# Not a suitability rule but a sale-record check: the 双录 reference must be there (docs/domain.md §2.5).
 DOUBLE_RECORDING_MISSING = Reason("double_recording_missing", "网点销售须填写双录编号",
                                   "a branch sale needs the double-recording reference")
 

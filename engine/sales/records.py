@@ -93,7 +93,7 @@ def facts_from_data(data: dict[str, Any]) -> SuitabilityFacts:
 
 
 def cooling_off_hours(product: Product, settings: Settings) -> int:
-    """Hours of cooling-off after the sale (DOMAIN §2.6): the product's, at least 24 h for private WMPs and
+    """Hours of cooling-off after the sale (docs/domain.md §2.6): the product's, at least 24 h for private WMPs and
     15 days for insurance (settings)."""
     hours = product.cooling_off_hours or 0
     if product.family == "wmp" and product.private:

@@ -1,6 +1,6 @@
 """Product suitability (适当性): may this customer buy this product, today, this way? A pure rule.
 
-DOMAIN §2.2–§2.8, §2.10. The decision is ``allow``, ``block`` or ``allow_with_extra_steps``:
+docs/domain.md §2.2–§2.8, §2.10. The decision is ``allow``, ``block`` or ``allow_with_extra_steps``:
 
 - **block** when the product's level (the higher of the seller's and the issuer's rating, 孰高) is above
   the customer's level C1–C5 (§2.2); when there is no questionnaire or it has expired on the sale date
@@ -29,7 +29,7 @@ from engine.rules.care_dates import age_on
 ALLOW, BLOCK, EXTRA = "allow", "block", "allow_with_extra_steps"
 ELDERLY_CARE, SECOND_CHECK, DOUBLE_RECORDING = "elderly_special_care", "second_check", "double_recording"
 CHANNELS = ("branch", "online")
-# Sold at a branch, these need audio and video recording of the sale (双录, DOMAIN §2.5); deposits, loans and
+# Sold at a branch, these need audio and video recording of the sale (双录, docs/domain.md §2.5); deposits, loans and
 # cards do not, and treasury bonds / precious metals are the bank's choice (not modelled).
 DOUBLE_RECORDING_FAMILIES = frozenset({"wmp", "fund", "insurance", "structured"})
 
@@ -112,7 +112,7 @@ def reason(code: str) -> Reason:
 
 
 def product_level(seller_level: int, issuer_level: int | None) -> int:
-    """The level suitability uses: the higher of the two ratings (孰高, DOMAIN §2.2)."""
+    """The level suitability uses: the higher of the two ratings (孰高, docs/domain.md §2.2)."""
     levels = [seller_level] + ([issuer_level] if issuer_level is not None else [])
     if any(not 1 <= level <= 5 for level in levels):
         raise ValueError(f"product risk levels must be 1..5 (R1..R5), got {levels}")
@@ -174,7 +174,7 @@ def _blocking(facts: SuitabilityFacts, level: int, age: int | None) -> list[str]
 
 def _elderly(facts: SuitabilityFacts, policy: SuitabilityPolicy, level: int, age: int, steps: list[str],
              notes: list[str]) -> None:
-    """Elderly rows (DOMAIN §2.4): the same condition as ``level_outcome``'s extra care, plus the practice rows."""
+    """Elderly rows (docs/domain.md §2.4): the same condition as ``level_outcome``'s extra care, plus the practice rows."""
     if age >= policy.elderly_special_care_age and level >= policy.high_risk_from:
         steps.append(ELDERLY_CARE)
         notes.append("elderly_high_risk")

@@ -1,9 +1,9 @@
-"""Complaint intake and the complainant's own actions (DOMAIN §1): submit, read, rate, ask for review, withdraw.
+"""Complaint intake and the complainant's own actions (docs/domain.md §1): submit, read, rate, ask for review, withdraw.
 
 ``submit_complaint`` files a case and starts its ``complaint_handling`` instance in one transaction
 (the case row records the instance; a retry with the same ``(source, source_ref)`` finds the same case).
 A repeat by the same customer about the same business type and cause while a case is open is merged
-into it (DOMAIN §1.4); with new facts the open case's clock restarts from the new material's receipt.
+into it (docs/domain.md §1.4); with new facts the open case's clock restarts from the new material's receipt.
 Rating, review requests and withdrawals are BPMN messages to the instance, so the process moves on
 and its steps update the case in the same transaction.
 
@@ -71,8 +71,8 @@ class ComplaintInput:
     regulator_due_on: date | None = None  # a regulator's transfer notice may set an earlier reply date
     received_at: datetime | None = None  # default ctx.clock.now()
     new_facts: bool = False  # a repeat that brings new facts or reasons restarts the open case's clock
-    major_incident: bool = False  # disaster, safety accident or public-health event (DOMAIN §1.7)
-    representatives: int | None = None  # a face-to-face group's elected representatives (DOMAIN §1.3, Art. 12)
+    major_incident: bool = False  # disaster, safety accident or public-health event (docs/domain.md §1.7)
+    representatives: int | None = None  # a face-to-face group's elected representatives (docs/domain.md §1.3, Art. 12)
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ def _file(ctx: EngineContext, data: ComplaintInput, actor: Actor, received_at: d
 
 
 def _open_repeat(session: Session, data: ComplaintInput) -> Complaint | None:
-    """The customer's open case about the same business type and cause (DOMAIN §1.4 merge rule)."""
+    """The customer's open case about the same business type and cause (docs/domain.md §1.4 merge rule)."""
     if not data.customer_id:
         return None
     return session.scalars(
@@ -481,7 +481,7 @@ def rate_complaint(ctx: EngineContext, case_no: str, *, score: int, comment: str
 
 def request_review(ctx: EngineContext, case_no: str, *, reason: str, actor: Actor,
                    on_behalf: OnBehalf | None = None) -> ComplaintView:
-    """Ask the superior unit to review (核查) the answer, within 30 days of it (DOMAIN §1.6).
+    """Ask the superior unit to review (核查) the answer, within 30 days of it (docs/domain.md §1.6).
 
     Raises ComplaintNotFoundError, InvalidInputError (no reason: the request is written),
     InvalidTransitionError (not answered, window over, already requested), PermissionDeniedError.
@@ -496,7 +496,7 @@ def request_review(ctx: EngineContext, case_no: str, *, reason: str, actor: Acto
 
 def withdraw_complaint(ctx: EngineContext, case_no: str, *, reason: str = "", actor: Actor,
                        on_behalf: OnBehalf | None = None) -> ComplaintView:
-    """Withdraw the complaint: handling ends the day the bank receives it (DOMAIN §1.3, Art. 15).
+    """Withdraw the complaint: handling ends the day the bank receives it (docs/domain.md §1.3, Art. 15).
 
     Raises ComplaintNotFoundError, InvalidTransitionError (already closed, withdrawn or merged),
     PermissionDeniedError.

@@ -49,7 +49,7 @@ MIN_REASON = 2  # a word: 回访 (a revisit), 核实身份 (identity check)
 MAX_LIMIT = 100
 
 # (code, name, family, seller R-level, issuer R-level, issuer, private, minimum ¥, cooling-off hours).
-# Private WMP: qualified investors, ¥300k minimum for fixed income, ≥ 24 h cooling-off (DOMAIN §2.6, §2.8);
+# Private WMP: qualified investors, ¥300k minimum for fixed income, ≥ 24 h cooling-off (docs/domain.md §2.6, §2.8);
 # long-term insurance: 15-day 犹豫期 (§2.6); FUND-EQ-GROWTH shows 孰高: the issuer rates it higher (§2.2).
 PRODUCTS: tuple[tuple[str, str, str, int, int | None, str | None, bool, str | None, int], ...] = (
     ("DEP-CURRENT", "活期储蓄", "deposit", 1, None, None, False, None, 0),
@@ -100,7 +100,7 @@ class HoldingLine:
     product_code: str
     product_name: str
     family: str
-    risk_level: int  # the higher of the seller's and the issuer's rating (孰高, DOMAIN §2.2)
+    risk_level: int  # the higher of the seller's and the issuer's rating (孰高, docs/domain.md §2.2)
     amount: Decimal
     bought_on: date
     matures_on: date | None
@@ -170,7 +170,7 @@ class Customer360:
     aum: Decimal
     risk_level: str | None  # "C1".."C5"
     risk_valid_until: date | None
-    risk_expired: bool  # no valid questionnaire: suitability blocks sales (DOMAIN §2.3)
+    risk_expired: bool  # no valid questionnaire: suitability blocks sales (docs/domain.md §2.3)
     accounts: list[AccountLine]
     holdings: list[HoldingLine]
     tier_history: list[TierLine]
@@ -444,7 +444,7 @@ def _message_items(session: Session, cid: str, after: tuple[datetime, str, str] 
 
 
 def _complaint_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
-    """Complaints by case number and classification only: the summary may quote the customer (DOMAIN §3.3)."""
+    """Complaints by case number and classification only: the summary may quote the customer (docs/domain.md §3.3)."""
     rows = session.scalars(select(Complaint).where(
         Complaint.customer_id == cid, _after(Complaint.received_at, Complaint.case_no, "complaint", after, str))
         .order_by(Complaint.received_at.desc(), Complaint.case_no.desc()).limit(n))

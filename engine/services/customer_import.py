@@ -6,8 +6,8 @@ Rules: a record is one customer and one transaction; a bad record is skipped and
 zh and en message — never the value, which may be personal data) while the others go on. Upsert by
 customer id; when ``accounts``/``holdings`` are given they are the
 customer's full current set (missing accounts are closed, missing imported holdings redeemed). AUM is
-the sum of open accounts' average daily balances (月日均), loans counting 0 (DOMAIN §4.2). A risk level
-is valid 12 months from its assessment (DOMAIN §2.3). Updates are audited with the names of the
+the sum of open accounts' average daily balances (月日均), loans counting 0 (docs/domain.md §4.2). A risk level
+is valid 12 months from its assessment (docs/domain.md §2.3). Updates are audited with the names of the
 fields that changed, never their values; importing the same data again changes nothing and counts the
 rows as unchanged. The run's counters are committed with each row, so a progress bar can poll them.
 """
@@ -281,7 +281,7 @@ def _update_profile(ctx: EngineContext, customer: Customer, data: dict[str, Any]
 
 def _sync_consents(session: Session, customer_id: str, consents: list[dict[str, Any]] | None,
                    now: datetime) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
-    """Apply the consents; (before, after) of each change for the audit (DOMAIN §3.4: every consent change)."""
+    """Apply the consents; (before, after) of each change for the audit (docs/domain.md §3.4: every consent change)."""
     events: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
     for item in consents or []:
         row = session.get(Consent, (customer_id, item["channel"], item["purpose"]))

@@ -50,7 +50,7 @@ from engine.services.customers import CHANNELS, TIERS
 FORMATS = ("csv", "json", "http")
 ACCOUNT_KINDS = ("current", "savings", "time_deposit", "loan", "card", "investment")
 NO_AUM_KINDS = frozenset({"loan"})  # a loan is a liability: it adds nothing to assets under management
-RISK_VALID_MONTHS = 12  # DOMAIN §2.3: re-assess after a year
+RISK_VALID_MONTHS = 12  # docs/domain.md §2.3: re-assess after a year
 MAX_MONEY = Decimal("1e15")
 CUSTOMER_COLUMNS = ("id", "name", "gender", "birth_date", "lunar_birthday", "phone", "email", "id_number", "branch",
                     "manager", "tier", "language", "preferred_channel", "risk_level", "risk_assessed_at", "consents")

@@ -1,7 +1,7 @@
 """Onboarding follow-ups that run on a schedule: the risk re-assessment before the questionnaire expires.
 
-DOMAIN §2.3: an assessment is valid 12 months; a "re-assess" task starts ``risk_reassess_days_before``
-(default 30) days before ``risk_valid_until``. DOMAIN §4.3 lists "before a risk-assessment expiry"
+docs/domain.md §2.3: an assessment is valid 12 months; a "re-assess" task starts ``risk_reassess_days_before``
+(default 30) days before ``risk_valid_until``. docs/domain.md §4.3 lists "before a risk-assessment expiry"
 among the event-driven revisits, so the task is a ``periodic_revisit`` instance with occasion
 ``risk_reassess``: its branch asks the customer manager to take the questionnaire again
 (``forms/onboarding_risk.json``) and records the new level with ``careflow.customer.risk_assess``.

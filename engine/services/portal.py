@@ -7,7 +7,7 @@ service template ``one_time_code`` through the outbox (sent after commit, at onc
 contact window, do-not-disturb and caps; an opt-out of service SMS still stops it). Only a keyed,
 salted hash of the code is kept; after use its outbox row's copy is blanked. Codes live
 ``settings.otp_ttl_seconds`` (5 min), allow ``settings.otp_max_attempts`` (5) wrong tries, and are
-used once. Phones and IP addresses appear in the audit trail masked (DOMAIN §3.2: one-time codes and
+used once. Phones and IP addresses appear in the audit trail masked (docs/domain.md §3.2: one-time codes and
 mobile numbers are C2 data; logs never hold them in clear).
 """
 

@@ -9,9 +9,9 @@ A kind whose history is too thin gets an ``insufficient`` run that says why and 
 ``prediction_churn_threshold`` starts a ``periodic_revisit`` with occasion ``retention`` (business key
 ``retention:<customer>:<YYYY-MM>``, once a month at most); a propensity at or above
 ``prediction_propensity_threshold`` opens a ``cross_sell_followup`` lead (source ``prediction``) only for a
-product of that family the suitability rule allows for this customer today (DOMAIN §2.2–§2.8:
+product of that family the suitability rule allows for this customer today (docs/domain.md §2.2–§2.8:
 level, questionnaire validity, qualified investor, age), and the lead's own process checks suitability
-again before any contact. No lead for customers who asked not to be disturbed (marketing, DOMAIN §3.5).
+again before any contact. No lead for customers who asked not to be disturbed (marketing, docs/domain.md §3.5).
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def start_actions(ctx: EngineContext, day: date, actor: Actor) -> ActionResult:
         try:
             lead = create_lead(ctx, customer_id=customer_id, product_code=product_code, source="prediction",
                                reason=reason, actor=actor)
-        except ConflictError:  # in the product's cooling-off: no contact about it (DOMAIN §2.6)
+        except ConflictError:  # in the product's cooling-off: no contact about it (docs/domain.md §2.6)
             skipped += 1
             continue
         leads, skipped = leads + lead.created, skipped + (not lead.created)

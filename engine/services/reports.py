@@ -1,4 +1,4 @@
-"""Reports for managers: the KPI dashboard and process analytics, role-aware (issue 7, DOMAIN §4.4, §1.7).
+"""Reports for managers: the KPI dashboard and process analytics, role-aware (issue 7, docs/domain.md §4.4, §1.7).
 
 Who sees what:
 

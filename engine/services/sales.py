@@ -1,7 +1,7 @@
 """Cross-sell use cases: open a lead (one ``cross_sell_followup`` instance), check suitability, list leads,
 cancel a sale within its cooling-off, and the maturity scan that turns maturing holdings into leads.
 
-DOMAIN §2.2–§2.7. A lead is idempotent per customer and product while it is open (the database
+docs/domain.md §2.2–§2.7. A lead is idempotent per customer and product while it is open (the database
 refuses a second open one). No lead — and so no contact about the product — is opened for a customer
 whose purchase of that product is still in its cooling-off (§2.6: no active contact during it).
 """

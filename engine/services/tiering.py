@@ -1,9 +1,9 @@
 """Customer tiers from AUM: the monthly recompute for every customer, and the one place a tier changes.
 
-DOMAIN §4.2 (rules in :mod:`engine.onboarding.tiering`): AUM is the weighted sum of the accounts'
+docs/domain.md §4.2 (rules in :mod:`engine.onboarding.tiering`): AUM is the weighted sum of the accounts'
 monthly average daily balance; upgrades apply at once, downgrades after ``tier_downgrade_months``
 below the floor. Every change writes a ``tier_history`` row and an audit event on the customer's
-stream, and starts a revisit (DOMAIN §4.3 "on a tier change") when ``periodic_revisit`` is deployed.
+stream, and starts a revisit (docs/domain.md §4.3 "on a tier change") when ``periodic_revisit`` is deployed.
 
 ``recompute_tiers(ctx, day, actor=SYSTEM)`` is meant for the scheduler or the CLI, e.g. on the
 first of each month after the core-banking import. It pages through customers by primary key, one

@@ -11,7 +11,7 @@ A :class:`CoreBankingAdapter` yields one customer record per dict, in the nested
 
 Either one feeds ``customer_import.start_import(ctx, name, "http", adapter.fetch_customers(since), actor)``;
 validation, upserts, the per-row error report and progress counters are the engine's job, not the
-adapter's. Adapters never log personal values (DOMAIN §3.2).
+adapter's. Adapters never log personal values (docs/domain.md §3.2).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Core banking over HTTP: ``GET {base_url}/customers?since=ISO&cursor=…`` → ``{"items": [...], "next_cursor"}``.
 
 Authentication is a bearer token, or an HMAC-SHA256 signature over ``METHOD\\nPATH?QUERY\\nTIMESTAMP``
-sent as ``X-Timestamp`` and ``X-Signature`` (the same scheme as the SMS gateway, DESIGN §1: the
+sent as ``X-Timestamp`` and ``X-Signature`` (the same scheme as the SMS gateway, docs/architecture.md §1: the
 secret never travels). Failures raise :class:`engine.errors.IntegrationError` saying whether a retry
 may help (timeouts, 429, 5xx) or not (other 4xx, a malformed page).
 """

@@ -1,4 +1,4 @@
-"""A whole year, day by day, for 1,000 generated customers (DOMAIN §3.5, §5).
+"""A whole year, day by day, for 1,000 generated customers (docs/domain.md §3.5, §5).
 
 Every day at the scan time the three scans run and the outbox is dispatched, under a frozen clock.
 Checked: exactly one birthday greeting per reachable customer, on the date the care-date rules give
@@ -32,7 +32,7 @@ YEAR = 2026
 # meets every occasion of the year (set CAREFLOW_TEST_YEAR_CUSTOMERS=1000 for the larger run). The
 # PostgreSQL-specific property, no double firing or sending with two schedulers, has its own test.
 CUSTOMERS_SQLITE, CUSTOMERS_POSTGRES = 500, 100
-# 2026 greeting days (DOMAIN §5.2's table), written out rather than computed.
+# 2026 greeting days (docs/domain.md §5.2's table), written out rather than computed.
 HOLIDAYS_2026 = {"new_year": date(2026, 1, 1), "spring_festival": date(2026, 2, 17), "lantern": date(2026, 3, 3),
                  "dragon_boat": date(2026, 6, 19), "mid_autumn": date(2026, 9, 25), "national_day": date(2026, 10, 1),
                  "double_ninth": date(2026, 10, 18)}

@@ -1,4 +1,4 @@
-"""processes/complaint_handling.bpmn end to end with a frozen clock (DOMAIN §1), straight and with save/restore.
+"""processes/complaint_handling.bpmn end to end with a frozen clock (docs/domain.md §1), straight and with save/restore.
 
 The clock starts on Monday 2025-03-03 09:00 in Shanghai (tests/conftest.py START).
 """

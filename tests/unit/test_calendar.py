@@ -38,7 +38,7 @@ def test_adding_working_days_skips_holidays_and_counts_swapped_weekends():
 
 
 def test_legal_deadline_moves_off_a_holiday_per_civil_code_art_203():
-    # DOMAIN.md §1.4 worked example: received 2026-09-20, 15 days → 10-05 (National Day) → 10-08.
+    # docs/domain.md §1.4 worked example: received 2026-09-20, 15 days → 10-05 (National Day) → 10-08.
     assert CAL.legal_deadline(date(2026, 9, 20), 15) == date(2026, 10, 8)
     assert CAL.legal_deadline(date(2025, 3, 3), 15) == date(2025, 3, 18)  # a normal Tuesday: unchanged
     assert CAL.legal_deadline(date(2025, 3, 1), 15) == date(2025, 3, 17)  # Sunday 16th → Monday 17th

@@ -1,6 +1,6 @@
-"""Care dates: festival table, lunar and 29-Feb birthdays, Qingming, 周岁 ages (DOMAIN §5).
+"""Care dates: festival table, lunar and 29-Feb birthdays, Qingming, 周岁 ages (docs/domain.md §5).
 
-Expected dates are written out literally (DOMAIN §5.2's computed table, or derived by hand
+Expected dates are written out literally (docs/domain.md §5.2's computed table, or derived by hand
 from it); none is recomputed here with the library the module uses.
 """
 
@@ -23,7 +23,7 @@ from engine.rules.care_dates import (
     qingming_day,
 )
 
-# DOMAIN §5.2, computed dates 2025–2030: year -> (除夕, 春节, 元宵, 清明, 端午, 中秋, 重阳), as MM-DD.
+# docs/domain.md §5.2, computed dates 2025–2030: year -> (除夕, 春节, 元宵, 清明, 端午, 中秋, 重阳), as MM-DD.
 DOMAIN_TABLE = {
     2025: ("01-28", "01-29", "02-12", "04-04", "05-31", "10-06", "10-29"),
     2026: ("02-16", "02-17", "03-03", "04-05", "06-19", "09-25", "10-18"),
@@ -163,7 +163,7 @@ def test_lunar_30th_in_a_29_day_month_is_the_29th() -> None:
 
 
 def test_lunar_12_30_falls_on_chuxi_when_the_12th_month_is_short() -> None:
-    # DOMAIN: lunar years 2024–2027 have no 腊月三十, so the 12/30 birthday is 除夕 (12/29).
+    # docs/domain.md: lunar years 2024–2027 have no 腊月三十, so the 12/30 birthday is 除夕 (12/29).
     hits = birthdays_between(date(2025, 1, 1), date(2030, 12, 31), lunar=LunarBirthday(12, 30))
     assert hits == [d(year, DOMAIN_TABLE[year][0]) for year in sorted(DOMAIN_TABLE)]
 
@@ -178,7 +178,7 @@ def test_late_12th_month_birthday_lands_in_next_gregorian_year() -> None:
 
 
 def test_lunar_12_1_twice_in_2027_and_not_in_2025() -> None:
-    # DOMAIN: lunar 2024–2027 have no 腊月三十, so 除夕 is 12/29 and 12/1 = 除夕 − 28 days:
+    # docs/domain.md: lunar 2024–2027 have no 腊月三十, so 除夕 is 12/29 and 12/1 = 除夕 − 28 days:
     # lunar 2024 → 2024-12-31, lunar 2025 → 2026-01-19, lunar 2026 → 2027-01-08, lunar 2027 → 2027-12-28.
     born = LunarBirthday(12, 1)
     assert birthdays_between(date(2025, 1, 1), date(2025, 12, 31), lunar=born) == []

@@ -1,4 +1,4 @@
-"""Complaint deadlines (DOMAIN §1.4, §1.6): calendar days from receipt, Art. 201/203 roll-over, extensions,
+"""Complaint deadlines (docs/domain.md §1.4, §1.6): calendar days from receipt, Art. 201/203 roll-over, extensions,
 appraisal pauses, new facts, regulator dates. Every expected date is written out by hand."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def due(received: date, **clock: object) -> dl.Deadlines:
     (date(2025, 3, 3), date(2025, 3, 18), date(2025, 3, 18)),  # an ordinary Monday: day 15 is a Tuesday
     (date(2025, 3, 8), date(2025, 3, 23), date(2025, 3, 24)),  # day 15 is a Sunday → Monday
     (date(2026, 9, 16), date(2026, 10, 1), date(2026, 10, 8)),  # National Day 10-01…10-07
-    (date(2026, 9, 20), date(2026, 10, 5), date(2026, 10, 8)),  # DOMAIN §1.4 worked example
+    (date(2026, 9, 20), date(2026, 10, 5), date(2026, 10, 8)),  # docs/domain.md §1.4 worked example
     (date(2026, 9, 23), date(2026, 10, 8), date(2026, 10, 8)),  # first working day after the holiday
     (date(2026, 1, 31), date(2026, 2, 15), date(2026, 2, 24)),  # Spring Festival 2026: 02-15…02-23 off
     (date(2026, 2, 5), date(2026, 2, 20), date(2026, 2, 24)),

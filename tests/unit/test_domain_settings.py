@@ -1,4 +1,4 @@
-"""Every row of DOMAIN.md §0 (the CN defaults the engine ships with) is a setting with that default."""
+"""Every row of docs/domain.md §0 (the CN defaults the engine ships with) is a setting with that default."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from engine.config import Settings
 
-# DOMAIN §0 key → (Settings attribute, the default the table gives)
+# docs/domain.md §0 key → (Settings attribute, the default the table gives)
 DOMAIN_SETTINGS = {
     "complaint.decision_days.simple": ("complaint_decision_days_simple", 15),
     "complaint.decision_days.complex": ("complaint_decision_days_complex", 30),

@@ -68,7 +68,7 @@ def test_the_heuristic_tells_inline_english_from_codes():
     assert _looks_english("核查情况 What was checked")
     assert _looks_english("电话（录音）Phone (recorded)")
     assert _looks_english("短信 SMS or e-mail")
-    for fine in ("客户AUM（元）", "R3及以上", "C5 进取型", "短信 SMS", "核对身份证 ID", "（DOMAIN §2.2）", "10万–50万元",
+    for fine in ("客户AUM（元）", "R3及以上", "C5 进取型", "短信 SMS", "核对身份证 ID", "（docs/domain.md §2.2）", "10万–50万元",
                  "50%–70%", "Phone", "1. 您的年龄"):
         assert not _looks_english(fine), fine
 

@@ -1,4 +1,4 @@
-"""The send-time rules, one by one (DOMAIN §3.5, §5.6): refusals suppress, timing rules defer."""
+"""The send-time rules, one by one (docs/domain.md §3.5, §5.6): refusals suppress, timing rules defer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Field encryption, the lookup index and masking (DOMAIN §3)."""
+"""Field encryption, the lookup index and masking (docs/domain.md §3)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ START = datetime(2025, 1, 6, 1, 0, tzinfo=UTC)
 
 
 def _three_timers() -> bytes:
-    """research/spiffworkflow.md §4 bug 1: an SLA timer, a reminder cycle and a date timer on one task."""
+    """docs/spiffworkflow.md §4 bug 1: an SLA timer, a reminder cycle and a date timer on one task."""
     return b.definitions(
         "sla",
         [b.start(), b.user_task("answer", candidateGroups="service_team"),

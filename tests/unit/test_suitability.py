@@ -1,4 +1,4 @@
-"""Suitability (DOMAIN §2.2–§2.8): the C × R matrix through the Python rule AND the deployed DMN, age, validity,
+"""Suitability (docs/domain.md §2.2–§2.8): the C × R matrix through the Python rule AND the deployed DMN, age, validity,
 private products, minimums, 孰高, channel."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SALE_DAY = date(2025, 3, 3)
 POLICY = SuitabilityPolicy()
 
-# Rows C1..C5, columns R1..R5: "A" allow, "B" block (product level ≤ customer level, DOMAIN §2.2).
+# Rows C1..C5, columns R1..R5: "A" allow, "B" block (product level ≤ customer level, docs/domain.md §2.2).
 MATRIX = {
     1: "A B B B B",
     2: "A A B B B",

@@ -42,7 +42,7 @@ def test_a_signed_wechat_complaint_opens_a_case(client, ctx, people):
     assert response.status_code == 201, response.json
     case_no = response.json["case_no"]
     assert case_no.startswith("TS20250303") and response.json["created"] is True
-    assert response.json["target_due_on"] == "2025-03-18"  # 15 calendar days after receipt (DOMAIN §1.4)
+    assert response.json["target_due_on"] == "2025-03-18"  # 15 calendar days after receipt (docs/domain.md §1.4)
     token = identity.create_token(ctx, username="alice")
     case = client.get(f"/api/v1/complaints/{case_no}", headers={"Authorization": f"Bearer {token}"})
     assert case.status_code == 200

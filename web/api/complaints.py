@@ -1,6 +1,6 @@
 """Complaint intake over the API: ``POST /api/v1/complaints`` and ``GET /api/v1/complaints/{case_no}``.
 
-Two kinds of caller (DESIGN §3, DOMAIN §1.3):
+Two kinds of caller (docs/architecture.md §3, docs/domain.md §1.3):
 
 - **Channels** (mobile app, WeChat, …) sign each request with their own secret
   (``CAREFLOW_INTAKE_SECRETS="wechat:…,mobile_app:…"``): headers ``X-CareFlow-Channel``,
@@ -46,7 +46,7 @@ def _amount_in_range(value: Decimal) -> None:
 
 
 class NewComplaint(Schema):
-    """A complaint as a channel or a staff member sends it (DOMAIN §1.3: what the bank records at intake)."""
+    """A complaint as a channel or a staff member sends it (docs/domain.md §1.3: what the bank records at intake)."""
 
     message_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
                                metadata={"description": "the sender's id for this complaint; the same id again "
