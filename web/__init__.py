@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         complaints_desk,
         customers,
         designer,
+        devmail,
         errors,
         governance,
         i18n,
@@ -63,6 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(portal.bp)
     app.register_blueprint(scores_bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(devmail.bp)
 
     @app.after_request
     def security_headers(response: Any) -> Any:

@@ -330,3 +330,6 @@ def load(ctx: EngineContext) -> Iterator[str]:
         yield f"daily scan {job}: {result.started} started"
     report = dispatch_due(ctx)
     yield f"outbox: {report.sent} sent, {report.suppressed} suppressed, {report.deferred} waiting for the contact window"
+    first = demo_customers(today, 1)[0]
+    yield (f"portal: /portal, sign in as {first['name']} with {first['phone']}; with sandbox channels the code "
+           "arrives at /dev/mailbox")

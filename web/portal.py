@@ -112,12 +112,41 @@ def _helpers() -> dict[str, Any]:
     def local(moment: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return moment.astimezone(zone).strftime(fmt) if moment else "—"
 
+    rating_labels = [(1, _("Very dissatisfied")), (2, _("Dissatisfied")), (3, _("Neither")), (4, _("Satisfied")),
+                     (5, _("Very satisfied"))]
     return {"code_label": code_label, "status_label": status_label, "event_label": event_label, "plocal": local,
-            "hidden_events": HIDDEN_EVENTS, "signed_in": signed_in() is not None}
+            "hidden_events": HIDDEN_EVENTS, "signed_in": signed_in() is not None, "rating_labels": rating_labels}
 
 
 def _page(template: str, status: int = 200, **values: Any) -> Any:
     return make_response(render_template(f"portal/{template}", **values), status)
+
+
+def customer_message(exc: EngineError, action: str = "") -> str:
+    """What a customer reads for an engine refusal, in the page's language only. The engine's own text is written
+    for staff and logs (and, for a few portal checks, in both languages); the customer gets a sentence by its code."""
+    reason = (exc.details or {}).get("reason")
+    if exc.code == "rate_limited":
+        return _("Too many requests: please try again in %(seconds)s seconds",
+                 seconds=(exc.details or {}).get("retry_after", 60))
+    if exc.code == "otp_invalid":
+        return {
+            "expired": _("The code has expired: ask for a new one"),
+            "used": _("The code was already used: ask for a new one"),
+            "too_many_attempts": _("Too many wrong tries: ask for a new code"),
+            "no_code": _("Ask for a code first"),
+        }.get(str(reason), _("The code is not right"))
+    if exc.code in ("conflict", "invalid_transition"):
+        return {
+            "rate": _("This case can no longer be rated"),
+            "review": _("A review can no longer be asked for on this case"),
+            "withdraw": _("This case is already finished and cannot be withdrawn"),
+        }.get(action, _("This case has changed: please look at it again"))
+    if exc.code == "invalid_input" and "phone" in ((exc.details or {}).get("fields") or {}):
+        return _("Enter an 11-digit mobile number")
+    if exc.code == "invalid_input" and action == "file":
+        return _("This kind of file cannot be attached")
+    return _("Your request could not be accepted: please check what you entered")
 
 
 @bp.errorhandler(NotFoundError)
@@ -148,7 +177,7 @@ def login() -> Any:
             customer_id = portal.verify_code(ctx, phone, request.form.get("code", ""), ip=request.remote_addr)
         except EngineError as exc:
             return _page("login.html", 401 if exc.code == "otp_invalid" else 429 if exc.code == "rate_limited" else 400,
-                         step="code", phone=phone, error=exc.message)
+                         step="code", phone=phone, error=customer_message(exc))
         session.pop(SESSION_KEY, None)
         session[CSRF_KEY] = secrets.token_urlsafe(32)  # a fresh token for the signed-in session
         session[SESSION_KEY] = {"customer": customer_id, "since": ctx.clock.now().isoformat()}
@@ -156,8 +185,10 @@ def login() -> Any:
     try:
         portal.request_code(ctx, phone, ip=request.remote_addr)
     except EngineError as exc:
-        return _page("login.html", 429 if exc.code == "rate_limited" else 400, step="phone", phone=phone,
-                     error=exc.message)
+        # A refused "send a new code" keeps the code box: the code sent before may still be good.
+        again = request.form.get("step") == "resend" and exc.code == "rate_limited"
+        return _page("login.html", 429 if exc.code == "rate_limited" else 400, step="code" if again else "phone",
+                     phone=phone, error=customer_message(exc))
     return _page("login.html", step="code", phone=phone, error=None)
 
 
@@ -199,7 +230,7 @@ def new_complaint() -> Any:
         if uploads and view.instance_id and _created:
             portal.attach_files(ctx, view.instance_id, uploads, actor=g.customer)
     except (InvalidInputError, ConflictError) as exc:
-        return _form(values, {"form": [exc.message]}, 422)
+        return _form(values, {"form": [customer_message(exc)]}, 422)
     return redirect(url_for("portal.complaint", case_no=view.case_no, created=1))
 
 
@@ -251,7 +282,7 @@ def _file_errors(uploads: list[tuple[str, bytes]]) -> dict[str, list[str]]:
         try:
             portal.check_upload(current_engine(), name, content)
         except InvalidInputError as exc:
-            problems.append(f"{name}: {exc.message}")
+            problems.append(f"{name}: {customer_message(exc, 'file')}")
     return {"files": problems} if problems else {}
 
 
@@ -291,5 +322,6 @@ def act(case_no: str, action: str) -> Any:
         else:
             abort(404)
     except (InvalidInputError, ConflictError) as exc:
-        return _case_page(case_no, {action: [exc.message]}, 409 if isinstance(exc, ConflictError) else 422)
+        return _case_page(case_no, {action: [customer_message(exc, action)]},
+                          409 if isinstance(exc, ConflictError) else 422)
     return redirect(url_for("portal.complaint", case_no=case_no))

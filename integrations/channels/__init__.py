@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from engine.context import EngineContext
 from engine.outbox.ports import Channel
-from integrations.channels.sandbox import SandboxChannel
+from integrations.channels.sandbox import SandboxChannel, mailbox_path, sandbox_channels
 from integrations.channels.sms_http import SmsGatewayChannel
 from integrations.channels.smtp import SmtpChannel
 from integrations.channels.wechat import WeChatTemplateChannel
@@ -137,8 +137,8 @@ def register(ctx: EngineContext) -> None:
     the logging sandbox, for development only.
     """
     configured = build_channels(os.environ)
-    for name in (n.strip() for n in os.environ.get("CAREFLOW_CHANNEL_SANDBOX", "").split(",")):
-        if name and name not in configured:
-            configured[name] = SandboxChannel(name)
+    for name in sandbox_channels():
+        if name not in configured:
+            configured[name] = SandboxChannel(name, mailbox_path(), ctx.clock)
     for channel in configured.values():
         ctx.register_channel(channel)

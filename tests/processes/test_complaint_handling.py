@@ -119,8 +119,13 @@ def test_large_complaint_straight_through(ctx, settings, db, clock, setup, fresh
     assert message.params["answer"] == FINDINGS["answer"] and message.params["review_apply_by"] == "2025-04-07"
 
     rated = complaints.rate_complaint(step(), view.case_no, score=5, comment="满意", actor=CUSTOMER)
-    assert (rated.status, rated.satisfaction, rated.can_rate) == ("closed", 5, False)
+    # A good rating leaves the review window open (docs/domain.md §1.6); the case closes when the window does.
+    assert (rated.status, rated.satisfaction, rated.can_rate, rated.can_request_review) == ("answered", 5, False, True)
+    clock.set(datetime(2025, 4, 8, 1, 0, tzinfo=UTC))  # the day after review_apply_by, 09:00 in Shanghai
+    fire_due_timers(step())
     assert instances.get_instance(step(), view.instance_id, actor=SYSTEM).status == "completed"
+    rated = complaints.get_complaint(step(), view.case_no, actor=CUSTOMER)
+    assert (rated.status, rated.can_request_review) == ("closed", False)
     staff_view = complaints.get_complaint(step(), view.case_no, actor=people["sam"])
     assert kinds(staff_view) == ["received", "acknowledged", "triaged", "investigating", "investigated",
                                  "awaiting_approval", "answered", "rated", "closed"]

@@ -471,6 +471,8 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
     "GET /healthz": (lambda w, c: Page("GET", "/healthz"), (200,) * 9),
     "GET /login": (lambda w, c: Page("GET", "/login"), (200,) * 9),
     "GET /favicon.ico": (lambda w, c: Page("GET", "/favicon.ico"), (200,) * 9),
+    # only on loopback while sandbox channels are on (tests/web/test_dev_mailbox.py); here neither holds
+    "GET /dev/mailbox": (lambda w, c: Page("GET", "/dev/mailbox"), (404,) * 9),
     "POST /login": (lambda w, c: Page("POST", "/login", {"username": "nobody", "password": "wrong password"}),
                     (401, 401, 401, 401, 401, 401, 401, 400, 400)),  # no staff session: no valid CSRF token
     "GET /lang/<code>": (lambda w, c: Page("GET", "/lang/en?next=/"), (302,) * 9),

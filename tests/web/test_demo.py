@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy import func, select
 
 from engine.db.complaints import Complaint
 from engine.db.models import ProcessDefinition, ProcessInstance
-from engine.db.outreach import Customer
+from engine.db.outreach import Customer, OutboxMessage
 from engine.db.sales import SalesLead
+from engine.services import portal
 from web.demo import COMPLAINTS, load
 
 
 def test_demo_load_builds_a_living_system_and_a_second_run_adds_nothing(ctx):
     lines = list(load(ctx))
     assert not [line for line in lines if "skipped" in line or "not opened" in line], lines
+    [portal_line] = [line for line in lines if line.startswith("portal:")]
+    phone = re.search(r"with (1\d{10})", portal_line).group(1)  # type: ignore[union-attr]
+    portal.request_code(ctx, phone, ip=None)  # the printed phone is a demo customer's: a code goes out
+    with ctx.sessions() as session:
+        assert session.scalar(select(func.count()).where(OutboxMessage.template == "one_time_code")) == 1
     with ctx.sessions() as session:
         deployed = set(session.scalars(select(ProcessDefinition.key)))
         assert deployed == {"birthday_care", "complaint_handling", "cross_sell_followup", "customer_onboarding",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
 from engine.db.models import Attachment
 from engine.services import complaints, tasks
+from engine.services.timers import fire_due_timers
 from tests.support.care import RecordingChannel, add_customers, customer
 from tests.support.engine import open_tasks
 from tests.support.portal import csrf, deploy_complaints, portal_login
@@ -109,14 +110,26 @@ def test_a_customer_files_follows_rates_and_asks_for_review(app, ctx, sms, peopl
     assert "已申请核查" in page and 'id="review-form"' not in page
 
 
-def test_a_satisfied_rating_closes_the_case(app, ctx, sms, people):
+def test_a_satisfied_customer_may_still_ask_for_a_review_until_the_window_closes(app, ctx, sms, people):
+    """The answer tells every customer they may ask for a review within the window (docs/domain.md §1.6); a good
+    rating does not take that away. The case closes when the window does, unless a review was asked for."""
     client, token = portal_login(app, ctx, sms, WANG)
     case_no = file_complaint(client, token)
     answer(ctx, people, case_no)
     assert client.post(f"/portal/complaints/{case_no}/rate", data={"csrf_token": token, "score": "5"}).status_code == 302
-    assert complaints.get_complaint(ctx, case_no, actor=people["alice"]).status == "closed"
+    view = complaints.get_complaint(ctx, case_no, actor=people["alice"])
+    assert (view.status, view.satisfaction, view.can_request_review) == ("answered", 5, True)
+    page = client.get(f"/portal/complaints/{case_no}").get_data(as_text=True)
+    assert 'id="review-form"' in page and 'id="rate-form"' not in page
     late = client.post(f"/portal/complaints/{case_no}/rate", data={"csrf_token": token, "score": "1"})
     assert late.status_code == 409  # rated once
+
+    ctx.clock.set(datetime.combine(view.review_apply_by + timedelta(days=1), time(1, 0), tzinfo=UTC))
+    fire_due_timers(ctx)
+    closed = complaints.get_complaint(ctx, case_no, actor=people["alice"])
+    assert (closed.status, closed.can_request_review) == ("closed", False)
+    page = client.get(f"/portal/complaints/{case_no}").get_data(as_text=True)
+    assert 'id="review-form"' not in page
 
 
 def test_a_customer_cannot_open_or_act_on_another_customers_case(app, ctx, sms, people):
@@ -253,3 +266,37 @@ def test_staff_see_the_portal_case_and_its_task_from_the_desk(app, ctx, sms, peo
     carol, _ = login(app, "carol")  # branch_team: the case, but not service_team's task
     page = carol.get(f"/complaints/{case_no}").get_data(as_text=True)
     assert case_no in page and f"/inbox/tasks/{task.id}" not in page
+
+
+def test_a_refused_resend_keeps_the_code_box_and_speaks_one_language(app, ctx, sms):
+    client = app.test_client()
+    token = csrf(client.get("/portal/login").get_data(as_text=True))
+    assert client.post("/portal/login", data={"csrf_token": token, "step": "phone", "phone": WANG}).status_code == 200
+    again = client.post("/portal/login", data={"csrf_token": token, "step": "resend", "phone": WANG})
+    page = again.get_data(as_text=True)
+    assert again.status_code == 429
+    assert 'id="code"' in page and 'id="verify"' in page  # the code sent a moment ago can still be typed in
+    assert "请求过于频繁" in page and "Too many" not in page
+    wrong = client.post("/portal/login", data={"csrf_token": token, "step": "code", "phone": WANG, "code": "000000"})
+    assert wrong.status_code == 401 and "验证码不正确" in wrong.get_data(as_text=True)
+    assert "The code is not right" not in wrong.get_data(as_text=True)
+    english = client.post("/portal/login?lang=en", data={"csrf_token": token, "step": "code", "phone": WANG,
+                                                         "code": "000000"}).get_data(as_text=True)
+    assert "The code is not right" in english and "验证码" not in english
+
+
+def test_rating_choices_are_named_and_a_withdrawn_case_promises_no_answer_date(app, ctx, sms, people):
+    client, token = portal_login(app, ctx, sms, WANG)
+    case_no = file_complaint(client, token)
+    page = client.get(f"/portal/complaints/{case_no}").get_data(as_text=True)
+    assert 'id="due"' in page  # an open case says when the answer is due
+    answered = file_complaint(client, token, summary="另一笔业务办理太慢了", form_id="f2")
+    answer(ctx, people, answered)
+    page = client.get(f"/portal/complaints/{answered}").get_data(as_text=True)
+    assert all(label in page for label in ("非常不满意", "不满意", "一般", "满意", "非常满意"))
+    assert client.post(f"/portal/complaints/{case_no}/withdraw", data={"csrf_token": token}).status_code == 302
+    page = client.get(f"/portal/complaints/{case_no}").get_data(as_text=True)
+    assert complaints.get_complaint(ctx, case_no, actor=people["alice"]).status == "withdrawn"
+    assert 'id="due"' not in page
+    refused = client.post(f"/portal/complaints/{case_no}/withdraw", data={"csrf_token": token})
+    assert refused.status_code == 409 and "该投诉已办结，不能撤回" in refused.get_data(as_text=True)
