@@ -400,8 +400,9 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(128))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
-    last_used_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]  # written at most once a minute
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # settings.token_ttl_days after creation
     # A token of someone with a privileged role counts only once a second administrator approved it.
     awaiting_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
@@ -409,6 +410,7 @@ class ApiToken(Base):
 # The other tables (outreach: customers, consents, outbox; customer360; ...) live in their own modules; importing them here
 # keeps Base.metadata complete for whoever imports the models (migrations, test truncation).
 from engine.db import (  # noqa: E402,F401
+    auth_state,
     authz,
     calendar,
     complaints,

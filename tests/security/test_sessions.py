@@ -51,6 +51,12 @@ def _replay(app, client, *, https: bool = False):
     return thief
 
 
+def _from(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
 def _actions(ctx, username: str) -> list[str]:
     with ctx.sessions() as session:
         return list(session.scalars(select(AuditEvent.action).where(AuditEvent.stream == f"user:{username}")
@@ -273,7 +279,7 @@ def test_an_admin_unlocks_a_throttled_account(ctx, people):
 
 
 def test_the_login_page_answers_429_when_throttled(app, clock):
-    client = app.test_client(environ_base={"REMOTE_ADDR": "10.1.1.1"})
+    client = _from(app, "10.1.1.1")
     for _ in range(5):
         assert _form_login(client, "alice", "wrong password").status_code == 401
     throttled = _form_login(client, "alice")
@@ -282,7 +288,7 @@ def test_the_login_page_answers_429_when_throttled(app, clock):
 
 def test_guessing_does_not_end_the_victim_s_session(app, clock):
     root, _ = login(app, "root")
-    attacker = app.test_client(environ_base={"REMOTE_ADDR": "10.6.6.6"})
+    attacker = _from(app, "10.6.6.6")
     for _ in range(8):
         _form_login(attacker, "root", "wrong password")
     assert root.get("/").status_code == 200
@@ -345,3 +351,17 @@ def test_token_creation_and_throttling_are_audited(ctx, people):
             identity.authenticate_password(ctx, "alice", "wrong password")
     actions = _actions(ctx, "alice")
     assert "token.created" in actions and "login.throttled" in actions
+
+
+def test_an_admin_locks_and_unlocks_from_the_users_page(app, ctx):
+    alice, _ = login(app, "alice")
+    root, csrf = login(app, "root")
+    root.post("/admin/users/alice/lock", data={"csrf_token": csrf})
+    assert alice.get("/").status_code == 302
+    assert 'id="unlock-alice"' in root.get("/admin/users").get_data(as_text=True)
+    sam, sam_csrf = login(app, "sam")
+    sam.post("/admin/users/alice/unlock", data={"csrf_token": sam_csrf})  # supervisors may not
+    assert 'id="unlock-alice"' in root.get("/admin/users").get_data(as_text=True)
+    root.post("/admin/users/alice/unlock", data={"csrf_token": csrf})
+    assert 'id="lock-alice"' in root.get("/admin/users").get_data(as_text=True)
+    login(app, "alice")

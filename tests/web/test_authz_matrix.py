@@ -470,7 +470,8 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
     "GET /": (lambda w, c: Page("GET", "/"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
     "GET /healthz": (lambda w, c: Page("GET", "/healthz"), (200,) * 9),
     "GET /login": (lambda w, c: Page("GET", "/login"), (200,) * 9),
-    "POST /login": (lambda w, c: Page("POST", "/login", {"username": "nobody", "password": "wrong password"}),
+    # one unknown name per caller: five wrong passwords for one name would throttle the sixth (429)
+    "POST /login": (lambda w, c: Page("POST", "/login", {"username": f"nobody-{c}", "password": "wrong password"}),
                     (401, 401, 401, 401, 401, 401, 401, 400, 400)),  # no staff session: no valid CSRF token
     "GET /lang/<code>": (lambda w, c: Page("GET", "/lang/en?next=/"), (302,) * 9),
     "GET /inbox": (lambda w, c: Page("GET", "/inbox"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
