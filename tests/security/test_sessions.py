@@ -365,3 +365,66 @@ def test_an_admin_locks_and_unlocks_from_the_users_page(app, ctx):
     root.post("/admin/users/alice/unlock", data={"csrf_token": csrf})
     assert 'id="lock-alice"' in root.get("/admin/users").get_data(as_text=True)
     login(app, "alice")
+
+
+# --- optional second factor (TOTP) for supervisors and admins ---------------------------------------------------
+
+def _totp_code(secret_b32: str, at) -> str:
+    import base64
+
+    from cryptography.hazmat.primitives.hashes import SHA1
+    from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+    return TOTP(base64.b32decode(secret_b32), 6, SHA1(), 30).generate(at.timestamp()).decode()
+
+
+def _enrol(app, clock, username: str) -> str:
+    client, csrf = login(app, username)
+    page = client.get("/account/second-factor").get_data(as_text=True)
+    assert "otpauth://totp/" in page
+    secret = page.split('id="totp-secret">')[1].split("<")[0]
+    done = client.post("/account/second-factor", data={"csrf_token": csrf, "code": _totp_code(secret, clock.now())})
+    assert done.status_code == 302, done.get_data(as_text=True)
+    return secret
+
+
+def test_a_supervisor_with_a_second_factor_needs_the_code_to_sign_in(app, ctx, clock):
+    secret = _enrol(app, clock, "sam")
+    assert "totp.enrolled" in _actions(ctx, "sam")
+    client = app.test_client()
+    first = _form_login(client, "sam")
+    assert first.status_code == 302 and "/login/code" in first.headers["Location"]
+    assert client.get("/").status_code == 302  # the password alone opens nothing
+    page = client.get("/login/code").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    assert client.post("/login/code", data={"csrf_token": csrf, "code": "000000"}).status_code == 401
+    clock.advance(timedelta(seconds=30))
+    right = client.post("/login/code", data={"csrf_token": csrf, "code": _totp_code(secret, clock.now())})
+    assert right.status_code == 302 and client.get("/").status_code == 200
+    replay = app.test_client()  # the same code a second time (shoulder-surfed): refused
+    _form_login(replay, "sam")
+    page = replay.get("/login/code").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    assert replay.post("/login/code", data={"csrf_token": csrf, "code": _totp_code(secret, clock.now())}
+                       ).status_code == 401
+
+
+def test_the_second_factor_secret_is_stored_encrypted_and_staff_have_no_enrolment(app, ctx, clock):
+    from engine.db.models import User
+
+    secret = _enrol(app, clock, "root")
+    with ctx.sessions() as session:
+        stored = session.scalars(select(User.totp_secret).where(User.username == "root")).one()
+    assert stored and secret not in stored and ctx.cipher.decrypt(stored) == secret
+    alice, _ = login(app, "alice")
+    assert alice.get("/account/second-factor").status_code == 403
+
+
+def test_wrong_codes_are_throttled(app, clock):
+    _enrol(app, clock, "sam")
+    client = app.test_client()
+    _form_login(client, "sam")
+    page = client.get("/login/code").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    answers = [client.post("/login/code", data={"csrf_token": csrf, "code": "000000"}).status_code for _ in range(6)]
+    assert answers == [401] * 5 + [429]
