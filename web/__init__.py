@@ -47,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         pages,
         portal,
         reports,
+        second_factor,
         supervisor,
     )
     from web.api import bp as api_bp
@@ -57,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     errors.init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(second_factor.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(admin.bp)

@@ -17,7 +17,7 @@ from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.errors import EngineError
 from engine.services import approvals as approval_service
-from engine.services import definitions, grants, identity, sessions
+from engine.services import definitions, grants, identity, second_factor, sessions
 from engine.services.timers import fire_due_timers
 from engine.views import ROLES, SYSTEM, Actor
 
@@ -138,6 +138,14 @@ def user_unlock(name: str) -> None:
     """Lift a lock on NAME's account and clear its count of wrong passwords."""
     identity.unlock_user(_ctx(), name, actor=_cli_actor())
     click.echo(f"{name}: unlocked")
+
+
+@user.command("reset-2fa")
+@click.argument("name")
+def user_reset_second_factor(name: str) -> None:
+    """Switch NAME's second factor off (a lost phone); they enrol again from /account/second-factor."""
+    second_factor.reset(_ctx(), name, actor=_cli_actor())
+    click.echo(f"{name}: second factor off")
 
 
 @main.group("sessions")

@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from engine.errors import AuthenticationError, RateLimitedError
 from engine.services import definitions, identity, tasks
-from web.auth import check_csrf, csrf_token, current_actor, sign_in, sign_out
+from web import second_factor
+from web.auth import check_csrf, csrf_token, current_actor, sign_out
 from web.engine_access import current_engine
 
 bp = Blueprint("pages", __name__)
@@ -52,11 +53,10 @@ def login() -> Any:
             response = make_response(render_template("login.html"), 429)
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
-        sign_in(actor)
         target = request.args.get("next", "")
         if not target.startswith("/") or urlparse(target).netloc:
             target = url_for("inbox.index")
-        return redirect(target)
+        return second_factor.begin(actor, target)
     return render_template("login.html")
 
 

@@ -373,6 +373,9 @@ class User(Base):
     # Routing: comma-separated skills for skills-based assignment; absent users get no new work.
     skills: Mapped[str] = mapped_column(String(512), default="")
     absent_until: Mapped[datetime | None]
+    # Optional second factor (engine.services.second_factor): the TOTP secret, encrypted; the last accepted step.
+    totp_secret: Mapped[str | None] = mapped_column(String(256))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     groups: Mapped[list[Group]] = relationship(secondary="group_membership", lazy="selectin", order_by="Group.name")
 
 

@@ -428,3 +428,14 @@ def test_wrong_codes_are_throttled(app, clock):
     csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
     answers = [client.post("/login/code", data={"csrf_token": csrf, "code": "000000"}).status_code for _ in range(6)]
     assert answers == [401] * 5 + [429]
+
+
+def test_a_lost_phone_is_reset_from_the_cli(app, ctx, clock, settings, monkeypatch):
+    from web.cli import main
+
+    _enrol(app, clock, "sam")
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.data_key)
+    assert CliRunner().invoke(main, ["user", "reset-2fa", "sam"]).exit_code == 0
+    assert "totp.reset" in _actions(ctx, "sam")
+    login(app, "sam")  # the password alone signs in again

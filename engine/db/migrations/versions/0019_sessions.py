@@ -1,4 +1,4 @@
-"""sessions: server-side web sessions, login throttle counters, API token expiry
+"""sessions: server-side web sessions, login throttle counters, API token expiry, TOTP second factor
 
 Revision ID: 0019
 Revises: 0018
@@ -46,12 +46,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('api_token') as batch:
         batch.add_column(sa.Column('expires_at', UTCDateTime(), nullable=True))
+    with op.batch_alter_table('app_user') as batch:
+        batch.add_column(sa.Column('totp_secret', sa.String(length=256), nullable=True))
+        batch.add_column(sa.Column('totp_last_step', sa.BigInteger(), nullable=True))
     expires = datetime.now(UTC) + TOKEN_TTL  # noqa: DTZ005 - migrations run outside the engine's clock
     token = sa.table('api_token', sa.column('expires_at', UTCDateTime()))
     op.execute(token.update().where(token.c.expires_at.is_(None)).values(expires_at=expires))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('app_user') as batch:
+        batch.drop_column('totp_last_step')
+        batch.drop_column('totp_secret')
     with op.batch_alter_table('api_token') as batch:
         batch.drop_column('expires_at')
     op.drop_table('login_throttle')
