@@ -161,7 +161,8 @@ class Settings:
     # next to an SQLite database, else instance/secret.key) and read from there at every start.
     secret_key: str | None = field(default=None, repr=False)
     secret_key_file: Path | None = None
-    # Behind a TLS-terminating proxy: believe its X-Forwarded-Proto (HSTS and Secure cookies over https).
+    # Behind a TLS-terminating proxy: believe its X-Forwarded-Proto (HSTS and Secure cookies over https) and the last
+    # X-Forwarded-For entry as the caller's address (login and portal throttling).
     trust_forwarded_proto: bool = False
     # Secure cookies on every answer, even one over plain http (they are Secure over https anyway).
     secure_cookies: bool = False

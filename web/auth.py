@@ -68,6 +68,17 @@ def over_tls() -> bool:
     return request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
 
 
+def client_address() -> str | None:
+    """The caller's address for throttling. Behind a trusted proxy (the same setting that trusts its
+    X-Forwarded-Proto) the last X-Forwarded-For entry, the one that proxy added; otherwise the socket's peer, so a
+    caller cannot pick an address of their choice by sending the header."""
+    if current_engine().settings.trust_forwarded_proto:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return request.remote_addr
+
+
 class _SessionInterface(SecureCookieSessionInterface):
     """A call with a bearer token is authenticated by the token alone: no cookie session is read for it (and
     none is signed and sent back). Its ``session`` is Flask's null session, which refuses writes.

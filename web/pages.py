@@ -13,7 +13,7 @@ from sqlalchemy import text
 from engine.errors import AuthenticationError, RateLimitedError
 from engine.services import definitions, identity, tasks
 from web import second_factor
-from web.auth import check_csrf, csrf_token, current_actor, sign_out
+from web.auth import check_csrf, client_address, csrf_token, current_actor, sign_out
 from web.engine_access import current_engine
 
 bp = Blueprint("pages", __name__)
@@ -43,7 +43,7 @@ def login() -> Any:
         try:
             actor = identity.authenticate_password(
                 current_engine(), request.form.get("username", ""), request.form.get("password", ""),
-                ip=request.remote_addr,
+                ip=client_address(),
             )
         except AuthenticationError:
             flash(_("Wrong user name or password"))

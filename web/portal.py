@@ -23,6 +23,7 @@ from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 from engine.complaints import codes
 from engine.errors import ConflictError, EngineError, InvalidInputError, NotFoundError, PermissionDeniedError
 from engine.services import complaints, portal, sessions
+from web.auth import client_address
 from web.engine_access import current_engine
 from web.i18n import current_language
 
@@ -142,7 +143,7 @@ def login() -> Any:
     ctx = current_engine()
     if request.form.get("step") == "code":
         try:
-            customer_id = portal.verify_code(ctx, phone, request.form.get("code", ""), ip=request.remote_addr)
+            customer_id = portal.verify_code(ctx, phone, request.form.get("code", ""), ip=client_address())
         except EngineError as exc:
             return _page("login.html", 401 if exc.code == "otp_invalid" else 429 if exc.code == "rate_limited" else 400,
                          step="code", phone=phone, error=exc.message)
@@ -152,7 +153,7 @@ def login() -> Any:
         g.pop("portal_customer", None)
         return redirect(url_for("portal.complaints_list"))
     try:
-        portal.request_code(ctx, phone, ip=request.remote_addr)
+        portal.request_code(ctx, phone, ip=client_address())
     except EngineError as exc:
         return _page("login.html", 429 if exc.code == "rate_limited" else 400, step="phone", phone=phone,
                      error=exc.message)

@@ -439,3 +439,13 @@ def test_a_lost_phone_is_reset_from_the_cli(app, ctx, clock, settings, monkeypat
     assert CliRunner().invoke(main, ["user", "reset-2fa", "sam"]).exit_code == 0
     assert "totp.reset" in _actions(ctx, "sam")
     login(app, "sam")  # the password alone signs in again
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_throttled_not_the_proxy(app, ctx):
+    ctx.settings = replace(ctx.settings, trust_forwarded_proto=True)
+    proxy = _from(app, "10.0.0.1")
+    for n in range(20):
+        assert _form_login(proxy, f"guess{n}", "wrong password",
+                           headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 401
+    assert _form_login(proxy, "carol", headers={"X-Forwarded-For": "spoofed, 198.51.100.7"}).status_code == 429
+    assert _form_login(proxy, "carol", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 302
