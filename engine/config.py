@@ -18,6 +18,7 @@ from engine.rules.calendar import FALLBACKS, known_countries
 
 DEFAULT_DB_PATH = Path("instance") / "careflow.db"
 DEFAULT_KEY_FILE = Path("instance") / "data.key"
+DEFAULT_SECRET_FILE = Path("instance") / "secret.key"
 # Plug-ins loaded by default: the outbound channels configured in the environment.
 DEFAULT_PLUGINS = "integrations.channels:register"
 # Message templates ship with the integrations; the engine only reads the file.
@@ -144,6 +145,27 @@ class Settings:
     # Customer portal (engine.services.portal): one-time sign-in codes and their limits.
     otp_ttl_seconds: int = 300
     otp_max_attempts: int = 5
+    # Sign-in (engine.services.sessions, engine.services.throttle): server-side sessions end after this long without
+    # a request, and at the latest this long after sign-in; a portal (customer) session at most portal_session_minutes.
+    session_idle_minutes: int = 15
+    session_absolute_hours: int = 12
+    portal_session_minutes: int = 30
+    # API tokens expire this many days after they are made.
+    token_ttl_days: int = 90
+    # Wrong passwords: after this many for one account (or from one address), each further one makes the next try
+    # wait twice as long as the last, up to login_throttle_max_seconds; no lock, an administrator can clear it.
+    login_throttle_after: int = 5
+    login_throttle_ip_after: int = 20
+    login_throttle_max_seconds: int = 900
+    # The key that signs session cookies: the same on every node. Unset: made once into secret_key_file (by default
+    # next to an SQLite database, else instance/secret.key) and read from there at every start.
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_file: Path | None = None
+    # Behind a TLS-terminating proxy: believe its X-Forwarded-Proto (HSTS and Secure cookies over https) and the last
+    # X-Forwarded-For entry as the caller's address (login and portal throttling).
+    trust_forwarded_proto: bool = False
+    # Secure cookies on every answer, even one over plain http (they are Secure over https anyway).
+    secure_cookies: bool = False
     # Channel intake (POST /api/v1/complaints): HMAC secret per channel, from CAREFLOW_INTAKE_SECRETS="wechat:…,mobile_app:…".
     intake_secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
@@ -159,6 +181,16 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def secret_key_path(self) -> Path:
+        """Where the embedded setup keeps its cookie-signing key: the setting, else beside the SQLite file."""
+        if self.secret_key_file is not None:
+            return self.secret_key_file
+        database = self.database_url.split("///", 1)[1] if self.is_sqlite and "///" in self.database_url else ""
+        if database and database != ":memory:":
+            return Path(database).parent / "secret.key"
+        return DEFAULT_SECRET_FILE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -193,6 +225,16 @@ class Settings:
             calendar_country=env.get("CAREFLOW_CALENDAR_COUNTRY", cls.calendar_country).upper(),
             calendar_fallback=env.get("CAREFLOW_CALENDAR_FALLBACK", cls.calendar_fallback),
             intake_secrets=_secrets(env.get("CAREFLOW_INTAKE_SECRETS", "")),
+            session_idle_minutes=_int(env, "CAREFLOW_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            session_absolute_hours=_int(env, "CAREFLOW_SESSION_ABSOLUTE_HOURS", cls.session_absolute_hours),
+            token_ttl_days=_int(env, "CAREFLOW_TOKEN_TTL_DAYS", cls.token_ttl_days),
+            login_throttle_after=_int(env, "CAREFLOW_LOGIN_THROTTLE_AFTER", cls.login_throttle_after),
+            login_throttle_ip_after=_int(env, "CAREFLOW_LOGIN_THROTTLE_IP_AFTER", cls.login_throttle_ip_after),
+            login_throttle_max_seconds=_int(env, "CAREFLOW_LOGIN_THROTTLE_MAX_SECONDS", cls.login_throttle_max_seconds),
+            secret_key=env.get("CAREFLOW_SECRET_KEY") or None,
+            secret_key_file=Path(env["CAREFLOW_SECRET_KEY_FILE"]) if env.get("CAREFLOW_SECRET_KEY_FILE") else None,
+            trust_forwarded_proto=env.get("CAREFLOW_TRUST_FORWARDED_PROTO", "") == "1",
+            secure_cookies=env.get("CAREFLOW_SECURE_COOKIES", "") == "1",
         )
         settings.validate()
         return settings
@@ -289,4 +331,28 @@ def key_from_file(path: Path) -> str:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(new_data_key())
+    return path.read_text().strip()
+
+
+def secret_from_file(path: Path) -> str:
+    """The cookie-signing key kept in ``path``, made on first use (mode 0600) and never again.
+
+    Every worker of every start reads the same key, so a restart signs nobody out. Made in a temporary file and
+    hard-linked into place, so two workers starting at once never read a half-written key: the second link fails
+    and that worker reads the first one's key.
+    """
+    import secrets
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
     return path.read_text().strip()

@@ -205,3 +205,4 @@ class UserView:
     skills: tuple[str, ...] = ()
     absent_until: datetime | None = None
     approval_id: int | None = None  # a change of privileged roles waiting for a second administrator
+    locked_until: datetime | None = None  # an administrator's lock (identity.lock_user); far future: until unlocked

@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
-from engine.config import Settings
+from engine.config import Settings, secret_from_file
 from engine.context import EngineContext, build_engine
+
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineContext | None = None) -> Flask:
     """Build the app. Production reads the environment; tests pass a ready EngineContext."""
     app = Flask(__name__, instance_relative_config=True)
+    ctx = engine or build_engine(Settings.from_env())
+    secret = (test_config or {}).get("SECRET_KEY") or ctx.settings.secret_key \
+        or secret_from_file(ctx.settings.secret_key_path)
     app.config.from_mapping(
-        SECRET_KEY=os.environ.get("CAREFLOW_SECRET_KEY") or secrets.token_hex(32),
+        # One key for every worker, node and restart: a restart signs nobody out (sessions are rows; the key only
+        # signs the cookie that carries a session's id).
+        SECRET_KEY=secret,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("CAREFLOW_SECURE_COOKIES", "") == "1",
+        # Secure whenever the request came over TLS (web.auth); this forces it on every answer.
+        SESSION_COOKIE_SECURE=ctx.settings.secure_cookies,
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
         JSON_AS_ASCII=False,
     )
     if test_config:
         app.config.from_mapping(test_config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["careflow"] = engine or build_engine(Settings.from_env())
+    app.extensions["careflow"] = ctx
 
     from web import (
         admin,
@@ -43,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         pages,
         portal,
         reports,
+        second_factor,
         supervisor,
     )
     from web.api import bp as api_bp
@@ -54,6 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     errors.init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(second_factor.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(admin.bp)
@@ -74,6 +82,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         # img-src data:: Bootstrap draws its select arrows, check marks and menu icon as inline SVG.
         response.headers.setdefault("Content-Security-Policy",
                                     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+        if auth.over_tls():
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        if not request.path.startswith("/static/"):
+            # Pages and API answers may carry customer data: no browser or proxy keeps a copy.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     return app

@@ -77,6 +77,12 @@ def change(username: str, action: str) -> Any:
             flash(_("Absence saved; %(count)s tasks back in the queue", count=moved))
         elif action == "revoke":
             flash(_("%(count)s tokens revoked", count=identity.revoke_tokens(ctx, username, actor=actor)))
+        elif action == "lock":
+            identity.lock_user(ctx, username, actor=actor)
+            flash(_("Account locked: its sessions have ended and its tokens are refused"), "success")
+        elif action == "unlock":
+            identity.unlock_user(ctx, username, actor=actor)
+            flash(_("Account unlocked; its count of wrong passwords is cleared"), "success")
         else:
             abort(404)
     except (InvalidInputError, NotFoundError, PermissionDeniedError, ValueError) as exc:

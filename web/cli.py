@@ -17,7 +17,7 @@ from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.errors import EngineError
 from engine.services import approvals as approval_service
-from engine.services import definitions, grants, identity
+from engine.services import definitions, grants, identity, second_factor, sessions
 from engine.services.timers import fire_due_timers
 from engine.views import ROLES, SYSTEM, Actor
 
@@ -124,6 +124,41 @@ def user_absent(name: str, until_text: str | None) -> None:
     click.echo(f"{name}: absent until {until_text or '-'}; {moved} tasks back in the queue")
 
 
+@user.command("lock")
+@click.argument("name")
+def user_lock(name: str) -> None:
+    """Lock NAME's account: their sessions end now, their password and API tokens are refused until unlocked."""
+    identity.lock_user(_ctx(), name, actor=_cli_actor())
+    click.echo(f"{name}: locked")
+
+
+@user.command("unlock")
+@click.argument("name")
+def user_unlock(name: str) -> None:
+    """Lift a lock on NAME's account and clear its count of wrong passwords."""
+    identity.unlock_user(_ctx(), name, actor=_cli_actor())
+    click.echo(f"{name}: unlocked")
+
+
+@user.command("reset-2fa")
+@click.argument("name")
+def user_reset_second_factor(name: str) -> None:
+    """Switch NAME's second factor off (a lost phone); they enrol again from /account/second-factor."""
+    second_factor.reset(_ctx(), name, actor=_cli_actor())
+    click.echo(f"{name}: second factor off")
+
+
+@main.group("sessions")
+def sessions_group() -> None:
+    """Signed-in browser sessions (server-side)."""
+
+
+@sessions_group.command("purge")
+def sessions_purge() -> None:
+    """Delete expired and idle sessions and day-old wrong-password counts (sign-ins do this as they go)."""
+    click.echo(f"purged {sessions.purge_expired(_ctx())}")
+
+
 @main.group()
 def token() -> None:
     """API tokens."""
@@ -140,8 +175,10 @@ def token_revoke(name: str) -> None:
 @click.argument("name")
 @click.option("--label", default="cli", help="What the token is for.")
 def token_create(name: str, label: str) -> None:
-    """Create an API token for user NAME and print it (shown once)."""
-    click.echo(identity.create_token(_ctx(), username=name, name=label, actor="cli"))
+    """Create an API token for user NAME and print it (shown once); when it expires goes to standard error."""
+    issued = identity.issue_token(_ctx(), username=name, name=label, actor="cli")
+    click.echo(issued.token)
+    click.echo(f"expires {issued.expires_at.isoformat(timespec='seconds')}", err=True)
 
 
 @main.group()

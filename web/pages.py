@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import login_required, login_user, logout_user
+from flask_login import login_required
 from sqlalchemy import text
 
-from engine.errors import AuthenticationError
+from engine.errors import AuthenticationError, RateLimitedError
 from engine.services import definitions, identity, tasks
-from web.auth import SessionUser, check_csrf, csrf_token, current_actor
+from web import second_factor
+from web.auth import check_csrf, client_address, csrf_token, current_actor, sign_out
 from web.engine_access import current_engine
 
 bp = Blueprint("pages", __name__)
@@ -41,16 +42,21 @@ def login() -> Any:
         check_csrf()
         try:
             actor = identity.authenticate_password(
-                current_engine(), request.form.get("username", ""), request.form.get("password", "")
+                current_engine(), request.form.get("username", ""), request.form.get("password", ""),
+                ip=client_address(),
             )
         except AuthenticationError:
             flash(_("Wrong user name or password"))
             return render_template("login.html"), 401
-        login_user(SessionUser(actor))
+        except RateLimitedError as exc:
+            flash(_("Too many wrong passwords: try again in %(seconds)s seconds", seconds=exc.retry_after))
+            response = make_response(render_template("login.html"), 429)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         target = request.args.get("next", "")
         if not target.startswith("/") or urlparse(target).netloc:
             target = url_for("inbox.index")
-        return redirect(target)
+        return second_factor.begin(actor, target)
     return render_template("login.html")
 
 
@@ -58,7 +64,7 @@ def login() -> Any:
 @login_required
 def logout() -> Any:
     check_csrf()
-    logout_user()
+    sign_out()
     return redirect(url_for("pages.login"))
 
 

@@ -12,7 +12,6 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import wraps
 from typing import Any
@@ -23,13 +22,13 @@ from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from engine.complaints import codes
 from engine.errors import ConflictError, EngineError, InvalidInputError, NotFoundError, PermissionDeniedError
-from engine.services import complaints, portal
+from engine.services import complaints, portal, sessions
+from web.auth import client_address
 from web.engine_access import current_engine
 from web.i18n import current_language
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 SESSION_KEY, CSRF_KEY = "portal", "portal_csrf"
-SESSION_MINUTES = 30
 MAX_FILE_BYTES = 4 * 1024 * 1024  # the whole request is capped at 5 MB (MAX_CONTENT_LENGTH)
 STATUS = {
     "received": ("已受理", "Received"), "acknowledged": ("已受理", "Acknowledged"),
@@ -65,18 +64,17 @@ def _check_csrf() -> None:
 
 
 def signed_in() -> str | None:
-    """The signed-in customer's id, while the portal session is younger than SESSION_MINUTES."""
-    data = session.get(SESSION_KEY)
-    if not isinstance(data, dict):
-        return None
-    try:
-        since = datetime.fromisoformat(data["since"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if current_engine().clock.now() - since > timedelta(minutes=SESSION_MINUTES):
-        session.pop(SESSION_KEY, None)
-        return None
-    return str(data["customer"])
+    """The signed-in customer's id while their server-side session lives (engine.services.sessions: logout, idle
+    and absolute timeouts), read once per request."""
+    if "portal_customer" not in g:
+        data = session.get(SESSION_KEY)
+        sid = data.get("sid") if isinstance(data, dict) else None
+        customer_id = sessions.resolve(current_engine(), sid if isinstance(sid, str) else None, sessions.CUSTOMER)
+        if customer_id is None and data is not None:
+            session.pop(SESSION_KEY, None)
+        g.portal_customer = customer_id
+    found: str | None = g.portal_customer
+    return found
 
 
 def customer_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -174,16 +172,17 @@ def login() -> Any:
     ctx = current_engine()
     if request.form.get("step") == "code":
         try:
-            customer_id = portal.verify_code(ctx, phone, request.form.get("code", ""), ip=request.remote_addr)
+            customer_id = portal.verify_code(ctx, phone, request.form.get("code", ""), ip=client_address())
         except EngineError as exc:
             return _page("login.html", 401 if exc.code == "otp_invalid" else 429 if exc.code == "rate_limited" else 400,
                          step="code", phone=phone, error=customer_message(exc))
         session.pop(SESSION_KEY, None)
         session[CSRF_KEY] = secrets.token_urlsafe(32)  # a fresh token for the signed-in session
-        session[SESSION_KEY] = {"customer": customer_id, "since": ctx.clock.now().isoformat()}
+        session[SESSION_KEY] = {"sid": sessions.start(ctx, sessions.CUSTOMER, customer_id)}
+        g.pop("portal_customer", None)
         return redirect(url_for("portal.complaints_list"))
     try:
-        portal.request_code(ctx, phone, ip=request.remote_addr)
+        portal.request_code(ctx, phone, ip=client_address())
     except EngineError as exc:
         # A refused "send a new code" keeps the code box: the code sent before may still be good.
         again = request.form.get("step") == "resend" and exc.code == "rate_limited"
@@ -195,7 +194,9 @@ def login() -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     _check_csrf()
-    session.pop(SESSION_KEY, None)
+    data = session.pop(SESSION_KEY, None)
+    sid = data.get("sid") if isinstance(data, dict) else None
+    sessions.end(current_engine(), sid if isinstance(sid, str) else None, sessions.CUSTOMER)
     session.pop(CSRF_KEY, None)
     return redirect(url_for("portal.login"))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +31,8 @@ def run(*, host: str, port: int, workers: int, threads: int = 1, with_scheduler:
     """Serve until interrupted. HTTP (keep-alive, slow clients, parsing) is handled by granian's Rust runtime in
     each worker process; ``threads`` Python threads per worker run the app (1: one request at a time per worker,
     the fastest per request on this workload; more help when requests wait on a remote database)."""
-    # One session-signing key for every worker (each would otherwise invent its own).
-    os.environ.setdefault("CAREFLOW_SECRET_KEY", secrets.token_hex(32))
+    # Every worker signs cookies with the same key: CAREFLOW_SECRET_KEY, else the one kept in the instance folder
+    # (engine.config.secret_from_file), never one made up at start.
     # httpx logs request URLs at INFO; WeChat's carry the app secret and access token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     server = Server(

@@ -373,6 +373,9 @@ class User(Base):
     # Routing: comma-separated skills for skills-based assignment; absent users get no new work.
     skills: Mapped[str] = mapped_column(String(512), default="")
     absent_until: Mapped[datetime | None]
+    # Optional second factor (engine.services.second_factor): the TOTP secret, encrypted; the last accepted step.
+    totp_secret: Mapped[str | None] = mapped_column(String(256))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     groups: Mapped[list[Group]] = relationship(secondary="group_membership", lazy="selectin", order_by="Group.name")
 
 
@@ -400,8 +403,9 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(128))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
-    last_used_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]  # written at most once a minute
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # settings.token_ttl_days after creation
     # A token of someone with a privileged role counts only once a second administrator approved it.
     awaiting_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
@@ -409,6 +413,7 @@ class ApiToken(Base):
 # The other tables (outreach: customers, consents, outbox; customer360; ...) live in their own modules; importing them here
 # keeps Base.metadata complete for whoever imports the models (migrations, test truncation).
 from engine.db import (  # noqa: E402,F401
+    auth_state,
     authz,
     calendar,
     complaints,

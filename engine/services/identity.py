@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from dataclasses import replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ from engine.errors import (
     PermissionDeniedError,
     UserNotFoundError,
 )
-from engine.services import approvals
+from engine.services import approvals, sessions, throttle
 from engine.services.authz import require_role
 from engine.views import ROLES, Actor, UserView
 
@@ -58,7 +58,7 @@ def _actor_from(username: str, roles: str, groups: Iterable[str | None]) -> Acto
 def _view(user: User) -> UserView:
     return UserView(user.username, user.display_name, tuple(user.roles.split(",")),
                     tuple(g.name for g in user.groups), user.active, tuple(s for s in user.skills.split(",") if s),
-                    user.absent_until)
+                    user.absent_until, locked_until=user.locked_until)
 
 
 def _groups(session: Session, names: Iterable[str]) -> list[Group]:
@@ -164,45 +164,81 @@ def list_users(ctx: EngineContext) -> list[UserView]:
         return [_view(u) for u in session.scalars(select(User).order_by(User.username))]
 
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+# An account locked "until unlocked" (lock_user without an end): a date no clock reaches.
+LOCKED_UNTIL_UNLOCKED = datetime(9999, 12, 31, tzinfo=UTC)
+_DUMMY_HASHES: dict[int, str] = {}
 
 
-def authenticate_password(ctx: EngineContext, username: str, password: str) -> Actor:
-    """Check a password. Raises AuthenticationError with the same message for every failure.
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash of nothing anyone knows, made once per hasher: an unknown, inactive or locked user costs the same
+    Argon2 verification as a real one, so the answer's timing says nothing about which names exist."""
+    key = id(hasher)
+    if key not in _DUMMY_HASHES:
+        _DUMMY_HASHES[key] = hasher.hash(secrets.token_urlsafe(16))
+    return _DUMMY_HASHES[key]
 
-    Five wrong passwords in a row lock the account for 15 minutes (audited); a locked account is
-    refused even with the right password, so guessing gains nothing. Counted in the database, so
-    every web worker sees the same count.
+
+def authenticate_password(ctx: EngineContext, username: str, password: str, *, ip: str | None = None) -> Actor:
+    """Check a password. Raises AuthenticationError with the same message for every failure, RateLimitedError
+    (seconds to wait) while the account or the address is throttled (engine.services.throttle).
+
+    Wrong passwords slow further tries down, they never lock the account: nobody shuts a colleague (or an
+    administrator) out by guessing at their name. An account an administrator locked (:func:`lock_user`) is
+    refused even with the right password.
     """
+    account, address = throttle.account_key(username), throttle.address_key(ctx, ip)
+    keys = [account] + ([address] if address else [])
+    throttle.check(ctx, keys)
     now = ctx.clock.now()
-    with unit_of_work(ctx.sessions) as session:
-        user = session.scalars(select(User).where(User.username == username).with_for_update()).first()
-        locked = user is not None and user.locked_until is not None and user.locked_until > now
-        try:
-            if user is None or not user.active or not user.password_hash or locked:
-                raise VerificationError("unknown, inactive or locked user")
-            _hasher(ctx).verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            if user is not None and not locked:
-                _count_failure(session, user, now)
-            failure = True
-        else:
-            failure = False
-            user.failed_logins, user.locked_until = 0, None
-            actor = _actor(user)
-    if failure:  # raised after the commit, so the failure count is kept
+    hasher = _hasher(ctx)
+    with unit_of_work(ctx.sessions, write=False) as session:
+        user = session.scalars(select(User).where(User.username == username)).first()
+        usable = (user is not None and user.active and bool(user.password_hash)
+                  and (user.locked_until is None or user.locked_until <= now))
+        stored = user.password_hash if usable and user is not None else None
+        actor = _actor(user) if usable and user is not None else None
+    try:
+        hasher.verify(stored or _dummy_hash(hasher), password)
+        verified = stored is not None
+    except (VerificationError, InvalidHashError):
+        verified = False
+    if not verified or actor is None:
+        allowances = [(account, ctx.settings.login_throttle_after)]
+        if address:
+            allowances.append((address, ctx.settings.login_throttle_ip_after))
+        throttle.record_failure(ctx, allowances, username=username)
         raise AuthenticationError("wrong user name or password")
+    with unit_of_work(ctx.sessions) as session:
+        throttle.clear(session, account)
     return actor
 
 
-def _count_failure(session: Session, user: User, now: datetime) -> None:
-    user.failed_logins += 1
-    if user.failed_logins >= MAX_FAILED_LOGINS:
-        user.failed_logins, user.locked_until = 0, now + LOCKOUT
-        audit.append(session, stream=f"user:{user.username}", actor="system", action="login.locked",
-                     subject_type="user", subject_id=user.username, at=now,
-                     after={"until": user.locked_until.isoformat()})
+def lock_user(ctx: EngineContext, username: str, *, actor: Actor, until: datetime | None = None) -> None:
+    """Lock an account (holders of the users grant): every session ends at once and its API tokens and password
+    are refused until :func:`unlock_user` (or ``until``). Audited. Raises UserNotFoundError, PermissionDeniedError."""
+    authz.require(ctx, actor, "users", "system", "users")
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        user = _any_user(session, username)
+        user.locked_until = until or LOCKED_UNTIL_UNLOCKED
+        ended = sessions.end_all(session, sessions.STAFF, username)
+        audit.append(session, stream=f"user:{username}", actor=actor.username, action="user.locked",
+                     subject_type="user", subject_id=username, at=now,
+                     after={"until": until.isoformat() if until else None, "sessions_ended": ended})
+
+
+def unlock_user(ctx: EngineContext, username: str, *, actor: Actor) -> None:
+    """Lift a lock and clear the account's wrong-password count (holders of the users grant). Audited."""
+    authz.require(ctx, actor, "users", "system", "users")
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        user = _any_user(session, username)
+        before = user.locked_until
+        user.locked_until, user.failed_logins = None, 0
+        throttle.clear(session, throttle.account_key(username))
+        audit.append(session, stream=f"user:{username}", actor=actor.username, action="user.unlocked",
+                     subject_type="user", subject_id=username, at=now,
+                     before={"locked_until": before.isoformat() if before else None})
 
 
 def set_absence(ctx: EngineContext, username: str, *, until: datetime | None, actor: Actor) -> int:
@@ -260,6 +296,8 @@ def update_user(ctx: EngineContext, username: str, *, actor: Actor, roles: Itera
             user.skills = ",".join(sorted({s.strip() for s in skills if s.strip()}))
         if active is not None:
             user.active = active
+            if not active:  # a deactivated user's sessions end now, so a later reactivation revives none
+                sessions.end_all(session, sessions.STAFF, username)
         after = {"roles": user.roles, "groups": [g.name for g in user.groups], "skills": user.skills,
                  "active": user.active}
         audit.append(session, stream=f"user:{username}", actor=actor.username, action="user.updated",
@@ -308,30 +346,44 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown once
+    expires_at: datetime
+
+
 def create_token(ctx: EngineContext, *, username: str, name: str = "api", actor: str = "system") -> str:
-    """Create an API token for ``username`` and return it; it cannot be shown again.
+    """Create an API token for ``username`` and return it (see :func:`issue_token`)."""
+    return issue_token(ctx, username=username, name=name, actor=actor).token
+
+
+def issue_token(ctx: EngineContext, *, username: str, name: str = "api", actor: str = "system") -> IssuedToken:
+    """Create an API token for ``username``: the token (it cannot be shown again) and when it expires
+    (``settings.token_ttl_days`` from now).
 
     A token of someone holding a privileged role (admin, supervisor, compliance), made by anyone but the engine
     itself, counts only once a second administrator approves it (engine.services.approvals, kind ``token``):
     nobody arms themselves with an administrator's token alone."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = ctx.clock.now()
+    expires = now + timedelta(days=ctx.settings.token_ttl_days)
     with unit_of_work(ctx.sessions) as session:
         user = _find(session, username)
         waits = (ctx.settings.four_eyes_changes and actor != "system"
                  and bool(set(user.roles.split(",")) & PRIVILEGED_ROLES))
         row = ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token), created_at=now,
-                       awaiting_approval=waits)
+                       awaiting_approval=waits, expires_at=expires)
         session.add(row)
         session.flush()
         audit.append(session, stream=f"user:{username}", actor=actor, action="token.created", subject_type="user",
-                     subject_id=username, at=now, after={"name": name, "awaiting_approval": waits})
+                     subject_id=username, at=now,
+                     after={"name": name, "awaiting_approval": waits, "expires_at": expires.isoformat()})
         token_id = row.id
     if waits:
         approvals.request_approval(ctx, kind="token", subject=username, actor=Actor(actor),
                                    payload={"token_id": token_id, "username": username, "name": name},
                                    summary=f"API token {name!r} of {username}")
-    return token
+    return IssuedToken(token, expires)
 
 
 def _token_approved(ctx: EngineContext, view: approvals.ApprovalView, approver: Actor) -> dict[str, Any]:
@@ -359,22 +411,57 @@ approvals.register("token", checker=_users_checker, execute=_token_approved)
 
 
 _TOKEN_ACTOR = PlainRead(
-    select(User.username, User.roles, Group.name)
+    select(User.username, User.roles, Group.name, ApiToken.id, ApiToken.expires_at, ApiToken.last_used_at,
+           User.locked_until)
     .join(ApiToken, ApiToken.user_id == User.id)
     .outerjoin(GroupMembership, GroupMembership.user_id == User.id)
     .outerjoin(Group, Group.id == GroupMembership.group_id)
     .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
            ApiToken.awaiting_approval.is_(False), User.active.is_(True))
 )
+TOKEN_TOUCH_EVERY = timedelta(minutes=1)
 
 
 def authenticate_token(ctx: EngineContext, token: str) -> Actor:
-    """The actor behind an API token. Raises AuthenticationError (unknown, revoked, inactive user)."""
+    """The actor behind an API token. Raises AuthenticationError (unknown, revoked, expired, inactive or locked
+    user)."""
     if not token.startswith(TOKEN_PREFIX):
         raise AuthenticationError("invalid API token")
     # Every API call runs this: one indexed read (token → user → groups) straight on a pooled connection, no ORM
-    # objects, no transaction, the statement compiled once.
+    # objects, no transaction, the statement compiled once. A write only once a minute per token (last_used_at)
+    # and once when it expires.
+    now = ctx.clock.now()
     rows = _TOKEN_ACTOR.all(ctx.db, {"token_hash": _token_hash(token)})
     if not rows:
         raise AuthenticationError("invalid API token")
-    return _actor_from(rows[0][0], rows[0][1], (row[2] for row in rows))
+    username, token_id = rows[0][0], rows[0][3]
+    expires, last_used, locked = (_moment(value) for value in rows[0][4:7])
+    if locked is not None and locked > now:
+        raise AuthenticationError("invalid API token")
+    if expires is not None and expires <= now:
+        _expire(ctx, token_id, username, now)
+        raise AuthenticationError("API token expired")
+    if last_used is None or now - last_used >= TOKEN_TOUCH_EVERY:
+        with unit_of_work(ctx.sessions) as session:
+            session.execute(update(ApiToken).where(
+                ApiToken.id == token_id, or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now))
+                .values(last_used_at=now))
+    return _actor_from(username, rows[0][1], (row[2] for row in rows))
+
+
+def _moment(value: Any) -> datetime | None:
+    """A time read with a plain statement: PostgreSQL hands back an aware datetime, SQLite the naive UTC text."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _expire(ctx: EngineContext, token_id: int, username: str, now: datetime) -> None:
+    """Retire an expired token on its first refused use: audited once, later calls stop at the revoked filter."""
+    with unit_of_work(ctx.sessions) as session:
+        done = session.execute(update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+                               .values(revoked_at=now))
+        if getattr(done, "rowcount", 0):
+            audit.append(session, stream=f"user:{username}", actor="system", action="token.expired",
+                         subject_type="user", subject_id=username, at=now, after={"token_id": token_id})

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from engine.clock import SystemClock
 from engine.services import identity
 from tests.conftest import TEST_DATA_KEY
 from tests.support import bpmn as b
@@ -68,6 +69,7 @@ def server(ctx, people, settings, tmp_path):
 
 
 def test_runaway_scripts_fail_their_own_instances_while_the_server_keeps_answering(server, ctx, people):
+    ctx.clock.set(SystemClock().now())  # the server runs on the real clock: tokens made in 2025 have expired there
     dora = {"Authorization": f"Bearer {identity.create_token(ctx, username='dora')}"}
     alice = {"Authorization": f"Bearer {identity.create_token(ctx, username='alice')}"}
     with httpx.Client(base_url=server, timeout=30) as http:

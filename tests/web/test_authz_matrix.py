@@ -473,8 +473,15 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
     "GET /favicon.ico": (lambda w, c: Page("GET", "/favicon.ico"), (200,) * 9),
     # only on loopback while sandbox channels are on (tests/web/test_dev_mailbox.py); here neither holds
     "GET /dev/mailbox": (lambda w, c: Page("GET", "/dev/mailbox"), (404,) * 9),
-    "POST /login": (lambda w, c: Page("POST", "/login", {"username": "nobody", "password": "wrong password"}),
+    # one unknown name per caller: five wrong passwords for one name would throttle the sixth (429)
+    "POST /login": (lambda w, c: Page("POST", "/login", {"username": f"nobody-{c}", "password": "wrong password"}),
                     (401, 401, 401, 401, 401, 401, 401, 400, 400)),  # no staff session: no valid CSRF token
+    "GET /login/code": (lambda w, c: Page("GET", "/login/code"), (302,) * 9),  # no password checked: back to /login
+    "POST /login/code": (lambda w, c: Page("POST", "/login/code", {"code": "123456"}), (302,) * 9),
+    "GET /account/second-factor": (lambda w, c: Page("GET", "/account/second-factor"),
+                                   (403, 403, 200, 403, 403, 403, 200, 302, 302)),
+    "POST /account/second-factor": (lambda w, c: Page("POST", "/account/second-factor", {"code": "123456"}),
+                                    (403, 403, 302, 403, 403, 403, 302, 302, 302)),
     "GET /lang/<code>": (lambda w, c: Page("GET", "/lang/en?next=/"), (302,) * 9),
     "GET /inbox": (lambda w, c: Page("GET", "/inbox"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
     "GET /inbox/tasks/<task_id>": (lambda w, c: Page("GET", f"/inbox/tasks/{w.open_task()}"),

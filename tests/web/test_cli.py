@@ -24,12 +24,12 @@ def cli(ctx, settings, monkeypatch):
 
 
 def test_db_upgrade_user_token_deploy(cli, ctx, tmp_path: Path):
-    assert "revision 0018" in cli.invoke(main, ["db", "upgrade"]).output
+    assert "revision 0019" in cli.invoke(main, ["db", "upgrade"]).output
     result = cli.invoke(main, ["user", "add", "li.na", "--role", "staff", "--group", "service_team",
                                "--password-stdin"], input="secret-pass-1\n")
     assert result.exit_code == 0, result.output
     assert identity.authenticate_password(ctx, "li.na", "secret-pass-1").groups == frozenset({"service_team"})
-    token = cli.invoke(main, ["token", "create", "li.na"]).output.strip()
+    token = cli.invoke(main, ["token", "create", "li.na"]).stdout.strip()
     assert identity.authenticate_token(ctx, token).username == "li.na"
     path = tmp_path / "simple.bpmn"
     path.write_bytes(b.simple_task_process())
