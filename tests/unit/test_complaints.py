@@ -17,6 +17,7 @@ from engine.errors import (
     InvalidTransitionError,
     PermissionDeniedError,
 )
+from engine.privacy import complainant_phone
 from engine.services import complaints
 from engine.views import Actor
 from tests.processes.test_complaint_handling import complaint, deploy_complaints
@@ -128,7 +129,7 @@ def test_personal_data_is_encrypted_and_masked(ctx, filed):
         row = session.scalars(select(Complaint)).one()
     assert "13800138000" not in (row.complainant_phone_enc or "")
     assert row.complainant_phone_index == ctx.cipher.index("13800138000")
-    assert ctx.cipher.decrypt(row.complainant_phone_enc) == "13800138000"
+    assert ctx.cipher.decrypt(row.complainant_phone_enc, complainant_phone(row.case_no)) == "13800138000"
 
 
 @pytest.mark.parametrize(("field", "value"), [
