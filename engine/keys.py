@@ -33,6 +33,7 @@ from engine.outbox.store import SEALED, param_field
 from engine.privacy import FieldCipher, Keyring, Where
 
 CUSTOMER_FIELDS = ("name", "birth_date", "phone", "email", "id_number", "address")
+COMPLAINT_FIELDS = ("complainant_name", "complainant_phone")
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ def _customer(cipher: FieldCipher, row: Any) -> dict[str, Any]:
 
 
 def _complaint(cipher: FieldCipher, row: Any) -> dict[str, Any]:
-    where = Where("complaint", "complainant_phone", row.case_no)
-    return {"complainant_phone_enc": cipher.reencrypt(row.complainant_phone_enc, where)}
+    return {f"{f}_enc": cipher.reencrypt(getattr(row, f"{f}_enc"), Where("complaint", f, row.case_no))
+            for f in COMPLAINT_FIELDS}
 
 
 def _instance(cipher: FieldCipher, row: Any) -> dict[str, Any]:
@@ -78,8 +79,9 @@ TABLES = (
     Protected("customer", Customer.id, tuple(getattr(Customer, f"{f}_enc") for f in CUSTOMER_FIELDS),
               lambda k: or_(false(), *(_field_stale(getattr(Customer, f"{f}_enc"), f"v2:{k}:") for f in CUSTOMER_FIELDS)),
               _customer),
-    Protected("complaint", Complaint.id, (Complaint.complainant_phone_enc, Complaint.case_no),
-              lambda k: _field_stale(Complaint.complainant_phone_enc, f"v2:{k}:"), _complaint),
+    Protected("complaint", Complaint.id, (*(getattr(Complaint, f"{f}_enc") for f in COMPLAINT_FIELDS), Complaint.case_no),
+              lambda k: or_(false(), *(_field_stale(getattr(Complaint, f"{f}_enc"), f"v2:{k}:") for f in COMPLAINT_FIELDS)),
+              _complaint),
     Protected("process_instance", ProcessInstance.id, (ProcessInstance.state,),
               lambda k: ~ProcessInstance.state.startswith(f"z2:{k}:"), _instance),
     Protected("outbox_message", OutboxMessage.id, (OutboxMessage.params, OutboxMessage.idempotency_key),

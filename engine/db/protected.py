@@ -43,8 +43,9 @@ def cipher_of(session: Session | None) -> FieldCipher:
 class Protected(Generic[T]):
     """A clear-text attribute over an encrypted column ``<name>_enc`` of the same row."""
 
-    def __init__(self, table: str, decode: Callable[[str], T], encode: Callable[[T], str]) -> None:
-        self.table, self.decode, self.encode = table, decode, encode
+    def __init__(self, table: str, decode: Callable[[str], T], encode: Callable[[T], str], row: str = "id") -> None:
+        # ``row``: the attribute naming the row in the binding; it must be known before the row is inserted
+        self.table, self.decode, self.encode, self.row = table, decode, encode, row
         self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -77,7 +78,7 @@ class Protected(Generic[T]):
         obj.__dict__[self._dirty] = True
 
     def where(self, obj: object) -> Where:
-        return Where(self.table, self.name, str(getattr(obj, "id")))  # noqa: B009 - any model with an id
+        return Where(self.table, self.name, str(getattr(obj, self.row)))
 
     def seal(self, obj: object, cipher: FieldCipher) -> bool:
         """Encrypt a value set since the last flush into the column; True if there was one."""
@@ -91,8 +92,8 @@ class Protected(Generic[T]):
         return True
 
 
-def protected_text(table: str) -> Protected[str]:
-    return Protected(table, str, str)
+def protected_text(table: str, row: str = "id") -> Protected[str]:
+    return Protected(table, str, str, row)
 
 
 def protected_date(table: str) -> Protected[date]:

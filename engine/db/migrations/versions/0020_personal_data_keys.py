@@ -1,5 +1,5 @@
-"""personal data at rest: customer names and full birth dates encrypted (bound to their row), a blind index for name
-search; the audit chain re-sealed with the keyed HMAC
+"""personal data at rest: customer names, full birth dates and complainant names encrypted (bound to their row), a
+blind index for name search; the audit chain re-sealed with the keyed HMAC
 
 Existing rows are rewritten here, so this revision needs the data keys: ``careflow db upgrade`` passes the keyring
 (``migrate.upgrade(engine, keyring=…)``). On a database with customers or audit events and no keyring it stops
@@ -12,6 +12,7 @@ Revises: 0018
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -30,8 +31,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("name_enc", sa.Text(), nullable=True))
         batch.add_column(sa.Column("name_search", sa.Text(), nullable=True))
         batch.add_column(sa.Column("birth_date_enc", sa.Text(), nullable=True))
+    with op.batch_alter_table("complaint") as batch:
+        batch.add_column(sa.Column("complainant_name_enc", sa.Text(), nullable=True))
     connection = op.get_bind()
     customers = connection.execute(sa.text("SELECT count(*) FROM customer")).scalar_one()
+    customers += connection.execute(sa.text("SELECT count(*) FROM complaint")).scalar_one()
     events = connection.execute(sa.text("SELECT count(*) FROM audit_event")).scalar_one()
     keyring = context.config.attributes.get("keyring")
     if (customers or events) and keyring is None:
@@ -44,9 +48,12 @@ def upgrade() -> None:
         cipher = FieldCipher(keyring)
         audit.configure(cipher.audit_key)
         _encrypt_customers(connection, cipher, Where)
+        _encrypt_complainants(connection, cipher, Where)
     with op.batch_alter_table("customer") as batch:
         batch.drop_column("name")
         batch.drop_column("birth_date")
+    with op.batch_alter_table("complaint") as batch:
+        batch.drop_column("complainant_name")
     if keyring is not None and events:
         from engine.audit_check import reseal_legacy
 
@@ -73,6 +80,20 @@ def _encrypt_customers(connection: sa.Connection, cipher: object, where: type) -
                 {"id": cid, "name": cipher.encrypt(name, where("customer", "name", cid)),
                  "search": cipher.name_tokens(name),
                  "born": cipher.encrypt(born_text, where("customer", "birth_date", cid))})
+        last = rows[-1][0]
+
+
+def _encrypt_complainants(connection: sa.Connection, cipher: Any, where: type) -> None:
+    last = 0
+    while True:
+        rows = connection.execute(sa.text("SELECT id, case_no, complainant_name FROM complaint WHERE id > :last "
+                                          "ORDER BY id LIMIT :n"), {"last": last, "n": _BATCH}).all()
+        if not rows:
+            return
+        for row_id, case_no, name in rows:
+            connection.execute(sa.text("UPDATE complaint SET complainant_name_enc = :name WHERE id = :id"),
+                               {"id": row_id, "name": cipher.encrypt(name or None, where("complaint", "complainant_name",
+                                                                                        case_no))})
         last = rows[-1][0]
 
 
