@@ -12,6 +12,8 @@ factory), else from the process default :func:`use_cipher` (sessions opened dire
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from datetime import date
 from typing import Any, Generic, TypeVar, overload
@@ -76,6 +78,8 @@ class Protected(Generic[T]):
     def __set__(self, obj: object, value: T | None) -> None:
         obj.__dict__[self._value] = value
         obj.__dict__[self._dirty] = True
+        with _lock:
+            _pending.add(obj)
 
     def where(self, obj: object) -> Where:
         return Where(self.table, self.name, str(getattr(obj, self.row)))
@@ -109,9 +113,18 @@ class HasProtected:
         """Derived columns (a blind index) after ``changed`` attributes were sealed."""
 
 
+# Objects with a protected attribute set since their last flush (weakly held: a discarded object just goes away), so
+# that a flush looks at those only, not at every object of a large session.
+_pending: weakref.WeakSet[object] = weakref.WeakSet()
+_lock = threading.Lock()
+
+
 @event.listens_for(Session, "before_flush")
 def _seal_protected(session: Session, _context: Any, _instances: Any) -> None:
-    targets = [o for o in (*session.new, *session.identity_map.values()) if isinstance(o, HasProtected)]
+    with _lock:
+        targets = [o for o in _pending if isinstance(o, HasProtected) and object_session(o) is session]
+        for obj in targets:
+            _pending.discard(obj)
     if not targets:
         return
     cipher = cipher_of(session)
