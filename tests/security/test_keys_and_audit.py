@@ -21,9 +21,11 @@ from engine import audit
 from engine.config import Settings
 from engine.db.models import AuditEvent
 from engine.errors import ConfigurationError
-from engine.services import customer360
+from engine.services import customer360, instances
 from engine.services.customers import CustomerInput, create_customer
 from tests.conftest import TEST_DATA_KEY
+from tests.support import bpmn as b
+from tests.support.engine import claim_and_complete, deploy, open_tasks
 from web.cli import main
 
 BORN = date(1961, 9, 14)
@@ -96,6 +98,8 @@ def test_rotate_adds_a_key_re_encrypts_every_field_and_resumes_after_a_kill(ctx,
     ring_file.write_text(TEST_DATA_KEY)  # the single-key file of earlier versions
     ctx.cipher = ctx.cipher.with_keyring(Keyring.load(ring_file))
     _customers(ctx, people["root"])
+    deploy(ctx, ("simple.bpmn", b.simple_task_process()))
+    started = instances.start_instance(ctx, process_key="simple", actor=people["alice"], variables={"id_number": "X1"})
     with db.begin() as conn:  # one legacy field as the old code wrote it
         conn.execute(text("UPDATE customer SET email_enc = :v WHERE id = 'C2'"), {"v": _legacy_token("b@example.cn")})
     assert customer360.reveal_contact(ctx, "C2", "email", people["root"], reason="check") == "b@example.cn"
@@ -107,11 +111,18 @@ def test_rotate_adds_a_key_re_encrypts_every_field_and_resumes_after_a_kill(ctx,
     assert second.done and Keyring.load(ring_file).active == new_id and len(Keyring.load(ring_file).keys) == 2
     with db.connect() as conn:
         values = conn.execute(text("SELECT name_enc, birth_date_enc, phone_enc, email_enc FROM customer")).all()
+        state = conn.execute(text("SELECT state FROM process_instance")).scalar_one()
     for value in (v for row in values for v in row if v):
         assert value.startswith(f"v2:{new_id}:"), value
+    assert state.startswith(f"z2:{new_id}:")  # the sealed workflow state too
     ctx.cipher = ctx.cipher.with_keyring(Keyring.load(ring_file))
     assert customer360.reveal_contact(ctx, "C2", "email", people["root"], reason="check") == "b@example.cn"
     assert customer360.customer_360(ctx, "C1", people["root"]).name == "王小明"
+    [task] = open_tasks(ctx, started.id)
+    claim_and_complete(ctx, task.id, people["alice"])  # the instance restores from the re-sealed state
+    with Session(db) as session:
+        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.stream == "system:keys")).all()
+    assert actions == ["keys.rotation_started", "keys.rotated"]
 
 
 def test_keys_rotate_command(ctx, people, settings, monkeypatch, tmp_path):
