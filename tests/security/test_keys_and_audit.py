@@ -132,9 +132,13 @@ def test_keys_rotate_command(ctx, people, settings, monkeypatch, tmp_path):
     monkeypatch.delenv("CAREFLOW_DATA_KEY", raising=False)
     monkeypatch.setenv("CAREFLOW_DATA_KEY_FILE", str(ring_file))
     _customers(ctx, people["root"])
+    cut = CliRunner().invoke(main, ["keys", "rotate", "--batch-size", "1", "--max-batches", "1"])
+    assert cut.exit_code == 3 and "run `careflow keys rotate` again" in cut.output, cut.output
     result = CliRunner().invoke(main, ["keys", "rotate", "--batch-size", "1"])
     assert result.exit_code == 0, result.output
-    assert "re-encrypted" in result.output
+    assert "continued rotation to key k2" in result.output and "done" in result.output
+    status = CliRunner().invoke(main, ["keys", "status"])
+    assert "active: k2" in status.output and TEST_DATA_KEY not in status.output
     ring = json.loads(ring_file.read_text())
     assert len(ring["keys"]) == 2 and ring["active"] != "k1"
 
