@@ -1,7 +1,10 @@
 """Append-only, hash-chained audit trail.
 
 Events are chained per *stream* (``instance:<id>``, ``definition:<key>``, ``user:<name>``):
-each event's hash covers its content and the previous event's hash, and the table's
+each event's hash is an HMAC-SHA256, keyed with a key from the keyring (outside the database, see
+:func:`configure`), over its content and the previous event's hash — someone who can write to the database
+cannot recompute the chain after changing an event. Chains written before the key (plain SHA-256) are re-sealed
+once by migration 0020 (``engine.audit_check.reseal_legacy``). The table's
 unique ``(stream, prev_hash)`` constraint makes a fork impossible. Instance streams keep
 their head on the instance row: a workflow step (``engine.runtime.step``) chains its events in
 memory after that head and writes them in one statement, with no query on the hot path.
@@ -10,8 +13,10 @@ memory after that head and writes them in one statement, with no query on the ho
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -20,13 +25,37 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent
+from engine.errors import ConfigurationError
 
 GENESIS = "0" * 64
+_key: bytes | None = None
+
+
+def configure(key: bytes) -> None:
+    """Set the chain's HMAC key (``build_engine`` does, from the keyring). One key per process: every context
+    of a process reads the same keyring, and the chain must be the same whichever context wrote an event."""
+    global _key
+    _key = key
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False).encode("utf-8")
 
 
 def _digest(prev_hash: str, event: dict[str, Any]) -> str:
-    body = json.dumps(event, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+    if _key is None:
+        raise ConfigurationError("the audit chain key is not configured (build_engine sets it from the keyring)")
+    return hmac.new(_key, prev_hash.encode("ascii") + _body(event), hashlib.sha256).hexdigest()
+
+
+def legacy_digest(prev_hash: str, event: dict[str, Any]) -> str:
+    """The plain SHA-256 of chains written before the key; only the one-time re-seal reads it."""
+    return hashlib.sha256(prev_hash.encode("ascii") + _body(event)).hexdigest()
+
+
+def content(row: AuditEvent) -> dict[str, Any]:
+    """The hashed content of a stored event."""
+    return _content(row)
 
 
 def _content(row: AuditEvent) -> dict[str, Any]:
@@ -117,14 +146,19 @@ class ChainCheck:
     stream: str
     events: int
     ok: bool
-    broken_at: int | None = None  # id of the first event whose hash does not verify
+    broken_at: int | None = None  # id (sequence number) of the first event whose hash does not verify
 
 
 def verify_stream(session: Session, stream: str) -> ChainCheck:
     rows = session.scalars(select(AuditEvent).where(AuditEvent.stream == stream).order_by(AuditEvent.id)).all()
+    return verify_rows(stream, rows)
+
+
+def verify_rows(stream: str, rows: Sequence[AuditEvent]) -> ChainCheck:
+    """Check one stream's events, in id order, from the genesis hash."""
     prev = GENESIS
     for row in rows:
-        if row.prev_hash != prev or row.hash != _digest(prev, _content(row)):
+        if row.prev_hash != prev or not hmac.compare_digest(row.hash, _digest(prev, _content(row))):
             return ChainCheck(stream, len(rows), False, row.id)
         prev = row.hash
     return ChainCheck(stream, len(rows), True)

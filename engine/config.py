@@ -10,15 +10,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.bpmn.limits import Limits
 from engine.errors import ConfigurationError
 from engine.rules.calendar import FALLBACKS, known_countries
 
+if TYPE_CHECKING:
+    from engine.privacy import Keyring
+
 DEFAULT_DB_PATH = Path("instance") / "careflow.db"
 DEFAULT_KEY_FILE = Path("instance") / "data.key"
-DEFAULT_SECRET_FILE = Path("instance") / "secret.key"
 # Plug-ins loaded by default: the outbound channels configured in the environment.
 DEFAULT_PLUGINS = "integrations.channels:register"
 # Message templates ship with the integrations; the engine only reads the file.
@@ -53,9 +56,14 @@ class Settings:
     report_parallelism: int = 4
     # Tests only: Argon2's cheapest parameters, so fixtures that create users stay fast.
     cheap_password_hashing: bool = False
-    # Personal data key (32 bytes, URL-safe base64); see engine.privacy.
-    data_key: str | None = None
+    # Personal data keys (engine.privacy.Keyring): CAREFLOW_DATA_KEY (one key, 32 bytes URL-safe base64, from a secret
+    # store; no rotation) or the keyring file CAREFLOW_DATA_KEY_FILE (created on first use; ``careflow keys rotate``
+    # adds keys to it). Default file: beside an SQLite database; a PostgreSQL database needs one of the two set.
+    data_key: str | None = field(default=None, repr=False)
     data_key_file: Path = DEFAULT_KEY_FILE  # used (and created) only when data_key is not set
+    # The instance folder (CAREFLOW_INSTANCE_DIR): the SQLite database's folder unless set; the default home of the
+    # key file and of the attachment store, so neither follows the working directory.
+    instance_dir: Path = DEFAULT_DB_PATH.parent
     message_templates: Path = DEFAULT_TEMPLATES
     bank_name: str = "CareFlow银行"
     # Contact rules (docs/domain.md §0, §3.5): bank-local window, caps per customer, quiet Spring Festival days.
@@ -85,7 +93,7 @@ class Settings:
     calendar_fallback: str = "estimate"
     calendar_refresh_seconds: float = 30.0
     # Attachments: files outside the database rows, content-addressed; size and type limits.
-    attachment_dir: Path = Path("instance") / "attachments"
+    attachment_dir: Path = DEFAULT_DB_PATH.parent / "attachments"  # CAREFLOW_ATTACHMENT_DIR, else <instance>/attachments
     attachment_max_bytes: int = 10 * 1024 * 1024
     # Complaints (docs/domain.md §0, §1.4–§1.7; engine.complaints.deadlines): calendar days from receipt, receipt day not
     # counted; the warning day; review window and review decision; acknowledgement target; major group size.
@@ -158,7 +166,7 @@ class Settings:
     login_throttle_ip_after: int = 20
     login_throttle_max_seconds: int = 900
     # The key that signs session cookies: the same on every node. Unset: made once into secret_key_file (by default
-    # next to an SQLite database, else instance/secret.key) and read from there at every start.
+    # next to an SQLite database, else in the instance folder) and read from there at every start.
     secret_key: str | None = field(default=None, repr=False)
     secret_key_file: Path | None = None
     # Behind a TLS-terminating proxy: believe its X-Forwarded-Proto (HSTS and Secure cookies over https) and the last
@@ -184,20 +192,27 @@ class Settings:
 
     @property
     def secret_key_path(self) -> Path:
-        """Where the embedded setup keeps its cookie-signing key: the setting, else beside the SQLite file."""
+        """Where the embedded setup keeps its cookie-signing key: the setting, else beside the SQLite file, else in
+        the instance folder."""
         if self.secret_key_file is not None:
             return self.secret_key_file
         database = self.database_url.split("///", 1)[1] if self.is_sqlite and "///" in self.database_url else ""
         if database and database != ":memory:":
             return Path(database).parent / "secret.key"
-        return DEFAULT_SECRET_FILE
+        return self.instance_dir / "secret.key"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        url = env.get("DATABASE_URL") or cls.database_url
+        url = normalize_database_url(env.get("DATABASE_URL") or cls.database_url)
+        instance = instance_folder(url, env.get("CAREFLOW_INSTANCE_DIR"))
+        data_key = env.get("CAREFLOW_DATA_KEY") or None
+        if not url.startswith("sqlite") and not data_key and not env.get("CAREFLOW_DATA_KEY_FILE"):
+            raise ConfigurationError("a PostgreSQL DATABASE_URL needs CAREFLOW_DATA_KEY_FILE (the keyring file, kept "
+                                     "outside the database server's folders) or CAREFLOW_DATA_KEY; CareFlow does not "
+                                     "create a data key on its own beside a remote database")
         settings = cls(
-            database_url=normalize_database_url(url),
+            database_url=url, instance_dir=instance,
             timezone=env.get("CAREFLOW_TIMEZONE", cls.timezone),
             allow_clock_override=env.get("CAREFLOW_ALLOW_CLOCK_OVERRIDE", "") == "1",
             spec_cache_size=_int(env, "CAREFLOW_SPEC_CACHE_SIZE", cls.spec_cache_size),
@@ -211,8 +226,8 @@ class Settings:
             handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", DEFAULT_PLUGINS).split(",") if m),
             echo_sql=env.get("CAREFLOW_ECHO_SQL", "") == "1",
             report_parallelism=_int(env, "CAREFLOW_REPORT_PARALLELISM", cls.report_parallelism),
-            data_key=env.get("CAREFLOW_DATA_KEY") or None,
-            data_key_file=Path(env.get("CAREFLOW_DATA_KEY_FILE", DEFAULT_KEY_FILE)),
+            data_key=data_key,
+            data_key_file=Path(env.get("CAREFLOW_DATA_KEY_FILE") or instance / "data.key"),
             message_templates=Path(env.get("CAREFLOW_MESSAGE_TEMPLATES", DEFAULT_TEMPLATES)),
             bank_name=env.get("CAREFLOW_BANK_NAME", cls.bank_name),
             contact_window=_window(env.get("CAREFLOW_CONTACT_WINDOW", "09:00-20:00")),
@@ -220,7 +235,7 @@ class Settings:
             outbox_max_attempts=_int(env, "CAREFLOW_OUTBOX_MAX_ATTEMPTS", cls.outbox_max_attempts),
             care_scan_time=env.get("CAREFLOW_CARE_SCAN_TIME", cls.care_scan_time),
             leap_day_birthday=env.get("CAREFLOW_LEAP_DAY_BIRTHDAY", cls.leap_day_birthday),
-            attachment_dir=Path(env.get("CAREFLOW_ATTACHMENT_DIR", str(Path("instance") / "attachments"))),
+            attachment_dir=Path(env.get("CAREFLOW_ATTACHMENT_DIR") or instance / "attachments").absolute(),
             otp_ttl_seconds=_int(env, "CAREFLOW_OTP_TTL_SECONDS", cls.otp_ttl_seconds),
             calendar_country=env.get("CAREFLOW_CALENDAR_COUNTRY", cls.calendar_country).upper(),
             calendar_fallback=env.get("CAREFLOW_CALENDAR_FALLBACK", cls.calendar_fallback),
@@ -263,6 +278,16 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def instance_folder(url: str, explicit: str | None) -> Path:
+    """The instance folder as an absolute path: the setting, else the folder of an SQLite database file, else
+    ``instance`` under the directory CareFlow started in (resolved once, so a later ``chdir`` moves nothing)."""
+    if explicit:
+        return Path(explicit).absolute()
+    if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
+        return Path(url[len("sqlite:///"):].split("?", 1)[0]).absolute().parent
+    return DEFAULT_DB_PATH.parent.absolute()
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -318,20 +343,24 @@ def _secrets(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def key_from_file(path: Path) -> str:
-    """The data key kept next to a development database, created on first use (mode 0600).
+def load_keyring(settings: Settings) -> Keyring:
+    """The data keys: ``CAREFLOW_DATA_KEY`` as a ring of one, else the keyring file, created on first use (mode
+    0600, a ring of one fresh key).
 
-    Production sets ``CAREFLOW_DATA_KEY`` from its secret store instead; losing this file makes
-    the encrypted contact data unreadable, so it is never overwritten.
+    Losing the file makes the encrypted personal data unreadable, so it is never overwritten except by
+    ``careflow keys rotate``, which only adds keys.
     """
-    from engine.privacy import new_data_key
+    from engine.privacy import Keyring, new_data_key
 
+    if settings.data_key:
+        return Keyring.single(settings.data_key)
+    path = settings.data_key_file
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(new_data_key())
-    return path.read_text().strip()
+            handle.write(Keyring.single(new_data_key()).dump())
+    return Keyring.load(path)
 
 
 def secret_from_file(path: Path) -> str:

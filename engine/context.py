@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import wakeups
+from engine import audit, wakeups
 from engine.authz.grants import GrantRow, GrantTable
 from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
-from engine.config import Settings, key_from_file
+from engine.config import Settings, load_keyring
+from engine.db import protected
 from engine.db.calendar import read_bank_table
 from engine.db.session import make_db_engine, make_session_factory
 from engine.errors import ConfigurationError
@@ -135,13 +136,18 @@ def build_engine(
         db=db,
         sessions=sessions,
         specs=SpecCache(settings.spec_cache_size),
-        cipher=FieldCipher(settings.data_key or key_from_file(settings.data_key_file)),
+        cipher=FieldCipher(load_keyring(settings), reload=None if settings.data_key else lambda: load_keyring(settings)),
         calendar=BusinessCalendar(country=settings.calendar_country, fallback=settings.calendar_fallback,
                                   loader=lambda: read_bank_table(db), max_age=settings.calendar_refresh_seconds),
         grants=GrantTable(lambda: _read_grants(sessions), settings.authz_refresh_seconds),
         handlers=dict(handlers or {}),
         form_validator=form_validator or validate_submission,
     )
+    # The audit chain's HMAC key comes from the keyring (outside the database), like the data keys; encrypted
+    # columns read as attributes (engine.db.protected) find the context's cipher through their session.
+    audit.configure(ctx.cipher.audit_key)
+    sessions.configure(info={"cipher": lambda: ctx.cipher})
+    protected.use_cipher(lambda: ctx.cipher)
     wakeups.install(sessions, ctx.wakeup_listeners)
     ctx.register_handler(NOTIFY_HANDLER, make_notify_handler(ctx.templates, {"bank_name": settings.bank_name},
                                                              ctx.cipher))

@@ -25,6 +25,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
+from engine.audit_check import daily_check
 from engine.clock import as_utc
 from engine.context import EngineContext
 from engine.db.models import Timer, TimerStatus
@@ -119,6 +120,10 @@ def install_jobs(scheduler: BaseScheduler, ctx: EngineContext, *, max_idle: floa
         job.poke(ctx.clock.now())
     if care_scans:
         _install_care_scans(scheduler, ctx)
+    # The keyed audit chain, verified every night (engine.audit_check): a break is an error and an audit event.
+    scheduler.add_job(lambda: daily_check(ctx), CronTrigger(hour=2, minute=30, timezone=ctx.settings.zone),
+                      id="audit.daily_check", replace_existing=True, max_instances=1, coalesce=True,
+                      misfire_grace_time=3600)
     if not ctx.settings.is_sqlite:
         threading.Thread(target=listen_for_wakeups, args=(ctx, on_wakeup), daemon=True,
                          name="careflow-wakeup-listener").start()

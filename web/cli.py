@@ -20,6 +20,7 @@ from engine.services import approvals as approval_service
 from engine.services import definitions, grants, identity, second_factor, sessions
 from engine.services.timers import fire_due_timers
 from engine.views import ROLES, SYSTEM, Actor
+from web.cli_security import audit, keys
 
 
 def _ctx(clock: Any = None, settings: Settings | None = None) -> EngineContext:
@@ -50,7 +51,7 @@ def db_upgrade() -> None:
     if settings.is_sqlite and ":///" in settings.database_url:
         Path(settings.database_url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     ctx = _ctx(settings=settings)
-    migrate.upgrade(ctx.db)
+    migrate.upgrade(ctx.db, keyring=ctx.cipher.keyring)
     click.echo(f"database at revision {migrate.current(ctx.db)}")
 
 
@@ -498,6 +499,10 @@ def demo_load() -> None:
 
     for line in load(_ctx()):
         click.echo(line)
+
+
+main.add_command(keys)
+main.add_command(audit)
 
 
 def run() -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db.base import Base, BigId
+from engine.db.protected import HasProtected, protected_text
 
 if TYPE_CHECKING:
     from engine.db.models import ProcessInstance
@@ -44,8 +45,9 @@ OPEN_STATUSES = frozenset({ComplaintStatus.RECEIVED, ComplaintStatus.ACKNOWLEDGE
 FINAL_STATUSES = frozenset({ComplaintStatus.CLOSED, ComplaintStatus.WITHDRAWN, ComplaintStatus.MERGED})
 
 
-class Complaint(Base):
+class Complaint(Base, HasProtected):
     __tablename__ = "complaint"
+    __protected__ = ("complainant_name",)
     __table_args__ = (
         UniqueConstraint("source", "source_ref"),  # idempotent intake: a channel's retry finds the same case
         Index("ix_complaint_customer_status", "customer_id", "status"),
@@ -55,7 +57,8 @@ class Complaint(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_no: Mapped[str] = mapped_column(String(32), unique=True)  # "TS20250303-000123": bank-local day + sequence
     customer_id: Mapped[str | None] = mapped_column(String(32))
-    complainant_name: Mapped[str] = mapped_column(String(128), default="")
+    complainant_name = protected_text("complaint", row="case_no")  # over complainant_name_enc, bound to the case number
+    complainant_name_enc: Mapped[str | None] = mapped_column(Text)
     complainant_phone_enc: Mapped[str | None] = mapped_column(Text)
     complainant_phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
     channel: Mapped[str] = mapped_column(String(32))  # JR/T 0169 A

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -14,6 +15,9 @@ from sqlalchemy.engine import Engine
 from engine.db import models  # noqa: F401
 from engine.db.base import Base
 
+if TYPE_CHECKING:
+    from engine.privacy import Keyring
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -24,11 +28,13 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` (default: the newest)."""
+def upgrade(engine: Engine, revision: str = "head", *, keyring: Keyring | None = None) -> None:
+    """Bring the database schema up to ``revision`` (default: the newest). Revisions that rewrite personal data
+    (0020 encrypts names and birth dates) need the ``keyring`` when the tables hold rows."""
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["keyring"] = keyring
         command.upgrade(config, revision)
 
 

@@ -1,9 +1,10 @@
 """Tables for reaching customers: the customer profile care needs, consents, the outbox, in-app notices.
 
-Contact data (phone, e-mail, ID number) is stored encrypted (``*_enc``, see ``engine.privacy``) with
-a keyed hash (``*_index``) for exact lookups; nothing else in these tables is a direct identifier
-except the name, which lists mask. Birthdays are kept in the form the daily scan queries by index:
-``birthday_md`` ("MM-DD") for solar birthdays, ``lunar_month``/``lunar_day`` for lunar ones.
+The name, full birth date and contact data (phone, e-mail, ID number, address) are stored encrypted (``*_enc``,
+bound to their row and column, see ``engine.privacy``) with keyed hashes for lookups (``*_index``; ``name_search``:
+the blind index of name prefixes); the name and birth date read as plain attributes (``engine.db.protected``).
+The decision field by field is in docs/personal-data.md. Birthdays are kept in the form the daily scan queries by
+index: ``birthday_md`` ("MM-DD") for solar birthdays, ``lunar_month``/``lunar_day`` for lunar ones.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db.base import Base, BigId
+from engine.db.protected import HasProtected, protected_date, protected_text
+from engine.privacy import FieldCipher
 
 if TYPE_CHECKING:
     from engine.db.models import ProcessInstance
@@ -41,8 +44,9 @@ class OutboxStatus(enum.StrEnum):
 FINAL_OUTBOX_STATES = frozenset({OutboxStatus.SENT, OutboxStatus.SUPPRESSED, OutboxStatus.DEAD})
 
 
-class Customer(Base):
+class Customer(Base, HasProtected):
     __tablename__ = "customer"
+    __protected__ = ("name", "birth_date")
     __table_args__ = (
         Index("ix_customer_solar_birthday", "birthday_calendar", "birthday_md"),
         Index("ix_customer_lunar_birthday", "birthday_calendar", "lunar_month", "lunar_day"),
@@ -50,9 +54,12 @@ class Customer(Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the bank's customer number
-    name: Mapped[str] = mapped_column(String(128))
+    name = protected_text("customer")  # over name_enc
+    name_enc: Mapped[str | None] = mapped_column(Text)
+    name_search: Mapped[str | None] = mapped_column(Text)  # blind index: " <token of each prefix> … " (privacy)
     gender: Mapped[str | None] = mapped_column(String(1))  # "F" | "M"
-    birth_date: Mapped[date | None] = mapped_column(Date)
+    birth_date = protected_date("customer")  # over birth_date_enc; month-day and lunar date below stay in clear
+    birth_date_enc: Mapped[str | None] = mapped_column(Text)
     birthday_calendar: Mapped[str] = mapped_column(String(8), default="solar")  # "solar" | "lunar"
     birthday_md: Mapped[str | None] = mapped_column(String(5))  # "MM-DD" of the solar birth date
     lunar_month: Mapped[int | None] = mapped_column(Integer)
@@ -88,6 +95,10 @@ class Customer(Base):
     address_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    def on_seal(self, cipher: FieldCipher, changed: set[str]) -> None:
+        if "name" in changed:
+            self.name_search = cipher.name_tokens(self.name)
 
 
 class Consent(Base):

@@ -43,6 +43,7 @@ from engine.errors import ConflictError, CustomerNotFoundError, InvalidInputErro
 from engine.onboarding import questionnaire
 from engine.onboarding.idcard import InvalidIdNumberError, parse_id_number
 from engine.onboarding.tiering import TIER_ORDER, manager_groups_for, next_revisit_on, revisit_frequency
+from engine.privacy import customer_field
 from engine.services.customers import CHANNELS, CustomerInput, customer_row
 from engine.services.tiering import record_tier_change
 
@@ -108,8 +109,8 @@ def duplicate_check(ctx: EngineContext, params: Mapping[str, Any], call: Service
     except InvalidIdNumberError as exc:
         return {"id_valid": False, "id_problem": str(exc), "duplicate": False, "duplicate_reason": None}
     with ctx.sessions() as session:
-        names = list(session.scalars(select(Customer.name).where(
-            Customer.id_number_index == ctx.cipher.index(resident.number))))
+        names = [c.name for c in session.scalars(select(Customer).where(
+            Customer.id_number_index == ctx.cipher.index(resident.number)))]
     reason = None if not names else "same_person" if name in names else "name_mismatch"
     return {"id_valid": True, "id_problem": None, "duplicate": bool(names), "duplicate_reason": reason,
             "birth_date": resident.birth_date.isoformat(), "gender": resident.gender}
@@ -150,7 +151,8 @@ def create_customer(ctx: EngineContext, params: Mapping[str, Any], call: Service
     row.occupation, row.income_band, row.source_of_funds = (
         str(kyc.get(k) or "")[:limit] or None for k, limit in (("occupation", 32), ("income_band", 16),
                                                                ("source_of_funds", 32)))
-    row.address_enc = ctx.cipher.encrypt(str(kyc.get("address") or "").strip() or None)
+    row.address_enc = ctx.cipher.encrypt(str(kyc.get("address") or "").strip() or None,
+                                         customer_field("address", customer_id))
     recorded = sorted(k for k in ("occupation", "income_band", "source_of_funds", "address") if kyc.get(k))
     since = _local_day(ctx, call.now)
 

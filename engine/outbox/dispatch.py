@@ -30,6 +30,7 @@ from engine.outbox.policy import Decision, Recent, Recipient, Sendable, decide
 from engine.outbox.ports import OutboundMessage, PermanentChannelError, TransientChannelError
 from engine.outbox.store import DELIVERY_MESSAGE, open_params
 from engine.outbox.templates import TIER_NAMES, MessageTemplate, salutation
+from engine.privacy import customer_field
 from engine.views import SYSTEM
 
 log = logging.getLogger(__name__)
@@ -148,13 +149,13 @@ def _render(ctx: EngineContext, row: OutboxMessage, customer: Customer | None, t
     if customer is None or template is None or decision.channel is None:
         return None
     lang = customer.language if customer.language in template.texts else "zh-CN"
-    values = {**open_params(ctx.cipher, row.params), "name": customer.name,
-              "salutation": salutation(customer.name, customer.gender, lang),
+    values = {**open_params(ctx.cipher, row.params, row.idempotency_key), "name": customer.name or "",
+              "salutation": salutation(customer.name or "", customer.gender, lang),
               "tier_name": TIER_NAMES.get(lang, TIER_NAMES["zh-CN"]).get(customer.tier, customer.tier)}
     rendered = template.render(lang, values)
     address = {
-        "sms": lambda: ctx.cipher.decrypt(customer.phone_enc),
-        "email": lambda: ctx.cipher.decrypt(customer.email_enc),
+        "sms": lambda: ctx.cipher.decrypt(customer.phone_enc, customer_field("phone", customer.id)),
+        "email": lambda: ctx.cipher.decrypt(customer.email_enc, customer_field("email", customer.id)),
         "wechat": lambda: customer.wechat_openid,
         "inapp": lambda: customer.id,
     }[decision.channel]()

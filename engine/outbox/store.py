@@ -22,7 +22,7 @@ from engine import wakeups
 from engine.bpmn.workflow import ServiceCall
 from engine.db.outreach import OutboxMessage, OutboxStatus
 from engine.outbox.templates import CUSTOMER_FIELDS, MessageTemplate, TemplateError
-from engine.privacy import FieldCipher
+from engine.privacy import FieldCipher, Where
 
 NOTIFY_HANDLER = "careflow.notify"
 DELIVERY_MESSAGE = "careflow.delivery"
@@ -54,13 +54,19 @@ class OutboxIntent:
 SEALED = "$sealed"
 
 
-def seal_value(cipher: FieldCipher, value: Any) -> dict[str, str]:
+def param_field(outbox_key: str, name: str) -> Where:
+    """Where a sealed parameter lives: the message's idempotency key (known before the row is written) and name."""
+    return Where("outbox_message", f"params.{name}", outbox_key)
+
+
+def seal_value(cipher: FieldCipher, value: Any, outbox_key: str, name: str) -> dict[str, str]:
     """A parameter kept encrypted in the outbox row (a one-time code): only the dispatcher opens it to render."""
-    return {SEALED: cipher.encrypt(str(value)) or ""}
+    return {SEALED: cipher.encrypt(str(value), param_field(outbox_key, name)) or ""}
 
 
-def open_params(cipher: FieldCipher, params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: cipher.decrypt(v[SEALED]) if isinstance(v, dict) and SEALED in v else v for k, v in params.items()}
+def open_params(cipher: FieldCipher, params: Mapping[str, Any], outbox_key: str) -> dict[str, Any]:
+    return {k: cipher.decrypt(v[SEALED], param_field(outbox_key, k)) if isinstance(v, dict) and SEALED in v else v
+            for k, v in params.items()}
 
 
 def make_notify_handler(templates: Callable[[], Mapping[str, MessageTemplate]], defaults: Mapping[str, Any],
@@ -86,7 +92,7 @@ def make_notify_handler(templates: Callable[[], Mapping[str, MessageTemplate]], 
         call.effects.append(OutboxIntent(
             key=key, customer_id=str(customer) if customer else None, channel=channel, template=template.key,
             purpose=template.purpose, urgent=template.urgent,
-            params={k: seal_value(cipher, values[k]) if cipher is not None and k in template.secret else values[k]
+            params={k: seal_value(cipher, values[k], key, k) if cipher is not None and k in template.secret else values[k]
                     for k in template.params if k in values}, task_name=call.task_name,
         ))
         return {"outbox_key": key}

@@ -38,7 +38,9 @@ from engine.db.complaints import Complaint
 from engine.db.customer360 import CustomerAccount, CustomerHolding, Product, TierChange
 from engine.db.models import ProcessInstance
 from engine.db.outreach import Customer, OutboxMessage
+from engine.db.protected import cipher_of
 from engine.db.reporting import AumSnapshot
+from engine.privacy import Where
 
 # Product families a propensity model is trained for (loans and cards are credit decisions, not cross-sell).
 FAMILIES: dict[str, tuple[str, str]] = {
@@ -107,9 +109,12 @@ def _among(column: Any, ids: list[str] | None) -> ColumnElement[bool]:
 
 def _base(session: Session, ids: list[str] | None, day: date) -> dict[str, Row]:
     rows: dict[str, Row] = {}
-    for cid, born, since, aum, level in session.execute(select(
-            Customer.id, Customer.birth_date, Customer.customer_since, Customer.aum, Customer.risk_level)
+    cipher = cipher_of(session)
+    for cid, born_enc, since, aum, level in session.execute(select(
+            Customer.id, Customer.birth_date_enc, Customer.customer_since, Customer.aum, Customer.risk_level)
             .where(_among(Customer.id, ids))):
+        born_text = cipher.decrypt(born_enc, Where("customer", "birth_date", cid))
+        born = date.fromisoformat(born_text) if born_text else None
         row = dict.fromkeys(FEATURE_NAMES, 0.0)
         row["tenure_years"] = max((day - since).days, 0) / 365.25 if since else 0.0
         row["age"] = (day - born).days / 365.25 if born and born <= day else AGE_UNKNOWN

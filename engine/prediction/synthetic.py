@@ -47,8 +47,10 @@ from engine.db.base import Base
 from engine.db.complaints import Complaint
 from engine.db.customer360 import CustomerHolding, Product
 from engine.db.outreach import Customer, OutboxMessage
+from engine.db.protected import cipher_of
 from engine.db.reporting import AumSnapshot
 from engine.prediction.labels import Dataset, build_datasets, snapshots
+from engine.privacy import Where
 
 PRODUCTS = {"deposit": "SYN-DEP", "wmp": "SYN-WMP", "fund": "SYN-FUND", "insurance": "SYN-INS", "structured": "SYN-SD"}
 BUY_A = {"deposit": -3.5, "wmp": -3.6, "fund": -4.0, "insurance": -4.4, "structured": -4.6}
@@ -101,6 +103,10 @@ def generate(session: Session, *, customers: int, start: date, months: int, seed
     session.add_all([Product(code=code, name=f"合成{family}", family=family, risk_level=2, active=True)
                      for family, code in PRODUCTS.items()])
     session.flush()
+    cipher = cipher_of(session)  # names and birth dates are stored encrypted, as the bank's own rows are
+    for row in out.customers:
+        for name, value in (("name", row.pop("name")), ("birth_date", row.pop("birth_date").isoformat())):
+            row[f"{name}_enc"] = cipher.encrypt(value, Where("customer", name, row["id"]))
     connection = session.connection()
     for model, rows in ((Customer, out.customers), (AumSnapshot, out.snapshots), (CustomerHolding, out.holdings),
                         (Complaint, out.complaints), (OutboxMessage, out.messages)):
@@ -209,7 +215,7 @@ def _customer_row(p: _Person, end: date, zone: ZoneInfo) -> dict[str, Any]:
 
 def _complaint_row(p: _Person, day: date, rated: int | None, n: int, zone: ZoneInfo) -> dict[str, Any]:
     at = _at(day, zone)
-    return {"case_no": f"SYN{n:08d}", "customer_id": p.id, "complainant_name": "合成客户", "channel": "phone",
+    return {"case_no": f"SYN{n:08d}", "customer_id": p.id, "channel": "phone",
             "business_type": "rmb_savings", "cause": "service_attitude", "summary": "synthetic", "status": "closed",
             "received_at": at, "clock_started_on": day, "target_due_on": day, "legal_due_on": day, "warn_on": day,
             "satisfaction": rated, "source": "synthetic", "source_ref": f"syn-{n}", "created_at": at, "updated_at": at}

@@ -24,6 +24,7 @@ from engine.clock import Clock
 from engine.context import EngineContext
 from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
 from engine.errors import DefinitionNotFoundError, InvalidInputError
+from engine.privacy import state_field
 from engine.runtime import projection
 
 
@@ -75,14 +76,14 @@ def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clo
     """The instance's workflow as stored (read-only use: a step restores through ``engine.runtime.step``)."""
     bundle = load_bundle(ctx, session, instance.definition_id)
     engine = script_engine(ctx, clock, instance.id, instance.process_key)
-    workflow: CareflowWorkflow = load_state(ctx.cipher.unseal(instance.state), bundle.spec, bundle.subprocess_specs,
-                                            engine)
+    state = ctx.cipher.unseal(instance.state, state_field(instance.id))
+    workflow: CareflowWorkflow = load_state(state, bundle.spec, bundle.subprocess_specs, engine)
     return workflow
 
 
 def stored_task_data(ctx: EngineContext, instance: ProcessInstance, task_id: uuid.UUID) -> dict[str, Any] | None:
     """A task's data as stored, read without restoring the workflow (opening a task only shows it)."""
-    return task_data(ctx.cipher.unseal(instance.state), str(task_id))
+    return task_data(ctx.cipher.unseal(instance.state, state_field(instance.id)), str(task_id))
 
 
 def run_steps(workflow: CareflowWorkflow) -> StepFailure | None:

@@ -65,6 +65,7 @@ from engine.errors import (
     ProcessScriptError,
     StepFailedError,
 )
+from engine.privacy import state_field
 from engine.runtime import four_eyes, projection, rows
 from engine.runtime.effects import apply_effects
 from engine.runtime.instance import (
@@ -126,7 +127,7 @@ class Step:
         if self._workflow is None:
             engine = script_engine(self.ctx, self.clock, self.instance.id, self.instance.process_key)
             bundle = self.bundle
-            self._workflow = load_state(self.ctx.cipher.unseal(self.instance.state), bundle.spec,
+            self._workflow = load_state(self.ctx.cipher.unseal(self.instance.state, state_field(self.instance.id)), bundle.spec,
                                         bundle.subprocess_specs, engine)
         return self._workflow
 
@@ -264,7 +265,7 @@ class Step:
     def seal(self) -> None:
         """Serialize and seal the state before the write transaction (it may fail: an incident, not a lock)."""
         if self._moved and self._workflow is not None:
-            self._sealed = self.ctx.cipher.seal(dump_state(self._workflow))
+            self._sealed = self.ctx.cipher.seal(dump_state(self._workflow), state_field(self.instance.id))
 
     def store(self, session: Session) -> None:
         """The write phase: the act's own writes → instance row (revision check) → effects → query tables → audit.

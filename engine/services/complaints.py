@@ -44,7 +44,7 @@ from engine.errors import (
     MessageNotCorrelatedError,
     PermissionDeniedError,
 )
-from engine.privacy import mask_name, mask_phone, normalise
+from engine.privacy import complainant_phone, mask_name, mask_phone, normalise
 from engine.services.instances import StartRequest, start_in
 from engine.services.messages import deliver_trusted
 from engine.views import Actor
@@ -293,9 +293,10 @@ def _new_case(ctx: EngineContext, session: Session, data: ComplaintInput, actor:
     clock = dl.CaseClock(started_on=dl.local_day(received_at, zone), regulator_due_on=data.regulator_due_on)
     due = dl.deadlines(clock, ctx.calendar, ctx.settings)
     phone = normalise(data.complainant_phone) if data.complainant_phone else None
+    case_no = _next_case_no(session, dl.local_day(now, zone))
     case = Complaint(
-        case_no=_next_case_no(session, dl.local_day(now, zone)), customer_id=data.customer_id,
-        complainant_name=data.complainant_name.strip(), complainant_phone_enc=ctx.cipher.encrypt(phone),
+        case_no=case_no, customer_id=data.customer_id, complainant_name=data.complainant_name.strip(),
+        complainant_phone_enc=ctx.cipher.encrypt(phone, complainant_phone(case_no)),
         complainant_phone_index=ctx.cipher.index(phone), channel=data.channel, business_type=data.business_type,
         cause=data.cause, summary=data.summary.strip(), facts=data.facts, request=data.request,
         amount=Decimal(data.amount) if data.amount is not None else None, group_size=data.group_size,
@@ -436,7 +437,7 @@ def _events(session: Session, ids: Sequence[int]) -> dict[int, list[ComplaintEve
 def _view(ctx: EngineContext, case: Complaint, events: list[ComplaintEvent], *, customer: bool) -> ComplaintView:
     today = dl.local_day(ctx.clock.now(), ctx.settings.zone)
     answered = case.status == ComplaintStatus.ANSWERED.value
-    phone = ctx.cipher.decrypt(case.complainant_phone_enc) if case.complainant_phone_enc else None
+    phone = ctx.cipher.decrypt(case.complainant_phone_enc, complainant_phone(case.case_no))
     return ComplaintView(
         case_no=case.case_no, status=case.status, channel=case.channel, business_type=case.business_type,
         cause=case.cause, summary=case.summary, customer_id=case.customer_id,

@@ -38,7 +38,7 @@ from engine.db.models import AuditEvent, HumanTask, ProcessInstance
 from engine.db.outreach import Consent, Customer, OutboxMessage
 from engine.db.session import unit_of_work
 from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDeniedError
-from engine.privacy import mask_address, mask_email, mask_name, mask_phone, normalise
+from engine.privacy import customer_field, mask_address, mask_email, mask_name, mask_phone, normalise
 from engine.rules.care_dates import age_on
 from engine.services.authz import require_role
 from engine.services.customers import customer_access
@@ -208,8 +208,7 @@ def _search(ctx: EngineContext, q: str) -> ColumnElement[bool]:
         return Customer.phone_index == ctx.cipher.index(compact)
     if len(compact) == 18 and compact[:17].isdigit():
         return Customer.id_number_index == ctx.cipher.index(compact)
-    prefix = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return or_(Customer.id == text, Customer.name.like(prefix, escape="\\"))
+    return or_(Customer.id == text, Customer.name_search.like(f"% {ctx.cipher.name_token(text)} %"))
 
 
 def list_customers(ctx: EngineContext, *, actor: Actor, q: str | None = None, tier: str | None = None,
@@ -237,7 +236,8 @@ def list_customers(ctx: EngineContext, *, actor: Actor, q: str | None = None, ti
     with unit_of_work(ctx.sessions) as session:
         rows = session.scalars(stmt.order_by(Customer.id).limit(limit + 1)).all()
         items = [CustomerListItem(
-            id=r.id, name=mask_name(r.name), phone=mask_phone(ctx.cipher.decrypt(r.phone_enc)), tier=r.tier,
+            id=r.id, name=mask_name(r.name), phone=mask_phone(ctx.cipher.decrypt(r.phone_enc, customer_field("phone", r.id))),
+            tier=r.tier,
             branch=r.branch, manager=r.manager, aum=Decimal(r.aum or 0), risk_level=_risk(r.risk_level), status=r.status,
         ) for r in rows[:limit]]
         audit.append(session, stream=f"user:{actor.username}", actor=actor.username, action="customers.listed",
@@ -291,16 +291,19 @@ def customer_360(ctx: EngineContext, customer_id: str, actor: Actor, *, timeline
         access = customer_access(ctx, session, actor, c)
         audit.append(session, stream=f"customer:{c.id}", actor=actor.username, action="customer.viewed",
                      subject_type="customer", subject_id=c.id, at=now, after={"purpose": access.purpose})
-        number = ctx.cipher.decrypt(c.id_number_enc)
+        number = ctx.cipher.decrypt(c.id_number_enc, customer_field("id_number", c.id))
+        def opened(column: str) -> str | None:
+            return ctx.cipher.decrypt(getattr(c, f"{column}_enc"), customer_field(column, c.id))
+
         return Customer360(
-            id=c.id, name=c.name if access.full_name else mask_name(c.name), gender=c.gender,
+            id=c.id, name=(c.name or "") if access.full_name else mask_name(c.name), gender=c.gender,
             age=age_on(c.birth_date, today) if c.birth_date else None, birthday=_birthday(c),
-            birthday_calendar=c.birthday_calendar, phone=mask_phone(ctx.cipher.decrypt(c.phone_enc)),
-            email=mask_email(ctx.cipher.decrypt(c.email_enc)), id_number=("*" * 14 + number[-4:]) if number else "",
+            birthday_calendar=c.birthday_calendar, phone=mask_phone(opened("phone")),
+            email=mask_email(opened("email")), id_number=("*" * 14 + number[-4:]) if number else "",
             can_reveal=access.may_reveal, tier=c.tier, branch=c.branch, manager=c.manager, status=c.status,
             language=c.language, preferred_channel=c.preferred_channel, do_not_disturb=c.do_not_disturb,
             customer_since=c.customer_since, occupation=c.occupation, income_band=c.income_band,
-            source_of_funds=c.source_of_funds, address=mask_address(ctx.cipher.decrypt(c.address_enc)),
+            source_of_funds=c.source_of_funds, address=mask_address(opened("address")),
             aum=Decimal(c.aum or 0), risk_level=_risk(c.risk_level),
             risk_valid_until=c.risk_valid_until, risk_expired=c.risk_valid_until is None or c.risk_valid_until < today,
             accounts=_accounts(session, c.id), holdings=_holdings(session, c.id), tier_history=_tiers(session, c.id),
@@ -367,7 +370,7 @@ def reveal_contact(ctx: EngineContext, customer_id: str, field: str, actor: Acto
             raise InvalidInputError(f"say why you need it ({MIN_REASON} to 200 characters): the reason is recorded",
                                     details={"field": "reason"})
         value = ctx.cipher.decrypt({"phone": customer.phone_enc, "email": customer.email_enc,
-                                    "address": customer.address_enc}[field]) or ""
+                                    "address": customer.address_enc}[field], customer_field(field, customer_id)) or ""
         audit.append(session, stream=f"customer:{customer_id}", actor=actor.username, action="customer.contact_revealed",
                      subject_type="customer", subject_id=customer_id, at=now,
                      after={"field": field, "reason": reason})

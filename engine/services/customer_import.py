@@ -31,6 +31,7 @@ from engine.db.customer360 import CustomerAccount, CustomerHolding, CustomerImpo
 from engine.db.outreach import Consent, Customer
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError, NotFoundError
+from engine.privacy import customer_field
 from engine.rules.care_dates import LunarBirthday
 from engine.services.authz import require_role
 from engine.services.customer_records import (
@@ -270,11 +271,12 @@ def _update_profile(ctx: EngineContext, customer: Customer, data: dict[str, Any]
     cipher = ctx.cipher
     for name, index_column in (("phone", "phone_index"), ("id_number", "id_number_index")):
         if name in data and getattr(customer, index_column) != cipher.index(data[name]):
-            setattr(customer, f"{name}_enc", cipher.encrypt(data[name]))
+            setattr(customer, f"{name}_enc", cipher.encrypt(data[name], customer_field(name, customer.id)))
             setattr(customer, index_column, cipher.index(data[name]))
             changed.append(name)
-    if "email" in data and cipher.decrypt(customer.email_enc) != (data["email"] or None):
-        customer.email_enc = cipher.encrypt(data["email"])
+    email = customer_field("email", customer.id)
+    if "email" in data and cipher.decrypt(customer.email_enc, email) != (data["email"] or None):
+        customer.email_enc = cipher.encrypt(data["email"], email)
         changed.append("email")
     return changed
 

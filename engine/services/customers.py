@@ -19,7 +19,7 @@ from engine.db.models import HumanTask
 from engine.db.outreach import Consent, Customer, CustomerStatus
 from engine.db.session import unit_of_work
 from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDeniedError
-from engine.privacy import mask_name, mask_phone
+from engine.privacy import customer_field, mask_name, mask_phone
 from engine.rules.care_dates import LunarBirthday, age_on
 from engine.runtime import lifecycle
 from engine.runtime.projection import OPEN_STATES
@@ -78,9 +78,11 @@ def customer_row(ctx: EngineContext, data: CustomerInput) -> Customer:
         birthday_md=data.birth_date.strftime("%m-%d") if data.birth_date else None,
         lunar_month=lunar.month if lunar else None, lunar_day=lunar.day if lunar else None,
         lunar_leap=bool(lunar and lunar.leap), tier=data.tier, branch=data.branch, manager=data.manager,
-        phone_enc=ctx.cipher.encrypt(data.phone), phone_index=ctx.cipher.index(data.phone),
-        email_enc=ctx.cipher.encrypt(data.email),
-        id_number_enc=ctx.cipher.encrypt(data.id_number), id_number_index=ctx.cipher.index(data.id_number),
+        phone_enc=ctx.cipher.encrypt(data.phone, customer_field("phone", data.id)),
+        phone_index=ctx.cipher.index(data.phone),
+        email_enc=ctx.cipher.encrypt(data.email, customer_field("email", data.id)),
+        id_number_enc=ctx.cipher.encrypt(data.id_number, customer_field("id_number", data.id)),
+        id_number_index=ctx.cipher.index(data.id_number),
         wechat_openid=data.wechat_openid, language=data.language, preferred_channel=data.preferred_channel,
         do_not_disturb=False, status=CustomerStatus.ACTIVE.value, next_revisit_on=data.next_revisit_on,
         created_at=now, updated_at=now,
@@ -193,9 +195,10 @@ def customer_summary(ctx: EngineContext, customer_id: str, *, actor: Actor) -> C
         marketing = session.scalar(select(Consent.granted).where(
             Consent.customer_id == customer_id, Consent.channel == "all", Consent.purpose == "marketing"))
         return CustomerSummary(
-            id=customer.id, name=customer.name if sees_full_name(ctx, actor, customer) else mask_name(customer.name),
+            id=customer.id, name=(customer.name or "") if sees_full_name(ctx, actor, customer) else mask_name(customer.name),
             tier=customer.tier, manager=customer.manager,
-            branch=customer.branch, phone=mask_phone(ctx.cipher.decrypt(customer.phone_enc)),
+            branch=customer.branch, phone=mask_phone(ctx.cipher.decrypt(customer.phone_enc,
+                                                                        customer_field("phone", customer.id))),
             age=age_on(customer.birth_date, today) if customer.birth_date else None,
             do_not_disturb=customer.do_not_disturb, marketing_consent=bool(marketing), status=customer.status,
         )

@@ -101,7 +101,8 @@ def request_code(ctx: EngineContext, phone: str, *, ip: str | None) -> CodeReque
             row.outbox_key = f"otp:{row.id}"
             OutboxIntent(
                 key=row.outbox_key, customer_id=customer_id, channel="sms", template=TEMPLATE, purpose="service",
-                urgent=True, params={"code": seal_value(ctx.cipher, code), "bank_name": ctx.settings.bank_name},
+                urgent=True, params={"code": seal_value(ctx.cipher, code, row.outbox_key, "code"),
+                                     "bank_name": ctx.settings.bank_name},
             ).apply(session, None, now)
         audit.append(session, stream=f"customer:{customer_id}" if customer_id else "portal:unknown",
                      actor="portal", action="portal.code_requested", subject_type="portal_code",

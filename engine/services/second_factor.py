@@ -21,6 +21,7 @@ from engine.context import EngineContext
 from engine.db.models import User
 from engine.db.session import unit_of_work
 from engine.errors import AuthenticationError, InvalidInputError, PermissionDeniedError, UserNotFoundError
+from engine.privacy import totp_secret_field
 from engine.services import throttle
 from engine.views import Actor
 
@@ -80,7 +81,8 @@ def enrol(ctx: EngineContext, actor: Actor, secret: str, code: str) -> None:
         user = session.scalars(select(User).where(User.username == actor.username).with_for_update()).first()
         if user is None:
             raise UserNotFoundError(f"no user {actor.username!r}")
-        user.totp_secret, user.totp_last_step = ctx.cipher.encrypt(secret), step
+        user.totp_secret = ctx.cipher.encrypt(secret, totp_secret_field(actor.username))
+        user.totp_last_step = step
         audit.append(session, stream=f"user:{actor.username}", actor=actor.username, action="totp.enrolled",
                      subject_type="user", subject_id=actor.username, at=now)
 
@@ -97,7 +99,8 @@ def verify(ctx: EngineContext, username: str, code: str) -> None:
     throttle.check(ctx, [key])
     with unit_of_work(ctx.sessions) as session:
         user = session.scalars(select(User).where(User.username == username).with_for_update()).first()
-        secret = ctx.cipher.decrypt(user.totp_secret) if user is not None and user.totp_secret else None
+        secret = (ctx.cipher.decrypt(user.totp_secret, totp_secret_field(username))
+                  if user is not None and user.totp_secret else None)
         step = _step(ctx, code, secret, user.totp_last_step) if secret and user is not None else None
         if step is not None and user is not None:
             user.totp_last_step = step

@@ -13,6 +13,7 @@ from engine.db.outreach import OutboxMessage
 from engine.errors import PermissionDeniedError
 from engine.outbox import dispatch
 from engine.outbox.dispatch import dispatch_due
+from engine.privacy import customer_field
 from engine.services import outbox
 from engine.services.customers import set_do_not_disturb
 from engine.views import SYSTEM
@@ -178,9 +179,10 @@ def test_do_not_disturb_set_after_queueing_stops_the_message(ctx):
 def test_contact_data_is_encrypted_at_rest(ctx):
     _birthday_today(ctx, phone="13912345678", email="li.wei@example.cn")
     with ctx.db.connect() as conn:
-        raw = conn.exec_driver_sql("SELECT phone_enc, email_enc, phone_index FROM customer").one()
+        raw = conn.exec_driver_sql("SELECT phone_enc, email_enc, phone_index, id FROM customer").one()
     assert "13912345678" not in str(raw) and "li.wei" not in str(raw)
-    assert ctx.cipher.decrypt(raw[0]) == "13912345678" and raw[2] == ctx.cipher.index("+86 139-1234-5678")
+    assert ctx.cipher.decrypt(raw[0], customer_field("phone", raw[3])) == "13912345678"
+    assert raw[2] == ctx.cipher.index("+86 139-1234-5678")
 
 
 def test_supervisors_see_dead_letters_and_can_retry_them(ctx, clock, people):

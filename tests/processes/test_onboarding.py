@@ -13,6 +13,7 @@ from engine.context import build_engine
 from engine.db.customer360 import RiskAssessment, TierChange
 from engine.db.models import AuditEvent
 from engine.db.outreach import Consent, Customer, OutboxMessage
+from engine.privacy import customer_field
 from engine.services import identity, instances, tasks
 from engine.views import SYSTEM
 from tests.support.care import ROOT, add_customers, customer
@@ -83,9 +84,11 @@ def test_onboarding_straight_through(ctx, clock, settings, db, staff, fresh_cont
     row = new[0]
     assert (row.name, row.birth_date, row.gender, row.branch) == ("李雷", date(1990, 3, 7), "M", "浦东支行")
     assert ID_NUMBER not in (row.id_number_enc or "") and "13912345678" not in (row.phone_enc or "")
-    assert ctx.cipher.decrypt(row.id_number_enc) == ID_NUMBER and ctx.cipher.decrypt(row.phone_enc) == "13912345678"
+    assert ctx.cipher.decrypt(row.id_number_enc, customer_field("id_number", row.id)) == ID_NUMBER
+    assert ctx.cipher.decrypt(row.phone_enc, customer_field("phone", row.id)) == "13912345678"
     assert (row.occupation, row.income_band, row.source_of_funds) == ("professional", "500k_1m", KYC["source_of_funds"])
-    assert "世纪大道" not in (row.address_enc or "") and ctx.cipher.decrypt(row.address_enc) == KYC["address"]
+    assert "世纪大道" not in (row.address_enc or "")
+    assert ctx.cipher.decrypt(row.address_enc, customer_field("address", row.id)) == KYC["address"]
     assert row.id_number_index == ctx.cipher.index(ID_NUMBER)
     assert (row.tier, row.aum, row.manager) == ("platinum", Decimal("300000.00"), "wm2")
     assert (row.risk_level, row.risk_valid_until, row.customer_since) == (3, date(2026, 3, 3), date(2025, 3, 3))

@@ -411,11 +411,12 @@ def test_a_supervisor_with_a_second_factor_needs_the_code_to_sign_in(app, ctx, c
 
 def test_the_second_factor_secret_is_stored_encrypted_and_staff_have_no_enrolment(app, ctx, clock):
     from engine.db.models import User
+    from engine.privacy import totp_secret_field
 
     secret = _enrol(app, clock, "root")
     with ctx.sessions() as session:
         stored = session.scalars(select(User.totp_secret).where(User.username == "root")).one()
-    assert stored and secret not in stored and ctx.cipher.decrypt(stored) == secret
+    assert stored and secret not in stored and ctx.cipher.decrypt(stored, totp_secret_field("root")) == secret
     alice, _ = login(app, "alice")
     assert alice.get("/account/second-factor").status_code == 403
 

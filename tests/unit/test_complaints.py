@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from engine.complaints import codes
 from engine.db.complaints import Complaint
@@ -17,6 +17,7 @@ from engine.errors import (
     InvalidTransitionError,
     PermissionDeniedError,
 )
+from engine.privacy import Where, complainant_phone
 from engine.services import complaints
 from engine.views import Actor
 from tests.processes.test_complaint_handling import complaint, deploy_complaints
@@ -128,7 +129,11 @@ def test_personal_data_is_encrypted_and_masked(ctx, filed):
         row = session.scalars(select(Complaint)).one()
     assert "13800138000" not in (row.complainant_phone_enc or "")
     assert row.complainant_phone_index == ctx.cipher.index("13800138000")
-    assert ctx.cipher.decrypt(row.complainant_phone_enc) == "13800138000"
+    assert ctx.cipher.decrypt(row.complainant_phone_enc, complainant_phone(row.case_no)) == "13800138000"
+    with ctx.db.connect() as conn:  # the complainant's name too (finding 12), bound to the case
+        raw = conn.execute(text("SELECT * FROM complaint")).mappings().one()
+    assert "欧阳" not in " ".join(str(v) for v in raw.values())
+    assert ctx.cipher.decrypt(raw["complainant_name_enc"], Where("complaint", "complainant_name", row.case_no)) == "欧阳小明"
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -13,6 +13,7 @@ from engine.db.customer360 import CustomerAccount, CustomerHolding, RiskAssessme
 from engine.db.models import AuditEvent
 from engine.db.outreach import Customer, OutboxMessage
 from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDeniedError
+from engine.privacy import customer_field
 from engine.services import customers, instances
 from engine.services.customer360 import customer_360, list_customers, reveal_contact, seed_products
 from engine.services.customers import CustomerInput
@@ -173,7 +174,7 @@ def test_the_kyc_address_is_encrypted_masked_and_revealed_only_with_an_audit(ctx
     with ctx.sessions.begin() as s:
         row = s.get(Customer, "K1")
         row.occupation, row.income_band, row.source_of_funds = "retired", "100k_500k", "pension"
-        row.address_enc = ctx.cipher.encrypt("北京市朝阳区建国路88号")
+        row.address_enc = ctx.cipher.encrypt("北京市朝阳区建国路88号", customer_field("address", "K1"))
     view = customer_360(ctx, "K1", people["bob"])
     assert (view.occupation, view.income_band, view.source_of_funds, view.address) == (
         "retired", "100k_500k", "pension", "北京市朝阳区***")

@@ -35,6 +35,13 @@ def test_jobs_are_armed_at_once_so_overdue_work_is_caught_up(ctx, clock, paused)
     assert str(scans.trigger.timezone) == "Asia/Shanghai" and "hour='9'" in str(scans.trigger)
 
 
+def test_the_audit_chain_is_verified_every_night(ctx, paused):
+    scheduler, _ = _scheduler(ctx, paused)
+    check = scheduler.get_job("audit.daily_check")
+    assert str(check.trigger.timezone) == "Asia/Shanghai" and "hour='2'" in str(check.trigger)
+    assert check.func().ok  # runs engine.audit_check.daily_check on the context
+
+
 def test_a_new_timer_pokes_the_sweep_to_its_due_time(ctx, clock, paused):
     deploy(ctx, ("t.bpmn", linear("t", timer_catch("wait", "duration", '"PT10M"'))))
     scheduler, jobs = _scheduler(ctx, paused, max_idle=3600)

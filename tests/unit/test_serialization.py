@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.bpmn.serializer import STATE_VERSION, dump_state, load_state
 from engine.db.models import ProcessInstance
+from engine.privacy import state_field
 from engine.services import instances
 from engine.views import SYSTEM
 from tests.support import bpmn as b
@@ -122,7 +123,7 @@ def test_a_tasks_stored_data_is_read_without_restoring_the_workflow(ctx, people)
     assert opened == {"amount": 40, "note": "tmp", "labels": {"a": [1, 2]}, "answer": "好", "inner": 41}
     with ctx.sessions.begin() as session:
         row = session.get_one(ProcessInstance, uuid.UUID(started.id))
-        text = ctx.cipher.unseal(row.state)
+        text = ctx.cipher.unseal(row.state, state_field(row.id))
         workflow = runtime.restore(ctx, session, row, ctx.clock)
     every = [*workflow.tasks.values(), *(t for sub in workflow.subprocesses.values() for t in sub.tasks.values())]
     assert len(every) > 10

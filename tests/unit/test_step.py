@@ -13,6 +13,7 @@ from engine.context import build_engine
 from engine.db.models import ProcessInstance
 from engine.db.session import unit_of_work
 from engine.errors import InvalidTransitionError, StepFailedError
+from engine.privacy import state_field
 from engine.services import instances, tasks, timers
 from engine.views import SYSTEM
 from tests.support import bpmn as b
@@ -116,7 +117,8 @@ def test_an_instance_whose_state_cannot_be_restored_can_still_be_terminated(ctx,
     started = instances.start_instance(ctx, process_key="p", actor=SYSTEM)
     with unit_of_work(ctx.sessions) as session:
         session.execute(update(ProcessInstance).where(ProcessInstance.id == uuid.UUID(started.id))
-                        .values(state=ctx.cipher.seal('{"careflow_state": 1, "workflow": {"broken": true}}'),
+                        .values(state=ctx.cipher.seal('{"careflow_state": 1, "workflow": {"broken": true}}',
+                                                     state_field(started.id)),
                                 status="error"))
     with pytest.raises(StepFailedError):
         instances.retry_instance(ctx, started.id, actor=people["sam"])

@@ -10,7 +10,7 @@ from engine.bpmn.workflow import ServiceCall
 from engine.config import DEFAULT_TEMPLATES
 from engine.outbox.store import OutboxIntent, make_notify_handler, open_params
 from engine.outbox.templates import TemplateError, load_templates, parse_templates
-from engine.privacy import FieldCipher, new_data_key
+from engine.privacy import CiphertextMismatchError, FieldCipher, new_data_key
 
 OK = {"zh-CN": {"body": "您的验证码是{{ code }}"}, "en": {"body": "Your code is {{ code }}"}}
 
@@ -40,4 +40,6 @@ def test_notify_seals_secret_parameters_and_the_dispatcher_opens_them():
     notify({"template": "otp", "customer_id": "C1", "code": "428731"}, call)
     [intent] = call.effects
     assert isinstance(intent, OutboxIntent) and "428731" not in str(intent.params)
-    assert open_params(cipher, intent.params) == {"code": "428731"}
+    assert open_params(cipher, intent.params, intent.key) == {"code": "428731"}
+    with pytest.raises(CiphertextMismatchError):  # sealed for its own message only
+        open_params(cipher, intent.params, "another-message")
