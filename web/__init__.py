@@ -15,22 +15,24 @@ from engine.context import EngineContext, build_engine
 def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineContext | None = None) -> Flask:
     """Build the app. Production reads the environment; tests pass a ready EngineContext."""
     app = Flask(__name__, instance_relative_config=True)
+    careflow = engine or build_engine(Settings.from_env())
     app.config.from_mapping(
+        MAX_CONTENT_LENGTH=careflow.settings.request_max_bytes,
         SECRET_KEY=os.environ.get("CAREFLOW_SECRET_KEY") or secrets.token_hex(32),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("CAREFLOW_SECURE_COOKIES", "") == "1",
-        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
         JSON_AS_ASCII=False,
     )
     if test_config:
         app.config.from_mapping(test_config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["careflow"] = engine or build_engine(Settings.from_env())
+    app.extensions["careflow"] = careflow
 
     from web import (
         admin,
         auth,
+        bodyguard,
         complaints_desk,
         customers,
         designer,
@@ -46,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     from web.api import bp as api_bp
     from web.scores import bp as scores_bp
 
+    bodyguard.init_app(app)  # first: the body's shape before anything reads it or asks who sent it
     i18n.init_app(app)
     auth.init_app(app)
     errors.init_app(app)

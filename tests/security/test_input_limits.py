@@ -1,0 +1,130 @@
+"""Finding 7: hostile request bodies answer 4xx with a message, never a 500 (and nothing half-stored).
+
+A 50,000-deep JSON body, a lone UTF-16 surrogate (``"\\ud800"``, which JSON can spell but UTF-8 cannot store), invalid
+UTF-8 bytes and a variables tree deeper than the serializer can walk must each be refused where they come in: before
+authentication for the shape of the body, at the engine's service boundary for what the CLI and web both pass on.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.errors import InvalidInputError
+from engine.services import collaboration, identity, instances, tasks
+from tests.support import bpmn as b
+from web import create_app
+
+DEEP = 50_000
+
+
+@pytest.fixture
+def app(ctx, people):
+    return create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def alice(ctx, people):
+    return {"Authorization": f"Bearer {identity.create_token(ctx, username='alice')}"}
+
+
+@pytest.fixture
+def flow(ctx, people):
+    from engine.bpmn.loader import SourceFile
+    from engine.services import definitions
+
+    xml = b.linear("limits_flow", b.user_task("write", candidateGroups="service_team"))
+    definitions.deploy_definition(ctx, files=[SourceFile("limits_flow.bpmn", xml)], actor=people["dora"])
+    return "limits_flow"
+
+
+def _deep(depth: int, leaf: str = "1") -> bytes:
+    return ("[" * depth + leaf + "]" * depth).encode()
+
+
+def _refused(response, *codes: int) -> None:
+    assert response.status_code in (codes or (400, 413, 422)), (response.status_code, response.data[:300])
+    assert response.is_json and response.json["error"]["message"], response.data[:300]
+
+
+def test_a_50000_deep_body_is_refused_with_a_message_when_logged_in(client, alice, flow):
+    body = b'{"process_key": "limits_flow", "variables": {"x": ' + _deep(DEEP) + b"}}"
+    _refused(client.post("/api/v1/instances", data=body, content_type="application/json", headers=alice))
+
+
+def test_a_50000_deep_body_with_a_nul_is_refused_before_login(client):
+    body = _deep(DEEP, '"\\u0000"')
+    _refused(client.post("/api/v1/instances", data=body, content_type="application/json"))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/instances", "/api/v1/messages", "/api/v1/complaints",
+                                  "/api/v1/tasks/x/comments"])
+def test_deep_bodies_are_refused_on_any_route_before_authentication(client, path):
+    _refused(client.post(path, data=_deep(DEEP), content_type="application/json"))
+
+
+def test_a_lone_surrogate_in_a_comment_is_refused(ctx, client, alice, flow, people):
+    instances.start_instance(ctx, process_key=flow, actor=people["alice"])
+    [task] = tasks.list_tasks(ctx, actor=people["alice"], view="queue").items
+    body = b'{"text": "hello \\ud800 world"}'
+    _refused(client.post(f"/api/v1/tasks/{task.id}/comments", data=body, content_type="application/json",
+                         headers=alice))
+    assert collaboration.list_comments(ctx, task.id, actor=people["alice"]) == []
+
+
+def test_a_lone_surrogate_in_start_variables_is_refused_and_leaves_no_broken_task(ctx, client, alice, flow, people):
+    body = b'{"process_key": "limits_flow", "variables": {"note": "\\udfff"}}'
+    _refused(client.post("/api/v1/instances", data=body, content_type="application/json", headers=alice))
+    assert tasks.list_tasks(ctx, actor=people["alice"], view="queue").items == []
+
+
+def test_invalid_utf8_in_a_json_body_is_refused(client, alice, flow):
+    body = b'{"process_key": "limits_flow", "variables": {"note": "\xff\xfe"}}'
+    _refused(client.post("/api/v1/instances", data=body, content_type="application/json", headers=alice))
+
+
+def test_invalid_utf8_in_a_form_field_is_refused(client, alice, flow):
+    response = client.post("/api/v1/definitions", data=b"process_key=%ff%fe", headers=alice,
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code < 500, response.data[:300]
+
+
+def test_an_instance_started_with_900_levels_of_variables_is_not_a_500(client, alice, flow):
+    nested: object = 1
+    for _ in range(900):
+        nested = {"a": nested}
+    body = json.dumps({"process_key": "limits_flow", "variables": {"x": nested}})
+    response = client.post("/api/v1/instances", data=body, content_type="application/json", headers=alice)
+    _refused(response)
+
+
+def test_a_body_over_the_size_limit_is_413_with_a_message(app, client, alice):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    _refused(client.post("/api/v1/instances", data=b'{"x": "' + b"a" * 2000 + b'"}', content_type="application/json",
+                         headers=alice), 413)
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("variables", [{"x": "\ud800"}, {"\udc00": 1}, {"x": _nested(100)}])
+def test_the_engine_refuses_bad_variables_for_every_caller(ctx, flow, people, variables):
+    with pytest.raises(InvalidInputError):
+        instances.start_instance(ctx, process_key=flow, actor=people["alice"], variables=variables)
+
+
+def test_the_engine_refuses_a_comment_with_a_lone_surrogate(ctx, flow, people):
+    instances.start_instance(ctx, process_key=flow, actor=people["alice"])
+    [task] = tasks.list_tasks(ctx, actor=people["alice"], view="queue").items
+    with pytest.raises(InvalidInputError):
+        collaboration.add_comment(ctx, task.id, actor=people["alice"], text="bad \udbff")
