@@ -243,8 +243,9 @@ def scheduler() -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from engine.scheduler import install_jobs
+    from web import logsafe
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsafe.configure(logging.INFO)  # escaped lines: no log argument can forge a line
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs (tokens)
     from engine.bpmn.limits import cap_process_memory
 
