@@ -464,6 +464,11 @@ def demo_load() -> None:
         click.echo(line)
 
 
+from web.cli_intake import intake  # noqa: E402  (careflow intake secret add|list|retire)
+
+main.add_command(intake)
+
+
 def run() -> None:
     try:
         main(standalone_mode=True)
