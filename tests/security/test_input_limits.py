@@ -128,3 +128,9 @@ def test_the_engine_refuses_a_comment_with_a_lone_surrogate(ctx, flow, people):
     [task] = tasks.list_tasks(ctx, actor=people["alice"], view="queue").items
     with pytest.raises(InvalidInputError):
         collaboration.add_comment(ctx, task.id, actor=people["alice"], text="bad \udbff")
+
+
+def test_a_page_opened_with_an_api_token_is_a_401_not_a_500(client, alice):
+    """Found by tests/security/test_fuzz.py: flask-login flashed into the token caller's null session."""
+    response = client.get("/inbox", headers=alice)
+    assert response.status_code == 401 and "session" in response.json["error"]["message"]
