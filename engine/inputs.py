@@ -15,6 +15,7 @@ take the limits as arguments and raise :class:`InvalidInputError` with a message
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -106,6 +107,15 @@ def json_depth_exceeds(raw: bytes, max_depth: int) -> bool:
         elif bracket in (b"]", b"}"):
             depth -= 1
     return False
+
+
+def loads(text: str, field: str, max_depth: int) -> Any:
+    """``json.loads`` for text from outside: InvalidInputError when nested deeper than ``max_depth`` (checked first,
+    without recursion) or holding unstorable text; ValueError when it is not JSON at all."""
+    if json_depth_exceeds(text.encode("utf-8", "surrogatepass"), max_depth):
+        raise InvalidInputError(f"{field} is nested deeper than {max_depth} levels",
+                                details={"field": field, "max_depth": max_depth})
+    return check_value(json.loads(text), field, InputLimits(max_depth=max_depth, max_bytes=len(text) * 8 + 64))
 
 
 def _unstorable_message(field: str, char: str) -> str:

@@ -134,3 +134,20 @@ def test_a_page_opened_with_an_api_token_is_a_401_not_a_500(client, alice):
     """Found by tests/security/test_fuzz.py: flask-login flashed into the token caller's null session."""
     response = client.get("/inbox", headers=alice)
     assert response.status_code == 401 and "session" in response.json["error"]["message"]
+
+
+def test_deep_json_in_a_form_field_is_refused_on_the_pages(app, ctx, flow, people):
+    """form-js posts its data as JSON in a form field, and a supervisor's corrected data is JSON text too."""
+    from tests.support.web import login
+
+    instances.start_instance(ctx, process_key=flow, actor=people["alice"])
+    [task] = tasks.list_tasks(ctx, actor=people["alice"], view="queue").items
+    tasks.claim_task(ctx, task.id, actor=people["alice"])
+    client, csrf = login(app, "alice")
+    deep = "[" * DEEP + "]" * DEEP
+    response = client.post(f"/inbox/tasks/{task.id}/complete", data={"csrf_token": csrf, "careflow_form_json": deep})
+    assert response.status_code < 500
+    assert tasks.get_task(ctx, task.id, actor=people["alice"]).status != "completed"
+    boss, boss_csrf = login(app, "sam")
+    answer = boss.post(f"/supervisor/instances/{task.instance_id}/retry", data={"csrf_token": boss_csrf, "patch": deep})
+    assert answer.status_code < 500
