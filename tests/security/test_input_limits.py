@@ -151,3 +151,23 @@ def test_deep_json_in_a_form_field_is_refused_on_the_pages(app, ctx, flow, peopl
     boss, boss_csrf = login(app, "sam")
     answer = boss.post(f"/supervisor/instances/{task.instance_id}/retry", data={"csrf_token": boss_csrf, "patch": deep})
     assert answer.status_code < 500
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls, *(s for sub in cls.__subclasses__() for s in _subclasses(sub))]
+
+
+def test_every_engine_error_about_what_was_sent_is_a_4xx():
+    """Only the server's own configuration (500) and an outside system (502) may answer 5xx; a process that cannot
+    run on the data it was given, or a script the sandbox refuses, is the caller's to fix (422)."""
+    from engine import errors
+    from web.errors import status_for
+
+    server_side = {errors.ConfigurationError: 500, errors.IntegrationError: 502}
+    for cls in _subclasses(errors.EngineError)[1:]:
+        error = cls.__new__(cls)
+        expected = next((code for base, code in server_side.items() if issubclass(cls, base)), None)
+        if expected is not None:
+            assert status_for(error) == expected, cls
+        else:
+            assert 400 <= status_for(error) < 500, cls
