@@ -31,6 +31,7 @@ from engine.context import EngineContext
 from engine.db.intake import IntakeSecret, SeenIntakeRequest
 from engine.db.session import unit_of_work
 from engine.errors import AuthenticationError, InvalidInputError, NotFoundError, ReplayedRequestError
+from engine.inputs import check_text
 
 MIN_SECRET_LENGTH = 16
 STREAM = "intake"
@@ -136,7 +137,8 @@ def add_secret(ctx: EngineContext, channel: str, *, by: str, secret: str | None 
     with its view. Audited. Raises InvalidInputError (unknown channel, a secret shorter than 16 characters)."""
     if channel not in codes.CHANNELS:
         raise InvalidInputError(f"unknown channel {channel!r}", details={"channels": sorted(codes.CHANNELS)})
-    secret = secret if secret is not None else random_secrets.token_urlsafe(32)
+    check_text(label, "label")
+    secret = check_text(secret, "secret") if secret is not None else random_secrets.token_urlsafe(32)
     if len(secret) < MIN_SECRET_LENGTH or secret != secret.strip():
         raise InvalidInputError(f"a secret needs at least {MIN_SECRET_LENGTH} characters and no surrounding spaces")
     now = ctx.clock.now()
