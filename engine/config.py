@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.bpmn.limits import Limits
 from engine.errors import ConfigurationError
+from engine.inputs import InputLimits
 from engine.rules.calendar import FALLBACKS, known_countries
 
 if TYPE_CHECKING:
@@ -176,6 +177,15 @@ class Settings:
     secure_cookies: bool = False
     # Channel intake (POST /api/v1/complaints): HMAC secret per channel, from CAREFLOW_INTAKE_SECRETS="wechat:…,mobile_app:…".
     intake_secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # Signed intake (web.api.complaints): how far a request's timestamp may lie behind or ahead of the server's clock.
+    # A request is accepted once: its signature is kept (engine.services.intake_keys) for the whole window.
+    intake_max_age_seconds: int = 60
+    intake_max_future_seconds: int = 30
+    # Values from outside (engine.inputs): JSON nesting and size for variables, form data and message payloads, and
+    # the largest request body the web app reads (Flask's MAX_CONTENT_LENGTH; 413 above it).
+    json_max_depth: int = 64
+    variables_max_bytes: int = 1024 * 1024
+    request_max_bytes: int = 5 * 1024 * 1024
 
     @property
     def zone(self) -> ZoneInfo:
@@ -185,6 +195,10 @@ class Settings:
     def script_limits(self) -> Limits:
         return Limits(seconds=self.script_time_budget, operations=self.script_operation_budget,
                       memory_mb=self.script_memory_mb)
+
+    @property
+    def input_limits(self) -> InputLimits:
+        return InputLimits(max_depth=self.json_max_depth, max_bytes=self.variables_max_bytes)
 
     @property
     def is_sqlite(self) -> bool:
@@ -250,6 +264,11 @@ class Settings:
             secret_key_file=Path(env["CAREFLOW_SECRET_KEY_FILE"]) if env.get("CAREFLOW_SECRET_KEY_FILE") else None,
             trust_forwarded_proto=env.get("CAREFLOW_TRUST_FORWARDED_PROTO", "") == "1",
             secure_cookies=env.get("CAREFLOW_SECURE_COOKIES", "") == "1",
+            intake_max_age_seconds=_int(env, "CAREFLOW_INTAKE_MAX_AGE_SECONDS", cls.intake_max_age_seconds),
+            intake_max_future_seconds=_int(env, "CAREFLOW_INTAKE_MAX_FUTURE_SECONDS", cls.intake_max_future_seconds),
+            json_max_depth=_int(env, "CAREFLOW_JSON_MAX_DEPTH", cls.json_max_depth),
+            variables_max_bytes=_int(env, "CAREFLOW_VARIABLES_MAX_BYTES", cls.variables_max_bytes),
+            request_max_bytes=_int(env, "CAREFLOW_REQUEST_MAX_BYTES", cls.request_max_bytes),
         )
         settings.validate()
         return settings

@@ -202,3 +202,9 @@ class IntegrationError(EngineError):
 
 class ConfigurationError(EngineError):
     code = "configuration_error"
+
+
+class ReplayedRequestError(ConflictError):
+    """A signed request that was already accepted once (the same signature again): nothing is done or counted."""
+
+    code = "replayed_request"

@@ -25,12 +25,13 @@ from sqlalchemy.orm import InstrumentedAttribute
 from engine import audit
 from engine.context import EngineContext
 from engine.db.complaints import Complaint
+from engine.db.intake import IntakeSecret
 from engine.db.models import ProcessInstance, User
 from engine.db.outreach import Customer, OutboxMessage
 from engine.db.session import unit_of_work
 from engine.errors import ConfigurationError
 from engine.outbox.store import SEALED, param_field
-from engine.privacy import FieldCipher, Keyring, Where, totp_secret_field
+from engine.privacy import FieldCipher, Keyring, Where, intake_secret_field, totp_secret_field
 
 CUSTOMER_FIELDS = ("name", "birth_date", "phone", "email", "id_number", "address")
 COMPLAINT_FIELDS = ("complainant_name", "complainant_phone")
@@ -68,6 +69,10 @@ def _user(cipher: FieldCipher, row: Any) -> dict[str, Any]:
     return {"totp_secret": cipher.reencrypt(row.totp_secret, totp_secret_field(row.username))}
 
 
+def _intake(cipher: FieldCipher, row: Any) -> dict[str, Any]:
+    return {"secret_encrypted": cipher.reencrypt(row.secret_encrypted, intake_secret_field(row.channel, row.fingerprint))}
+
+
 def _outbox(cipher: FieldCipher, row: Any) -> dict[str, Any]:
     params = {k: {SEALED: cipher.reencrypt(v[SEALED], param_field(row.idempotency_key, k))}
               if isinstance(v, dict) and SEALED in v else v for k, v in (row.params or {}).items()}
@@ -88,6 +93,9 @@ TABLES = (
               _complaint),
     Protected("app_user", User.id, (User.totp_secret, User.username),
               lambda k: _field_stale(User.totp_secret, f"v2:{k}:"), _user),
+    Protected("intake_secret", IntakeSecret.id,
+              (IntakeSecret.secret_encrypted, IntakeSecret.channel, IntakeSecret.fingerprint),
+              lambda k: _field_stale(IntakeSecret.secret_encrypted, f"v2:{k}:"), _intake),
     Protected("process_instance", ProcessInstance.id, (ProcessInstance.state,),
               lambda k: ~ProcessInstance.state.startswith(f"z2:{k}:"), _instance),
     Protected("outbox_message", OutboxMessage.id, (OutboxMessage.params, OutboxMessage.idempotency_key),

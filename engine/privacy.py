@@ -88,6 +88,11 @@ def totp_secret_field(username: str) -> Where:
     return Where("app_user", "totp_secret", username)
 
 
+def intake_secret_field(channel: str, fingerprint: str) -> Where:
+    """Where a channel's intake signing secret lives (by channel and fingerprint, known before the row exists)."""
+    return Where("intake_secret", "secret", f"{channel}:{fingerprint}")
+
+
 def new_data_key() -> str:
     """A fresh data key, as stored in ``CAREFLOW_DATA_KEY`` or the keyring file."""
     return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")

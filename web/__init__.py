@@ -26,7 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         SESSION_COOKIE_SAMESITE="Lax",
         # Secure whenever the request came over TLS (web.auth); this forces it on every answer.
         SESSION_COOKIE_SECURE=ctx.settings.secure_cookies,
-        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=ctx.settings.request_max_bytes,
         JSON_AS_ASCII=False,
     )
     if test_config:
@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         admin,
         assets,
         auth,
+        bodyguard,
         complaints_desk,
         customers,
         designer,
@@ -55,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     from web.api import bp as api_bp
     from web.scores import bp as scores_bp
 
+    bodyguard.init_app(app)  # first: the body's shape before anything reads it or asks who sent it
     i18n.init_app(app)
     assets.init_app(app)
     auth.init_app(app)

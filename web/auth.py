@@ -17,7 +17,17 @@ from engine.services import identity, sessions
 from engine.views import Actor
 from web.engine_access import current_engine
 
-login_manager = LoginManager()
+
+class _LoginManager(LoginManager):  # type: ignore[misc]
+    def unauthorized(self) -> Any:
+        """A page asked for a signed-in user. With a bearer token there is no session to flash a message into (the
+        null session refuses writes: that was a 500), so say what pages need; browsers are sent to log in as before."""
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            raise AuthenticationError("pages need a signed-in browser session; API tokens work on /api/v1")
+        return super().unauthorized()
+
+
+login_manager = _LoginManager()
 login_manager.login_view = "pages.login"
 
 

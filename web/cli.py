@@ -281,8 +281,9 @@ def scheduler() -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from engine.scheduler import install_jobs
+    from web import logsafe
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsafe.configure(logging.INFO)  # escaped lines: no log argument can forge a line
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs (tokens)
     from engine.bpmn.limits import cap_process_memory
 
@@ -503,6 +504,9 @@ def demo_load() -> None:
 
 main.add_command(keys)
 main.add_command(audit)
+from web.cli_intake import intake  # noqa: E402  (careflow intake secret add|list|retire)
+
+main.add_command(intake)
 
 
 def run() -> None:

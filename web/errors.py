@@ -8,6 +8,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
+from engine.rules.calendar import CalendarOutOfRangeError
 
 STATUS: list[tuple[type[e.EngineError], int]] = [
     (e.NotFoundError, 404),
@@ -18,7 +19,11 @@ STATUS: list[tuple[type[e.EngineError], int]] = [
     (e.PermissionDeniedError, 403),
     (e.RateLimitedError, 429),
     (e.ConflictError, 409),
-    (e.ProcessScriptError, 500),
+    # The process could not run on what was sent (a condition or excludeUsers failed on the data; the step was not
+    # stored), or a script the sandbox refuses: the caller's data or the designer's model, not the server (422).
+    (e.ProcessScriptError, 422),
+    (e.ScriptSecurityError, 422),
+    (CalendarOutOfRangeError, 422),  # a date outside the years the business calendar knows
     (e.IntegrationError, 502),
     (e.ConfigurationError, 500),
 ]

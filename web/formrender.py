@@ -32,6 +32,11 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from engine import inputs
+
+# JSON text posted in a form field is parsed only this deep (a recursive parser fails on deeper); the engine checks
+# the submitted data again against CAREFLOW_JSON_MAX_DEPTH (engine.inputs).
+MAX_DEPTH = 64
 JSON_FIELD = "careflow_form_json"  # hidden input carrying form-js's data when the page's script ran
 DATA_TYPES = frozenset({"textfield", "textarea", "number", "checkbox", "datetime", "select", "radio", "checklist",
                         "taglist"})
@@ -123,7 +128,7 @@ def posted_json(posted: MultiDict[str, str]) -> dict[str, Any] | None:
     raw = posted.get(JSON_FIELD)
     if raw is None:
         return None
-    data = json.loads(raw)
+    data = inputs.loads(raw, JSON_FIELD, MAX_DEPTH)
     if not isinstance(data, dict):
         raise ValueError("the form's data must be a JSON object")
     return data
@@ -170,8 +175,8 @@ def _value(spec: Field, posted: MultiDict[str, str]) -> Any:
 
 def _json(raw: str) -> Any:
     try:
-        return json.loads(raw)
-    except ValueError:
+        return inputs.loads(raw, "option", MAX_DEPTH)
+    except ValueError:  # InvalidInputError is not one: a hostile option value is refused, not taken as text
         return raw
 
 

@@ -12,8 +12,11 @@ from pathlib import Path
 from granian.constants import Interfaces
 from granian.server import Server
 
+from web import logsafe
+
 ROOT = Path(__file__).resolve().parent.parent
-# Method, path, status and duration; never the query string, which may carry a customer's search text.
+# Method, path, status and duration; never the query string, which may carry a customer's search text. Each line is
+# escaped (web.logsafe): a path cannot end the line or write bytes that are not UTF-8.
 ACCESS_FORMAT = '[%(time)s] %(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
 
 
@@ -37,7 +40,8 @@ def run(*, host: str, port: int, workers: int, threads: int = 1, with_scheduler:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     server = Server(
         "wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers, blocking_threads=threads,
-        log_access=True, log_access_format=ACCESS_FORMAT, working_dir=ROOT, respawn_failed_workers=True,
+        log_access=True, log_access_format=ACCESS_FORMAT, log_dictconfig=logsafe.ACCESS_LOG_CONFIG, working_dir=ROOT,
+        respawn_failed_workers=True,
     )
     # The scheduler is its own process (as ``careflow scheduler`` in production): the server's workers are forked
     # from this one and must not inherit a scheduler's threads or database connections.

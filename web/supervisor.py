@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from engine import inputs
 from engine.errors import ConflictError, EngineError, InvalidInputError
 from engine.services import calendar as business_calendar
 from engine.services import instances, outbox, sla, supervision
@@ -55,7 +55,7 @@ def _patch(text: str) -> dict[str, Any] | None:
     if not text.strip():
         return None
     try:
-        value = json.loads(text)
+        value = inputs.loads(text, _("corrected data"), current_engine().settings.json_max_depth)
     except ValueError as exc:
         raise InvalidInputError(_("The corrected data must be a JSON object of variable names and values")) from exc
     if not isinstance(value, dict):

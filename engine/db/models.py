@@ -419,6 +419,7 @@ from engine.db import (  # noqa: E402,F401
     complaints,
     customer360,
     designer,
+    intake,
     outreach,
     portal,
     prediction,

@@ -20,6 +20,7 @@ from engine.context import EngineContext
 from engine.db.models import Attachment, Comment, HumanTask, TaskLike
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError, NotFoundError, PermissionDeniedError, TaskNotFoundError
+from engine.inputs import check_text
 from engine.runtime import lifecycle
 from engine.runtime import step as steps
 from engine.services.authz import require_any_role
@@ -65,7 +66,7 @@ def insert_row(session: Session, row: Comment | Attachment) -> None:
 
 def add_comment(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor, text: str) -> CommentView:
     require_any_role(actor)
-    text = (text or "").strip()
+    text = check_text((text or "").strip(), "text")
     if not text or len(text) > MAX_COMMENT:
         raise InvalidInputError(f"a comment needs 1 to {MAX_COMMENT} characters")
 

@@ -44,6 +44,7 @@ from engine.errors import (
     MessageNotCorrelatedError,
     PermissionDeniedError,
 )
+from engine.inputs import check_text
 from engine.privacy import complainant_phone, mask_name, mask_phone, normalise
 from engine.services.instances import StartRequest, start_in
 from engine.services.messages import deliver_trusted
@@ -177,6 +178,9 @@ def submit_complaint(ctx: EngineContext, data: ComplaintInput, *, actor: Actor) 
     someone else), DefinitionNotFoundError (the process is not deployed).
     """
     data = _authorised_input(data, actor)
+    for name, value in vars(data).items():
+        if isinstance(value, str):
+            check_text(value, name)
     most = ctx.settings.complaint_group_face_to_face_max_reps
     if data.representatives is not None and not 1 <= data.representatives <= most:
         raise InvalidInputError(f"a group complaining face to face elects 1 to {most} representatives",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from engine.errors import (
     InvalidTransitionError,
     PermissionDeniedError,
 )
+from engine.inputs import check_value
 from engine.runtime import instance as runtime
 from engine.runtime import lifecycle
 from engine.runtime import step as steps
@@ -45,15 +45,13 @@ def parse_id(value: str | uuid.UUID, what: str = "instance") -> uuid.UUID:
         raise InvalidInputError(f"{value!r} is not a valid {what} id") from exc
 
 
-def _check_variables(variables: Any) -> dict[str, Any]:
+def _check_variables(ctx: EngineContext, variables: Any) -> dict[str, Any]:
+    """The variables as a new dict; InvalidInputError when they could not be stored (engine.inputs) or read back."""
     if variables is None:
         return {}
     if not isinstance(variables, dict) or not all(isinstance(k, str) and k.isidentifier() for k in variables):
         raise InvalidInputError("variables must be an object whose keys are identifiers")
-    try:
-        json.dumps(variables)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"variables must be JSON values: {exc}") from exc
+    check_value(variables, "variables", ctx.settings.input_limits)
     return dict(variables)
 
 
@@ -75,7 +73,7 @@ def start_instance(
     """
     require_any_role(actor)
     authz.require(ctx, actor, "start", "process", process_key)
-    seed = _check_variables(variables)
+    seed = _check_variables(ctx, variables)
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions, write=False) as session:
         definition_id, definition_version = latest_version(session, process_key, version)
@@ -143,7 +141,7 @@ def start_instances(
     """
     require_any_role(actor)
     for request in requests:
-        _check_variables(request.variables)
+        _check_variables(ctx, request.variables)
         if not request.business_key:
             raise InvalidInputError("bulk starts need a business key per instance (that is what makes reruns safe)")
     for attempt in range(3):
@@ -274,7 +272,7 @@ def retry_instance(
     PermissionDeniedError, InvalidInputError, StepFailedError.
     """
     require_any_role(actor)
-    patch = _check_variables(data)
+    patch = _check_variables(ctx, data)
 
     def act(step: steps.Step) -> tuple[steps.Step, int]:
         row = step.instance

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -16,22 +15,22 @@ from engine.context import EngineContext
 from engine.db.models import InboundMessage, InstanceStatus, MessageSubscription
 from engine.db.session import unit_of_work
 from engine.errors import AmbiguousCorrelationError, InvalidInputError, MessageNotCorrelatedError
+from engine.inputs import check_text, check_value
 from engine.runtime import step as steps
 from engine.runtime.projection import correlation_hash
 from engine.services.authz import require_any_role
 from engine.views import Actor, MessageResult
 
 
-def _check(name: str, message_id: str, correlation: Any, payload: Any) -> None:
+def _check(ctx: EngineContext, name: str, message_id: str, correlation: Any, payload: Any) -> None:
     if not name or not message_id:
         raise InvalidInputError("a message needs a name and a message_id")
     if not isinstance(correlation, dict) or not isinstance(payload, dict):
         raise InvalidInputError("correlation and payload must be objects")
-    try:
-        json.dumps(payload)
-        json.dumps(correlation)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"message must be JSON: {exc}") from exc
+    check_text(name, "name")
+    check_text(message_id, "message_id")
+    check_value(correlation, "correlation", ctx.settings.input_limits)
+    check_value(payload, "payload", ctx.settings.input_limits)
 
 
 def deliver_message(
@@ -53,7 +52,7 @@ def deliver_message(
     correlation value), PermissionDeniedError.
     """
     require_any_role(actor)
-    _check(name, message_id, correlation or {}, payload or {})
+    _check(ctx, name, message_id, correlation or {}, payload or {})
     authz.require(ctx, actor, "correlate", "message", name)
     return deliver_trusted(ctx, name=name, message_id=message_id, actor=actor, correlation=correlation,
                            payload=payload, source=source)
@@ -72,7 +71,7 @@ def deliver_trusted(
     """:func:`deliver_message` for a caller that has already decided the actor may send it: a customer's own act
     through the portal or an intake client, or staff recording it for the customer (engine.services.complaints)."""
     correlation, payload = correlation or {}, payload or {}
-    _check(name, message_id, correlation, payload)
+    _check(ctx, name, message_id, correlation, payload)
     previous = _previous(ctx, source, message_id)
     if previous is not None:
         return previous

@@ -19,6 +19,7 @@ from engine.errors import (
     PermissionDeniedError,
     TaskNotFoundError,
 )
+from engine.inputs import check_value
 from engine.runtime import four_eyes, lifecycle, rows
 from engine.runtime import instance as runtime
 from engine.runtime import step as steps
@@ -291,6 +292,8 @@ def complete_task(
     StepFailedError (the step could not be stored: the instance is in ``error``).
     """
     require_any_role(actor)
+    if data is not None:
+        check_value(data, "data", ctx.settings.input_limits)
 
     def act(step: steps.Step) -> TaskView:
         row = step.task

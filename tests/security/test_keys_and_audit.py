@@ -21,7 +21,7 @@ from engine import audit
 from engine.config import Settings
 from engine.db.models import AuditEvent
 from engine.errors import ConfigurationError
-from engine.services import customer360, instances, second_factor
+from engine.services import customer360, instances, intake_auth, second_factor
 from engine.services.customers import CustomerInput, create_customer
 from tests.conftest import TEST_DATA_KEY
 from tests.support import bpmn as b
@@ -106,6 +106,7 @@ def test_rotate_adds_a_key_re_encrypts_every_field_and_resumes_after_a_kill(ctx,
     _customers(ctx, people["root"])
     deploy(ctx, ("simple.bpmn", b.simple_task_process()))
     started = instances.start_instance(ctx, process_key="simple", actor=people["alice"], variables={"id_number": "X1"})
+    _view, intake_secret = intake_auth.add_secret(ctx, "wechat", by="root")  # a channel's signing secret
     enrolment = second_factor.new_enrolment(people["root"])  # a second-factor secret, encrypted like the rest
     second_factor.enrol(ctx, people["root"], enrolment.secret, _totp_now(ctx, enrolment.secret))
     with db.begin() as conn:  # one legacy field as the old code wrote it
@@ -121,7 +122,8 @@ def test_rotate_adds_a_key_re_encrypts_every_field_and_resumes_after_a_kill(ctx,
         values = conn.execute(text("SELECT name_enc, birth_date_enc, phone_enc, email_enc FROM customer")).all()
         state = conn.execute(text("SELECT state FROM process_instance")).scalar_one()
         totp = conn.execute(text("SELECT totp_secret FROM app_user WHERE username = 'root'")).scalar_one()
-    assert totp.startswith(f"v2:{new_id}:")
+        signing = conn.execute(text("SELECT secret_encrypted FROM intake_secret")).scalar_one()
+    assert totp.startswith(f"v2:{new_id}:") and signing.startswith(f"v2:{new_id}:")
     for value in (v for row in values for v in row if v):
         assert value.startswith(f"v2:{new_id}:"), value
     assert state.startswith(f"z2:{new_id}:")  # the sealed workflow state too
@@ -131,7 +133,8 @@ def test_rotate_adds_a_key_re_encrypts_every_field_and_resumes_after_a_kill(ctx,
     [task] = open_tasks(ctx, started.id)
     claim_and_complete(ctx, task.id, people["alice"])  # the instance restores from the re-sealed state
     ctx.clock.advance(timedelta(seconds=30))
-    second_factor.verify(ctx, "root", _totp_now(ctx, enrolment.secret))  # the re-encrypted secret still works
+    second_factor.verify(ctx, "root", _totp_now(ctx, enrolment.secret))  # the re-encrypted secrets still work
+    assert intake_secret in intake_auth.active_secrets(ctx, "wechat")
     with Session(db) as session:
         actions = session.scalars(select(AuditEvent.action).where(AuditEvent.stream == "system:keys")).all()
     assert actions == ["keys.rotation_started", "keys.rotated"]

@@ -80,16 +80,16 @@ def test_a_bad_signature_is_401(client, ctx, tamper):
     assert response.status_code == 401 and response.json["error"]["code"] == "unauthenticated"
 
 
-@pytest.mark.parametrize("skew", [-301, 301])
+@pytest.mark.parametrize("skew", [-61, 31])
 def test_a_stale_or_future_timestamp_is_401(client, ctx, skew):
     stamp = int(ctx.clock.now().timestamp()) + skew
     response = client.post("/api/v1/complaints", **signed(ctx, BODY, at=stamp))
     assert response.status_code == 401
-    assert "5 minutes" in response.json["error"]["message"]
+    assert "check the sender's clock" in response.json["error"]["message"]
 
 
-def test_a_timestamp_within_five_minutes_is_accepted(client, ctx):
-    stamp = int(ctx.clock.now().timestamp()) - 299
+def test_a_timestamp_within_the_window_is_accepted(client, ctx):
+    stamp = int(ctx.clock.now().timestamp()) - 59
     assert client.post("/api/v1/complaints", **signed(ctx, BODY, at=stamp)).status_code == 201
 
 
@@ -110,8 +110,8 @@ def test_bad_data_is_422_with_field_errors(client, ctx):
 
 
 def test_each_channel_is_rate_limited(client, ctx, clock):
-    for _ in range(60):
-        assert client.post("/api/v1/complaints", **signed(ctx, {"summary": ""})).status_code == 422
+    for n in range(60):  # each request its own (the same signed request again is a replay, not counted)
+        assert client.post("/api/v1/complaints", **signed(ctx, {"summary": "", "n": n})).status_code == 422
     limited = client.post("/api/v1/complaints", **signed(ctx, BODY))
     assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
     assert limited.headers["Retry-After"] == "61"

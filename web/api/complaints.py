@@ -2,22 +2,22 @@
 
 Two kinds of caller (docs/architecture.md §3, docs/domain.md §1.3):
 
-- **Channels** (mobile app, WeChat, …) sign each request with their own secret
-  (``CAREFLOW_INTAKE_SECRETS="wechat:…,mobile_app:…"``): headers ``X-CareFlow-Channel``,
-  ``X-CareFlow-Timestamp`` (Unix seconds, within ±5 minutes of the server's clock) and
-  ``X-CareFlow-Signature`` = hex HMAC-SHA256 of ``"<timestamp>." + <raw body bytes>``. The body's
-  ``message_id`` makes the call idempotent: the same id again returns the first case (200, not 201).
+- **Channels** (mobile app, WeChat, …) sign each request with one of their active secrets
+  (``careflow intake secret add``, or ``CAREFLOW_INTAKE_SECRETS="wechat:…,mobile_app:…"``): headers
+  ``X-CareFlow-Channel``, ``X-CareFlow-Timestamp`` (Unix seconds, at most 60 s old and 30 s ahead of the server's
+  clock by default) and ``X-CareFlow-Signature`` = hex HMAC-SHA256 of ``"<timestamp>." + <raw body bytes>``. Each
+  signed request is accepted once (the same signature again is 409, not counted against the rate limit; see
+  engine.services.intake_auth). The body's ``message_id`` makes a freshly signed retry idempotent: the same id again
+  returns the first case (200, not 201).
 - **Staff** entering phone or branch complaints use their bearer token (or the browser session) and
   name the ``channel`` in the body.
 
-Bad signatures, unknown channels and stale timestamps are 401; malformed data is 422 with
-``details.fields``; each channel (and each staff member) is rate-limited (429 with ``Retry-After``).
+Bad signatures, unknown channels and stale or future timestamps are 401; a replayed signed request is 409;
+malformed data is 422 with ``details.fields``; each channel (and each staff member) is rate-limited (429 with ``Retry-After``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -26,14 +26,13 @@ from flask import g, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from engine.complaints import codes
-from engine.errors import AuthenticationError, FormValidationError, PermissionDeniedError
-from engine.services import complaints, portal
+from engine.errors import FormValidationError, PermissionDeniedError
+from engine.services import complaints, intake_auth, portal
 from engine.views import Actor
 from web.api import bp, to_json
 from web.auth import token_required
 from web.engine_access import current_engine
 
-MAX_SKEW_SECONDS = 300
 CHANNEL_LIMITS = ((60, 60), (2000, 3600))  # per signed channel: 60 a minute, 2,000 an hour
 STAFF_LIMITS = ((30, 60),)  # per staff member
 STAFF_ROLES = ("staff", "supervisor")
@@ -84,33 +83,28 @@ def _load(body: Any) -> dict[str, Any]:
     return data
 
 
-def _signed_channel() -> str:
-    """The channel whose secret signed this request, or AuthenticationError."""
-    channel = request.headers.get("X-CareFlow-Channel", "").strip()
-    secret = dict(current_engine().settings.intake_secrets).get(channel)
-    if not channel or secret is None or channel not in codes.CHANNELS:
-        raise AuthenticationError("unknown intake channel")
-    stamp = request.headers.get("X-CareFlow-Timestamp", "").strip()
-    if not stamp.isdigit() or len(stamp) > 12:
-        raise AuthenticationError("X-CareFlow-Timestamp must be Unix seconds")
-    if abs(current_engine().clock.now().timestamp() - int(stamp)) > MAX_SKEW_SECONDS:
-        raise AuthenticationError("the request timestamp is more than 5 minutes off; check the sender's clock")
-    expected = hmac.new(secret.encode(), stamp.encode() + b"." + request.get_data(cache=True), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, request.headers.get("X-CareFlow-Signature", "").strip().lower()):
-        raise AuthenticationError("bad request signature")
-    return channel
+def _signed_request() -> intake_auth.SignedRequest:
+    """The channel's signed request (AuthenticationError: unknown channel, stale or future timestamp, bad signature)."""
+    return intake_auth.authenticate(current_engine(), channel=request.headers.get("X-CareFlow-Channel", "").strip(),
+                                    timestamp=request.headers.get("X-CareFlow-Timestamp", ""),
+                                    signature=request.headers.get("X-CareFlow-Signature", ""),
+                                    body=request.get_data(cache=True))
 
 
 def signature(secret: str, timestamp: int | str, body: bytes) -> str:
     """What a channel sends as ``X-CareFlow-Signature`` (for senders and tests)."""
-    return hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return intake_auth.sign(secret, timestamp, body)
 
 
 @bp.post("/complaints")
 def submit_complaint() -> Any:
     if "X-CareFlow-Channel" in request.headers:
-        channel = _signed_channel()
+        signed = _signed_request()
+        channel = signed.channel
+        # A replay is refused before the rate limit counts it: captured traffic cannot use up a channel's quota.
+        intake_auth.check_unseen(current_engine(), signed)
         portal.take_rate(current_engine(), f"intake:{channel}", CHANNEL_LIMITS)
+        intake_auth.remember(current_engine(), signed)
         data = _load(request.get_json(silent=True))
         if data["message_id"] is None:
             raise FormValidationError({"message_id": ["required for channel intake (it makes retries safe)"]})

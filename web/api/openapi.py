@@ -408,11 +408,13 @@ OPERATIONS: dict[str, Operation] = {
         "File a complaint from a channel (app, WeChat: HMAC-signed) or from staff (phone, branch)", "complaints",
         {201: ("a new case", complaint_api.ComplaintCreated),
          200: ("the same message_id again, or a repeat merged into the open case", complaint_api.ComplaintCreated)},
-        (401, 403, 422, 429), body=complaint_api.NewComplaint,
-        description="Channels send `X-CareFlow-Channel`, `X-CareFlow-Timestamp` (Unix seconds, ±5 minutes) and "
-                    "`X-CareFlow-Signature` = hex HMAC-SHA256 of `<timestamp>.<raw body>` with the channel's secret "
-                    "(`CAREFLOW_INTAKE_SECRETS`), and a `message_id`; staff send their token and the `channel`. "
-                    "Bad data is a 422 with `details.fields`; too many calls a 429 with `Retry-After`.",
+        (401, 403, 409, 422, 429), body=complaint_api.NewComplaint,
+        description="Channels send `X-CareFlow-Channel`, `X-CareFlow-Timestamp` (Unix seconds, at most 60 s old and "
+                    "30 s ahead) and `X-CareFlow-Signature` = hex HMAC-SHA256 of `<timestamp>.<raw body>` with one of "
+                    "the channel's active secrets (`careflow intake secret add`, `CAREFLOW_INTAKE_SECRETS`), and a "
+                    "`message_id`; staff send their token and the `channel`. The same signed request again is a 409 "
+                    "(`replayed_request`, not counted against the rate limit). Bad data is a 422 with "
+                    "`details.fields`; too many calls a 429 with `Retry-After`.",
     ),
     "api.get_complaint": Operation(
         "A complaint case with its deadlines, answer, rating and events (staff)", "complaints",
