@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -29,6 +30,9 @@ STATUS: list[tuple[type[e.EngineError], int]] = [
 ]
 
 
+log = logging.getLogger(__name__)
+
+
 def status_for(error: e.EngineError) -> int:
     return next((code for cls, code in STATUS if isinstance(error, cls)), 500)
 
@@ -43,7 +47,10 @@ def init_app(app: Flask) -> None:
         response = jsonify(error_body(error.code, error.message, error.details))
         if isinstance(error, e.RateLimitedError):
             response.headers["Retry-After"] = str(error.retry_after)
-        return response, status_for(error)
+        status = status_for(error)
+        if status >= 500:  # the server's side: configuration, an outside system, or stored data that fails its check
+            log.error("%s %s answered %s: %s: %s", request.method, request.path, status, error.code, error.message)
+        return response, status
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:

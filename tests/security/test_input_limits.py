@@ -158,12 +158,15 @@ def _subclasses(cls: type) -> list[type]:
 
 
 def test_every_engine_error_about_what_was_sent_is_a_4xx():
-    """Only the server's own configuration (500) and an outside system (502) may answer 5xx; a process that cannot
+    """Only the server's configuration or stored data (500) and an outside system (502) may answer 5xx; a process that cannot
     run on the data it was given, or a script the sandbox refuses, is the caller's to fix (422)."""
     from engine import errors
+    from engine.privacy import CiphertextMismatchError
     from web.errors import status_for
 
-    server_side = {errors.ConfigurationError: 500, errors.IntegrationError: 502}
+    # Stored data that fails its authentication (tampered, or moved between rows) is the server's problem, not the
+    # caller's: 500, and logged (web.errors).
+    server_side = {errors.ConfigurationError: 500, errors.IntegrationError: 502, CiphertextMismatchError: 500}
     for cls in _subclasses(errors.EngineError)[1:]:
         error = cls.__new__(cls)
         expected = next((code for base, code in server_side.items() if issubclass(cls, base)), None)
