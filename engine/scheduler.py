@@ -287,7 +287,8 @@ class SchedulerRunner:
         if not self.scheduler.running:
             self.scheduler.start()
         for name in self.jobs:
-            self._start_loop(name)
+            if name not in self.threads:
+                self._start_loop(name)
 
     def _start_loop(self, name: str) -> None:
         thread = threading.Thread(target=self._loop, args=(self.jobs[name],), daemon=True,
