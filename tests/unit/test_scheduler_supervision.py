@@ -43,14 +43,14 @@ def runner(ctx):
         item.stop(forget=False)
 
 
-def _until(condition, what: str) -> None:
+def _until(condition, what) -> None:
     """Wait (bounded) for another thread to get somewhere; the frozen clock, not this, drives the time logic."""
     pause = threading.Event()
     for _ in range(int(WAIT / 0.02)):
         if condition():
             return
         pause.wait(0.02)
-    raise AssertionError(f"timed out waiting until {what}")
+    raise AssertionError(f"timed out waiting until {what() if callable(what) else what}")
 
 
 def _rows(ctx) -> dict[tuple[str, str], SchedulerHeartbeat]:
@@ -220,3 +220,27 @@ def test_daily_jobs_beat_with_their_next_run_and_never_raise(ctx, clock, runner)
     cron.run()  # logged and recorded, not raised into APScheduler
     sched.supervise()
     assert _rows(ctx)[("care.scans", "host-a:1")].last_error == "RuntimeError: scan failed"
+
+
+def test_a_loop_whose_rounds_keep_raising_keeps_looping(ctx, clock, runner):
+    sched = runner()
+    job = sched.jobs["timers"]
+    failures: list = []
+    third = threading.Event()
+
+    def broken(now):
+        failures.append(now)
+        if len(failures) == 3:
+            third.set()
+        raise RuntimeError("database went away")
+
+    job.work = broken
+    sched.start()
+    for ended in (1, 2):
+        _until(lambda n=ended: job.rounds >= n, lambda: f"round {len(failures)} ended ({job.rounds} ended)")
+        clock.advance(timedelta(seconds=30))  # the next re-check is due
+        job.wake()
+    assert third.wait(WAIT), (failures, job.rounds, job.armed_for, clock.now())
+    _until(lambda: job.rounds >= 3, "the third round ended")
+    assert sched.threads["timers"].is_alive() and job.last_success is None
+    assert job.last_error == "RuntimeError: database went away" and job.armed_for > failures[-1]
