@@ -44,7 +44,7 @@ def healthz() -> Any:
     scheduler = {
         "status": health.status,
         "stale_jobs": [job.job for job in health.stale_jobs],
-        "stale_nodes": list(health.stale_nodes),
+        "stale_processes": len(health.stale_nodes),  # how many, not their host names: this page is public
         "jobs": {job.job: {"stale": job.stale, "last_heartbeat": iso(job.beat_at), "last_start": iso(job.last_start),
                            "last_success": iso(job.last_success), "last_error_at": iso(job.last_error_at),
                            "next_due": iso(job.next_due)} for job in health.jobs},

@@ -244,3 +244,14 @@ def test_a_loop_whose_rounds_keep_raising_keeps_looping(ctx, clock, runner):
     _until(lambda: job.rounds >= 3, "the third round ended")
     assert sched.threads["timers"].is_alive() and job.last_success is None
     assert job.last_error == "RuntimeError: database went away" and job.armed_for > failures[-1]
+
+
+def test_the_settings_come_from_the_environment_and_are_checked():
+    from engine.config import Settings
+    from engine.errors import ConfigurationError
+
+    settings = Settings.from_env({"CAREFLOW_SCHEDULER_STALE_SECONDS": "120", "CAREFLOW_SCHEDULER_HEARTBEAT_SECONDS": "5"})
+    assert (settings.scheduler_stale_seconds, settings.scheduler_heartbeat_seconds) == (120.0, 5.0)
+    assert (Settings().scheduler_stale_seconds, Settings().scheduler_heartbeat_seconds) == (300.0, 10.0)
+    with pytest.raises(ConfigurationError, match="at least twice"):  # healthy jobs would look stopped
+        Settings.from_env({"CAREFLOW_SCHEDULER_STALE_SECONDS": "15"})
