@@ -2,7 +2,7 @@
 
 - timer_lateness_p50 / timer_lateness_p99: N timers pending far in the future (default 100,000) plus K
   timers (default 200) due over the next ~20 s, spread evenly. A real ``BackgroundScheduler`` runs
-  ``install_jobs(..., care_scans=False)`` on the real clock; this thread polls the database every 50 ms
+  ``SchedulerRunner(..., care_scans=False)`` on the real clock; this thread polls the database every 50 ms
   and takes the first poll that sees an instance completed. Lateness = start of that poll − the timer's
   due time, so it includes up to one poll interval (unit ``ms(poll50ms,...)``). Baseline: the same run
   with only the K timers. ``timer_lateness_sweep_p99`` is the engine's own view (``ended_at``, which the
@@ -39,7 +39,7 @@ from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.db.models import InstanceStatus, ProcessInstance, Timer, TimerStatus
 from engine.privacy import new_data_key
-from engine.scheduler import install_jobs, next_timer_due
+from engine.scheduler import SchedulerRunner, next_timer_due
 from engine.services import definitions
 from engine.services.instances import StartRequest, start_instances
 from engine.services.timers import fire_due_timers
@@ -129,9 +129,8 @@ def lateness(ctx: EngineContext) -> tuple[list[float], list[float]]:
     result = start_instances(ctx, process_key="tick", actor=SYSTEM,
                              requests=[StartRequest(f"soon:{i}", None, {"due": d.isoformat()}) for i, d in enumerate(dues)])
     due_of = {uuid.UUID(i): d for i, d in zip(result.started, dues, strict=True)}
-    scheduler = BackgroundScheduler(timezone="UTC")
-    install_jobs(scheduler, ctx, care_scans=False)
-    scheduler.start()
+    runner = SchedulerRunner(ctx, BackgroundScheduler(timezone="UTC"), care_scans=False)
+    runner.start()
     if clock.now() >= first_due:
         note(f"warning: scheduler started {(clock.now() - first_due).total_seconds():.2f} s after the first timer was due")
     seen: dict[uuid.UUID, float] = {}
@@ -148,7 +147,7 @@ def lateness(ctx: EngineContext) -> tuple[list[float], list[float]]:
                 waiting.discard(instance_id)
             time.sleep(POLL)
     finally:
-        scheduler.shutdown(wait=True)
+        runner.stop()
         ctx.wakeup_listeners.clear()
     if waiting:
         raise RuntimeError(f"{len(waiting)} of {K} timers had not fired {SPREAD + 60:.0f} s after their due time")

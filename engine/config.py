@@ -36,6 +36,11 @@ class Settings:
     allow_clock_override: bool = False
     spec_cache_size: int = 64
     timer_batch_size: int = 200
+    # Scheduler supervision (engine.scheduler, engine.services.scheduler_health): each scheduler process writes a
+    # heartbeat row per job this often; a job none of whose rows is younger than the stale limit has stopped (the
+    # supervisor desk shows a banner, /healthz says "degraded", an error is logged).
+    scheduler_heartbeat_seconds: float = 10.0
+    scheduler_stale_seconds: float = 300.0
     # User code (scripts, conditions, expressions, DMN cells) per workflow step (engine.bpmn.limits): wall time,
     # traced operations, and growth of the process's memory while it runs.
     script_time_budget: float = 1.0
@@ -231,6 +236,9 @@ class Settings:
             allow_clock_override=env.get("CAREFLOW_ALLOW_CLOCK_OVERRIDE", "") == "1",
             spec_cache_size=_int(env, "CAREFLOW_SPEC_CACHE_SIZE", cls.spec_cache_size),
             timer_batch_size=_int(env, "CAREFLOW_TIMER_BATCH_SIZE", cls.timer_batch_size),
+            scheduler_heartbeat_seconds=_float(env, "CAREFLOW_SCHEDULER_HEARTBEAT_SECONDS",
+                                               cls.scheduler_heartbeat_seconds),
+            scheduler_stale_seconds=_float(env, "CAREFLOW_SCHEDULER_STALE_SECONDS", cls.scheduler_stale_seconds),
             script_time_budget=_float(env, "CAREFLOW_SCRIPT_TIME_BUDGET", cls.script_time_budget),
             script_operation_budget=_int(env, "CAREFLOW_SCRIPT_OPERATION_BUDGET", cls.script_operation_budget),
             script_memory_mb=_int(env, "CAREFLOW_SCRIPT_MEMORY_MB", cls.script_memory_mb),
@@ -287,6 +295,9 @@ class Settings:
         if self.calendar_country != "CN" and self.calendar_country not in known_countries():
             raise ConfigurationError(f"CAREFLOW_CALENDAR_COUNTRY {self.calendar_country!r} is not a country code the "
                                      "holidays library knows")
+        if not self.scheduler_heartbeat_seconds * 2 <= self.scheduler_stale_seconds:
+            raise ConfigurationError("CAREFLOW_SCHEDULER_STALE_SECONDS must be at least twice "
+                                     "CAREFLOW_SCHEDULER_HEARTBEAT_SECONDS, or healthy jobs look stopped")
         for value in (*self.contact_window, self.care_scan_time):
             _clock_time(value)
 

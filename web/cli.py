@@ -275,12 +275,17 @@ def timers_fire(now_text: str | None) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Run the scheduler process: timers at their due time, the outbox, the daily care scans."""
+    """Run the scheduler process: timers at their due time, the outbox, SLA breaches, the daily care scans.
+
+    Each sweep is a supervised loop (engine.scheduler.SchedulerRunner): errors are logged and the loop goes on, a
+    loop that died is restarted, and a heartbeat row per job tells the web when this process stopped. SIGTERM and
+    Ctrl+C stop it cleanly (its heartbeat rows are removed: a planned stop is not reported as a failure)."""
     import logging
+    import signal
 
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
 
-    from engine.scheduler import install_jobs
+    from engine.scheduler import SchedulerRunner
     from web import logsafe
 
     logsafe.configure(logging.INFO)  # escaped lines: no log argument can forge a line
@@ -289,10 +294,15 @@ def scheduler() -> None:
 
     ctx = _ctx()
     cap_process_memory(ctx.settings.worker_memory_mb)
-    sched = BlockingScheduler(timezone="UTC")
-    install_jobs(sched, ctx)
-    click.echo("scheduler running; Ctrl+C to stop")
-    sched.start()
+    runner = SchedulerRunner(ctx, BackgroundScheduler(timezone="UTC"))
+    signal.signal(signal.SIGTERM, lambda *_: runner.stopping.set())
+    click.echo(f"scheduler {runner.node} running; Ctrl+C to stop")
+    try:
+        runner.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.stop()
 
 
 @main.group()

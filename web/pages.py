@@ -11,7 +11,7 @@ from flask_login import login_required
 from sqlalchemy import text
 
 from engine.errors import AuthenticationError, RateLimitedError
-from engine.services import definitions, identity, tasks
+from engine.services import definitions, identity, scheduler_health, tasks
 from web import second_factor
 from web.auth import check_csrf, client_address, csrf_token, current_actor, sign_out
 from web.engine_access import current_engine
@@ -31,9 +31,27 @@ def _template_helpers() -> dict[str, Any]:
 
 @bp.get("/healthz")
 def healthz() -> Any:
-    with current_engine().db.connect() as conn:
+    """Liveness of this web node (HTTP 200 while it answers and reaches the database) and, in the body, whether the
+    scheduler's jobs are alive: a stopped scheduler makes the status "degraded" but keeps the 200, since taking web
+    nodes out of the load balancer would not bring it back (engine.services.scheduler_health)."""
+    ctx = current_engine()
+    with ctx.db.connect() as conn:
         conn.execute(text("SELECT 1"))
-    return jsonify({"status": "ok", "database": "ok"})
+    health = scheduler_health.health(ctx)
+
+    def iso(moment: Any) -> str | None:
+        return moment.isoformat() if moment else None
+
+    scheduler = {
+        "status": health.status,
+        "stale_jobs": [job.job for job in health.stale_jobs],
+        "stale_processes": len(health.stale_nodes),  # how many, not their host names: this page is public
+        "jobs": {job.job: {"stale": job.stale, "last_heartbeat": iso(job.beat_at), "last_start": iso(job.last_start),
+                           "last_success": iso(job.last_success), "last_error_at": iso(job.last_error_at),
+                           "next_due": iso(job.next_due)} for job in health.jobs},
+    }
+    return jsonify({"status": "degraded" if health.status == "degraded" else "ok", "database": "ok",
+                    "scheduler": scheduler})
 
 
 @bp.route("/login", methods=["GET", "POST"])

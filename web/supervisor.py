@@ -6,16 +6,32 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from engine import inputs
 from engine.errors import ConflictError, EngineError, InvalidInputError
 from engine.services import calendar as business_calendar
-from engine.services import instances, outbox, sla, supervision
+from engine.services import instances, outbox, scheduler_health, sla, supervision
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
 
 bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
+
+# The scheduler's jobs in words (engine.scheduler); a new job adds its name here.
+JOB_NAMES = {
+    "timers.sweep": _l("Process timers"),
+    "outbox.dispatch": _l("Outgoing messages"),
+    "sla.breaches": _l("SLA breach checks"),
+    "care.scans": _l("Daily care scans"),
+    "audit.daily_check": _l("Nightly audit-trail check"),
+}
+
+
+def stopped_jobs(ctx: Any) -> list[dict[str, Any]]:
+    """The scheduler jobs whose heartbeats went stale everywhere, named in words, with their last successful run."""
+    return [{"name": JOB_NAMES.get(job.job, _l("Another scheduled job")), "last_success": job.last_success,
+             "last_heartbeat": job.beat_at} for job in scheduler_health.health(ctx).stale_jobs]
 
 
 @bp.get("")
@@ -29,6 +45,7 @@ def index() -> Any:
         failed=supervision.failed_instances(ctx, actor=actor),
         dead=outbox.list_messages(ctx, actor=actor, status="dead", limit=50),
         sla_rows=sla.sla_board(ctx, actor=actor), calendar_attention=business_calendar.attention(ctx),
+        stopped_jobs=stopped_jobs(ctx),
     )
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from engine.db.scheduling import SchedulerHeartbeat
 from engine.services import identity
 from tests.conftest import TEST_DATA_KEY
 
@@ -86,6 +88,12 @@ def test_serve_answers_logs_without_query_strings_and_stops_its_scheduler(server
 
     schedulers = [pid for pid, command in _children(process.pid) if command.split()[-1] == "scheduler"]
     assert len(schedulers) == 1
+    deadline = time.monotonic() + 30  # the scheduler's first heartbeats reach /healthz
+    while (health := httpx.get(f"{base}/healthz").json())["scheduler"]["status"] != "ok":
+        assert time.monotonic() < deadline, health
+        time.sleep(0.1)
+    assert {job["last_heartbeat"] is not None for job in health["scheduler"]["jobs"].values()} == {True}
+    assert {"timers.sweep", "outbox.dispatch", "sla.breaches", "care.scans"} <= health["scheduler"]["jobs"].keys()
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
@@ -93,3 +101,5 @@ def test_serve_answers_logs_without_query_strings_and_stops_its_scheduler(server
     assert '"GET /api/v1/tasks HTTP/1.1" 200' in log and '"GET /api/v1/tasks HTTP/1.1" 401' in log
     assert "13800138000" not in log and "view=" not in log
     assert not Path(f"/proc/{schedulers[0]}").exists()  # stopped and reaped by the server
+    with ctx.sessions() as session:  # a clean stop is not a failure: its heartbeat rows went with it
+        assert session.scalar(select(func.count()).select_from(SchedulerHeartbeat)) == 0
