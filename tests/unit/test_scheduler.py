@@ -38,11 +38,17 @@ def test_jobs_are_armed_at_once_so_overdue_work_is_caught_up(ctx, clock, paused)
     assert str(scans.trigger.timezone) == "Asia/Shanghai" and "hour='9'" in str(scans.trigger)
 
 
-def test_the_audit_chain_is_verified_every_night(ctx, paused):
+def test_the_audit_chain_is_verified_every_night(ctx, paused, monkeypatch):
+    import engine.scheduler as scheduler_module
+
+    checked = []
+    real = scheduler_module.daily_check
+    monkeypatch.setattr(scheduler_module, "daily_check", lambda c: checked.append(real(c)) or checked[-1])
     scheduler, _ = _scheduler(ctx, paused)
     check = scheduler.get_job("audit.daily_check")
     assert str(check.trigger.timezone) == "Asia/Shanghai" and "hour='2'" in str(check.trigger)
-    assert check.func().ok  # runs engine.audit_check.daily_check on the context
+    check.func()  # a supervised daily job: runs engine.audit_check.daily_check on the context
+    assert [result.ok for result in checked] == [True] and check.func.__self__.last_success is not None
 
 
 def test_a_new_timer_pokes_the_sweep_to_its_due_time(ctx, clock, paused):
