@@ -182,7 +182,8 @@ def _answered(e: CaseEvent, session: Session, case: Complaint, now: datetime) ->
     case.answer_outbox_key = e.values.get("outbox_key")
     case.review_apply_by = date.fromisoformat(e.values["review_apply_by"])
     record_event(session, case, "answered", at=now, actor=case.handler or "system",
-                 details={"decision": case.decision, "approved_by": approver, "outbox_key": case.answer_outbox_key,
+                 details={"handler": case.handler, "decision": case.decision, "approved_by": approver,
+                          "outbox_key": case.answer_outbox_key,
                           "review_apply_by": e.values["review_apply_by"],
                           "on_time": local_day(now, e.env.settings.zone) <= case.legal_due_on})
 

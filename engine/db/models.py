@@ -411,6 +411,7 @@ class ApiToken(Base):
 from engine.db import (  # noqa: E402,F401
     authz,
     calendar,
+    casefile,
     complaints,
     customer360,
     designer,
