@@ -100,15 +100,16 @@ class Reading:
     ctx: EngineContext
     session: Session
     actor: Actor
-    task: TaskRecord
+    task: TaskRecord | None  # None: the case file of a whole case (the complaints desk), not of one task
     instance: ProcessInstance
     bundle: ParsedBundle
+    purpose: str  # task:<id>, or complaint:<case no> on the complaints desk
     customers_shown: set[str] = field(default_factory=set)
     cases_shown: set[str] = field(default_factory=set)
 
     @property
-    def purpose(self) -> str:
-        return f"task:{self.task.id}"
+    def customer_id(self) -> str | None:
+        return (self.task.customer_id if self.task is not None else None) or self.instance.customer_id
 
     @property
     def instance_id(self) -> uuid.UUID:

@@ -93,6 +93,16 @@ _DETAILS = {"handler": "text", "approved_by": "text", "decision": "choice:decisi
             "reason": "choice:close_reason", "severity": "choice:severity"}
 
 
+def _evidence(details: dict[str, Any]) -> tuple[Fact, ...]:
+    """Staff recorded the customer's act (a recorded call, a letter, a counter slip): who, and on what evidence."""
+    recorded = details.get("recorded_for_customer")
+    if not isinstance(recorded, dict):
+        return ()
+    return (Fact("recorded_by", str(recorded.get("recorded_by") or "")),
+            Fact("evidence", str(recorded.get("channel") or ""), "choice:evidence"),
+            Fact("evidence_reference", str(recorded.get("reference") or "")))
+
+
 def complaint_timeline(r: Reading) -> Section | None:
     """The case's events in words: what happened, when, who did it (handler, approver), and the decision."""
     case = _complaint(r, "complaint_timeline")
@@ -105,7 +115,7 @@ def complaint_timeline(r: Reading) -> Section | None:
         details = e.details or {}
         shown = tuple(Fact(k, details[k], kind) for k, kind in _DETAILS.items()
                       if isinstance(details.get(k), (str, int)) and details.get(k) not in ("", None))
-        entries.append(Entry(e.at, e.kind, zh, en, e.actor, shown))
+        entries.append(Entry(e.at, e.kind, zh, en, e.actor, shown + _evidence(details)))
     return Section("complaint_timeline", entries=tuple(entries))
 
 
@@ -114,8 +124,7 @@ def complaint_timeline(r: Reading) -> Section | None:
 
 def _customer(r: Reading, section: str) -> tuple[Customer, CustomerAccess] | Section | None:
     """The task's customer and why the viewer may read them, a withheld section, or None (no customer)."""
-    customer_id = r.task.customer_id or r.instance.customer_id
-    customer = r.session.get(Customer, customer_id) if customer_id else None
+    customer = r.session.get(Customer, r.customer_id) if r.customer_id else None
     if customer is None:
         return None
     try:
@@ -195,7 +204,7 @@ def earlier_decisions(r: Reading) -> Section | None:
     """What was submitted on the instance's tasks so far, every round, oldest first, identifying fields masked
     (what an approval task approves is shown on its own, not here again)."""
     approved = {(s.element_id, s.round) for s in submissions.approved_work(r.session, r.bundle, r.instance_id,
-                                                                             r.task.task_name)}
+                                                                             r.task.task_name)} if r.task else set()
     items = [s for s in submissions.history(r.session, r.bundle, r.instance_id)
              if (s.element_id, s.round) not in approved]
     if not items:
