@@ -53,7 +53,7 @@ LABELS = {
 CHOICES: dict[str, dict[str, Any]] = {
     "complaint_status": {
         "received": _l("Case received"), "acknowledged": _l("Acknowledged"), "investigating": _l("Being investigated"),
-        "awaiting_approval": _l("Answer awaiting approval"), "answered": _l("Answered"), "closed": _l("Closed"),
+        "awaiting_approval": _l("Answer awaiting approval"), "answered": _l("Answer sent"), "closed": _l("Closed"),
         "reopened": _l("Reopened"), "under_review": _l("Under review"), "withdrawn": _l("Withdrawn"),
         "merged": _l("Merged"),
     },
@@ -118,6 +118,7 @@ class Line:
     value: str
     changed: bool = False
     before: str | None = None
+    long: bool = False  # a text area: shown across the whole width
 
 
 def _choice_text(field: formrender.Field, value: Any) -> str:
@@ -149,8 +150,11 @@ def lines(submission: Submission) -> list[Line]:
     for key in keys:
         field = by_key.get(key)
         before = submission.previous.get(key) if submission.previous is not None else None
+        if submission.data.get(key) in (None, "") and key not in changed:
+            continue  # an optional field left empty says nothing
         found.append(Line(key, field.label if field else key, _text(field, submission.data.get(key)),
-                          key in changed, _text(field, before) if key in changed else None))
+                          key in changed, _text(field, before) if key in changed else None,
+                          field is not None and field.kind == "textarea"))
     return found
 
 

@@ -26,6 +26,11 @@ def register(name: str, provider: Provider) -> None:
     _PROVIDERS[name] = provider
 
 
+def names() -> frozenset[str]:
+    """Every provider a task may list."""
+    return frozenset(_PROVIDERS)
+
+
 def known(name: str) -> bool:
     return name in _PROVIDERS
 

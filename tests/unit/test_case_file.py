@@ -157,3 +157,19 @@ def test_a_draft_is_kept_per_task_and_user_restored_discarded_and_audited(ctx, s
             AuditEvent.stream == f"task:{investigate.id}").order_by(AuditEvent.id))]
     assert events == [("task.draft_saved", {"fields": ["findings"]}), ("task.draft_discarded", None),
                       ("task.draft_saved", {"fields": ["findings"]})]
+
+
+def test_a_process_naming_an_unknown_provider_is_refused_at_deploy_with_its_element(ctx):
+    from pathlib import Path
+
+    from engine.errors import InvalidDefinitionError
+    from tests.support.engine import deploy
+
+    root = Path(__file__).resolve().parents[2]
+    bpmn = (root / "processes" / "service_request.bpmn").read_text().replace(
+        'name="context" value="customer_summary,earlier_decisions"', 'name="context" value="customer_summary,gossip"', 1)
+    forms = [(p.name, p.read_bytes()) for p in sorted((root / "forms").glob("service_request_*.json"))]
+    with pytest.raises(InvalidDefinitionError) as refused:
+        deploy(ctx, ("service_request.bpmn", bpmn.encode()), *forms)
+    [problem] = refused.value.problems
+    assert problem.element_id == "handle_request" and "gossip" in problem.message and problem.line

@@ -80,7 +80,7 @@ def test_the_approver_sees_the_answer_and_remedy_and_the_diff_after_a_send_back(
     page = client.get(f"/inbox/tasks/{second.id}").get_data(as_text=True)
     work = page[page.index('id="approved-work"'):page.index('id="cf-complaint_case"')]
     assert re.search(r'class="fact changed" data-key="compensation">.*?120.*?<del>80</del>', work, re.S)
-    assert 'class="fact" data-key="answer"' in work  # unchanged fields are not marked
+    assert 'class="fact long" data-key="answer"' in work  # unchanged fields are not marked
 
 
 def test_a_draft_is_saved_restored_and_discarded_on_the_task_page(ctx, app, case, people):
