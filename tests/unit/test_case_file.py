@@ -173,3 +173,69 @@ def test_a_process_naming_an_unknown_provider_is_refused_at_deploy_with_its_elem
         deploy(ctx, ("service_request.bpmn", bpmn.encode()), *forms)
     [problem] = refused.value.problems
     assert problem.element_id == "handle_request" and "gossip" in problem.message and problem.line
+
+
+def test_a_contact_task_shows_the_suitability_result_and_the_last_contacts(ctx, people):
+    from tests.processes.test_cross_sell import CONTACT, add_customer, add_product, deploy_cross_sell
+    from tests.support.engine import open_tasks
+
+    deploy_cross_sell(ctx)
+    add_customer(ctx, "C1", level=4)
+    add_product(ctx, "PWMP1", 3, issuer=4)
+    identity.create_user(ctx, username="mia", roles=["staff"], groups=["customer_managers"], password="correct horse 1")
+    mia = identity.get_actor(ctx, "mia")
+    lead = sales_lead(ctx, mia)
+    [contact] = open_tasks(ctx, lead.instance_id)
+    found = case_file.get_case_file(ctx, contact.id, actor=mia)
+    assert [s.name for s in found.sections] == ["customer_summary", "suitability", "last_contacts"]
+    result = facts(found, "suitability")
+    assert (result["risk_level"], result["suitability_decision"], result["product"]) == ("C4", "allow", "PWMP1")
+    assert result["risk_expired"] is False
+    claim_and_complete(ctx, contact.id, mia, CONTACT)
+    [record] = [t for t in open_tasks(ctx, lead.instance_id) if t.task_name == "record_sale"]
+    later = case_file.get_case_file(ctx, record.id, actor=mia)
+    [earlier] = section(later, "earlier_decisions").submissions
+    assert (earlier.element_id, earlier.by, earlier.data["contact_outcome"]) == ("contact_customer", "mia", "interested")
+
+
+def sales_lead(ctx, actor):
+    from engine.services import sales
+
+    return sales.create_lead(ctx, customer_id="C1", product_code="PWMP1", source="maturity", reason="定期到期",
+                             actor=actor)
+
+
+def test_two_readers_at_once_both_get_the_file_and_both_views_are_audited(ctx, setup, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    from engine import audit
+
+    view = filed(ctx, setup["alice"])
+    investigate = task_named(ctx, view.instance_id, "investigate")
+    real, raced = audit.append, []
+
+    def first_loses(session, **kw):  # the other reader chained after the same head first
+        if not raced:
+            raced.append(1)
+            raise IntegrityError("INSERT INTO audit_event", {}, Exception("uq_audit_event_stream_prev_hash"))
+        return real(session, **kw)
+
+    monkeypatch.setattr(audit, "append", first_loses)
+    assert section(case_file.get_case_file(ctx, investigate.id, actor=setup["alice"]), "complaint_case").facts
+    assert raced == [1] and len(viewed(ctx)) == 1
+
+
+def test_the_reopen_task_shows_the_customers_rating_and_comment(ctx, setup):
+    from engine.views import Actor
+
+    view = filed(ctx, setup["alice"], cause="service_attitude", amount=None)
+    claim_and_complete(ctx, task_named(ctx, view.instance_id, "investigate").id, setup["alice"], FINDINGS)
+    complaints.rate_complaint(ctx, view.case_no, score=1, comment="答复没有解释原因",
+                              actor=Actor("customer:C1", frozenset({"customer"})))
+    reopen = task_named(ctx, view.instance_id, "reopen_case")
+    found = case_file.get_case_file(ctx, reopen.id, actor=setup["sue"])
+    case = facts(found, "complaint_case")
+    assert (case["satisfaction"], case["satisfaction_comment"]) == ("1 / 5", "答复没有解释原因")
+    assert case["answer"] == FINDINGS["answer"] and case["decision"] == "upheld"
+    assert [e.kind for e in section(found, "complaint_timeline").entries][-2:] == ["rated", "reopened"]
+    assert facts(found, "customer_summary")["customer_name"] == "王小明"  # a supervisor's grant covers C1
