@@ -75,8 +75,10 @@ def _narrowing(ctx: EngineContext, filters: dict[str, str]) -> tasks.TaskFilters
 def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
                posted: MultiDict[str, str] | None = None, status: int = 200) -> Any:
     ctx, actor = current_engine(), current_actor()
-    summary = customers.customer_summary(ctx, task.customer_id, actor=actor) if task.customer_id else None
-    found = case_file.get_case_file(ctx, task.id, actor=actor)
+    found = case_file.get_case_file(ctx, task.id, actor=actor)  # the sections the task lists, for this viewer
+    # A task that lists no case file still shows whose it is.
+    summary = customers.customer_summary(ctx, task.customer_id, actor=actor) if task.customer_id and not (
+        found.sections) else None
     draft = drafts.get_draft(ctx, task.id, actor=actor) if "complete" in task.actions else None
     history = instances.get_instance(ctx, task.instance_id, actor=actor).history if actor.is_supervisor or (
         task.assignee == actor.username) else []

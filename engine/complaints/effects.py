@@ -153,6 +153,11 @@ def _triaged(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> 
 
 
 def _investigating(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> None:
+    if case.status == S.AWAITING_APPROVAL:
+        # Back from the approval in this very step: the approver said no (new facts restart without one).
+        approval = _last_completed(session, case.instance_id, "approve_answer")
+        if approval is not None and approval.completed_at == now:
+            record_event(session, case, "returned", at=now, actor=approval.completed_by or "system")
     if case.status != S.INVESTIGATING:
         _status(case, S.INVESTIGATING)
         record_event(session, case, "investigating", at=now, actor="system", details={"group": case.routed_group})

@@ -110,6 +110,8 @@ def test_the_approver_sees_the_answer_and_remedy_and_after_a_send_back_the_diff(
     back = case_file.get_case_file(ctx, again.id, actor=setup["alice"])
     assert back.sent_back is not None
     assert (back.sent_back.by, back.sent_back.comment) == ("sue", "补充监控录像核查结论")
+    returned = [e for e in section(back, "complaint_timeline").entries if e.kind == "returned"]
+    assert [(e.actor, e.label_zh) for e in returned] == [("sue", "主管退回，重新调查")]  # the case log names the approver
     earlier = section(back, "earlier_decisions").submissions
     assert [(s.element_id, s.round) for s in earlier] == [("investigate", 1), ("approve_answer", 1)]
     claim_and_complete(ctx, again.id, setup["alice"], {**FINDINGS, "compensation": 120, "findings": "核对录像：未出钞"})
