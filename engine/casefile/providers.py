@@ -19,6 +19,7 @@ from engine.casefile import submissions
 from engine.casefile.model import Entry, Fact, FileRef, Reading, Section
 from engine.complaints.records import EVENT_LABELS, PROCESS_KEY, case_for_instance
 from engine.db.complaints import Complaint, ComplaintEvent
+from engine.db.customer360 import Product
 from engine.db.models import Attachment, HumanTask, HumanTaskStatus
 from engine.db.outreach import Consent, Customer, OutboxMessage
 from engine.db.sales import SalesLead
@@ -171,7 +172,9 @@ def suitability(r: Reading) -> Section | None:
     lead = r.session.scalars(select(SalesLead).where(SalesLead.instance_id == r.instance_id)).first()
     if lead is not None:
         result = lead.suitability or {}
-        facts += [Fact("product", lead.product_code), Fact("lead_reason", lead.reason),
+        product = r.session.get(Product, lead.product_code)
+        facts += [Fact("product", f"{product.name}（{product.code}）" if product else lead.product_code),
+                  Fact("lead_reason", lead.reason),
                   Fact("suitability_decision", result.get("decision"), "choice:suitability")]
         entries = [Entry(lead.updated_at, str(reason.get("code", "")), str(reason.get("zh", "")),
                          str(reason.get("en", ""))) for reason in result.get("reasons", []) if isinstance(reason, dict)]

@@ -95,3 +95,54 @@ def test_handler_sees_the_complaint_supervisor_sees_answer_and_remedy_and_approv
     page.screenshot(path=str(SHOTS / "casefile_case_page_print.png"), full_page=True)
     expect(page.locator("#print-case")).to_be_hidden()
     expect(page.locator("#cf-complaint_case")).to_be_visible()
+
+
+def test_a_sent_back_task_shows_why_at_the_top_and_the_approver_sees_what_changed(page, login, live_server, case,
+                                                                                  ctx, people):
+    from tests.processes.test_complaint_handling import FINDINGS
+    from tests.support.engine import claim_and_complete
+
+    sue = identity.get_actor(ctx, "sue")
+    claim_and_complete(ctx, task_named(ctx, case.instance_id, "investigate").id, people["alice"],
+                       {**FINDINGS, "compensation": 80})
+    claim_and_complete(ctx, task_named(ctx, case.instance_id, "approve_answer").id, sue,
+                       {"approved": False, "approval_comment": "请补充监控录像的核查结论"})
+    login("alice")
+    again = task_named(ctx, case.instance_id, "investigate")
+    page.goto(f"{live_server}/inbox/tasks/{again.id}")
+    expect(page.locator("#sent-back")).to_contain_text("请补充监控录像的核查结论")
+    expect(page.locator("#sent-back")).to_contain_text("被 sue 退回")
+    top = page.locator("#sent-back").bounding_box()
+    assert top is not None and top["y"] < page.locator("#cf-complaint_case").bounding_box()["y"]
+    shoot(page, "sent_back")
+    claim_and_complete(ctx, again.id, people["alice"], {**FINDINGS, "compensation": 120, "findings": "监控录像显示未出钞"})
+    login("sue")
+    page.goto(f"{live_server}/inbox/tasks/{task_named(ctx, case.instance_id, 'approve_answer').id}")
+    changed = page.locator("#approved-work .fact.changed")
+    expect(changed).to_have_count(2)
+    expect(page.locator('#approved-work [data-key="compensation"]')).to_contain_text("120")
+    expect(page.locator('#approved-work [data-key="compensation"] del')).to_have_text("80")
+    shoot(page, "approval_round_2")
+
+
+def test_a_customer_manager_sees_customer_suitability_and_last_contacts_on_a_contact_task(page, login, live_server,
+                                                                                         ctx, people):
+    from tests.processes.test_cross_sell import add_customer, add_product, deploy_cross_sell
+    from tests.support.engine import open_tasks
+
+    deploy_cross_sell(ctx)
+    add_customer(ctx, "C1", level=4)
+    add_product(ctx, "PWMP1", 3, issuer=4)
+    identity.create_user(ctx, username="mia", roles=["staff"], groups=["customer_managers"], password="correct horse 1")
+    from engine.services import sales
+
+    lead = sales.create_lead(ctx, customer_id="C1", product_code="PWMP1", source="maturity", reason="定期到期",
+                             actor=identity.get_actor(ctx, "mia"))
+    [contact] = open_tasks(ctx, lead.instance_id)
+    login("mia")
+    page.goto(f"{live_server}/inbox/tasks/{contact.id}")
+    expect(page.locator("#cf-customer_summary")).to_contain_text("王*明")
+    expect(page.locator('#cf-suitability [data-key="risk_level"] dd')).to_have_text("C4")
+    expect(page.locator('#cf-suitability [data-key="suitability_decision"] dd')).to_have_text("适当")
+    expect(page.locator("#cf-last_contacts")).to_be_attached()
+    shoot(page, "contact_task")

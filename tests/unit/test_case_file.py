@@ -191,7 +191,7 @@ def test_a_contact_task_shows_the_suitability_result_and_the_last_contacts(ctx, 
     found = case_file.get_case_file(ctx, contact.id, actor=mia)
     assert [s.name for s in found.sections] == ["customer_summary", "suitability", "last_contacts"]
     result = facts(found, "suitability")
-    assert (result["risk_level"], result["suitability_decision"], result["product"]) == ("C4", "allow", "PWMP1")
+    assert (result["risk_level"], result["suitability_decision"], result["product"]) == ("C4", "allow", "产品PWMP1（PWMP1）")
     assert result["risk_expired"] is False
     claim_and_complete(ctx, contact.id, mia, CONTACT)
     [record] = [t for t in open_tasks(ctx, lead.instance_id) if t.task_name == "record_sale"]
