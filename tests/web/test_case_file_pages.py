@@ -112,3 +112,16 @@ def test_the_case_page_shows_facts_request_amount_and_who_answered_and_approved(
     assert "已答复客户" in answered and "处理人: alice" in answered and "审批人: sue" in answered
     assert "决定: 支持客户诉求" in answered
     assert "@media print" in page and 'id="print-case"' in page
+
+
+def test_the_customers_files_are_on_the_task_page_and_open_for_the_handler(ctx, app, case, people):
+    from engine.services import portal
+    from engine.views import Actor
+
+    portal.attach_files(ctx, case.instance_id, [("扣款短信截图.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64)],
+                        actor=Actor("customer:C1", frozenset({"customer"})))
+    client, _ = login(app, "alice")
+    page = client.get(f"/inbox/tasks/{task_named(ctx, case.instance_id, 'investigate').id}").get_data(as_text=True)
+    link = re.search(r'<p class="files">.*?<a href="(/inbox/attachments/\d+)">扣款短信截图.png</a> '
+                     r'<span class="badge">客户提交</span>', page, re.S)
+    assert link and client.get(link.group(1)).status_code == 200
