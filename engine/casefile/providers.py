@@ -206,9 +206,9 @@ def last_contacts(r: Reading) -> Section | None:
 def earlier_decisions(r: Reading) -> Section | None:
     """What was submitted on the instance's tasks so far, every round, oldest first, identifying fields masked
     (what an approval task approves is shown on its own, not here again)."""
-    approved = {(s.element_id, s.round) for s in submissions.approved_work(r.session, r.bundle, r.instance_id,
-                                                                             r.task.task_name)} if r.task else set()
-    items = [s for s in submissions.history(r.session, r.bundle, r.instance_id)
+    approved = {(s.element_id, s.round) for s in submissions.approved_work(
+        r.session, r.ctx.cipher, r.bundle, r.instance_id, r.task.task_name)} if r.task else set()
+    items = [s for s in submissions.history(r.session, r.ctx.cipher, r.bundle, r.instance_id)
              if (s.element_id, s.round) not in approved]
     if not items:
         return None

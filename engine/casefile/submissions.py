@@ -12,6 +12,7 @@ Convention for approval forms: the decision is the boolean field ``approved`` an
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,14 +25,25 @@ from engine.bpmn.extensions import task_title, user_task_config
 from engine.bpmn.loader import ParsedBundle
 from engine.casefile.model import Submission
 from engine.db.casefile import TaskSubmission
+from engine.privacy import FieldCipher
 
 
-def record(session: Session, *, instance_id: uuid.UUID, task_id: uuid.UUID, element_id: str, form_key: str | None,
-           data: dict[str, Any], by: str, at: datetime) -> None:
-    """Keep what ``by`` submitted on the task (the cleaned form data)."""
+def sealed(cipher: FieldCipher, data: dict[str, Any]) -> str:
+    """Form data as stored: JSON sealed with the data key (it carries personal data)."""
+    return cipher.seal(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def opened(cipher: FieldCipher, token: str) -> dict[str, Any]:
+    found = json.loads(cipher.unseal(token))
+    return found if isinstance(found, dict) else {}
+
+
+def record(session: Session, cipher: FieldCipher, *, instance_id: uuid.UUID, task_id: uuid.UUID, element_id: str,
+           form_key: str | None, data: dict[str, Any], by: str, at: datetime) -> None:
+    """Keep what ``by`` submitted on the task (the cleaned form data), sealed."""
     session.connection().execute(insert(TaskSubmission), {
         "instance_id": instance_id, "task_id": task_id, "element_id": element_id, "form_key": form_key,
-        "data": data, "submitted_by": by, "submitted_at": at})
+        "data_sealed": sealed(cipher, data), "submitted_by": by, "submitted_at": at})
 
 
 def spec_of(bundle: ParsedBundle, element_id: str) -> Any:
@@ -48,27 +60,24 @@ def _rows(session: Session, instance_id: uuid.UUID) -> list[TaskSubmission]:
                                 .order_by(TaskSubmission.id)))
 
 
-def _view(bundle: ParsedBundle, row: TaskSubmission, earlier: list[TaskSubmission]) -> Submission:
-    spec = spec_of(bundle, row.element_id)
-    form = bundle.forms.get(row.form_key) if row.form_key else None
-    previous = earlier[-1].data if earlier else None
-    return Submission(element_id=row.element_id, title=task_title(spec) if spec is not None else row.element_id,
-                      form=form, data=dict(row.data or {}), by=row.submitted_by, at=row.submitted_at,
-                      round=len(earlier) + 1, previous=dict(previous) if previous is not None else None)
-
-
-def history(session: Session, bundle: ParsedBundle, instance_id: uuid.UUID) -> list[Submission]:
+def history(session: Session, cipher: FieldCipher, bundle: ParsedBundle, instance_id: uuid.UUID) -> list[Submission]:
     """Every submission of the instance, oldest first, each with the round before it of the same task."""
-    seen: dict[str, list[TaskSubmission]] = {}
+    last: dict[str, Submission] = {}
     found = []
     for row in _rows(session, instance_id):
-        earlier = seen.setdefault(row.element_id, [])
-        found.append(_view(bundle, row, list(earlier)))
-        earlier.append(row)
+        spec = spec_of(bundle, row.element_id)
+        before = last.get(row.element_id)
+        item = Submission(element_id=row.element_id, title=task_title(spec) if spec is not None else row.element_id,
+                          form=bundle.forms.get(row.form_key) if row.form_key else None,
+                          data=opened(cipher, row.data_sealed), by=row.submitted_by, at=row.submitted_at,
+                          round=before.round + 1 if before else 1, previous=before.data if before else None)
+        found.append(item)
+        last[row.element_id] = item
     return found
 
 
-def approved_work(session: Session, bundle: ParsedBundle, instance_id: uuid.UUID, element_id: str) -> list[Submission]:
+def approved_work(session: Session, cipher: FieldCipher, bundle: ParsedBundle, instance_id: uuid.UUID,
+                  element_id: str) -> list[Submission]:
     """What the approval task ``element_id`` approves: the latest submission of each task it names (in the order
     it names them), with the round before for the diff. Empty for a task that approves nothing."""
     spec = spec_of(bundle, element_id)
@@ -76,7 +85,7 @@ def approved_work(session: Session, bundle: ParsedBundle, instance_id: uuid.UUID
     if not approves:
         return []
     latest: dict[str, Submission] = {}
-    for item in history(session, bundle, instance_id):
+    for item in history(session, cipher, bundle, instance_id):
         latest[item.element_id] = item
     return [latest[name] for name in approves if name in latest]
 
@@ -91,11 +100,12 @@ class SentBack:
     approval_title: str
 
 
-def sent_back(session: Session, bundle: ParsedBundle, instance_id: uuid.UUID, element_id: str) -> SentBack | None:
+def sent_back(session: Session, cipher: FieldCipher, bundle: ParsedBundle, instance_id: uuid.UUID,
+              element_id: str) -> SentBack | None:
     """The approval that sent ``element_id`` back, if the latest approval of it since its last submission said no."""
     mine: datetime | None = None
     verdict: SentBack | None = None
-    for item in history(session, bundle, instance_id):
+    for item in history(session, cipher, bundle, instance_id):
         if item.element_id == element_id:
             mine, verdict = item.at, None
             continue

@@ -5,15 +5,17 @@
   submission before it; the process's own variables are overwritten by each round, so they cannot tell.
 - ``task_draft``: a form saved half-filled, per task and user, restored when that user opens the task again and
   removed when they discard it or complete the task.
+
+Both hold form data, which carries personal data (an ID number, a phone, an address): like an instance's state,
+it is stored sealed with the data key (``FieldCipher.seal`` of the JSON), never readable in the table.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Uuid
+from sqlalchemy import ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db.base import Base, BigId
@@ -28,7 +30,7 @@ class TaskSubmission(Base):
     task_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     element_id: Mapped[str] = mapped_column(String(256))
     form_key: Mapped[str | None] = mapped_column(String(128))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data_sealed: Mapped[str] = mapped_column(Text)
     submitted_by: Mapped[str] = mapped_column(String(128))
     submitted_at: Mapped[datetime]
 
@@ -38,5 +40,5 @@ class TaskDraft(Base):
 
     task_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True)
     username: Mapped[str] = mapped_column(String(128), primary_key=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data_sealed: Mapped[str] = mapped_column(Text)
     saved_at: Mapped[datetime]

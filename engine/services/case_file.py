@@ -75,10 +75,10 @@ def _task_file(ctx: EngineContext, key: uuid.UUID, task_id: str | uuid.UUID, act
         form = bundle.forms.get(row.form_key) if row.form_key else None
         sections = _sections(reading, registry.listed(submissions.spec_of(bundle, row.task_name), form))
         approves = tuple(replace(s, data=masked(s.data), previous=masked(s.previous) if s.previous else s.previous)
-                         for s in submissions.approved_work(session, bundle, instance.id, row.task_name))
+                         for s in submissions.approved_work(session, ctx.cipher, bundle, instance.id, row.task_name))
         if approves and instance.customer_id:
             reading.customers_shown.add(instance.customer_id)
-        back = submissions.sent_back(session, bundle, instance.id, row.task_name)
+        back = submissions.sent_back(session, ctx.cipher, bundle, instance.id, row.task_name)
         _audit(reading, [s.name for s in sections if not s.withheld] + (["approved_work"] if approves else []))
         return CaseFile(tuple(sections), approves, back)
 

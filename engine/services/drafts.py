@@ -1,6 +1,7 @@
 """Drafts of a task's form: saved half-filled per task and user, restored when that user opens the task again.
 
-Only the task's assignee keeps a draft (the form is theirs to fill once they hold the task). Saving and
+Only the task's assignee keeps a draft (the form is theirs to fill once they hold the task); it is stored sealed
+like submitted form data (``engine.db.casefile``). Saving and
 discarding are audited on the task's stream with the names of the fields, never their values. Completing the
 task removes the completer's draft in the same transaction (``engine.services.tasks.complete_task``).
 """
@@ -17,6 +18,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine.casefile.submissions import opened, sealed
 from engine.context import EngineContext
 from engine.db.casefile import TaskDraft
 from engine.db.models import HumanTask
@@ -64,9 +66,10 @@ def save_draft(ctx: EngineContext, task_id: str | uuid.UUID, data: dict[str, Any
         _held(session, key, actor)
         row = session.get(TaskDraft, (key, actor.username))
         if row is None:
-            session.add(TaskDraft(task_id=key, username=actor.username, data=clean, saved_at=now))
+            session.add(TaskDraft(task_id=key, username=actor.username, data_sealed=sealed(ctx.cipher, clean),
+                                  saved_at=now))
         else:
-            row.data, row.saved_at = clean, now
+            row.data_sealed, row.saved_at = sealed(ctx.cipher, clean), now
         audit.append(session, stream=f"task:{key}", actor=actor.username, action="task.draft_saved",
                      subject_type="task", subject_id=str(key), at=now, after={"fields": sorted(clean)})
     return DraftView(clean, now)
@@ -77,7 +80,7 @@ def get_draft(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> 
     require_any_role(actor)
     with unit_of_work(ctx.sessions, write=False) as session:
         row = session.get(TaskDraft, (parse_id(task_id, "task"), actor.username))
-        return DraftView(dict(row.data), row.saved_at) if row is not None else None
+        return DraftView(opened(ctx.cipher, row.data_sealed), row.saved_at) if row is not None else None
 
 
 def discard_draft(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor) -> bool:

@@ -303,7 +303,7 @@ def complete_task(
         step.complete(row, cleaned, by=actor.username)
         if row.form_key:  # what an approval of this task shows, and diffs against the next round
             step.write(lambda session: submissions.record(
-                session, instance_id=row.instance_id, task_id=row.id, element_id=row.task_name,
+                session, ctx.cipher, instance_id=row.instance_id, task_id=row.id, element_id=row.task_name,
                 form_key=row.form_key, data=cleaned, by=actor.username, at=step.now))
         step.write(lambda session: drafts.remove_on_completion(session, row.id, actor.username))
         step.audit("task.complete", actor=actor.username,

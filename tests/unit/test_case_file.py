@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from engine.casefile import registry
 from engine.casefile.model import Section
+from engine.db.casefile import TaskDraft, TaskSubmission
 from engine.db.models import AuditEvent
 from engine.errors import PermissionDeniedError
 from engine.services import case_file, complaints, drafts, grants, identity, tasks
@@ -104,6 +105,9 @@ def test_the_approver_sees_the_answer_and_remedy_and_after_a_send_back_the_diff(
     assert (work.element_id, work.by, work.round, work.previous) == ("investigate", "alice", 1, None)
     assert work.data["answer"] == FINDINGS["answer"] and work.data["compensation"] == 80
     assert work.form is not None and work.form["id"] == "complaint_investigate"  # labels come from its form
+    with ctx.sessions() as session:  # form data carries personal data: stored sealed, like the instance's state
+        [stored] = session.scalars(select(TaskSubmission.data_sealed)).all()
+    assert stored.startswith("z1:") and "退回" not in stored and "findings" not in stored
     assert first.sent_back is None
     claim_and_complete(ctx, approve.id, setup["sue"], {"approved": False, "approval_comment": "补充监控录像核查结论"})
     again = task_named(ctx, view.instance_id, "investigate")
@@ -149,6 +153,8 @@ def test_a_draft_is_kept_per_task_and_user_restored_discarded_and_audited(ctx, s
     drafts.save_draft(ctx, investigate.id, {"findings": "核对中"}, actor=setup["alice"])
     assert drafts.get_draft(ctx, investigate.id, actor=setup["alice"]).data == {"findings": "核对中"}
     assert drafts.get_draft(ctx, investigate.id, actor=setup["bob"]) is None
+    with ctx.sessions() as session:
+        assert "核对中" not in session.scalars(select(TaskDraft.data_sealed)).one()
     assert drafts.discard_draft(ctx, investigate.id, actor=setup["alice"])
     assert drafts.get_draft(ctx, investigate.id, actor=setup["alice"]) is None
     drafts.save_draft(ctx, investigate.id, {"findings": "核对完毕"}, actor=setup["alice"])

@@ -1,4 +1,4 @@
-"""task submissions (what each completion submitted, for approvals and their diffs) and form drafts
+"""task submissions (what each completion submitted, for approvals and their diffs) and form drafts, both sealed
 
 Revision ID: 0023
 Revises: 0018
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('task_id', sa.Uuid(), nullable=False),
     sa.Column('element_id', sa.String(length=256), nullable=False),
     sa.Column('form_key', sa.String(length=128), nullable=True),
-    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('data_sealed', sa.Text(), nullable=False),
     sa.Column('submitted_by', sa.String(length=128), nullable=False),
     sa.Column('submitted_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'],
@@ -35,7 +35,7 @@ def upgrade() -> None:
     op.create_table('task_draft',
     sa.Column('task_id', sa.Uuid(), nullable=False),
     sa.Column('username', sa.String(length=128), nullable=False),
-    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('data_sealed', sa.Text(), nullable=False),
     sa.Column('saved_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['human_task.id'], name=op.f('fk_task_draft_task_id_human_task'),
                             ondelete='CASCADE'),
