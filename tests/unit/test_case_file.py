@@ -247,3 +247,25 @@ def test_the_reopen_task_shows_the_customers_rating_and_comment(ctx, setup):
     assert case["answer"] == FINDINGS["answer"] and case["decision"] == "upheld"
     assert [e.kind for e in section(found, "complaint_timeline").entries][-2:] == ["rated", "reopened"]
     assert facts(found, "customer_summary")["customer_name"] == "王小明"  # a supervisor's grant covers C1
+
+
+def test_any_approval_task_shows_what_it_approves_a_service_request(ctx, people):
+    from datetime import date
+    from pathlib import Path
+
+    from engine.services import instances
+    from engine.views import SYSTEM
+    from tests.support.engine import deploy, open_tasks
+
+    root = Path(__file__).resolve().parents[2]
+    deploy(ctx, ("service_request.bpmn", (root / "processes" / "service_request.bpmn").read_bytes()),
+           *[(p.name, p.read_bytes()) for p in sorted((root / "forms").glob("service_request_*.json"))])
+    add_customers(ctx, customer("C9", date(1970, 1, 1)))
+    started = instances.start_instance(ctx, process_key="service_request", actor=SYSTEM, customer_id="C9",
+                                       business_key="SR-9")
+    [handle] = open_tasks(ctx, started.id)
+    claim_and_complete(ctx, handle.id, people["alice"], {"resolution": "补发银行卡并退回手续费", "amount": 60000})
+    [approve] = open_tasks(ctx, started.id)
+    [work] = case_file.get_case_file(ctx, approve.id, actor=people["sam"]).approves
+    assert (work.element_id, work.by, work.data) == ("handle_request", "alice",
+                                                     {"resolution": "补发银行卡并退回手续费", "amount": 60000})
