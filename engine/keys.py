@@ -24,6 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from engine import audit
 from engine.context import EngineContext
+from engine.db.casefile import TaskSubmission
 from engine.db.complaints import Complaint
 from engine.db.intake import IntakeSecret
 from engine.db.models import ProcessInstance, User
@@ -31,7 +32,7 @@ from engine.db.outreach import Customer, OutboxMessage
 from engine.db.session import unit_of_work
 from engine.errors import ConfigurationError
 from engine.outbox.store import SEALED, param_field
-from engine.privacy import FieldCipher, Keyring, Where, intake_secret_field, totp_secret_field
+from engine.privacy import FieldCipher, Keyring, Where, intake_secret_field, submission_field, totp_secret_field
 
 CUSTOMER_FIELDS = ("name", "birth_date", "phone", "email", "id_number", "address")
 COMPLAINT_FIELDS = ("complainant_name", "complainant_phone")
@@ -73,6 +74,10 @@ def _intake(cipher: FieldCipher, row: Any) -> dict[str, Any]:
     return {"secret_encrypted": cipher.reencrypt(row.secret_encrypted, intake_secret_field(row.channel, row.fingerprint))}
 
 
+def _submission(cipher: FieldCipher, row: Any) -> dict[str, Any]:
+    return {"data_sealed": cipher.reseal(row.data_sealed, submission_field(row.task_id))}
+
+
 def _outbox(cipher: FieldCipher, row: Any) -> dict[str, Any]:
     params = {k: {SEALED: cipher.reencrypt(v[SEALED], param_field(row.idempotency_key, k))}
               if isinstance(v, dict) and SEALED in v else v for k, v in (row.params or {}).items()}
@@ -98,6 +103,10 @@ TABLES = (
               lambda k: _field_stale(IntakeSecret.secret_encrypted, f"v2:{k}:"), _intake),
     Protected("process_instance", ProcessInstance.id, (ProcessInstance.state,),
               lambda k: ~ProcessInstance.state.startswith(f"z2:{k}:"), _instance),
+    # Submitted form data (engine.casefile). Drafts (task_draft) are not rewritten: they live only until their task
+    # is completed, and the keys they were sealed with stay in the keyring.
+    Protected("task_submission", TaskSubmission.id, (TaskSubmission.data_sealed, TaskSubmission.task_id),
+              lambda k: ~TaskSubmission.data_sealed.startswith(f"z2:{k}:"), _submission),
     Protected("outbox_message", OutboxMessage.id, (OutboxMessage.params, OutboxMessage.idempotency_key),
               _outbox_stale, _outbox),
 )

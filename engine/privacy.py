@@ -93,6 +93,16 @@ def intake_secret_field(channel: str, fingerprint: str) -> Where:
     return Where("intake_secret", "secret", f"{channel}:{fingerprint}")
 
 
+def submission_field(task_id: object) -> Where:
+    """Where the form data submitted on one task lives (engine.casefile.submissions)."""
+    return Where("task_submission", "data", str(task_id))
+
+
+def draft_field(task_id: object, username: str) -> Where:
+    """Where one person's draft of a task form lives (engine.services.drafts)."""
+    return Where("task_draft", "data", f"{task_id}:{username}")
+
+
 def new_data_key() -> str:
     """A fresh data key, as stored in ``CAREFLOW_DATA_KEY`` or the keyring file."""
     return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")

@@ -19,8 +19,9 @@ from flask_login import login_required
 
 from engine.complaints import codes
 from engine.errors import ConflictError, FormValidationError, InvalidInputError, PermissionDeniedError
-from engine.services import complaints, instances, portal
+from engine.services import case_file, complaints, instances
 from engine.views import Actor
+from web import case_file as case_words
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
 from web.i18n import current_language
@@ -161,9 +162,10 @@ def case(case_no: str) -> Any:
     ctx = current_engine()
     view = complaints.get_complaint(ctx, case_no, actor=actor)
     instance = instances.get_instance(ctx, view.instance_id, actor=actor) if view.instance_id else None
-    files = portal.list_case_files(ctx, view.instance_id) if view.instance_id else []
-    return render_template("complaints_desk/case.html", actor=actor, case=view, instance=instance, files=files,
-                           label=code_label, evidence_labels=EVIDENCE_LABELS)
+    found = case_file.get_complaint_file(ctx, case_no, actor=actor) if view.instance_id else None
+    return render_template("complaints_desk/case.html", actor=actor, case=view, instance=instance, case_file=found,
+                           label=code_label, evidence_labels=EVIDENCE_LABELS, printed_at=ctx.clock.now(),
+                           **case_words.helpers())
 
 
 EVIDENCE_LABELS = {"phone": ("电话录音", "recorded phone call"), "letter": ("书面信函", "letter"),

@@ -22,8 +22,9 @@ from engine.context import EngineContext
 from engine.errors import ConflictError, FormValidationError, InvalidInputError
 from engine.forms import messages as form_messages
 from engine.forms import validate_submission
-from engine.services import collaboration, customers, instances, sla, tasks
+from engine.services import case_file, collaboration, customers, drafts, instances, sla, tasks
 from engine.views import TaskView
+from web import case_file as case_words
 from web import formrender
 from web.auth import check_csrf, current_actor
 from web.designer import CSP, page_data
@@ -74,15 +75,21 @@ def _narrowing(ctx: EngineContext, filters: dict[str, str]) -> tasks.TaskFilters
 def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
                posted: MultiDict[str, str] | None = None, status: int = 200) -> Any:
     ctx, actor = current_engine(), current_actor()
-    summary = customers.customer_summary(ctx, task.customer_id, actor=actor) if task.customer_id else None
+    found = case_file.get_case_file(ctx, task.id, actor=actor)  # the sections the task lists, for this viewer
+    # A task that lists no case file still shows whose it is.
+    summary = customers.customer_summary(ctx, task.customer_id, actor=actor) if task.customer_id and not (
+        found.sections) else None
+    draft = drafts.get_draft(ctx, task.id, actor=actor) if "complete" in task.actions else None
     history = instances.get_instance(ctx, task.instance_id, actor=actor).history if actor.is_supervisor or (
         task.assignee == actor.username) else []
     schema = formrender.localized(task.form, current_language()) if task.form else None
     fields = formrender.fields_of(schema) if schema else []
-    shown = formrender.current_values(task.data, posted)
-    form_js = _form_js(task, schema, fields, errors, posted) if schema else None
+    values = {**(task.data or {}), **(draft.data if draft else {})}
+    shown = formrender.current_values(values, posted)
+    form_js = _form_js(task, values, schema, fields, errors, posted) if schema else None
     page = render_template("task.html", actor=actor, task=task, customer=summary, history=history, fields=fields,
                            shown=shown, errors=errors or {}, now=ctx.clock.now(), form_js=form_js,
+                           case_file=found, draft=draft, **case_words.helpers(),
                            comments=collaboration.list_comments(ctx, task.id, actor=actor),
                            attachments=collaboration.list_attachments(ctx, task.id, actor=actor))
     response = make_response(page, status)
@@ -90,13 +97,14 @@ def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
     return response
 
 
-def _form_js(task: TaskView, schema: dict[str, Any], fields: list[formrender.Field],
+def _form_js(task: TaskView, values: dict[str, Any], schema: dict[str, Any], fields: list[formrender.Field],
              errors: dict[str, list[str]] | None, posted: MultiDict[str, str] | None) -> Any:
-    """What form-js needs on the task page: the schema in the page's language, the values of its fields (what
-    was just submitted, after a rejected submit), the server's messages by field path, read-only or not."""
+    """What form-js needs on the task page: the schema in the page's language, the values of its fields (the
+    user's draft over the task's data; what was just submitted, after a rejected submit), the server's messages
+    by field path, read-only or not."""
     # Only the values the form shows: the task's data also holds the rest of the process's variables.
     shown = {f.path.split(".")[0] for f in fields if f.path}
-    data = {k: v for k, v in (task.data or {}).items() if k in shown}
+    data = {k: v for k, v in values.items() if k in shown}
     if posted is not None:
         try:
             data = formrender.posted_json(posted) or data
@@ -150,6 +158,12 @@ def transition(task_id: str, action: str) -> Any:
             flash(_("Attachment uploaded"))
         elif action == "complete":
             return _complete(task_id)
+        elif action == "draft":
+            drafts.save_draft(ctx, task_id, _posted_data(tasks.get_task(ctx, task_id, actor=actor)), actor=actor)
+            flash(_("Draft saved: it is here when you open the task again"))
+        elif action == "discard_draft":
+            if drafts.discard_draft(ctx, task_id, actor=actor):
+                flash(_("Draft discarded"))
         else:
             return "unknown action", 404
     except (ConflictError, InvalidInputError) as exc:
@@ -168,14 +182,19 @@ def attachment(attachment_id: int) -> Any:
     return response
 
 
-def _complete(task_id: str) -> Any:
-    ctx, actor = current_engine(), current_actor()
-    current = tasks.get_task(ctx, task_id, actor=actor)
+def _posted_data(current: TaskView) -> dict[str, Any]:
+    """The form's data as posted: form-js's JSON, or the plain fields parsed by the task's form."""
     try:
         sent = formrender.posted_json(request.form)
     except ValueError as exc:
         raise InvalidInputError(f"{formrender.JSON_FIELD}: {exc}") from exc
-    data = sent if sent is not None else formrender.parse(current.form, request.form) if current.form else {}
+    return sent if sent is not None else formrender.parse(current.form, request.form) if current.form else {}
+
+
+def _complete(task_id: str) -> Any:
+    ctx, actor = current_engine(), current_actor()
+    current = tasks.get_task(ctx, task_id, actor=actor)
+    data = _posted_data(current)
     try:
         if current.form and current_language() == "en":  # the engine's own check answers in Chinese
             validate_submission(current.form, data, lang="en")

@@ -38,7 +38,8 @@ STATUS = {
 }
 
 # Internal steps a complainant is not shown on the timeline (the engine labels the others in both languages).
-HIDDEN_EVENTS = frozenset({"triaged", "investigated", "awaiting_approval", "reopen_decided", "sla_warning", "sla_breached"})
+HIDDEN_EVENTS = frozenset({"triaged", "investigated", "awaiting_approval", "returned", "reopen_decided", "sla_warning",
+                           "sla_breached"})
 
 
 # --- language, session, CSRF ---------------------------------------------------------------------------------------

@@ -104,12 +104,15 @@ def parse_bundle(
     process_key: str | None = None,
     handlers: HandlerCheck | Collection[str] | None = (),
     known_forms: Mapping[str, dict[str, Any]] | None = None,
+    context_providers: Collection[str] | None = None,
 ) -> ParsedBundle:
     """Parse and check a bundle of BPMN, DMN and form files; raise InvalidDefinitionError.
 
     ``handlers`` says which service handlers exist and which of them this process may call (a refusal is a problem
     at the service task's element and line); ``None`` skips that check (re-loading an already deployed version
-    whose handler may have gone: every call is checked again when it runs).
+    whose handler may have gone: every call is checked again when it runs). ``context_providers`` names the case-file
+    providers a user task may list in its ``context`` property or its form (``engine.casefile``); ``None`` skips
+    that check.
     """
     check: HandlerCheck | None = None
     if handlers is not None:
@@ -133,7 +136,7 @@ def parse_bundle(
     if len(key) > MAX_KEY or len(str(name)) > MAX_NAME:
         problems.at(key[:MAX_KEY], f"process id must be at most {MAX_KEY} characters and its name at most {MAX_NAME}")
     for one in specs:
-        _lint_spec(one, problems, check, forms, key)
+        _lint_spec(one, problems, check, forms, key, context_providers)
     if problems.items:
         raise InvalidDefinitionError(problems.items)
     install_clocked_timers(specs)
@@ -211,7 +214,7 @@ def _message(exc: ValidationException) -> str:
 
 
 def _lint_spec(spec: Any, problems: _Problems, handlers: HandlerCheck | None, forms: Mapping[str, Any],
-               process_key: str) -> None:
+               process_key: str, providers: Collection[str] | None = None) -> None:
     for task_spec in spec.task_specs.values():
         element = getattr(task_spec, "bpmn_id", None)
         if not element:
@@ -240,6 +243,9 @@ def _lint_spec(spec: Any, problems: _Problems, handlers: HandlerCheck | None, fo
             if form_key and form_key not in forms:
                 problems.at(element, f"form {form_key!r} is not deployed (add forms/{form_key}.json)")
             _lint_user_task(properties(task_spec), element, problems)
+            if providers is not None:
+                _lint_context(properties(task_spec), forms.get(form_key) if form_key else None, element, problems,
+                              providers)
 
 
 def _lint_user_task(props: dict[str, str], element: str, problems: _Problems) -> None:
@@ -255,6 +261,18 @@ def _lint_user_task(props: dict[str, str], element: str, problems: _Problems) ->
         problems.at(element, "give either dueIn or dueInWorkdays, not both")
     if (props.get("excludeUsers") or "").strip():
         _lint_code(props["excludeUsers"].strip(), "eval", element, problems, "excludeUsers")
+
+
+def _lint_context(props: dict[str, str], form: Mapping[str, Any] | None, element: str, problems: _Problems,
+                  providers: Collection[str]) -> None:
+    """Every case-file provider the task lists (its ``context`` property, its form's ``careflow.context``) exists."""
+    listed = [p.strip() for p in (props.get("context") or "").split(",") if p.strip()]
+    extra = ((form or {}).get("careflow") or {}).get("context") if isinstance(form, Mapping) else None
+    listed += [str(p) for p in extra] if isinstance(extra, list) else []
+    unknown = [p for p in listed if p not in providers]
+    if unknown:
+        problems.at(element, f"unknown case-file provider(s) {', '.join(unknown)} in context; known: "
+                             f"{', '.join(sorted(providers))}")
 
 
 # Column sizes the ids and names end up in (process_definition.key, human_task.task_name/title, audit subject ids).

@@ -153,6 +153,11 @@ def _triaged(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> 
 
 
 def _investigating(e: CaseEvent, session: Session, case: Complaint, now: datetime) -> None:
+    if case.status == S.AWAITING_APPROVAL:
+        # Back from the approval in this very step: the approver said no (new facts restart without one).
+        approval = _last_completed(session, case.instance_id, "approve_answer")
+        if approval is not None and approval.completed_at == now:
+            record_event(session, case, "returned", at=now, actor=approval.completed_by or "system")
     if case.status != S.INVESTIGATING:
         _status(case, S.INVESTIGATING)
         record_event(session, case, "investigating", at=now, actor="system", details={"group": case.routed_group})
@@ -182,7 +187,8 @@ def _answered(e: CaseEvent, session: Session, case: Complaint, now: datetime) ->
     case.answer_outbox_key = e.values.get("outbox_key")
     case.review_apply_by = date.fromisoformat(e.values["review_apply_by"])
     record_event(session, case, "answered", at=now, actor=case.handler or "system",
-                 details={"decision": case.decision, "approved_by": approver, "outbox_key": case.answer_outbox_key,
+                 details={"handler": case.handler, "decision": case.decision, "approved_by": approver,
+                          "outbox_key": case.answer_outbox_key,
                           "review_apply_by": e.values["review_apply_by"],
                           "on_time": local_day(now, e.env.settings.zone) <= case.legal_due_on})
 

@@ -31,6 +31,7 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "resumed": ("恢复计时", "Clock resumed"),
     "new_facts": ("新事实，重新计时", "New facts: clock restarted"),
     "awaiting_approval": ("待主管审批答复", "Answer awaiting approval"),
+    "returned": ("主管退回，重新调查", "Sent back by the approver: investigate again"),
     "answered": ("已答复客户", "Answer sent"),
     "rated": ("客户评价", "Customer rating"),
     "reopened": ("客户不满意，主管复查", "Negative rating: reopened to a supervisor"),

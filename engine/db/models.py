@@ -416,6 +416,7 @@ from engine.db import (  # noqa: E402,F401
     auth_state,
     authz,
     calendar,
+    casefile,
     complaints,
     customer360,
     designer,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from engine import audit, authz
 from engine.bpmn.loader import ParsedBundle, SourceFile, parse_bundle
+from engine.casefile import registry as case_file_providers
 from engine.context import EngineContext
 from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
 from engine.db.session import unit_of_work
@@ -53,7 +54,8 @@ def deploy_definition(
     """
     require_role(actor, "designer")
     files = _normalized(files)
-    bundle = parse_bundle(files, process_key=process_key, handlers=ctx.handler_policy)
+    bundle = parse_bundle(files, process_key=process_key, handlers=ctx.handler_policy,
+                          context_providers=case_file_providers.names())
     authz.require(ctx, actor, "deploy", "process", bundle.process_key)
     if validate_only:
         return None
@@ -115,7 +117,8 @@ def _store(ctx: EngineContext, files: list[SourceFile], bundle: ParsedBundle, sh
 
 def _deploy_approved(ctx: EngineContext, view: approvals.ApprovalView, approver: Actor) -> dict[str, Any]:
     files = [SourceFile(f["filename"], f["content"].encode("utf-8")) for f in view.payload["files"]]
-    bundle = parse_bundle(files, process_key=view.payload["process_key"], handlers=ctx.handler_policy)
+    bundle = parse_bundle(files, process_key=view.payload["process_key"], handlers=ctx.handler_policy,
+                          context_providers=case_file_providers.names())
     result = _store(ctx, files, bundle, bundle_hash(files), deployed_by=view.requested_by, approved_by=approver.username)
     return {"version": result.definition.version, "created": result.created}
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.casefile import submissions
 from engine.context import EngineContext
 from engine.db.session import unit_of_work
 from engine.errors import (
@@ -24,6 +25,7 @@ from engine.runtime import four_eyes, lifecycle, rows
 from engine.runtime import instance as runtime
 from engine.runtime import step as steps
 from engine.runtime.projection import OPEN_STATES
+from engine.services import drafts
 from engine.services import task_queries as queries
 from engine.services.authz import require_any_role, require_role
 from engine.services.instances import parse_id
@@ -302,6 +304,11 @@ def complete_task(
         four_eyes.check(_reads(step), step.bundle, row.instance_id, row.task_name, actor.username)
         cleaned = _validated(ctx, step.bundle.forms.get(row.form_key) if row.form_key else None, data)
         step.complete(row, cleaned, by=actor.username)
+        if row.form_key:  # what an approval of this task shows, and diffs against the next round
+            step.write(lambda session: submissions.record(
+                session, ctx.cipher, instance_id=row.instance_id, task_id=row.id, element_id=row.task_name,
+                form_key=row.form_key, data=cleaned, by=actor.username, at=step.now))
+        step.write(lambda session: drafts.remove_on_completion(session, row.id, actor.username))
         step.audit("task.complete", actor=actor.username,
                    after={"task": str(row.id), "name": row.task_name, "fields": sorted(cleaned)})
         if step.failure is not None:

@@ -3,7 +3,7 @@
 // The page carries the deployed schema (in the page's language), the values to show, the server's messages by
 // field path (after a rejected submit) and whether the form is read-only. form-js draws the form and checks it
 // in the browser; on submit its data travels as JSON in the server form's hidden `careflow_form_json`, and the
-// server validates it exactly as it validates a plain post (web/inbox.py). Without scripts, or if form-js fails
+// server validates it exactly as it validates a plain post (web/inbox.py). A draft goes the same way, unchecked. Without scripts, or if form-js fails
 // to draw, the server-rendered fields stay in place.
 import { Form } from '@bpmn-io/form-js';
 
@@ -70,6 +70,12 @@ async function enhance(holder) {
     button.addEventListener('mousedown', (event) => event.preventDefault());
   }
   serverForm.addEventListener('submit', (event) => {
+    if (event.submitter?.dataset.draft) {
+      // "Save draft": what is there so far, unchecked (the server keeps it for this user, web/inbox.py).
+      json.value = JSON.stringify(form._getState().data);
+      json.disabled = false;
+      return;
+    }
     const result = form.submit();
     if (Object.keys(result.errors).length) {
       event.preventDefault(); // form-js now shows each message under its field

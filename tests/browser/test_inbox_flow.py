@@ -37,8 +37,8 @@ def test_staff_filters_claims_and_submits_a_form_wrong_then_right(page, login, l
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("C1002")
     rows.first.locator("a").click()
-    expect(page.locator("#customer")).to_contain_text("李*梅")
-    expect(page.locator("#customer")).to_contain_text("138****5678")
+    expect(page.locator("#cf-customer_summary")).to_contain_text("李*梅")
+    expect(page.locator("#cf-customer_summary")).to_contain_text("138****5678")
     page.click("#action-claim")
     expect(page.locator("#task-status")).to_have_text("claimed")
     expect(page.locator("#form-js[data-ready='1']")).to_be_visible()  # form-js draws the deployed schema
