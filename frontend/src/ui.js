@@ -19,6 +19,11 @@ document.addEventListener('DOMContentLoaded', () => {
 });
 window.addEventListener('resize', focusableScrollers);
 
+// A "print" button (the CSP allows no inline handlers): <button type="button" data-print>.
+document.addEventListener('click', (event) => {
+  if (event.target instanceof Element && event.target.closest('[data-print]')) window.print();
+});
+
 document.addEventListener('keydown', (event) => {
   if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return;
   const active = document.activeElement;

@@ -107,7 +107,7 @@ def test_the_approver_sees_the_answer_and_remedy_and_after_a_send_back_the_diff(
     assert work.form is not None and work.form["id"] == "complaint_investigate"  # labels come from its form
     with ctx.sessions() as session:  # form data carries personal data: stored sealed, like the instance's state
         [stored] = session.scalars(select(TaskSubmission.data_sealed)).all()
-    assert stored.startswith("z1:") and "退回" not in stored and "findings" not in stored
+    assert stored.startswith("z2:") and "退回" not in stored and "findings" not in stored
     assert first.sent_back is None
     claim_and_complete(ctx, approve.id, setup["sue"], {"approved": False, "approval_comment": "补充监控录像核查结论"})
     again = task_named(ctx, view.instance_id, "investigate")

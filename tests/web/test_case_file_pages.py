@@ -111,7 +111,11 @@ def test_the_case_page_shows_facts_request_amount_and_who_answered_and_approved(
     answered = re.search(r'<tr data-kind="answered">(.*?)</tr>', page, re.S).group(1)
     assert "已答复客户" in answered and "处理人: alice" in answered and "审批人: sue" in answered
     assert "决定: 支持客户诉求" in answered
-    assert "@media print" in page and 'id="print-case"' in page
+    assert 'id="print-case" data-print' in page and 'class="print-only' in page
+    theme = re.search(r'href="(/static/build/theme-[A-Z0-9]+\.css)"', page).group(1)  # type: ignore[union-attr]
+    styles = client.get(theme)
+    assert "@media print" in styles.get_data(as_text=True)  # the print view: no navigation, forms or buttons
+    styles.close()
 
 
 def test_the_customers_files_are_on_the_task_page_and_open_for_the_handler(ctx, app, case, people):
