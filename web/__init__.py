@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         governance,
         i18n,
         inbox,
+        labels,
         pages,
         portal,
         reports,
@@ -47,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     from web.scores import bp as scores_bp
 
     i18n.init_app(app)
+    labels.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api_bp)

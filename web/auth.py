@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, Request, abort, g, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user
 
 from engine.errors import AuthenticationError, UserNotFoundError
@@ -19,6 +20,9 @@ from web.engine_access import current_engine
 
 login_manager = LoginManager()
 login_manager.login_view = "pages.login"
+# flask-login's own notice is English: say it in the page's language, styled as information, not as an error.
+login_manager.login_message = _l("Please sign in to see this page.")
+login_manager.login_message_category = "info"
 
 
 class SessionUser(UserMixin):  # type: ignore[misc]

@@ -21,9 +21,9 @@ from engine.complaints import codes
 from engine.errors import ConflictError, FormValidationError, InvalidInputError, PermissionDeniedError
 from engine.services import complaints, instances, portal
 from engine.views import Actor
+from web import labels
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
-from web.i18n import current_language
 
 bp = Blueprint("complaints_desk", __name__, url_prefix="/complaints")
 # Channels staff enter by hand; the portal, app and WeChat come in by themselves.
@@ -33,10 +33,7 @@ STAFF_ROLES = ("staff", "supervisor")
 
 def code_label(axis: str, code: str) -> str:
     """A stored code's label in the page's language (the raw code if the table no longer knows it)."""
-    found = codes.AXES[axis].get(code)
-    if found is None:
-        return code
-    return found.en if current_language() == "en" else found.zh
+    return labels.label(code, axis)
 
 
 def _staff() -> Actor:

@@ -8,6 +8,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
+from web import error_pages
 
 STATUS: list[tuple[type[e.EngineError], int]] = [
     (e.NotFoundError, 404),
@@ -46,3 +47,5 @@ def init_app(app: Flask) -> None:
             code = (error.name or "error").lower().replace(" ", "_")
             return jsonify(error_body(code, error.description or error.name)), error.code
         return error
+
+    error_pages.init_app(app)  # browsers get HTML pages for the same statuses (wraps the handlers above)

@@ -137,7 +137,7 @@ def test_designer_adds_a_task_fixes_a_problem_deploys_and_sees_the_heatmap(page,
     expect(page.locator('#versions tr[data-version="2"] td.instances')).to_have_text("0")
     page.select_option("#start-form select[name=version]", "2")
     page.click("#start-instance")
-    expect(page.locator("#instance-status")).to_have_text("running")
+    expect(page.locator("#instance-status")).to_have_attribute("data-status", "running")
     expect(page.locator("#current")).to_have_text("handle_request, reminder")  # the 1-day reminder timer waits too
     expect(page.locator("body[data-viewer-ready='1']")).to_have_count(1)
     expect(page.locator('.djs-element.cf-current[data-element-id="handle_request"]')).to_have_count(1)
