@@ -89,6 +89,20 @@ def process(key: str) -> Any:
                            versions=versions, report=None)
 
 
+def modeler_messages() -> dict[str, str]:
+    """What the modeler's script says, in the page's language (the script has no catalogue of its own);
+    ``{n}`` and ``{id}`` are filled in by the script."""
+    return {
+        "draftSaved": _("Draft saved (revision {n})"), "validating": _("Validating…"), "deploying": _("Deploying…"),
+        "problems": _("{n} problem(s)"), "line": _("line {n}"), "waiting": _("Waiting for a second person's approval #{id}"),
+        "valid": _("Valid"), "deployed": _("Deployed version {n}"), "same": _("Same as version {n}"),
+        "importWarnings": _("Import warnings:"), "cannotOpen": _("Cannot open the diagram:"),
+        "confirmDeploy": _("Deploy this diagram as a new version? New instances start on it at once."),
+        "confirmDiscard": _("Discard this draft? Your saved changes since the deployed version are lost."),
+        "discarded": _("Draft discarded"),
+    }
+
+
 @bp.get("/modeler/<key>")
 def modeler(key: str) -> Any:
     ctx, actor = current_engine(), current_actor()
@@ -114,7 +128,7 @@ def modeler(key: str) -> Any:
             base = version or definitions.get_definition(ctx, key).version
             source = "version"
     data = {"key": key, "xml": xml, "base_version": base, "source": source,
-            "draft_revision": draft.revision if draft else None}
+            "draft_revision": draft.revision if draft else None, "messages": modeler_messages()}
     return render_template("designer/modeler.html", actor=actor, can_change=_can_change(), key=key, source=source,
                            base_version=base, data=page_data(data))
 
