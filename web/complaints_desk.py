@@ -71,7 +71,7 @@ def new() -> Any:
     except (InvalidInputError, ConflictError) as exc:
         return _form(actor, values, {"form": [exc.message]}, 422)
     flash(_("Complaint %(case_no)s recorded", case_no=view.case_no) if created
-          else _("Complaint %(case_no)s was already recorded", case_no=view.case_no))
+          else _("Complaint %(case_no)s was already recorded", case_no=view.case_no), "success")
     return redirect(url_for("complaints_desk.case", case_no=view.case_no))
 
 

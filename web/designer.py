@@ -138,7 +138,7 @@ def new_process() -> Any:
     check_csrf()
     key = request.form.get("key", "").strip()
     if not key.isidentifier() or len(key) > 100:
-        flash(_("The process id must be letters, digits and _ (not starting with a digit)"))
+        flash(_("The process id must be letters, digits and _ (not starting with a digit)"), "error")
         return redirect(url_for("designer.index"))
     return redirect(url_for("designer.modeler", key=key))
 
@@ -214,9 +214,9 @@ def start(key: str) -> Any:
     try:
         view = instances.start_instance(current_engine(), process_key=key, actor=current_actor(), version=version)
     except EngineError as exc:
-        flash(exc.message)
+        flash(exc.message, "error")
         return redirect(url_for("designer.process", key=key))
-    flash(_("Instance started (v%(version)s)", version=view.definition_version))
+    flash(_("Instance started (v%(version)s)", version=view.definition_version), "success")
     return redirect(url_for("designer.instance", instance_id=view.id))
 
 
@@ -231,7 +231,7 @@ def migrate(key: str) -> Any:
         run = migration.migrate_instances if execute else migration.plan_migration
         report = run(ctx, process_key=key, actor=actor, to_version=to_version, instance_ids=ids)
     except EngineError as exc:
-        flash(exc.message)
+        flash(exc.message, "error")
         return redirect(url_for("designer.process", key=key))
     return render_template("designer/process.html", actor=actor, can_change=_can_change(), key=key,
                            versions=designer.list_versions(ctx, key, actor=actor), report=report, executed=execute)
@@ -242,7 +242,7 @@ def import_file() -> Any:
     check_csrf()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        flash(_("Choose a file"))
+        flash(_("Choose a file"), "error")
         return redirect(url_for("designer.index"))
     try:
         result = designer.import_definition(current_engine(), filename=upload.filename, content=upload.read(),
@@ -251,15 +251,15 @@ def import_file() -> Any:
         return render_template("designer/import_result.html", actor=current_actor(), filename=upload.filename,
                                problems=exc.problems), 422
     except EngineError as exc:
-        flash(exc.message)
+        flash(exc.message, "error")
         return redirect(url_for("designer.index"))
     assert result.deploy is not None
     view = result.deploy.definition
     if result.mapped:
         flash(_("Imported and deployed %(key)s v%(version)s (mapped: %(mapped)s)", key=view.key, version=view.version,
-                mapped="; ".join(result.mapped)))
+                mapped="; ".join(result.mapped)), "success")
     else:
-        flash(_("Imported and deployed %(key)s v%(version)s", key=view.key, version=view.version))
+        flash(_("Imported and deployed %(key)s v%(version)s", key=view.key, version=view.version), "success")
     return redirect(url_for("designer.process", key=view.key))
 
 

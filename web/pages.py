@@ -44,7 +44,7 @@ def login() -> Any:
                 current_engine(), request.form.get("username", ""), request.form.get("password", "")
             )
         except AuthenticationError:
-            flash(_("Wrong user name or password"))
+            flash(_("Wrong user name or password"), "error")
             return render_template("login.html"), 401
         login_user(SessionUser(actor))
         target = request.args.get("next", "")
