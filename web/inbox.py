@@ -30,7 +30,7 @@ from web.designer import CSP, page_data
 from web.engine_access import current_engine
 from web.error_pages import person_message
 from web.i18n import current_language
-from web.labels import one_language
+from web.labels import task_title
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 VIEWS = {"mine": _l("My tasks"), "queue": _l("Queue"), "archive": _l("Done"), "all": _l("All")}
@@ -186,5 +186,5 @@ def _complete(task_id: str) -> Any:
         tasks.complete_task(ctx, task_id, actor=actor, data=data)
     except FormValidationError as exc:
         return _task_page(current, errors=exc.details.get("fields", {}), posted=request.form, status=422)
-    flash(_("Completed: %(title)s", title=one_language(current.title)), "success")
+    flash(_("Completed: %(title)s", title=task_title(current)), "success")
     return redirect(url_for("inbox.index", view="mine"))

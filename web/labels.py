@@ -135,7 +135,7 @@ def roles(codes: Any) -> str:
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # "中文名 English name": the Chinese part (no Latin letters), one space, then the English part.
-_PAIR = re.compile(r"^(?P<zh>[^A-Za-z]*[\u3400-\u9fff][^A-Za-z]*?)\s+(?P<en>[A-Za-z].*)$")
+_PAIR = re.compile(r"^(?P<zh>.*?[\u3400-\u9fff][^A-Za-z0-9\s]*)\s+(?P<en>[A-Za-z0-9].*)$")
 _SOURCE_NOTE = re.compile(r"\s*\((?:DOMAIN|DOMAIN\.md)[^)]*\)\s*$")
 
 
@@ -161,14 +161,26 @@ def process_name(key: Any) -> str:
 
         names = {d.key: d.name for d in definitions.list_definitions(current_engine())}
         g._careflow_process_names = names
-    return one_language(names.get(str(key), str(key)))
+    if str(key) not in names:
+        return str(key)
+    english = element_names(str(key)).get(str(key), ("", None))[1] if current_language() == "en" else None
+    return one_language(names[str(key)], english)
 
 
-_ELEMENT_NAMES: dict[tuple[str, int], dict[str, str]] = {}
+NAME_EN = "{http://careflow.example/schema/bpmn-i18n}nameEn"  # careflow:nameEn, docs/bpmn-conventions.md
+_ELEMENT_NAMES: dict[tuple[str, int], dict[str, tuple[str, str | None]]] = {}
 
 
-def element_names(key: str) -> dict[str, str]:
-    """Element id → name (as written) for the latest deployed version of ``key``; read once per version."""
+def element_names(key: str) -> dict[str, tuple[str, str | None]]:
+    """Element id → (name, English name) of the latest deployed version of ``key``: parsed once per version,
+    looked up once per request."""
+    per_request = g.setdefault("_careflow_element_names", {})
+    if key not in per_request:
+        per_request[key] = _parsed_names(key)
+    return dict(per_request[key])
+
+
+def _parsed_names(key: str) -> dict[str, tuple[str, str | None]]:
     from xml.etree import ElementTree
 
     from engine.errors import NotFoundError
@@ -185,14 +197,23 @@ def element_names(key: str) -> dict[str, str]:
         cached = {}
         for filename in (f for f in view.files if f.endswith(".bpmn")):
             root = ElementTree.fromstring(definitions.get_definition_file(ctx, key, view.version, filename))
-            cached.update({e.get("id", ""): e.get("name", "") for e in root.iter() if e.get("id") and e.get("name")})
+            cached.update({e.get("id", ""): (e.get("name", ""), e.get(NAME_EN)) for e in root.iter()
+                           if e.get("id") and e.get("name")})
         _ELEMENT_NAMES[(key, view.version)] = cached
     return cached
 
 
 def element_name(element_id: Any, key: str) -> str:
     """A BPMN element id (reports group tasks by it) as its name in the page's language."""
-    return one_language(element_names(key).get(str(element_id), str(element_id)))
+    name, english = element_names(key).get(str(element_id), (str(element_id), None))
+    return one_language(name, english)
+
+
+def task_title(task: Any) -> str:
+    """A task's title in the page's language: the element's English name from the deployed definition on English
+    pages (careflow:nameEn), the stored title otherwise (older bilingual titles split)."""
+    english = element_names(task.process_key).get(task.task_name, ("", None))[1]
+    return one_language(task.title, english)
 
 
 def timeline_title(item: Any) -> str:
@@ -298,6 +319,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(one_language, "one_language")
     app.add_template_filter(process_name, "process_name")
     app.add_template_filter(timeline_title, "timeline_title")
+    app.add_template_filter(task_title, "task_title")
     app.add_template_filter(report_cell, "report_cell")
     app.add_template_filter(money, "money")
     app.add_template_filter(percent, "percent")

@@ -123,10 +123,14 @@ def test_element_names_in_one_language(ctx):
             assert labels.one_language("有客户号? Known customer?") == "有客户号?"
             assert labels.one_language("投诉处理 Complaint handling (DOMAIN §1)") == "投诉处理"
             assert labels.one_language("Service request") == "Service request"
+            assert labels.one_language("1天未处理 1 day open") == "1天未处理"
+            assert labels.one_language("柜面/客户经理 Front desk / customer manager") == "柜面/客户经理"
         with force_locale("en"):
             assert labels.one_language("受理 Intake") == "Intake"
             assert labels.one_language("分类分派 Triage (complaint_routing)") == "Triage (complaint_routing)"
             assert labels.one_language("客户经理生日致电") == "客户经理生日致电"
+            assert labels.one_language("1天未处理 1 day open") == "1 day open"
+            assert labels.one_language("受理", english="Intake") == "Intake"
 
 
 @pytest.fixture
@@ -186,3 +190,35 @@ def test_no_page_shows_a_raw_code_or_two_languages(demo):
                 if found:
                     problems.setdefault(f"{username} {lang} {url.split('?')[0]}", set()).update(found)
     assert problems == {}, "\n".join(f"{k}: {sorted(v)}" for k, v in sorted(problems.items()))
+
+
+def test_process_files_follow_the_naming_convention():
+    """docs/bpmn-conventions.md: name in Chinese, careflow:nameEn in English, never both in one name."""
+    from pathlib import Path
+    from xml.etree import ElementTree
+
+    from web.labels import NAME_EN
+
+    missing, paired = [], []
+    for path in sorted((Path(__file__).resolve().parents[2] / "processes").glob("*.bpmn")):
+        for element in ElementTree.parse(path).iter():
+            name = element.get("name")
+            if not name or not re.search(r"[\u4e00-\u9fff]", name) or not element.get("id"):
+                continue
+            if re.search(r"[A-Za-z]{2,}", name) and not re.search(r"\(\w+\)$", name):
+                paired.append(f"{path.name}:{element.get('id')}: {name}")
+            if not element.get(NAME_EN):
+                missing.append(f"{path.name}:{element.get('id')}")
+    assert paired == [] and missing == []
+
+
+def test_english_pages_show_the_english_names_of_the_diagram(demo):
+    ctx, _ = demo
+    app = create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx)
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"username": "wang.fang", "password": DEMO_PASSWORD, "csrf_token": token})
+    english = visible_text(client.get("/inbox?view=all&lang=en").get_data(as_text=True))
+    chinese = visible_text(client.get("/inbox?view=all&lang=zh").get_data(as_text=True))
+    assert "Investigate" in english and "Complaint handling" in english and "调查处理" not in english
+    assert "调查处理" in chinese and "投诉处理" in chinese and "Investigate" not in chinese
