@@ -104,6 +104,19 @@ CONSENT_SOURCE = {"import": _l("Core-banking import"), "onboarding": _l("Onboard
                   "portal": _l("Customer portal"), "staff": _l("Recorded by staff")}
 TIER_REASON = {"upgrade": _l("Upgrade"), "downgrade": _l("Downgrade (after months below)"),
                "import": _l("Core-banking import"), "onboarding": _l("Onboarding")}
+# Why a message waits, was not sent or failed (outbox status_reason).
+MESSAGE_REASON = {
+    "rejected": _l("Refused by the channel"), "retries_exhausted": _l("Failed after every retry"),
+    "retrying": _l("Retrying"), "manual_retry": _l("Sent again by a supervisor"),
+    "contact_window": _l("Outside the contact hours"), "customer_dormant": _l("Customer dormant"),
+    "do_not_disturb": _l("Do not disturb"), "mourning_day": _l("Mourning day"),
+    "no_marketing_consent": _l("No consent to marketing"), "opted_out": _l("Customer opted out"),
+    "spring_festival": _l("Quiet Spring Festival days"), "unknown_customer": _l("Unknown customer"),
+    "no_address": _l("No address for the channel"), "frequency_cap": _l("Too many messages recently"),
+}
+EXTENSION = {"none": _l("None"), "complex": _l("Complex case: 30 days"), "special": _l("Especially complex: 60 days")}
+MODEL_STATUS = {"active": _l("In use"), "superseded": _l("Replaced"), "failed": _l("Failed"),
+                "insufficient": _l("Not enough data")}
 LANGUAGE = {"zh-CN": _l("Chinese"), "zh": _l("Chinese"), "en": _l("English")}
 TIMELINE_KIND = {"instance": _l("Process"), "task": _l("Task"), "message": _l("Message"),
                  "complaint": _l("Complaint"), "audit": _l("Audit record")}
@@ -114,7 +127,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "message_channel": MESSAGE_CHANNEL, "template": TEMPLATE, "action": ACTION, "channel": CHANNEL,
     "business_type": BUSINESS_TYPE, "cause": CAUSE, "account_kind": ACCOUNT_KIND, "product_family": PRODUCT_FAMILY,
     "timeline_kind": TIMELINE_KIND, "account_status": ACCOUNT_STATUS, "holding_status": HOLDING_STATUS,
-    "purpose": PURPOSE, "language": LANGUAGE, "tier_reason": TIER_REASON, "consent_source": CONSENT_SOURCE,
+    "purpose": PURPOSE, "language": LANGUAGE, "tier_reason": TIER_REASON, "message_reason": MESSAGE_REASON,
+    "extension": EXTENSION, "model_status": MODEL_STATUS, "consent_source": CONSENT_SOURCE,
 }
 
 
@@ -320,6 +334,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(process_name, "process_name")
     app.add_template_filter(timeline_title, "timeline_title")
     app.add_template_filter(task_title, "task_title")
+    app.add_template_filter(element_name, "element_name")
     app.add_template_filter(report_cell, "report_cell")
     app.add_template_filter(money, "money")
     app.add_template_filter(percent, "percent")

@@ -138,6 +138,20 @@ def demo(ctx):
     from web.demo import USERS, load
 
     list(load(ctx))
+    # What the demo never shows by itself: a dead letter and a failed instance on the supervisor desk.
+    from sqlalchemy import select, update
+
+    from engine.db.models import ProcessInstance
+    from engine.db.outreach import OutboxMessage
+
+    with ctx.sessions.begin() as session:
+        message = session.scalars(select(OutboxMessage.id).limit(1)).first()
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == message).values(
+            status="dead", status_reason="retries_exhausted", last_error="gateway timeout"))
+        instance = session.scalars(select(ProcessInstance.id).where(
+            ProcessInstance.process_key == "complaint_handling", ProcessInstance.status == "running").limit(1)).first()
+        session.execute(update(ProcessInstance).where(ProcessInstance.id == instance).values(
+            status="error", error_task="investigate", error_message="division by zero"))
     return ctx, [u[0] for u in USERS]
 
 
@@ -218,7 +232,8 @@ def test_english_pages_show_the_english_names_of_the_diagram(demo):
     client = app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
     client.post("/login", data={"username": "wang.fang", "password": DEMO_PASSWORD, "csrf_token": token})
-    english = visible_text(client.get("/inbox?view=all&lang=en").get_data(as_text=True))
-    chinese = visible_text(client.get("/inbox?view=all&lang=zh").get_data(as_text=True))
+    english = visible_text(client.get("/supervisor?lang=en").get_data(as_text=True))
+    chinese = visible_text(client.get("/supervisor?lang=zh").get_data(as_text=True))
     assert "Investigate" in english and "Complaint handling" in english and "调查处理" not in english
     assert "调查处理" in chinese and "投诉处理" in chinese and "Investigate" not in chinese
+    assert "Periodic revisit" in visible_text(client.get("/inbox?view=all&lang=en").get_data(as_text=True))
