@@ -269,8 +269,12 @@ def money(value: Any) -> str:
         return "—"
     if abs(amount) < 100_000:
         return format_currency(amount, "CNY", locale=_locale()).replace("CN¥", "¥")
-    digits = 2 if current_language() == "zh" else 1
-    return format_compact_currency(amount, "CNY", locale=_locale(), fraction_digits=digits).replace("CN¥", "¥")
+    for digits in (2, 1, 0):  # three significant digits: ¥1.16亿, ¥59.2万 → ¥5916万, ¥116M
+        text = format_compact_currency(amount, "CNY", locale=_locale(), fraction_digits=digits).replace("CN¥", "¥")
+        whole = re.search(r"\d+", text)
+        if whole is None or len(whole.group()) + digits <= 3:
+            return text
+    return text
 
 
 def percent(value: Any, digits: int = 1) -> str:

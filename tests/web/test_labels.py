@@ -105,11 +105,12 @@ def test_numbers_money_and_percentages_are_formatted_for_people(ctx):
         with force_locale("zh"):
             assert labels.money("115958304.60") == "¥1.16亿"
             assert labels.money(2680) == "¥2,680.00"
+            assert labels.money("59164400") == "¥5916万" and labels.money(592000) == "¥59.2万"
             assert labels.percent("0.0267") == "2.7%"
             assert labels.number(1234567) == "1,234,567"
             assert labels.money("") == "—" and labels.percent(None) == "—"
         with force_locale("en"):
-            assert labels.money("115958304.60") == "¥116M" and labels.money(1_250_000) == "¥1.2M"
+            assert labels.money("115958304.60") == "¥116M" and labels.money(1_250_000) == "¥1.25M"
             assert labels.percent(0.0267) == "2.7%"
 
 
