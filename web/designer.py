@@ -154,9 +154,13 @@ def form_editor(form_id: str) -> Any:
         revision: int | None = designer.get_draft(ctx, kind="form", name=form_id, actor=actor).revision
     except NotFoundError:
         revision = None
-    data = {"form_id": form_id, "schema": schema, "revision": revision}
+    data = {"form_id": form_id, "schema": schema, "revision": revision, "messages": {
+        "saved": _("Form draft saved (revision {n}); it is deployed with the next process version"),
+        "cannotOpen": _("Cannot open the form:"), "discarded": _("Draft discarded"),
+        "confirmDiscard": _("Discard this form draft? The form goes back to its deployed version."),
+    }}
     return render_template("designer/form_editor.html", actor=actor, can_change=_can_change(), form_id=form_id,
-                           data=page_data(data))
+                           data=page_data(data), has_draft=revision is not None)
 
 
 @bp.get("/processes/<key>/diff")

@@ -167,7 +167,7 @@ def test_form_editor_saves_a_draft_and_the_diff_marks_changes(page, login, live_
     expect(page.locator("#form-editor .fjs-editor-container")).to_have_count(1)
     page.screenshot(path=str(SCREENSHOTS / "designer_form_editor.png"), full_page=True)
     page.click("#save-form")
-    expect(page.locator("#status")).to_contain_text("表单草稿已保存 Form draft saved (修订 revision 1)")
+    expect(page.locator("#status")).to_contain_text("表单草稿已保存（修订 1）")
     draft = designer.get_draft(ctx, kind="form", name="service_request_handle", actor=people["dora"])
     assert json.loads(draft.content)["id"] == "service_request_handle"
     assert [c["key"] for c in json.loads(draft.content)["components"] if "key" in c] == [

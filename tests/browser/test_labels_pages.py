@@ -63,3 +63,22 @@ def test_a_double_claim_is_a_message_on_the_task_page(page: Page, live_server: s
     page.screenshot(path=str(SCREENSHOTS / "labels_delegate_error.png"), full_page=True)
     error = page.locator("p.flash-error").evaluate("p => getComputedStyle(p).backgroundColor")
     assert success != error  # 已领取 is not pink like an error
+
+
+def test_a_process_draft_can_be_discarded_after_a_confirmation(page: Page, live_server: str, ctx) -> None:
+    from engine.services import designer, identity
+
+    list(load(ctx))
+    chen = identity.get_actor(ctx, "chen.jie")
+    _, xml = designer.get_process_xml(ctx, "service_request", None, actor=chen)
+    designer.save_draft(ctx, kind="process", name="service_request", content=xml, actor=chen)
+    _sign_in(page, live_server, "chen.jie")
+    page.goto(f"{live_server}/designer/modeler/service_request")
+    expect(page.locator("body[data-modeler-ready='1']")).to_have_count(1)
+    page.once("dialog", lambda dialog: dialog.dismiss())  # "no": the draft stays
+    page.click("#discard-draft")
+    assert designer.list_drafts(ctx, actor=chen)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#discard-draft")
+    page.wait_for_url("**/designer/modeler/service_request?fresh=1")
+    assert designer.list_drafts(ctx, actor=chen) == []
