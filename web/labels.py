@@ -235,8 +235,8 @@ def timeline_title(item: Any) -> str:
     parts, kind = tuple(getattr(item, "parts", ()) or ()), item.kind
     if kind == "instance" and parts:
         return process_name(parts[0])
-    if kind == "task" and parts:
-        return one_language(parts[0])
+    if kind == "task" and len(parts) == 3:
+        return one_language(parts[0], element_names(parts[1]).get(parts[2], ("", None))[1])
     if kind == "message" and len(parts) == 2:
         return f"{label(parts[0], 'template')} · {label(parts[1], 'message_channel')}"
     if kind == "audit" and parts and parts[0] in ACTION:

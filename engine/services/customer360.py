@@ -136,8 +136,8 @@ class TimelineItem:
     status: str | None = None
     link: str | None = None  # the page that opens it: the web layer knows its routes, the engine leaves it empty
     # The stored codes the title is made of, for a UI that labels them in its own language: (process key,) for an
-    # instance, (task title,) for a task, (template, channel) for a message, (case no, business type, cause),
-    # (audit action,) for an audit event.
+    # instance, (task title, process key, element id) for a task, (template, channel) for a message,
+    # (case no, business type, cause) for a complaint, (audit action,) for an audit event.
     parts: tuple[str, ...] = ()
 
 
@@ -438,7 +438,7 @@ def _task_items(session: Session, cid: str, after: tuple[datetime, str, str] | N
         HumanTask.customer_id == cid, _after(HumanTask.created_at, HumanTask.id, "task", after, uuid.UUID))
         .order_by(HumanTask.created_at.desc(), HumanTask.id.desc()).limit(n))
     return [TimelineItem(r.created_at, "task", f"任务 {r.title}", f"Task {r.title}", str(r.id), r.status,
-                         parts=(r.title,)) for r in rows]
+                         parts=(r.title, r.process_key, r.task_name)) for r in rows]
 
 
 def _message_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
