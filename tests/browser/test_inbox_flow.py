@@ -98,5 +98,5 @@ def test_an_overdue_task_shows_its_breach(page, login, live_server, requests_wai
     expect(page.locator("#task-list tr.overdue")).to_have_count(2)
     expect(page.locator("#task-list .sla-breach").first).to_have_text("已逾期")
     page.goto(f"{live_server}/supervisor")
-    expect(page.locator("#sla-board")).to_contain_text("service_request")
+    expect(page.locator("#sla-board")).to_contain_text("客户服务请求")  # the process name, not its key
     expect(page.locator("#workload .badge.breach")).to_have_text("2")
