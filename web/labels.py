@@ -96,7 +96,7 @@ ACCOUNT_KIND = {"current": _l("Current account"), "savings": _l("Savings account
                 "loan": _l("Loan"), "card": _l("Card account"), "investment": _l("Investment account")}
 PRODUCT_FAMILY = {"deposit": _l("Deposit"), "wmp": _l("Wealth management product"), "fund": _l("Fund"),
                   "insurance": _l("Insurance"), "structured": _l("Structured product")}
-ACCOUNT_STATUS = {"open": _l("Open account"), "dormant": _l("Dormant account"), "closed": _l("Closed account")}
+ACCOUNT_STATUS = {"open": _l("Account in use"), "dormant": _l("Dormant account"), "closed": _l("Closed account")}
 HOLDING_STATUS = {"held": _l("Held"), "matured": _l("Matured"), "redeemed": _l("Redeemed"), "cancelled": _l("Cancelled")}
 PURPOSE = {"service": _l("Service messages"), "marketing": _l("Marketing"), "statutory": _l("Statutory notices"),
            "all": _l("All purposes")}
