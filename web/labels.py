@@ -117,6 +117,10 @@ MESSAGE_REASON = {
 EXTENSION = {"none": _l("None"), "complex": _l("Complex case: 30 days"), "special": _l("Especially complex: 60 days")}
 MODEL_STATUS = {"active": _l("In use"), "superseded": _l("Replaced"), "failed": _l("Failed"),
                 "insufficient": _l("Not enough data")}
+APPROVAL_KIND = {"deploy": _l("New version of a process"), "migration": _l("Migration of running instances"),
+                 "grant": _l("Grant"), "roles": _l("Privileged role"), "token": _l("Administrator token")}
+APPROVAL_STATUS = {"pending": _l("Waiting for approval"), "approved": _l("Approved"), "rejected": _l("Rejected"),
+                   "failed": _l("Approved, failed to apply"), "executing": _l("Applying")}
 LANGUAGE = {"zh-CN": _l("Chinese"), "zh": _l("Chinese"), "en": _l("English")}
 TIMELINE_KIND = {"instance": _l("Process"), "task": _l("Task"), "message": _l("Message"),
                  "complaint": _l("Complaint"), "audit": _l("Audit record")}
@@ -128,7 +132,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "business_type": BUSINESS_TYPE, "cause": CAUSE, "account_kind": ACCOUNT_KIND, "product_family": PRODUCT_FAMILY,
     "timeline_kind": TIMELINE_KIND, "account_status": ACCOUNT_STATUS, "holding_status": HOLDING_STATUS,
     "purpose": PURPOSE, "language": LANGUAGE, "tier_reason": TIER_REASON, "message_reason": MESSAGE_REASON,
-    "extension": EXTENSION, "model_status": MODEL_STATUS, "consent_source": CONSENT_SOURCE,
+    "extension": EXTENSION, "model_status": MODEL_STATUS, "approval_kind": APPROVAL_KIND,
+    "approval_status": APPROVAL_STATUS, "consent_source": CONSENT_SOURCE,
 }
 
 
