@@ -187,7 +187,8 @@ def process_name(key: Any) -> str:
 
 
 NAME_EN = "{http://careflow.example/schema/bpmn-i18n}nameEn"  # careflow:nameEn, docs/bpmn-conventions.md
-_ELEMENT_NAMES: dict[tuple[str, int], dict[str, tuple[str, str | None]]] = {}
+# A deployed version never changes: its names are read once per (key, version, content hash).
+_ELEMENT_NAMES: dict[tuple[str, int, str], dict[str, tuple[str, str | None]]] = {}
 
 
 def element_names(key: str) -> dict[str, tuple[str, str | None]]:
@@ -211,14 +212,14 @@ def _parsed_names(key: str) -> dict[str, tuple[str, str | None]]:
         view = definitions.get_definition(ctx, key)
     except NotFoundError:
         return {}
-    cached = _ELEMENT_NAMES.get((key, view.version))
+    cached = _ELEMENT_NAMES.get((key, view.version, view.sha256))
     if cached is None:
         cached = {}
         for filename in (f for f in view.files if f.endswith(".bpmn")):
             root = ElementTree.fromstring(definitions.get_definition_file(ctx, key, view.version, filename))
             cached.update({e.get("id", ""): (e.get("name", ""), e.get(NAME_EN)) for e in root.iter()
                            if e.get("id") and e.get("name")})
-        _ELEMENT_NAMES[(key, view.version)] = cached
+        _ELEMENT_NAMES[(key, view.version, view.sha256)] = cached
     return cached
 
 
