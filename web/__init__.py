@@ -47,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         governance,
         i18n,
         inbox,
+        labels,
         pages,
         portal,
         reports,
@@ -59,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     bodyguard.init_app(app)  # first: the body's shape before anything reads it or asks who sent it
     i18n.init_app(app)
     assets.init_app(app)
+    labels.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api_bp)

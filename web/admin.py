@@ -74,9 +74,9 @@ def change(username: str, action: str) -> Any:
             until = datetime.combine(datetime.fromisoformat(until_text).date(), time(23, 59), tzinfo=ctx.settings.zone) \
                 if until_text else None
             moved = identity.set_absence(ctx, username, until=until, actor=actor)
-            flash(_("Absence saved; %(count)s tasks back in the queue", count=moved))
+            flash(_("Absence saved; %(count)s tasks back in the queue", count=moved), "success")
         elif action == "revoke":
-            flash(_("%(count)s tokens revoked", count=identity.revoke_tokens(ctx, username, actor=actor)))
+            flash(_("%(count)s tokens revoked", count=identity.revoke_tokens(ctx, username, actor=actor)), "success")
         elif action == "lock":
             identity.lock_user(ctx, username, actor=actor)
             flash(_("Account locked: its sessions have ended and its tokens are refused"), "success")
@@ -117,26 +117,26 @@ def calendar_change(action: str) -> Any:
             view = business_calendar.import_year(ctx, year=year, entries=entries, source=form.get("source", ""),
                                                  actor=actor)
             flash(_("%(year)s loaded: %(rest)s rest days, %(work)s shifted working days", year=year,
-                    rest=view.rest_days, work=view.work_days))
+                    rest=view.rest_days, work=view.work_days), "success")
         elif action == "set":
             day = date.fromisoformat(form.get("day", ""))
             business_calendar.set_day(ctx, day=day, workday=form.get("kind") == "work", name=form.get("name", ""),
                                       actor=actor)
-            flash(_("Saved"))
+            flash(_("Saved"), "success")
         elif action == "unset":
             business_calendar.remove_day(ctx, day=date.fromisoformat(form.get("day", "")), actor=actor)
-            flash(_("Saved"))
+            flash(_("Saved"), "success")
         elif action == "remove-year":
             business_calendar.remove_year(ctx, year=int(form.get("year", "")), actor=actor)
-            flash(_("Saved"))
+            flash(_("Saved"), "success")
         else:
             abort(404)
     except PermissionDeniedError:
         abort(403)
     except (InvalidInputError, ConflictError, NotFoundError) as exc:
-        flash(_calendar_problem(exc))
+        flash(_calendar_problem(exc), "error")
     except (ValueError, UnicodeDecodeError):
-        flash(_("Give a year, a date as YYYY-MM-DD and a UTF-8 text table"))
+        flash(_("Give a year, a date as YYYY-MM-DD and a UTF-8 text table"), "error")
     return redirect(url_for("admin.calendar_page"))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, Request, abort, g, has_request_context, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from engine.errors import AuthenticationError, UserNotFoundError
@@ -29,6 +30,9 @@ class _LoginManager(LoginManager):  # type: ignore[misc]
 
 login_manager = _LoginManager()
 login_manager.login_view = "pages.login"
+# flask-login's own notice is English: say it in the page's language, styled as information, not as an error.
+login_manager.login_message = _l("Please sign in to see this page.")
+login_manager.login_message_category = "info"
 
 
 class SessionUser(UserMixin):  # type: ignore[misc]

@@ -22,9 +22,9 @@ from engine.errors import ConflictError, FormValidationError, InvalidInputError,
 from engine.services import case_file, complaints, instances
 from engine.views import Actor
 from web import case_file as case_words
+from web import labels
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
-from web.i18n import current_language
 
 bp = Blueprint("complaints_desk", __name__, url_prefix="/complaints")
 # Channels staff enter by hand; the portal, app and WeChat come in by themselves.
@@ -34,10 +34,7 @@ STAFF_ROLES = ("staff", "supervisor")
 
 def code_label(axis: str, code: str) -> str:
     """A stored code's label in the page's language (the raw code if the table no longer knows it)."""
-    found = codes.AXES[axis].get(code)
-    if found is None:
-        return code
-    return found.en if current_language() == "en" else found.zh
+    return labels.label(code, axis)
 
 
 def _staff() -> Actor:
@@ -75,7 +72,7 @@ def new() -> Any:
     except (InvalidInputError, ConflictError) as exc:
         return _form(actor, values, {"form": [exc.message]}, 422)
     flash(_("Complaint %(case_no)s recorded", case_no=view.case_no) if created
-          else _("Complaint %(case_no)s was already recorded", case_no=view.case_no))
+          else _("Complaint %(case_no)s was already recorded", case_no=view.case_no), "success")
     return redirect(url_for("complaints_desk.case", case_no=view.case_no))
 
 

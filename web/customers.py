@@ -108,7 +108,7 @@ def reveal(customer_id: str) -> Any:
         value = customer360.reveal_contact(current_engine(), customer_id, field, current_actor(),
                                            reason=request.form.get("reason", "").strip())
     except (PermissionDeniedError, InvalidInputError) as exc:
-        flash(exc.message)
+        flash(exc.message, "error")
         return redirect(url_for("customers.detail", customer_id=customer_id), 303)
     return _detail(customer_id, revealed={field: value})
 
@@ -152,7 +152,7 @@ def import_upload() -> Any:
         extra = {"accounts": _read("accounts"), "holdings": _read("holdings")} if fmt == "csv" else {}
         run_id = customer_import.create_import_run(ctx, name, fmt, actor=actor)
     except InvalidInputError as exc:
-        flash(exc.message)
+        flash(exc.message, "error")
         return render_template("customer_import.html", actor=actor), 400
     thread = threading.Thread(target=_run_in_background, args=(ctx, run_id, fmt, content, actor, extra),
                               name=f"customer-import-{run_id}", daemon=True)

@@ -89,6 +89,20 @@ def process(key: str) -> Any:
                            versions=versions, report=None)
 
 
+def modeler_messages() -> dict[str, str]:
+    """What the modeler's script says, in the page's language (the script has no catalogue of its own);
+    ``{n}`` and ``{id}`` are filled in by the script."""
+    return {
+        "draftSaved": _("Draft saved (revision {n})"), "validating": _("Validating…"), "deploying": _("Deploying…"),
+        "problems": _("{n} problem(s)"), "line": _("line {n}"), "waiting": _("Waiting for a second person's approval #{id}"),
+        "valid": _("Valid"), "deployed": _("Deployed version {n}"), "same": _("Same as version {n}"),
+        "importWarnings": _("Import warnings:"), "cannotOpen": _("Cannot open the diagram:"),
+        "confirmDeploy": _("Deploy this diagram as a new version? New instances start on it at once."),
+        "confirmDiscard": _("Discard this draft? Your saved changes since the deployed version are lost."),
+        "discarded": _("Draft discarded"),
+    }
+
+
 @bp.get("/modeler/<key>")
 def modeler(key: str) -> Any:
     ctx, actor = current_engine(), current_actor()
@@ -114,7 +128,7 @@ def modeler(key: str) -> Any:
             base = version or definitions.get_definition(ctx, key).version
             source = "version"
     data = {"key": key, "xml": xml, "base_version": base, "source": source,
-            "draft_revision": draft.revision if draft else None}
+            "draft_revision": draft.revision if draft else None, "messages": modeler_messages()}
     return render_template("designer/modeler.html", actor=actor, can_change=_can_change(), key=key, source=source,
                            base_version=base, data=page_data(data))
 
@@ -124,7 +138,7 @@ def new_process() -> Any:
     check_csrf()
     key = request.form.get("key", "").strip()
     if not key.isidentifier() or len(key) > 100:
-        flash(_("The process id must be letters, digits and _ (not starting with a digit)"))
+        flash(_("The process id must be letters, digits and _ (not starting with a digit)"), "error")
         return redirect(url_for("designer.index"))
     return redirect(url_for("designer.modeler", key=key))
 
@@ -140,9 +154,13 @@ def form_editor(form_id: str) -> Any:
         revision: int | None = designer.get_draft(ctx, kind="form", name=form_id, actor=actor).revision
     except NotFoundError:
         revision = None
-    data = {"form_id": form_id, "schema": schema, "revision": revision}
+    data = {"form_id": form_id, "schema": schema, "revision": revision, "messages": {
+        "saved": _("Form draft saved (revision {n}); it is deployed with the next process version"),
+        "cannotOpen": _("Cannot open the form:"), "discarded": _("Draft discarded"),
+        "confirmDiscard": _("Discard this form draft? The form goes back to its deployed version."),
+    }}
     return render_template("designer/form_editor.html", actor=actor, can_change=_can_change(), form_id=form_id,
-                           data=page_data(data))
+                           data=page_data(data), has_draft=revision is not None)
 
 
 @bp.get("/processes/<key>/diff")
@@ -200,9 +218,9 @@ def start(key: str) -> Any:
     try:
         view = instances.start_instance(current_engine(), process_key=key, actor=current_actor(), version=version)
     except EngineError as exc:
-        flash(exc.message)
+        flash(exc.message, "error")
         return redirect(url_for("designer.process", key=key))
-    flash(_("Instance started (v%(version)s)", version=view.definition_version))
+    flash(_("Instance started (v%(version)s)", version=view.definition_version), "success")
     return redirect(url_for("designer.instance", instance_id=view.id))
 
 
@@ -217,7 +235,7 @@ def migrate(key: str) -> Any:
         run = migration.migrate_instances if execute else migration.plan_migration
         report = run(ctx, process_key=key, actor=actor, to_version=to_version, instance_ids=ids)
     except EngineError as exc:
-        flash(exc.message)
+        flash(exc.message, "error")
         return redirect(url_for("designer.process", key=key))
     return render_template("designer/process.html", actor=actor, can_change=_can_change(), key=key,
                            versions=designer.list_versions(ctx, key, actor=actor), report=report, executed=execute)
@@ -228,7 +246,7 @@ def import_file() -> Any:
     check_csrf()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        flash(_("Choose a file"))
+        flash(_("Choose a file"), "error")
         return redirect(url_for("designer.index"))
     try:
         result = designer.import_definition(current_engine(), filename=upload.filename, content=upload.read(),
@@ -237,15 +255,15 @@ def import_file() -> Any:
         return render_template("designer/import_result.html", actor=current_actor(), filename=upload.filename,
                                problems=exc.problems), 422
     except EngineError as exc:
-        flash(exc.message)
+        flash(exc.message, "error")
         return redirect(url_for("designer.index"))
     assert result.deploy is not None
     view = result.deploy.definition
     if result.mapped:
         flash(_("Imported and deployed %(key)s v%(version)s (mapped: %(mapped)s)", key=view.key, version=view.version,
-                mapped="; ".join(result.mapped)))
+                mapped="; ".join(result.mapped)), "success")
     else:
-        flash(_("Imported and deployed %(key)s v%(version)s", key=view.key, version=view.version))
+        flash(_("Imported and deployed %(key)s v%(version)s", key=view.key, version=view.version), "success")
     return redirect(url_for("designer.process", key=view.key))
 
 

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
 from engine.rules.calendar import CalendarOutOfRangeError
+from web import error_pages
 
 STATUS: list[tuple[type[e.EngineError], int]] = [
     (e.NotFoundError, 404),
@@ -58,3 +59,5 @@ def init_app(app: Flask) -> None:
             code = (error.name or "error").lower().replace(" ", "_")
             return jsonify(error_body(code, error.description or error.name)), error.code
         return error
+
+    error_pages.init_app(app)  # browsers get HTML pages for the same statuses (wraps the handlers above)

@@ -21,10 +21,7 @@ from web.engine_access import current_engine
 
 bp = Blueprint("governance", __name__)
 
-KIND_LABELS = {"deploy": ("部署新版本", "new version"), "migration": ("迁移运行中的实例", "migration"),
-               "grant": ("授权", "grant"), "roles": ("特权角色", "privileged role"), "token": ("管理员令牌", "admin token")}
-STATUS_LABELS = {"pending": ("待审批", "waiting"), "approved": ("已批准", "approved"), "rejected": ("已驳回", "rejected"),
-                 "failed": ("批准后执行失败", "approved, failed to apply"), "executing": ("执行中", "applying")}
+APPROVAL_TABS = ("pending", "approved", "rejected", "failed", "all")  # labels: web/labels.py approval_status
 
 
 @bp.get("/approvals")
@@ -35,7 +32,7 @@ def approvals_page() -> Any:
     views = approvals.list_approvals(ctx, actor=actor, status=None if status == "all" else status)
     decidable = {v.id for v in views if approvals.may_decide(ctx, v, actor)}
     return render_template("approvals.html", actor=actor, items=views, decidable=decidable, status=status,
-                           kinds=KIND_LABELS, statuses=STATUS_LABELS)
+                           tabs=APPROVAL_TABS)
 
 
 @bp.post("/approvals/<int:approval_id>/<decision>")

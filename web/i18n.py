@@ -7,8 +7,9 @@ runnable without a separate compile step. ``tests/web/test_i18n.py`` fails on an
 template or view that has no Chinese translation.
 
 The language comes from ``?lang=`` (remembered in a cookie), then the ``careflow_lang`` cookie, then
-``CAREFLOW_DEFAULT_LANGUAGE`` (``zh``). Data shown on pages (process and task names, form labels,
-customer names) is not translated: it is what the bank's designers wrote.
+``CAREFLOW_DEFAULT_LANGUAGE`` (``zh``). Stored codes (statuses, audit actions, channels…) are shown through
+``web/labels.py``; process and task names come from the diagram in the page's language (``name`` in Chinese,
+``careflow:nameEn`` in English: docs/bpmn-conventions.md); customer names and form answers are data, as written.
 """
 
 from __future__ import annotations

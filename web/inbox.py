@@ -19,7 +19,7 @@ from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
 from engine.context import EngineContext
-from engine.errors import ConflictError, FormValidationError, InvalidInputError
+from engine.errors import ConflictError, FormValidationError, InvalidInputError, UserNotFoundError
 from engine.forms import messages as form_messages
 from engine.forms import validate_submission
 from engine.services import case_file, collaboration, customers, drafts, instances, sla, tasks
@@ -29,7 +29,9 @@ from web import formrender
 from web.auth import check_csrf, current_actor
 from web.designer import CSP, page_data
 from web.engine_access import current_engine
+from web.error_pages import person_message
 from web.i18n import current_language
+from web.labels import task_title
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 VIEWS = {"mine": _l("My tasks"), "queue": _l("Queue"), "archive": _l("Done"), "all": _l("All")}
@@ -128,26 +130,26 @@ def transition(task_id: str, action: str) -> Any:
     try:
         if action == "claim":
             tasks.claim_task(ctx, task_id, actor=actor)
-            flash(_("Claimed"))
+            flash(_("Claimed"), "success")
         elif action == "unclaim":
             tasks.unclaim_task(ctx, task_id, actor=actor)
-            flash(_("Returned to the queue"))
+            flash(_("Returned to the queue"), "success")
             return redirect(url_for("inbox.index", view="queue"))
         elif action == "assign":
             tasks.assign_task(ctx, task_id, actor=actor, assignee=request.form.get("assignee", "").strip())
-            flash(_("Assigned"))
+            flash(_("Assigned"), "success")
         elif action == "pause":
             sla.pause_sla(ctx, task_id, actor=actor, reason=request.form.get("reason", "").strip() or "—")
-            flash(_("SLA paused"))
+            flash(_("SLA paused"), "success")
         elif action == "resume":
             sla.resume_sla(ctx, task_id, actor=actor)
-            flash(_("SLA resumed"))
+            flash(_("SLA resumed"), "success")
         elif action == "delegate":
             tasks.delegate_task(ctx, task_id, actor=actor, to=request.form.get("to", "").strip())
-            flash(_("Delegated: it comes back to you when resolved"))
+            flash(_("Delegated: it comes back to you when resolved"), "success")
         elif action == "resolve":
             tasks.resolve_task(ctx, task_id, actor=actor)
-            flash(_("Resolved back to the owner"))
+            flash(_("Resolved back to the owner"), "success")
             return redirect(url_for("inbox.index"))
         elif action == "comment":
             collaboration.add_comment(ctx, task_id, actor=actor, text=request.form.get("text", ""))
@@ -155,7 +157,7 @@ def transition(task_id: str, action: str) -> Any:
             upload = request.files.get("file")
             collaboration.add_attachment(ctx, task_id, actor=actor, filename=(upload.filename or "") if upload else "",
                                          content=upload.read() if upload else b"")
-            flash(_("Attachment uploaded"))
+            flash(_("Attachment uploaded"), "success")
         elif action == "complete":
             return _complete(task_id)
         elif action == "draft":
@@ -166,8 +168,10 @@ def transition(task_id: str, action: str) -> Any:
                 flash(_("Draft discarded"))
         else:
             return "unknown action", 404
-    except (ConflictError, InvalidInputError) as exc:
-        flash(f"{exc.message}")
+    except (UserNotFoundError, ConflictError, InvalidInputError) as exc:
+        # A form mistake (unknown colleague, a task someone claimed first) comes back as a message on the same
+        # page, never as the API's JSON; the task page itself answers 404 if the task is gone.
+        flash(person_message(exc), "error")
     return redirect(url_for("inbox.task", task_id=task_id))
 
 
@@ -201,5 +205,5 @@ def _complete(task_id: str) -> Any:
         tasks.complete_task(ctx, task_id, actor=actor, data=data)
     except FormValidationError as exc:
         return _task_page(current, errors=exc.details.get("fields", {}), posted=request.form, status=422)
-    flash(_("Completed: %(title)s", title=current.title))
+    flash(_("Completed: %(title)s", title=task_title(current)), "success")
     return redirect(url_for("inbox.index", view="mine"))

@@ -64,7 +64,7 @@ def login() -> Any:
                 ip=client_address(),
             )
         except AuthenticationError:
-            flash(_("Wrong user name or password"))
+            flash(_("Wrong user name or password"), "error")
             return render_template("login.html"), 401
         except RateLimitedError as exc:
             flash(_("Too many wrong passwords: try again in %(seconds)s seconds", seconds=exc.retry_after))

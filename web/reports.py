@@ -14,11 +14,13 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from engine.errors import InvalidInputError
 from engine.services import reports
+from web import labels
 from web.api import INT32_MAX, int_arg, to_json
 from web.api import bp as api_bp
 from web.auth import current_actor, token_required
@@ -83,30 +85,38 @@ def _query(filters: reports.ReportFilters) -> dict[str, str]:
     return {name: str(getattr(filters, name)) for name in FILTERS if getattr(filters, name) is not None}
 
 
-def export(table: reports.Table, fmt: str, stem: str) -> Response:
+def _people(table: reports.Table, key: str) -> tuple[list[str], list[list[Any]]]:
+    """Headers and codes in the reader's language; numbers stay numbers so that a spreadsheet can sum them."""
+    header = [str(LABELS.get(c, c)) for c in table.columns]
+    rows = [[labels.report_code(v, c, key) for v, c in zip(row, table.columns, strict=True)] for row in table.rows]
+    return header, rows
+
+
+def export(table: reports.Table, fmt: str, stem: str, key: str = "complaint_handling") -> Response:
+    header, rows = _people(table, key)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(table.columns)
-        writer.writerows(table.rows)
+        writer.writerow(header)
+        writer.writerows(rows)
         # A byte-order mark, so that Excel opens the UTF-8 (Chinese names) correctly.
         body, mimetype = ("\ufeff" + buffer.getvalue()).encode(), "text/csv; charset=utf-8"
     else:
-        body, mimetype = _xlsx(table), XLSX
+        body, mimetype = _xlsx(table.name, header, rows), XLSX
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}-{table.name}.{fmt}"'
     return response
 
 
-def _xlsx(table: reports.Table) -> bytes:
+def _xlsx(name: str, header: list[str], rows: list[list[Any]]) -> bytes:
     import xlsxwriter
 
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    sheet = book.add_worksheet(table.name[:31])
-    for col, name in enumerate(table.columns):
-        sheet.write(0, col, name)
-    for row, values in enumerate(table.rows, start=1):
+    sheet = book.add_worksheet(name[:31])
+    for col, title in enumerate(header):
+        sheet.write(0, col, title)
+    for row, values in enumerate(rows, start=1):
         for col, value in enumerate(values):
             sheet.write(row, col, value)
     book.close()
@@ -117,10 +127,18 @@ def _chart_data(board: reports.Dashboard) -> dict[str, Any]:
     t = board.tables
     return {
         "labels": {k: str(v) for k, v in LABELS.items()},
-        "charts": {name: {"columns": t[name].columns, "rows": [list(map(_plain, r)) for r in t[name].rows]}
-                   for name in ("work", "complaints_by_channel", "complaints_by_cause", "satisfaction",
-                                "cross_sell_funnel", "care", "revisits")},
+        "charts": {name: _chart_table(t[name]) for name in CHARTS},
+        "noData": _("No data for these filters"),
     }
+
+
+CHARTS = ("work", "complaints_by_channel", "complaints_by_cause", "satisfaction", "cross_sell_funnel", "care", "revisits")
+
+
+def _chart_table(table: reports.Table, key: str = "complaint_handling") -> dict[str, Any]:
+    """A table for Chart.js: codes on the axes as labels (the series keep their numbers)."""
+    _, rows = _people(table, key)
+    return {"columns": table.columns, "rows": [list(map(_plain, r)) for r in rows]}
 
 
 def _plain(value: Any) -> Any:
@@ -136,7 +154,7 @@ def dashboard() -> Any:
     board = reports.dashboard(ctx, actor=actor, filters=parse_filters())
     return render_template("reports/dashboard.html", actor=actor, board=board, options=reports.filter_options(
         ctx, actor=actor), query=_query(board.filters), titles=TITLES, labels=LABELS,
-        data=page_data(_chart_data(board)))
+        data=page_data(_chart_data(board)), chart_rows={name: board.tables[name].rows for name in CHARTS})
 
 
 @bp.get("/scorecards")
@@ -178,8 +196,8 @@ def processes() -> Any:
                                            filters=parse_filters())
     chart = {} if result is None else {
         "labels": {k: str(v) for k, v in LABELS.items()},
-        "charts": {n: {"columns": t.columns, "rows": [list(map(_plain, r)) for r in t.rows]}
-                   for n, t in result.tables.items()}}
+        "charts": {n: _chart_table(t, result.key) for n, t in result.tables.items()},
+        "noData": _("No data for these filters")}
     query = {} if result is None else {**_query(result.filters), "key": key}
     return render_template("reports/processes.html", actor=actor, keys=keys, result=result, query=query,
                            titles=TITLES, labels=LABELS, data=page_data(chart))
@@ -194,7 +212,7 @@ def export_process(key: str, name: str, fmt: str) -> Any:
                                        version=request.args.get("version", type=int), filters=parse_filters())
     if name not in result.tables:
         abort(404)
-    return export(result.tables[name], fmt, f"careflow-{key}-v{result.version}")
+    return export(result.tables[name], fmt, f"careflow-{key}-v{result.version}", key)
 
 
 # --- REST (/api/v1/reports/…) ------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def retry_message(message_id: int) -> Any:
     check_csrf()
     try:
         outbox.retry_message(current_engine(), message_id, actor=current_actor())
-        flash(_("Message queued again"))
+        flash(_("Message queued again"), "success")
     except ConflictError as exc:
-        flash(exc.message)
+        flash(exc.message, "error")
     return redirect(url_for("supervisor.index"))

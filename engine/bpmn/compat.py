@@ -21,13 +21,15 @@ BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 ZEEBE = "http://camunda.org/schema/zeebe/1.0"
+# careflow:nameEn, an element's English name for the UI (docs/bpmn-conventions.md): display only, never executed.
+CAREFLOW_I18N = "http://careflow.example/schema/bpmn-i18n"
 # Namespaces whose attributes and elements carry no execution meaning (diagram tools, modeler metadata).
 HARMLESS_NAMESPACES = {
     "http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.org/spec/DD/20100524/DC",
     "http://www.omg.org/spec/DD/20100524/DI", "http://www.w3.org/2001/XMLSchema-instance",
     "http://camunda.org/schema/modeler/1.0", "http://bpmn.io/schema/bpmn/biocolor/1.0",
     "http://www.omg.org/spec/BPMN/non-normative/color/1.0", "http://www.signavio.com",
-    "http://www.w3.org/XML/1998/namespace",
+    "http://www.w3.org/XML/1998/namespace", CAREFLOW_I18N,
 }
 
 # BPMN elements SpiffWorkflow does not parse, or that CareFlow would not drive correctly.

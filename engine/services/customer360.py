@@ -135,6 +135,10 @@ class TimelineItem:
     subject_id: str  # what a link opens: instance id, task id, message id, complaint case number, audit event id
     status: str | None = None
     link: str | None = None  # the page that opens it: the web layer knows its routes, the engine leaves it empty
+    # The stored codes the title is made of, for a UI that labels them in its own language: (process key,) for an
+    # instance, (task title, process key, element id) for a task, (template, channel) for a message,
+    # (case no, business type, cause) for a complaint, (audit action,) for an audit event.
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -417,7 +421,8 @@ def _audit_items(session: Session, cid: str, after: tuple[datetime, str, str] | 
         zh, en = AUDIT_TITLES.get(r.action, (r.action, r.action))
         detail = ", ".join((r.after or {}).get("fields", [])) or (r.after or {}).get("field", "")
         suffix = f" ({detail})" if detail else ""
-        items.append(TimelineItem(r.at, "audit", f"{zh}{suffix}", f"{en}{suffix} · {r.actor}", str(r.id)))
+        items.append(TimelineItem(r.at, "audit", f"{zh}{suffix}", f"{en}{suffix} · {r.actor}", str(r.id),
+                                  parts=(r.action,)))
     return items
 
 
@@ -426,7 +431,8 @@ def _instance_items(session: Session, cid: str, after: tuple[datetime, str, str]
         ProcessInstance.customer_id == cid,
         _after(ProcessInstance.started_at, ProcessInstance.id, "instance", after, uuid.UUID))
         .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()).limit(n))
-    return [TimelineItem(r.started_at, "instance", f"流程 {r.process_key}", f"Process {r.process_key}", str(r.id), r.status)
+    return [TimelineItem(r.started_at, "instance", f"流程 {r.process_key}", f"Process {r.process_key}", str(r.id), r.status,
+                         parts=(r.process_key,))
             for r in rows]
 
 
@@ -434,7 +440,8 @@ def _task_items(session: Session, cid: str, after: tuple[datetime, str, str] | N
     rows = session.scalars(select(HumanTask).where(
         HumanTask.customer_id == cid, _after(HumanTask.created_at, HumanTask.id, "task", after, uuid.UUID))
         .order_by(HumanTask.created_at.desc(), HumanTask.id.desc()).limit(n))
-    return [TimelineItem(r.created_at, "task", f"任务 {r.title}", f"Task {r.title}", str(r.id), r.status) for r in rows]
+    return [TimelineItem(r.created_at, "task", f"任务 {r.title}", f"Task {r.title}", str(r.id), r.status,
+                         parts=(r.title, r.process_key, r.task_name)) for r in rows]
 
 
 def _message_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
@@ -443,7 +450,7 @@ def _message_items(session: Session, cid: str, after: tuple[datetime, str, str] 
         _after(OutboxMessage.created_at, OutboxMessage.id, "message", after, int))
         .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).limit(n))
     return [TimelineItem(r.created_at, "message", f"消息 {r.template}（{r.channel}）", f"Message {r.template} ({r.channel})",
-                         str(r.id), r.status) for r in rows]
+                         str(r.id), r.status, parts=(r.template, r.channel)) for r in rows]
 
 
 def _complaint_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
@@ -452,7 +459,8 @@ def _complaint_items(session: Session, cid: str, after: tuple[datetime, str, str
         Complaint.customer_id == cid, _after(Complaint.received_at, Complaint.case_no, "complaint", after, str))
         .order_by(Complaint.received_at.desc(), Complaint.case_no.desc()).limit(n))
     return [TimelineItem(r.received_at, "complaint", f"投诉 {r.case_no}（{r.business_type}/{r.cause}）",
-                         f"Complaint {r.case_no} ({r.business_type}/{r.cause})", r.case_no, r.status) for r in rows]
+                         f"Complaint {r.case_no} ({r.business_type}/{r.cause})", r.case_no, r.status,
+                         parts=(r.case_no, r.business_type, r.cause)) for r in rows]
 
 
 INTEGER_KEYS = frozenset({"audit", "message"})

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 
 from engine.context import EngineContext
-from engine.db.models import HumanTask, HumanTaskStatus, InstanceStatus, ProcessDefinition, ProcessInstance
+from engine.db.models import HumanTask, HumanTaskStatus, InstanceStatus, ProcessInstance
 from engine.db.session import unit_of_work
 from engine.services.authz import require_role
 from engine.views import Actor
@@ -33,7 +33,6 @@ class FailedInstance:
     phase: str = "run"  # run: a step of the process failed; store: the step could not be stored (engine.runtime.step)
     error_type: str | None = None
     line: int | None = None
-    process_name: str | None = None  # the deployed definition's name, shown instead of the key
 
 
 def workload(ctx: EngineContext, *, actor: Actor) -> list[Workload]:
@@ -54,13 +53,11 @@ def workload(ctx: EngineContext, *, actor: Actor) -> list[Workload]:
 def failed_instances(ctx: EngineContext, *, actor: Actor, limit: int = 50) -> list[FailedInstance]:
     require_role(actor, "supervisor")
     with unit_of_work(ctx.sessions, write=False) as session:
-        rows = session.execute(
-            select(ProcessInstance, ProcessDefinition.name)
-            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id, isouter=True)
-            .where(ProcessInstance.status == InstanceStatus.ERROR.value)
+        rows = session.scalars(
+            select(ProcessInstance).where(ProcessInstance.status == InstanceStatus.ERROR.value)
             .order_by(ProcessInstance.updated_at.desc()).limit(limit)
         ).all()
         return [FailedInstance(str(r.id), r.process_key, r.business_key, r.customer_id, r.error_task, r.error_message,
                                r.updated_at, (r.error_details or {}).get("phase") or "run",
-                               (r.error_details or {}).get("error_type"), (r.error_details or {}).get("line"), name)
-                for r, name in rows]
+                               (r.error_details or {}).get("error_type"), (r.error_details or {}).get("line"))
+                for r in rows]

@@ -8,11 +8,19 @@ const editor = new FormEditor({ container: '#form-editor' });
 window.careflowFormEditor = editor;
 let revision = data.revision ?? null;
 const status = document.getElementById('status');
+const MESSAGES = data.messages || {};
+// Unsaved edits: any change in the editor, until the draft is saved; leaving asks first.
+let dirty = false;
+
+function t(name, values = {}) {
+  return (MESSAGES[name] || name).replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ''));
+}
 
 editor.importSchema(data.schema).then(() => {
   document.body.dataset.formEditorReady = '1';
+  editor.on('changed', () => { dirty = true; });
 }).catch((error) => {
-  status.textContent = `无法打开表单 Cannot open the form: ${error.message}`;
+  status.textContent = `${t('cannotOpen')} ${error.message}`;
 });
 
 document.getElementById('save-form').addEventListener('click', async () => {
@@ -23,8 +31,31 @@ document.getElementById('save-form').addEventListener('click', async () => {
   });
   if (response.ok) {
     revision = response.data.revision;
-    status.textContent = `表单草稿已保存 Form draft saved (修订 revision ${revision})；随下次部署生效 deployed with the next process version`;
+    dirty = false;
+    status.textContent = t('saved', { n: revision });
   } else {
     status.textContent = response.data.error.message;
   }
+});
+
+const discard = document.getElementById('discard-form-draft');
+if (discard) {
+  discard.addEventListener('click', async () => {
+    if (!window.confirm(t('confirmDiscard'))) return;
+    const response = await api('DELETE', `/designer/drafts/form/${encodeURIComponent(data.form_id)}`);
+    if (!response.ok && response.status !== 404) {
+      status.textContent = response.data && response.data.error ? response.data.error.message : `HTTP ${response.status}`;
+      return;
+    }
+    dirty = false;
+    status.textContent = t('discarded');
+    window.location.reload();
+  });
+}
+
+window.addEventListener('beforeunload', (event) => {
+  if (!dirty) return undefined;
+  event.preventDefault();
+  event.returnValue = '';
+  return '';
 });

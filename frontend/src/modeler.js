@@ -22,6 +22,13 @@ const status = document.getElementById('status');
 const problemList = document.getElementById('problems');
 let draftRevision = data.draft_revision ?? null;
 let marked = [];
+// Unsaved edits: set by any change on the diagram, cleared by a saved draft or a deploy; leaving asks first.
+let dirty = false;
+const MESSAGES = data.messages || {};
+
+function t(name, values = {}) {
+  return (MESSAGES[name] || name).replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ''));
+}
 
 function say(text, kind = '') {
   status.textContent = text;
@@ -45,7 +52,7 @@ function showProblems(problems) {
   const canvas = modeler.get('canvas');
   const overlays = modeler.get('overlays');
   for (const problem of problems) {
-    const where = [problem.file, problem.line ? `第 ${problem.line} 行 line ${problem.line}` : null, problem.element_id]
+    const where = [problem.file, problem.line ? t('line', { n: problem.line }) : null, problem.element_id]
       .filter(Boolean).join(' · ');
     const item = el('li', { 'data-element-id': problem.element_id || '' }, `${where}: ${problem.message}`);
     const shape = problem.element_id && registry.get(problem.element_id);
@@ -79,7 +86,8 @@ async function saveDraft() {
   });
   if (response.ok) {
     draftRevision = response.data.revision;
-    say(`草稿已保存 Draft saved (修订 revision ${draftRevision})`, 'ok');
+    dirty = false;
+    say(t('draftSaved', { n: draftRevision }), 'ok');
   } else {
     say(response.data.error.message, 'error');
   }
@@ -93,13 +101,14 @@ function processKey() {
 }
 
 async function send(validateOnly) {
-  say(validateOnly ? '校验中… Validating…' : '部署中… Deploying…');
+  if (!validateOnly && !window.confirm(t('confirmDeploy'))) return;
+  say(validateOnly ? t('validating') : t('deploying'));
   const query = validateOnly ? '?validate_only=1' : '';
   const response = await api('POST', `/designer/deploy${query}`, { xml: await currentXml() });
   if (response.status === 422) {
     const problems = response.data.error.details.problems || [];
     showProblems(problems);
-    say(`${problems.length} 个问题 problem(s)`, 'error');
+    say(t('problems', { n: problems.length }), 'error');
     return;
   }
   if (!response.ok) {
@@ -109,17 +118,18 @@ async function send(validateOnly) {
   clearProblems();
   if (response.status === 202) {  // live instances run this process: a second person approves the new version
     const id = response.data.approval_id;
-    say(`等待第二人审批 #${id} Waiting for a second person's approval #${id}`, 'ok');
+    dirty = false;
+    say(t('waiting', { id }), 'ok');
     document.getElementById('deployed').replaceChildren(
       el('a', { href: '/approvals', id: 'approval-link' }, `#${id} →`));
   } else if (validateOnly) {
-    say('校验通过 Valid', 'ok');
+    say(t('valid'), 'ok');
   } else {
     const { key, version, created } = response.data;
     data.base_version = version;
     draftRevision = null;
-    say(created ? `已部署版本 ${version} Deployed version ${version}` : `与版本 ${version} 相同 Same as version ${version}`,
-      'ok');
+    dirty = false;
+    say(created ? t('deployed', { n: version }) : t('same', { n: version }), 'ok');
     document.getElementById('deployed').replaceChildren(
       el('a', { href: `/designer/processes/${encodeURIComponent(key)}`, id: 'deployed-link' },
         `${key} v${version} →`));
@@ -137,12 +147,35 @@ document.getElementById('validate').addEventListener('click', () => send(true));
 document.getElementById('deploy').addEventListener('click', () => send(false));
 document.getElementById('download').addEventListener('click', download);
 
+async function discardDraft() {
+  if (!window.confirm(t('confirmDiscard'))) return;
+  const response = await api('DELETE', `/designer/drafts/process/${encodeURIComponent(data.key)}`);
+  if (!response.ok && response.status !== 404) {
+    say(response.data && response.data.error ? response.data.error.message : `HTTP ${response.status}`, 'error');
+    return;
+  }
+  dirty = false;
+  say(t('discarded'), 'ok');
+  window.location.assign(`/designer/modeler/${encodeURIComponent(data.key)}?fresh=1`);
+}
+
+const discard = document.getElementById('discard-draft');
+if (discard) discard.addEventListener('click', discardDraft);
+
+window.addEventListener('beforeunload', (event) => {
+  if (!dirty) return undefined;
+  event.preventDefault();
+  event.returnValue = '';
+  return '';
+});
+
 modeler.importXML(data.xml).then(({ warnings }) => {
   modeler.get('canvas').zoom('fit-viewport');
   document.body.dataset.modelerReady = '1';
+  modeler.on('commandStack.changed', () => { dirty = true; });
   if (warnings.length) {
-    say(`导入警告 Import warnings: ${warnings.map((w) => w.message).join('; ')}`, 'error');
+    say(`${t('importWarnings')} ${warnings.map((w) => w.message).join('; ')}`, 'error');
   }
 }).catch((error) => {
-  say(`无法打开图 Cannot open the diagram: ${error.message}`, 'error');
+  say(`${t('cannotOpen')} ${error.message}`, 'error');
 });

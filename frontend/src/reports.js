@@ -8,22 +8,33 @@ Chart.register(...registerables);
 
 const COLORS = ['#0b3d91', '#c62828', '#f9a825', '#2e7d32', '#6a1b9a', '#00838f', '#8d6e63', '#546e7a'];
 
-// Which columns each chart draws: the first column names the bars, the others are series.
+// Which columns each chart draws: the first column names the bars, the others are series. Counts are whole
+// numbers, so their axis ticks are too (no "0.5 complaints"); measures (averages, seconds) are not counts.
 const SPECS = {
   work: { type: 'bar', label: 0, series: ['open', 'overdue'] },
   complaints_by_channel: { type: 'bar', label: 0, series: ['complaints'] },
-  satisfaction: { type: 'line', label: 0, series: ['average'] },
+  satisfaction: { type: 'line', label: 0, series: ['average'], measure: true },
   cross_sell_funnel: { type: 'funnel', series: ['leads', 'contacted', 'interested', 'sold', 'blocked'] },
   care: { type: 'bar', label: 0, series: ['sent', 'refused_consent', 'refused_dnd', 'refused_other', 'failed', 'pending'], stacked: true },
   revisits: { type: 'bar', label: [0, 1], series: ['due', 'completed', 'on_time'] },
-  versions: { type: 'bar', label: 0, series: ['p50_seconds', 'p90_seconds', 'p95_seconds'], prefix: 'v' },
-  activities: { type: 'bar', label: 0, series: ['avg_seconds'] },
-  waits: { type: 'bar', label: 0, series: ['avg_age_seconds', 'max_age_seconds'] },
+  versions: { type: 'bar', label: 0, series: ['p50_seconds', 'p90_seconds', 'p95_seconds'], prefix: 'v', measure: true },
+  activities: { type: 'bar', label: 0, series: ['avg_seconds'], measure: true },
+  waits: { type: 'bar', label: 0, series: ['avg_age_seconds', 'max_age_seconds'], measure: true },
 };
 
 function rowLabel(row, label, prefix) {
   const parts = Array.isArray(label) ? label.map((i) => row[i]) : [row[label]];
   return (prefix || '') + parts.filter((p) => p !== '' && p !== null).join(' · ');
+}
+
+// Whole-number ticks on a count axis, grouped the page's way (1,234).
+const COUNT_AXIS = { beginAtZero: true, ticks: { precision: 0 } };
+
+function scales(spec, valueAxis) {
+  const axes = {};
+  if (spec.stacked) { axes.x = { stacked: true }; axes.y = { stacked: true }; }
+  if (!spec.measure) axes[valueAxis] = { ...(axes[valueAxis] || {}), ...COUNT_AXIS };
+  return axes;
 }
 
 function config(spec, table, labels) {
@@ -36,7 +47,7 @@ function config(spec, table, labels) {
         labels: spec.series.map((s) => labels[s] || s),
         datasets: [{ label: labels.leads || 'leads', data: spec.series.map((s) => Number(row[index(s)] || 0)), backgroundColor: COLORS }],
       },
-      options: { indexAxis: 'y', plugins: { legend: { display: false } } },
+      options: { indexAxis: 'y', plugins: { legend: { display: false } }, scales: scales(spec, 'x') },
     };
   }
   return {
@@ -50,7 +61,7 @@ function config(spec, table, labels) {
         borderColor: COLORS[i % COLORS.length],
       })),
     },
-    options: { responsive: true, animation: false, scales: spec.stacked ? { x: { stacked: true }, y: { stacked: true } } : {} },
+    options: { responsive: true, animation: false, scales: scales(spec, 'y') },
   };
 }
 
@@ -61,6 +72,11 @@ function draw() {
     const canvas = document.getElementById(`chart-${name}`);
     const spec = SPECS[name];
     if (!canvas || !spec) continue;
+    if (!table.rows.length) {  // an empty chart says so instead of drawing bare axes (the page adds the note)
+      canvas.hidden = true;
+      canvas.dataset.drawn = '0';
+      continue;
+    }
     const chart = new Chart(canvas, config(spec, table, data.labels || {}));
     canvas.dataset.drawn = String(chart.data.datasets.length);
   }

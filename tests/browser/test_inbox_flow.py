@@ -40,7 +40,7 @@ def test_staff_filters_claims_and_submits_a_form_wrong_then_right(page, login, l
     expect(page.locator("#cf-customer_summary")).to_contain_text("李*梅")
     expect(page.locator("#cf-customer_summary")).to_contain_text("138****5678")
     page.click("#action-claim")
-    expect(page.locator("#task-status")).to_have_text("claimed")
+    expect(page.locator("#task-status")).to_have_attribute("data-status", "claimed")
     expect(page.locator("#form-js[data-ready='1']")).to_be_visible()  # form-js draws the deployed schema
     expect(page.locator("#task-form .server-fields")).to_be_hidden()
     amount = page.locator('[id$="-Field_amount"]')
@@ -48,7 +48,7 @@ def test_staff_filters_claims_and_submits_a_form_wrong_then_right(page, login, l
     page.click("#action-complete")  # form-js checks in the browser, in the page's language; nothing is posted
     expect(page.locator('[id$="-Field_resolution-error-message"]')).to_have_text("此项为必填项")
     expect(page.locator('[id$="-Field_amount-error-message"]')).to_contain_text("不能小于 0")
-    expect(page.locator("#task-status")).to_have_text("claimed")
+    expect(page.locator("#task-status")).to_have_attribute("data-status", "claimed")
     # The server checks every post itself: one that skipped the browser's check comes back (422) with the
     # server's messages under the same fields and the values as they were sent.
     page.evaluate("""() => {
@@ -98,5 +98,5 @@ def test_an_overdue_task_shows_its_breach(page, login, live_server, requests_wai
     expect(page.locator("#task-list tr.overdue")).to_have_count(2)
     expect(page.locator("#task-list .sla-breach").first).to_have_text("已逾期")
     page.goto(f"{live_server}/supervisor")
-    expect(page.locator("#sla-board")).to_contain_text("service_request")
+    expect(page.locator("#sla-board")).to_contain_text("客户服务请求")  # the process name, not its key
     expect(page.locator("#workload .badge.breach")).to_have_text("2")

@@ -49,13 +49,13 @@ def test_right_password_lands_on_home_with_name_and_tasks(page, login, live_serv
     assert response.request.redirected_from is not None  # POST /login answered with a redirect ...
     assert response.request.redirected_from.method == "POST"
     assert urlparse(page.url).path != "/login"  # ... to the landing page (the home page or the inbox)
-    expect(page.locator("header")).to_contain_text("alice · staff")
+    expect(page.locator("header")).to_contain_text("alice · 员工")  # the role's label, not its code
     expect(page.get_by_role("button", name="退出")).to_be_visible()
     expect(page.locator("p.flash")).to_have_count(0)
-    row = page.locator("main table tr", has_text="回访客户 Call the customer back")
-    task_table = page.locator("main table").filter(has=page.locator("tr", has_text="回访客户 Call the customer back"))
+    row = page.locator("main table tr", has_text="回访客户")
+    task_table = page.locator("main table").filter(has=page.locator("tr", has_text="回访客户"))
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("callback_flow")
+    expect(row).to_contain_text("客户回访")  # the process's name in the page's language, not its key
     expect(row).to_contain_text("C-0042")
     expect(row).to_contain_text("2025-03-03 09:00")  # created at the frozen clock, shown in Asia/Shanghai
     expect(task_table.locator("th").filter(has_text="任务")).to_have_count(1)
@@ -66,7 +66,7 @@ def test_login_redirects_to_next_and_protected_pages_need_a_session(page, login,
     assert page.url.startswith(f"{live_server}/login")
     response = login("sam")
     assert response is not None and response.status == 200
-    expect(page.locator("header")).to_contain_text("sam · supervisor")
+    expect(page.locator("header")).to_contain_text("sam · 主管")
 
 
 def test_logout_posts_with_csrf_and_ends_the_session(page, login, live_server):
@@ -90,4 +90,4 @@ def test_logout_without_csrf_token_is_refused(page, login, live_server):
     assert navigation.value is not None and navigation.value.status == 400
     page.goto(f"{live_server}/")
     assert page.url == f"{live_server}/"  # still signed in
-    expect(page.locator("header")).to_contain_text("bob · staff")
+    expect(page.locator("header")).to_contain_text("bob · 员工")

@@ -76,7 +76,7 @@ def test_a_customer_complains_staff_answer_and_the_customer_rates(page: Page, br
         desk.locator("#case-tasks a[data-task]").click()
         expect(desk.locator("#attachments")).to_contain_text("回单.pdf")
         desk.click("#action-claim")
-        expect(desk.locator("#task-status")).to_have_text("claimed")
+        expect(desk.locator("#task-status")).to_have_attribute("data-status", "claimed")
         expect(desk.locator("#form-js[data-ready='1']")).to_be_visible()
         desk.locator('[id$="-Field_findings"]').fill("调取监控录像，柜员态度问题属实。")
         desk.locator("#form-js").get_by_label("支持客户诉求", exact=True).check()

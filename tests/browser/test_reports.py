@@ -41,7 +41,7 @@ def test_a_manager_filters_the_dashboard_to_a_team_and_exports_csv(page, login, 
     saved = download.value
     assert saved.suggested_filename == "careflow-2025-02-01-2025-02-28-work.csv"
     content = Path(saved.path()).read_bytes().decode("utf-8-sig")
-    assert list(csv.reader(io.StringIO(content))) == [["assignee", "open", "overdue"], ["carol", "1", "0"]]
+    assert list(csv.reader(io.StringIO(content))) == [["处理人", "未完成", "逾期"], ["carol", "1", "0"]]  # the page's language
 
 
 def test_a_customer_manager_sees_their_portfolio_only(page, login, live_server, bank):

@@ -35,7 +35,7 @@ def test_small_request_closes_without_approval(ctx, people):
     started = instances.start_instance(ctx, process_key="service_request", actor=people["alice"])
     [handle] = open_tasks(ctx, started.id)
     assert (handle.form_key, handle.candidate_groups, handle.lane) == ("service_request_handle", ("service_team",),
-                                                                       "客服专员 Staff")
+                                                                       "客服专员")
     claim_and_complete(ctx, handle.id, people["alice"], {"resolution": "已补发卡片", "amount": 100, "resolved": True})
     assert instances.get_instance(ctx, started.id, actor=SYSTEM).status == "completed"
 

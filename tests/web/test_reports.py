@@ -43,12 +43,14 @@ def test_a_customer_manager_sees_only_their_own_portfolio(app):
     assert (kpi(page, "open"), kpi(page, "overdue"), kpi(page, "complaints")) == ("2", "1", "2")
     page = client.get(f"/reports/scorecards?{FEB}&manager=bob").get_data(as_text=True)
     assert page.count("<tr>") == 2 and "<td>alice</td>" in page and "<td>bob</td>" not in page
-    cards = rows(client.get(f"/reports/export/scorecards.csv?{FEB}"))
-    assert cards[0][:6] == ["manager", "customers", "new_customers", "aum_start", "aum_end", "aum_growth"]
+    # Headers and codes in the reader's language (numbers stay numbers for the spreadsheet).
+    assert rows(client.get(f"/reports/export/scorecards.csv?{FEB}"))[0][:2] == ["客户经理", "客户"]
+    cards = rows(client.get(f"/reports/export/scorecards.csv?{FEB}&lang=en"))
+    assert cards[0][:6] == ["Manager", "Customers", "New customers", "AUM at start", "AUM at end", "AUM growth"]
     assert [r[:6] for r in cards[1:]] == [["alice", "2", "1", "80000.00", "120000.00", "40000.00"]]
     funnel = rows(client.get(f"/reports/export/cross_sell_funnel.csv?{FEB}&manager=bob"))
-    assert funnel == [["leads", "contacted", "interested", "sold", "blocked", "declined", "cancelled",
-                       "cross_sell_rate"], ["3", "2", "1", "1", "1", "1", "0", "0.5000"]]
+    assert funnel == [["Leads", "Contacted", "Interested", "Sold", "Refused (suitability)", "Declined", "Cancelled",
+                       "Cross-sell rate"], ["3", "2", "1", "1", "1", "1", "0", "0.5000"]]
 
 
 def test_a_supervisor_sees_the_bank_and_filters_to_a_team(app):
@@ -61,12 +63,12 @@ def test_a_supervisor_sees_the_bank_and_filters_to_a_team(app):
     team = client.get(f"/reports?{FEB}&team=branch_team").get_data(as_text=True)
     assert (kpi(team, "open"), kpi(team, "complaints")) == ("1", "1")  # carol's task; C4's complaint
     assert 'href="/reports/export/work.csv?start=2025-02-01&amp;end=2025-02-28&amp;team=branch_team"' in team
-    assert rows(client.get(f"/reports/export/work.csv?{FEB}&team=branch_team")) == [
-        ["assignee", "open", "overdue"], ["carol", "1", "0"]]
+    assert rows(client.get(f"/reports/export/work.csv?{FEB}&team=branch_team&lang=en")) == [
+        ["Assignee", "Open", "Overdue"], ["carol", "1", "0"]]
     assert rows(client.get(f"/reports/export/complaints_by_channel.csv?{FEB}")) == [
-        ["channel", "complaints"], ["A01", "3"], ["A02", "2"]]
+        ["Channel", "Complaints"], ["A01", "3"], ["A02", "2"]]
     assert rows(client.get(f"/reports/export/care.csv?{FEB}&branch=海淀支行"))[1:] == [
-        ["birthday_greeting", "1", "0", "0", "1", "0", "0", "0"], ["holiday_greeting", "3", "0", "0", "0", "1", "1", "1"]]
+        ["Birthday greeting", "1", "0", "0", "1", "0", "0", "0"], ["Holiday greeting", "3", "0", "0", "0", "1", "1", "1"]]
 
 
 def test_excel_export_and_bad_requests(app):
