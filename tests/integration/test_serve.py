@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from engine.clock import SystemClock
 from engine.db.scheduling import SchedulerHeartbeat
 from engine.services import identity
 from tests.conftest import TEST_DATA_KEY
@@ -78,6 +79,7 @@ def server(ctx, people, settings, tmp_path):
 
 def test_serve_answers_logs_without_query_strings_and_stops_its_scheduler(server, ctx):
     process, base, out = server
+    ctx.clock.set(SystemClock().now())  # the server runs on the real clock: a token made in 2025 has expired there
     token = identity.create_token(ctx, username="alice")
     response = httpx.get(f"{base}/api/v1/tasks", params={"view": "queue", "q": "张三 13800138000"},
                          headers={"Authorization": f"Bearer {token}"})
