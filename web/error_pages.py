@@ -65,8 +65,8 @@ def person_message(error: e.EngineError) -> str:
 
 def wants_html() -> bool:
     """A browser page, not an API call: not under /api/ and HTML at least as welcome as JSON."""
-    if request.path.startswith("/api/"):
-        return False
+    if request.path.startswith("/api/") or request.headers.get("Authorization", "").startswith("Bearer "):
+        return False  # an API client, also where it calls a page with its token
     accept = request.accept_mimetypes
     if not accept:  # no Accept header: a plain browser-like request
         return True
