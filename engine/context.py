@@ -18,6 +18,7 @@ from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
 from engine.config import Settings, key_from_file
+from engine.db import search as search_index
 from engine.db.calendar import read_bank_table
 from engine.db.session import make_db_engine, make_session_factory
 from engine.errors import ConfigurationError
@@ -143,6 +144,7 @@ def build_engine(
         form_validator=form_validator or validate_submission,
     )
     wakeups.install(sessions, ctx.wakeup_listeners)
+    search_index.install(sessions, ctx.cipher)  # customers' and complaints' search tokens, in their transaction
     ctx.register_handler(NOTIFY_HANDLER, make_notify_handler(ctx.templates, {"bank_name": settings.bank_name},
                                                              ctx.cipher))
     ctx.register_channel(InAppChannel(sessions, ctx.clock))
