@@ -450,6 +450,20 @@ def calendar_unset(day: datetime) -> None:
 
 
 @main.group()
+def search() -> None:
+    """The global search's index."""
+
+
+@search.command("reindex")
+def search_reindex() -> None:
+    """Rebuild the search index from every customer and complaint (after upgrading to it, or a new data key)."""
+    from engine.services import search as search_service
+
+    documents, tokens = search_service.reindex(_ctx(), actor=_cli_actor())
+    click.echo(f"indexed {documents} customers and cases ({tokens} tokens)")
+
+
+@main.group()
 def demo() -> None:
     """Demo data for a first look."""
 

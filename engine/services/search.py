@@ -41,7 +41,7 @@ from engine.errors import InvalidInputError
 from engine.privacy import mask_name, mask_phone, normalise
 from engine.runtime import lifecycle
 from engine.runtime.projection import OPEN_STATES
-from engine.services.authz import require_any_role
+from engine.services.authz import require_any_role, require_role
 from engine.views import Actor
 
 COMPLAINT_PROCESS = "complaint_handling"
@@ -158,6 +158,19 @@ def search(ctx: EngineContext, q: str, *, actor: Actor, limit: int = 10) -> Sear
                      after={"search": query.kind, "shown": {"customers": [c.id for c in results.customers],
                                                             "cases": [c.case_no for c in results.cases]}})
     return results
+
+
+def reindex(ctx: EngineContext, *, actor: Actor) -> tuple[int, int]:
+    """Rebuild the search index from every customer and complaint (after migration 0024, a new data key, or rows
+    written around the ORM); audited on ``search:index``. Returns (documents, tokens). Raises
+    PermissionDeniedError (administrators only)."""
+    require_role(actor, "admin")
+    documents, tokens = index.reindex(ctx.sessions, ctx.cipher)
+    with unit_of_work(ctx.sessions) as session:
+        audit.append(session, stream="search:index", actor=actor.username, action="search.reindexed",
+                     subject_type="search", subject_id="index", at=ctx.clock.now(),
+                     after={"documents": documents, "tokens": tokens})
+    return documents, tokens
 
 
 def customers_named(ctx: EngineContext, session: Session, text: str, where: ColumnElement[bool],
