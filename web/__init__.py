@@ -41,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         pages,
         portal,
         reports,
+        search,
         supervisor,
     )
     from web.api import bp as api_bp
@@ -61,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(portal.bp)
     app.register_blueprint(scores_bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(search.bp)
 
     @app.after_request
     def security_headers(response: Any) -> Any:
