@@ -29,7 +29,7 @@ import functools
 import hashlib
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import (
     BigInteger,
@@ -41,6 +41,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     delete,
     event,
     exists,
@@ -79,6 +80,7 @@ class SearchToken(Base):
     ref: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
+Rows: TypeAlias = "Select[*tuple[Any, ...]]"  # a statement of rows of any columns
 TABLE: Table = SearchToken.__table__  # type: ignore[assignment]
 
 
@@ -217,40 +219,60 @@ def reindex(factory: sessionmaker[Session], cipher: FieldCipher) -> tuple[int, i
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
+# Statements are built once per shape (how many tokens) and cached, values bound: building a statement of this size
+# costs more than running it (as in engine.services.task_queries).
 
 PROBE_CAP = 5000  # a bigram's rows counted up to this many: enough to tell a rare one from a common one
 MAX_GRAMS = 6  # at most this many of the query's bigrams are probed and joined; the caller checks the rest
 
 
-def rarest_first(session: Session, tok: Tokenizer, kind: SearchKind, text: str) -> list[int] | None:
-    """The query's tokens ordered rarest first, or None when one of them occurs nowhere (nothing can match).
-
-    Joining from the rarest bigram keeps a query such as 账户冻结 from walking every case that says 账户. Counting
-    is one statement of capped index-range counts, cheaper than a plan the database guesses without knowing
-    which of the query's bigrams are rare."""
+def query_tokens(tok: Tokenizer, text: str) -> list[int]:
+    """The tokens of up to MAX_GRAMS of the query's bigrams, spread over it (first and last included)."""
     grams = bigrams(text)
-    if len(grams) > MAX_GRAMS:  # spread over the query, first and last included
+    if len(grams) > MAX_GRAMS:
         step = (len(grams) - 1) / (MAX_GRAMS - 1)
         grams = [grams[round(i * step)] for i in range(MAX_GRAMS)]
-    tokens = [tok.token(gram) for gram in grams]
-    if len(tokens) <= 1:
-        return tokens
-    probes = [select(func.count()).select_from(
-        select(TABLE.c.ref).where(TABLE.c.kind == int(kind), TABLE.c.token == token).limit(PROBE_CAP).subquery())
-        .scalar_subquery() for token in tokens]
-    counts = session.execute(select(*probes)).one()
-    if min(counts) == 0:
-        return None
-    return [token for _, token in sorted(zip(counts, tokens, strict=True))]
+    return [tok.token(gram) for gram in grams]
 
 
-def matching(stmt: Select[Any], ref: ColumnElement[str] | InstrumentedAttribute[str], kind: SearchKind,
-             tokens: Sequence[int]) -> Select[Any]:
-    """``stmt`` narrowed to the rows whose ``ref`` has every token, walked from the first (rarest) token's rows in
-    descending ``ref`` order (newest case numbers first), so that a LIMIT stops early."""
+@functools.lru_cache(maxsize=32)
+def _probe_statement(tokens: int, kinds: tuple[SearchKind, ...]) -> Rows:
+    return select(*(select(func.count()).select_from(
+        select(TABLE.c.ref).where(TABLE.c.kind == int(kind), TABLE.c.token == bindparam(f"t{i}"))
+        .limit(PROBE_CAP).subquery()).scalar_subquery() for kind in kinds for i in range(tokens)))
+
+
+def rarest_first(session: Session, tokens: list[int], kinds: tuple[SearchKind, ...]) -> dict[SearchKind, list[int]]:
+    """Per kind, the tokens ordered rarest first; a kind where one of them occurs nowhere (nothing can match) is left
+    out. One statement of capped index-range counts.
+
+    Joining from the rarest bigram keeps a query such as 账户冻结 from walking every case that says 账户; counting
+    is cheaper than a plan the database guesses without knowing which of the query's bigrams are rare."""
+    if not tokens:
+        return {}
+    if len(tokens) == 1:
+        return {kind: tokens for kind in kinds}
+    counts = session.connection().execute(_probe_statement(len(tokens), kinds), bound(tokens)).one()
+    found = {}
+    for n, kind in enumerate(kinds):
+        mine = counts[n * len(tokens):(n + 1) * len(tokens)]
+        if min(mine) > 0:
+            found[kind] = [token for _, token in sorted(zip(mine, tokens, strict=True))]
+    return found
+
+
+def matching(stmt: Rows, ref: ColumnElement[str] | InstrumentedAttribute[str], kind: SearchKind,
+             tokens: int) -> Rows:
+    """``stmt`` narrowed to the rows whose ``ref`` has every token (bound as ``t0``… rarest first), walked from the
+    rarest token's rows in descending ``ref`` order (newest case numbers first), so that a LIMIT stops early."""
     first = aliased(SearchToken)
-    stmt = stmt.join(first, and_(first.ref == ref, first.kind == int(kind), first.token == tokens[0]))
-    for token in tokens[1:]:
+    stmt = stmt.join(first, and_(first.ref == ref, first.kind == int(kind), first.token == bindparam("t0")))
+    for i in range(1, tokens):
         other = aliased(SearchToken)
-        stmt = stmt.where(exists().where(other.kind == int(kind), other.token == token, other.ref == first.ref))
+        stmt = stmt.where(exists().where(other.kind == int(kind), other.token == bindparam(f"t{i}"),
+                                         other.ref == first.ref))
     return stmt.order_by(first.ref.desc())
+
+
+def bound(tokens: list[int]) -> dict[str, int]:
+    return {f"t{i}": token for i, token in enumerate(tokens)}

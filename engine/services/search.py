@@ -22,20 +22,23 @@ cases shown, never the query itself (it may be a phone or an ID number), like ev
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeAlias
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine import audit, authz
 from engine.context import EngineContext
 from engine.db import search as index
 from engine.db.complaints import Complaint
-from engine.db.models import HumanTask, ProcessInstance
+from engine.db.models import HumanTask, ProcessInstance, TaskRecord
 from engine.db.outreach import Customer
+from engine.db.search import Rows
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError
 from engine.privacy import mask_name, mask_phone, normalise
@@ -173,18 +176,111 @@ def reindex(ctx: EngineContext, *, actor: Actor) -> tuple[int, int]:
     return documents, tokens
 
 
-def customers_named(ctx: EngineContext, session: Session, text: str, where: ColumnElement[bool],
-                    limit: int) -> list[Customer]:
-    """Customers (satisfying ``where``) whose name holds ``text`` (two characters or more), newest customer ids
-    first. The one function behind finding a customer by name: the bigram index is already blind (keyed hashes),
+CUSTOMER_COLUMNS = (Customer.id, Customer.name, Customer.phone_enc, Customer.tier, Customer.branch, Customer.manager)
+CASE_COLUMNS = (Complaint.case_no, Complaint.status, Complaint.channel, Complaint.business_type, Complaint.summary,
+                Complaint.facts, Complaint.request, Complaint.complainant_name, Complaint.customer_id,
+                Complaint.received_at, Complaint.instance_id)
+INSTANCE_COLUMNS = (ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.business_key,
+                    ProcessInstance.status, ProcessInstance.customer_id, ProcessInstance.started_at)
+TASK_COLUMNS = (HumanTask.id, HumanTask.instance_id, HumanTask.process_key, HumanTask.title, HumanTask.status,
+                HumanTask.assignee, HumanTask.customer_id, HumanTask.due_at, HumanTask.created_at,
+                HumanTask.completed_by, HumanTask.candidate_groups, HumanTask.candidate_users, HumanTask.excluded_users)
+Row: TypeAlias = Any  # a result row of one of the column lists above
+
+
+# --- statements, built once per shape (engine.services.task_queries does the same) --------------------------------
+
+
+def _scope(shape: tuple[bool, bool]) -> ColumnElement[bool]:
+    """Customers of the asker's grant: (all?, has a portfolio?) — branches bound as ``branches``."""
+    everyone, portfolio = shape
+    if everyone:
+        return true()
+    branches = Customer.branch.in_(bindparam("branches", expanding=True))
+    return or_(branches, Customer.manager == bindparam("manager")) if portfolio else branches
+
+
+@functools.lru_cache(maxsize=8)
+def _customers_by(column: str) -> Rows:
+    return (select(*CUSTOMER_COLUMNS).where(getattr(Customer, column) == bindparam("value"))
+            .order_by(Customer.id).limit(bindparam("limit")))
+
+
+@functools.lru_cache(maxsize=64)
+def _customers_named(tokens: int, scope: tuple[bool, bool]) -> Rows:
+    stmt = select(*CUSTOMER_COLUMNS).where(_scope(scope))
+    return index.matching(stmt, Customer.id, index.SearchKind.CUSTOMER, tokens).limit(bindparam("limit"))
+
+
+@functools.lru_cache(maxsize=16)
+def _cases_by(case_no: bool, phone: bool, customers: bool) -> Rows:
+    conditions = []
+    if case_no:
+        conditions.append(Complaint.case_no == bindparam("case_no"))
+    if phone:
+        conditions.append(Complaint.complainant_phone_index == bindparam("phone"))
+    if customers:
+        conditions.append(Complaint.customer_id.in_(bindparam("customers", expanding=True)))
+    return (select(*CASE_COLUMNS).where(or_(*conditions)).order_by(Complaint.case_no.desc())
+            .limit(bindparam("limit")))
+
+
+@functools.lru_cache(maxsize=16)
+def _cases_saying(tokens: int) -> Rows:
+    return index.matching(select(*CASE_COLUMNS), Complaint.case_no, index.SearchKind.CASE, tokens
+                          ).limit(bindparam("limit"))
+
+
+@functools.lru_cache(maxsize=16)
+def _instances_by(by_id: bool, business_key: bool, ids: bool) -> Rows:
+    conditions = []
+    if by_id:
+        conditions.append(ProcessInstance.id == bindparam("id", type_=ProcessInstance.id.type))
+    if business_key:
+        conditions.append(ProcessInstance.business_key == bindparam("business_key"))
+    if ids:
+        conditions.append(ProcessInstance.id.in_(bindparam("ids", expanding=True, type_=ProcessInstance.id.type)))
+    return (select(*INSTANCE_COLUMNS).where(or_(*conditions)).order_by(ProcessInstance.started_at.desc())
+            .limit(bindparam("limit")))
+
+
+@functools.lru_cache(maxsize=1)
+def _instances_of() -> Rows:
+    return (select(*INSTANCE_COLUMNS).where(ProcessInstance.customer_id.in_(bindparam("customers", expanding=True)))
+            .order_by(ProcessInstance.started_at.desc()).limit(CUSTOMER_INSTANCES))
+
+
+@functools.lru_cache(maxsize=4)
+def _tasks_by(by_id: bool, instances: bool) -> Rows:
+    conditions = []
+    if by_id:
+        conditions.append(HumanTask.id == bindparam("id", type_=HumanTask.id.type))
+    if instances:
+        conditions.append(and_(HumanTask.instance_id.in_(bindparam("instances", expanding=True,
+                                                                   type_=HumanTask.instance_id.type)),
+                               HumanTask.status.in_(OPEN_STATES)))
+    return select(*TASK_COLUMNS).where(or_(*conditions)).order_by(HumanTask.created_at.desc()).limit(bindparam("limit"))
+
+
+@functools.lru_cache(maxsize=1)
+def _tasks_of() -> Rows:
+    return select(*TASK_COLUMNS).where(HumanTask.instance_id.in_(bindparam("instances", expanding=True,
+                                                                          type_=HumanTask.instance_id.type)))
+
+
+def customers_named(ctx: EngineContext, session: Session, text: str, tokens: list[int], scope: authz.CustomerScope,
+                    limit: int) -> list[Row]:
+    """Customers within ``scope`` whose name holds ``text`` (``tokens``: its bigrams, rarest first), newest customer
+    ids first. The one function behind finding a customer by name: the bigram index is already blind (keyed hashes),
     and the name it checks candidates against comes from ``engine.db.search.customer_text`` alone."""
-    tok = index.tokenizer(ctx.cipher)
-    tokens = index.rarest_first(session, tok, index.SearchKind.CUSTOMER, text)
-    if not tokens:
-        return []
     wanted = index.normalise(text)
-    stmt = index.matching(select(Customer).where(where), Customer.id, index.SearchKind.CUSTOMER, tokens)
-    rows = session.scalars(stmt.limit(limit * 2)).all()
+    params: dict[str, Any] = {**index.bound(tokens), "limit": limit * 2}
+    if not scope.all:
+        params["branches"] = sorted(scope.branches)
+        if scope.manager is not None:
+            params["manager"] = scope.manager
+    stmt = _customers_named(len(tokens), (scope.all, scope.manager is not None))
+    rows = session.connection().execute(stmt, params).all()
     return [row for row in rows if wanted in index.normalise(index.customer_text(ctx.cipher, row))][:limit]
 
 
@@ -193,6 +289,15 @@ class _Search:
 
     def __init__(self, ctx: EngineContext, session: Session, actor: Actor, query: Query, limit: int) -> None:
         self.ctx, self.session, self.actor, self.query, self.limit = ctx, session, actor, query, limit
+        self.scope = authz.customer_scope(ctx, actor)
+        self.reads_cases = actor.has_role("staff", "supervisor", "compliance") and authz.allows(
+            ctx, actor, "read", "process", COMPLAINT_PROCESS)
+        self.tokens: dict[index.SearchKind, list[int]] = {}
+        if query.kind == "text":
+            kinds = tuple(kind for kind, wanted in ((index.SearchKind.CUSTOMER, not self.scope.none),
+                                                    (index.SearchKind.CASE, self.reads_cases)) if wanted)
+            tokens = index.query_tokens(index.tokenizer(ctx.cipher), query.text)
+            self.tokens = index.rarest_first(session, tokens, kinds)
 
     def run(self) -> SearchResults:
         known = self._customers_by_identifier()  # whatever the asker's scope: they lead to cases and instances
@@ -202,134 +307,109 @@ class _Search:
         instances = self._instances(subjects, [c.instance_id for c in cases if c.instance_id])
         tasks = self._tasks([i.id for i in instances])
         return SearchResults(
-            kind=self.query.kind, cases=[self._case_hit(c) for c in cases],
+            kind=self.query.kind, cases=[_case_hit(c) for c in cases],
             customers=[self._customer_hit(c) for c in customers],
             tasks=[_task_hit(t) for t in tasks],
             instances=[_instance_hit(i) for i in self._readable(instances)][:self.limit],
         )
 
+    def _all(self, stmt: Rows, **params: Any) -> list[Row]:
+        return list(self.session.connection().execute(stmt, params).all())
+
     # customers ----------------------------------------------------------------------------------------------
 
-    def _customers_by_identifier(self) -> list[Customer]:
+    def _customers_by_identifier(self) -> list[Row]:
         q = self.query
         if q.phone:
-            condition: ColumnElement[bool] = Customer.phone_index == q.phone
-        elif q.id_number:
-            condition = Customer.id_number_index == q.id_number
-        else:
-            condition = Customer.id == q.text
-        return list(self.session.scalars(select(Customer).where(condition).order_by(Customer.id).limit(self.limit)))
+            return self._all(_customers_by("phone_index"), value=q.phone, limit=self.limit)
+        if q.id_number:
+            return self._all(_customers_by("id_number_index"), value=q.id_number, limit=self.limit)
+        return self._all(_customers_by("id"), value=q.text, limit=self.limit)
 
-    def _customers(self, known: list[Customer]) -> list[Customer]:
-        scope = authz.customer_scope(self.ctx, self.actor)
-        if scope.none:
+    def _customers(self, known: list[Row]) -> list[Row]:
+        if self.scope.none:
             return []
-        found = [c for c in known if scope.covers(c.branch, c.manager)]
-        if self.query.kind == "text" and len(found) < self.limit:
-            where = true() if scope.all else or_(Customer.branch.in_(sorted(scope.branches)),
-                                                Customer.manager == scope.manager)
+        found = [c for c in known if self.scope.covers(c.branch, c.manager)]
+        tokens = self.tokens.get(index.SearchKind.CUSTOMER)
+        if tokens and len(found) < self.limit:
             seen = {c.id for c in found}
-            found += [c for c in customers_named(self.ctx, self.session, self.query.text, where, self.limit)
-                      if c.id not in seen]
+            found += [c for c in customers_named(self.ctx, self.session, self.query.text, tokens, self.scope,
+                                                 self.limit) if c.id not in seen]
         return found[:self.limit]
 
-    def _customer_hit(self, row: Customer) -> CustomerHit:
+    def _customer_hit(self, row: Row) -> CustomerHit:
         return CustomerHit(id=row.id, name=mask_name(index.customer_text(self.ctx.cipher, row)),
                            phone=mask_phone(self.ctx.cipher.decrypt(row.phone_enc)), tier=row.tier,
                            branch=row.branch, manager=row.manager)
 
     # cases --------------------------------------------------------------------------------------------------
 
-    def _cases(self, customer_ids: list[str]) -> list[Complaint]:
-        if not (self.actor.has_role("staff", "supervisor", "compliance")
-                and authz.allows(self.ctx, self.actor, "read", "process", COMPLAINT_PROCESS)):
+    def _cases(self, customer_ids: list[str]) -> list[Row]:
+        if not self.reads_cases:
             return []
-        q, newest = self.query, Complaint.case_no.desc()
-        conditions: list[ColumnElement[bool]] = []
-        if q.kind == "case_no":
-            conditions.append(Complaint.case_no == q.case_no)
-        if q.phone:
-            conditions.append(Complaint.complainant_phone_index == q.phone)
-        if customer_ids:
-            conditions.append(Complaint.customer_id.in_(customer_ids))
-        found: list[Complaint] = []
-        if conditions:
-            found = list(self.session.scalars(select(Complaint).where(or_(*conditions)).order_by(newest)
-                                              .limit(self.limit)))
-        if q.kind == "text" and len(found) < self.limit:
-            seen = {c.case_no for c in found}
-            found += [c for c in self._cases_saying(q.text) if c.case_no not in seen]
+        q = self.query
+        shape = (q.kind == "case_no", q.phone is not None, bool(customer_ids))
+        found: list[Row] = []
+        if any(shape):
+            found = self._all(_cases_by(*shape), case_no=q.case_no, phone=q.phone, customers=customer_ids,
+                              limit=self.limit)
+        tokens = self.tokens.get(index.SearchKind.CASE)
+        if tokens and len(found) < self.limit:
+            wanted, seen = index.normalise(q.text), {c.case_no for c in found}
+            rows = self._all(_cases_saying(len(tokens)), **index.bound(tokens), limit=self.limit * 2)
+            found += [row for row in rows if row.case_no not in seen
+                      and any(wanted in index.normalise(t) for t in index.case_texts(row))]
         return found[:self.limit]
-
-    def _cases_saying(self, text: str) -> list[Complaint]:
-        tokens = index.rarest_first(self.session, index.tokenizer(self.ctx.cipher), index.SearchKind.CASE, text)
-        if not tokens:
-            return []
-        stmt = index.matching(select(Complaint), Complaint.case_no, index.SearchKind.CASE, tokens)
-        wanted = index.normalise(text)
-        rows = self.session.scalars(stmt.limit(self.limit * 2)).all()
-        return [row for row in rows if any(wanted in index.normalise(t) for t in index.case_texts(row))][:self.limit]
-
-    @staticmethod
-    def _case_hit(row: Complaint) -> CaseHit:
-        return CaseHit(case_no=row.case_no, status=row.status, channel=row.channel, business_type=row.business_type,
-                       summary=row.summary[:SUMMARY_CHARS], complainant_name=mask_name(row.complainant_name),
-                       customer_id=row.customer_id, received_at=row.received_at,
-                       instance_id=str(row.instance_id) if row.instance_id else None)
 
     # instances and tasks ------------------------------------------------------------------------------------
 
-    def _instances(self, customer_ids: list[str], case_instances: list[uuid.UUID]) -> list[ProcessInstance]:
-        q, conditions = self.query, []
-        if q.uuid:
-            conditions.append(ProcessInstance.id == q.uuid)
-        if q.kind in ("text", "case_no", "id"):
-            conditions.append(ProcessInstance.business_key == q.text)
-        if case_instances:
-            conditions.append(ProcessInstance.id.in_(case_instances))
-        found: dict[uuid.UUID, ProcessInstance] = {}
-        if conditions:
-            for row in self.session.scalars(select(ProcessInstance).where(or_(*conditions))
-                                            .order_by(ProcessInstance.started_at.desc()).limit(self.limit * 2)):
+    def _instances(self, customer_ids: list[str], case_instances: list[uuid.UUID]) -> list[Row]:
+        q = self.query
+        shape = (q.uuid is not None, q.kind in ("text", "case_no", "id"), bool(case_instances))
+        found: dict[uuid.UUID, Row] = {}
+        if any(shape):
+            for row in self._all(_instances_by(*shape), id=q.uuid, business_key=q.text, ids=case_instances,
+                                 limit=self.limit * 2):
                 found[row.id] = row
         if customer_ids:
-            for row in self.session.scalars(select(ProcessInstance).where(ProcessInstance.customer_id.in_(customer_ids))
-                                            .order_by(ProcessInstance.started_at.desc()).limit(CUSTOMER_INSTANCES)):
+            for row in self._all(_instances_of(), customers=customer_ids):
                 found.setdefault(row.id, row)
         return list(found.values())
 
-    def _readable(self, rows: list[ProcessInstance]) -> list[ProcessInstance]:
+    def _readable(self, rows: list[Row]) -> list[Row]:
         """Those the asker may read (engine.services.instances.may_read, for many instances in one query)."""
-        def granted(row: ProcessInstance) -> bool:
+        def granted(row: Row) -> bool:
             return authz.allows(self.ctx, self.actor, "read", "process", row.process_key) or authz.allows(
                 self.ctx, self.actor, "read", "instance", str(row.id))
         others = [row.id for row in rows if not granted(row)]
         taking_part: set[uuid.UUID] = set()
         if others:
-            taking_part = {t.instance_id for t in self.session.scalars(
-                select(HumanTask).where(HumanTask.instance_id.in_(others))) if lifecycle.can_see(self.actor, t)}
+            taking_part = {t.instance_id for t in self._all(_tasks_of(), instances=others)
+                           if lifecycle.can_see(self.actor, TaskRecord(**t._mapping))}
         return [row for row in rows if row.id not in others or row.id in taking_part]
 
-    def _tasks(self, instance_ids: list[uuid.UUID]) -> list[HumanTask]:
-        conditions: list[ColumnElement[bool]] = []
-        if self.query.uuid:
-            conditions.append(HumanTask.id == self.query.uuid)
-        if instance_ids:
-            conditions.append(HumanTask.instance_id.in_(instance_ids) & HumanTask.status.in_(OPEN_STATES))
-        if not conditions:
+    def _tasks(self, instance_ids: list[uuid.UUID]) -> list[Row]:
+        shape = (self.query.uuid is not None, bool(instance_ids))
+        if not any(shape):
             return []
-        rows = self.session.scalars(select(HumanTask).where(or_(*conditions))
-                                    .order_by(HumanTask.created_at.desc()).limit(self.limit * 5))
-        return [t for t in rows if lifecycle.can_see(self.actor, t)][:self.limit]
+        rows = self._all(_tasks_by(*shape), id=self.query.uuid, instances=instance_ids, limit=self.limit * 5)
+        return [t for t in rows if lifecycle.can_see(self.actor, TaskRecord(**t._mapping))][:self.limit]
 
 
-def _task_hit(row: HumanTask) -> TaskHit:
+def _case_hit(row: Row) -> CaseHit:
+    return CaseHit(case_no=row.case_no, status=row.status, channel=row.channel, business_type=row.business_type,
+                   summary=row.summary[:SUMMARY_CHARS], complainant_name=mask_name(row.complainant_name),
+                   customer_id=row.customer_id, received_at=row.received_at,
+                   instance_id=str(row.instance_id) if row.instance_id else None)
+
+
+def _task_hit(row: Row) -> TaskHit:
     return TaskHit(id=str(row.id), instance_id=str(row.instance_id), process_key=row.process_key, title=row.title,
                    status=row.status, assignee=row.assignee, customer_id=row.customer_id, due_at=row.due_at,
                    created_at=row.created_at)
 
 
-def _instance_hit(row: ProcessInstance) -> InstanceHit:
+def _instance_hit(row: Row) -> InstanceHit:
     return InstanceHit(id=str(row.id), process_key=row.process_key, business_key=row.business_key, status=row.status,
                        customer_id=row.customer_id, started_at=row.started_at)
 
