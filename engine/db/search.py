@@ -222,7 +222,7 @@ def reindex(factory: sessionmaker[Session], cipher: FieldCipher) -> tuple[int, i
 # Statements are built once per shape (how many tokens) and cached, values bound: building a statement of this size
 # costs more than running it (as in engine.services.task_queries).
 
-PROBE_CAP = 5000  # a bigram's rows counted up to this many: enough to tell a rare one from a common one
+PROBE_CAP = 1000  # a bigram's rows counted up to this many: enough to tell a rare one from a common one
 MAX_GRAMS = 6  # at most this many of the query's bigrams are probed and joined; the caller checks the rest
 
 

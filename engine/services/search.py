@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine import audit, authz
@@ -51,7 +51,10 @@ COMPLAINT_PROCESS = "complaint_handling"
 MAX_QUERY = 100
 MAX_LIMIT = 50
 SUMMARY_CHARS = 80
-CUSTOMER_INSTANCES = 20  # the latest instances of each customer found by an identifier
+CUSTOMER_INSTANCES = 20  # the latest instances of the customers found
+# Rows found by identifiers are read unordered (up to this many) and sorted here: an ORDER BY would let a planner
+# without statistics (SQLite) walk a whole index in that order instead of looking the identifiers up.
+FETCH_CAP = 200
 _CASE_NO = re.compile(r"TS\d{8}-?\d{6}")
 
 
@@ -221,8 +224,7 @@ def _cases_by(case_no: bool, phone: bool, customers: bool) -> Rows:
         conditions.append(Complaint.complainant_phone_index == bindparam("phone"))
     if customers:
         conditions.append(Complaint.customer_id.in_(bindparam("customers", expanding=True)))
-    return (select(*CASE_COLUMNS).where(or_(*conditions)).order_by(Complaint.case_no.desc())
-            .limit(bindparam("limit")))
+    return select(*CASE_COLUMNS).where(or_(*conditions)).limit(bindparam("limit"))
 
 
 @functools.lru_cache(maxsize=16)
@@ -240,14 +242,13 @@ def _instances_by(by_id: bool, business_key: bool, ids: bool) -> Rows:
         conditions.append(ProcessInstance.business_key == bindparam("business_key"))
     if ids:
         conditions.append(ProcessInstance.id.in_(bindparam("ids", expanding=True, type_=ProcessInstance.id.type)))
-    return (select(*INSTANCE_COLUMNS).where(or_(*conditions)).order_by(ProcessInstance.started_at.desc())
-            .limit(bindparam("limit")))
+    return select(*INSTANCE_COLUMNS).where(or_(*conditions)).limit(bindparam("limit"))
 
 
 @functools.lru_cache(maxsize=1)
 def _instances_of() -> Rows:
     return (select(*INSTANCE_COLUMNS).where(ProcessInstance.customer_id.in_(bindparam("customers", expanding=True)))
-            .order_by(ProcessInstance.started_at.desc()).limit(CUSTOMER_INSTANCES))
+            .limit(bindparam("limit")))
 
 
 @functools.lru_cache(maxsize=4)
@@ -256,10 +257,12 @@ def _tasks_by(by_id: bool, instances: bool) -> Rows:
     if by_id:
         conditions.append(HumanTask.id == bindparam("id", type_=HumanTask.id.type))
     if instances:
+        # The status as an expression no index serves: SQLite, without statistics, would otherwise walk every open
+        # task by the status index instead of the few instances' tasks.
         conditions.append(and_(HumanTask.instance_id.in_(bindparam("instances", expanding=True,
                                                                    type_=HumanTask.instance_id.type)),
-                               HumanTask.status.in_(OPEN_STATES)))
-    return select(*TASK_COLUMNS).where(or_(*conditions)).order_by(HumanTask.created_at.desc()).limit(bindparam("limit"))
+                               func.coalesce(HumanTask.status, "").in_(OPEN_STATES)))
+    return select(*TASK_COLUMNS).where(or_(*conditions)).limit(bindparam("limit"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -351,8 +354,8 @@ class _Search:
         shape = (q.kind == "case_no", q.phone is not None, bool(customer_ids))
         found: list[Row] = []
         if any(shape):
-            found = self._all(_cases_by(*shape), case_no=q.case_no, phone=q.phone, customers=customer_ids,
-                              limit=self.limit)
+            found = sorted(self._all(_cases_by(*shape), case_no=q.case_no, phone=q.phone, customers=customer_ids,
+                                     limit=FETCH_CAP), key=lambda row: row.case_no, reverse=True)[:self.limit]
         tokens = self.tokens.get(index.SearchKind.CASE)
         if tokens and len(found) < self.limit:
             wanted, seen = index.normalise(q.text), {c.case_no for c in found}
@@ -369,12 +372,14 @@ class _Search:
         found: dict[uuid.UUID, Row] = {}
         if any(shape):
             for row in self._all(_instances_by(*shape), id=q.uuid, business_key=q.text, ids=case_instances,
-                                 limit=self.limit * 2):
+                                 limit=FETCH_CAP):
                 found[row.id] = row
         if customer_ids:
-            for row in self._all(_instances_of(), customers=customer_ids):
+            latest = sorted(self._all(_instances_of(), customers=customer_ids, limit=FETCH_CAP),
+                            key=lambda row: row.started_at, reverse=True)
+            for row in latest[:CUSTOMER_INSTANCES]:
                 found.setdefault(row.id, row)
-        return list(found.values())
+        return sorted(found.values(), key=lambda row: row.started_at, reverse=True)
 
     def _readable(self, rows: list[Row]) -> list[Row]:
         """Those the asker may read (engine.services.instances.may_read, for many instances in one query)."""
@@ -392,7 +397,8 @@ class _Search:
         shape = (self.query.uuid is not None, bool(instance_ids))
         if not any(shape):
             return []
-        rows = self._all(_tasks_by(*shape), id=self.query.uuid, instances=instance_ids, limit=self.limit * 5)
+        rows = sorted(self._all(_tasks_by(*shape), id=self.query.uuid, instances=instance_ids, limit=FETCH_CAP),
+                      key=lambda row: row.created_at, reverse=True)
         return [t for t in rows if lifecycle.can_see(self.actor, TaskRecord(**t._mapping))][:self.limit]
 
 
