@@ -7,12 +7,13 @@ What matches (each kind of result at most ``limit``):
   decrypting), or a name holding the query (:func:`customers_named`, on the bigram index of
   :mod:`engine.db.search`); only customers the asker's ``read`` grant covers (portfolio, branch, all), as the
   customer list does, with name and phone masked as every list masks them;
-- **cases** (complaints): the case number, the complainant's phone, the customer id or phone of a customer, or
+- **cases** (complaints): the case number, the complainant's phone, the customer id, the customers found above, or
   words of the summary, facts, request or complainant's name (two characters or more); for whoever may read
-  ``complaint_handling``; the complainant's name masked;
-- **instances**: the instance id, the business key, the instance of a case found, the latest instances of a
-  customer found; for whoever may read them (a ``read`` grant on the process or the instance, or a task of it that
-  is theirs to see);
+  ``complaint_handling``; the complainant's name masked. A customer outside the asker's grant never leads to
+  anything: a phone number must not tell whose it is by the cases it brings up;
+- **instances**: the instance id, the business key, the instance of a case found, the latest instances of the
+  customer id or the customers found; for whoever may read them (a ``read`` grant on the process or the instance,
+  or a task of it that is theirs to see);
 - **tasks**: the task id and the open tasks of those instances that the asker may see, as in the inbox
   (candidate, assignee, performer, supervisor).
 
@@ -303,10 +304,12 @@ class _Search:
             self.tokens = index.rarest_first(session, tokens, kinds)
 
     def run(self) -> SearchResults:
-        known = self._customers_by_identifier()  # whatever the asker's scope: they lead to cases and instances
-        customers = self._customers(known)
-        cases = self._cases([c.id for c in known])
-        subjects = list(dict.fromkeys([c.id for c in known] + [c.id for c in customers]))
+        customers = self._customers(self._customers_by_identifier())
+        # Cases and instances of the customers the asker may see, and of the customer id typed (the cases' and
+        # instances' own column); never through a customer outside the grant: a phone number must not tell who
+        # owns it by the cases it brings up.
+        subjects = [c.id for c in customers] + ([self.query.text] if self.query.kind == "text" else [])
+        cases = self._cases(subjects)
         instances = self._instances(subjects, [c.instance_id for c in cases if c.instance_id])
         tasks = self._tasks([i.id for i in instances])
         return SearchResults(

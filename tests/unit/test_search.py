@@ -87,6 +87,17 @@ def test_staff_outside_the_portfolio_do_not_get_the_customer(ctx, world):
     assert search(ctx, "REVISIT-W1-2025", actor=carol).instances == []
 
 
+def test_a_phone_outside_the_grant_does_not_tell_whose_it_is(ctx, world, people):
+    # A case filed by someone else about W1's matters, with another phone: carol may read it by its number, but
+    # W1's phone must not lead her to it (that would name the phone's owner).
+    other, _ = complaints.submit_complaint(ctx, complaint(
+        customer_id="W1", complainant_name="王芳", complainant_phone="13700000000", channel="phone",
+        summary="转账到账慢", business_type="payment_settlement", cause="facilities_systems"), actor=people["alice"])
+    assert other.case_no not in ids(search(ctx, "13912345678", actor=people["carol"]).cases)
+    assert other.case_no in ids(search(ctx, "13912345678", actor=people["alice"]).cases)  # her customer
+    assert other.case_no in ids(search(ctx, "W1", actor=people["carol"]).cases)  # the case's own customer id
+
+
 def test_complaint_text_case_number_and_business_key(ctx, world):
     alice, case_no = world["alice"], world["case"].case_no
     assert ids(search(ctx, "冻结账户", actor=alice).cases) == [case_no]
