@@ -157,9 +157,8 @@ def search(ctx: EngineContext, q: str, *, actor: Actor, limit: int = 10) -> Sear
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
     query = Query.parse(ctx, q)
-    with unit_of_work(ctx.sessions, write=False) as session:
+    with unit_of_work(ctx.sessions) as session:  # one transaction with its audit event, as list_customers
         results = _Search(ctx, session, actor, query, limit).run()
-    with unit_of_work(ctx.sessions) as session:
         audit.append(session, stream=f"user:{actor.username}", actor=actor.username, action="search.performed",
                      subject_type="user", subject_id=actor.username, at=ctx.clock.now(),
                      after={"search": query.kind, "shown": {"customers": [c.id for c in results.customers],
