@@ -29,6 +29,7 @@ import functools
 import hashlib
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
@@ -223,6 +224,7 @@ def reindex(factory: sessionmaker[Session], cipher: FieldCipher) -> tuple[int, i
 # costs more than running it (as in engine.services.task_queries).
 
 PROBE_CAP = 1000  # a bigram's rows counted up to this many: enough to tell a rare one from a common one
+WALK_CAP = 3000  # at most this many rows of the rarest bigram are read per search (see matching)
 MAX_GRAMS = 6  # at most this many of the query's bigrams are probed and joined; the caller checks the rest
 
 
@@ -242,36 +244,56 @@ def _probe_statement(tokens: int, kinds: tuple[SearchKind, ...]) -> Rows:
         .limit(PROBE_CAP).subquery()).scalar_subquery() for kind in kinds for i in range(tokens)))
 
 
-def rarest_first(session: Session, tokens: list[int], kinds: tuple[SearchKind, ...]) -> dict[SearchKind, list[int]]:
-    """Per kind, the tokens ordered rarest first; a kind where one of them occurs nowhere (nothing can match) is left
-    out. One statement of capped index-range counts.
+@dataclass(frozen=True)
+class Plan:
+    """How to find one kind's rows for a query: its tokens rarest first, and whether even the rarest is common
+    (at least PROBE_CAP rows), so that the walk over it needs a bound (see :func:`matching`)."""
+
+    tokens: list[int]
+    common: bool = False
+
+
+def rarest_first(session: Session, tokens: list[int], kinds: tuple[SearchKind, ...]) -> dict[SearchKind, Plan]:
+    """Per kind, the plan of a search for ``tokens``; a kind where one of them occurs nowhere (nothing can match) is
+    left out. One statement of capped index-range counts.
 
     Joining from the rarest bigram keeps a query such as 账户冻结 from walking every case that says 账户; counting
     is cheaper than a plan the database guesses without knowing which of the query's bigrams are rare."""
     if not tokens:
         return {}
-    if len(tokens) == 1:
-        return {kind: tokens for kind in kinds}
+    if len(tokens) == 1:  # one bigram: every row of it matches, the walk stops at the LIMIT
+        return {kind: Plan(tokens) for kind in kinds}
     counts = session.connection().execute(_probe_statement(len(tokens), kinds), bound(tokens)).one()
     found = {}
     for n, kind in enumerate(kinds):
         mine = counts[n * len(tokens):(n + 1) * len(tokens)]
         if min(mine) > 0:
-            found[kind] = [token for _, token in sorted(zip(mine, tokens, strict=True))]
+            found[kind] = Plan([token for _, token in sorted(zip(mine, tokens, strict=True))],
+                               common=min(mine) >= PROBE_CAP)
     return found
 
 
 def matching(stmt: Rows, ref: ColumnElement[str] | InstrumentedAttribute[str], kind: SearchKind,
-             tokens: int) -> Rows:
+             tokens: int, common: bool) -> Rows:
     """``stmt`` narrowed to the rows whose ``ref`` has every token (bound as ``t0``… rarest first), walked from the
-    rarest token's rows in descending ``ref`` order (newest case numbers first), so that a LIMIT stops early."""
+    rarest token's rows in descending ``ref`` order (newest case numbers first), so that a LIMIT stops early.
+
+    When even the rarest pair is ``common``, the walk reads only its newest WALK_CAP rows: if the other pairs rarely
+    meet it (销售人员态度恶劣: both halves common, never together), the search answers in bounded time from the
+    newest cases instead of reading every case that says 销售."""
     first = aliased(SearchToken)
-    stmt = stmt.join(first, and_(first.ref == ref, first.kind == int(kind), first.token == bindparam("t0")))
+    joined = and_(first.ref == ref, first.kind == int(kind), first.token == bindparam("t0"))
+    if common:  # the WALK_CAP-th newest row of the rarest token bounds the walk (an index-only read of that many)
+        floor = (select(TABLE.c.ref).where(TABLE.c.kind == int(kind), TABLE.c.token == bindparam("t0"))
+                 .order_by(TABLE.c.ref.desc()).offset(WALK_CAP - 1).limit(1).scalar_subquery())
+        joined = and_(joined, first.ref >= func.coalesce(floor, ""))
+    stmt = stmt.join(first, joined)
+    first_ref = first.ref
     for i in range(1, tokens):
         other = aliased(SearchToken)
         stmt = stmt.where(exists().where(other.kind == int(kind), other.token == bindparam(f"t{i}"),
-                                         other.ref == first.ref))
-    return stmt.order_by(first.ref.desc())
+                                         other.ref == first_ref))
+    return stmt.order_by(first_ref.desc())
 
 
 def bound(tokens: list[int]) -> dict[str, int]:

@@ -210,9 +210,9 @@ def _customers_by(column: str) -> Rows:
 
 
 @functools.lru_cache(maxsize=64)
-def _customers_named(tokens: int, scope: tuple[bool, bool]) -> Rows:
+def _customers_named(tokens: int, common: bool, scope: tuple[bool, bool]) -> Rows:
     stmt = select(*CUSTOMER_COLUMNS).where(_scope(scope))
-    return index.matching(stmt, Customer.id, index.SearchKind.CUSTOMER, tokens).limit(bindparam("limit"))
+    return index.matching(stmt, Customer.id, index.SearchKind.CUSTOMER, tokens, common).limit(bindparam("limit"))
 
 
 @functools.lru_cache(maxsize=16)
@@ -227,9 +227,9 @@ def _cases_by(case_no: bool, phone: bool, customers: bool) -> Rows:
     return select(*CASE_COLUMNS).where(or_(*conditions)).limit(bindparam("limit"))
 
 
-@functools.lru_cache(maxsize=16)
-def _cases_saying(tokens: int) -> Rows:
-    return index.matching(select(*CASE_COLUMNS), Complaint.case_no, index.SearchKind.CASE, tokens
+@functools.lru_cache(maxsize=32)
+def _cases_saying(tokens: int, common: bool) -> Rows:
+    return index.matching(select(*CASE_COLUMNS), Complaint.case_no, index.SearchKind.CASE, tokens, common
                           ).limit(bindparam("limit"))
 
 
@@ -271,18 +271,18 @@ def _tasks_of() -> Rows:
                                                                           type_=HumanTask.instance_id.type)))
 
 
-def customers_named(ctx: EngineContext, session: Session, text: str, tokens: list[int], scope: authz.CustomerScope,
+def customers_named(ctx: EngineContext, session: Session, text: str, plan: index.Plan, scope: authz.CustomerScope,
                     limit: int) -> list[Row]:
-    """Customers within ``scope`` whose name holds ``text`` (``tokens``: its bigrams, rarest first), newest customer
+    """Customers within ``scope`` whose name holds ``text`` (``plan``: its bigrams, rarest first), newest customer
     ids first. The one function behind finding a customer by name: the bigram index is already blind (keyed hashes),
     and the name it checks candidates against comes from ``engine.db.search.customer_text`` alone."""
     wanted = index.normalise(text)
-    params: dict[str, Any] = {**index.bound(tokens), "limit": limit * 2}
+    params: dict[str, Any] = {**index.bound(plan.tokens), "limit": limit * 2}
     if not scope.all:
         params["branches"] = sorted(scope.branches)
         if scope.manager is not None:
             params["manager"] = scope.manager
-    stmt = _customers_named(len(tokens), (scope.all, scope.manager is not None))
+    stmt = _customers_named(len(plan.tokens), plan.common, (scope.all, scope.manager is not None))
     rows = session.connection().execute(stmt, params).all()
     return [row for row in rows if wanted in index.normalise(index.customer_text(ctx.cipher, row))][:limit]
 
@@ -295,12 +295,12 @@ class _Search:
         self.scope = authz.customer_scope(ctx, actor)
         self.reads_cases = actor.has_role("staff", "supervisor", "compliance") and authz.allows(
             ctx, actor, "read", "process", COMPLAINT_PROCESS)
-        self.tokens: dict[index.SearchKind, list[int]] = {}
+        self.plans: dict[index.SearchKind, index.Plan] = {}
         if query.kind == "text":
             kinds = tuple(kind for kind, wanted in ((index.SearchKind.CUSTOMER, not self.scope.none),
                                                     (index.SearchKind.CASE, self.reads_cases)) if wanted)
             tokens = index.query_tokens(index.tokenizer(ctx.cipher), query.text)
-            self.tokens = index.rarest_first(session, tokens, kinds)
+            self.plans = index.rarest_first(session, tokens, kinds)
 
     def run(self) -> SearchResults:
         customers = self._customers(self._customers_by_identifier())
@@ -335,10 +335,10 @@ class _Search:
         if self.scope.none:
             return []
         found = [c for c in known if self.scope.covers(c.branch, c.manager)]
-        tokens = self.tokens.get(index.SearchKind.CUSTOMER)
-        if tokens and len(found) < self.limit:
+        plan = self.plans.get(index.SearchKind.CUSTOMER)
+        if plan and len(found) < self.limit:
             seen = {c.id for c in found}
-            found += [c for c in customers_named(self.ctx, self.session, self.query.text, tokens, self.scope,
+            found += [c for c in customers_named(self.ctx, self.session, self.query.text, plan, self.scope,
                                                  self.limit) if c.id not in seen]
         return found[:self.limit]
 
@@ -358,10 +358,11 @@ class _Search:
         if any(shape):
             found = sorted(self._all(_cases_by(*shape), case_no=q.case_no, phone=q.phone, customers=customer_ids,
                                      limit=FETCH_CAP), key=lambda row: row.case_no, reverse=True)[:self.limit]
-        tokens = self.tokens.get(index.SearchKind.CASE)
-        if tokens and len(found) < self.limit:
+        plan = self.plans.get(index.SearchKind.CASE)
+        if plan and len(found) < self.limit:
             wanted, seen = index.normalise(q.text), {c.case_no for c in found}
-            rows = self._all(_cases_saying(len(tokens)), **index.bound(tokens), limit=self.limit * 2)
+            rows = self._all(_cases_saying(len(plan.tokens), plan.common), **index.bound(plan.tokens),
+                             limit=self.limit * 2)
             found += [row for row in rows if row.case_no not in seen
                       and any(wanted in index.normalise(t) for t in index.case_texts(row))]
         return found[:self.limit]

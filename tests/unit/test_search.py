@@ -158,3 +158,23 @@ def test_tokens_are_keyed_hashes_not_text(ctx, world):
         stored = set(session.scalars(select(index.SearchToken.token).where(index.SearchToken.ref == "W1")))
         assert stored == {mine.token("王芳")}
         assert session.scalar(select(func.count()).select_from(index.SearchToken)) > 0
+
+
+def test_a_phrase_of_common_pairs_walks_only_the_newest_cases_holding_the_rarest(ctx, world, monkeypatch):
+    from engine.services import search as service
+
+    for n in range(4):  # four more cases that say 冻结账户 (five in all), filed one after the other
+        complaints.submit_complaint(ctx, complaint(
+            customer_id=None, complainant_name=f"客户{n}", complainant_phone=f"1370000000{n}", channel="phone",
+            summary="账户问题", facts="要求冻结账户", source_ref=f"walk-{n}"), actor=world["alice"])
+    everything = ids(search(ctx, "冻结账户", actor=world["sam"]).cases)
+    assert len(everything) == 5
+    monkeypatch.setattr(index, "PROBE_CAP", 2)  # every pair is now "common"...
+    monkeypatch.setattr(index, "WALK_CAP", 3)  # ...and the walk reads its three newest rows
+    for cached in (index._probe_statement, service._cases_saying, service._customers_named):
+        cached.cache_clear()
+    try:
+        assert ids(search(ctx, "冻结账户", actor=world["sam"]).cases) == sorted(everything, reverse=True)[:3]
+    finally:
+        for cached in (index._probe_statement, service._cases_saying, service._customers_named):
+            cached.cache_clear()
