@@ -52,6 +52,11 @@ def db_upgrade() -> None:
     ctx = _ctx(settings=settings)
     migrate.upgrade(ctx.db)
     click.echo(f"database at revision {migrate.current(ctx.db)}")
+    from engine.services import search as search_service
+
+    if search_service.index_missing(ctx):  # the search index arrived with this upgrade: fill it from what is stored
+        documents, tokens = search_service.reindex(ctx, actor=_cli_actor())
+        click.echo(f"search index built: {documents} customers and cases ({tokens} tokens)")
 
 
 @main.command()

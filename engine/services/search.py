@@ -271,6 +271,15 @@ def _tasks_of() -> Rows:
                                                                           type_=HumanTask.instance_id.type)))
 
 
+def index_missing(ctx: EngineContext) -> bool:
+    """Whether customers or complaints are stored but the search index is empty (a database upgraded to it)."""
+    with unit_of_work(ctx.sessions, write=False) as session:
+        if session.scalar(select(index.SearchToken.kind).limit(1)) is not None:
+            return False
+        return (session.scalar(select(Customer.id).limit(1)) is not None
+                or session.scalar(select(Complaint.id).limit(1)) is not None)
+
+
 def customers_named(ctx: EngineContext, session: Session, text: str, plan: index.Plan, scope: authz.CustomerScope,
                     limit: int) -> list[Row]:
     """Customers within ``scope`` whose name holds ``text`` (``plan``: its bigrams, rarest first), newest customer

@@ -99,3 +99,8 @@ def test_search_reindex_fills_the_index_for_rows_written_around_the_orm(cli, ctx
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "indexed 1 customers and cases (1 tokens)"
     assert [c.id for c in search(ctx, "王芳", actor=people["alice"]).customers] == ["W1"]
+    with ctx.sessions.begin() as session:  # a database upgraded to the index: db upgrade fills it
+        session.execute(delete(SearchToken))
+    upgraded = cli.invoke(main, ["db", "upgrade"])
+    assert "search index built: 1 customers and cases (1 tokens)" in upgraded.output, upgraded.output
+    assert "search index built" not in cli.invoke(main, ["db", "upgrade"]).output  # only once
