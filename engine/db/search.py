@@ -123,6 +123,11 @@ def tokenizer(cipher: FieldCipher) -> Tokenizer:
     return Tokenizer(cipher)
 
 
+# The customer columns customer_text reads (loaded by the search, watched by the flush hook). With names stored
+# encrypted, these two are all that change: the encrypted column here, its decryption in customer_text.
+NAME_FIELDS = ("name",)
+
+
 def customer_text(cipher: FieldCipher, row: Any) -> str:
     """The text a customer is found by: the name. The one place the search reads a customer's name, for indexing
     and for checking a match; if names are stored encrypted, decrypt here (``cipher``) and nowhere else."""
@@ -170,7 +175,7 @@ def install(factory: sessionmaker[Session], cipher: FieldCipher) -> None:
             if isinstance(obj, (Customer, Complaint)):
                 docs.append(document(cipher, obj))
         for obj in session.dirty:
-            if isinstance(obj, Customer) and _changed(obj, ("name",)) or (
+            if isinstance(obj, Customer) and _changed(obj, NAME_FIELDS) or (
                     isinstance(obj, Complaint) and _changed(obj, CASE_FIELDS)):
                 docs.append(document(cipher, obj))
         for obj in session.deleted:
@@ -186,7 +191,7 @@ def install(factory: sessionmaker[Session], cipher: FieldCipher) -> None:
 
 
 def _batches(conn: Connection, cipher: FieldCipher) -> Iterator[list[tuple[SearchKind, str, list[str]]]]:
-    columns = [Customer.id, Customer.name]
+    columns = [Customer.id, *(getattr(Customer, name) for name in NAME_FIELDS)]
     last = ""
     while True:
         found = conn.execute(select(*columns).where(Customer.id > last).order_by(Customer.id).limit(BATCH)).all()

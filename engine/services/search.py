@@ -179,7 +179,8 @@ def reindex(ctx: EngineContext, *, actor: Actor) -> tuple[int, int]:
     return documents, tokens
 
 
-CUSTOMER_COLUMNS = (Customer.id, Customer.name, Customer.phone_enc, Customer.tier, Customer.branch, Customer.manager)
+CUSTOMER_COLUMNS = (Customer.id, *(getattr(Customer, name) for name in index.NAME_FIELDS), Customer.phone_enc,
+                    Customer.tier, Customer.branch, Customer.manager)
 CASE_COLUMNS = (Complaint.case_no, Complaint.status, Complaint.channel, Complaint.business_type, Complaint.summary,
                 Complaint.facts, Complaint.request, Complaint.complainant_name, Complaint.customer_id,
                 Complaint.received_at, Complaint.instance_id)
