@@ -9,9 +9,9 @@ every baseline is measured in the same run on the same machine.
 - state_bytes: stored bytes per finished instance (state column) against SpiffWorkflow's own
   serialize_json of the same finished workflow (which embeds the spec).
 - timer_* (bench/timers.py), holiday_wave_* (bench/care_wave.py), http_* (bench/http.py) and inbox_*
-  (bench/inbox.py), reports_* (bench/reports.py): see those modules.
+  (bench/inbox.py), reports_* (bench/reports.py), search_* (bench/search.py): see those modules.
 
-``python -m bench [lifecycle] [timers] [wave] [http] [inbox] [reports]`` runs only the named groups (default: all).
+``python -m bench [lifecycle] [timers] [wave] [http] [inbox] [reports] [search]`` runs only the named groups (default: all).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def lifecycle() -> None:
     ctx.db.dispose()
 
 
-GROUPS = ("lifecycle", "timers", "wave", "http", "inbox", "reports")
+GROUPS = ("lifecycle", "timers", "wave", "http", "inbox", "reports", "search")
 
 
 def main(groups: list[str]) -> None:
@@ -175,6 +175,10 @@ def main(groups: list[str]) -> None:
             from bench import reports
 
             reports.run(line, postgres_url)
+        elif group == "search":
+            from bench import search
+
+            search.run(line, postgres_url)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
 from engine.config import Settings, load_keyring
 from engine.db import protected
+from engine.db import search as search_index
 from engine.db.calendar import read_bank_table
 from engine.db.session import make_db_engine, make_session_factory
 from engine.errors import ConfigurationError
@@ -149,6 +150,7 @@ def build_engine(
     sessions.configure(info={"cipher": lambda: ctx.cipher})
     protected.use_cipher(lambda: ctx.cipher)
     wakeups.install(sessions, ctx.wakeup_listeners)
+    search_index.install(sessions, ctx.cipher)  # customers' and complaints' search tokens, in their transaction
     ctx.register_handler(NOTIFY_HANDLER, make_notify_handler(ctx.templates, {"bank_name": settings.bank_name},
                                                              ctx.cipher))
     ctx.register_channel(InAppChannel(sessions, ctx.clock))

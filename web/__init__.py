@@ -51,6 +51,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         pages,
         portal,
         reports,
+        search,
         second_factor,
         supervisor,
     )
@@ -77,6 +78,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(scores_bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(devmail.bp)
+    app.register_blueprint(search.bp)
 
     @app.after_request
     def security_headers(response: Any) -> Any:

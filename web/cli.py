@@ -53,6 +53,11 @@ def db_upgrade() -> None:
     ctx = _ctx(settings=settings)
     migrate.upgrade(ctx.db, keyring=ctx.cipher.keyring)
     click.echo(f"database at revision {migrate.current(ctx.db)}")
+    from engine.services import search as search_service
+
+    if search_service.index_missing(ctx):  # the search index arrived with this upgrade: fill it from what is stored
+        documents, tokens = search_service.reindex(ctx, actor=_cli_actor())
+        click.echo(f"search index built: {documents} customers and cases ({tokens} tokens)")
 
 
 @main.command()
@@ -496,6 +501,20 @@ def calendar_unset(day: datetime) -> None:
 
     cal.remove_day(_ctx(), day=day.date(), actor=_cli_actor())
     click.echo(f"{day.date()}: removed")
+
+
+@main.group()
+def search() -> None:
+    """The global search's index."""
+
+
+@search.command("reindex")
+def search_reindex() -> None:
+    """Rebuild the search index from every customer and complaint (after upgrading to it, or a new data key)."""
+    from engine.services import search as search_service
+
+    documents, tokens = search_service.reindex(_ctx(), actor=_cli_actor())
+    click.echo(f"indexed {documents} customers and cases ({tokens} tokens)")
 
 
 @main.group()

@@ -83,6 +83,7 @@ class ProcessInstance(Base):
     __table_args__ = (
         UniqueConstraint("process_key", "business_key"),
         Index("ix_process_instance_status_started", "status", "started_at"),
+        Index("ix_process_instance_business_key", "business_key"),  # global search finds an instance by it alone
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -427,4 +428,5 @@ from engine.db import (  # noqa: E402,F401
     reporting,
     sales,
     scheduling,
+    search,
 )

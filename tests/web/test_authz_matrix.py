@@ -94,6 +94,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     # customers: within one's customer grant (M1 is bob's, in branch 东城支行); compliance reads all, designers none
     "GET /customers":                            (200,  200,  200,  403,  200,  200,  200,  401,  401,  401,  401,  401),
     "GET /customers/{customer_id}":              (403,  403,  200,  403,  200,  200,  200,  401,  401,  401,  401,  401),
+    # global search: every staff role may search; what each finds is filtered (tests/unit/test_search.py)
+    "GET /search":                               (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
     "POST /complaints":                          (201,  201,  201,  403,  403,  201,  201,  201,  401,  401,  401,  401),
     "GET /complaints/{case_no}":                 (200,  200,  200,  403,  200,  200,  200,  401,  401,  401,  401,  401),
     "POST /complaints/{case_no}/acts":           (200,  200,  200,  403,  403,  200,  200,  401,  401,  401,  401,  401),
@@ -242,6 +244,7 @@ REQUESTS: dict[str, Callable[[World, str], Call]] = {
     "POST /definitions/{key}/migrations": lambda w, c: Call("POST", "/definitions/simple/migrations", {}),
     "GET /instances/{instance_id}/path": lambda w, c: Call("GET", f"/instances/{w.instance()}/path"),
     "GET /customers": lambda w, c: Call("GET", "/customers?q=M1"),
+    "GET /search": lambda w, c: Call("GET", "/search?q=M1"),
     "GET /customers/{customer_id}": lambda w, c: Call("GET", f"/customers/{_customer(w)}"),
     "POST /complaints": lambda w, c: Call("POST", "/complaints", _complaint_body(w, c)),
     "GET /complaints/{case_no}": lambda w, c: Call("GET", f"/complaints/{_complaint(w)}"),
@@ -516,6 +519,7 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
         (302, 302, 302, 302, 302, 302, 302, 302, 302)),
     "POST /admin/grants/<int:grant_id>/revoke": (lambda w, c: Page("POST", f"/admin/grants/{w.grant()}/revoke", {}),
                                                  (302, 302, 302, 302, 302, 302, 302, 302, 302)),
+    "GET /search": (lambda w, c: Page("GET", "/search?q=M1"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
     "GET /approvals": (lambda w, c: Page("GET", "/approvals"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
     "POST /approvals/<int:approval_id>/<decision>": (
         lambda w, c: Page("POST", f"/approvals/{w.approval()}/approve", {}),

@@ -24,7 +24,7 @@ def cli(ctx, settings, monkeypatch):
 
 
 def test_db_upgrade_user_token_deploy(cli, ctx, tmp_path: Path):
-    assert "revision 0023" in cli.invoke(main, ["db", "upgrade"]).output
+    assert "revision 0024" in cli.invoke(main, ["db", "upgrade"]).output
     result = cli.invoke(main, ["user", "add", "li.na", "--role", "staff", "--group", "service_team",
                                "--password-stdin"], input="secret-pass-1\n")
     assert result.exit_code == 0, result.output
@@ -82,3 +82,25 @@ def test_calendar_status_import_set_and_unset(cli, ctx, tmp_path: Path):
     with pytest.raises(InvalidInputError) as info:
         cli.invoke(main, ["calendar", "import", "2027", str(bad), "--source", "x"], catch_exceptions=False)
     assert info.value.details == {"lines": {"1": "'2027-02-30' is not a date (YYYY-MM-DD)"}}
+
+
+def test_search_reindex_fills_the_index_for_rows_written_around_the_orm(cli, ctx, people):
+    from sqlalchemy import delete
+
+    from engine.db.search import SearchToken
+    from engine.services.search import search
+    from tests.support.care import add_customers, customer
+
+    add_customers(ctx, customer("W1", name="王芳", manager="alice"))
+    with ctx.sessions.begin() as session:
+        session.execute(delete(SearchToken))
+    assert search(ctx, "王芳", actor=people["alice"]).customers == []
+    result = cli.invoke(main, ["search", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "indexed 1 customers and cases (1 tokens)"
+    assert [c.id for c in search(ctx, "王芳", actor=people["alice"]).customers] == ["W1"]
+    with ctx.sessions.begin() as session:  # a database upgraded to the index: db upgrade fills it
+        session.execute(delete(SearchToken))
+    upgraded = cli.invoke(main, ["db", "upgrade"])
+    assert "search index built: 1 customers and cases (1 tokens)" in upgraded.output, upgraded.output
+    assert "search index built" not in cli.invoke(main, ["db", "upgrade"]).output  # only once

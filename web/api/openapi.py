@@ -35,6 +35,9 @@ from engine.services.designer import ActivityStat, DraftView, FormEntry, Instanc
 from engine.services.grants import GrantView
 from engine.services.migration import MigrationReport
 from engine.services.outbox import STATUSES as OUTBOX_STATUSES
+from engine.services.search import MAX_LIMIT as SEARCH_LIMIT
+from engine.services.search import MAX_QUERY as SEARCH_QUERY
+from engine.services.search import SearchResults
 from engine.services.task_queries import SORTS, VIEWS
 from engine.services.tasks import MAX_LIMIT
 from engine.views import AttachmentView, CommentView, DefinitionView, InstanceView, OutboxView, TaskView
@@ -56,7 +59,8 @@ CACHE_KEY = "careflow.openapi"
 # schemas are derived from those dataclasses: a field added to a view is documented without further work.
 
 UUID_FIELDS = {"id", "instance_id"}  # str fields of the views that hold UUIDs (except OutboxView.id, an int)
-NOT_UUID_IDS = frozenset({"OutboxView", "Customer360", "CustomerListItem"})  # ids that are not UUIDs (customer numbers)
+# ids that are not UUIDs (customer numbers)
+NOT_UUID_IDS = frozenset({"OutboxView", "Customer360", "CustomerListItem", "CustomerHit"})
 
 
 def _field(hint: Any, name: str, owner: str) -> fields.Field:
@@ -403,6 +407,20 @@ OPERATIONS: dict[str, Operation] = {
         ],
         description="Phone and e-mail are masked; the ID number shows its last four characters only. The customer's "
                     "manager and supervisors see the full name.",
+    ),
+    "api.search": Operation(
+        "Global search: cases, customers, tasks and instances the caller may see", "search",
+        {200: ("results of each kind, at most `limit` each", view_schema(SearchResults))}, (400, 401, 403),
+        query=[
+            {**_query("q", {"type": "string", "minLength": 1, "maxLength": SEARCH_QUERY},
+                      "a case number, customer id, exact phone or ID number, business key, task or instance id, or "
+                      "two or more characters of a customer's name or of a complaint's text"), "required": True},
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": SEARCH_LIMIT, "default": 10},
+                   "results of each kind"),
+        ],
+        description="Customers within the caller's customer grant, cases for readers of complaint_handling, tasks "
+                    "as the inbox shows them, instances the caller may read. Names and phones are masked. Each call "
+                    "is audited (`search.performed`, without the query).",
     ),
     "api.submit_complaint": Operation(
         "File a complaint from a channel (app, WeChat: HMAC-signed) or from staff (phone, branch)", "complaints",
