@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm.attributes import flag_dirty
 
 from engine.errors import ConfigurationError
 from engine.privacy import FieldCipher, Where
@@ -80,6 +81,10 @@ class Protected(Generic[T]):
         obj.__dict__[self._dirty] = True
         with _lock:
             _pending.add(obj)
+        if "_sa_instance_state" in obj.__dict__:
+            # A loaded row whose only change is this value: without the mark, its session would see nothing to
+            # flush, and the before-flush hook that encrypts the value into the column would never run.
+            flag_dirty(obj)
 
     def where(self, obj: object) -> Where:
         return Where(self.table, self.name, str(getattr(obj, self.row)))

@@ -262,3 +262,17 @@ def test_legacy_plain_sha256_rows_are_resealed_once_with_an_event_saying_so(ctx,
     with Session(db) as session:
         assert audit.verify_stream(session, "customer:C1").ok
         assert session.scalar(select(AuditEvent.id).where(AuditEvent.action == "audit.resealed")) is not None
+
+
+def test_a_change_to_a_protected_attribute_alone_is_saved(ctx, people, db):
+    """Renaming a loaded customer changes no mapped column until the flush encrypts it: the session must still
+    flush (it once saw nothing to do, and the new name was silently lost)."""
+    from engine.db.outreach import Customer
+
+    _customers(ctx, people["root"])
+    with ctx.sessions.begin() as session:
+        session.get(Customer, "C2").name = "李娜娜"
+    with Session(db) as session:
+        stored = session.scalars(select(Customer.name_enc).where(Customer.id == "C2")).one()
+    with ctx.sessions() as session:
+        assert session.get(Customer, "C2").name == "李娜娜" and "李娜娜" not in stored
