@@ -419,4 +419,5 @@ from engine.db import (  # noqa: E402,F401
     prediction,
     reporting,
     sales,
+    worklist,
 )
