@@ -43,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         portal,
         reports,
         supervisor,
+        worklist,
     )
     from web.api import bp as api_bp
     from web.scores import bp as scores_bp
@@ -54,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(api_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(inbox.bp)
+    worklist.init_app(app)
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(governance.bp)

@@ -338,3 +338,4 @@ from web.api import complaint_acts as _complaint_acts  # noqa: E402,F401  (POST 
 from web.api import complaints as _complaints  # noqa: E402,F401  (POST /complaints, GET /complaints/{case_no})
 from web.api import designer as _designer  # noqa: E402,F401  (the designer's routes, on this blueprint)
 from web.api import governance as _governance  # noqa: E402,F401  (/grants and /approvals)
+from web.api import worklist as _worklist  # noqa: E402,F401  (claim next, notifications)
