@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
@@ -27,7 +27,7 @@ from web.designer import CSP, page_data
 from web.engine_access import current_engine
 from web.i18n import current_language
 
-bp = Blueprint("inbox", __name__, url_prefix="/inbox")
+bp = worklist.bp  # the list's routes live in web.worklist
 
 
 @bp.get("")

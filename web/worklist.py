@@ -29,7 +29,8 @@ from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
 from web.i18n import current_language
 
-bp = Blueprint("worklist", __name__, url_prefix="/inbox")
+# The inbox's one blueprint (web.inbox adds the task page to it): the menu marks "Inbox" on all of these pages.
+bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 VIEWS = {"mine": _l("My tasks"), "queue": _l("Queue"), "archive": _l("Done"), "all": _l("All")}
 FILTERS = ("process", "customer", "q", "overdue", "priority", "due", "follow_up", "sort", "size")
 PRIORITIES = {"90": _l("Urgent (≥ 90)"), "70": _l("High (≥ 70)"), "50": _l("Normal or higher (≥ 50)")}
@@ -149,7 +150,7 @@ def inbox_page() -> Any:
         links=links, page_number=len(trail) + 1, countdowns=countdowns, process_choices=_process_choices(),
         saved=saved_views.list_views(ctx, actor=actor), here=url_for("inbox.index", **here, cursor=cursor,
                                                                      trail=".".join(trail) or None),
-        live_url=url_for("worklist.changes", **here, cursor=cursor), version=_version(view, sort, size, page, counts),
+        live_url=url_for("inbox.changes", **here, cursor=cursor), version=_version(view, sort, size, page, counts),
         filter_query=here, groups=sorted(actor.groups),
     )
 
@@ -322,7 +323,7 @@ def read_notifications() -> Any:
     else:
         notifications.mark_read(ctx, actor=actor)
         flash(_("All notifications marked read"), "success")
-    return redirect(url_for("worklist.notifications_page"))
+    return redirect(url_for("inbox.notifications_page"))
 
 
 def _bell_unread() -> int:
@@ -340,7 +341,6 @@ def _bell_unread() -> int:
 
 
 def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
     # The labels module may register the same filters; whichever is first stays (same meaning).
     app.jinja_env.filters.setdefault("one_language", one_language)
     app.jinja_env.filters.setdefault("process_name", process_name)

@@ -132,7 +132,7 @@ function startLive(root) {
   poll();
   window.setInterval(() => {
     if (!document.hidden) poll();
-  }, Number(root.dataset.livePoll) || POLL_MS);
+  }, Number(window.CAREFLOW_POLL_MS) || POLL_MS); // tests shorten the wait
 }
 
 document.addEventListener('DOMContentLoaded', () => {
