@@ -23,7 +23,7 @@ from flask_login import current_user, login_required
 
 from engine.context import EngineContext
 from engine.errors import EngineError, InvalidInputError
-from engine.services import notifications, saved_views, sla, supervision, tasks, worklist
+from engine.services import notification_settings, notifications, saved_views, sla, supervision, tasks, worklist
 from engine.views import Actor, TaskPage
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
@@ -324,6 +324,36 @@ def read_notifications() -> Any:
         notifications.mark_read(ctx, actor=actor)
         flash(_("All notifications marked read"), "success")
     return redirect(url_for("inbox.notifications_page"))
+
+
+CHANNEL_NAMES = {"inapp": _l("Only the bell in CareFlow"), "email": _l("E-mail"), "wecom": _l("WeCom")}
+
+
+@bp.route("/notifications/settings", methods=["GET", "POST"])
+@login_required
+def notification_settings_page() -> Any:
+    """The person's own choice: which events also reach them by e-mail or WeCom (the bell shows them all)."""
+    ctx, actor = current_engine(), current_actor()
+    status = 200
+    if request.method == "POST":
+        check_csrf()
+        channel, address = request.form.get("channel", "inapp"), (request.form.get("address") or "").strip()
+        try:
+            if channel == "email" and not notification_settings.EMAIL.match(address):
+                raise InvalidInputError(_("Enter your work e-mail address, like name@bank.example"))
+            if channel == "wecom" and not notification_settings.WECOM_USER.match(address):
+                raise InvalidInputError(_("Enter your WeCom user id (letters, digits, _ . @ -)"))
+            notification_settings.save_settings(ctx, actor=actor, channel=channel, address=address,
+                                                events=request.form.getlist("events"))
+            flash(_("Notification settings saved"), "success")
+            return redirect(url_for("inbox.notification_settings_page"))
+        except InvalidInputError as exc:
+            flash(exc.message, "error")
+            status = 422
+    current = notification_settings.get_settings(ctx, actor=actor)
+    channels = {c: CHANNEL_NAMES[c] for c in notification_settings.available_channels(ctx)}
+    return render_template("notification_settings.html", actor=actor, current=current, channels=channels,
+                           kinds=NOTIFICATION_KINDS), status
 
 
 def _bell_unread() -> int:

@@ -50,3 +50,15 @@ class StaffNotification(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
+
+
+class StaffNotificationSetting(Base):
+    """How one member of staff wants to hear of events beyond the bell: which kinds, by which channel, where."""
+
+    __tablename__ = "staff_notification_setting"
+
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # inapp (the bell only) | email | wecom
+    address: Mapped[str | None] = mapped_column(String(256))  # work e-mail address or WeCom user id
+    events: Mapped[str] = mapped_column(String(256), default="")  # comma-separated kinds of engine.notify.KINDS
+    updated_at: Mapped[datetime]

@@ -500,6 +500,11 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
                                  (200, 200, 200, 200, 200, 200, 200, 302, 302)),
     "POST /inbox/notifications/read": (lambda w, c: Page("POST", "/inbox/notifications/read", {}),
                                        (302, 302, 302, 302, 302, 302, 302, 302, 302)),
+    "GET /inbox/notifications/settings": (lambda w, c: Page("GET", "/inbox/notifications/settings"),
+                                          (200, 200, 200, 200, 200, 200, 200, 302, 302)),
+    "POST /inbox/notifications/settings": (lambda w, c: Page("POST", "/inbox/notifications/settings",
+                                                             {"channel": "inapp", "events": "task_assigned"}),
+                                           (302, 302, 302, 302, 302, 302, 302, 302, 302)),  # one's own settings
     "GET /inbox/tasks/<task_id>": (lambda w, c: Page("GET", f"/inbox/tasks/{w.open_task()}"),
                                    (200, 403, 200, 403, 403, 403, 200, 302, 302)),
     "POST /inbox/tasks/<task_id>/<action>": (lambda w, c: Page("POST", f"/inbox/tasks/{w.open_task()}/claim", {}),

@@ -207,3 +207,25 @@ def test_a_complaint_task_shows_its_regulatory_countdown(app, ctx, clock, people
     badge = re.search(rf'data-countdown="{case.case_no}"[^>]*>(.*?)</span>', page, re.S)
     assert badge, page
     assert "目标还有 12 天" in badge.group(1) and "法定" in badge.group(1)
+
+
+def test_each_person_sets_their_own_notification_channel(app, ctx):
+    from engine.services import notification_settings
+    from tests.support.care import RecordingChannel
+
+    ctx.register_channel(RecordingChannel("email"))
+    client, csrf = login(app, "alice")
+    page = client.get("/inbox/notifications/settings").get_data(as_text=True)
+    assert 'value="email"' in page and 'value="wecom"' not in page  # only what this system can send by
+    wrong = client.post("/inbox/notifications/settings", data={"csrf_token": csrf, "channel": "email",
+                                                               "address": "nope", "events": ["task_assigned"]})
+    assert wrong.status_code == 422 and "请填写工作邮箱" in wrong.get_data(as_text=True)
+    right = client.post("/inbox/notifications/settings", data={"csrf_token": csrf, "channel": "email",
+                                                               "address": "alice@bank.cn",
+                                                               "events": ["task_assigned", "sla_breached"]})
+    assert right.status_code == 302
+    from engine.services import identity
+
+    got = notification_settings.get_settings(ctx, actor=identity.get_actor(ctx, "alice"))
+    assert (got.channel, got.address, got.events) == ("email", "alice@bank.cn", ("task_assigned", "sla_breached"))
+    assert notification_settings.get_settings(ctx, actor=identity.get_actor(ctx, "bob")).channel == "inapp"

@@ -1,4 +1,5 @@
-"""inbox: saved (personal and team) inbox views and staff notifications
+"""inbox: saved (personal and team) inbox views, staff notifications and each person's notification settings, staff
+messages in the outbox
 
 Revision ID: 0025
 Revises: 0018
@@ -45,9 +46,24 @@ def upgrade() -> None:
     op.create_index('ix_staff_notification_recipient', 'staff_notification', ['recipient', 'read_at', 'id'],
                     unique=False)
     op.create_index('ix_staff_notification_task', 'staff_notification', ['task_id', 'kind'], unique=False)
+    op.create_table('staff_notification_setting',
+    sa.Column('username', sa.String(length=128), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('address', sa.String(length=256), nullable=True),
+    sa.Column('events', sa.String(length=256), nullable=False),
+    sa.Column('updated_at', UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('username', name=op.f('pk_staff_notification_setting'))
+    )
+    with op.batch_alter_table('outbox_message') as batch:
+        batch.add_column(sa.Column('recipient_kind', sa.String(length=16), server_default='customer', nullable=False))
+        batch.add_column(sa.Column('staff_user', sa.String(length=128), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox_message') as batch:
+        batch.drop_column('staff_user')
+        batch.drop_column('recipient_kind')
+    op.drop_table('staff_notification_setting')
     op.drop_index('ix_staff_notification_task', table_name='staff_notification')
     op.drop_index('ix_staff_notification_recipient', table_name='staff_notification')
     op.drop_table('staff_notification')
