@@ -271,10 +271,13 @@ def _moment(text: Any) -> datetime | None:
 
 @functools.lru_cache(maxsize=64)
 def next_statement(shape: Shape) -> Select[Any]:
-    """The ids of the open tasks the actor may claim, best first for "claim next": highest priority, then the
-    earliest due (none last), then the oldest (``:limit`` of them)."""
+    """The ids of the open tasks the actor may claim at priority ``:top``, best first for "claim next": the earliest
+    due (none last), then the oldest (``:limit`` of them). ``:top`` is the highest priority in the actor's queue (the
+    first row of the queue by priority, which walks ix_human_task_status_priority): with the priority fixed, the
+    database walks the tasks in due order (ix_human_task_status_due) instead of sorting the whole queue."""
+    mine = (HumanTask.id.in_(_queue_ids(shape.groups, shape.anyone)) if shape.sqlite
+            else _has_candidate(shape.groups, shape.anyone))
     stmt = select(HumanTask.id).where(HumanTask.status == HumanTaskStatus.OPEN.value,
-                                      HumanTask.id.in_(_queue_ids(shape.groups, shape.anyone)), _claimable_by_me(),
-                                      *_filters(shape))
-    return stmt.order_by(HumanTask.priority.desc(), HumanTask.due_at.asc().nulls_last(), HumanTask.created_at,
-                         HumanTask.id).limit(bindparam("limit"))
+                                      HumanTask.priority == bindparam("top"), mine, _claimable_by_me(), *_filters(shape))
+    return stmt.order_by(HumanTask.due_at.asc().nulls_last(), HumanTask.created_at, HumanTask.id).limit(
+        bindparam("limit"))

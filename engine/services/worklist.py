@@ -11,8 +11,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine.complaints.deadlines import local_day
 from engine.context import EngineContext
@@ -63,9 +65,8 @@ def claim_next(ctx: EngineContext, *, actor: Actor, filters: tasks.TaskFilters =
     shape, params = tasks.queue_request(ctx, actor, filters)
     tried: set[uuid.UUID] = set()
     for _ in range(ROUNDS):
-        params["limit"] = CANDIDATES + len(tried)
         with unit_of_work(ctx.sessions, write=False) as session:
-            found = [i for i in session.scalars(queries.next_statement(shape), params).all() if i not in tried]
+            found = _candidates(session, shape, params, tried)
         if not found:
             return None
         for task_id in found:
@@ -75,6 +76,24 @@ def claim_next(ctx: EngineContext, *, actor: Actor, filters: tasks.TaskFilters =
             except (ConflictError, PermissionDeniedError, TaskNotFoundError):
                 continue  # taken by someone else, or not for this actor after all: the next one
     return None
+
+
+def _candidates(session: Session, shape: queries.Shape, params: dict[str, Any],
+                tried: set[uuid.UUID]) -> list[uuid.UUID]:
+    """The next candidates not tried yet: the highest priority first (each priority level best by due, then age),
+    descending to the next level when every task at this one was tried."""
+    top: int | None = None
+    while True:
+        levels = session.scalars(queries.list_statement(shape), {**params, "limit": len(tried) + 1}).all()
+        ranked = [row.priority for row in levels if row.id not in tried and (top is None or row.priority < top)]
+        if not ranked:
+            return []
+        top = max(ranked)
+        found = session.scalars(queries.next_statement(shape),
+                                {**params, "top": top, "limit": CANDIDATES + len(tried)}).all()
+        fresh = [i for i in found if i not in tried]
+        if fresh:
+            return fresh
 
 
 @dataclass(frozen=True)
