@@ -75,3 +75,17 @@ def test_keyboard_claim_from_the_list_and_the_live_bell(page, login, live_server
     with page.expect_navigation():
         page.click("#claim-next")
     assert "/inbox/tasks/" in page.url
+
+
+def test_the_supervisor_desk_follows_new_work_without_a_reload(page, login, live_server, ctx, clock, people):
+    _queue(ctx, clock, 1)
+    page.add_init_script("window.CAREFLOW_POLL_MS = 300")
+    login("sam")
+    page.goto(f"{live_server}/supervisor")
+    queue_row = page.locator("#workload tr", has_text="队列中")
+    expect(queue_row.locator("td").nth(1)).to_have_text("1")
+    page.evaluate("window.__sameDocument = true")
+    instances.start_instance(ctx, process_key="plain", actor=SYSTEM)
+    expect(queue_row.locator("td").nth(1)).to_have_text("2")
+    assert page.evaluate("window.__sameDocument") is True  # redrawn in place, not reloaded
+    page.screenshot(path=str(SCREENSHOTS / "supervisor_desk_live.png"), full_page=True)
