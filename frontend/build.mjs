@@ -32,7 +32,7 @@ const common = {
 };
 const scripts = await esbuild.build({
   ...common,
-  entryPoints: ['modeler', 'viewer', 'form-editor', 'form-viewer', 'reports', 'ui']
+  entryPoints: ['modeler', 'viewer', 'form-editor', 'form-viewer', 'reports', 'ui', 'inbox']
     .map((name) => ({ in: `src/${name}.js`, out: name })),
   format: 'iife',
   target: ['chrome100'],

@@ -54,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         search,
         second_factor,
         supervisor,
+        worklist,
     )
     from web.api import bp as api_bp
     from web.scores import bp as scores_bp
@@ -68,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(pages.bp)
     app.register_blueprint(second_factor.bp)
     app.register_blueprint(inbox.bp)
+    worklist.init_app(app)
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(governance.bp)

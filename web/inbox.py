@@ -8,24 +8,21 @@ messages next to the fields, keeping what the user typed.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
-from engine.context import EngineContext
 from engine.errors import ConflictError, FormValidationError, InvalidInputError, UserNotFoundError
 from engine.forms import messages as form_messages
 from engine.forms import validate_submission
 from engine.services import case_file, collaboration, customers, drafts, instances, sla, tasks
 from engine.views import TaskView
 from web import case_file as case_words
-from web import formrender
+from web import formrender, worklist
 from web.auth import check_csrf, current_actor
 from web.designer import CSP, page_data
 from web.engine_access import current_engine
@@ -33,45 +30,14 @@ from web.error_pages import person_message
 from web.i18n import current_language
 from web.labels import task_title
 
-bp = Blueprint("inbox", __name__, url_prefix="/inbox")
-VIEWS = {"mine": _l("My tasks"), "queue": _l("Queue"), "archive": _l("Done"), "all": _l("All")}
-FILTERS = ("process", "customer", "q", "overdue", "priority", "due", "follow_up", "sort")
-PRIORITIES = {"90": _l("Urgent (≥ 90)"), "70": _l("High (≥ 70)"), "50": _l("Normal or higher (≥ 50)")}
-DUE = {"today": _l("Due by the end of today"), "week": _l("Due within 7 days")}
-SORTS = {"created": _l("Oldest first"), "due": _l("Earliest due first"), "priority": _l("Highest priority first")}
+bp = worklist.bp  # the list's routes live in web.worklist
 
 
 @bp.get("")
 @login_required
 def index() -> Any:
-    ctx, actor = current_engine(), current_actor()
-    view = request.args.get("view", "mine")
-    if view not in VIEWS or (view == "all" and not actor.is_supervisor):
-        view = "mine"
-    filters = {name: request.args.get(name, "").strip() for name in FILTERS}
-    narrowed = _narrowing(ctx, filters)
-    sort = filters["sort"] if filters["sort"] in SORTS and view != "archive" else "created"
-    page = tasks.list_tasks(ctx, actor=actor, view=view, filters=narrowed, sort=sort,
-                            cursor=request.args.get("cursor") or None, limit=25)
-    views = {k: v for k, v in VIEWS.items() if k != "all" or actor.is_supervisor}
-    counts = {k: tasks.count_tasks(ctx, actor=actor, view=k, filters=narrowed) for k in views}
-    return render_template("inbox.html", actor=actor, page=page, view=view, views=views, filters=filters,
-                           counts=counts, priorities=PRIORITIES, due_choices=DUE, sorts=SORTS, now=ctx.clock.now())
-
-
-def _narrowing(ctx: EngineContext, filters: dict[str, str]) -> tasks.TaskFilters:
-    """The engine's filters from the page's: due "today" and "week" end at midnight in the bank's zone."""
-    now = ctx.clock.now()
-    local_midnight = datetime.combine(now.astimezone(ctx.settings.zone).date() + timedelta(days=1), time(),
-                                      tzinfo=ctx.settings.zone)
-    due_before = {"today": local_midnight, "week": local_midnight + timedelta(days=6)}.get(filters["due"])
-    return tasks.TaskFilters(
-        process=filters["process"] or None, customer=filters["customer"] or None, q=filters["q"] or None,
-        overdue=True if filters["overdue"] else None,
-        priority_min=int(filters["priority"]) if filters["priority"] in PRIORITIES else None,
-        due_before=due_before - timedelta(microseconds=1) if due_before else None,
-        follow_up_before=now if filters["follow_up"] else None,
-    )
+    """The task lists (web.worklist builds the page: names, pages both ways, saved views, live updates)."""
+    return worklist.inbox_page()
 
 
 def _task_page(task: TaskView, *, errors: dict[str, list[str]] | None = None,
@@ -131,6 +97,8 @@ def transition(task_id: str, action: str) -> Any:
         if action == "claim":
             tasks.claim_task(ctx, task_id, actor=actor)
             flash(_("Claimed"), "success")
+            if request.form.get("back"):  # claimed from the list: stay on the list
+                return worklist.back_to_list()
         elif action == "unclaim":
             tasks.unclaim_task(ctx, task_id, actor=actor)
             flash(_("Returned to the queue"), "success")

@@ -429,4 +429,5 @@ from engine.db import (  # noqa: E402,F401
     sales,
     scheduling,
     search,
+    worklist,
 )

@@ -152,6 +152,10 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     result_delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "customer" (consents, contact window and caps apply) or "staff" (a member of staff's own notification, sent
+    # to the address in their settings, engine.services.notification_settings); ``staff_user`` names them.
+    recipient_kind: Mapped[str] = mapped_column(String(16), default="customer", server_default="customer")
+    staff_user: Mapped[str | None] = mapped_column(String(128))
 
 
 class Notification(Base):

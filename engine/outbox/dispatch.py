@@ -26,6 +26,7 @@ from engine.context import EngineContext
 from engine.db.outreach import Consent, Customer, OutboxMessage, OutboxStatus
 from engine.db.session import unit_of_work
 from engine.errors import EngineError
+from engine.outbox import staff
 from engine.outbox.policy import Decision, Recent, Recipient, Sendable, decide
 from engine.outbox.ports import OutboundMessage, PermanentChannelError, TransientChannelError
 from engine.outbox.store import DELIVERY_MESSAGE, open_params
@@ -107,12 +108,17 @@ def _handle(ctx: EngineContext, message_id: int, moment: datetime, report: Dispa
         row = session.get(OutboxMessage, message_id)
         if row is None or not _leased(ctx, row, moment):
             return
-        customer = session.get(Customer, row.customer_id) if row.customer_id else None
-        template = ctx.templates().get(row.template)
-        sendable = Sendable(row.purpose, row.channel, row.urgent, bool(template and template.festive),
-                            template.channels if template else ())
-        decision = decide(sendable, _recipient(session, customer), _recent(session, row, moment), moment, ctx.settings)
-        outbound = _render(ctx, row, customer, template, decision) if decision.action == "send" else None
+        if row.recipient_kind == "staff":  # a staff member's notification: their own settings decide
+            outbound = staff.outbound(session, row)
+            decision = Decision("send") if outbound is not None else Decision("suppress", "staff_opted_out")
+        else:
+            customer = session.get(Customer, row.customer_id) if row.customer_id else None
+            template = ctx.templates().get(row.template)
+            sendable = Sendable(row.purpose, row.channel, row.urgent, bool(template and template.festive),
+                                template.channels if template else ())
+            decision = decide(sendable, _recipient(session, customer), _recent(session, row, moment), moment,
+                              ctx.settings)
+            outbound = _render(ctx, row, customer, template, decision) if decision.action == "send" else None
     if decision.action == "suppress":
         _finish(ctx, message_id, moment, OutboxStatus.SUPPRESSED, decision.reason, report)
     elif decision.action == "defer":

@@ -24,7 +24,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine import wakeups
+from engine import notify, wakeups
 from engine.bpmn.extensions import UserTaskConfig, task_title, user_task_config
 from engine.bpmn.timers import parse_duration
 from engine.db.models import (
@@ -171,6 +171,17 @@ def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, n
             # Counts claimed rows in the database: a task routed earlier in this step is already there.
             routing.route(session, row, config.assignment, config.required_skills, now)
         rows.insert_task(session, row)
+        _tell(session, row, approval=bool(config.approves), now=now)
+
+
+def _tell(session: Session, row: TaskRecord, *, approval: bool, now: datetime) -> None:
+    """A new task's notifications: to the person it was routed to; an approval to everyone who may take it."""
+    if row.assignee:
+        notify.notify(session, [row.assignee], kind="task_assigned", title=row.title, at=now, task_id=row.id)
+    elif approval:
+        excluded = set(row.excluded_names)
+        takers = set(row.user_names) | set(notify.members(session, row.group_names))
+        notify.notify(session, takers - excluded, kind="approval_waiting", title=row.title, at=now, task_id=row.id)
 
 
 def resolve_candidates(config: UserTaskConfig, data: dict[str, Any]) -> UserTaskConfig:

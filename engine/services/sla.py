@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, notify
 from engine.clock import as_utc
 from engine.context import EngineContext
 from engine.db.models import HumanTask, TaskRecord
 from engine.db.session import unit_of_work
+from engine.db.worklist import StaffNotification
 from engine.errors import InvalidTransitionError, PermissionDeniedError, TaskNotFoundError
 from engine.runtime import rows
 from engine.runtime.projection import OPEN_STATES
@@ -58,9 +59,41 @@ def sweep_breaches(ctx: EngineContext, *, now: datetime | None = None, batch: in
                              subject_type="task", subject_id=str(task.id), at=moment,
                              after={"due_at": task.due_at.isoformat() if task.due_at else None,
                                     "assignee": task.assignee})
+                notify.notify(session, _responsible(session, task), kind="sla_breached", title=task.title, at=moment,
+                              task_id=task.id, dedupe=f"sla_breached:{task.id}")
             flagged += len(found)
         if len(found) < batch:
+            notify_warnings(ctx, now=moment, batch=batch)
             return flagged
+
+
+WARNING_LOOKBACK = timedelta(days=2)  # a warning older than this (scheduler down for days) is not told late
+
+
+def notify_warnings(ctx: EngineContext, *, now: datetime | None = None, batch: int = 500) -> int:
+    """Tell the people responsible for each open task that entered its SLA warning (and is neither breached nor
+    paused) since WARNING_LOOKBACK; once per task and person. Runs with the breach sweep. Returns how many tasks."""
+    moment = as_utc(now) if now is not None else ctx.clock.now()
+    told = exists().where(StaffNotification.task_id == HumanTask.id, StaffNotification.kind == "sla_warning")
+    with unit_of_work(ctx.sessions) as session:
+        found = session.execute(
+            select(HumanTask.__table__).where(
+                HumanTask.status.in_(OPEN_STATES), HumanTask.sla_warn_at <= moment,
+                HumanTask.sla_warn_at > moment - WARNING_LOOKBACK, HumanTask.sla_breached_at.is_(None),
+                HumanTask.sla_paused_at.is_(None), ~told)
+            .order_by(HumanTask.sla_warn_at).limit(batch)
+        ).mappings().all()
+        for task in (TaskRecord(**row) for row in found):
+            notify.notify(session, _responsible(session, task), kind="sla_warning", title=task.title, at=moment,
+                          task_id=task.id, dedupe=f"sla_warning:{task.id}")
+    return len(found)
+
+
+def _responsible(session: Session, task: TaskRecord) -> list[str]:
+    """Who hears of a task's SLA: its assignee; an unclaimed task's named candidates and its groups' supervisors."""
+    if task.assignee:
+        return [task.assignee]
+    return sorted(set(task.user_names) | set(notify.members(session, task.group_names, role="supervisor")))
 
 
 def next_due(ctx: EngineContext, after: datetime) -> datetime | None:

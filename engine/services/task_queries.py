@@ -54,6 +54,7 @@ class Shape:
     groups: int = 0
     anyone: bool = False  # the queue includes tasks that name no candidate
     process: bool = False
+    processes: int = 0  # the process is one of these keys (a name the user typed may match several)
     customer: bool = False
     overdue: bool | None = None
     q: bool = False
@@ -103,6 +104,8 @@ def _filters(shape: Shape) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if shape.process:
         conditions.append(HumanTask.process_key == bindparam("process"))
+    if shape.processes:
+        conditions.append(HumanTask.process_key.in_([bindparam(f"p{n}") for n in range(shape.processes)]))
     if shape.customer:
         conditions.append(HumanTask.customer_id == bindparam("customer"))
     if shape.overdue is not None:
@@ -264,3 +267,17 @@ def _moment(text: Any) -> datetime | None:
     if moment.tzinfo is None:
         raise ValueError("naive time in cursor")
     return as_utc(moment)
+
+
+@functools.lru_cache(maxsize=64)
+def next_statement(shape: Shape) -> Select[Any]:
+    """The ids of the open tasks the actor may claim at priority ``:top``, best first for "claim next": the earliest
+    due (none last), then the oldest (``:limit`` of them). ``:top`` is the highest priority in the actor's queue (the
+    first row of the queue by priority, which walks ix_human_task_status_priority): with the priority fixed, the
+    database walks the tasks in due order (ix_human_task_status_due) instead of sorting the whole queue."""
+    mine = (HumanTask.id.in_(_queue_ids(shape.groups, shape.anyone)) if shape.sqlite
+            else _has_candidate(shape.groups, shape.anyone))
+    stmt = select(HumanTask.id).where(HumanTask.status == HumanTaskStatus.OPEN.value,
+                                      HumanTask.priority == bindparam("top"), mine, _claimable_by_me(), *_filters(shape))
+    return stmt.order_by(HumanTask.due_at.asc().nulls_last(), HumanTask.created_at, HumanTask.id).limit(
+        bindparam("limit"))

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine import notify
 from engine.casefile import submissions
 from engine.context import EngineContext
 from engine.db.session import unit_of_work
@@ -41,6 +42,7 @@ class TaskFilters:
     """What a task list is narrowed to; None or False: no narrowing."""
 
     process: str | None = None
+    process_keys: tuple[str, ...] | None = None  # one of these keys (a process name matching several; () : none)
     customer: str | None = None
     overdue: bool | None = None  # True: past due; False: not past due (or no due time)
     q: str | None = None  # text in the title or task name
@@ -116,6 +118,10 @@ def _request(ctx: EngineContext, actor: Actor, view: str, filters: TaskFilters,
             params[name] = getattr(filters, name)
     if filters.overdue is not None:
         params["now"] = ctx.clock.now()
+    keys = sorted(set(filters.process_keys)) if filters.process_keys is not None else []
+    if filters.process_keys is not None and not keys:
+        keys = [""]  # a name that matches no process: no task either
+    params.update({f"p{n}": key for n, key in enumerate(keys)})
     if filters.q:
         params["q"] = "%" + _escape_like(filters.q) + "%"
     groups = sorted(actor.groups) if view == "queue" else []
@@ -124,11 +130,18 @@ def _request(ctx: EngineContext, actor: Actor, view: str, filters: TaskFilters,
         params["not_me"] = "%," + _escape_like(actor.username) + ",%"
     shape = queries.Shape(
         view=view, groups=len(groups), anyone=view == "queue" and actor.has_role("staff", "supervisor"),
-        process=bool(filters.process), customer=bool(filters.customer), overdue=filters.overdue, q=bool(filters.q),
+        process=bool(filters.process), processes=len(keys), customer=bool(filters.customer), overdue=filters.overdue,
+        q=bool(filters.q),
         priority_min=filters.priority_min is not None, due_before=filters.due_before is not None,
         follow_up_before=filters.follow_up_before is not None, sort=sort, sqlite=ctx.settings.is_sqlite,
     )
     return shape, params
+
+
+def queue_request(ctx: EngineContext, actor: Actor,
+                  filters: TaskFilters = NO_FILTERS) -> tuple[queries.Shape, dict[str, Any]]:
+    """The shape and bound values of the actor's queue (engine.services.worklist's "claim next")."""
+    return _request(ctx, actor, "queue", filters, "priority")
 
 
 def _escape_like(text: str) -> str:
@@ -187,6 +200,11 @@ def _transition(ctx: EngineContext, task_id: str | uuid.UUID, actor: Actor, acti
         if action == "delegate" and assignee:
             step.write(lambda session: four_eyes.record(session, row.instance_id, row.task_name, assignee, "delegate",
                                                         step.now))
+        if action in ("assign", "delegate") and assignee and assignee != actor.username:
+            def tell(session: Session, to: str = assignee) -> None:
+                notify.notify(session, [to], kind="task_assigned", title=row.title, at=step.now, task_id=row.id)
+
+            step.write(tell)
         step.audit(f"task.{action}", actor=actor.username, before=before,
                    after={"task": str(row.id), "status": row.status, "assignee": row.assignee, "owner": row.owner})
         return task_view(row, actor)

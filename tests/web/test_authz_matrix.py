@@ -72,6 +72,9 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "POST /tasks/{task_id}/attachments":         (201,  403,  201,  403,  403,  403,  201,  401,  401,  401,  401,  401),
     "GET /attachments/{attachment_id}":          (200,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
     "POST /tasks/bulk":                          (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /tasks/claim-next":                    (200,  204,  200,  204,  204,  204,  204,  401,  401,  401,  401,  401),
+    "GET /notifications":                        (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
+    "POST /notifications/read":                  (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
     "POST /messages":                            (403,  403,  409,  403,  403,  409,  409,  401,  401,  401,  401,  401),
     "GET /outbox":                               (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
     "POST /outbox/{message_id}/retry":           (403,  403,  200,  403,  403,  403,  200,  401,  401,  401,  401,  401),
@@ -133,6 +136,12 @@ class World:
     def open_task(self) -> str:
         [task] = open_tasks(self.ctx, self.instance())
         return task.id
+
+    def saved_view(self) -> int:
+        from engine.services import saved_views
+
+        return saved_views.save_view(self.ctx, actor=self.people["sam"], name=f"view-{uuid.uuid4()}",
+                                     query={"view": "queue"}, shared_group="service_team").id
 
     def task_claimed_by(self, username: str) -> str:
         task_id = self.open_task()
@@ -221,6 +230,9 @@ REQUESTS: dict[str, Callable[[World, str], Call]] = {
                                                            form={"file": (io.BytesIO(b"%PDF-1.4 x"), "x.pdf")}),
     "GET /attachments/{attachment_id}": lambda w, c: Call("GET", f"/attachments/{w.attachment()}"),
     "POST /tasks/bulk": lambda w, c: Call("POST", "/tasks/bulk", {"action": "claim", "task_ids": [w.open_task()]}),
+    "POST /tasks/claim-next": lambda w, c: (w.open_task(), Call("POST", "/tasks/claim-next"))[1],
+    "GET /notifications": lambda w, c: Call("GET", "/notifications"),
+    "POST /notifications/read": lambda w, c: Call("POST", "/notifications/read", {}),
     "POST /messages": lambda w, c: Call("POST", "/messages", {"name": "nobody_waits", "message_id": f"m-{c}"}),
     "GET /outbox": lambda w, c: Call("GET", "/outbox?status=dead"),
     "POST /outbox/{message_id}/retry": lambda w, c: Call("POST", f"/outbox/{w.dead_letter()}/retry"),
@@ -487,6 +499,24 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
                                     (403, 403, 302, 403, 403, 403, 302, 302, 302)),
     "GET /lang/<code>": (lambda w, c: Page("GET", "/lang/en?next=/"), (302,) * 9),
     "GET /inbox": (lambda w, c: Page("GET", "/inbox"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
+    "GET /inbox/changes": (lambda w, c: Page("GET", "/inbox/changes"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
+    "POST /inbox/claim-next": (lambda w, c: (w.open_task(), Page("POST", "/inbox/claim-next", {}))[1],
+                               (302, 302, 302, 302, 302, 302, 302, 302, 302)),  # to the task, or back to the list
+    "POST /inbox/bulk": (lambda w, c: Page("POST", "/inbox/bulk", {"action": "claim", "task_ids": w.open_task()}),
+                         (302, 302, 302, 302, 302, 302, 302, 302, 302)),  # staff: refused with a message
+    "POST /inbox/views": (lambda w, c: Page("POST", "/inbox/views", {"name": f"v-{c}", "view": "queue"}),
+                          (302, 302, 302, 302, 302, 302, 302, 302, 302)),
+    "POST /inbox/views/<int:view_id>/delete": (lambda w, c: Page("POST", f"/inbox/views/{w.saved_view()}/delete", {}),
+                                               (403, 404, 302, 404, 404, 404, 404, 302, 302)),  # sam's team view: only he deletes
+    "GET /inbox/notifications": (lambda w, c: Page("GET", "/inbox/notifications"),
+                                 (200, 200, 200, 200, 200, 200, 200, 302, 302)),
+    "POST /inbox/notifications/read": (lambda w, c: Page("POST", "/inbox/notifications/read", {}),
+                                       (302, 302, 302, 302, 302, 302, 302, 302, 302)),
+    "GET /inbox/notifications/settings": (lambda w, c: Page("GET", "/inbox/notifications/settings"),
+                                          (200, 200, 200, 200, 200, 200, 200, 302, 302)),
+    "POST /inbox/notifications/settings": (lambda w, c: Page("POST", "/inbox/notifications/settings",
+                                                             {"channel": "inapp", "events": "task_assigned"}),
+                                           (302, 302, 302, 302, 302, 302, 302, 302, 302)),  # one's own settings
     "GET /inbox/tasks/<task_id>": (lambda w, c: Page("GET", f"/inbox/tasks/{w.open_task()}"),
                                    (200, 403, 200, 403, 403, 403, 200, 302, 302)),
     "POST /inbox/tasks/<task_id>/<action>": (lambda w, c: Page("POST", f"/inbox/tasks/{w.open_task()}/claim", {}),

@@ -145,7 +145,7 @@ def test_overdue_tasks_show_their_breach_on_the_inbox_and_the_supervisor_desk(ap
     clock.advance(timedelta(days=3))  # handle_request is due in P2D
     sup, _ = login(app, "sam")
     inbox = sup.get("/inbox?view=all&overdue=1").get_data(as_text=True)
-    assert "已逾期" in inbox and "处理请求" in inbox and "Handle request" not in inbox  # one language
+    assert "已逾期" in inbox and "处理请求" in inbox and "Handle request" not in inbox  # one language per page
     desk = sup.get("/supervisor").get_data(as_text=True)
     assert re.search(r'id="workload">.*?队列中.*?badge breach">1<', desk, re.S)
     alice, _ = login(app, "alice")

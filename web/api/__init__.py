@@ -339,3 +339,4 @@ from web.api import complaints as _complaints  # noqa: E402,F401  (POST /complai
 from web.api import designer as _designer  # noqa: E402,F401  (the designer's routes, on this blueprint)
 from web.api import governance as _governance  # noqa: E402,F401  (/grants and /approvals)
 from web.api import search as _search  # noqa: E402,F401  (GET /search)
+from web.api import worklist as _worklist  # noqa: E402,F401  (claim next, notifications)

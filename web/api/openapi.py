@@ -34,6 +34,8 @@ from engine.services.customers import TIERS
 from engine.services.designer import ActivityStat, DraftView, FormEntry, InstancePath
 from engine.services.grants import GrantView
 from engine.services.migration import MigrationReport
+from engine.services.notifications import MAX_LIMIT as NOTIFICATION_LIMIT
+from engine.services.notifications import NotificationPage
 from engine.services.outbox import STATUSES as OUTBOX_STATUSES
 from engine.services.search import MAX_LIMIT as SEARCH_LIMIT
 from engine.services.search import MAX_QUERY as SEARCH_QUERY
@@ -48,6 +50,7 @@ from web.api import complaint_acts as complaint_acts_api
 from web.api import complaints as complaint_api
 from web.api import designer as designer_api
 from web.api import governance as governance_api
+from web.api import worklist as worklist_api
 
 OPENAPI_VERSION = "3.0.3"
 API_PREFIX = "/api/v1"
@@ -475,6 +478,22 @@ OPERATIONS: dict[str, Operation] = {
     "api.reject": Operation(
         "Reject a request, with the reason", "governance", {200: ("rejected", view_schema(ApprovalView))},
         (400, 401, 403, 404, 409), body=governance_api.Rejection,
+    ),
+    # --- the work surface (web/api/worklist.py) ---------------------------------------------------------------
+    "api.claim_next": Operation(
+        "Claim the best next task of your queue (highest priority, earliest due, oldest)", "tasks",
+        {200: ("claimed", Task), 204: ("your queue is empty", None)}, (401, 403),
+    ),
+    "api.list_notifications": Operation(
+        "Your notifications, newest first, with the number unread", "notifications",
+        {200: ("the notifications", view_schema(NotificationPage))}, (400, 401, 403),
+        query=[_query("unread", {"type": "string", "enum": ["1", "true", "0", "false"]}, "only unread ones"),
+               _query("limit", {"type": "integer", "minimum": 1, "maximum": NOTIFICATION_LIMIT, "default": 20},
+                      "how many")],
+    ),
+    "api.read_notifications": Operation(
+        "Mark your notifications read (these ids, one task's, or all)", "notifications",
+        {200: ("marked", worklist_api.ReadResult)}, (400, 401, 403), body=worklist_api.MarkRead, body_required=False,
     ),
     # --- reports (web/reports.py) ------------------------------------------------------------------------------
     "api.api_dashboard": Operation(
