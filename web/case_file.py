@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from engine.casefile.model import Fact, Submission
 from engine.complaints import codes
-from web import formrender
+from web import formrender, labels
 from web.engine_access import current_engine
 from web.i18n import current_language
 
@@ -30,6 +30,7 @@ SECTIONS = {
 
 LABELS = {
     "case_no": _l("Case number"), "complaint_status": _l("Case status"), "channel": _l("Channel"),
+    "template": _l("Message"), "message_channel": _l("Sent by"),
     "business_type": _l("Business"), "cause": _l("Cause"), "received_at": _l("Received"),
     "target_due_on": _l("Target date"), "legal_due_on": _l("Legal due date"),
     "regulator_due_on": _l("Regulator's reply date"), "extension": _l("Extension"), "complainant": _l("Complainant"),
@@ -87,6 +88,8 @@ def value_text(fact: Fact) -> str:
         return (found.en if current_language() == "en" else found.zh) if found else str(value)
     if kind.startswith("choice:"):
         return str(CHOICES.get(kind[7:], {}).get(str(value), value))
+    if kind.startswith("label:"):  # a code family of web.labels (message templates, channels...)
+        return labels.label(value, kind[6:])
     if kind == "money" and isinstance(value, (Decimal, int, float)):
         return f"¥{Decimal(value):,.2f}"
     if isinstance(value, datetime):

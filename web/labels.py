@@ -51,6 +51,11 @@ TEMPLATE = {
     "complaint_review_result": _l("Complaint review result"), "product_offer": _l("Product offer"),
     "one_time_code": _l("One-time code"),
 }
+# The teams the shipped processes and the demo route work to (candidateGroups); a team an administrator adds later
+# shows under its own name.
+GROUP = {"service_team": _l("Customer service team"), "supervisors": _l("Supervisors"),
+         "compliance": _l("Compliance"), "customer_managers": _l("Customer managers"), "front_desk": _l("Front desk"),
+         "branch_team": _l("Branch team"), "revisit_team": _l("Revisit team")}
 # Audit actions as they appear in an instance's history and a customer's timeline.
 ACTION = {
     "instance.started": _l("Process started"), "instance.cancelled": _l("Process terminated"),
@@ -133,7 +138,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "timeline_kind": TIMELINE_KIND, "account_status": ACCOUNT_STATUS, "holding_status": HOLDING_STATUS,
     "purpose": PURPOSE, "language": LANGUAGE, "tier_reason": TIER_REASON, "message_reason": MESSAGE_REASON,
     "extension": EXTENSION, "model_status": MODEL_STATUS, "approval_kind": APPROVAL_KIND,
-    "approval_status": APPROVAL_STATUS, "consent_source": CONSENT_SOURCE,
+    "approval_status": APPROVAL_STATUS, "consent_source": CONSENT_SOURCE, "group": GROUP,
 }
 
 

@@ -188,8 +188,9 @@ def last_contacts(r: Reading) -> Section | None:
     if not isinstance(found, tuple):
         return found
     c, _ = found
-    entries = [Entry(m.created_at, "message", f"消息 {m.template}（{m.channel}）", f"Message {m.template} ({m.channel})",
-                     None, (Fact("message_status", m.status, "choice:message_status"),))
+    entries = [Entry(m.created_at, "message", "消息", "Message", None,
+                     (Fact("template", m.template, "label:template"), Fact("message_channel", m.channel, "label:message_channel"),
+                      Fact("message_status", m.status, "choice:message_status")))
                for m in r.session.scalars(select(OutboxMessage).where(OutboxMessage.customer_id == c.id)
                                           .order_by(OutboxMessage.created_at.desc()).limit(LAST_CONTACTS))]
     entries += [Entry(t.completed_at, "task", t.title, t.title, t.completed_by)

@@ -1,5 +1,5 @@
-// Every staff page: Bootstrap's collapsing menu for narrow screens, wide tables that scroll sideways reachable by
-// keyboard, and "/" to jump to the page's search box.
+// Every staff page: Bootstrap's collapsing menu for narrow screens and wide tables that scroll sideways reachable by
+// keyboard ("/" for the global search is web/static/js/search.js).
 import Collapse from 'bootstrap/js/dist/collapse';
 
 // On a phone a wide table scrolls sideways (theme.scss); a keyboard user must be able to focus it to scroll it.
@@ -24,13 +24,3 @@ document.addEventListener('click', (event) => {
   if (event.target instanceof Element && event.target.closest('[data-print]')) window.print();
 });
 
-document.addEventListener('keydown', (event) => {
-  if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return;
-  const active = document.activeElement;
-  if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) return;
-  const box = document.querySelector('[data-search-box]');
-  if (box) {
-    event.preventDefault();
-    box.focus();
-  }
-});
