@@ -38,12 +38,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy import event, insert, text
 
-from bench.common import Line, note, percentile
+from bench.common import Line, note, percentile, scratch_engine
 from bench.http import BPMN, FORM, PROCESS
 from engine.bpmn.loader import SourceFile
-from engine.config import Settings, normalize_database_url
+from engine.config import Settings
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.db.models import HumanTask, ProcessInstance, TaskCandidate
@@ -247,21 +247,7 @@ def run(line: Line, postgres_url: Callable[[], str | None]) -> None:
         print("bench inbox_queue_p95_postgres skipped: PostgreSQL unreachable", flush=True)
         return
     began = time.perf_counter()
-    admin = create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
-    name = f"careflow_bench_inbox_{os.getpid()}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        own = admin.url.set(database=name).render_as_string(hide_password=False)
-        ctx = build_engine(Settings(database_url=own, data_key=new_data_key()))
-        try:
-            reached, large, small = bench(ctx, POSTGRES_N, POSTGRES_SETUP_SECONDS)
-        finally:
-            ctx.db.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_engine(url, "inbox") as ctx:
+        reached, large, small = bench(ctx, POSTGRES_N, POSTGRES_SETUP_SECONDS)
     report(line, "postgres", reached, large, small)
     note(f"inbox: postgres part took {time.perf_counter() - began:.1f} s")

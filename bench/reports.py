@@ -63,10 +63,10 @@ def load_sql(n: int) -> list[str]:
         """INSERT INTO group_membership (user_id, group_id)
             SELECT u.id, g.id FROM app_user u JOIN app_group g
               ON g.name = 'team' || lpad((substr(u.username, 2)::int % 20)::text, 2, '0') WHERE u.username LIKE 'm%'""",
-        f"""INSERT INTO customer (id, name, birthday_calendar, tier, branch, manager, language, preferred_channel,
+        f"""INSERT INTO customer (id, birthday_calendar, tier, branch, manager, language, preferred_channel,
               do_not_disturb, status, aum, professional_investor, qualified_investor, lunar_leap, customer_since,
               created_at, updated_at)
-            SELECT 'C' || lpad(c::text, 9, '0'), '客户' || c, 'solar',
+            SELECT 'C' || lpad(c::text, 9, '0'), 'solar',
                    (ARRAY['mass','gold','platinum','diamond','private'])[1 + c % 5], 'branch' || lpad((c % 20)::text, 2, '0'),
                    'm' || lpad((c % 200)::text, 3, '0'), 'zh-CN', 'sms', c % 17 = 0,
                    CASE WHEN c % 50 = 0 THEN 'closed' WHEN c % 37 = 0 THEN 'dormant' ELSE 'active' END,
@@ -105,11 +105,11 @@ def load_sql(n: int) -> list[str]:
                         THEN p.started_at + (t % 5) * interval '3 hours' + (t % 11 + 1) * interval '20 minutes' END,
                    NULL, 'team00', '', ''
             FROM generate_series(0, {5 * n - 1}) t JOIN process_instance p ON p.id = md5('i' || (t / 5))::uuid""",
-        f"""INSERT INTO complaint (case_no, customer_id, complainant_name, channel, business_type, cause, summary, facts,
+        f"""INSERT INTO complaint (case_no, customer_id, channel, business_type, cause, summary, facts,
               request, group_size, major_incident, severity, status, received_at, clock_started_on, target_due_on,
               legal_due_on, warn_on, extension, paused_days, answered_at, satisfaction, review_requested_at, source,
               created_at, updated_at)
-            SELECT 'TS-' || k, 'C' || lpad((k * 13 % {customers})::text, 9, '0'), '客户',
+            SELECT 'TS-' || k, 'C' || lpad((k * 13 % {customers})::text, 9, '0'),
                    (ARRAY['counter','phone','mobile_app','wechat','letter','online_banking'])[1 + k % 6],
                    (ARRAY['savings','loans','bank_cards','payment','wealth','other'])[1 + k % 6],
                    (ARRAY['service','systems','rules','marketing','disclosure','fees','personal_info'])[1 + k % 7],

@@ -34,19 +34,19 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, create_engine, insert, text
+from sqlalchemy import Table, insert, text
 
-from bench.common import Line, note, percentile
+from bench.common import Line, note, percentile, scratch_engine
 from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
-from engine.config import Settings, normalize_database_url
+from engine.config import Settings
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.db import search as index
 from engine.db.complaints import Complaint
 from engine.db.models import HumanTask, ProcessInstance
 from engine.db.outreach import Customer
-from engine.privacy import new_data_key
+from engine.privacy import Where, customer_field, new_data_key
 from engine.services import definitions, identity
 from engine.services import search as search_service
 from engine.views import Actor
@@ -111,8 +111,10 @@ class Generator:
             rng = random.Random(i)
             name = self.names.setdefault(i, name_of(i, rng))
             cid = f"C{i:08d}"
-            rows.append({"id": cid, "name": name, "tier": "mass", "branch": f"B{i % 20:02d}",
-                         "manager": f"mgr{i % 200:03d}", "phone_enc": self.ctx.cipher.encrypt(phone_of(i)),
+            cipher = self.ctx.cipher
+            rows.append({"id": cid, "name_enc": cipher.encrypt(name, customer_field("name", cid)), "tier": "mass",
+                         "branch": f"B{i % 20:02d}", "manager": f"mgr{i % 200:03d}",
+                         "phone_enc": cipher.encrypt(phone_of(i), customer_field("phone", cid)),
                          "phone_index": self.ctx.cipher.index(phone_of(i)), "created_at": BASE, "updated_at": BASE})
             docs.append((index.SearchKind.CUSTOMER, cid, [name]))
         return rows, docs
@@ -135,7 +137,8 @@ class Generator:
                                     "updated_at": received, "ended_at": None})
             day = received.date()
             out["complaint"].append({
-                "case_no": no, "customer_id": f"C{owner:08d}", "complainant_name": name, "channel": rng.choice(CHANNELS),
+                "case_no": no, "customer_id": f"C{owner:08d}", "channel": rng.choice(CHANNELS),
+                "complainant_name_enc": self.ctx.cipher.encrypt(name, Where("complaint", "complainant_name", no)),
                 "business_type": rng.choice(TYPES), "cause": "service_attitude", "summary": summary, "facts": facts,
                 "request": request, "status": "investigating", "received_at": received, "clock_started_on": day,
                 "target_due_on": day + timedelta(days=15), "legal_due_on": day + timedelta(days=15),
@@ -304,22 +307,8 @@ def run(line: Line, postgres_url: Callable[[], str | None]) -> None:
         print("bench search_p95_postgres skipped: PostgreSQL unreachable", flush=True)
         return
     began = time.perf_counter()
-    admin = create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
-    name = f"careflow_bench_search_{os.getpid()}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        own = admin.url.set(database=name).render_as_string(hide_password=False)
-        ctx = build_engine(Settings(database_url=own, data_key=new_data_key()))
-        try:
-            size, large, small = bench(ctx, POSTGRES_SCALE)
-        finally:
-            ctx.db.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_engine(url, "search") as ctx:
+        size, large, small = bench(ctx, POSTGRES_SCALE)
     report(line, "postgres", size, large, small)
     note(f"search: postgres part took {time.perf_counter() - began:.1f} s")
 
