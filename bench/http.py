@@ -10,6 +10,9 @@ form and data), ``POST .../claim`` and ``POST .../complete`` with form data (val
   in-process, no HTTP) on its own SQLite file in the same run.
 - http_c<N>_<call>_p50 / _p95: per-call latency in ms. Baseline: the same service call made in-process
   (no HTTP, no token check) against the same database just before the server starts, one client.
+- task_page_p95_sqlite: the staff task page (``GET /inbox/tasks/{id}``: HTML with the form, the case file and the
+  history) for a signed-in clerk, one client. Baseline: the same task as JSON (``GET /api/v1/tasks/{id}``) over
+  the same kind of connection, so the ratio is what the page costs beyond the API.
 
 The server runs as a subprocess exactly like ``careflow serve --workers W --threads T`` (W =
 CAREFLOW_BENCH_HTTP_WORKERS, default serve's own: one per core, at least 2; T = CAREFLOW_BENCH_HTTP_THREADS, default
@@ -64,6 +67,8 @@ BPMN = one_task_bpmn(PROCESS, "bench_answer")
 ANSWER = {"answer": "客户已回访", "reached": True}
 
 Timings = dict[str, list[float]]
+PAGE_PASSWORD = "bench pages 1"
+PAGE_CALLS = 200
 
 
 def setup(url: str, key: str, clients: int) -> tuple[EngineContext, dict[str, str]]:
@@ -78,6 +83,8 @@ def setup(url: str, key: str, clients: int) -> tuple[EngineContext, dict[str, st
         identity.create_user(ctx, username=name, roles=["staff"], groups=["team"])
         tokens[name] = identity.create_token(ctx, username=name)
     identity.create_user(ctx, username="inproc", roles=["staff"], groups=["team"])
+    identity.create_user(ctx, username="pages", roles=["staff"], groups=["team"], password=PAGE_PASSWORD)
+    tokens["pages"] = identity.create_token(ctx, username="pages")
     return ctx, tokens
 
 
@@ -201,6 +208,31 @@ class Client:
         self.done += 1
 
 
+def task_page(base: str, token: str) -> tuple[list[float], list[float]]:
+    """(page timings, API timings) in ms for one open task, as the clerk ``pages`` signed in through the form."""
+    with httpx.Client(base_url=base, timeout=60) as browser, httpx.Client(
+            base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as api:
+        started = api.post("/api/v1/instances", json={"process_key": PROCESS, "variables": {"channel": "phone"}})
+        task_id = next(t["id"] for t in api.get("/api/v1/tasks", params={"view": "queue"}).json()["items"]
+                       if t["instance_id"] == started.json()["id"])
+        login = browser.get("/login").text
+        csrf = login.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed_in = browser.post("/login", data={"username": "pages", "password": PAGE_PASSWORD, "csrf_token": csrf})
+        if signed_in.status_code != 302:
+            raise RuntimeError(f"the bench clerk could not sign in: {signed_in.status_code}")
+        timings: tuple[list[float], list[float]] = ([], [])
+        for n in range(PAGE_CALLS + 10):  # the first ten warm every worker up
+            for client, path, out in ((browser, f"/inbox/tasks/{task_id}", timings[0]),
+                                      (api, f"/api/v1/tasks/{task_id}", timings[1])):
+                begin = time.perf_counter()
+                response = client.get(path)
+                if response.status_code != 200:
+                    raise RuntimeError(f"GET {path} → {response.status_code}")
+                if n >= 10:
+                    out.append((time.perf_counter() - begin) * 1000)
+        return timings
+
+
 def drive(clients: list[Client], seconds: float | None, rounds: int = 0) -> float:
     """Run every client in its own thread, together, for ``seconds`` (or ``rounds`` lifecycles); lifecycles/s."""
     barrier = threading.Barrier(len(clients) + 1)
@@ -252,7 +284,7 @@ def run(line: Line, engine_lifecycle: Callable[[str], tuple[EngineContext, Calla
         note(f"http: granian up on :{port} with {WORKERS} workers × {THREADS} threads after {time.perf_counter() - began:.1f} s")
         try:
             base = f"http://127.0.0.1:{port}"
-            names = list(tokens)
+            names = [name for name in tokens if name != "pages"]
             results: dict[int, tuple[float, Timings]] = {}
             # Warm-up: every client at once, on fresh connections, so every worker parses the process.
             warm = [Client(base, tokens[n]) for n in names]
@@ -269,6 +301,7 @@ def run(line: Line, engine_lifecycle: Callable[[str], tuple[EngineContext, Calla
                 results[level] = (measured, merged)
                 for client in clients:
                     client.http.close()
+            pages, api_pages = task_page(base, tokens["pages"])
         finally:
             stop(server)
     unit = f"lifecycles/s(sqlite,granian={WORKERS}x{THREADS})"
@@ -278,6 +311,8 @@ def run(line: Line, engine_lifecycle: Callable[[str], tuple[EngineContext, Calla
         for call in CALLS:
             for q in (50, 95):
                 line(f"http_c{level}_{call}_p{q}", percentile(merged[call], q), "ms", percentile(inproc[call], q))
+    line("task_page_p95_sqlite", percentile(pages, 95), "ms(html page;baseline=the task as JSON)",
+         percentile(api_pages, 95))
     counts = ", ".join(f"c{level}: {len(merged['start'])} lifecycles" for level, (_, merged) in results.items())
     note(f"http: {counts}; mean complete c1 {statistics.fmean(results[1][1]['complete']):.1f} ms; "
          f"group took {time.perf_counter() - began:.1f} s")

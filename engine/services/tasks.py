@@ -79,8 +79,14 @@ def list_tasks(
     if cursor:
         params.update(queries.decode_cursor(cursor, sort, archive))
         shape = dataclasses.replace(shape, after=True, after_no_due=params["after_at"] is None)
-    params["limit"] = limit + 1
     with unit_of_work(ctx.sessions, write=False) as session:
+        if shape.sqlite and view == "queue" and sort != "created":
+            # How the page is found depends on how many tasks the clerk may claim (task_queries.Shape.few): a probe
+            # that reads at most FEW + 1 index entries per candidate key.
+            probe = session.scalar(queries.count_statement(dataclasses.replace(shape, sort="created", after=False)),
+                                   {**params, "limit": queries.FEW + 1})
+            shape = dataclasses.replace(shape, few=int(probe or 0) <= queries.FEW)
+        params["limit"] = limit + 1
         rows = session.scalars(queries.list_statement(shape), params).all()
         items = [task_view(r, actor) for r in rows[:limit]]
     next_cursor = queries.encode_cursor(sort, rows[limit - 1], archive) if len(rows) > limit else None
