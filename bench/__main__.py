@@ -6,6 +6,8 @@ every baseline is measured in the same run on the same machine.
 - lifecycle_sqlite / lifecycle_postgres: start → user task → claim → complete → end through
   the engine services (one transaction each), against raw in-memory SpiffWorkflow running the
   same BPMN (parse once, no persistence) as the baseline.
+- statements_per_lifecycle_sqlite / _postgres: SQL statements one lifecycle issues (start, the inbox lookup of the
+  task, claim, complete); baseline: those four calls, so the ratio is statements per call.
 - state_bytes: stored bytes per finished instance (state column) against SpiffWorkflow's own
   serialize_json of the same finished workflow (which embeds the spec).
 - timer_* (bench/timers.py), holiday_wave_* (bench/care_wave.py), http_* (bench/http.py) and inbox_*
@@ -95,6 +97,23 @@ def engine_lifecycle(url: str):
     return ctx, run
 
 
+def statements(ctx, run) -> int:
+    """How many SQL statements one call of ``run`` issues."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def listener(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    event.listen(ctx.db, "before_cursor_execute", listener)
+    try:
+        run()
+    finally:
+        event.remove(ctx.db, "before_cursor_execute", listener)
+    return len(seen)
+
+
 def line(name: str, value: float, unit: str, baseline: float) -> None:
     ratio = value / baseline if baseline else float("nan")
     print(f"bench {name} {value:.1f} {unit} baseline={baseline:.1f} ratio={ratio:.3f}", flush=True)
@@ -129,6 +148,7 @@ def lifecycle() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ctx, run = engine_lifecycle(f"sqlite:///{tmp}/bench.db")
         line("lifecycle_sqlite", rate(run), "lifecycles/s", baseline)
+        line("statements_per_lifecycle_sqlite", statements(ctx, run), "statements", 4)
         with Session(ctx.db) as session:
             stored = session.scalar(select(func.avg(func.length(ProcessInstance.state))))
         spiff_bytes = len(BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
@@ -141,6 +161,7 @@ def lifecycle() -> None:
         return
     ctx, run = engine_lifecycle(fresh_postgres(pg))
     line("lifecycle_postgres", rate(run), "lifecycles/s", rate(raw))
+    line("statements_per_lifecycle_postgres", statements(ctx, run), "statements", 4)
     ctx.db.dispose()
 
 
