@@ -71,7 +71,7 @@ INVESTIGATION = {"findings": "调阅交易流水与授权记录，确认同一�
 INSTANCES_PER_PROCESS = 4
 # Steps the demo knows how to complete (form data that validates): the last demo instance of the process moves on.
 DRIVE: dict[str, dict[str, dict[str, Any]]] = {
-    "service_request": {"handle_request": {"resolution": "已为客户办理大额退款 Large refund arranged", "amount": 60000,
+    "service_request": {"handle_request": {"resolution": "已为客户办理大额退款", "amount": 60000,
                                            "resolved": True}},  # over the limit: waits for a supervisor's approval
 }
 
