@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
+from engine.clock import SystemClock
 from engine.db.base import UTCDateTime
 
 revision = '0018'
@@ -88,7 +89,7 @@ def upgrade() -> None:
     op.create_index('ix_task_performer_instance', 'task_performer', ['instance_id', 'element_id'], unique=False)
     with op.batch_alter_table('api_token') as batch:
         batch.add_column(sa.Column('awaiting_approval', sa.Boolean(), server_default=sa.false(), nullable=False))
-    now = datetime.now(UTC)  # noqa: DTZ005 - migrations run outside the engine's clock
+    now = SystemClock().now()  # migrations run outside an engine context: the machine's clock
     op.bulk_insert(grant, [
         {"principal_kind": principal.split(":")[0], "principal": principal.split(":")[1], "resource_kind": kind,
          "resource_id": resource, "permission": permission, "granted_by": "built-in", "approved_by": None,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
+from engine.clock import SystemClock
 from engine.db.base import UTCDateTime
 
 revision = '0019'
@@ -49,7 +50,7 @@ def upgrade() -> None:
     with op.batch_alter_table('app_user') as batch:
         batch.add_column(sa.Column('totp_secret', sa.String(length=256), nullable=True))
         batch.add_column(sa.Column('totp_last_step', sa.BigInteger(), nullable=True))
-    expires = datetime.now(UTC) + TOKEN_TTL  # noqa: DTZ005 - migrations run outside the engine's clock
+    expires = SystemClock().now() + TOKEN_TTL  # migrations run outside an engine context: the machine's clock
     token = sa.table('api_token', sa.column('expires_at', UTCDateTime()))
     op.execute(token.update().where(token.c.expires_at.is_(None)).values(expires_at=expires))
 

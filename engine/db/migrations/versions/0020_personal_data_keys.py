@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy.orm import Session
 
+from engine.clock import SystemClock
+
 revision = '0020'
 down_revision = '0019'
 branch_labels = None
@@ -58,7 +60,7 @@ def upgrade() -> None:
         from engine.audit_check import reseal_legacy
 
         session = Session(bind=connection)
-        reseal_legacy(session, at=datetime.now(UTC))
+        reseal_legacy(session, at=SystemClock().now())
         session.flush()
 
 
