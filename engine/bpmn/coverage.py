@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from engine.bpmn.scripting import check_script
+
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BUILT_ELEMENTS = frozenset({"conditionalEventDefinition", "linkEventDefinition", "compensateEventDefinition"})
 
@@ -43,6 +45,14 @@ def refused_uses(definition: Any) -> Iterator[tuple[int | None, str | None, str]
                                 "sub-process; start the process when the condition holds (a message or timer start)")
         elif event_tag not in ("startEvent", "intermediateCatchEvent", "boundaryEvent"):
             yield line, owner, f"conditionalEventDefinition: not valid on a {event_tag}"
+        condition = definition.find(f"{{{BPMN}}}condition")
+        source = (condition.text or "").strip() if condition is not None else ""
+        if not source:
+            yield line, owner, "conditionalEventDefinition: the condition is empty"
+        for at, message in check_script(source, "eval") if source else []:
+            yield (condition.sourceline if condition is not None else line), owner, (
+                f"conditionalEventDefinition: the condition {source!r} does not compile: {message}"
+                + (f" (line {at} of the condition)" if at and at > 1 else ""))
     elif kind == "linkEventDefinition":
         if event_tag not in ("intermediateThrowEvent", "intermediateCatchEvent"):
             yield line, owner, f"linkEventDefinition: link events are intermediate events, not a {event_tag}"
