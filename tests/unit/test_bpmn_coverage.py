@@ -164,3 +164,13 @@ def test_data_object_written_by_a_task_is_kept_at_the_process_level(ctx, clock, 
         workflow = restore(ctx, session, session.get(ProcessInstance, uuid.UUID(str(started))), clock)
     assert workflow.data_objects == {"case_doc": "v1"}  # kept at the process level, not in the task's data
     assert "case_doc" not in workflow.last_task.data
+
+
+def test_a_lane_names_the_default_candidate_group(ctx, people):
+    lanes = ('<bpmn:laneSet id="lanes"><bpmn:lane id="lane_service" name="service_team">'
+             '<bpmn:flowNodeRef>start</bpmn:flowNodeRef><bpmn:flowNodeRef>work</bpmn:flowNodeRef>'
+             '<bpmn:flowNodeRef>end</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>')
+    started = _run(ctx, "laned", [lanes, b.start(), '<bpmn:userTask id="work"/>', b.end()],
+                   [("start", "work"), ("work", "end")])
+    [task] = open_tasks(ctx, started)
+    assert task.lane == "service_team" and task.candidate_groups == ("service_team",)
