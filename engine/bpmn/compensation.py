@@ -34,7 +34,7 @@ STATE = "careflow_compensation"  # internal data of the throw task: {"queue": [t
 DONE = "careflow_compensated"  # internal data of a compensated activity's task
 
 
-class CompensationEventDefinition(EventDefinition):  # type: ignore[misc]
+class CompensationEventDefinition(EventDefinition):
     """Compensate the completed activities of this process level (or only ``activity``); done when their
     handlers have run."""
 
@@ -78,7 +78,7 @@ class CompensationEventDefinition(EventDefinition):  # type: ignore[misc]
     __hash__ = object.__hash__
 
 
-class CompensationThrow(IntermediateCatchEvent):  # type: ignore[misc]
+class CompensationThrow(IntermediateCatchEvent):
     """An intermediate or end compensation throw event: it waits (in the event manager, so
     ``CareflowWorkflow.do_engine_steps`` looks at it again after each run) until its handlers are done."""
 
@@ -126,7 +126,7 @@ class ThrowParser(LinkThrowParser):
         return CompensationThrow(self.spec, self.bpmn_id, event_definition=definition, **self.bpmn_attributes)
 
 
-class EndParser(SpiffEndEventParser):  # type: ignore[misc]
+class EndParser(SpiffEndEventParser):
     def create_task(self) -> Any:
         definition = _definition(self.node)
         if definition is None:

@@ -28,7 +28,7 @@ LAST = "careflow_condition_last"  # internal data: the condition's value at its 
 REARMED = "careflow_rearmed"  # internal data of a non-interrupting event sub-process armed again after it fired
 
 
-class CareflowConditional(ConditionalEventDefinition):  # type: ignore[misc]
+class CareflowConditional(ConditionalEventDefinition):
     """A condition evaluated on the instance's latest data, firing on false → true."""
 
     def has_fired(self, my_task: Any) -> bool:
@@ -113,7 +113,7 @@ def reevaluate(workflow: Any) -> int:
 def install(spec: Any) -> None:
     """Swap the library's conditional definitions of a parsed process for CareFlow's."""
     for task_spec in spec.task_specs.values():
-        definition = getattr(task_spec, "event_definition", None)
-        if type(definition) is ConditionalEventDefinition:
+        definition: Any = getattr(task_spec, "event_definition", None)
+        if definition is not None and type(definition) is ConditionalEventDefinition:
             task_spec.event_definition = CareflowConditional(definition.expression, name=definition.name,
                                                              description=definition.description)

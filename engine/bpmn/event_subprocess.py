@@ -27,7 +27,7 @@ from engine.bpmn.conditional import REARMED
 MARK = "careflow_event_subprocess"  # on the event sub-process's spec (a BpmnProcessSpec) and its task spec
 
 
-class EventStart(StartEvent):  # type: ignore[misc]
+class EventStart(StartEvent):
     """A start event; in an event sub-process, firing it interrupts its scope or re-arms the sub-process."""
 
     interrupting: bool = True

@@ -19,7 +19,7 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 LINK = "{http://www.omg.org/spec/BPMN/20100524/MODEL}linkEventDefinition"
 
 
-class LinkEventDefinition(EventDefinition):  # type: ignore[misc]
+class LinkEventDefinition(EventDefinition):
     """A link: the throw hands the token straight to its catch (no event travels)."""
 
     def has_fired(self, my_task: Any) -> bool:
@@ -37,14 +37,14 @@ def link_name(node: Any) -> str | None:
     return str(definition.get("name") or node.get("name") or "") or None
 
 
-class LinkCatchParser(SpiffIntermediateCatchEventParser):  # type: ignore[misc]
+class LinkCatchParser(SpiffIntermediateCatchEventParser):
     def create_task(self) -> Any:
         if self.node.find(LINK) is not None:
             return self._create_task(LinkEventDefinition(link_name(self.node), description="Link"))
         return super().create_task()
 
 
-class LinkThrowParser(SpiffIntermediateThrowEventParser):  # type: ignore[misc]
+class LinkThrowParser(SpiffIntermediateThrowEventParser):
     def create_task(self) -> Any:
         if self.node.find(LINK) is not None:
             return self._create_task(LinkEventDefinition(link_name(self.node), description="Link"))

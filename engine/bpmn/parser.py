@@ -24,7 +24,7 @@ from engine.bpmn.event_subprocess import MARK, EventStart
 from engine.bpmn.links import LinkCatchParser
 
 
-class CareflowProcessParser(SpiffProcessParser):  # type: ignore[misc]
+class CareflowProcessParser(SpiffProcessParser):
     def get_boundary_events(self, attached_to_ref: str) -> list[Any]:
         # Compensation boundary events are not events the activity waits for: see engine.bpmn.compensation.
         return [node for node in super().get_boundary_events(attached_to_ref) if node.find(COMPENSATE) is None]
@@ -62,7 +62,7 @@ class CareflowProcessParser(SpiffProcessParser):  # type: ignore[misc]
         return True
 
 
-class CareflowParser(SpiffBpmnParser):  # type: ignore[misc]
+class CareflowParser(SpiffBpmnParser):
     PROCESS_PARSER_CLASS = CareflowProcessParser
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
