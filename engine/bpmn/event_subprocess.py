@@ -73,26 +73,24 @@ def _rearm(holder: Any) -> None:
     child.task_spec._update(child)  # creates the new sub-process; its start event waits
 
 
-def _armed(task: Any) -> bool:
-    """An event sub-process task whose start event has not fired."""
-    if not getattr(task.task_spec, MARK, False) or task.state != TaskState.STARTED:
-        return False
-    sub = task.workflow.top_workflow.subprocesses.get(task.id)
-    if sub is None:
-        return False
+def _unfired(sub: Any) -> bool:
     return not any(t.state == TaskState.COMPLETED and isinstance(t.task_spec, StartEvent) for t in sub.tasks.values())
 
 
 def disarm_idle(workflow: Any) -> int:
     """In every scope where only armed event sub-processes (and the end join) are left unfinished, cancel them and
-    let the scope complete; how many were cancelled."""
-    cancelled = 0
-    for level in [workflow, *workflow.get_active_subprocesses()]:
-        unfinished = [t for t in level.tasks.values() if t.has_state(TaskState.NOT_FINISHED_MASK)]
-        armed = [t for t in unfinished if _armed(t)]
-        if not armed:
+    let the scope complete; how many were cancelled. Costs nothing for an instance without event sub-processes."""
+    armed_by_level: dict[int, tuple[Any, list[Any]]] = {}
+    for sub in list(workflow.subprocesses.values()):
+        if sub.completed or not getattr(sub.spec, MARK, False) or not _unfired(sub):
             continue
+        holder = workflow.get_task_from_id(sub.parent_task_id)
+        if holder is not None and holder.state == TaskState.STARTED:
+            armed_by_level.setdefault(id(holder.workflow), (holder.workflow, []))[1].append(holder)
+    cancelled = 0
+    for level, armed in armed_by_level.values():
         end_names = {level.spec.end.name, "End"}
+        unfinished = [t for t in level.tasks.values() if t.has_state(TaskState.NOT_FINISHED_MASK)]
         busy = [t for t in unfinished if t not in armed and t.task_spec.name not in end_names
                 and not any(a in _ancestors(t) for a in armed)]
         if busy:
