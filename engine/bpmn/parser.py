@@ -78,3 +78,24 @@ class CareflowParser(SpiffBpmnParser):
 
 
 __all__ = ["CareflowParser", "NoneEventDefinition", "event_subprocess"]
+
+
+def serializer_config() -> dict[Any, Any]:
+    """Converters for CareFlow's own spec and event-definition classes: specs are never stored, but the migration's
+    spec diff (``engine.runtime.migration``) converts them, and any of them may sit in a stored event."""
+    from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
+    from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+    from SpiffWorkflow.bpmn.serializer.helpers.spec import EventDefinitionConverter
+    from SpiffWorkflow.bpmn.specs.defaults import IntermediateCatchEvent, StartEvent
+
+    from engine.bpmn.compensation import CompensationEventDefinition, CompensationThrow
+    from engine.bpmn.conditional import CareflowConditional
+    from engine.bpmn.links import LinkEventDefinition
+
+    return {
+        EventStart: DEFAULT_CONFIG[StartEvent],
+        CompensationThrow: DEFAULT_CONFIG[IntermediateCatchEvent],
+        CareflowConditional: TimerConditionalEventDefinitionConverter,
+        LinkEventDefinition: EventDefinitionConverter,
+        CompensationEventDefinition: EventDefinitionConverter,
+    }
