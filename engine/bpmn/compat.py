@@ -17,6 +17,8 @@ from typing import Any
 
 from lxml import etree
 
+from engine.bpmn.coverage import BUILT_ELEMENTS, refused_uses
+
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
@@ -35,10 +37,6 @@ HARMLESS_NAMESPACES = {
 # BPMN elements SpiffWorkflow does not parse, or that CareFlow would not drive correctly.
 UNSUPPORTED_ELEMENTS = {
     "complexGateway": "complex gateways are not supported; use exclusive, inclusive or parallel gateways",
-    "compensateEventDefinition": "compensation events are not supported",
-    "linkEventDefinition": "link events are not supported; draw the sequence flow",
-    "conditionalEventDefinition": "conditional events are not supported (nothing re-checks a condition while an "
-                                  "instance waits); use a gateway or a timer",
     "choreography": "choreographies are not executable",
     "choreographyTask": "choreographies are not executable",
     "subChoreography": "choreographies are not executable",
@@ -93,7 +91,9 @@ def unsupported(root: Any) -> list[Finding]:
         if not isinstance(node.tag, str):
             continue
         namespace, local = _namespace(node.tag), _local(node.tag)
-        if namespace == BPMN and local in UNSUPPORTED_ELEMENTS:
+        if namespace == BPMN and local in BUILT_ELEMENTS:  # run by CareFlow in the cases engine.bpmn.coverage allows
+            found.extend(Finding(line, owner, message) for line, owner, message in refused_uses(node))
+        elif namespace == BPMN and local in UNSUPPORTED_ELEMENTS:
             found.append(Finding(node.sourceline, _owner_id(node), f"{local}: {UNSUPPORTED_ELEMENTS[local]}"))
         elif namespace == BPMN and local == "scriptTask":
             language = (node.get("scriptFormat") or "python").lower()

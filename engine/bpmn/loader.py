@@ -23,11 +23,12 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     DurationTimerEventDefinition,
     TimeDateEventDefinition,
 )
-from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser import VALIDATOR
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
 from engine.bpmn.compat import unsupported
 from engine.bpmn.extensions import properties
+from engine.bpmn.parser import CareflowParser
 from engine.bpmn.scripting import check_script
 from engine.bpmn.timers import check_timer_value, install_clocked_timers
 from engine.errors import DefinitionProblem, InvalidDefinitionError
@@ -118,7 +119,7 @@ def parse_bundle(
     if handlers is not None:
         check = handlers if isinstance(handlers, HandlerCheck) else _Known(handlers)
     problems = _Problems()
-    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser = CareflowParser(validator=VALIDATOR)
     forms = dict(known_forms or {})
     for source in files:
         _add_file(parser, source, problems, forms)

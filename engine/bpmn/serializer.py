@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.deep_merge import DeepMerge
 
+from engine.bpmn.parser import serializer_config
 from engine.bpmn.timers import ClockedCycle, ClockedDuration, ClockedTimeDate
 from engine.bpmn.workflow import CareflowWorkflow
 
@@ -61,6 +62,7 @@ def _build_serializer() -> BpmnWorkflowSerializer:
     config[CareflowWorkflow] = SpeclessWorkflowConverter
     for cls in (ClockedTimeDate, ClockedDuration, ClockedCycle):
         config[cls] = TimerConditionalEventDefinitionConverter
+    config.update(serializer_config())  # the elements CareFlow builds on top of the library (engine/bpmn/parser.py)
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))

@@ -13,6 +13,12 @@ by a test in ``tests/unit/test_spiff_workarounds.py`` that also shows the stock 
 4. Task iteration stops at depth 1000, so a process that loops ~250 times stops seeing
    its READY tasks and stalls without an error → :meth:`CareflowWorkflow.get_tasks_iterator`
    lifts the cap (``MAX_DEPTH``).
+
+Elements the library does not run and CareFlow builds on top of it (docs/spiffworkflow.md §6): after every run
+of the engine, :meth:`CareflowWorkflow.do_engine_steps` looks again at what only a change of the instance's data
+can move — waiting conditional events (``engine.bpmn.conditional``), compensation throws whose handler finished
+(``engine.bpmn.compensation``), scopes left with nothing but armed event sub-processes
+(``engine.bpmn.event_subprocess``) — and runs on until nothing moves.
 """
 
 from __future__ import annotations
@@ -30,18 +36,29 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
+from engine.bpmn import compensation, conditional, event_subprocess
 from engine.bpmn.scripting import RestrictedEnvironment
 from engine.clock import Clock
 
 MAX_DEPTH = 1_000_000
+MAX_ROUNDS = 1_000  # engine runs in one step while conditions keep firing; more is a modelling loop
 
 
 class CareflowWorkflow(BpmnWorkflow):
     def get_tasks_iterator(self, first_task: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("max_depth", MAX_DEPTH)  # the stock 1000 stalls long loops (bug 4 above)
         return super().get_tasks_iterator(first_task, **kwargs)
+
+    def do_engine_steps(self, will_complete_task: Any = None, did_complete_task: Any = None) -> None:
+        for _ in range(MAX_ROUNDS):
+            super().do_engine_steps(will_complete_task, did_complete_task)
+            moved = conditional.reevaluate(self) + compensation.advance(self) + event_subprocess.disarm_idle(self)
+            if not moved:
+                return
+        raise WorkflowException(f"conditional events kept firing for {MAX_ROUNDS} rounds in one step")
 
     def refresh_timers(self) -> None:
         for task in list(self.event_manager.tasks.values()):
