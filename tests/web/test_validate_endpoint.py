@@ -65,3 +65,11 @@ def test_warnings_alone_are_valid_and_listed(client, dora, ctx):
     assert _validate(client, dora, b.linear("fine", b.user_task("review", candidateGroups="service_team"))).json == {
         "valid": True, "problems": []}
     assert definitions.list_definitions(ctx) == []
+
+
+def test_the_web_catalogue_has_every_engine_text_word_for_word(client):
+    from engine.bpmn.validation import TEXTS
+    from web.problem_text import TEXTS as SHOWN
+
+    with client.application.test_request_context("/?lang=en"):
+        assert {code: str(text) for code, text in SHOWN.items()} == TEXTS
