@@ -58,15 +58,20 @@ class ComplaintNotFoundError(NotFoundError):
 
 @dataclass(frozen=True)
 class DefinitionProblem:
-    """One problem in a deployed file: where it is and what is wrong."""
+    """One problem in a deployed file: where it is, what is wrong and how bad (an ``error`` blocks a deploy,
+    a ``warning`` does not: e.g. a candidate group that does not exist yet)."""
 
     file: str
     line: int | None
     element_id: str | None
     message: str
+    severity: str = "error"
+    code: str = ""  # CareFlow's own checks: the text's id (engine.bpmn.validation.TEXTS), for the UI's language
+    params: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "element_id": self.element_id, "message": self.message}
+        return {"file": self.file, "line": self.line, "element_id": self.element_id, "message": self.message,
+                "severity": self.severity, "code": self.code or None}
 
 
 class InvalidDefinitionError(EngineError):
@@ -76,8 +81,9 @@ class InvalidDefinitionError(EngineError):
 
     def __init__(self, problems: list[DefinitionProblem], message: str | None = None) -> None:
         self.problems = list(problems)
+        errors = [p for p in self.problems if p.severity == "error"] or self.problems
         summary = message or "; ".join(
-            f"{p.file}:{p.line or '?'} {p.element_id or '-'}: {p.message}" for p in self.problems[:5]
+            f"{p.file}:{p.line or '?'} {p.element_id or '-'}: {p.message}" for p in errors[:5]
         )
         super().__init__(summary, details={"problems": [p.to_dict() for p in self.problems]})
 

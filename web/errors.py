@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from engine import errors as e
 from engine.rules.calendar import CalendarOutOfRangeError
 from web import error_pages
+from web.problem_text import localized
 
 STATUS: list[tuple[type[e.EngineError], int]] = [
     (e.NotFoundError, 404),
@@ -45,7 +46,10 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 def init_app(app: Flask) -> None:
     @app.errorhandler(e.EngineError)
     def engine_error(error: e.EngineError) -> Any:
-        response = jsonify(error_body(error.code, error.message, error.details))
+        details = error.details
+        if isinstance(error, e.InvalidDefinitionError):  # each problem in the page's language (web/problem_text.py)
+            details = {**details, "problems": [localized(p) for p in error.problems]}
+        response = jsonify(error_body(error.code, error.message, details))
         if isinstance(error, e.RateLimitedError):
             response.headers["Retry-After"] = str(error.retry_after)
         status = status_for(error)

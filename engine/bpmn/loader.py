@@ -13,7 +13,7 @@ import ast
 import json
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from lxml import etree
@@ -31,6 +31,7 @@ from engine.bpmn.extensions import properties
 from engine.bpmn.parser import CareflowParser
 from engine.bpmn.scripting import check_script
 from engine.bpmn.timers import check_timer_value, install_clocked_timers
+from engine.bpmn.validation import Directory, Finding, check_document, check_user_task, downstream_names
 from engine.errors import DefinitionProblem, InvalidDefinitionError
 from engine.forms import check_form_definition
 
@@ -56,12 +57,20 @@ class ParsedBundle:
     spec: Any
     subprocess_specs: dict[str, Any]
     forms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[DefinitionProblem] = field(default_factory=list)  # found at deploy, not blocking it
 
 
 class _Problems:
     def __init__(self) -> None:
         self.items: list[DefinitionProblem] = []
         self.lines: dict[str, tuple[str, int]] = {}  # element id -> (file, line)
+        self.deferred: list[DefinitionProblem] = []  # CareFlow's document checks, listed after the parser's
+
+    def flush(self) -> None:
+        """Add the deferred findings, leaving out those about an element already refused by the parser."""
+        refused = {p.element_id for p in self.items if p.element_id and p.severity == "error"}
+        self.items.extend(p for p in self.deferred if p.element_id not in refused)
+        self.deferred = []
 
     def add(self, file: str, line: int | None, element_id: str | None, message: str) -> None:
         self.items.append(DefinitionProblem(file, line, element_id, message))
@@ -69,6 +78,21 @@ class _Problems:
     def at(self, element_id: str, message: str, default_file: str = "") -> None:
         file, line = self.lines.get(element_id, (default_file, None))
         self.add(file, line, element_id, message)
+
+    def found(self, file: str, finding: Finding) -> DefinitionProblem:
+        """A finding of CareFlow's own checks, located at its element when it has no line of its own."""
+        line = finding.line
+        if line is None and finding.element_id:
+            file, line = self.lines.get(finding.element_id, (file, None))
+        return DefinitionProblem(file, line, finding.element_id, finding.message, finding.severity, finding.code,
+                                 finding.params)
+
+    @property
+    def blocking(self) -> bool:
+        return any(p.severity == "error" for p in self.items)
+
+    def warnings(self) -> list[DefinitionProblem]:
+        return [p for p in self.items if p.severity != "error"]
 
     def index(self, filename: str, root: Any) -> None:
         for node in root.iter():
@@ -106,6 +130,7 @@ def parse_bundle(
     handlers: HandlerCheck | Collection[str] | None = (),
     known_forms: Mapping[str, dict[str, Any]] | None = None,
     context_providers: Collection[str] | None = None,
+    directory: Directory | None = None,
 ) -> ParsedBundle:
     """Parse and check a bundle of BPMN, DMN and form files; raise InvalidDefinitionError.
 
@@ -113,7 +138,9 @@ def parse_bundle(
     at the service task's element and line); ``None`` skips that check (re-loading an already deployed version
     whose handler may have gone: every call is checked again when it runs). ``context_providers`` names the case-file
     providers a user task may list in its ``context`` property or its form (``engine.casefile``); ``None`` skips
-    that check.
+    that check. Unless ``handlers`` is ``None``, CareFlow's value checks run too (``engine.bpmn.validation``);
+    ``directory`` (groups, users, message senders) adds the checks that need it. Warnings never block: they are
+    in the returned bundle's ``warnings`` and, next to the errors, in InvalidDefinitionError's problems.
     """
     check: HandlerCheck | None = None
     if handlers is not None:
@@ -121,9 +148,11 @@ def parse_bundle(
     problems = _Problems()
     parser = CareflowParser(validator=VALIDATOR)
     forms = dict(known_forms or {})
+    strict = check is not None
     for source in files:
-        _add_file(parser, source, problems, forms)
-    if problems.items:
+        _add_file(parser, source, problems, forms, directory if strict else None, strict)
+    if problems.blocking:
+        problems.flush()
         raise InvalidDefinitionError(problems.items)
     key = _choose_process(parser, process_key, problems, files)
     try:
@@ -131,20 +160,25 @@ def parse_bundle(
         subprocess_specs = parser.get_subprocess_specs(key)
     except ValidationException as exc:
         problems.add(*_locate(exc, problems), _message(exc))
+        problems.flush()
         raise InvalidDefinitionError(problems.items) from None
+    problems.flush()
     specs = [spec, *subprocess_specs.values()]
     name = getattr(spec, "description", None) or key
     if len(key) > MAX_KEY or len(str(name)) > MAX_NAME:
         problems.at(key[:MAX_KEY], f"process id must be at most {MAX_KEY} characters and its name at most {MAX_NAME}")
     for one in specs:
         _lint_spec(one, problems, check, forms, key, context_providers)
-    if problems.items:
+        if strict:
+            _lint_values(one, problems, forms, directory)
+    if problems.blocking:
         raise InvalidDefinitionError(problems.items)
     install_clocked_timers(specs)
-    return ParsedBundle(key, str(name), spec, subprocess_specs, forms)
+    return ParsedBundle(key, str(name), spec, subprocess_specs, forms, problems.warnings())
 
 
-def _add_file(parser: Any, source: SourceFile, problems: _Problems, forms: dict[str, dict[str, Any]]) -> None:
+def _add_file(parser: Any, source: SourceFile, problems: _Problems, forms: dict[str, dict[str, Any]],
+              directory: Directory | None = None, strict: bool = False) -> None:
     name = source.filename
     if source.kind is None:
         problems.add(name, None, None, "unsupported file type (expected .bpmn, .dmn or .json form)")
@@ -169,6 +203,8 @@ def _add_file(parser: Any, source: SourceFile, problems: _Problems, forms: dict[
     if source.kind == "bpmn":  # elements and foreign extensions CareFlow cannot run (engine/bpmn/compat.py)
         for finding in unsupported(root):
             problems.add(name, finding.line, finding.element_id, finding.message)
+        if strict:  # CareFlow's vocabulary, connections, message senders (engine/bpmn/validation.py)
+            problems.deferred += [problems.found(name, found) for found in check_document(root, directory)]
     try:
         if source.kind == "bpmn":
             parser.add_bpmn_xml(etree.ElementTree(root), filename=name)
@@ -247,6 +283,18 @@ def _lint_spec(spec: Any, problems: _Problems, handlers: HandlerCheck | None, fo
             if providers is not None:
                 _lint_context(properties(task_spec), forms.get(form_key) if form_key else None, element, problems,
                               providers)
+
+
+def _lint_values(spec: Any, problems: _Problems, forms: Mapping[str, Any], directory: Directory | None) -> None:
+    """CareFlow's value checks of each user task, and names read downstream that look like a mistyped form field."""
+    found: list[Finding] = []
+    for task_spec in spec.task_specs.values():
+        element = getattr(task_spec, "bpmn_id", None)
+        if element and isinstance(task_spec, UserTask):
+            found += [replace(f, element_id=element) for f in check_user_task(
+                properties(task_spec), getattr(task_spec, "lane", None), directory)]
+    found += downstream_names(spec, forms)
+    problems.items += [problems.found("", f) for f in found]
 
 
 def _lint_user_task(props: dict[str, str], element: str, problems: _Problems) -> None:

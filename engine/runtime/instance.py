@@ -17,8 +17,10 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.bpmn.extensions import properties
 from engine.bpmn.loader import ParsedBundle, SourceFile, parse_bundle
 from engine.bpmn.serializer import load_state, task_data
+from engine.bpmn.validation import duration_problem
 from engine.bpmn.workflow import CareflowScriptEngine, CareflowWorkflow
 from engine.clock import Clock
 from engine.context import EngineContext
@@ -87,11 +89,32 @@ def stored_task_data(ctx: EngineContext, instance: ProcessInstance, task_id: uui
 
 
 def run_steps(workflow: CareflowWorkflow) -> StepFailure | None:
-    """Run every ready engine task; a failing script/service leaves its task in ERROR."""
+    """Run every ready engine task; a failing script/service leaves its task in ERROR. A user task now waiting
+    with a due date CareFlow cannot compute (a version deployed before deploys checked it) is a failure too."""
     try:
         workflow.do_engine_steps()
     except SpiffWorkflowException as exc:
         return failure_from(exc)
+    return bad_due_date(workflow)
+
+
+def bad_due_date(workflow: CareflowWorkflow) -> StepFailure | None:
+    """An incident, never a task silently without a due date: the first waiting user task whose ``dueIn`` or
+    ``dueInWorkdays`` is not a valid value (fixed by deploying a corrected version and migrating the instance)."""
+    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+        props = properties(task.task_spec)
+        why = None
+        if props.get("dueIn"):
+            reason = duration_problem(props["dueIn"])
+            why = f"dueIn {props['dueIn']!r} is not an ISO 8601 duration ({reason})" if reason else None
+        workdays = props.get("dueInWorkdays")
+        if why is None and workdays is not None and not workdays.strip().isdigit():
+            why = f"dueInWorkdays {workdays!r} is not a whole number of working days"
+        if why is not None:
+            spec = task.task_spec
+            return StepFailure(message=f"user task {spec.bpmn_id}: {why}; deploy a corrected version and migrate",
+                               task_name=getattr(spec, "bpmn_name", None) or spec.bpmn_id, task_id=str(task.id),
+                               line=None, error_type="InvalidDueDate")
     return None
 
 

@@ -210,7 +210,7 @@ def _due_at(config: UserTaskConfig, now: datetime, shaping: Shaping) -> datetime
     if config.due_in:
         try:
             return now + parse_duration(config.due_in, now)
-        except Exception:  # checked at deploy; an odd value must not block the process
+        except Exception:  # checked at deploy; at run time the step already made it an incident (run_steps)
             return None
     return None
 

@@ -23,7 +23,7 @@ from engine.errors import (
     InvalidDefinitionError,
     NotFoundError,
 )
-from engine.services import approvals
+from engine.services import approvals, deploy_checks
 from engine.services.authz import require_role
 from engine.views import Actor, DefinitionView, DeployResult
 
@@ -55,7 +55,7 @@ def deploy_definition(
     require_role(actor, "designer")
     files = _normalized(files)
     bundle = parse_bundle(files, process_key=process_key, handlers=ctx.handler_policy,
-                          context_providers=case_file_providers.names())
+                          context_providers=case_file_providers.names(), directory=deploy_checks.directory(ctx))
     authz.require(ctx, actor, "deploy", "process", bundle.process_key)
     if validate_only:
         return None
@@ -75,6 +75,18 @@ def deploy_definition(
                     f"run; files {', '.join(f.filename for f in files)}")
         return DeployResult(latest_view, created=False, approval_id=approval.id)
     return _store(ctx, files, bundle, sha, deployed_by=actor.username, approved_by=None)
+
+
+def check_definition(ctx: EngineContext, *, files: list[SourceFile], actor: Actor,
+                     process_key: str | None = None) -> list[DefinitionProblem]:
+    """What a deploy of these files would say, without storing anything: its warnings (an empty list: clean).
+    Raises InvalidDefinitionError (errors and warnings, each located), PermissionDeniedError."""
+    require_role(actor, "designer")
+    files = _normalized(files)
+    bundle = parse_bundle(files, process_key=process_key, handlers=ctx.handler_policy,
+                          context_providers=case_file_providers.names(), directory=deploy_checks.directory(ctx))
+    authz.require(ctx, actor, "deploy", "process", bundle.process_key)
+    return list(bundle.warnings)
 
 
 def _live_instances(session: Session, key: str) -> int:
@@ -118,7 +130,7 @@ def _store(ctx: EngineContext, files: list[SourceFile], bundle: ParsedBundle, sh
 def _deploy_approved(ctx: EngineContext, view: approvals.ApprovalView, approver: Actor) -> dict[str, Any]:
     files = [SourceFile(f["filename"], f["content"].encode("utf-8")) for f in view.payload["files"]]
     bundle = parse_bundle(files, process_key=view.payload["process_key"], handlers=ctx.handler_policy,
-                          context_providers=case_file_providers.names())
+                          context_providers=case_file_providers.names(), directory=deploy_checks.directory(ctx))
     result = _store(ctx, files, bundle, bundle_hash(files), deployed_by=view.requested_by, approved_by=approver.username)
     return {"version": result.definition.version, "created": result.created}
 

@@ -275,6 +275,18 @@ def deploy_from_modeler(ctx: EngineContext, *, xml: str, actor: Actor, validate_
     return result
 
 
+def validate_from_modeler(ctx: EngineContext, *, xml: str, actor: Actor) -> list[DefinitionProblem]:
+    """The modeler's problem list: every problem a deploy of this diagram would meet (forms and decisions it uses
+    bundled as :func:`deploy_from_modeler` bundles them). Returns the warnings of a deployable diagram; raises
+    InvalidDefinitionError (errors and warnings), PermissionDeniedError. Nothing is stored."""
+    require_role(actor, "designer")
+    content = xml.encode("utf-8")
+    key, _ = _process_id_and_forms(content)
+    with unit_of_work(ctx.sessions, write=False) as session:
+        files = _bundle(session, key, content, [], None)
+    return definitions.check_definition(ctx, files=files, actor=actor, process_key=key)
+
+
 @dataclass(frozen=True)
 class ImportResult:
     deploy: DeployResult | None

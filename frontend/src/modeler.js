@@ -1,11 +1,11 @@
-// The process modeler: bpmn-js with the properties panel (CareFlow group), bpmnlint hints while
-// drawing, drafts, and validate/deploy through the engine with its problems shown on the diagram.
+// The process modeler: bpmn-js with the properties panel (CareFlow group), the engine's problems while
+// drawing (server-lint.js, through bpmn-js-bpmnlint), drafts, and validate/deploy through the engine.
 import Modeler from 'bpmn-js/lib/Modeler';
 import { BpmnPropertiesPanelModule, BpmnPropertiesProviderModule } from 'bpmn-js-properties-panel';
 import lintModule from 'bpmn-js-bpmnlint';
 import spiffworkflow from './spiffworkflow.json';
 import careflowProperties from './careflow-properties.js';
-import lintConfig from './lint-config.js';
+import { lintConfig, installServerLint } from './server-lint.js';
 import { api, el, pageData } from './api.js';
 
 const data = pageData();
@@ -21,6 +21,7 @@ window.careflowModeler = modeler;
 const status = document.getElementById('status');
 const problemList = document.getElementById('problems');
 let draftRevision = data.draft_revision ?? null;
+let serverLint = null;  // the engine's problems while editing (server-lint.js)
 let marked = [];
 // Unsaved edits: set by any change on the diagram, cleared by a saved draft or a deploy; leaving asks first.
 let dirty = false;
@@ -50,19 +51,15 @@ function showProblems(problems) {
   clearProblems();
   const registry = modeler.get('elementRegistry');
   const canvas = modeler.get('canvas');
-  const overlays = modeler.get('overlays');
   for (const problem of problems) {
     const where = [problem.file, problem.line ? t('line', { n: problem.line }) : null, problem.element_id]
       .filter(Boolean).join(' · ');
-    const item = el('li', { 'data-element-id': problem.element_id || '' }, `${where}: ${problem.message}`);
+    const item = el('li', { 'data-element-id': problem.element_id || '', 'data-severity': problem.severity || 'error' },
+      `${where}: ${problem.message}`);
     const shape = problem.element_id && registry.get(problem.element_id);
     if (shape) {
       if (!marked.includes(shape.id)) {
-        canvas.addMarker(shape.id, 'cf-problem');
-        overlays.add(shape.id, 'cf-problem', {
-          position: { top: -12, right: 12 },
-          html: el('span', { class: 'cf-problem-badge', title: problem.message }, '!'),
-        });
+        canvas.addMarker(shape.id, 'cf-problem');  // the badge is bpmn-js-bpmnlint's (server-lint.js)
         marked.push(shape.id);
       }
       item.addEventListener('click', () => {
@@ -123,6 +120,7 @@ async function send(validateOnly) {
     document.getElementById('deployed').replaceChildren(
       el('a', { href: '/approvals', id: 'approval-link' }, `#${id} →`));
   } else if (validateOnly) {
+    showProblems(response.data.problems || []);  // warnings do not block a deploy
     say(t('valid'), 'ok');
   } else {
     const { key, version, created } = response.data;
@@ -173,6 +171,8 @@ modeler.importXML(data.xml).then(({ warnings }) => {
   modeler.get('canvas').zoom('fit-viewport');
   document.body.dataset.modelerReady = '1';
   modeler.on('commandStack.changed', () => { dirty = true; });
+  serverLint = installServerLint(modeler, { api, lineLabel: (n) => t('line', { n }), onProblems: showProblems });
+  serverLint.check();
   if (warnings.length) {
     say(`${t('importWarnings')} ${warnings.map((w) => w.message).join('; ')}`, 'error');
   }

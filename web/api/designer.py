@@ -19,6 +19,7 @@ from engine.services import designer, migration
 from web.api import INT32_MAX, bp, int_arg, schemas, to_json
 from web.auth import token_required
 from web.engine_access import current_engine
+from web.problem_text import localized
 
 NAME = r"<any(process, form):kind>"
 
@@ -90,8 +91,10 @@ def delete_draft(kind: str, name: str) -> Any:
 @token_required
 def deploy_from_modeler() -> Any:
     data = schemas.load(ModelerDeploy, request.get_json(silent=True) if request.content_length else {})
-    return _deployed(designer.deploy_from_modeler(current_engine(), xml=data["xml"], actor=g.actor,
-                                                  validate_only=_validate_only()))
+    if _validate_only():  # the modeler's problem list: 200 with the warnings, or 422 with errors and warnings
+        warnings = designer.validate_from_modeler(current_engine(), xml=data["xml"], actor=g.actor)
+        return jsonify({"valid": True, "problems": [localized(p) for p in warnings]}), 200
+    return _deployed(designer.deploy_from_modeler(current_engine(), xml=data["xml"], actor=g.actor))
 
 
 @bp.post("/designer/import")

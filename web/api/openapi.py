@@ -117,6 +117,9 @@ class DeployResult(Schema):
 
 class ValidationResult(Schema):
     valid = fields.Boolean(required=True)
+    problems = fields.List(fields.Dict(keys=fields.String()), metadata={
+        "description": "the modeler's validate call: warnings that do not block a deploy, each "
+                       "{file, line, element_id, message, severity, code}"})
 
 
 class InstanceCreated(Schema):
@@ -233,7 +236,10 @@ OPERATIONS: dict[str, Operation] = {
                {"oneOf": [_ref("DeployResult"), _ref("ValidationResult")]})},
         (400, 401, 403, 409, 422), body=designer_api.ModelerDeploy,
         query=[_query("validate_only", {"type": "string", "enum": ["1", "true", "0", "false"]}, "only validate")],
-        description="Designers. Problems are a 422 with `details.problems: [{file, line, element_id, message}]`.",
+        description="Designers. Problems are a 422 with `details.problems: [{file, line, element_id, message, severity, "
+                    "code}]` (errors, and the warnings that come with them, in the caller's language); a valid diagram "
+                    "with `validate_only` lists its warnings in `problems`. The modeler calls this as the designer "
+                    "edits.",
     ),
     "api.import_definition": Operation(
         "Import a BPMN file from another modeler (Camunda, Zeebe, Signavio…): map what CareFlow has an equivalent "
