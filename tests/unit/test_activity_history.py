@@ -209,3 +209,54 @@ def test_history_costs_one_statement_per_moving_command_and_none_for_a_claim(ctx
     with counting(ctx) as seen:
         tasks.complete_task(ctx, task.id, actor=people["alice"], data={})
     assert [s.split("(")[0].strip() for s in seen if "activity_history" in s] == ["INSERT INTO activity_history"]
+
+
+def _run_days(ctx, people, clock, days: int) -> None:
+    """Instance ``i`` starts on day ``i`` at 09:00 Shanghai; its review takes ``i + 1`` minutes, its timer 2 h; it
+    then waits in ``close``."""
+    for day in range(days):
+        clock.set(START + timedelta(days=day))
+        started = instances.start_instance(ctx, process_key="life", actor=SYSTEM)
+        clock.advance(timedelta(minutes=day + 1))
+        [review] = open_tasks(ctx, started.id)
+        claim_and_complete(ctx, review.id, people["alice"])
+        clock.advance(timedelta(hours=2))
+        assert fire_due_timers(ctx).fired == 1
+
+
+def test_the_heatmap_counts_every_element_kind_with_mean_and_p90_by_version_and_period(ctx, people, clock):
+    from datetime import date
+
+    from engine.services import designer
+
+    ctx.register_handler("core.lookup", lambda params, call: {"id": params["cid"]})
+    deploy(ctx, ("life.bpmn", _lifecycle_process()))
+    _run_days(ctx, people, clock, 10)
+    stats = designer.heatmap(ctx, "life", None, actor=people["sam"])
+    got = {s.element_id: (s.kind, s.count, s.open, s.completed, s.avg_seconds, s.p90_seconds) for s in stats}
+    assert got == {
+        "start": ("startEvent", 10, 0, 10, 0.0, 0.0),
+        "review": ("userTask", 10, 0, 10, 330.0, 540.0),  # 1…10 min: mean 5.5 min, 90th percentile the 9th
+        "lookup": ("serviceTask", 10, 0, 10, 0.0, 0.0),
+        "route": ("exclusiveGateway", 10, 0, 10, 0.0, 0.0),
+        "wait": ("intermediateCatchEvent", 10, 0, 10, 7200.0, 7200.0),
+        "close": ("userTask", 10, 10, 0, None, None),
+        "end": ("endEvent", 0, 0, 0, None, None),  # never reached: listed with zeros, after the others
+        "skip": ("endEvent", 0, 0, 0, None, None),
+    }
+    assert [s.element_id for s in stats] == ["start", "review", "lookup", "route", "wait", "close", "end", "skip"]
+
+    # Days in Shanghai, both included: 3 to 7 March are the instances of days 0…4 (reviews of 1…5 min).
+    first_days = designer.Period(date(2025, 3, 3), date(2025, 3, 7))
+    review = next(s for s in designer.heatmap(ctx, "life", None, actor=people["sam"], period=first_days)
+                  if s.element_id == "review")
+    assert (review.count, review.avg_seconds, review.p90_seconds) == (5, 180.0, 300.0)
+    late = designer.Period(date(2025, 3, 12), None)  # day 9 only
+    assert [(s.element_id, s.count) for s in designer.heatmap(ctx, "life", None, actor=people["sam"], period=late)
+            if s.count] == [("start", 1), ("review", 1), ("lookup", 1), ("route", 1), ("wait", 1), ("close", 1)]
+
+    # A new version has no history of its own; all versions together still do.
+    deploy(ctx, ("life.bpmn", _lifecycle_process().replace(b'name="life"', b'name="life v2"')))
+    assert sum(s.count for s in designer.heatmap(ctx, "life", 2, actor=people["sam"])) == 0
+    assert next(s for s in designer.heatmap(ctx, "life", 2, actor=people["sam"], all_versions=True)
+                if s.element_id == "review").count == 10
