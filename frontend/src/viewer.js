@@ -33,6 +33,8 @@ async function showHeatmap(data) {
   // Every element with its counts; the durations come formatted from the server (web.labels.duration), so the
   // diagram and the table read the same ("9 分钟" / "9 min"), in the page's one language.
   const viewer = await open('#diagram', data.xml);
+  const canvas = viewer.get('canvas');
+  canvas.zoom(canvas.zoom() * 0.9, 'auto'); // room for the badges at the diagram's edges
   const registry = viewer.get('elementRegistry');
   const overlays = viewer.get('overlays');
   const { labels } = data;
@@ -45,7 +47,7 @@ async function showHeatmap(data) {
       class: 'cf-heat', 'data-element': stat.element_id,
       title: `${stat.kind} · ${labels.entered} ${stat.count} · ${labels.active} ${stat.open}`
         + (timed ? ` · ${labels.mean} ${stat.avg} · ${labels.p90} ${stat.p90}` : ''),
-    }, timed ? `${stat.count} · ${stat.avg}` : `${stat.count}`);
+    }, `${stat.count} · ${stat.avg}`);
     badge.style.background = `rgb(${heat}, 60, 40)`;
     overlays.add(stat.element_id, { position: { bottom: 14, left: -6 }, html: badge });
   }

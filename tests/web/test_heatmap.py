@@ -41,17 +41,21 @@ def app(ctx, people):
 
 @pytest.fixture
 def ran(ctx, people, clock):
+    return run_heat_process(ctx, people, clock)
+
+
+def run_heat_process(ctx, people, clock):
     """One instance through every element (review 556 s, the timer 2.5 h, close 3 days, confirm 45 s) and a second
     one waiting in review."""
     ctx.register_handler("core.lookup", lambda params, call: {"id": params["cid"]})
-    deploy(ctx, ("heat.bpmn", b.definitions("heat", [
+    deploy(ctx, ("heat.bpmn", with_diagram(b.definitions("heat", [
         b.start(), b.user_task("review", "审核", **GROUP), b.service_task("lookup", "core.lookup", cid="'C1'"),
         b.script_task("calc", "x = 1"), b.gateway("route", default="flow_route_wait"),
         b.timer_catch("wait", "duration", '"PT2H30M"'), b.user_task("close", "结案", **GROUP),
         b.user_task("confirm", "确认", **GROUP), b.end(), b.end("never")],
         [b.flow("start", "review"), b.flow("review", "lookup"), b.flow("lookup", "calc"), b.flow("calc", "route"),
          b.flow("route", "wait"), b.flow("route", "never", "x == 2"), b.flow("wait", "close"),
-         b.flow("close", "confirm"), b.flow("confirm", "end")])))
+         b.flow("close", "confirm"), b.flow("confirm", "end")]))))
     started = instances.start_instance(ctx, process_key="heat", actor=SYSTEM)
     for wait in (timedelta(seconds=556), None, timedelta(days=3), timedelta(seconds=45)):
         if wait is None:
@@ -63,6 +67,39 @@ def ran(ctx, people, clock):
         claim_and_complete(ctx, task.id, people["alice"])
     instances.start_instance(ctx, process_key="heat", actor=SYSTEM)
     return started
+
+
+LAYOUT = {"start": (0, "event"), "review": (1, "task"), "lookup": (2, "task"), "calc": (3, "task"),
+          "route": (4, "gateway"), "wait": (5, "event"), "close": (6, "task"), "confirm": (7, "task"),
+          "end": (8, "event"), "never": (5.3, "event")}
+SIZES = {"task": (100, 80), "event": (36, 36), "gateway": (50, 50)}
+
+
+def _bounds(element: str) -> tuple[float, float, int, int]:
+    column, kind = LAYOUT[element]
+    width, height = SIZES[kind]
+    middle = 260 if element == "never" else 120
+    return 60 + column * 150 + (100 - width) / 2, middle - height / 2, width, height
+
+
+def with_diagram(xml: bytes) -> bytes:
+    """The heat process with a diagram (shapes in a row, ``never`` below the gateway), as a modeler saves it."""
+    shapes = []
+    for element in LAYOUT:
+        x, y, w, h = _bounds(element)
+        shapes.append(f'<bpmndi:BPMNShape id="{element}_di" bpmnElement="{element}">'
+                      f'<dc:Bounds x="{x}" y="{y}" width="{w}" height="{h}"/></bpmndi:BPMNShape>')
+    for source, target in re.findall(r'sourceRef="([^"]+)" targetRef="([^"]+)"', xml.decode()):
+        (sx, sy, sw, sh), (tx, ty, _tw, th) = _bounds(source), _bounds(target)
+        shapes.append(f'<bpmndi:BPMNEdge id="flow_{source}_{target}_di" bpmnElement="flow_{source}_{target}">'
+                      f'<di:waypoint x="{sx + sw}" y="{sy + sh / 2}"/><di:waypoint x="{tx}" y="{ty + th / 2}"/>'
+                      "</bpmndi:BPMNEdge>")
+    diagram = ('<bpmndi:BPMNDiagram id="heat_diagram"><bpmndi:BPMNPlane id="heat_plane" bpmnElement="heat">'
+               + "".join(shapes) + "</bpmndi:BPMNPlane></bpmndi:BPMNDiagram>")
+    namespaces = ('xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" '
+                  'xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" xmlns:di="http://www.omg.org/spec/DD/20100524/DI" ')
+    text = xml.decode().replace("<bpmn:definitions ", "<bpmn:definitions " + namespaces, 1)
+    return text.replace("</bpmn:definitions>", diagram + "</bpmn:definitions>").encode()
 
 
 def _rows(html: str) -> dict[str, dict[str, str]]:
