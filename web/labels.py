@@ -143,6 +143,8 @@ ELEMENT_KIND = {
     "eventBasedGateway": _l("Event-based gateway"), "complexGateway": _l("Complex gateway"),
 }
 
+ACTIVITY_OUTCOME = {"completed": _l("Completed"), "cancelled": _l("Cancelled"), "error": _l("Failed")}
+
 FAMILIES: dict[str, dict[str, Any]] = {
     "task_status": TASK_STATUS, "instance_status": INSTANCE_STATUS, "complaint_status": COMPLAINT_STATUS,
     "message_status": MESSAGE_STATUS, "customer_status": CUSTOMER_STATUS, "role": ROLE, "tier": TIER,
@@ -152,7 +154,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "purpose": PURPOSE, "language": LANGUAGE, "tier_reason": TIER_REASON, "message_reason": MESSAGE_REASON,
     "extension": EXTENSION, "model_status": MODEL_STATUS, "approval_kind": APPROVAL_KIND,
     "approval_status": APPROVAL_STATUS, "consent_source": CONSENT_SOURCE, "group": GROUP,
-    "element_kind": ELEMENT_KIND,
+    "element_kind": ELEMENT_KIND, "activity_outcome": ACTIVITY_OUTCOME,
 }
 
 

@@ -94,6 +94,18 @@ class Period:
 
 
 @dataclass(frozen=True)
+class ActivityStep:
+    """One element the instance entered (its activity history): when, for how long, how it ended."""
+
+    element_id: str
+    kind: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None
+    seconds: float | None  # ended − started; None while active or when the start is not known
+
+
+@dataclass(frozen=True)
 class InstancePath:
     instance_id: str
     process_key: str
@@ -102,6 +114,7 @@ class InstancePath:
     current: tuple[str, ...]
     visited: dict[str, int]
     failed: tuple[str, ...]
+    steps: tuple[ActivityStep, ...] = ()
 
 
 # --- drafts ---------------------------------------------------------------------------------------------------------
@@ -471,4 +484,14 @@ def instance_path(ctx: EngineContext, instance_id: str, *, actor: Actor) -> Inst
         version = int(session.scalar(select(ProcessDefinition.version)
                                      .where(ProcessDefinition.id == row.definition_id)) or 0)
         path = trail(runtime.restore(ctx, session, row, ctx.clock))
-        return InstancePath(str(row.id), row.process_key, version, row.status, path.current, path.visited, path.failed)
+        history = session.execute(
+            select(ActivityHistory.element_id, ActivityHistory.element_type, ActivityHistory.started_at,
+                   ActivityHistory.ended_at, ActivityHistory.outcome)
+            .where(ActivityHistory.instance_id == row.id)).all()
+        steps = sorted((ActivityStep(element, kind, began, ended, outcome,
+                                     (ended - began).total_seconds() if began and ended else None)
+                        for element, kind, began, ended, outcome in history),
+                       key=lambda s: (s.started_at or s.ended_at or row.started_at, s.ended_at is None,
+                                      s.ended_at or row.started_at))
+        return InstancePath(str(row.id), row.process_key, version, row.status, path.current, path.visited, path.failed,
+                            tuple(steps))

@@ -260,3 +260,21 @@ def test_the_heatmap_counts_every_element_kind_with_mean_and_p90_by_version_and_
     assert sum(s.count for s in designer.heatmap(ctx, "life", 2, actor=people["sam"])) == 0
     assert next(s for s in designer.heatmap(ctx, "life", 2, actor=people["sam"], all_versions=True)
                 if s.element_id == "review").count == 10
+
+
+def test_the_instance_path_lists_the_steps_taken_with_their_durations(ctx, people, clock):
+    from engine.services import designer
+
+    deploy(ctx, ("req.bpmn", b.linear("req", b.script_task("prepare", "x = 1"), b.user_task("write", **GROUP),
+                                      b.user_task("check", **GROUP))))
+    view = instances.start_instance(ctx, process_key="req", actor=SYSTEM)
+    clock.advance(timedelta(minutes=9))
+    [task] = open_tasks(ctx, view.id)
+    claim_and_complete(ctx, task.id, people["alice"])
+    path = designer.instance_path(ctx, view.id, actor=people["dora"])
+    later = START + timedelta(minutes=9)
+    steps = [(s.element_id, s.kind, s.started_at, s.ended_at, s.outcome, s.seconds) for s in path.steps]
+    assert sorted(steps[:2]) == [("prepare", "scriptTask", START, START, "completed", 0.0),  # the same instant
+                                 ("start", "startEvent", START, START, "completed", 0.0)]
+    assert steps[2:] == [("write", "userTask", START, later, "completed", 540.0),
+                         ("check", "userTask", later, None, None, None)]

@@ -157,3 +157,13 @@ def test_durations_read_in_one_unit_rounded_at_the_unit_boundaries(app):
     for index, lang in enumerate(("zh", "en")):
         with app.test_request_context(f"/?lang={lang}"):
             assert {s: duration(s) for s in cases} == {s: texts[index] for s, texts in cases.items()}, lang
+
+
+def test_the_instance_page_lists_the_steps_taken_in_the_pages_language(app, ran):
+    client, _ = login(app, "sam")
+    html = client.get(f"/designer/instances/{ran.id}").get_data(as_text=True)
+    steps = dict(re.findall(r'<tr data-element="([^"]+)">.*?<td data-label="[^"]*" class="duration">([^<]*)</td>', html,
+                            re.S))
+    assert steps == {e: m for e, m in MEAN_ZH.items()}
+    english = client.get(f"/designer/instances/{ran.id}?lang=en").get_data(as_text=True)
+    assert '<td data-label="Duration" class="duration">2.5 h</td>' in english and "小时" not in english
