@@ -57,19 +57,23 @@ KINDS = {
 POINTS = frozenset({"boundaryEvent", "eventBasedGateway", "exclusiveGateway", "inclusiveGateway", "parallelGateway"})
 
 Snapshot = dict[uuid.UUID, tuple[int, Any]]  # task id → (state, task spec)
-_kinds: dict[type, str] = {}
+_by_spec: dict[int, tuple[Any, str | None]] = {}  # id(spec) → (spec, kind): specs live as long as their cached bundle
 
 
 def kind_of(spec: Any) -> str | None:
     """The BPMN element type a task spec runs (``userTask``, ``exclusiveGateway``…), or None when its tasks are not
     recorded (SpiffWorkflow's own start/end/split specs, a multi-instance or loop body)."""
-    if getattr(spec, "bpmn_id", None) is None or isinstance(spec, LoopTask):
-        return None
-    cls = type(spec)
-    kind = _kinds.get(cls)
-    if kind is None:
+    known = _by_spec.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    kind: str | None = None
+    if getattr(spec, "bpmn_id", None) is not None and not isinstance(spec, LoopTask):
+        cls = type(spec)
         named = next((KINDS[c.__name__] for c in cls.__mro__ if c.__name__ in KINDS), None)
-        kind = _kinds[cls] = named or cls.__name__[:1].lower() + cls.__name__[1:32]
+        kind = named or cls.__name__[:1].lower() + cls.__name__[1:32]
+    if len(_by_spec) > 100_000:  # bundles evicted from the spec cache leave their specs here: start afresh
+        _by_spec.clear()
+    _by_spec[id(spec)] = (spec, kind)
     return kind
 
 
@@ -81,8 +85,12 @@ def _tasks(workflow: CareflowWorkflow) -> Iterator[Task]:
 
 def snapshot(workflow: CareflowWorkflow) -> Snapshot:
     """The states of the workflow's entered tasks, before a step acts on it."""
-    return {task.id: (task.state, task.task_spec) for task in _tasks(workflow)
-            if task.state >= TaskState.WAITING and kind_of(task.task_spec) is not None}
+    found: Snapshot = {}
+    for task in _tasks(workflow):
+        state, spec = task.state, task.task_spec
+        if state >= TaskState.WAITING and kind_of(spec) is not None:
+            found[task.id] = (state, spec)
+    return found
 
 
 def changes(before: Snapshot, workflow: CareflowWorkflow, *, instance_id: uuid.UUID, process_key: str,
