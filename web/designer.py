@@ -9,6 +9,7 @@ Designers and admins change things; supervisors may look.
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -18,9 +19,11 @@ from markupsafe import Markup
 
 from engine.errors import DefinitionNotFoundError, EngineError, InvalidDefinitionError, NotFoundError, PermissionDeniedError
 from engine.services import definitions, designer, instances, migration
+from web import labels
 from web.api import to_json
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
+from web.labels import element_names, label, one_language
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
 # bpmn-js and form-js draw icons and fonts from data: URIs; scripts still only from this origin.
@@ -182,17 +185,38 @@ def diff(key: str) -> Any:
 
 @bp.get("/processes/<key>/heatmap")
 def heatmap(key: str) -> Any:
+    """Per element of a version (or of all versions), from the activity history: how often it was entered, how many
+    are active, how they ended and how long the completed ones took, on the diagram and in a table, with one duration
+    formatter for both (``web.labels.duration``). Filters: ``version`` (a number or ``all``), ``from``/``to`` (days
+    in the bank's zone)."""
     ctx, actor = current_engine(), current_actor()
-    version = request.args.get("version", type=int)
+    all_versions = request.args.get("version") == "all"
+    version = None if all_versions else request.args.get("version", type=int)
+    period = designer.Period(_day(request.args.get("from")), _day(request.args.get("to")))
     try:
         view = definitions.get_definition(ctx, key, version)
-        _, xml = designer.get_process_xml(ctx, key, view.version, actor=actor)
+        _filename, xml = designer.get_process_xml(ctx, key, view.version, actor=actor)
+        versions = designer.list_versions(ctx, key, actor=actor)
     except DefinitionNotFoundError:
         abort(404)
-    stats = designer.heatmap(ctx, key, view.version, actor=actor)
-    data = {"mode": "heatmap", "xml": xml, "stats": _plain(stats)}
-    return render_template("designer/heatmap.html", actor=actor, key=key, version=view.version, stats=stats,
-                           data=page_data(data))
+    stats = designer.heatmap(ctx, key, view.version, actor=actor, all_versions=all_versions, period=period)
+    names = element_names(key)
+    rows = [{"element_id": s.element_id, "title": one_language(s.title, names.get(s.element_id, ("", None))[1]),
+             "kind": label(s.kind, "element_kind"), "count": s.count, "open": s.open, "completed": s.completed,
+             "cancelled": s.cancelled, "failed": s.failed, "avg": labels.duration(s.avg_seconds),
+             "p90": labels.duration(s.p90_seconds), "avg_seconds": s.avg_seconds, "p90_seconds": s.p90_seconds}
+            for s in stats]
+    data = {"mode": "heatmap", "xml": xml, "stats": rows,
+            "labels": {"entered": _("Entered"), "active": _("Active now"), "mean": _("Mean"), "p90": _("90th percentile")}}
+    return render_template("designer/heatmap.html", actor=actor, key=key, version=view.version, rows=rows,
+                           versions=versions, all_versions=all_versions, period=period, data=page_data(data))
+
+
+def _day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 @bp.get("/instances/<instance_id>")

@@ -19,6 +19,7 @@ from typing import Any
 
 from babel.numbers import format_compact_currency, format_currency, format_decimal, format_percent
 from flask import Flask, g
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from web.i18n import current_language
@@ -129,6 +130,20 @@ APPROVAL_STATUS = {"pending": _l("Waiting for approval"), "approved": _l("Approv
 LANGUAGE = {"zh-CN": _l("Chinese"), "zh": _l("Chinese"), "en": _l("English")}
 TIMELINE_KIND = {"instance": _l("Process"), "task": _l("Task"), "message": _l("Message"),
                  "complaint": _l("Complaint"), "audit": _l("Audit record")}
+# BPMN element types (activity_history.element_type, the heatmap's rows).
+ELEMENT_KIND = {
+    "task": _l("Task"), "userTask": _l("User task"), "manualTask": _l("Manual task"),
+    "serviceTask": _l("Service task"), "scriptTask": _l("Script task"), "businessRuleTask": _l("Business rule task"),
+    "sendTask": _l("Send task"), "receiveTask": _l("Receive task"), "callActivity": _l("Call activity"),
+    "subProcess": _l("Sub-process"), "transaction": _l("Transaction"), "adHocSubProcess": _l("Ad-hoc sub-process"),
+    "startEvent": _l("Start event"), "endEvent": _l("End event"),
+    "intermediateCatchEvent": _l("Intermediate catch event"), "intermediateThrowEvent": _l("Intermediate throw event"),
+    "boundaryEvent": _l("Boundary event"), "exclusiveGateway": _l("Exclusive gateway"),
+    "inclusiveGateway": _l("Inclusive gateway"), "parallelGateway": _l("Parallel gateway"),
+    "eventBasedGateway": _l("Event-based gateway"), "complexGateway": _l("Complex gateway"),
+}
+
+ACTIVITY_OUTCOME = {"completed": _l("Completed"), "cancelled": _l("Cancelled"), "error": _l("Failed")}
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "task_status": TASK_STATUS, "instance_status": INSTANCE_STATUS, "complaint_status": COMPLAINT_STATUS,
@@ -139,6 +154,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "purpose": PURPOSE, "language": LANGUAGE, "tier_reason": TIER_REASON, "message_reason": MESSAGE_REASON,
     "extension": EXTENSION, "model_status": MODEL_STATUS, "approval_kind": APPROVAL_KIND,
     "approval_status": APPROVAL_STATUS, "consent_source": CONSENT_SOURCE, "group": GROUP,
+    "element_kind": ELEMENT_KIND, "activity_outcome": ACTIVITY_OUTCOME,
 }
 
 
@@ -305,6 +321,26 @@ def number(value: Any, digits: int = 0) -> str:
     return format_decimal(amount, format=pattern, locale=_locale())
 
 
+def duration(seconds: Any) -> str:
+    """A duration as people say it, in one unit: 45 s, 9 min, 2.5 h, 3 d (45 秒, 9 分钟, 2.5 小时, 3 天). Seconds and
+    minutes are whole; hours and days keep one decimal when it is not zero. The heatmap's table and its diagram
+    overlay both show this text."""
+    if seconds is None or seconds == "":
+        return "—"
+    value = max(float(seconds), 0.0)
+    if round(value) < 60:
+        return gettext("%(n)s s", n=_plain(round(value)))
+    if round(value / 60) < 60:
+        return gettext("%(n)s min", n=_plain(round(value / 60)))
+    if round(value / 3600, 1) < 24:
+        return gettext("%(n)s h", n=_plain(round(value / 3600, 1)))
+    return gettext("%(n)s d", n=_plain(round(value / 86400, 1)))
+
+
+def _plain(value: float) -> str:
+    return format_decimal(value, format="#,##0.#", locale=_locale())
+
+
 # Report tables: which columns hold codes (labelled) and how measures read.
 COLUMN_FAMILY = {"channel": "channel", "business_type": "business_type", "cause": "cause", "template": "template",
                  "tier": "tier"}
@@ -354,3 +390,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(money, "money")
     app.add_template_filter(percent, "percent")
     app.add_template_filter(number, "number")
+    app.add_template_filter(duration, "duration")

@@ -421,6 +421,7 @@ from engine.db import (  # noqa: E402,F401
     complaints,
     customer360,
     designer,
+    history,
     intake,
     outreach,
     portal,

@@ -5,8 +5,9 @@
   (``ix_process_instance_definition_ended``); percentiles are discrete (nearest rank: the smallest value
   with at least p of the values at or below it, PostgreSQL's ``percentile_disc``), in seconds.
 - **Time per activity**: mean ``completed_at − created_at`` of the version's user tasks completed in
-  the period. (The designer's heatmap, ``engine.services.designer.heatmap``, shows all-time counts and
-  means on the diagram; the analytics page links to it rather than repeating its query.)
+  the period. (The designer's heatmap, ``engine.services.designer.heatmap``, shows every element kind from the
+  activity history, with means and 90th percentiles, on the diagram; the analytics page links to it rather than
+  repeating its query.)
 - **Waits**: the version's tasks open now, per activity: how many, their mean and longest age — where
   instances wait longest.
 """

@@ -66,7 +66,7 @@ from engine.errors import (
     StepFailedError,
 )
 from engine.privacy import state_field
-from engine.runtime import four_eyes, projection, rows
+from engine.runtime import four_eyes, history, projection, rows
 from engine.runtime.effects import apply_effects
 from engine.runtime.instance import (
     StepFailure,
@@ -111,6 +111,8 @@ class Step:
         self._sealed: str | None = None
         self._bundle: ParsedBundle | None = None
         self._seen_revision = instance.revision
+        self._history: history.Snapshot = {}  # the task states as restored: what the step entered and left
+        self._performers: dict[uuid.UUID, str] = {}  # task id → who completed it
 
     # --- reading ---------------------------------------------------------------------------------------------
 
@@ -129,6 +131,7 @@ class Step:
             bundle = self.bundle
             self._workflow = load_state(self.ctx.cipher.unseal(self.instance.state, state_field(self.instance.id)), bundle.spec,
                                         bundle.subprocess_specs, engine)
+            self._history = history.snapshot(self._workflow)
         return self._workflow
 
     def _reads(self) -> Session:
@@ -174,6 +177,7 @@ class Step:
         self.write(lambda session: four_eyes.record(session, self.instance.id, task.task_name, by, "completed",
                                                     self.now))
         self.write(lambda session: rows.complete_task(session, task.id, by, self.now))
+        self._performers[task.id] = by
         task.status, task.completed_at, task.completed_by = "completed", self.now, by
 
     def deliver(self, catcher_id: uuid.UUID, name: str, payload: dict[str, Any], correlation: dict[str, Any]) -> None:
@@ -221,6 +225,7 @@ class Step:
             self._moved = True
         except Exception as exc:  # noqa: BLE001 - a poison state must not keep a case alive
             log.warning("instance %s cancelled without restoring its state: %s", self.instance.id, exc)
+            self.write(lambda session: history.close_open(session, self.instance.id, self.now))
         self._cancelled = True
 
     def adopt(self, workflow: CareflowWorkflow, definition_id: int) -> None:
@@ -293,6 +298,10 @@ class Step:
                                        shaping=self.ctx.shaping())
         if status in ENDED and not self.new and (self._moved or self._cancelled):
             projection.clear(session, instance, now)
+        if self._workflow is not None and self._moved:
+            history.record(session, history.changes(
+                self._history, self._workflow, instance_id=instance.id, process_key=instance.process_key,
+                definition_id=instance.definition_id, now=now, actors=self._performers))
         audit.insert_rows(session, audit_rows)
 
     def _write_instance(self, session: Session, status: str) -> list[dict[str, Any]]:

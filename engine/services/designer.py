@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lxml import etree
 from sqlalchemy import Float, and_, case, cast, delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from engine import authz
 from engine.bpmn.compat import convert_foreign
@@ -22,7 +25,8 @@ from engine.bpmn.loader import SourceFile
 from engine.bpmn.xmldiff import BpmnDiff, diff_bpmn
 from engine.context import EngineContext
 from engine.db.designer import DesignerDraft
-from engine.db.models import DefinitionFile, HumanTask, HumanTaskStatus, ProcessDefinition, ProcessInstance
+from engine.db.history import ActivityHistory, ActivityOutcome
+from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
 from engine.db.session import unit_of_work
 from engine.errors import (
     ConflictError,
@@ -66,12 +70,39 @@ class FormEntry:
 
 @dataclass(frozen=True)
 class ActivityStat:
+    """One BPMN element on the heatmap, from ``activity_history``: how often it was entered in the period, how many
+    are active now, how they ended, and the mean and 90th percentile of the completed ones' durations."""
+
     element_id: str
     title: str
-    count: int
-    open: int
+    kind: str  # the BPMN element type: userTask, serviceTask, exclusiveGateway, ...
+    count: int  # entered
+    open: int  # active now
     completed: int
+    cancelled: int
+    failed: int
     avg_seconds: float | None
+    p90_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Period:
+    """Days in the bank's zone, both included; either end may be open."""
+
+    start: date | None = None
+    end: date | None = None
+
+
+@dataclass(frozen=True)
+class ActivityStep:
+    """One element the instance entered (its activity history): when, for how long, how it ended."""
+
+    element_id: str
+    kind: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None
+    seconds: float | None  # ended − started; None while active or when the start is not known
 
 
 @dataclass(frozen=True)
@@ -83,6 +114,7 @@ class InstancePath:
     current: tuple[str, ...]
     visited: dict[str, int]
     failed: tuple[str, ...]
+    steps: tuple[ActivityStep, ...] = ()
 
 
 # --- drafts ---------------------------------------------------------------------------------------------------------
@@ -356,35 +388,99 @@ def diff_versions(ctx: EngineContext, key: str, old: int, new: int, *, actor: Ac
 
 # --- heatmap and instance path -----------------------------------------------------------------------------------------
 
-def _seconds(db_name: str) -> Any:
+FLOW_NODES = frozenset({
+    "task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "sendTask", "receiveTask",
+    "callActivity", "subProcess", "transaction", "adHocSubProcess", "startEvent", "endEvent", "intermediateCatchEvent",
+    "intermediateThrowEvent", "boundaryEvent", "exclusiveGateway", "inclusiveGateway", "parallelGateway",
+    "eventBasedGateway", "complexGateway",
+})
+
+
+def _seconds(db_name: str, started: Any, ended: Any) -> Any:
     if db_name == "sqlite":
-        return (func.julianday(HumanTask.completed_at) - func.julianday(HumanTask.created_at)) * 86400.0
-    return func.extract("epoch", HumanTask.completed_at - HumanTask.created_at)
+        return (func.julianday(ended) - func.julianday(started)) * 86400.0
+    return func.extract("epoch", ended - started)
 
 
-def heatmap(ctx: EngineContext, key: str, version: int | None, *, actor: Actor) -> list[ActivityStat]:
-    """Per user task of a version: how many were created, are open, were completed, and their mean duration.
+def _elements(xml: str) -> list[tuple[str, str, str]]:
+    """(id, BPMN type, name) of every flow node of a diagram, in document order."""
+    try:
+        root = etree.fromstring(xml.encode("utf-8"), _PARSER)
+    except etree.XMLSyntaxError:
+        return []
+    found = []
+    for node in root.iter(f"{{{BPMN}}}*"):
+        kind = etree.QName(node).localname
+        if kind in FLOW_NODES and node.get("id"):
+            found.append((str(node.get("id")), kind, str(node.get("name") or node.get("id"))))
+    return found
 
-    One grouped query over ``human_task`` joined on the indexed ``instance_id`` and
-    ``process_instance.definition_id``. Raises DefinitionNotFoundError, PermissionDeniedError.
+
+def _period(period: Period, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+    """An activity belongs to the period in which it was entered (one recorded before its start was known: left)."""
+    entered = func.coalesce(ActivityHistory.started_at, ActivityHistory.ended_at)
+    where = []
+    if period.start is not None:
+        where.append(entered >= datetime.combine(period.start, time(), zone).astimezone(UTC))
+    if period.end is not None:
+        where.append(entered < datetime.combine(period.end + timedelta(days=1), time(), zone).astimezone(UTC))
+    return where
+
+
+def heatmap(ctx: EngineContext, key: str, version: int | None, *, actor: Actor, all_versions: bool = False,
+            period: Period | None = None) -> list[ActivityStat]:
+    """Per BPMN element of a version (every version when ``all_versions``), from ``activity_history``: entered,
+    active now, completed, cancelled and failed, and the mean and 90th-percentile (nearest rank) duration of the
+    completed ones, in seconds. ``period``: days in the bank's zone. Every flow node of the version's diagram is
+    listed, those never entered with zeros after the others; the others in the order they were first entered.
+
+    One grouped query over the rows of the process (index on process key, version, element).
+    Raises DefinitionNotFoundError, PermissionDeniedError.
     """
     require_role(actor, "designer", "supervisor")
     with unit_of_work(ctx.sessions, write=False) as session:
-        definition_id, _ = definitions.latest_version(session, key, version)
-        done = HumanTask.status == HumanTaskStatus.COMPLETED.value
-        open_ = HumanTask.status.in_((HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value))
-        seconds = cast(_seconds(session.get_bind().dialect.name), Float)
+        row = definitions.find_definition(session, key, version)
+        xml = next((f.content for f in row.files if f.kind == "bpmn"), "")
+        history = ActivityHistory
+        where = [history.process_key == key, *_period(period or Period(), ctx.settings.zone)]
+        if not all_versions:
+            where.append(history.definition_id == row.id)
+        completed = history.outcome == ActivityOutcome.COMPLETED
+        seconds = cast(_seconds(session.get_bind().dialect.name, history.started_at, history.ended_at), Float)
+        duration = case((and_(completed, history.started_at.is_not(None)), seconds))
+        ranked = select(
+            history.element_id, history.element_type, history.ended_at, history.outcome, duration.label("seconds"),
+            func.coalesce(history.started_at, history.ended_at).label("entered"),
+            func.row_number().over(partition_by=history.element_id,
+                                   order_by=(case((duration.is_(None), 1), else_=0), duration)).label("rank"),
+            func.count(duration).over(partition_by=history.element_id).label("timed"),
+        ).where(*where).subquery()
+        outcome = ranked.c.outcome
         rows = session.execute(
-            select(HumanTask.task_name, func.max(HumanTask.title), func.count(),
-                   func.sum(case((open_, 1), else_=0)), func.sum(case((done, 1), else_=0)),
-                   func.avg(seconds).filter(done))
-            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-            .where(ProcessInstance.definition_id == definition_id)
-            .group_by(HumanTask.task_name).order_by(HumanTask.task_name)
+            select(ranked.c.element_id, func.max(ranked.c.element_type), func.count(),
+                   func.sum(case((ranked.c.ended_at.is_(None), 1), else_=0)),
+                   func.sum(case((outcome == ActivityOutcome.COMPLETED, 1), else_=0)),
+                   func.sum(case((outcome == ActivityOutcome.CANCELLED, 1), else_=0)),
+                   func.sum(case((outcome == ActivityOutcome.ERROR, 1), else_=0)),
+                   func.avg(ranked.c.seconds),
+                   func.min(ranked.c.seconds).filter(ranked.c.rank * 10 >= ranked.c.timed * 9),
+                   func.min(ranked.c.entered))
+            .group_by(ranked.c.element_id)
         ).all()
-        return [ActivityStat(str(name), str(title), int(count), int(opened or 0), int(completed or 0),
-                             round(float(avg), 1) if avg is not None else None)
-                for name, title, count, opened, completed, avg in rows]
+    diagram = _elements(xml)
+    names = {element: name for element, _, name in diagram}
+    place = {element: n for n, (element, _, _) in enumerate(diagram)}
+    rows = sorted(rows, key=lambda r: (r[-1], place.get(r[0], len(place)), r[0]))
+    stats = [ActivityStat(str(element), names.get(element, element), str(kind), int(count), int(active or 0),
+                          int(done or 0), int(cancelled or 0), int(failed or 0), _round(avg), _round(p90))
+             for element, kind, count, active, done, cancelled, failed, avg, p90, _ in rows]
+    seen = {s.element_id for s in stats}
+    return stats + [ActivityStat(element, name, kind, 0, 0, 0, 0, 0, None, None)
+                    for element, kind, name in diagram if element not in seen]
+
+
+def _round(seconds: Any) -> float | None:
+    return round(float(seconds), 1) if seconds is not None else None
 
 
 def instance_path(ctx: EngineContext, instance_id: str, *, actor: Actor) -> InstancePath:
@@ -400,4 +496,14 @@ def instance_path(ctx: EngineContext, instance_id: str, *, actor: Actor) -> Inst
         version = int(session.scalar(select(ProcessDefinition.version)
                                      .where(ProcessDefinition.id == row.definition_id)) or 0)
         path = trail(runtime.restore(ctx, session, row, ctx.clock))
-        return InstancePath(str(row.id), row.process_key, version, row.status, path.current, path.visited, path.failed)
+        history = session.execute(
+            select(ActivityHistory.element_id, ActivityHistory.element_type, ActivityHistory.started_at,
+                   ActivityHistory.ended_at, ActivityHistory.outcome)
+            .where(ActivityHistory.instance_id == row.id)).all()
+        steps = sorted((ActivityStep(element, kind, began, ended, outcome,
+                                     (ended - began).total_seconds() if began and ended else None)
+                        for element, kind, began, ended, outcome in history),
+                       key=lambda s: (s.started_at or s.ended_at or row.started_at, s.ended_at is None,
+                                      s.ended_at or row.started_at))
+        return InstancePath(str(row.id), row.process_key, version, row.status, path.current, path.visited, path.failed,
+                            tuple(steps))

@@ -29,25 +29,25 @@ async function showDiff(data) {
   mark(after, data.diff.changed.map((e) => e.element_id), 'cf-changed');
 }
 
-function duration(seconds) {
-  if (seconds === null || seconds === undefined) return '—';
-  if (seconds < 3600) return `${Math.round(seconds / 60)} 分钟 min`;
-  if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} 小时 h`;
-  return `${(seconds / 86400).toFixed(1)} 天 d`;
-}
-
 async function showHeatmap(data) {
+  // Every element with its counts; the durations come formatted from the server (web.labels.duration), so the
+  // diagram and the table read the same ("9 分钟" / "9 min"), in the page's one language.
   const viewer = await open('#diagram', data.xml);
+  const canvas = viewer.get('canvas');
+  canvas.zoom(canvas.zoom() * 0.9, 'auto'); // room for the badges at the diagram's edges
   const registry = viewer.get('elementRegistry');
   const overlays = viewer.get('overlays');
+  const { labels } = data;
   const max = Math.max(1, ...data.stats.map((s) => s.count));
   for (const stat of data.stats) {
-    if (!registry.get(stat.element_id)) continue;
+    if (!registry.get(stat.element_id) || !stat.count) continue;
     const heat = Math.round(80 + (175 * stat.count) / max);
+    const timed = stat.avg_seconds !== null;
     const badge = el('span', {
       class: 'cf-heat', 'data-element': stat.element_id,
-      title: `${stat.count} 次 times · ${stat.open} 进行中 open · 平均 mean ${duration(stat.avg_seconds)}`,
-    }, `${stat.count} · ${duration(stat.avg_seconds)}`);
+      title: `${stat.kind} · ${labels.entered} ${stat.count} · ${labels.active} ${stat.open}`
+        + (timed ? ` · ${labels.mean} ${stat.avg} · ${labels.p90} ${stat.p90}` : ''),
+    }, `${stat.count} · ${stat.avg}`);
     badge.style.background = `rgb(${heat}, 60, 40)`;
     overlays.add(stat.element_id, { position: { bottom: 14, left: -6 }, html: badge });
   }

@@ -128,7 +128,9 @@ def test_versions_xml_diff_and_heatmap_over_http(app, two_versions, token, ctx, 
     assert client.get("/api/v1/definitions/nope/versions", headers=sam).status_code == 404
     [task] = open_tasks(ctx, two_versions.id)
     heat = client.get("/api/v1/definitions/req/heatmap?version=1", headers=sam).json["items"]
-    assert [(h["element_id"], h["count"], h["open"]) for h in heat] == [("write", 1, 1)]
+    # Every element of the version (from the activity history), those never entered with zeros.
+    assert [(h["element_id"], h["kind"], h["count"], h["open"]) for h in heat] == [
+        ("start", "startEvent", 1, 0), ("write", "userTask", 1, 1), ("end", "endEvent", 0, 0)]
     assert task.task_name == "write"
 
 

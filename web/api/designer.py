@@ -7,6 +7,7 @@ heatmap, paths, a migration dry run). The engine services enforce it; these view
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -157,8 +158,22 @@ def diff_versions(key: str) -> Any:
 @bp.get("/definitions/<key>/heatmap")
 @token_required
 def heatmap(key: str) -> Any:
-    version = int_arg("version", INT32_MAX)
-    return jsonify({"items": to_json(designer.heatmap(current_engine(), key, version, actor=g.actor))})
+    all_versions = request.args.get("version") == "all"
+    version = None if all_versions else int_arg("version", INT32_MAX)
+    period = designer.Period(_day("from"), _day("to"))
+    return jsonify({"items": to_json(designer.heatmap(current_engine(), key, version, actor=g.actor,
+                                                      all_versions=all_versions, period=period))})
+
+
+def _day(name: str) -> date | None:
+    """A calendar day (YYYY-MM-DD) query argument; 400 when it is not one."""
+    text = request.args.get(name)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"{name} must be a date (YYYY-MM-DD)", details={"field": name}) from None
 
 
 @bp.post("/definitions/<key>/migrations/dry-run")

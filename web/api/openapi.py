@@ -267,9 +267,13 @@ OPERATIONS: dict[str, Operation] = {
                _query("to", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "the newer version")],
     ),
     "api.heatmap": Operation(
-        "Per user task of a version: count, open, completed and mean duration (designers, supervisors)", "designer",
+        "Per BPMN element of a version, from the activity history: entered, active, completed, cancelled, failed, "
+        "mean and 90th-percentile duration in seconds (designers, supervisors)", "designer",
         {200: ("the statistics", _items(ActivityStat, "Heatmap"))}, (400, 401, 403, 404),
-        query=[_query("version", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, "default: the latest")],
+        query=[_query("version", {"oneOf": [{"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+                                            {"type": "string", "enum": ["all"]}]}, "default: the latest; all: every version"),
+               _query("from", {"type": "string", "format": "date"}, "first day entered (bank's zone)"),
+               _query("to", {"type": "string", "format": "date"}, "last day entered (bank's zone), included")],
     ),
     "api.plan_migration": Operation(
         "Dry run: which running instances and tasks map onto a version, and which cannot (changes nothing)",
