@@ -23,7 +23,7 @@ HARMLESS_NAMESPACES = {
     "http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.org/spec/DD/20100524/DC",
     "http://www.omg.org/spec/DD/20100524/DI", "http://www.w3.org/2001/XMLSchema-instance",
     "http://camunda.org/schema/modeler/1.0", "http://bpmn.io/schema/bpmn/biocolor/1.0",
-    "http://www.omg.org/spec/BPMN/non-normative/color/1.0", "http://www.signavio.com",
+    "http://www.omg.org/spec/BPMN/non-normative/color/1.0",
     "http://www.w3.org/XML/1998/namespace", CAREFLOW_I18N,
 }
 

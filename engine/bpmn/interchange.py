@@ -103,7 +103,9 @@ def _local(tag: Any) -> str:
 
 
 def _owner(node: Any) -> Any:
-    while node is not None and not (_ns(node.tag) == BPMN and node.get("id")):
+    """The nearest BPMN element with an id that a designer sees (an event, not its event definition)."""
+    while node is not None and not (_ns(node.tag) == BPMN and node.get("id")
+                                    and not _local(node.tag).endswith("EventDefinition")):
         node = node.getparent()
     return node
 
