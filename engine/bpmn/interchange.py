@@ -156,7 +156,7 @@ def _must_understand(root: Any, report: Report) -> set[str]:
         if namespace in (BPMN, SPIFF, CAREFLOW_I18N) or namespace in HARMLESS_NAMESPACES:
             continue
         found.add(namespace or definition)
-        report.refused.append(Finding(extension.sourceline, None,
+        report.refused.append(Finding(extension.sourceline, str(root.get("id") or "definitions"),
                                       f"extension {definition!r} is declared mustUnderstand=\"true\" and CareFlow "
                                       "does not understand it"))
     return found

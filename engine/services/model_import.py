@@ -94,8 +94,11 @@ def _located(filename: str, findings: list[Any]) -> tuple[DefinitionProblem, ...
     return tuple(DefinitionProblem(filename, f.line, f.element_id, f.message) for f in findings)
 
 
-def _text(root: Any) -> str:
-    return str(etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8"))
+def _text(root: Any, content: bytes) -> str:
+    """The document as text, line for line as uploaded (an XML declaration only where the file had one)."""
+    if content.lstrip().startswith(b"<?xml"):
+        return str(etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8"))
+    return str(etree.tostring(root, encoding="unicode"))
 
 
 def import_definition(ctx: EngineContext, *, filename: str, content: bytes, actor: Actor,
@@ -115,7 +118,7 @@ def import_definition(ctx: EngineContext, *, filename: str, content: bytes, acto
     assert choice.process_id is not None
     mark_executable(root, choice.process_id)
     report = inspect(root)
-    result = designer.deploy_from_modeler(ctx, xml=_text(root), actor=actor, validate_only=validate_only,
+    result = designer.deploy_from_modeler(ctx, xml=_text(root, content), actor=actor, validate_only=validate_only,
                                           extra_files=extra_files, filename=name, process_key=choice.process_id)
     return ImportResult(result, tuple(report.mapped), _located(name, report.ignored))
 
@@ -160,7 +163,7 @@ def import_as_draft(ctx: EngineContext, *, filename: str, content: bytes, actor:
     if choice.process_id is not None:
         mark_executable(root, choice.process_id)
     report = inspect(root)
-    text = _text(root)
+    text = _text(root, content)
     draft_name = _draft_name(choice.process_id or root.get("id") or name.rsplit(".", 1)[0])
     if choice.process_id is None:
         must_fix.append(DefinitionProblem(name, None, None, "no process with flow nodes to run in this file: draw "
