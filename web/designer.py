@@ -251,6 +251,7 @@ def import_file() -> Any:
         return redirect(url_for("designer.index"))
     ctx, actor = current_engine(), current_actor()
     content = upload.read(model_import.MAX_IMPORT + 1)
+    upload.close()  # a large upload is spooled to a temporary file
     process = request.form.get("process") or None
     if request.form.get("mode", "draft") == "draft":
         try:

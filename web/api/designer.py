@@ -102,7 +102,9 @@ def import_definition() -> Any:
         uploads = request.files.getlist("file") or list(request.files.values())
         first, rest = uploads[0], uploads[1:]
         filename, content = first.filename or "import.bpmn", first.read(model_import.MAX_IMPORT + 1)
-        extra = [SourceFile(u.filename or "", u.read()) for u in rest]
+        extra = [SourceFile(u.filename or "", u.read(model_import.MAX_IMPORT + 1)) for u in rest]
+        for upload in uploads:
+            upload.close()  # a large upload is spooled to a temporary file
     else:
         data = schemas.load(ImportFile, request.get_json(silent=True) if request.content_length else {})
         filename, content = data["filename"], data["content"].encode("utf-8")
