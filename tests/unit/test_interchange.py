@@ -153,7 +153,7 @@ def test_camunda_assignee_and_due_date_apply_to_the_task(ctx, clock, people):
 
 
 def test_mappings_and_translations_are_reported():
-    root = etree.fromstring((_fixture("c7_05_input_output.bpmn")))
+    root = etree.fromstring(_fixture("c7_05_input_output.bpmn"))
     report = prepare_bpmn(root)
     assert "check_address: preScript = channel = 'branch'; attempts = 3; city = request['address']['city']" \
         in report.mapped
