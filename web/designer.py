@@ -16,7 +16,14 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from markupsafe import Markup
 
-from engine.errors import DefinitionNotFoundError, EngineError, InvalidDefinitionError, NotFoundError, PermissionDeniedError
+from engine.errors import (
+    DefinitionNotFoundError,
+    EngineError,
+    InvalidDefinitionError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from engine.services import definitions, designer, instances, migration, model_import
 from web.api import to_json
 from web.auth import check_csrf, current_actor
@@ -253,14 +260,17 @@ def import_file() -> Any:
     content = upload.read(model_import.MAX_IMPORT + 1)
     upload.close()  # a large upload is spooled to a temporary file
     process = request.form.get("process") or None
-    if request.form.get("mode", "draft") == "draft":
+    if request.form.get("mode") == "draft":  # the page's "Open as a draft" button; without a mode: deploy
         try:
             opened = model_import.import_as_draft(ctx, filename=upload.filename, content=content, actor=actor,
                                                   process=process)
-        except EngineError as exc:
-            problems = (exc.details or {}).get("problems") or [{"file": upload.filename, "message": exc.message}]
+        except InvalidInputError as exc:
+            problems = exc.details.get("problems") or [{"file": upload.filename, "message": exc.message}]
             return render_template("designer/import_result.html", actor=actor, filename=upload.filename,
                                    problems=problems), 400
+        except EngineError as exc:
+            flash(exc.message, "error")
+            return redirect(url_for("designer.index"))
         return render_template("designer/import_draft.html", actor=actor, filename=upload.filename, opened=opened)
     try:
         result = model_import.import_definition(ctx, filename=upload.filename, content=content, actor=actor,

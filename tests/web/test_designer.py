@@ -153,8 +153,8 @@ def test_importing_through_the_page_opens_a_draft_with_what_to_fix(app, ctx):
            b'<bpmn:startEvent id="s"><bpmn:extensionElements><signavio:signavioMetaData metaKey="bgcolor" '
            b'metaValue="#fff"/></bpmn:extensionElements></bpmn:startEvent>\n'
            b'<bpmn:complexGateway id="cg"/></bpmn:process></bpmn:definitions>')
-    response = client.post("/designer/import", data={"csrf_token": csrf, "file": (io.BytesIO(xml), "doc.bpmn")},
-                           content_type="multipart/form-data")
+    response = client.post("/designer/import", content_type="multipart/form-data",
+                           data={"csrf_token": csrf, "file": (io.BytesIO(xml), "doc.bpmn"), "mode": "draft"})
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert 'id="import-must-fix"' in page and "<td>5</td><td>cg</td>" in page  # must fix, with line and element
@@ -162,6 +162,9 @@ def test_importing_through_the_page_opens_a_draft_with_what_to_fix(app, ctx):
     assert "/designer/modeler/doc_model" in page
     draft = designer.get_draft(ctx, kind="process", name="doc_model", actor=designer_actor())
     assert 'isExecutable="true"' in draft.content and "signavioMetaData" in draft.content
+    broken = client.post("/designer/import", content_type="multipart/form-data",
+                         data={"csrf_token": csrf, "file": (io.BytesIO(xml[:120]), "doc.bpmn"), "mode": "draft"})
+    assert broken.status_code == 400 and "malformed XML" in broken.get_data(as_text=True)
 
 
 def designer_actor():
