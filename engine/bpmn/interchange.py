@@ -254,6 +254,9 @@ def _vendor_attribute(work: _Work, node: Any, local: str, name: str) -> None:
     elif attr in ("formKey", "formRef") and local != "userTask":
         work.ignore(node, what, "CareFlow shows forms on user tasks only; instances start with variables")
         del node.attrib[name]
+    elif attr == "resultVariable" and local == "businessRuleTask":
+        work.refuse(node, what, "CareFlow puts a decision's outputs straight into the task data; drop "
+                                "resultVariable and read the output names")
     elif attr in DELEGATES:
         work.refuse(node, what, f"{DELEGATES[attr]} cannot run in CareFlow; call a CareFlow service handler "
                                 "(camunda:type=\"external\" camunda:topic=\"handler\")")
