@@ -135,7 +135,8 @@ class _Work:
         self.report.ignored.append(Finding(node.sourceline, _owner_id(node), f"{what} ignored ({why})"))
 
     def refuse(self, node: Any, what: str, why: str) -> None:
-        self.report.refused.append(Finding(node.sourceline, _owner_id(node), f"{what}: {why}"))
+        where = _owner_id(node) or str(self.root.get("id") or "definitions")  # never a refusal without an element
+        self.report.refused.append(Finding(node.sourceline, where, f"{what}: {why}"))
 
     def prop(self, node: Any, key: str, value: str) -> None:
         self.props.setdefault(node, {})[key] = value
@@ -280,6 +281,9 @@ def _vendor_element(work: _Work, node: Any) -> None:
         parent.remove(node)
         return
     owner = _owner(node)
+    if owner is None:
+        work.refuse(node, what, "not on an element CareFlow can map it to")
+        return
     if _camunda_extension(work, node, owner, local, what):
         parent.remove(node)
 
