@@ -267,3 +267,11 @@ def test_the_process_parameter_chooses_the_pool(client, dora, ctx):
 def test_only_designers_import_drafts(client, ctx, people):
     alice = {"Authorization": f"Bearer {identity.create_token(ctx, username='alice')}"}
     assert _draft(client, alice, _fixture("aris_claims.bpmn")).status_code == 403
+
+
+def test_a_camunda_extension_with_no_element_to_map_it_to_is_refused_at_the_definitions():
+    xml = (b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+           b'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="defs">\n<bpmn:extensionElements>'
+           b'<zeebe:taskDefinition type="x"/></bpmn:extensionElements><bpmn:process id="p"/></bpmn:definitions>')
+    [refused] = prepare_bpmn(etree.fromstring(xml)).refused
+    assert (refused.line, refused.element_id) == (2, "defs")
