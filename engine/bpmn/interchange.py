@@ -281,7 +281,7 @@ def _vendor_element(work: _Work, node: Any) -> None:
         parent.remove(node)
         return
     owner = _owner(node)
-    if owner is None:
+    if owner is None or _local(owner.tag) == "definitions":
         work.refuse(node, what, "not on an element CareFlow can map it to")
         return
     if _camunda_extension(work, node, owner, local, what):
