@@ -17,8 +17,15 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from markupsafe import Markup
 
-from engine.errors import DefinitionNotFoundError, EngineError, InvalidDefinitionError, NotFoundError, PermissionDeniedError
-from engine.services import definitions, designer, instances, migration
+from engine.errors import (
+    DefinitionNotFoundError,
+    EngineError,
+    InvalidDefinitionError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from engine.services import definitions, designer, instances, migration, model_import
 from web import labels
 from web.api import to_json
 from web.auth import check_csrf, current_actor
@@ -267,16 +274,33 @@ def migrate(key: str) -> Any:
 
 @bp.post("/import")
 def import_file() -> Any:
+    """Open a file from another modeler as a draft (with what to fix), or import and deploy it at once."""
     check_csrf()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash(_("Choose a file"), "error")
         return redirect(url_for("designer.index"))
+    ctx, actor = current_engine(), current_actor()
+    content = upload.read(model_import.MAX_IMPORT + 1)
+    upload.close()  # a large upload is spooled to a temporary file
+    process = request.form.get("process") or None
+    if request.form.get("mode") == "draft":  # the page's "Open as a draft" button; without a mode: deploy
+        try:
+            opened = model_import.import_as_draft(ctx, filename=upload.filename, content=content, actor=actor,
+                                                  process=process)
+        except InvalidInputError as exc:
+            problems = exc.details.get("problems") or [{"file": upload.filename, "message": exc.message}]
+            return render_template("designer/import_result.html", actor=actor, filename=upload.filename,
+                                   problems=problems), 400
+        except EngineError as exc:
+            flash(exc.message, "error")
+            return redirect(url_for("designer.index"))
+        return render_template("designer/import_draft.html", actor=actor, filename=upload.filename, opened=opened)
     try:
-        result = designer.import_definition(current_engine(), filename=upload.filename, content=upload.read(),
-                                            actor=current_actor())
+        result = model_import.import_definition(ctx, filename=upload.filename, content=content, actor=actor,
+                                                process=process)
     except InvalidDefinitionError as exc:
-        return render_template("designer/import_result.html", actor=current_actor(), filename=upload.filename,
+        return render_template("designer/import_result.html", actor=actor, filename=upload.filename,
                                problems=exc.problems), 422
     except EngineError as exc:
         flash(exc.message, "error")

@@ -28,6 +28,7 @@ from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
 from engine.bpmn.compat import unsupported
 from engine.bpmn.extensions import properties
+from engine.bpmn.interchange import prepare_bpmn, prepare_dmn
 from engine.bpmn.parser import CareflowParser
 from engine.bpmn.scripting import check_script
 from engine.bpmn.timers import check_timer_value, install_clocked_timers
@@ -200,11 +201,12 @@ def _add_file(parser: Any, source: SourceFile, problems: _Problems, forms: dict[
         problems.add(name, exc.lineno, None, f"malformed XML: {exc.msg}")
         return
     problems.index(name, root)
-    if source.kind == "bpmn":  # elements and foreign extensions CareFlow cannot run (engine/bpmn/compat.py)
-        for finding in unsupported(root):
-            problems.add(name, finding.line, finding.element_id, finding.message)
-        if strict:  # CareFlow's vocabulary, connections, message senders (engine/bpmn/validation.py)
-            problems.deferred += [problems.found(name, found) for found in check_document(root, directory)]
+    # Elements CareFlow cannot run (compat); other modelers' extensions mapped, ignored or refused (interchange).
+    findings = [*unsupported(root), *prepare_bpmn(root).refused] if source.kind == "bpmn" else prepare_dmn(root).refused
+    for finding in findings:
+        problems.add(name, finding.line, finding.element_id, finding.message)
+    if source.kind == "bpmn" and strict:  # CareFlow's vocabulary, connections, message senders (engine/bpmn/validation.py)
+        problems.deferred += [problems.found(name, found) for found in check_document(root, directory)]
     try:
         if source.kind == "bpmn":
             parser.add_bpmn_xml(etree.ElementTree(root), filename=name)

@@ -8,6 +8,8 @@ tests move time with a frozen clock and production is independent of the server'
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -175,3 +177,32 @@ def stock_timer_definitions(specs: list[Any]) -> list[str]:
             if any(type(d) in REPLACEMENTS for d in inner):
                 found.append(name)
     return found
+
+
+# --- ISO-8601 literals as other modelers write them (<timeDuration>PT1H</timeDuration>) ----------------------------
+
+_DURATION = (r"P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
+             r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?")
+_DATE = r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+_ISO = {
+    "duration": re.compile(rf"^{_DURATION}$", re.IGNORECASE),
+    "date": re.compile(rf"^{_DATE}$", re.IGNORECASE),
+    "cycle": re.compile(rf"^R\d*/(({_DURATION})|({_DATE}))(/(({_DURATION})|({_DATE})))?$", re.IGNORECASE),
+}
+_CRON = re.compile(r"^(\S+\s+){4,6}\S+$")
+
+
+def iso_literal(kind: str, text: str) -> str | None:
+    """The quoted CareFlow expression for an unquoted ISO-8601 timer literal of this kind, else None.
+
+    ``kind`` is ``date``, ``duration`` or ``cycle``. A cron expression (Camunda accepts them for cycles) raises
+    ValueError: CareFlow's cycles are ISO-8601 repeating intervals only.
+    """
+    value = text.strip()
+    if _ISO[kind].match(value):
+        check_timer_value(kind, value)  # raises ValueError for a literal the parser cannot read
+        return json.dumps(value)
+    if kind == "cycle" and _CRON.match(value) and not value.startswith(("R", "r")):
+        raise ValueError(f"cron expressions are not supported ({value!r}); write an ISO-8601 repeating interval "
+                         "such as R/PT1H or R/2026-01-05T09:00:00+08:00/P1D")
+    return None

@@ -1,4 +1,4 @@
-"""The process designer's use cases: drafts, deploy from the modeler, import, versions, diff, heatmap, path.
+"""The process designer's use cases: drafts, deploy from the modeler, versions, diff, heatmap, path (import: model_import).
 
 Deploying from the modeler sends one BPMN document; the bundle deployed with it is completed
 here: the DMN and form files of the process's latest version, and every form the diagram names
@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine import authz
-from engine.bpmn.compat import convert_foreign
 from engine.bpmn.loader import SourceFile
 from engine.bpmn.xmldiff import BpmnDiff, diff_bpmn
 from engine.context import EngineContext
@@ -32,7 +31,6 @@ from engine.errors import (
     ConflictError,
     DefinitionProblem,
     InstanceNotFoundError,
-    InvalidDefinitionError,
     InvalidInputError,
     NotFoundError,
 )
@@ -287,7 +285,8 @@ def _exists(session: Session, key: str) -> bool:
 
 
 def deploy_from_modeler(ctx: EngineContext, *, xml: str, actor: Actor, validate_only: bool = False,
-                        extra_files: list[SourceFile] | None = None, filename: str | None = None) -> DeployResult | None:
+                        extra_files: list[SourceFile] | None = None, filename: str | None = None,
+                        process_key: str | None = None) -> DeployResult | None:
     """Validate (and unless ``validate_only``, deploy) a diagram from the modeler as the next version.
 
     The process draft of that key is removed once deployed. Raises InvalidDefinitionError (problems
@@ -295,7 +294,7 @@ def deploy_from_modeler(ctx: EngineContext, *, xml: str, actor: Actor, validate_
     """
     require_role(actor, "designer")
     content = xml.encode("utf-8")
-    key, _ = _process_id_and_forms(content)
+    key = process_key or _process_id_and_forms(content)[0]
     with unit_of_work(ctx.sessions, write=False) as session:
         files = _bundle(session, key, content, list(extra_files or []), filename)
     result = definitions.deploy_definition(ctx, files=files, actor=actor, process_key=key,
@@ -317,38 +316,6 @@ def validate_from_modeler(ctx: EngineContext, *, xml: str, actor: Actor) -> list
     with unit_of_work(ctx.sessions, write=False) as session:
         files = _bundle(session, key, content, [], None)
     return definitions.check_definition(ctx, files=files, actor=actor, process_key=key)
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    deploy: DeployResult | None
-    mapped: tuple[str, ...]  # foreign extensions turned into CareFlow properties
-
-
-def import_definition(ctx: EngineContext, *, filename: str, content: bytes, actor: Actor,
-                      validate_only: bool = False, extra_files: list[SourceFile] | None = None) -> ImportResult:
-    """Import a BPMN file from another modeler: map what CareFlow has an equivalent for, then deploy.
-
-    Whatever CareFlow cannot run is refused as a list of problems (file, line, element id) and
-    nothing is stored. Raises InvalidDefinitionError, PermissionDeniedError.
-    """
-    require_role(actor, "designer")
-    try:
-        root = etree.fromstring(content, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise InvalidDefinitionError([DefinitionProblem(filename, exc.lineno, None, f"malformed XML: {exc.msg}")]) \
-            from None
-    except ValueError as exc:  # e.g. a str with an encoding declaration
-        raise InvalidDefinitionError([DefinitionProblem(filename, None, None, f"not a BPMN document: {exc}")]) \
-            from None
-    if etree.QName(root).namespace != BPMN or etree.QName(root).localname != "definitions":
-        raise InvalidDefinitionError([DefinitionProblem(filename, root.sourceline, None,
-                                                        "not a BPMN 2.0 document (expected bpmn:definitions)")])
-    mapped = convert_foreign(root)
-    xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
-    result = deploy_from_modeler(ctx, xml=xml, actor=actor, validate_only=validate_only, extra_files=extra_files,
-                                 filename=filename.replace("\\", "/").rsplit("/", 1)[-1] or "import.bpmn")
-    return ImportResult(result, tuple(mapped))
 
 
 # --- versions, XML, diff ----------------------------------------------------------------------------------------------

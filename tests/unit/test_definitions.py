@@ -71,7 +71,7 @@ def test_flow_to_missing_element_is_reported(ctx):
 
 @pytest.mark.parametrize(
     ("expression", "fragment"),
-    [("PT5M", "must be quoted"), ('"P2X"', "not a valid ISO 8601 duration"), ('"P"', "not a valid ISO 8601")],
+    [("PT5X", "must be quoted"), ('"P2X"', "not a valid ISO 8601 duration"), ('"P"', "not a valid ISO 8601")],
 )
 def test_bad_timer_expression_names_the_element(ctx, expression, fragment):
     xml = b.definitions(

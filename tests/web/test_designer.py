@@ -139,8 +139,37 @@ def test_importing_through_the_page_lists_what_cannot_run(app):
     xml = (b'<?xml version="1.0"?><bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
            b'id="d"><bpmn:process id="x" isExecutable="true"><bpmn:startEvent id="s"/>'
            b'<bpmn:complexGateway id="cg"/></bpmn:process></bpmn:definitions>')
-    response = client.post("/designer/import", data={"csrf_token": csrf, "file": (io.BytesIO(xml), "x.bpmn")},
-                           content_type="multipart/form-data")
+    response = client.post("/designer/import", data={"csrf_token": csrf, "file": (io.BytesIO(xml), "x.bpmn"),
+                                                     "mode": "deploy"}, content_type="multipart/form-data")
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "complexGateway" in page and "<td>cg</td>" in page
+
+
+def test_importing_through_the_page_opens_a_draft_with_what_to_fix(app, ctx):
+    from engine.services import designer
+
+    client, csrf = login(app, "dora")
+    xml = (b'<?xml version="1.0"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+           b'xmlns:signavio="http://www.signavio.com" id="d">\n<bpmn:process id="doc_model" isExecutable="false">\n'
+           b'<bpmn:startEvent id="s"><bpmn:extensionElements><signavio:signavioMetaData metaKey="bgcolor" '
+           b'metaValue="#fff"/></bpmn:extensionElements></bpmn:startEvent>\n'
+           b'<bpmn:complexGateway id="cg"/></bpmn:process></bpmn:definitions>')
+    response = client.post("/designer/import", content_type="multipart/form-data",
+                           data={"csrf_token": csrf, "file": (io.BytesIO(xml), "doc.bpmn"), "mode": "draft"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'id="import-must-fix"' in page and "<td>5</td><td>cg</td>" in page  # must fix, with line and element
+    assert 'id="import-ignored"' in page and "signavio:signavioMetaData" in page
+    assert "/designer/modeler/doc_model" in page
+    draft = designer.get_draft(ctx, kind="process", name="doc_model", actor=designer_actor())
+    assert 'isExecutable="true"' in draft.content and "signavioMetaData" in draft.content
+    broken = client.post("/designer/import", content_type="multipart/form-data",
+                         data={"csrf_token": csrf, "file": (io.BytesIO(xml[:120]), "doc.bpmn"), "mode": "draft"})
+    assert broken.status_code == 400 and "malformed XML" in broken.get_data(as_text=True)
+
+
+def designer_actor():
+    from tests.support.engine import DESIGNER
+
+    return DESIGNER

@@ -16,7 +16,7 @@ from marshmallow import Schema, fields, validate
 
 from engine.bpmn.loader import SourceFile
 from engine.errors import InvalidInputError
-from engine.services import designer, migration
+from engine.services import designer, migration, model_import
 from web.api import INT32_MAX, bp, int_arg, schemas, to_json
 from web.auth import token_required
 from web.engine_access import current_engine
@@ -101,21 +101,38 @@ def deploy_from_modeler() -> Any:
 @bp.post("/designer/import")
 @token_required
 def import_definition() -> Any:
+    """Deploy a file from another modeler, or with ``as_draft=1`` open it as a draft with what to fix."""
     if request.files:
         uploads = request.files.getlist("file") or list(request.files.values())
         first, rest = uploads[0], uploads[1:]
-        filename, content = first.filename or "import.bpmn", first.read()
-        extra = [SourceFile(u.filename or "", u.read()) for u in rest]
+        filename, content = first.filename or "import.bpmn", first.read(model_import.MAX_IMPORT + 1)
+        extra = [SourceFile(u.filename or "", u.read(model_import.MAX_IMPORT + 1)) for u in rest]
+        for upload in uploads:
+            upload.close()  # a large upload is spooled to a temporary file
     else:
         data = schemas.load(ImportFile, request.get_json(silent=True) if request.content_length else {})
         filename, content = data["filename"], data["content"].encode("utf-8")
         extra = [SourceFile(f["filename"], f["content"].encode("utf-8")) for f in data["files"]]
-    result = designer.import_definition(current_engine(), filename=filename, content=content, actor=g.actor,
-                                        validate_only=_validate_only(), extra_files=extra)
+    process = request.args.get("process") or None
+    if request.args.get("as_draft") in ("1", "true"):
+        opened = model_import.import_as_draft(current_engine(), filename=filename, content=content, actor=g.actor,
+                                              process=process, extra_files=extra)
+        return jsonify(draft_import_json(opened)), 201
+    result = model_import.import_definition(current_engine(), filename=filename, content=content, actor=g.actor,
+                                            validate_only=_validate_only(), extra_files=extra, process=process)
     response, status = _deployed(result.deploy)
     body = dict(response.json)
     body["mapped"] = list(result.mapped)
+    body["ignored"] = [p.to_dict() for p in result.ignored]
     return jsonify(body), status
+
+
+def draft_import_json(opened: model_import.DraftImport) -> dict[str, Any]:
+    return {"draft": {"kind": opened.draft.kind, "name": opened.draft.name, "revision": opened.draft.revision},
+            "process_key": opened.process_key, "was_executable": opened.was_executable,
+            "candidates": list(opened.candidates), "ambiguous": opened.ambiguous, "deployable": opened.deployable,
+            "mapped": list(opened.mapped), "ignored": [p.to_dict() for p in opened.ignored],
+            "must_fix": [p.to_dict() for p in opened.must_fix]}
 
 
 @bp.get("/designer/forms")

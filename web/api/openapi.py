@@ -150,6 +150,28 @@ class ImportResult(Schema):
     valid = fields.Boolean()
     mapped = fields.List(fields.String(), required=True,
                          metadata={"description": "foreign extensions turned into CareFlow properties"})
+    ignored = fields.List(fields.Dict(), metadata={
+        "description": "other modelers' metadata CareFlow does not use, kept in the file: "
+                       "`{file, line, element_id, message}`"})
+
+
+class DraftRef(Schema):
+    kind = fields.String(required=True)
+    name = fields.String(required=True)
+    revision = fields.Integer(required=True)
+
+
+class DraftImportResult(Schema):
+    draft = fields.Nested(DraftRef, required=True)
+    process_key = fields.String(allow_none=True, required=True, metadata={"description": "the pool chosen to run"})
+    was_executable = fields.Boolean(required=True, metadata={"description": "its isExecutable before the import"})
+    candidates = fields.List(fields.String(), required=True)
+    ambiguous = fields.Boolean(required=True)
+    deployable = fields.Boolean(required=True)
+    mapped = fields.List(fields.String(), required=True)
+    ignored = fields.List(fields.Dict(), required=True)
+    must_fix = fields.List(fields.Dict(), required=True, metadata={
+        "description": "what stops a deploy: `{file, line, element_id, message}`"})
 
 
 class BulkResult(Schema):
@@ -244,11 +266,18 @@ OPERATIONS: dict[str, Operation] = {
     "api.import_definition": Operation(
         "Import a BPMN file from another modeler (Camunda, Zeebe, Signavio…): map what CareFlow has an equivalent "
         "for and deploy, or list what it cannot run", "designer",
-        {201: ("imported and deployed", ImportResult), 200: ("identical to the latest version, or valid", ImportResult)},
+        {201: ("imported and deployed, or (as_draft) opened as a draft",
+               {"oneOf": [_ref("ImportResult"), _ref("DraftImportResult")]}),
+         200: ("identical to the latest version, or valid", ImportResult)},
         (400, 401, 403, 409, 422), body=designer_api.ImportFile,
         multipart={"type": "object", "required": ["file"], "properties": {
             "file": {"type": "string", "format": "binary", "description": "the BPMN file first, then forms/DMN"}}},
-        query=[_query("validate_only", {"type": "string", "enum": ["1", "true", "0", "false"]}, "only validate")],
+        query=[_query("validate_only", {"type": "string", "enum": ["1", "true", "0", "false"]}, "only validate"),
+               _query("as_draft", {"type": "string", "enum": ["1", "true", "0", "false"]},
+                      "open any well-formed BPMN 2.0 file as a draft, with what to fix before it deploys"),
+               _query("process", {"type": "string", "maxLength": 200}, "the pool (process id) to run")],
+        description="Designers. Other modelers' metadata is ignored and listed (`ignored`), kept in the stored file; "
+                    "what CareFlow cannot run is a 422 (or, as a draft, `must_fix`). docs/interchange.md.",
     ),
     "api.list_forms": Operation("Forms a diagram may name (drafts and deployed)", "designer",
                                 {200: ("the forms", _items(FormEntry, "FormList"))}, (401, 403)),
@@ -610,7 +639,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
     )
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("browserSession", {"type": "apiKey", "in": "cookie", "name": "session"})
-    for name, schema in [("Error", Error), ("DeployResult", DeployResult), ("ValidationResult", ValidationResult)]:
+    for name, schema in [("Error", Error), ("DeployResult", DeployResult), ("ValidationResult", ValidationResult),
+                         ("ImportResult", ImportResult), ("DraftImportResult", DraftImportResult)]:
         spec.components.schema(name, schema=schema)
     for status, description in ERROR_DESCRIPTIONS.items():
         spec.components.response(f"Error{status}", {"description": description,

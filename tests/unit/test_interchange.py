@@ -1,0 +1,277 @@
+"""Interchange: the JUEL/FEEL subset, FEEL unary tests, ISO-8601 timer literals firing on the injected clock,
+Camunda mappings at run time, and what the importer does with odd files (never a server error)."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from lxml import etree
+
+from engine.bpmn.expressions import UntranslatableError, feel_unary_test, translate
+from engine.bpmn.interchange import prepare_bpmn
+from engine.bpmn.timers import iso_literal
+from engine.services import identity, instances
+from engine.services.timers import fire_due_timers
+from engine.views import SYSTEM
+from scripts.interchange_report import deploy, manifest
+from tests.support import bpmn as b
+from tests.support.engine import deploy as deploy_files
+from tests.support.engine import open_tasks
+from web import create_app
+
+# The table in docs/interchange.md, pinned.
+TRANSLATED = [
+    ("${amount > 1000}", "amount > 1000"),
+    ("= amount > 1000", "amount > 1000"),
+    ("#{approved}", "approved"),
+    ("${a.b.c == 'x'}", "a['b']['c'] == 'x'"),
+    ("${amount >= 10 && !blocked || vip}", "amount >= 10 and not blocked or vip"),
+    ("${x eq 1 and y ne 2 or z lt 3 or w ge 4}", "x == 1 and y != 2 or z < 3 or w >= 4"),
+    ("${(price * qty - discount) / 2 % 7 <= limit}", "( price * qty - discount ) / 2 % 7 <= limit"),
+    ('= status = "open" and not(closed)', "status == 'open' and not ( closed )"),
+    ("= score != 3.5 or flag = false or owner = null", "score != 3.5 or flag == False or owner == None"),
+    ("${true}", "True"),
+    ("amount > 5", "amount > 5"),  # CareFlow's own Python: unchanged
+]
+REFUSED = [
+    ("${orderService.isValid(order)}", "orderService.isValid("),
+    ("${empty order.lines}", "empty order.lines"),
+    ("${a ? b : c}", "? b : c"),
+    ("Total: ${a} of ${b}", None),
+    ("${a} and ${b}", "${a} and ${b}"),
+    ("= date(x) > today()", "date("),
+    ("= items[1]", "[1]"),
+    ("${a = 1}", "a = 1"),
+    ("${__class__}", "__class__"),
+    ("= a && b", "&&"),
+]
+
+
+@pytest.mark.parametrize(("text", "python"), TRANSLATED)
+def test_the_stated_subset_translates(text, python):
+    assert translate(text) == python
+
+
+@pytest.mark.parametrize(("text", "offending"), REFUSED)
+def test_anything_else_is_refused_with_the_offending_text(text, offending):
+    if offending is None:  # composite text is not an expression at all: stays CareFlow Python, fails its compile check
+        assert translate(text) == text
+        return
+    with pytest.raises(UntranslatableError) as raised:
+        translate(text)
+    assert offending in raised.value.text
+
+
+@pytest.mark.parametrize(("test", "matches", "misses"), [
+    ("< 300", [299], [300]),
+    ("<= 300", [300], [301]),
+    ("[300..700[", [300, 699], [299, 700]),
+    ("]1..10]", [2, 10], [1, 11]),
+    ('"blocked","sanctioned"', ["blocked", "sanctioned"], ["retail"]),
+    ('not("private")', ["retail"], ["private"]),
+    ("not(< 5)", [5, 9], [4]),
+    ('"gold"', ["gold"], ["silver"]),
+    ("-", [1, "x"], []),
+])
+def test_feel_unary_tests_match_like_feel(test, matches, misses):
+    expression = feel_unary_test(test)
+    if expression is None:
+        assert test in ("-", "")
+        return
+    for value, expected in [(v, True) for v in matches] + [(v, False) for v in misses]:
+        python = expression.replace("?", "value") if "?" in expression else f"value == ({expression})"
+        assert eval(python, {}, {"value": value}) is expected, (test, value)  # noqa: S307 - a fixed test expression
+
+
+@pytest.mark.parametrize(("kind", "text", "quoted"), [
+    ("duration", "PT1H", '"PT1H"'), ("duration", "P3D", '"P3D"'), ("duration", "cooling_off", None),
+    ("date", "2026-12-08T09:00:00+08:00", '"2026-12-08T09:00:00+08:00"'), ("date", "2026-12-08", '"2026-12-08"'),
+    ("cycle", "R3/PT10M", '"R3/PT10M"'), ("cycle", "R/2026-12-08T09:00:00Z/P1D", '"R/2026-12-08T09:00:00Z/P1D"'),
+    ("duration", '"PT5M"', None), ("duration", "P", None),
+])
+def test_iso_literals_are_quoted_and_names_left_alone(kind, text, quoted):
+    assert iso_literal(kind, text) == quoted
+
+
+def test_cron_cycles_are_refused_with_a_message():
+    with pytest.raises(ValueError, match="cron expressions are not supported"):
+        iso_literal("cycle", "0 0 9 * * ?")
+
+
+# --- ISO literals fire at the right time (the injected clock) ---------------------------------------------------------
+
+def _timer_process(pid, kind, literal, *, cycle=False):
+    if cycle:
+        return b.definitions(pid, [b.start(), b.user_task("work", candidateGroups="service_team"),
+                                   b.timer_boundary("tick", "work", kind, literal, cancel=False),
+                                   b.user_task("chase", candidateGroups="service_team"), b.end(), b.end("e2")],
+                             [b.flow("start", "work"), b.flow("work", "end"), b.flow("tick", "chase"),
+                              b.flow("chase", "e2")])
+    return b.linear(pid, b.timer_catch("wait", kind, literal), b.user_task("after", candidateGroups="service_team"))
+
+
+@pytest.mark.parametrize(("kind", "literal", "due"), [
+    ("duration", "PT1H", timedelta(hours=1)),
+    ("duration", "P3D", timedelta(days=3)),
+    ("date", "2025-03-04T09:00:00+08:00", datetime(2025, 3, 4, 1, 0, tzinfo=UTC)),
+    ("date", "2025-03-05T12:00:00", datetime(2025, 3, 5, 4, 0, tzinfo=UTC)),  # naive: the bank's zone
+])
+def test_iso_timer_literals_fire_exactly_when_due(ctx, clock, kind, literal, due):
+    deploy_files(ctx, ("t.bpmn", _timer_process("iso_timer", kind, literal)))
+    started = instances.start_instance(ctx, process_key="iso_timer", actor=SYSTEM)
+    due_at = clock.now() + due if isinstance(due, timedelta) else due
+    [timer] = instances.get_instance(ctx, started.id, actor=SYSTEM).timers
+    assert timer.due_at == due_at
+    clock.set(due_at - timedelta(seconds=1))
+    assert fire_due_timers(ctx).fired == 0 and open_tasks(ctx, started.id) == []
+    clock.set(due_at)
+    assert fire_due_timers(ctx).fired == 1
+    assert [t.task_name for t in open_tasks(ctx, started.id)] == ["after"]
+
+
+def test_an_iso_cycle_literal_fires_its_number_of_times(ctx, clock):
+    deploy_files(ctx, ("c.bpmn", _timer_process("iso_cycle", "cycle", "R3/PT10M", cycle=True)))
+    started = instances.start_instance(ctx, process_key="iso_cycle", actor=SYSTEM)
+    fired = []
+    for _ in range(5):
+        clock.advance(timedelta(minutes=10))
+        fired.append(fire_due_timers(ctx).fired)
+    assert fired == [1, 1, 1, 0, 0]
+    assert sorted(t.task_name for t in open_tasks(ctx, started.id)) == ["chase", "chase", "chase", "work"]
+
+
+# --- Camunda mappings at run time -----------------------------------------------------------------------------------
+
+def test_camunda_assignee_and_due_date_apply_to_the_task(ctx, clock, people):
+    key = deploy(ctx, "c7_01_user_task_assignee.bpmn", manifest()["c7_01_user_task_assignee.bpmn"])
+    started = instances.start_instance(ctx, process_key=key, actor=SYSTEM)
+    [task] = open_tasks(ctx, started.id)
+    assert (task.task_name, task.assignee, task.candidate_users) == ("Activity_review", "alice", ("alice",))
+    assert task.due_at == clock.now() + timedelta(days=3) and task.priority == 70
+
+
+def test_mappings_and_translations_are_reported():
+    root = etree.fromstring(_fixture("c7_05_input_output.bpmn"))
+    report = prepare_bpmn(root)
+    assert "check_address: preScript = channel = 'branch'; attempts = 3; city = request['address']['city']" \
+        in report.mapped
+    assert "check_address: postScript = verified = address_ok" in report.mapped
+    assert "check_address: dueIn = P2D" in report.mapped
+    assert [f.message for f in report.ignored if f.element_id == "check_address"] == [
+        "property color ignored (not used by CareFlow)"]
+    assert report.refused == []
+
+
+def test_a_mapping_outside_the_subset_is_refused_where_it_is():
+    xml = (b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+           b'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">\n<bpmn:process id="p">\n'
+           b'<bpmn:userTask id="t"><bpmn:extensionElements><camunda:inputOutput>\n'
+           b'<camunda:inputParameter name="x"><camunda:script scriptFormat="groovy">1</camunda:script>'
+           b'</camunda:inputParameter>\n</camunda:inputOutput></bpmn:extensionElements></bpmn:userTask>\n'
+           b'<bpmn:serviceTask id="s" camunda:type="mail"/></bpmn:process></bpmn:definitions>')
+    refused = {(f.line, f.element_id, f.message.split(": ")[0]) for f in prepare_bpmn(etree.fromstring(xml)).refused}
+    assert refused == {(4, "t", "extension <camunda:inputOutput> inputParameter x"),
+                       (6, "s", 'camunda:type="mail"')}
+
+
+def _fixture(name):
+    from scripts.interchange_report import FIXTURES
+
+    return (FIXTURES / name).read_bytes()
+
+
+# --- importing odd files: 4xx with where, never a 5xx ----------------------------------------------------------------
+
+@pytest.fixture
+def client(ctx, people):
+    return create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx).test_client()
+
+
+@pytest.fixture
+def dora(ctx, people):
+    return {"Authorization": f"Bearer {identity.create_token(ctx, username='dora')}"}
+
+
+def _draft(client, headers, content: bytes, query: str = "as_draft=1", name: str = "odd.bpmn"):
+    return client.post(f"/api/v1/designer/import?{query}", data={"file": (io.BytesIO(content), name)},
+                       content_type="multipart/form-data", headers=headers)
+
+
+LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">'
+          b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><bpmn:definitions '
+          b'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">&lol3;</bpmn:definitions>')
+EXTERNAL = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">&x;</bpmn:definitions>')
+
+
+@pytest.mark.parametrize(("content", "line", "fragment"), [
+    (b'<?xml version="1.0"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">\n<x>',
+     3, "malformed XML"),
+    (b"", None, "empty"),
+    (b"\xff\xfe\x00garbage", 1, "malformed XML"),
+    (b'<?xml version="1.0"?><html/>', 1, "not a BPMN 2.0 document"),
+    (LAUGHS, 1, None),
+    (EXTERNAL, 1, None),
+    (b'<definitions xmlns="http://www.omg.org/spec/DMN/20191111/MODEL/"/>', 1, "not a BPMN 2.0 document"),
+])
+def test_a_file_that_is_not_well_formed_bpmn_is_a_400_with_its_line(client, dora, content, line, fragment):
+    response = _draft(client, dora, content)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    [problem] = response.json["error"]["details"]["problems"]
+    assert problem["file"] == "odd.bpmn" and problem["line"] == line
+    if fragment:
+        assert fragment in problem["message"]
+    assert "root:" not in response.get_data(as_text=True)  # no entity was expanded
+
+
+def test_a_huge_file_is_refused_before_it_is_parsed(client, dora):
+    from engine.errors import InvalidDefinitionError
+    from engine.services import model_import
+
+    head = '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">'
+    huge = head + "<!--" + "x" * (2 * 1024 * 1024) + "--></bpmn:definitions>"
+    response = client.post("/api/v1/designer/import?as_draft=1", json={"filename": "huge.bpmn", "content": huge},
+                           headers=dora)
+    assert response.status_code == 400
+    with pytest.raises(InvalidDefinitionError, match="larger than"):
+        model_import.read_bpmn("huge.bpmn", huge.encode())
+
+
+def test_truncated_files_never_cause_a_server_error(client, dora):
+    content = _fixture("c7_02_juel_gateway.bpmn")
+    for cut in range(0, len(content), max(1, len(content) // 40)):
+        broken = content[:cut] + b"<broken" * (cut % 2)
+        response = _draft(client, dora, broken)
+        assert response.status_code in (201, 400), (cut, response.get_data(as_text=True))
+        deployed = _draft(client, dora, broken, "validate_only=1")
+        assert deployed.status_code in (200, 422), (cut, deployed.get_data(as_text=True))
+
+
+def test_the_process_parameter_chooses_the_pool(client, dora, ctx):
+    content = _fixture("signavio_two_pools.bpmn")
+    opened = _draft(client, dora, content).json
+    assert (opened["process_key"], opened["ambiguous"]) == ("sid-branch", True)
+    assert opened["candidates"] == ["sid-branch", "sid-backoffice"] and not opened["deployable"]
+    chosen = _draft(client, dora, content, "as_draft=1&process=sid-backoffice").json
+    assert (chosen["process_key"], chosen["was_executable"], chosen["must_fix"]) == ("sid-backoffice", False, [])
+    asked = _draft(client, dora, content, "")
+    assert asked.status_code == 422
+    assert "several pools could run (sid-branch, sid-backoffice)" in asked.json["error"]["details"]["problems"][0][
+        "message"]
+    assert _draft(client, dora, content, "process=sid-backoffice").status_code == 201
+    assert _draft(client, dora, content, "as_draft=1&process=nope").status_code == 400
+
+
+def test_only_designers_import_drafts(client, ctx, people):
+    alice = {"Authorization": f"Bearer {identity.create_token(ctx, username='alice')}"}
+    assert _draft(client, alice, _fixture("aris_claims.bpmn")).status_code == 403
+
+
+def test_a_camunda_extension_with_no_element_to_map_it_to_is_refused_at_the_definitions():
+    xml = (b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+           b'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="defs">\n<bpmn:extensionElements>'
+           b'<zeebe:taskDefinition type="x"/></bpmn:extensionElements><bpmn:process id="p"/></bpmn:definitions>')
+    [refused] = prepare_bpmn(etree.fromstring(xml)).refused
+    assert (refused.line, refused.element_id) == (2, "defs")
