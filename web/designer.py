@@ -17,7 +17,7 @@ from flask_login import login_required
 from markupsafe import Markup
 
 from engine.errors import DefinitionNotFoundError, EngineError, InvalidDefinitionError, NotFoundError, PermissionDeniedError
-from engine.services import definitions, designer, instances, migration
+from engine.services import definitions, designer, instances, migration, versions
 from web.api import to_json
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
@@ -222,6 +222,32 @@ def start(key: str) -> Any:
         return redirect(url_for("designer.process", key=key))
     flash(_("Instance started (v%(version)s)", version=view.definition_version), "success")
     return redirect(url_for("designer.instance", instance_id=view.id))
+
+
+VERSION_ACTIONS = {"suspend": versions.SUSPENDED, "retire": versions.RETIRED, "resume": versions.ACTIVE}
+
+
+@bp.post("/processes/<key>/versions/<int:version>/status")
+def version_status(key: str, version: int) -> Any:
+    """Suspend, retire or resume one version (designers and admins)."""
+    check_csrf()
+    action = request.form.get("action", "")
+    if action not in VERSION_ACTIONS:
+        abort(400)
+    if not _can_change():
+        abort(403)
+    try:
+        view = versions.set_status(current_engine(), key, version, VERSION_ACTIONS[action], actor=current_actor())
+    except DefinitionNotFoundError:
+        abort(404)
+    except EngineError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("designer.process", key=key), 303)
+    messages = {"suspend": _("v%(version)s is suspended: it starts no new instances", version=view.version),
+                "retire": _("v%(version)s is retired", version=view.version),
+                "resume": _("v%(version)s starts new instances again", version=view.version)}
+    flash(messages[action], "success")
+    return redirect(url_for("designer.process", key=key), 303)
 
 
 @bp.post("/processes/<key>/migration")

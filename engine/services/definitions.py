@@ -171,7 +171,7 @@ def _view(row: ProcessDefinition, instance_count: int | None = None) -> Definiti
     return DefinitionView(
         id=row.id, key=row.key, version=row.version, name=row.name, sha256=row.sha256,
         deployed_by=row.deployed_by, deployed_at=row.deployed_at,
-        files=tuple(f.filename for f in row.files), instance_count=instance_count,
+        files=tuple(f.filename for f in row.files), instance_count=instance_count, status=row.status or "active",
     )
 
 

@@ -7,12 +7,14 @@ import spiffworkflow from './spiffworkflow.json';
 import careflowProperties from './careflow-properties.js';
 import lintConfig from './lint-config.js';
 import { api, el, pageData } from './api.js';
+import { setupSimulation, tokenSimulationModule } from './simulation.js';
 
 const data = pageData();
 const modeler = new Modeler({
   container: '#canvas',
   propertiesPanel: { parent: '#properties' },
-  additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, careflowProperties, lintModule],
+  additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, careflowProperties, lintModule,
+    tokenSimulationModule],
   moddleExtensions: { spiffworkflow },
   linting: { bpmnlint: lintConfig, active: true },
 });
