@@ -30,8 +30,8 @@ from engine.runtime import instance as runtime
 from engine.runtime import lifecycle
 from engine.runtime import step as steps
 from engine.runtime.projection import OPEN_STATES
-from engine.services.authz import require_any_role
 from engine.services import versions
+from engine.services.authz import require_any_role
 from engine.services.definitions import latest_version
 from engine.services.taskviews import task_view
 from engine.views import Actor, BulkStart, HistoryEntry, InstanceView, TimerView

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import authz
+from engine.bpmn.loader import ParsedBundle
 from engine.context import EngineContext
 from engine.db.models import InstanceStatus, ProcessDefinition, ProcessInstance
 from engine.db.session import unit_of_work
-from engine.bpmn.loader import ParsedBundle
 from engine.errors import EngineError, InvalidInputError
 from engine.runtime import instance as runtime
 from engine.runtime import migration as moving

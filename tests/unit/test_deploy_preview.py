@@ -9,7 +9,8 @@ from engine.context import EngineContext
 from engine.errors import InvalidDefinitionError, PermissionDeniedError
 from engine.services import deploy_preview, designer, instances
 from engine.views import SYSTEM, Actor
-from tests.support.bpmn import definitions as bpmn, end, flow, start, user_task
+from tests.support.bpmn import definitions as bpmn
+from tests.support.bpmn import end, flow, start, user_task
 from tests.support.engine import CHECKER, DESIGNER, deploy
 
 V1 = bpmn("preview_demo", [start(), user_task("check"), end()], [flow("start", "check"), flow("check", "end")])

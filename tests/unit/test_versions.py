@@ -11,7 +11,8 @@ from engine.db.session import unit_of_work
 from engine.errors import ConflictError, DefinitionSuspendedError, PermissionDeniedError
 from engine.services import definitions, instances, versions
 from engine.views import SYSTEM, Actor
-from tests.support.bpmn import definitions as bpmn, end, flow, start, user_task
+from tests.support.bpmn import definitions as bpmn
+from tests.support.bpmn import end, flow, start, user_task
 from tests.support.engine import DESIGNER, claim_and_complete, deploy, open_tasks
 
 XML = bpmn("lifecycle_demo", [start(), user_task("work"), end()], [flow("start", "work"), flow("work", "end")])
