@@ -228,6 +228,14 @@ def form_editor(form_id: str) -> Any:
         "saved": _("Form draft saved (revision {n}); it is deployed with the next process version"),
         "cannotOpen": _("Cannot open the form:"), "discarded": _("Draft discarded"),
         "confirmDiscard": _("Discard this form draft? The form goes back to its deployed version."),
+        # the palette (frontend/src/form-palette.js): only what the engine supports, in the page's language
+        "fieldTextfield": _("Text field"), "fieldTextarea": _("Text area"), "fieldNumber": _("Number"),
+        "fieldCheckbox": _("Checkbox"), "fieldDatetime": _("Date and time"), "fieldSelect": _("Drop-down list"),
+        "fieldRadio": _("Radio buttons"), "fieldChecklist": _("Check list"), "fieldTaglist": _("Tag list"),
+        "fieldGroup": _("Group"), "fieldText": _("Text"), "fieldSpacer": _("Spacer"), "fieldSeparator": _("Separator"),
+        "paletteTitle": _("Components"), "groupInput": _("Input"), "groupSelection": _("Selection"),
+        "groupPresentation": _("Presentation"), "groupContainers": _("Containers"), "groupAction": _("Action"),
+        "paletteEmpty": _("No components found."), "paletteSearch": _("Search components"),
     }}
     return render_template("designer/form_editor.html", actor=actor, can_change=_can_change(), form_id=form_id,
                            data=page_data(data), has_draft=revision is not None)

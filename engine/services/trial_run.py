@@ -165,10 +165,20 @@ def run_trial(ctx: EngineContext, *, xml: str, actor: Actor, variables: dict[str
                 status = "completed"
             elif status != "error" and row.status != "running":
                 status = row.status
-        return TrialRun(process_key, status, dict(path.visited), path.current, path.failed, tuple(done),
+        return TrialRun(process_key, status, _in_order(workflow, path.visited), path.current, path.failed, tuple(done),
                         variables_at_end, error, element, tuple(dict.fromkeys(called)))
     finally:
         trial.db.dispose()
+
+
+def _in_order(workflow: Any, visited: dict[str, int]) -> dict[str, int]:
+    """The visited elements in the order the run first reached them."""
+    first: dict[str, float] = {}
+    for task in workflow.get_tasks():
+        element = getattr(task.task_spec, "bpmn_id", None)
+        if element in visited:
+            first[element] = min(first.get(element, task.last_state_change), task.last_state_change)
+    return {element: visited[element] for element in sorted(visited, key=lambda e: first.get(e, 0.0))}
 
 
 def _variables(workflow: Any) -> dict[str, Any]:

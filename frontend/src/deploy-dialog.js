@@ -37,7 +37,7 @@ function migrationTable(preview, t) {
     el('td', {}, m.compatible ? `✓ ${t('canMigrate')}` : `✗ ${t('cannotMigrate')}`),
     el('td', {}, m.compatible ? '' : reasonOf(m, t))));
   const table = el('table', { class: 'deploy-migration' },
-    el('tr', {}, el('th', {}, t('businessKey')), el('th', {}, t('fromVersion')), el('th', {}, t('trialStatus')),
+    el('tr', {}, el('th', {}, t('instance')), el('th', {}, t('fromVersion')), el('th', {}, t('trialStatus')),
       el('th', {}, t('why'))), ...rows);
   const more = preview.migration.length > SHOWN_INSTANCES
     ? el('p', { class: 'muted' }, t('moreInstances', { n: preview.migration.length - SHOWN_INSTANCES })) : null;

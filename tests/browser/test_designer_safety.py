@@ -115,3 +115,15 @@ def test_the_handler_catalogue_and_the_handler_select(page, login, live_server, 
       m.get('selection').select(m.get('elementRegistry').get('handle_request'));
     }""")
     expect(page.locator("#bio-properties-panel-careflow-nameEn")).to_have_count(1)
+
+
+def test_form_editor_palette_offers_only_what_the_engine_supports_in_chinese(page, login, live_server, deployed):
+    login("dora")
+    page.goto(f"{live_server}/designer/forms/service_request_handle")
+    expect(page.locator("body[data-form-editor-ready='1']")).to_have_count(1)
+    types = page.eval_on_selector_all(".fjs-palette-field", "(nodes) => nodes.map((n) => n.dataset.fieldType)")
+    assert set(types) == {"textfield", "textarea", "number", "checkbox", "datetime", "select", "radio", "checklist",
+                          "taglist", "group", "text", "spacer", "separator"}
+    expect(page.locator('.fjs-palette-field[data-field-type="textfield"]')).to_contain_text("单行文本")
+    expect(page.locator(".fjs-palette-header")).to_have_text("组件")
+    expect(page.locator(".fjs-palette-group-title").first).to_have_text("输入")
