@@ -51,7 +51,8 @@ class TrialTask:
 class TrialRun:
     process_key: str
     status: str  # completed | waiting | error | step_limit
-    visited: dict[str, int]
+    visited: dict[str, int]  # element id → times completed
+    path: tuple[str, ...]  # the visited elements in the order the run first reached them
     current: tuple[str, ...]
     failed: tuple[str, ...]
     tasks: tuple[TrialTask, ...]  # the user tasks completed, in order, with the data they were given
@@ -165,20 +166,20 @@ def run_trial(ctx: EngineContext, *, xml: str, actor: Actor, variables: dict[str
                 status = "completed"
             elif status != "error" and row.status != "running":
                 status = row.status
-        return TrialRun(process_key, status, _in_order(workflow, path.visited), path.current, path.failed, tuple(done),
+        return TrialRun(process_key, status, dict(path.visited), _in_order(workflow, path.visited), path.current, path.failed, tuple(done),
                         variables_at_end, error, element, tuple(dict.fromkeys(called)))
     finally:
         trial.db.dispose()
 
 
-def _in_order(workflow: Any, visited: dict[str, int]) -> dict[str, int]:
+def _in_order(workflow: Any, visited: dict[str, int]) -> tuple[str, ...]:
     """The visited elements in the order the run first reached them."""
     first: dict[str, float] = {}
     for task in workflow.get_tasks():
         element = getattr(task.task_spec, "bpmn_id", None)
         if element in visited:
             first[element] = min(first.get(element, task.last_state_change), task.last_state_change)
-    return {element: visited[element] for element in sorted(visited, key=lambda e: first.get(e, 0.0))}
+    return tuple(sorted(visited, key=lambda e: first.get(e, 0.0)))
 
 
 def _variables(workflow: Any) -> dict[str, Any]:

@@ -106,7 +106,7 @@ export function setupTrialRun({ modeler, panel, button, currentXml, t, lang }) {
     if (run.simulated_handlers.length) {
       parts.push(el('p', { class: 'muted' }, t('trialSimulated', { names: run.simulated_handlers.join(', ') })));
     }
-    const steps = Object.entries(run.visited).map(([id, n]) => el('tr', { 'data-element': id },
+    const steps = run.path.map((id) => [id, run.visited[id]]).map(([id, n]) => el('tr', { 'data-element': id },
       el('td', {}, elementName(modeler, id, lang)), el('td', {}, String(n))));
     parts.push(el('div', { class: 'trial-columns' },
       el('div', {}, el('h4', {}, t('trialPath')), el('table', { id: 'trial-path' },

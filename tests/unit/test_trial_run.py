@@ -39,6 +39,7 @@ def test_runs_the_path_the_data_chooses_and_leaves_the_live_database_empty(ctx: 
     assert result.status == "completed"
     assert result.visited["review"] == 1 and "small" not in result.visited
     assert [t.element_id for t in result.tasks] == ["review"]
+    assert result.path == ("start", "score", "big", "review", "end")
     assert result.variables["score"] == 160 and result.variables["decision"] == "ok"
     assert _count(ctx, ProcessDefinition) == 0 and _count(ctx, ProcessInstance) == 0 and _count(ctx, HumanTask) == 0
 
