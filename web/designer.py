@@ -32,9 +32,10 @@ NEW_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
   xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
   xmlns:di="http://www.omg.org/spec/DD/20100524/DI" xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
+  xmlns:careflow="http://careflow.example/schema/bpmn-i18n"
   id="Definitions_{key}" targetNamespace="http://careflow.example/bpmn">
   <bpmn:process id="{key}" name="{key}" isExecutable="true">
-    <bpmn:startEvent id="start" name="开始 Start"/>
+    <bpmn:startEvent id="start" name="开始" careflow:nameEn="Start"/>
   </bpmn:process>
   <bpmndi:BPMNDiagram id="Diagram_{key}">
     <bpmndi:BPMNPlane id="Plane_{key}" bpmnElement="{key}">

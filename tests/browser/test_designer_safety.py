@@ -127,3 +127,56 @@ def test_form_editor_palette_offers_only_what_the_engine_supports_in_chinese(pag
     expect(page.locator('.fjs-palette-field[data-field-type="textfield"]')).to_contain_text("单行文本")
     expect(page.locator(".fjs-palette-header")).to_have_text("组件")
     expect(page.locator(".fjs-palette-group-title").first).to_have_text("输入")
+
+
+def _leaving_asks(page: Page) -> bool:
+    """Whether the page's beforeunload handler holds the browser back (what makes it ask before leaving)."""
+    return bool(page.evaluate("""() => {
+      const event = new Event('beforeunload', { cancelable: true });
+      window.dispatchEvent(event);
+      return event.defaultPrevented;
+    }"""))
+
+
+def test_leaving_the_modeler_with_unsaved_edits_asks_first(page, login, live_server, deployed):
+    login("dora")
+    _open_modeler(page, live_server)
+    page.locator('.djs-element[data-element-id="handle_request"]').first.click()  # a user gesture on the page
+    page.evaluate("""() => {
+      const m = window.careflowModeler;
+      m.get('modeling').updateLabel(m.get('elementRegistry').get('close_request'), '结案');
+    }""")
+    assert _leaving_asks(page)
+    page.evaluate("() => window.careflowModeler.get('commandStack').undo()")
+    assert _leaving_asks(page)  # undone or not, the diagram was touched since it was saved
+
+
+def test_leaving_after_saving_the_draft_does_not_ask(page, login, live_server, deployed):
+    login("dora")
+    _open_modeler(page, live_server)
+    page.locator('.djs-element[data-element-id="handle_request"]').first.click()
+    page.evaluate("""() => {
+      const m = window.careflowModeler;
+      m.get('modeling').updateLabel(m.get('elementRegistry').get('close_request'), '结案');
+    }""")
+    assert _leaving_asks(page)
+    page.click("#save-draft")
+    expect(page.locator("#status")).to_contain_text("1")
+    assert not _leaving_asks(page)
+
+
+def test_leaving_the_form_editor_with_unsaved_edits_asks_first(page, login, live_server, deployed):
+    login("dora")
+    page.goto(f"{live_server}/designer/forms/service_request_handle")
+    expect(page.locator("body[data-form-editor-ready='1']")).to_have_count(1)
+    assert not _leaving_asks(page)
+    page.evaluate("""() => {
+      const editor = window.careflowFormEditor;
+      const { schema } = editor._getState();
+      editor.get('modeling').addFormField({ type: 'textfield', key: 'extra', label: '备注' }, schema,
+                                          schema.components.length);
+    }""")
+    assert _leaving_asks(page)
+    page.click("#save-form")
+    expect(page.locator("#status")).to_contain_text("1")
+    assert not _leaving_asks(page)
