@@ -166,8 +166,8 @@ def run_trial(ctx: EngineContext, *, xml: str, actor: Actor, variables: dict[str
                 status = "completed"
             elif status != "error" and row.status != "running":
                 status = row.status
-        return TrialRun(process_key, status, dict(path.visited), _in_order(workflow, path.visited), path.current, path.failed, tuple(done),
-                        variables_at_end, error, element, tuple(dict.fromkeys(called)))
+        return TrialRun(process_key, status, dict(path.visited), _in_order(workflow, path.visited), path.current,
+                        path.failed, tuple(done), variables_at_end, error, element, tuple(dict.fromkeys(called)))
     finally:
         trial.db.dispose()
 

@@ -27,11 +27,11 @@ from werkzeug.routing import Rule
 
 from engine.bpmn.xmldiff import BpmnDiff
 from engine.services.approvals import ApprovalView
+from engine.services.catalogue import HandlerEntry
 from engine.services.complaints import ComplaintView
 from engine.services.customer360 import MAX_LIMIT as CUSTOMER_LIMIT
 from engine.services.customer360 import Customer360, CustomerPage
 from engine.services.customers import TIERS
-from engine.services.catalogue import HandlerEntry
 from engine.services.deploy_preview import DeployPreview
 from engine.services.designer import ActivityStat, DraftView, FormEntry, InstancePath
 from engine.services.grants import GrantView
@@ -40,11 +40,11 @@ from engine.services.notifications import MAX_LIMIT as NOTIFICATION_LIMIT
 from engine.services.notifications import NotificationPage
 from engine.services.outbox import STATUSES as OUTBOX_STATUSES
 from engine.services.search import MAX_LIMIT as SEARCH_LIMIT
-from engine.services.trial_run import TrialRun
 from engine.services.search import MAX_QUERY as SEARCH_QUERY
 from engine.services.search import SearchResults
 from engine.services.task_queries import SORTS, VIEWS
 from engine.services.tasks import MAX_LIMIT
+from engine.services.trial_run import TrialRun
 from engine.views import AttachmentView, CommentView, DefinitionView, InstanceView, OutboxView, TaskView
 from engine.views import MessageResult as MessageResultView
 from engine.views import TaskPage as TaskPageView
