@@ -2,7 +2,7 @@
 (also hidden from the start lists; only once none of its instances is live) and resumed.
 
 Designers and administrators change it (the ``deploy`` grant on the process); each change is audited on the
-process's stream ``definition:<key>``. Starting an instance asks :func:`require_startable`.
+process's stream ``definition:<key>``. Starting an instance asks ``definitions.startable_version``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from engine import audit, authz
 from engine.context import EngineContext
-from engine.db.models import ProcessDefinition, ProcessInstance
+from engine.db.models import ProcessInstance
 from engine.db.session import unit_of_work
-from engine.errors import ConflictError, DefinitionNotFoundError, DefinitionSuspendedError, InvalidInputError
+from engine.errors import ConflictError, InvalidInputError
 from engine.services.authz import require_role
 from engine.services.definitions import _view, find_definition
 from engine.views import Actor, DefinitionView
@@ -23,20 +23,6 @@ ACTIVE, SUSPENDED, RETIRED = "active", "suspended", "retired"
 STATUSES = (ACTIVE, SUSPENDED, RETIRED)
 LIVE = ("running", "error")
 _ACTIONS = {SUSPENDED: "definition.suspended", RETIRED: "definition.retired", ACTIVE: "definition.resumed"}
-
-
-def require_startable(session: Session, definition_id: int) -> None:
-    """Raise DefinitionSuspendedError unless the version may start new instances."""
-    row = session.execute(select(ProcessDefinition.key, ProcessDefinition.version, ProcessDefinition.status)
-                          .where(ProcessDefinition.id == definition_id)).first()
-    if row is None:
-        raise DefinitionNotFoundError(f"no definition {definition_id}")
-    key, version, status = row
-    if status and status != ACTIVE:
-        word = "suspended" if status == SUSPENDED else "retired"
-        raise DefinitionSuspendedError(
-            f"{key} v{version} is {word}: it starts no new instances (a designer can resume it)",
-            key=str(key), version=int(version), status=str(status))
 
 
 def live_instances(session: Session, definition_id: int) -> int:
