@@ -12,13 +12,14 @@ import { setupSimulation, tokenSimulationModule } from './simulation.js';
 import { previewAndConfirm } from './deploy-dialog.js';
 import { setupTrialRun } from './trial-run.js';
 import { nameEnModule } from './handler-field.js';
+import { zhTranslateModule } from './bpmn-zh.js';
 
 const data = pageData();
 const modeler = new Modeler({
   container: '#canvas',
   propertiesPanel: { parent: '#properties' },
   additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, careflowProperties, lintModule,
-    tokenSimulationModule, nameEnModule],
+    tokenSimulationModule, nameEnModule, ...((data.lang || 'zh') === 'zh' ? [zhTranslateModule] : [])],
   moddleExtensions: { spiffworkflow, careflow: careflowI18n },
   careflow: { handlers: data.handlers || [], messages: data.messages || {}, lang: data.lang || 'zh' },
   linting: { bpmnlint: lintConfig, active: true },
