@@ -27,6 +27,7 @@ from engine.outbox.ports import Channel
 from engine.outbox.templates import MessageTemplate, load_templates
 from engine.privacy import FieldCipher
 from engine.rules.calendar import BusinessCalendar
+from engine.runtime.handler_catalogue import HandlerInfo
 from engine.runtime.handlers import HandlerPolicy
 from engine.runtime.projection import Shaping, TaskShaper
 
@@ -77,6 +78,8 @@ class EngineContext:
     handlers: dict[str, ServiceHandler] = field(default_factory=dict)
     # handler name -> the process keys it serves (engine.runtime.handlers); None: a generic handler, any process
     handler_scopes: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+    # handler name -> what it does and its parameters, for the designer's catalogue (engine.runtime.handler_catalogue)
+    handler_info: dict[str, HandlerInfo] = field(default_factory=dict)
     form_validator: FormValidator | None = None
     # Outbound channels by name ("sms", "email", "wechat", "inapp"); integrations add theirs in register(ctx).
     channels: dict[str, Channel] = field(default_factory=dict)
@@ -91,11 +94,15 @@ class EngineContext:
         """What the projection needs to build new task rows (due times on the calendar, the shapers)."""
         return Shaping(self.calendar, self.settings.zone, self.settings.sla_warn_share, tuple(self.task_shapers))
 
-    def register_handler(self, name: str, handler: ServiceHandler, *, processes: tuple[str, ...] | None = None) -> None:
+    def register_handler(self, name: str, handler: ServiceHandler, *, processes: tuple[str, ...] | None = None,
+                         info: HandlerInfo | None = None) -> None:
         """Add a service handler. ``processes``: the process keys allowed to call it (a privileged handler that
-        writes bank records); None for a generic one that any process may call."""
+        writes bank records); None for a generic one that any process may call. ``info``: its description and
+        parameters for the designer's catalogue (the built-in handlers' are in engine.runtime.handler_catalogue)."""
         self.handlers[name] = handler
         self.handler_scopes[name] = processes
+        if info is not None:
+            self.handler_info[name] = info
 
     @property
     def handler_policy(self) -> HandlerPolicy:

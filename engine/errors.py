@@ -138,6 +138,16 @@ class InvalidTransitionError(ConflictError):
         self.details = {"subject": subject, "state": state, "action": action}
 
 
+class DefinitionSuspendedError(ConflictError):
+    """The process version is suspended or retired: it starts no new instances (the running ones go on)."""
+
+    code = "definition_suspended"
+
+    def __init__(self, message: str, *, key: str, version: int, status: str) -> None:
+        super().__init__(message)
+        self.details = {"process_key": key, "version": version, "status": status}
+
+
 class ConcurrentModificationError(ConflictError):
     """Someone else changed the same instance first; reload and try again."""
 

@@ -39,6 +39,7 @@ class DefinitionView:
     deployed_at: datetime
     files: tuple[str, ...] = ()
     instance_count: int | None = None
+    status: str = "active"  # active | suspended | retired (engine.services.versions)
 
 
 @dataclass(frozen=True)

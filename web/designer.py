@@ -25,11 +25,12 @@ from engine.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from engine.services import definitions, designer, instances, migration, model_import
+from engine.services import catalogue, definitions, designer, instances, migration, model_import, versions
 from web import labels
 from web.api import to_json
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
+from web.i18n import current_language
 from web.labels import element_names, label, one_language
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
@@ -41,9 +42,10 @@ NEW_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
   xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
   xmlns:di="http://www.omg.org/spec/DD/20100524/DI" xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
+  xmlns:careflow="http://careflow.example/schema/bpmn-i18n"
   id="Definitions_{key}" targetNamespace="http://careflow.example/bpmn">
   <bpmn:process id="{key}" name="{key}" isExecutable="true">
-    <bpmn:startEvent id="start" name="开始 Start"/>
+    <bpmn:startEvent id="start" name="开始" careflow:nameEn="Start"/>
   </bpmn:process>
   <bpmndi:BPMNDiagram id="Diagram_{key}">
     <bpmndi:BPMNPlane id="Plane_{key}" bpmnElement="{key}">
@@ -110,7 +112,75 @@ def modeler_messages() -> dict[str, str]:
         "confirmDeploy": _("Deploy this diagram as a new version? New instances start on it at once."),
         "confirmDiscard": _("Discard this draft? Your saved changes since the deployed version are lost."),
         "discarded": _("Draft discarded"),
+        # token simulation (frontend/src/simulation.js): the library's English texts, in the page's language
+        "simStart": _("Token simulation"), "simStop": _("Leave token simulation"),
+        "simLog": _("Simulation log"), "simLogTitle": _("Simulation log"), "simNoEntries": _("No entries"),
+        "simReset": _("Reset the simulation"), "simPause": _("Play or pause"),
+        "simSetFlow": _("Take this sequence flow"), "simAddPause": _("Pause here"),
+        "simRemovePause": _("Do not pause here"), "simTrigger": _("Trigger the event"), "simClose": _("Close"),
+        "simSpeed": _("Animation speed {speed}"), "simUnsupported": _("Elements the simulation cannot play"),
+        "simNotSupported": _("Not supported"), "simProcessStarted": _("Process started"),
+        "simProcessFinished": _("Process finished"), "simProcessCanceled": _("Process cancelled"),
+        "simStarted": _("{name} started"), "simFinished": _("{name} finished"), "simCanceled": _("{name} cancelled"),
+        # the deploy summary (frontend/src/deploy-dialog.js)
+        "previewing": _("Preparing the deploy summary…"), "firstVersion": _("First version of this process"),
+        "liveVersion": _("Live version: v{n}"), "nextVersion": _("Becomes version v{n}"),
+        "identical": _("Identical to the live version: deploying changes nothing"),
+        "changes": _("Changes against the live version"), "added": _("Added"), "removed": _("Removed"),
+        "changed": _("Changed"), "noChanges": _("No element changed"),
+        "liveInstances": _("Live instances: {n} (on the live version: {m})"),
+        "migrationTitle": _("Migration dry run: {ok} of {n} could move to the new version"),
+        "canMigrate": _("can migrate"), "cannotMigrate": _("cannot migrate"), "instance": _("Instance"),
+        "businessKey": _("Business key"), "fromVersion": _("From"), "why": _("Why"),
+        "needsApproval": _("A second person must approve this version before it goes live (it has live instances)."),
+        "goesLive": _("New instances start on it at once."), "confirm": _("Deploy"),
+        "confirmApproval": _("Ask for approval"), "cancel": _("Cancel"), "deployTitle": _("Deploy a new version"),
+        "stale": _("The diagram or the live version changed since the summary: look at it again."),
+        "moreInstances": _("and {n} more"),
+        "reasonMissing": _("its waiting step {name} is not in the new version"),
+        "reasonKind": _("its waiting step {name} is another kind of step in the new version"),
+        "reasonTaken": _("a step it already took no longer exists"),
+        "reasonState": _("its state could not be moved"),
+        # the trial run (frontend/src/trial-run.js)
+        "trialTitle": _("Test run with sample data"), "trialVariables": _("Sample start variables (JSON)"),
+        "trialAnswers": _("Answers per user task (JSON: task id → form data; optional)"),
+        "trialRun": _("Run"), "trialRunning": _("Running in a throw-away database…"),
+        "trialBadJson": _("Not valid JSON: {error}"), "trialStatus": _("Result"),
+        "trial_completed": _("Reached the end"), "trial_waiting": _("Waits (timer, message or another event)"),
+        "trial_error": _("Stopped on an error"), "trial_step_limit": _("Stopped at the step limit (a loop?)"),
+        "trialPath": _("Path taken"), "trialTasks": _("User tasks completed"), "trialVariablesEnd": _("Variables at the end"),
+        "trialError": _("Error at {element}: {message}"), "trialSimulated": _("Not called (answered by a stub): {names}"),
+        "trialWaitsIn": _("Waits in"), "trialElement": _("Element"), "trialTimes": _("Times"),
+        "trialNoTasks": _("None"), "trialClose": _("Close"),
+        # the service handler field (frontend/src/handler-field.js) and the English name field
+        "handler": _("Service handler"), "handlerNone": _("(choose a handler)"),
+        "handlerRequired": _("Required parameters: {names}"), "handlerNotAllowed": _("not allowed for this process"),
+        "handlerUnknown": _("Not in the catalogue: {name}"), "nameEn": _("English name"),
+        "nameEnHelp": _("careflow:nameEn, shown on English pages (the name field holds the Chinese name)"),
     }
+
+
+@bp.get("/handlers")
+def handlers() -> Any:
+    """The catalogue of service handlers a designer may use, with their parameters and bindings."""
+    ctx, actor = current_engine(), current_actor()
+    type_labels = {"str": _("text"), "number": _("number"), "boolean": _("yes/no"), "object": _("object"),
+                   "list": _("list"), "any": _("any value")}
+    return render_template("designer/handlers.html", actor=actor, lang=current_language(), type_labels=type_labels,
+                           handlers=catalogue.list_handlers(ctx, actor=actor))
+
+
+@bp.post("/drafts/<any(process, form):kind>/<name>/discard")
+def discard_draft(kind: str, name: str) -> Any:
+    check_csrf()
+    if not _can_change():
+        abort(403)
+    try:
+        designer.delete_draft(current_engine(), kind=kind, name=name, actor=current_actor())
+    except NotFoundError:
+        abort(404)
+    flash(_("Draft discarded"), "success")
+    return redirect(url_for("designer.index"), 303)
 
 
 @bp.get("/modeler/<key>")
@@ -138,7 +208,8 @@ def modeler(key: str) -> Any:
             base = version or definitions.get_definition(ctx, key).version
             source = "version"
     data = {"key": key, "xml": xml, "base_version": base, "source": source,
-            "draft_revision": draft.revision if draft else None, "messages": modeler_messages()}
+            "draft_revision": draft.revision if draft else None, "messages": modeler_messages(),
+            "handlers": _plain(catalogue.list_handlers(ctx, actor=actor, process_key=key)), "lang": _lang()}
     return render_template("designer/modeler.html", actor=actor, can_change=_can_change(), key=key, source=source,
                            base_version=base, data=page_data(data))
 
@@ -168,6 +239,14 @@ def form_editor(form_id: str) -> Any:
         "saved": _("Form draft saved (revision {n}); it is deployed with the next process version"),
         "cannotOpen": _("Cannot open the form:"), "discarded": _("Draft discarded"),
         "confirmDiscard": _("Discard this form draft? The form goes back to its deployed version."),
+        # the palette (frontend/src/form-palette.js): only what the engine supports, in the page's language
+        "fieldTextfield": _("Text field"), "fieldTextarea": _("Text area"), "fieldNumber": _("Number"),
+        "fieldCheckbox": _("Checkbox"), "fieldDatetime": _("Date and time"), "fieldSelect": _("Drop-down list"),
+        "fieldRadio": _("Radio buttons"), "fieldChecklist": _("Check list"), "fieldTaglist": _("Tag list"),
+        "fieldGroup": _("Group"), "fieldText": _("Text"), "fieldSpacer": _("Spacer"), "fieldSeparator": _("Separator"),
+        "paletteTitle": _("Components"), "groupInput": _("Input"), "groupSelection": _("Selection"),
+        "groupPresentation": _("Presentation"), "groupContainers": _("Containers"), "groupAction": _("Action"),
+        "paletteEmpty": _("No components found."), "paletteSearch": _("Search components"),
     }}
     return render_template("designer/form_editor.html", actor=actor, can_change=_can_change(), form_id=form_id,
                            data=page_data(data), has_draft=revision is not None)
@@ -255,6 +334,32 @@ def start(key: str) -> Any:
     return redirect(url_for("designer.instance", instance_id=view.id))
 
 
+VERSION_ACTIONS = {"suspend": versions.SUSPENDED, "retire": versions.RETIRED, "resume": versions.ACTIVE}
+
+
+@bp.post("/processes/<key>/versions/<int:version>/status")
+def version_status(key: str, version: int) -> Any:
+    """Suspend, retire or resume one version (designers and admins)."""
+    check_csrf()
+    action = request.form.get("action", "")
+    if action not in VERSION_ACTIONS:
+        abort(400)
+    if not _can_change():
+        abort(403)
+    try:
+        view = versions.set_status(current_engine(), key, version, VERSION_ACTIONS[action], actor=current_actor())
+    except DefinitionNotFoundError:
+        abort(404)
+    except EngineError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("designer.process", key=key), 303)
+    messages = {"suspend": _("v%(version)s is suspended: it starts no new instances", version=view.version),
+                "retire": _("v%(version)s is retired", version=view.version),
+                "resume": _("v%(version)s starts new instances again", version=view.version)}
+    flash(messages[action], "success")
+    return redirect(url_for("designer.process", key=key), 303)
+
+
 @bp.post("/processes/<key>/migration")
 def migrate(key: str) -> Any:
     check_csrf()
@@ -317,3 +422,7 @@ def import_file() -> Any:
 
 def _plain(value: Any) -> Any:
     return to_json(value)
+
+
+def _lang() -> str:
+    return current_language()

@@ -62,6 +62,8 @@ class ProcessDefinition(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     deployed_by: Mapped[str] = mapped_column(String(128))
     deployed_at: Mapped[datetime]
+    # active | suspended (no new instances, the running ones go on) | retired (also hidden from start lists)
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     files: Mapped[list[DefinitionFile]] = relationship(back_populates="definition", order_by="DefinitionFile.filename")
 
 

@@ -28,14 +28,15 @@ def make_db_engine(settings: Settings) -> Engine:
             echo=settings.echo_sql,
             connect_args={"timeout": 30, "check_same_thread": False},
         )
-        _configure_sqlite(engine)
+        configure_sqlite(engine)
         return engine
     return create_engine(
         settings.database_url, echo=settings.echo_sql, pool_size=10, max_overflow=20, pool_pre_ping=True
     )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def configure_sqlite(engine: Engine) -> None:
+    """CareFlow's SQLite connection settings and transaction control (also for in-memory databases)."""
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over transaction control from pysqlite so we can say BEGIN IMMEDIATE.

@@ -20,6 +20,7 @@ from engine.errors import (
     ConcurrentModificationError,
     DefinitionNotFoundError,
     DefinitionProblem,
+    DefinitionSuspendedError,
     InvalidDefinitionError,
     NotFoundError,
 )
@@ -157,20 +158,39 @@ def _normalized(files: list[SourceFile]) -> list[SourceFile]:
     return [SourceFile(s.filename.replace("\\", "/").rsplit("/", 1)[-1], s.content) for s in files]
 
 
-_BY_KEY = select(ProcessDefinition.id, ProcessDefinition.version).where(ProcessDefinition.key == bindparam("key"))
+_BY_KEY = select(ProcessDefinition.id, ProcessDefinition.version, ProcessDefinition.status).where(
+    ProcessDefinition.key == bindparam("key"))
 _GIVEN_VERSION = _BY_KEY.where(ProcessDefinition.version == bindparam("version"))
 _LATEST_VERSION = _BY_KEY.order_by(ProcessDefinition.version.desc()).limit(1)
 
 
 def latest_version(session: Session, key: str, version: int | None = None) -> tuple[int, int]:
     """(definition id, version) of the latest or given version; cheap, no files loaded."""
+    row = _version_row(session, key, version)
+    return int(row[0]), int(row[1])
+
+
+def startable_version(session: Session, key: str, version: int | None = None) -> tuple[int, int]:
+    """As :func:`latest_version`, for starting an instance: DefinitionSuspendedError when that version is suspended
+    or retired (engine.services.versions), in the same single query."""
+    row = _version_row(session, key, version)
+    status = row[2] or "active"
+    if status != "active":
+        word = "suspended" if status == "suspended" else "retired"
+        raise DefinitionSuspendedError(
+            f"{key} v{row[1]} is {word}: it starts no new instances (a designer can resume it)",
+            key=key, version=int(row[1]), status=str(status))
+    return int(row[0]), int(row[1])
+
+
+def _version_row(session: Session, key: str, version: int | None) -> Any:
     connection = session.connection()  # plain columns: no ORM loading step needed
     row = (connection.execute(_GIVEN_VERSION, {"key": key, "version": version}) if version
            else connection.execute(_LATEST_VERSION, {"key": key})).first()
     if row is None:
         suffix = f" version {version}" if version is not None else ""
         raise DefinitionNotFoundError(f"no deployed process {key!r}{suffix}")
-    return int(row[0]), int(row[1])
+    return row
 
 
 def _latest(session: Session, key: str) -> ProcessDefinition | None:
@@ -183,7 +203,7 @@ def _view(row: ProcessDefinition, instance_count: int | None = None) -> Definiti
     return DefinitionView(
         id=row.id, key=row.key, version=row.version, name=row.name, sha256=row.sha256,
         deployed_by=row.deployed_by, deployed_at=row.deployed_at,
-        files=tuple(f.filename for f in row.files), instance_count=instance_count,
+        files=tuple(f.filename for f in row.files), instance_count=instance_count, status=row.status or "active",
     )
 
 

@@ -31,7 +31,7 @@ from engine.runtime import lifecycle
 from engine.runtime import step as steps
 from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role
-from engine.services.definitions import latest_version
+from engine.services.definitions import startable_version
 from engine.services.taskviews import task_view
 from engine.views import Actor, BulkStart, HistoryEntry, InstanceView, TimerView
 
@@ -76,7 +76,7 @@ def start_instance(
     seed = _check_variables(ctx, variables)
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions, write=False) as session:
-        definition_id, definition_version = latest_version(session, process_key, version)
+        definition_id, definition_version = startable_version(session, process_key, version)
         if business_key is not None and session.scalar(
             select(ProcessInstance.id).where(
                 ProcessInstance.process_key == process_key, ProcessInstance.business_key == business_key
@@ -118,7 +118,7 @@ def _starting(ctx: EngineContext, bundle: ParsedBundle, definition_id: int, defi
 
 def start_in(ctx: EngineContext, session: Session, process_key: str, actor: Actor, request: StartRequest) -> None:
     """Start the latest version inside the caller's write transaction (a complaint with its case)."""
-    definition_id, definition_version = latest_version(session, process_key, None)
+    definition_id, definition_version = startable_version(session, process_key, None)
     bundle = runtime.load_bundle(ctx, session, definition_id)
     _starting(ctx, bundle, definition_id, definition_version, process_key, actor, ctx.clock.now(),
               request).store(session)
@@ -157,7 +157,7 @@ def _start_batch(ctx: EngineContext, process_key: str, requests: Sequence[StartR
                  on_started: Callable[[Session, StartRequest], None] | None) -> BulkStart:
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions, write=False) as session:
-        definition_id, definition_version = latest_version(session, process_key, None)
+        definition_id, definition_version = startable_version(session, process_key, None)
         taken = set(session.scalars(select(ProcessInstance.business_key).where(
             ProcessInstance.process_key == process_key,
             ProcessInstance.business_key.in_([r.business_key for r in requests]))))

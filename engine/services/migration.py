@@ -18,10 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import authz
+from engine.bpmn.loader import ParsedBundle
 from engine.context import EngineContext
 from engine.db.models import InstanceStatus, ProcessDefinition, ProcessInstance
 from engine.db.session import unit_of_work
-from engine.errors import InvalidInputError
+from engine.errors import EngineError, InvalidInputError
 from engine.runtime import instance as runtime
 from engine.runtime import migration as moving
 from engine.runtime import step as steps
@@ -107,6 +108,26 @@ def plan_migration(
             results.append(InstanceMigration(str(row.id), row.business_key, version, target_version, row.status,
                                              found.compatible, found.tasks, found.problems))
         return MigrationReport(process_key, target_version, tuple(results))
+
+
+def plan_onto_bundle(ctx: EngineContext, session: Session, process_key: str, target: ParsedBundle,
+                     target_version: int) -> tuple[InstanceMigration, ...]:
+    """Dry run onto a version not deployed yet (the deploy confirmation): every live instance of the process, each
+    checked against ``target``. The caller has checked the actor's rights; changes nothing."""
+    results = []
+    for instance_id, version in _candidates(session, process_key, -1, None, None):
+        row = session.get(ProcessInstance, instance_id)
+        assert row is not None
+        try:
+            workflow = runtime.restore(ctx, session, row, ctx.clock)
+        except EngineError as exc:
+            results.append(InstanceMigration(str(row.id), row.business_key, version, target_version, row.status,
+                                             False, (), (exc.message,)))
+            continue
+        found = moving.check(workflow, target)
+        results.append(InstanceMigration(str(row.id), row.business_key, version, target_version, row.status,
+                                         found.compatible, found.tasks, found.problems))
+    return tuple(results)
 
 
 def migrate_instances(

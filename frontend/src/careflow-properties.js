@@ -12,6 +12,7 @@ import {
 import { useService } from 'bpmn-js-properties-panel';
 import { getBusinessObject, is } from 'bpmn-js/lib/util/ModelUtil';
 import { propertyOf } from './lint-rules.js';
+import { handlerEntry } from './handler-field.js';
 
 const MULTI = 'properties-panel.multi-command-executor';
 
@@ -187,8 +188,7 @@ function entriesFor(element) {
     field('requiredSkills', '所需技能 Required skills', '分派为按技能时 For assignment by skills');
   }
   if (is(element, 'bpmn:ServiceTask')) {
-    entries.push({ id: 'careflow-handler', attr: 'id', label: '处理器 Service handler', component: OperatorField,
-      isEdited: isTextFieldEntryEdited });
+    entries.push(handlerEntry(operatorOf, setOperator));
     entries.push({ id: 'careflow-resultVariable', attr: 'resultVariable', label: '结果变量 Result variable',
       component: OperatorField, isEdited: isTextFieldEntryEdited });
   }

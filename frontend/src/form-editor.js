@@ -2,13 +2,15 @@
 // with the next process version that names them (the server validates them: engine/forms.py).
 import { FormEditor } from '@bpmn-io/form-js';
 import { api, pageData } from './api.js';
+import { paletteModule, translatePalette } from './form-palette.js';
 
 const data = pageData();
-const editor = new FormEditor({ container: '#form-editor' });
+const MESSAGES = data.messages || {};
+const editor = new FormEditor({ container: '#form-editor', additionalModules: [paletteModule(t, data.schema)] });
 window.careflowFormEditor = editor;
+translatePalette(document.getElementById('form-editor'), t);
 let revision = data.revision ?? null;
 const status = document.getElementById('status');
-const MESSAGES = data.messages || {};
 // Unsaved edits: any change in the editor, until the draft is saved; leaving asks first.
 let dirty = false;
 

@@ -4,16 +4,24 @@ import Modeler from 'bpmn-js/lib/Modeler';
 import { BpmnPropertiesPanelModule, BpmnPropertiesProviderModule } from 'bpmn-js-properties-panel';
 import lintModule from 'bpmn-js-bpmnlint';
 import spiffworkflow from './spiffworkflow.json';
+import careflowI18n from './careflow-i18n.json';
 import careflowProperties from './careflow-properties.js';
 import { lintConfig, installServerLint } from './server-lint.js';
 import { api, el, pageData } from './api.js';
+import { setupSimulation, tokenSimulationModule } from './simulation.js';
+import { previewAndConfirm } from './deploy-dialog.js';
+import { setupTrialRun } from './trial-run.js';
+import { nameEnModule } from './handler-field.js';
+import { zhTranslateModule } from './bpmn-zh.js';
 
 const data = pageData();
 const modeler = new Modeler({
   container: '#canvas',
   propertiesPanel: { parent: '#properties' },
-  additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, careflowProperties, lintModule],
-  moddleExtensions: { spiffworkflow },
+  additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, careflowProperties, lintModule,
+    tokenSimulationModule, nameEnModule, ...((data.lang || 'zh') === 'zh' ? [zhTranslateModule] : [])],
+  moddleExtensions: { spiffworkflow, careflow: careflowI18n },
+  careflow: { handlers: data.handlers || [], messages: data.messages || {}, lang: data.lang || 'zh' },
   linting: { bpmnlint: lintConfig, active: true },
 });
 window.careflowModeler = modeler;
@@ -98,10 +106,33 @@ function processKey() {
 }
 
 async function send(validateOnly) {
-  if (!validateOnly && !window.confirm(t('confirmDeploy'))) return;
+  const xml = await currentXml();
+  let confirmation = null;
+  if (!validateOnly) {  // the summary first: diff, live instances, migration dry run, second person (deploy-dialog.js)
+    say(t('previewing'));
+    const decision = await previewAndConfirm(document.getElementById('deploy-dialog'), xml, t);
+    if (decision && decision.problems) {
+      showProblems(decision.problems);
+      say(t('problems', { n: decision.problems.length }), 'error');
+      return;
+    }
+    if (decision && decision.error) {
+      say(decision.error, 'error');
+      return;
+    }
+    if (!decision) {
+      say('');
+      return;
+    }
+    confirmation = decision.confirmation;
+  }
   say(validateOnly ? t('validating') : t('deploying'));
   const query = validateOnly ? '?validate_only=1' : '';
-  const response = await api('POST', `/designer/deploy${query}`, { xml: await currentXml() });
+  const response = await api('POST', `/designer/deploy${query}`, confirmation ? { xml, confirmation } : { xml });
+  if (response.status === 409 && response.data && response.data.error && response.data.error.code === 'confirmation_stale') {
+    say(t('stale'), 'error');
+    return;
+  }
   if (response.status === 422) {
     const problems = response.data.error.details.problems || [];
     showProblems(problems);
@@ -173,6 +204,12 @@ modeler.importXML(data.xml).then(({ warnings }) => {
   modeler.on('commandStack.changed', () => { dirty = true; });
   serverLint = installServerLint(modeler, { api, lineLabel: (n) => t('line', { n }), onProblems: showProblems });
   serverLint.check();
+  setupSimulation(modeler, document.getElementById('token-simulation'), t);
+  const trialButton = document.getElementById('trial-run');
+  if (trialButton && !trialButton.hidden) {
+    setupTrialRun({ modeler, panel: document.getElementById('trial-panel'), button: trialButton, currentXml, t,
+      lang: data.lang || 'zh' });
+  }
   if (warnings.length) {
     say(`${t('importWarnings')} ${warnings.map((w) => w.message).join('; ')}`, 'error');
   }

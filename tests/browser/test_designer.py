@@ -129,8 +129,8 @@ def test_designer_adds_a_task_fixes_a_problem_deploys_and_sees_the_heatmap(page,
     page.click("#validate")
     expect(page.locator("#status")).to_have_text("校验通过")
     expect(page.locator(".djs-element.cf-problem")).to_have_count(0)
-    page.once("dialog", lambda dialog: dialog.accept())  # a deploy asks first
-    page.click("#deploy")
+    page.click("#deploy")  # a deploy shows its summary and asks first
+    page.click("#deploy-confirm")
     expect(page.locator("#status")).to_have_text("已部署版本 2")
 
     # Start an instance of version 2 from the versions page; it waits in the first task.
@@ -208,8 +208,8 @@ def test_designer_changes_complaint_handling_and_new_complaints_run_on_version_2
     page.fill("#bio-properties-panel-careflow-formKey", "complaint_ack_manual")
     page.click("#validate")
     expect(page.locator("#status")).to_have_text("校验通过")
-    page.once("dialog", lambda dialog: dialog.accept())  # a deploy asks first
-    page.click("#deploy")
+    page.click("#deploy")  # a deploy shows its summary and asks first
+    page.click("#deploy-confirm")
     expect(page.locator("#status")).to_have_text("已部署版本 2")
 
     # Complaints filed now run on version 2 and wait at the new task after their acknowledgement.

@@ -85,6 +85,12 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "DELETE /designer/drafts/{kind}/{name}":     (403,  403,  403,  200,  403,  403,  200,  401,  401,  401,  401,  401),
     "POST /designer/deploy":                     (403,  403,  403,  201,  403,  403,  201,  401,  401,  401,  401,  401),
     "POST /designer/import":                     (403,  403,  403,  201,  403,  403,  201,  401,  401,  401,  401,  401),
+    "POST /designer/deploy/preview":             (403,  403,  403,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /designer/trial-run":                  (403,  403,  403,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "GET /designer/handlers":                    (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
+    "POST /definitions/{key}/versions/{version}/suspend": (403, 403, 403, 200, 403, 403, 200, 401, 401, 401, 401, 401),
+    "POST /definitions/{key}/versions/{version}/retire": (403, 403, 403, 200, 403, 403, 200, 401, 401, 401, 401, 401),
+    "POST /definitions/{key}/versions/{version}/resume": (403, 403, 403, 200, 403, 403, 200, 401, 401, 401, 401, 401),
     "GET /designer/forms":                       (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
     "GET /designer/forms/{form_id}":             (403,  403,  200,  200,  403,  403,  200,  401,  401,  401,  401,  401),
     "GET /definitions/{key}/versions":           (200,  200,  200,  200,  200,  200,  200,  401,  401,  401,  401,  401),
@@ -163,6 +169,12 @@ class World:
         name = f"d_{uuid.uuid4().hex[:8]}"
         designer.save_draft(self.ctx, kind="process", name=name, content="<x/>", actor=SYSTEM)
         return name
+
+    def fresh_process(self) -> str:
+        """A process of its own, so that suspending or retiring it changes nothing for the other cells."""
+        key = f"v_{uuid.uuid4().hex[:8]}"
+        deploy(self.ctx, (f"{key}.bpmn", b.simple_task_process(key)))
+        return key
 
     def grant(self) -> int:
         """A fresh grant, to be revoked."""
@@ -245,6 +257,17 @@ REQUESTS: dict[str, Callable[[World, str], Call]] = {
                                                {"xml": b.simple_task_process(f"m_{c}").decode()}),
     "POST /designer/import": lambda w, c: Call("POST", "/designer/import", {
         "filename": f"i_{c}.bpmn", "content": b.simple_task_process(f"i_{c}").decode()}),
+    "POST /designer/deploy/preview": lambda w, c: Call("POST", "/designer/deploy/preview",
+                                                       {"xml": b.simple_task_process(f"m_{c}").decode()}),
+    "POST /designer/trial-run": lambda w, c: Call("POST", "/designer/trial-run",
+                                                  {"xml": b.simple_task_process(f"t_{c}").decode()}),
+    "GET /designer/handlers": lambda w, c: Call("GET", "/designer/handlers"),
+    "POST /definitions/{key}/versions/{version}/suspend": lambda w, c: Call(
+        "POST", f"/definitions/{w.fresh_process()}/versions/1/suspend"),
+    "POST /definitions/{key}/versions/{version}/retire": lambda w, c: Call(
+        "POST", f"/definitions/{w.fresh_process()}/versions/1/retire"),
+    "POST /definitions/{key}/versions/{version}/resume": lambda w, c: Call(
+        "POST", f"/definitions/{w.fresh_process()}/versions/1/resume"),
     "GET /designer/forms": lambda w, c: Call("GET", "/designer/forms"),
     "GET /designer/forms/{form_id}": lambda w, c: Call("GET", "/designer/forms/answer"),
     "GET /definitions/{key}/versions": lambda w, c: Call("GET", "/definitions/simple/versions"),
@@ -565,6 +588,14 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
                                     (403, 403, 200, 200, 403, 403, 200, 302, 302)),
     "POST /designer/modeler": (lambda w, c: Page("POST", "/designer/modeler", {"key": "fresh_one"}),
                                (403, 403, 302, 302, 403, 403, 302, 302, 302)),  # only opens the modeler
+    "GET /designer/handlers": (lambda w, c: Page("GET", "/designer/handlers"),
+                               (403, 403, 200, 200, 403, 403, 200, 302, 302)),
+    "POST /designer/drafts/<any(process, form):kind>/<name>/discard": (
+        lambda w, c: Page("POST", f"/designer/drafts/process/{w.draft()}/discard", {}),
+        (403, 403, 403, 303, 403, 403, 303, 302, 302)),  # sam may look, not discard
+    "POST /designer/processes/<key>/versions/<int:version>/status": (
+        lambda w, c: Page("POST", f"/designer/processes/{w.fresh_process()}/versions/1/status", {"action": "suspend"}),
+        (403, 403, 403, 303, 403, 403, 303, 302, 302)),
     "GET /designer/forms/<form_id>": (lambda w, c: Page("GET", "/designer/forms/answer"),
                                       (403, 403, 200, 200, 403, 403, 200, 302, 302)),
     "GET /designer/instances/<instance_id>": (lambda w, c: Page("GET", f"/designer/instances/{w.instance()}"),

@@ -23,10 +23,16 @@ def test_irreversible_acts_ask_first():
                              ("supervisor.html", 'id="terminate-'), ("approvals.html", 'id="approve-'),
                              ("admin_grants.html", "Revoke this grant"), ("admin_users.html", "Revoke all API tokens"),
                              ("designer/process.html", 'id="execute-migration"'),
-                             ("designer/index.html", "Deploy the imported process")):
+                             ("designer/index.html", "Deploy the imported process"),
+                             ("designer/index.html", 'class="discard-draft"'),
+                             ("designer/process.html", 'class="suspend-version"'),
+                             ("designer/process.html", 'class="retire-version"')):
         assert "data-confirm=" in _button(template, marker), (template, marker)
     modeler = (FRONTEND / "modeler.js").read_text(encoding="utf-8")
-    assert "window.confirm(t('confirmDeploy'))" in modeler and "window.confirm(t('confirmDiscard'))" in modeler
+    assert "window.confirm(t('confirmDiscard'))" in modeler
+    # a deploy shows its summary (diff, live instances, migration dry run) in a dialog and waits for the confirm button
+    assert "previewAndConfirm(" in modeler and "confirmation" in modeler
+    assert "showModal()" in (FRONTEND / "deploy-dialog.js").read_text(encoding="utf-8")
 
 
 def test_unsaved_edits_are_guarded_on_every_form_people_fill_in():

@@ -16,7 +16,7 @@ from marshmallow import Schema, fields, validate
 
 from engine.bpmn.loader import SourceFile
 from engine.errors import InvalidInputError
-from engine.services import designer, migration, model_import
+from engine.services import catalogue, deploy_preview, designer, migration, model_import, trial_run, versions
 from web.api import INT32_MAX, bp, int_arg, schemas, to_json
 from web.auth import token_required
 from web.engine_access import current_engine
@@ -33,6 +33,19 @@ class SaveDraft(Schema):
 
 class ModelerDeploy(Schema):
     xml = fields.String(required=True, validate=validate.Length(min=1, max=designer.MAX_DRAFT))
+    # the token of the deploy summary the designer confirmed (POST /designer/deploy/preview); refused when stale
+    confirmation = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+
+class PreviewDeploy(Schema):
+    xml = fields.String(required=True, validate=validate.Length(min=1, max=designer.MAX_DRAFT))
+
+
+class TrialRunInput(Schema):
+    xml = fields.String(required=True, validate=validate.Length(min=1, max=designer.MAX_DRAFT))
+    variables = fields.Dict(keys=fields.String(), load_default=dict)
+    answers = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String()), load_default=dict,
+                          validate=validate.Length(max=trial_run.MAX_ANSWERS))
 
 
 class ImportFile(Schema):
@@ -95,7 +108,34 @@ def deploy_from_modeler() -> Any:
     if _validate_only():  # the modeler's problem list: 200 with the warnings, or 422 with errors and warnings
         warnings = designer.validate_from_modeler(current_engine(), xml=data["xml"], actor=g.actor)
         return jsonify({"valid": True, "problems": [localized(p) for p in warnings]}), 200
+    if data["confirmation"] is not None:
+        return _deployed(deploy_preview.deploy_confirmed(current_engine(), xml=data["xml"], actor=g.actor,
+                                                         confirmation=data["confirmation"]))
     return _deployed(designer.deploy_from_modeler(current_engine(), xml=data["xml"], actor=g.actor))
+
+
+@bp.post("/designer/deploy/preview")
+@token_required
+def preview_deploy() -> Any:
+    data = schemas.load(PreviewDeploy, request.get_json(silent=True) if request.content_length else {})
+    return jsonify(to_json(deploy_preview.preview_deploy(current_engine(), xml=data["xml"], actor=g.actor)))
+
+
+@bp.post("/designer/trial-run")
+@token_required
+def trial_run_draft() -> Any:
+    data = schemas.load(TrialRunInput, request.get_json(silent=True) if request.content_length else {})
+    return jsonify(to_json(trial_run.run_trial(current_engine(), xml=data["xml"], actor=g.actor,
+                                               variables=data["variables"], answers=data["answers"])))
+
+
+@bp.get("/designer/handlers")
+@token_required
+def list_handlers() -> Any:
+    process = request.args.get("process") or None
+    if process is not None and (len(process) > 128 or not process.isidentifier()):
+        raise InvalidInputError("process must be a process id", details={"field": "process"})
+    return jsonify({"items": to_json(catalogue.list_handlers(current_engine(), actor=g.actor, process_key=process))})
 
 
 @bp.post("/designer/import")
@@ -161,6 +201,24 @@ def download_xml(key: str, version: int) -> Any:
     response.headers["Content-Type"] = "application/xml; charset=utf-8"
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
     return response
+
+
+@bp.post(f"/definitions/<key>/versions/<int(max={INT32_MAX}):version>/suspend")
+@token_required
+def suspend_version(key: str, version: int) -> Any:
+    return jsonify(to_json(versions.suspend(current_engine(), key, version, actor=g.actor)))
+
+
+@bp.post(f"/definitions/<key>/versions/<int(max={INT32_MAX}):version>/retire")
+@token_required
+def retire_version(key: str, version: int) -> Any:
+    return jsonify(to_json(versions.retire(current_engine(), key, version, actor=g.actor)))
+
+
+@bp.post(f"/definitions/<key>/versions/<int(max={INT32_MAX}):version>/resume")
+@token_required
+def resume_version(key: str, version: int) -> Any:
+    return jsonify(to_json(versions.resume(current_engine(), key, version, actor=g.actor)))
 
 
 @bp.get("/definitions/<key>/diff")

@@ -27,10 +27,12 @@ from werkzeug.routing import Rule
 
 from engine.bpmn.xmldiff import BpmnDiff
 from engine.services.approvals import ApprovalView
+from engine.services.catalogue import HandlerEntry
 from engine.services.complaints import ComplaintView
 from engine.services.customer360 import MAX_LIMIT as CUSTOMER_LIMIT
 from engine.services.customer360 import Customer360, CustomerPage
 from engine.services.customers import TIERS
+from engine.services.deploy_preview import DeployPreview
 from engine.services.designer import ActivityStat, DraftView, FormEntry, InstancePath
 from engine.services.grants import GrantView
 from engine.services.migration import MigrationReport
@@ -42,6 +44,7 @@ from engine.services.search import MAX_QUERY as SEARCH_QUERY
 from engine.services.search import SearchResults
 from engine.services.task_queries import SORTS, VIEWS
 from engine.services.tasks import MAX_LIMIT
+from engine.services.trial_run import TrialRun
 from engine.views import AttachmentView, CommentView, DefinitionView, InstanceView, OutboxView, TaskView
 from engine.views import MessageResult as MessageResultView
 from engine.views import TaskPage as TaskPageView
@@ -262,6 +265,35 @@ OPERATIONS: dict[str, Operation] = {
                     "code}]` (errors, and the warnings that come with them, in the caller's language); a valid diagram "
                     "with `validate_only` lists its warnings in `problems`. The modeler calls this as the designer "
                     "edits.",
+    ),
+    "api.preview_deploy": Operation(
+        "What deploying this diagram would do: diff against the live version, live instances, a migration dry run, "
+        "whether a second person must approve, and the confirmation token to deploy with", "designer",
+        {200: ("the summary", view_schema(DeployPreview))}, (400, 401, 403, 422), body=designer_api.PreviewDeploy,
+        description="Send `confirmation` back with POST /designer/deploy; a stale one (the diagram, its draft or the "
+                    "live version changed) is a 409 `confirmation_stale`.",
+    ),
+    "api.trial_run_draft": Operation(
+        "Run a draft against sample data in a throw-away database: the path taken, the data at the end, any error "
+        "with its element (nothing is kept)", "designer",
+        {200: ("the run", view_schema(TrialRun))}, (400, 401, 403, 422), body=designer_api.TrialRunInput,
+    ),
+    "api.list_handlers": Operation(
+        "The service handlers a designer may use, with description, parameters and the processes allowed to call "
+        "them", "designer", {200: ("the catalogue", _items(HandlerEntry, "HandlerCatalogue"))}, (400, 401, 403),
+        query=[_query("process", {"type": "string", "maxLength": 128}, "mark which this process may call")],
+    ),
+    "api.suspend_version": Operation(
+        "Suspend a version: it starts no new instances, the running ones go on (designers)", "designer",
+        {200: ("the version with its status", Definition)}, (401, 403, 404),
+    ),
+    "api.retire_version": Operation(
+        "Retire a version: no new instances and hidden from start lists; refused while it has live instances",
+        "designer", {200: ("the version with its status", Definition)}, (401, 403, 404, 409),
+    ),
+    "api.resume_version": Operation(
+        "Resume a suspended or retired version (designers)", "designer",
+        {200: ("the version with its status", Definition)}, (401, 403, 404),
     ),
     "api.import_definition": Operation(
         "Import a BPMN file from another modeler (Camunda, Zeebe, Signavio…): map what CareFlow has an equivalent "
