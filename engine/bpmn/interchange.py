@@ -166,6 +166,9 @@ def _must_understand(root: Any, report: Report) -> set[str]:
 def prepare_bpmn(root: Any) -> Report:
     """Rewrite a parsed BPMN document into the copy CareFlow executes (in place); see the module docstring."""
     work = _Work(root)
+    if _ns(root.tag) != BPMN or _local(root.tag) != "definitions":
+        work.refuse(root, f"<{_local(root.tag)}>", "not a BPMN 2.0 document (expected bpmn:definitions)")
+        return work.report
     for node in list(root.iter()):
         if not isinstance(node.tag, str) or _detached(node, root):
             continue
