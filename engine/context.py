@@ -18,7 +18,10 @@ from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
 from engine.config import Settings, load_keyring
-from engine.db import protected
+from engine.db import (
+    protected,
+    registry,  # noqa: F401  (every table, so a flush orders inserts across features)
+)
 from engine.db import search as search_index
 from engine.db.calendar import read_bank_table
 from engine.db.session import make_db_engine, make_session_factory

@@ -18,8 +18,9 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.complaints import codes
+from engine.complaints import service as complaints
 from engine.errors import ConflictError, FormValidationError, InvalidInputError, PermissionDeniedError
-from engine.services import case_file, complaints, instances
+from engine.services import case_file, instances
 from engine.views import Actor
 from web import case_file as case_words
 from web import labels

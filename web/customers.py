@@ -22,9 +22,10 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.context import EngineContext
+from engine.customers import customer360
+from engine.customers import imports as customer_import
+from engine.customers.service import TIERS
 from engine.errors import EngineError, InvalidInputError, PermissionDeniedError
-from engine.services import customer360, customer_import
-from engine.services.customers import TIERS
 from engine.views import Actor
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine

@@ -20,9 +20,10 @@ from flask import Blueprint, abort, g, make_response, redirect, render_template,
 from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
-from engine.complaints import codes
+from engine.complaints import codes, portal
+from engine.complaints import service as complaints
 from engine.errors import ConflictError, EngineError, InvalidInputError, NotFoundError, PermissionDeniedError
-from engine.services import complaints, portal, sessions
+from engine.services import sessions
 from web.auth import client_address
 from web.engine_access import current_engine
 from web.i18n import current_language

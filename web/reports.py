@@ -1,6 +1,6 @@
 """Reports for managers (/reports): the KPI dashboard, process analytics, CSV and Excel export of every table.
 
-Views parse the filters, call one engine service (``engine.services.reports``, which decides what the
+Views parse the filters, call one engine service (``engine.reporting.service``, which decides what the
 caller may see), render. Charts are drawn by ``web/static/build/reports.js`` (Chart.js, bundled from
 npm) from the page's JSON block — the Content-Security-Policy allows no inline script. The same
 figures are served as JSON under ``/api/v1/reports/…``.
@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from engine.errors import InvalidInputError
-from engine.services import reports
+from engine.reporting import service as reports
 from web import labels
 from web.api import INT32_MAX, int_arg, to_json
 from web.api import bp as api_bp

@@ -15,8 +15,8 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine.errors import EngineError
+from engine.prediction import service as prediction
 from engine.prediction.features import FAMILIES
-from engine.services import prediction
 from web.auth import current_actor
 from web.engine_access import current_engine
 from web.i18n import current_language

@@ -36,16 +36,16 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.bpmn.workflow import ServiceCall
 from engine.context import EngineContext
-from engine.db.customer360 import RiskAssessment
+from engine.customers.accounts_models import RiskAssessment
+from engine.customers.models import Consent, Customer, CustomerStatus
+from engine.customers.service import CHANNELS, CustomerInput, customer_row
+from engine.customers.tier_rules import TIER_ORDER, manager_groups_for, next_revisit_on, revisit_frequency
+from engine.customers.tiering import record_tier_change
 from engine.db.models import Group, GroupMembership, HumanTask, HumanTaskStatus, ProcessInstance, User
-from engine.db.outreach import Consent, Customer, CustomerStatus
 from engine.errors import ConflictError, CustomerNotFoundError, InvalidInputError
 from engine.onboarding import questionnaire
 from engine.onboarding.idcard import InvalidIdNumberError, parse_id_number
-from engine.onboarding.tiering import TIER_ORDER, manager_groups_for, next_revisit_on, revisit_frequency
 from engine.privacy import customer_field
-from engine.services.customers import CHANNELS, CustomerInput, customer_row
-from engine.services.tiering import record_tier_change
 
 ONBOARDING_PROCESS = "customer_onboarding"
 

@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from engine.clock import as_utc
 from engine.context import EngineContext
-from engine.db.outreach import Consent, Customer, OutboxMessage, OutboxStatus
+from engine.customers.models import Consent, Customer
 from engine.db.session import unit_of_work
 from engine.errors import EngineError
 from engine.outbox import staff
+from engine.outbox.models import OutboxMessage, OutboxStatus
 from engine.outbox.policy import Decision, Recent, Recipient, Sendable, decide
 from engine.outbox.ports import OutboundMessage, PermanentChannelError, TransientChannelError
 from engine.outbox.store import DELIVERY_MESSAGE, open_params

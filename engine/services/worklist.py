@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.complaints.deadlines import local_day
+from engine.complaints.models import Complaint
 from engine.context import EngineContext
-from engine.db.complaints import Complaint
 from engine.db.models import ProcessDefinition
 from engine.db.session import unit_of_work
 from engine.errors import ConflictError, PermissionDeniedError, TaskNotFoundError

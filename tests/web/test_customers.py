@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine.customers.customer360 import seed_products
 from engine.db.models import AuditEvent
 from engine.services import instances
-from engine.services.customer360 import seed_products
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.care import add_customers, customer

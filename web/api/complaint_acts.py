@@ -1,6 +1,6 @@
 """Staff recording a complainant's own act for them: ``POST /api/v1/complaints/{case_no}/acts``.
 
-Withdrawing, rating the answer and asking for a review are the customer's acts (engine.services.complaints). When
+Withdrawing, rating the answer and asking for a review are the customer's acts (engine.complaints.service). When
 one reaches the bank by a recorded phone call, a letter or at the counter, staff record it here with its evidence;
 the case then shows who recorded it and on what evidence. Without evidence the request is refused (403).
 """
@@ -12,7 +12,7 @@ from typing import Any
 from flask import g, jsonify, request
 from marshmallow import Schema, fields, validate
 
-from engine.services import complaints
+from engine.complaints import service as complaints
 from web.api import bp, schemas, to_json
 from web.auth import token_required
 from web.engine_access import current_engine

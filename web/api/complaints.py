@@ -7,7 +7,7 @@ Two kinds of caller (docs/architecture.md §3, docs/domain.md §1.3):
   ``X-CareFlow-Channel``, ``X-CareFlow-Timestamp`` (Unix seconds, at most 60 s old and 30 s ahead of the server's
   clock by default) and ``X-CareFlow-Signature`` = hex HMAC-SHA256 of ``"<timestamp>." + <raw body bytes>``. Each
   signed request is accepted once (the same signature again is 409, not counted against the rate limit; see
-  engine.services.intake_auth). The body's ``message_id`` makes a freshly signed retry idempotent: the same id again
+  engine.complaints.intake). The body's ``message_id`` makes a freshly signed retry idempotent: the same id again
   returns the first case (200, not 201).
 - **Staff** entering phone or branch complaints use their bearer token (or the browser session) and
   name the ``channel`` in the body.
@@ -25,9 +25,10 @@ from typing import Any
 from flask import g, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
-from engine.complaints import codes
+from engine.complaints import codes, portal
+from engine.complaints import intake as intake_auth
+from engine.complaints import service as complaints
 from engine.errors import FormValidationError, PermissionDeniedError
-from engine.services import complaints, intake_auth, portal
 from engine.views import Actor
 from web.api import bp, to_json
 from web.auth import token_required

@@ -26,11 +26,11 @@ from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
 from engine.bpmn.xmldiff import BpmnDiff
+from engine.complaints.service import ComplaintView
+from engine.customers.customer360 import MAX_LIMIT as CUSTOMER_LIMIT
+from engine.customers.customer360 import Customer360, CustomerPage
+from engine.customers.service import TIERS
 from engine.services.approvals import ApprovalView
-from engine.services.complaints import ComplaintView
-from engine.services.customer360 import MAX_LIMIT as CUSTOMER_LIMIT
-from engine.services.customer360 import Customer360, CustomerPage
-from engine.services.customers import TIERS
 from engine.services.designer import ActivityStat, DraftView, FormEntry, InstancePath
 from engine.services.grants import GrantView
 from engine.services.migration import MigrationReport

@@ -28,12 +28,13 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine import audit
+from engine.complaints.portal_models import OneTimeCode, RateHit
 from engine.context import EngineContext
+from engine.customers.models import Customer, CustomerStatus
 from engine.db.models import Attachment
-from engine.db.outreach import FINAL_OUTBOX_STATES, Customer, CustomerStatus, OutboxMessage
-from engine.db.portal import OneTimeCode, RateHit
 from engine.db.session import unit_of_work
 from engine.errors import AuthenticationError, InstanceNotFoundError, InvalidInputError, NotFoundError, RateLimitedError
+from engine.outbox.models import FINAL_OUTBOX_STATES, OutboxMessage
 from engine.outbox.store import OutboxIntent, seal_value
 from engine.privacy import mask_phone, normalise
 from engine.runtime import step as steps

@@ -19,11 +19,12 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from engine.complaints.models import Complaint
+from engine.customers.models import Customer
 from engine.db.base import Base
-from engine.db.complaints import Complaint
 from engine.db.models import HumanTask, ProcessInstance
-from engine.db.outreach import Customer, OutboxMessage
-from engine.db.sales import SalesLead
+from engine.outbox.models import OutboxMessage
+from engine.sales.models import SalesLead
 
 
 class AumSnapshot(Base):

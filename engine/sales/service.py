@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.context import EngineContext
-from engine.db.customer360 import CustomerHolding, Product
-from engine.db.outreach import Customer, CustomerStatus
-from engine.db.sales import LEAD_SOURCES, LEAD_STATUSES, Sale, SalesLead
+from engine.customers.accounts_models import CustomerHolding, Product
+from engine.customers.models import Customer, CustomerStatus
 from engine.db.session import unit_of_work
 from engine.errors import ConflictError, CustomerNotFoundError, DuplicateBusinessKeyError, InvalidInputError, NotFoundError
 from engine.sales import records
+from engine.sales.models import LEAD_SOURCES, LEAD_STATUSES, Sale, SalesLead
 from engine.sales.suitability import SuitabilityDecision, evaluate
 from engine.services.authz import require_any_role
 from engine.services.instances import StartRequest, start_instance, start_instances

@@ -33,9 +33,9 @@ from engine import authz
 from engine.clock import as_utc
 from engine.complaints import codes
 from engine.complaints import deadlines as dl
+from engine.complaints.models import OPEN_STATUSES, Complaint, ComplaintCounter, ComplaintEvent, ComplaintStatus
 from engine.complaints.records import EVENT_LABELS, PROCESS_KEY, load_case, record_event
 from engine.context import EngineContext
-from engine.db.complaints import OPEN_STATUSES, Complaint, ComplaintCounter, ComplaintEvent, ComplaintStatus
 from engine.db.session import unit_of_work
 from engine.errors import (
     ComplaintNotFoundError,

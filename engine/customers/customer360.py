@@ -31,17 +31,18 @@ from sqlalchemy.orm import Session
 
 from engine import audit, authz
 from engine.clock import as_utc
+from engine.complaints.models import Complaint
 from engine.context import EngineContext
-from engine.db.complaints import Complaint
-from engine.db.customer360 import CustomerAccount, CustomerHolding, Product, TierChange
+from engine.customers.accounts_models import CustomerAccount, CustomerHolding, Product, TierChange
+from engine.customers.models import Consent, Customer
+from engine.customers.service import customer_access
 from engine.db.models import AuditEvent, HumanTask, ProcessInstance
-from engine.db.outreach import Consent, Customer, OutboxMessage
 from engine.db.session import unit_of_work
 from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDeniedError
+from engine.outbox.models import OutboxMessage
 from engine.privacy import customer_field, mask_address, mask_email, mask_name, mask_phone, normalise
 from engine.rules.care_dates import age_on
 from engine.services.authz import require_role
-from engine.services.customers import customer_access
 from engine.views import Actor
 
 REVEALABLE = ("phone", "email", "address")

@@ -1,6 +1,6 @@
 """Customer tiers from AUM: the monthly recompute for every customer, and the one place a tier changes.
 
-docs/domain.md §4.2 (rules in :mod:`engine.onboarding.tiering`): AUM is the weighted sum of the accounts'
+docs/domain.md §4.2 (rules in :mod:`engine.customers.tier_rules`): AUM is the weighted sum of the accounts'
 monthly average daily balance; upgrades apply at once, downgrades after ``tier_downgrade_months``
 below the floor. Every change writes a ``tier_history`` row and an audit event on the customer's
 stream, and starts a revisit (docs/domain.md §4.3 "on a tier change") when ``periodic_revisit`` is deployed.
@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.context import EngineContext
-from engine.db.customer360 import CustomerAccount, TierChange
-from engine.db.outreach import Customer, CustomerStatus
+from engine.customers.accounts_models import CustomerAccount, TierChange
+from engine.customers.models import Customer, CustomerStatus
+from engine.customers.tier_rules import EXCLUDED_KINDS, decide_tier
 from engine.db.session import unit_of_work
 from engine.errors import DefinitionNotFoundError
-from engine.onboarding.tiering import EXCLUDED_KINDS, decide_tier
 from engine.services.authz import require_role
 from engine.services.instances import StartRequest, start_instances
 from engine.views import SYSTEM, Actor

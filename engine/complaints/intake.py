@@ -27,8 +27,8 @@ from sqlalchemy.exc import IntegrityError
 
 from engine import audit
 from engine.complaints import codes
+from engine.complaints.intake_models import IntakeSecret, SeenIntakeRequest
 from engine.context import EngineContext
-from engine.db.intake import IntakeSecret, SeenIntakeRequest
 from engine.db.session import unit_of_work
 from engine.errors import AuthenticationError, InvalidInputError, NotFoundError, ReplayedRequestError
 from engine.inputs import check_text

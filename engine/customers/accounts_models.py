@@ -1,6 +1,6 @@
 """Customer 360 tables: products, accounts and AUM, holdings, tier history, risk assessments, imports.
 
-Figures come from core banking (``engine.services.customer_import``); CareFlow keeps what its
+Figures come from core banking (``engine.customers.imports``); CareFlow keeps what its
 processes decide on: the tier (with its history, 快升缓降), the customer's risk level C1–C5 with the
 questionnaire's validity (suitability, docs/domain.md §2.3) and the products held (cross-sell, revisits).
 Account numbers are never stored whole: only the last four digits (尾号), which is all a list or a

@@ -1,4 +1,6 @@
-"""Tables for reaching customers: the customer profile care needs, consents, the outbox, in-app notices.
+"""The customers feature's own tables: the customer profile care needs, and consents per channel and purpose.
+
+The outbox (engine.outbox.models) reads ``Consent`` at send time; consents belong to the customer, so they live here.
 
 The name, full birth date and contact data (phone, e-mail, ID number, address) are stored encrypted (``*_enc``,
 bound to their row and column, see ``engine.privacy``) with keyed hashes for lookups (``*_index``; ``name_search``:
@@ -10,20 +12,15 @@ index: ``birthday_md`` ("MM-DD") for solar birthdays, ``lunar_month``/``lunar_da
 from __future__ import annotations
 
 import enum
-import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db.base import Base, BigId
+from engine.db.base import Base
 from engine.db.protected import HasProtected, protected_date, protected_text
 from engine.privacy import FieldCipher
-
-if TYPE_CHECKING:
-    from engine.db.models import ProcessInstance
 
 
 class CustomerStatus(enum.StrEnum):
@@ -31,17 +28,6 @@ class CustomerStatus(enum.StrEnum):
     DORMANT = "dormant"  # dormant at the customer's request: care only when asked
     DECEASED = "deceased"
     CLOSED = "closed"
-
-
-class OutboxStatus(enum.StrEnum):
-    PENDING = "pending"  # waiting for next_attempt_at (first try, retry, or contact window)
-    SENDING = "sending"  # claimed by a dispatcher until lease_until
-    SENT = "sent"
-    SUPPRESSED = "suppressed"  # refused by policy: consent, do-not-disturb, cap, customer status
-    DEAD = "dead"  # dead letter: permanent failure or retries exhausted
-
-
-FINAL_OUTBOX_STATES = frozenset({OutboxStatus.SENT, OutboxStatus.SUPPRESSED, OutboxStatus.DEAD})
 
 
 class Customer(Base, HasProtected):
@@ -79,7 +65,7 @@ class Customer(Base, HasProtected):
     do_not_disturb: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE.value)
     next_revisit_on: Mapped[date | None] = mapped_column(Date)
-    # Customer 360 (engine.db.customer360): AUM is the monthly average daily balance (月日均) summed over
+    # Customer 360 (engine.customers.accounts_models): AUM is the monthly average daily balance (月日均) summed over
     # accounts; the risk level (C1–C5 as 1–5) and its validity come from the latest questionnaire.
     aum: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0"))
     tier_below_since: Mapped[date | None] = mapped_column(Date)  # AUM under the tier's floor since (缓降)
@@ -116,73 +102,3 @@ class Consent(Base):
     granted: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime]
-
-
-class OutboxMessage(Base):
-    """A message some step wants sent; written in the step's transaction, sent after commit."""
-
-    __tablename__ = "outbox_message"
-    __table_args__ = (
-        Index("ix_outbox_message_due", "status", "next_attempt_at"),
-        Index("ix_outbox_message_customer_sent", "customer_id", "purpose", "sent_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    instance_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("process_instance.id", ondelete="SET NULL"), index=True
-    )
-    # Never loaded; orders the insert after its instance's within one flush (bulk starts).
-    instance: Mapped[ProcessInstance | None] = relationship(lazy="raise")
-    task_name: Mapped[str | None] = mapped_column(String(256))
-    customer_id: Mapped[str | None] = mapped_column(String(32))
-    channel: Mapped[str] = mapped_column(String(16))
-    purpose: Mapped[str] = mapped_column(String(16))
-    template: Mapped[str] = mapped_column(String(64))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16))
-    status_reason: Mapped[str | None] = mapped_column(String(64))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime]
-    lease_until: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
-    provider_id: Mapped[str | None] = mapped_column(String(256))
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    result_delivered: Mapped[bool] = mapped_column(Boolean, default=False)
-    # "customer" (consents, contact window and caps apply) or "staff" (a member of staff's own notification, sent
-    # to the address in their settings, engine.services.notification_settings); ``staff_user`` names them.
-    recipient_kind: Mapped[str] = mapped_column(String(16), default="customer", server_default="customer")
-    staff_user: Mapped[str | None] = mapped_column(String(128))
-
-
-class Notification(Base):
-    """An in-app notice shown in the customer portal (the "inapp" channel)."""
-
-    __tablename__ = "notification"
-    __table_args__ = (UniqueConstraint("idempotency_key"), Index("ix_notification_customer", "customer_id", "created_at"))
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(200))
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
-    title: Mapped[str | None] = mapped_column(String(256))
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime]
-    read_at: Mapped[datetime | None]
-
-
-class CareScanRun(Base):
-    """One daily care scan (job, bank-local day): what it started, so reruns and catch-ups are visible."""
-
-    __tablename__ = "care_scan_run"
-
-    job: Mapped[str] = mapped_column(String(32), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # "running" | "done" | "failed"
-    started: Mapped[int] = mapped_column(Integer, default=0)
-    skipped: Mapped[int] = mapped_column(Integer, default=0)
-    started_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
-    error: Mapped[str | None] = mapped_column(Text)

@@ -1,6 +1,6 @@
 """Customer import from core banking: validate each record, upsert it in its own transaction, report per row.
 
-Formats and validation: ``engine.services.customer_records``.
+Formats and validation: ``engine.customers.records``.
 
 Rules: a record is one customer and one transaction; a bad record is skipped and reported (row, field,
 zh and en message — never the value, which may be personal data) while the others go on. Upsert by
@@ -27,22 +27,22 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.clock import as_utc
 from engine.context import EngineContext
-from engine.db.customer360 import CustomerAccount, CustomerHolding, CustomerImportRun, Product, RiskAssessment, TierChange
-from engine.db.outreach import Consent, Customer
+from engine.customers.accounts_models import (
+    CustomerAccount,
+    CustomerHolding,
+    CustomerImportRun,
+    Product,
+    RiskAssessment,
+    TierChange,
+)
+from engine.customers.models import Consent, Customer
+from engine.customers.records import FORMATS, NO_AUM_KINDS, RISK_VALID_MONTHS, parse_records, row_error, validate_record
+from engine.customers.service import CustomerInput, customer_row
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError, NotFoundError
 from engine.privacy import customer_field
 from engine.rules.care_dates import LunarBirthday
 from engine.services.authz import require_role
-from engine.services.customer_records import (
-    FORMATS,
-    NO_AUM_KINDS,
-    RISK_VALID_MONTHS,
-    parse_records,
-    row_error,
-    validate_record,
-)
-from engine.services.customers import CustomerInput, customer_row
 from engine.views import Actor
 
 # --- the run ------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from engine.context import EngineContext
-from engine.db.outreach import Customer, CustomerStatus
+from engine.customers.models import Customer, CustomerStatus
 from engine.db.session import unit_of_work
 from engine.services.authz import require_role
 from engine.services.instances import StartRequest, start_instances

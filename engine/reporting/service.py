@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from engine.context import EngineContext
+from engine.customers.service import TIERS
 from engine.db.models import Group, GroupMembership, ProcessDefinition, User
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError, NotFoundError
@@ -31,7 +32,6 @@ from engine.reporting import analytics, kpis, scorecards
 from engine.reporting.gather import gather
 from engine.reporting.scope import Scope
 from engine.services.authz import require_role
-from engine.services.customers import TIERS
 from engine.views import Actor
 
 DEFAULT_DAYS = 30

@@ -26,21 +26,21 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.context import EngineContext
-from engine.db.customer360 import Product
-from engine.db.outreach import Customer, CustomerStatus
-from engine.db.prediction import CustomerScore, ModelRun
+from engine.customers.accounts_models import Product
+from engine.customers.models import Customer, CustomerStatus
 from engine.db.session import unit_of_work
 from engine.errors import ConflictError, InvalidInputError, NotFoundError
 from engine.prediction import synthetic
 from engine.prediction.features import FEATURE_NAMES, compute_features
 from engine.prediction.labels import KINDS, Dataset, build_datasets, snapshots
 from engine.prediction.model import Model, train
+from engine.prediction.models import CustomerScore, ModelRun
 from engine.privacy import mask_name
 from engine.sales import records
+from engine.sales.service import create_lead
 from engine.sales.suitability import evaluate, product_level
 from engine.services.authz import require_any_role, require_role
 from engine.services.instances import StartRequest, start_instances
-from engine.services.sales import create_lead
 from engine.views import SYSTEM, Actor
 
 HISTORY_MONTHS = 24

@@ -43,9 +43,9 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from engine.customers.service import CHANNELS, TIERS
 from engine.errors import InvalidInputError
 from engine.privacy import normalise
-from engine.services.customers import CHANNELS, TIERS
 
 FORMATS = ("csv", "json", "http")
 ACCOUNT_KINDS = ("current", "savings", "time_deposit", "loan", "card", "investment")

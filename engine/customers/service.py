@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from engine import audit, authz
 from engine.context import EngineContext
+from engine.customers.models import Consent, Customer, CustomerStatus
+from engine.customers.views import CustomerSummary
 from engine.db.models import HumanTask
-from engine.db.outreach import Consent, Customer, CustomerStatus
 from engine.db.session import unit_of_work
 from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDeniedError
 from engine.privacy import customer_field, mask_name, mask_phone
@@ -24,7 +25,7 @@ from engine.rules.care_dates import LunarBirthday, age_on
 from engine.runtime import lifecycle
 from engine.runtime.projection import OPEN_STATES
 from engine.services.authz import require_any_role
-from engine.views import Actor, CustomerSummary
+from engine.views import Actor
 
 CHANNELS = ("sms", "email", "wechat", "inapp")
 TIERS = ("mass", "gold", "platinum", "diamond", "private")
