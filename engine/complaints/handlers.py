@@ -26,8 +26,11 @@ from engine.complaints.effects import APPLY, CaseEvent, ClockChange, Env
 from engine.complaints.records import PROCESS_KEY
 from engine.context import EngineContext
 
+# Stable handler ids: what processes/*.bpmn and every stored definition name (serviceTaskOperator id="…"). They are
+# literals, never derived from a module or function name, so code can move without breaking a deployed process.
 RECORD = "careflow.complaint.record"
 DEADLINE = "careflow.complaint.deadline"
+HANDLER_IDS = (RECORD, DEADLINE)
 
 
 def register(ctx: EngineContext) -> None:
