@@ -1,6 +1,6 @@
 """Who may file complaints from a channel (app, WeChat, …): signing secrets, the clock window, and replays.
 
-A channel signs ``"<timestamp>." + body`` with HMAC-SHA256 (web.api.complaints). Three rules make a captured
+A channel signs ``"<timestamp>." + body`` with HMAC-SHA256 (web.complaints.api). Three rules make a captured
 request worthless:
 
 - **a tight clock window**: the timestamp may be at most ``intake_max_age_seconds`` old and at most

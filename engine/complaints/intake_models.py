@@ -1,4 +1,4 @@
-"""Tables of signed channel intake (web.api.complaints, engine.complaints.intake): the channels' secrets and the
+"""Tables of signed channel intake (web.complaints.api, engine.complaints.intake): the channels' secrets and the
 signatures already accepted.
 
 Secrets live in the database so that a channel can hold two at once while it rotates (add the new one, move the

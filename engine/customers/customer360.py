@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from engine import audit, authz
 from engine.clock import as_utc
-from engine.complaints.models import Complaint
 from engine.context import EngineContext
 from engine.customers.accounts_models import CustomerAccount, CustomerHolding, Product, TierChange
 from engine.customers.models import Consent, Customer
@@ -399,7 +398,7 @@ ACCESS_ACTIONS = ("customer.viewed",)
 Source = Callable[[Session, str, "tuple[datetime, str, str] | None", int], list[TimelineItem]]
 
 
-def _after(at_col: Any, key_col: Any, kind: str, after: tuple[datetime, str, str] | None,
+def page_after(at_col: Any, key_col: Any, kind: str, after: tuple[datetime, str, str] | None,
            key: Callable[[str], Any]) -> ColumnElement[bool]:
     """Rows strictly after the cursor in (time, kind, key) descending order, for a source of one kind."""
     if after is None:
@@ -415,7 +414,7 @@ def _after(at_col: Any, key_col: Any, kind: str, after: tuple[datetime, str, str
 def _audit_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(select(AuditEvent).where(
         AuditEvent.stream == f"customer:{cid}", AuditEvent.action.not_in(ACCESS_ACTIONS),
-        _after(AuditEvent.at, AuditEvent.id, "audit", after, int))
+        page_after(AuditEvent.at, AuditEvent.id, "audit", after, int))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(n))
     items = []
     for r in rows:
@@ -430,7 +429,7 @@ def _audit_items(session: Session, cid: str, after: tuple[datetime, str, str] | 
 def _instance_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(select(ProcessInstance).where(
         ProcessInstance.customer_id == cid,
-        _after(ProcessInstance.started_at, ProcessInstance.id, "instance", after, uuid.UUID))
+        page_after(ProcessInstance.started_at, ProcessInstance.id, "instance", after, uuid.UUID))
         .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()).limit(n))
     return [TimelineItem(r.started_at, "instance", f"流程 {r.process_key}", f"Process {r.process_key}", str(r.id), r.status,
                          parts=(r.process_key,))
@@ -439,7 +438,7 @@ def _instance_items(session: Session, cid: str, after: tuple[datetime, str, str]
 
 def _task_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(select(HumanTask).where(
-        HumanTask.customer_id == cid, _after(HumanTask.created_at, HumanTask.id, "task", after, uuid.UUID))
+        HumanTask.customer_id == cid, page_after(HumanTask.created_at, HumanTask.id, "task", after, uuid.UUID))
         .order_by(HumanTask.created_at.desc(), HumanTask.id.desc()).limit(n))
     return [TimelineItem(r.created_at, "task", f"任务 {r.title}", f"Task {r.title}", str(r.id), r.status,
                          parts=(r.title, r.process_key, r.task_name)) for r in rows]
@@ -448,20 +447,10 @@ def _task_items(session: Session, cid: str, after: tuple[datetime, str, str] | N
 def _message_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(select(OutboxMessage).where(
         OutboxMessage.customer_id == cid,
-        _after(OutboxMessage.created_at, OutboxMessage.id, "message", after, int))
+        page_after(OutboxMessage.created_at, OutboxMessage.id, "message", after, int))
         .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).limit(n))
     return [TimelineItem(r.created_at, "message", f"消息 {r.template}（{r.channel}）", f"Message {r.template} ({r.channel})",
                          str(r.id), r.status, parts=(r.template, r.channel)) for r in rows]
-
-
-def _complaint_items(session: Session, cid: str, after: tuple[datetime, str, str] | None, n: int) -> list[TimelineItem]:
-    """Complaints by case number and classification only: the summary may quote the customer (docs/domain.md §3.3)."""
-    rows = session.scalars(select(Complaint).where(
-        Complaint.customer_id == cid, _after(Complaint.received_at, Complaint.case_no, "complaint", after, str))
-        .order_by(Complaint.received_at.desc(), Complaint.case_no.desc()).limit(n))
-    return [TimelineItem(r.received_at, "complaint", f"投诉 {r.case_no}（{r.business_type}/{r.cause}）",
-                         f"Complaint {r.case_no} ({r.business_type}/{r.cause})", r.case_no, r.status,
-                         parts=(r.case_no, r.business_type, r.cause)) for r in rows]
 
 
 INTEGER_KEYS = frozenset({"audit", "message"})
@@ -472,7 +461,15 @@ def _order(item: TimelineItem) -> tuple[datetime, str, str]:
     return item.at, item.kind, item.subject_id.zfill(20) if item.kind in INTEGER_KEYS else item.subject_id
 
 
-SOURCES: list[Source] = [_audit_items, _instance_items, _task_items, _message_items, _complaint_items]
+# The engine's own sources; a feature adds its own with ``add_timeline_source`` from its ``register(ctx)`` (the
+# complaints feature adds its cases: engine.complaints.timeline), so this module needs no feature above it.
+SOURCES: list[Source] = [_audit_items, _instance_items, _task_items, _message_items]
+
+
+def add_timeline_source(source: Source) -> None:
+    """Add a feature's source of timeline items (once; the order of sources does not matter, items are sorted)."""
+    if source not in SOURCES:
+        SOURCES.append(source)
 
 
 def timeline(session: Session, customer_id: str, cursor: str | None, limit: int) -> TimelinePage:
