@@ -21,7 +21,7 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask
+from flask import Flask, current_app, jsonify
 from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
@@ -46,11 +46,12 @@ from engine.views import AttachmentView, CommentView, DefinitionView, InstanceVi
 from engine.views import MessageResult as MessageResultView
 from engine.views import TaskPage as TaskPageView
 from web.api import INT32_MAX, INT64_MAX, schemas
-from web.api import complaint_acts as complaint_acts_api
-from web.api import complaints as complaint_api
+from web.api import bp as api_bp
 from web.api import designer as designer_api
 from web.api import governance as governance_api
 from web.api import worklist as worklist_api
+from web.complaints import acts_api as complaint_acts_api
+from web.complaints import api as complaint_api
 
 OPENAPI_VERSION = "3.0.3"
 API_PREFIX = "/api/v1"
@@ -495,7 +496,7 @@ OPERATIONS: dict[str, Operation] = {
         "Mark your notifications read (these ids, one task's, or all)", "notifications",
         {200: ("marked", worklist_api.ReadResult)}, (400, 401, 403), body=worklist_api.MarkRead, body_required=False,
     ),
-    # --- reports (web/reports.py) ------------------------------------------------------------------------------
+    # --- reports (web/reporting/pages.py) ------------------------------------------------------------------------------
     "api.api_dashboard": Operation(
         "Every dashboard table for a period and filters (staff: their own portfolio; supervisors: all)", "reports",
         {200: ("the tables", REPORT)}, (400, 401, 403), query=REPORT_QUERY + [
@@ -627,3 +628,9 @@ def spec_for(app: Flask) -> dict[str, Any]:
     if cached is None:
         cached = app.extensions[CACHE_KEY] = build_spec(app)
     return cached
+
+
+@api_bp.get("/openapi.json")
+def openapi_document() -> Any:
+    """The OpenAPI document of this API (no token needed), built once per app (endpoint ``api.openapi_document``)."""
+    return jsonify(spec_for(current_app))

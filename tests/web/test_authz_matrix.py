@@ -26,8 +26,8 @@ from tests.support.engine import deploy, open_tasks
 from tests.support.portal import csrf, portal_login
 from tests.support.web import login
 from web import create_app
-from web.api.complaints import signature
-from web.api.openapi import api_rules, openapi_path, rule_methods
+from web.complaints.api import signature
+from web.openapi import api_rules, openapi_path, rule_methods
 
 # alice: staff in service_team · carol: staff in branch_team · sam: supervisor (service_team, supervisors)
 # dora: designer · vera: compliance · gina: staff in no group, with grants of her own (read process `simple`,

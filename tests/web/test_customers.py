@@ -19,7 +19,7 @@ from tests.support.care import add_customers, customer
 from tests.support.engine import deploy
 from tests.support.web import login
 from web import create_app
-from web.customers import wait_for_import
+from web.customers.pages import wait_for_import
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "import"
 

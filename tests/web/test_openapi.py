@@ -21,7 +21,7 @@ from engine.services import collaboration, identity, instances, tasks
 from tests.support import bpmn as b
 from tests.support.engine import deploy, open_tasks
 from web import create_app
-from web.api.openapi import api_rules, openapi_path, rule_methods
+from web.openapi import api_rules, openapi_path, rule_methods
 
 FORM = {"id": "answer", "type": "default",
         "components": [{"type": "textfield", "key": "answer", "validate": {"required": True}}]}

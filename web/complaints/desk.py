@@ -17,10 +17,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from engine.complaints import case_file as complaint_file
 from engine.complaints import codes
 from engine.complaints import service as complaints
 from engine.errors import ConflictError, FormValidationError, InvalidInputError, PermissionDeniedError
-from engine.services import case_file, instances
+from engine.services import instances
 from engine.views import Actor
 from web import case_file as case_words
 from web import labels
@@ -160,7 +161,7 @@ def case(case_no: str) -> Any:
     ctx = current_engine()
     view = complaints.get_complaint(ctx, case_no, actor=actor)
     instance = instances.get_instance(ctx, view.instance_id, actor=actor) if view.instance_id else None
-    found = case_file.get_complaint_file(ctx, case_no, actor=actor) if view.instance_id else None
+    found = complaint_file.get_complaint_file(ctx, case_no, actor=actor) if view.instance_id else None
     return render_template("complaints_desk/case.html", actor=actor, case=view, instance=instance, case_file=found,
                            label=code_label, evidence_labels=EVIDENCE_LABELS, printed_at=ctx.clock.now(),
                            **case_words.helpers())
