@@ -33,8 +33,10 @@ from engine.rules.calendar import BusinessCalendar
 from engine.runtime.handlers import HandlerPolicy
 from engine.runtime.projection import Shaping, TaskShaper
 
-# The bank processes' own service-task handlers (each module has ``register(ctx)``).
-BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers")
+# The bank's feature packages plug in here, by name (the engine core imports no feature): each module has
+# ``register(ctx)``, which adds the feature's service handlers, task shapers, daily jobs and other hooks.
+BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers",
+                           "engine.care.jobs")
 
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -88,6 +90,8 @@ class EngineContext:
     # Called with (session, new task row) before a task row is inserted: a process package sets the row's SLA
     # times or other columns from its own records (engine.complaints.tasks).
     task_shapers: list[TaskShaper] = field(default_factory=list)
+    # Jobs a feature runs once a day: (job id, bank-local "HH:MM", work); the scheduler adds them (engine.scheduler).
+    daily_jobs: list[tuple[str, str, Callable[[], object]]] = field(default_factory=list)
     _templates: dict[str, MessageTemplate] | None = None
 
     def shaping(self) -> Shaping:
@@ -103,6 +107,10 @@ class EngineContext:
     @property
     def handler_policy(self) -> HandlerPolicy:
         return HandlerPolicy(self)
+
+    def register_daily_job(self, job_id: str, at: str, work: Callable[[], object]) -> None:
+        """Add a job the scheduler runs once a day at ``at`` (bank-local "HH:MM"), caught up at start-up."""
+        self.daily_jobs.append((job_id, at, work))
 
     def register_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel
