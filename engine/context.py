@@ -26,7 +26,7 @@ from engine.db import search as search_index
 from engine.db.calendar import read_bank_table
 from engine.db.session import make_db_engine, make_session_factory
 from engine.errors import ConfigurationError
-from engine.outbox.ports import Channel
+from engine.outbox.ports import Channel, Directory
 from engine.outbox.templates import MessageTemplate, load_templates
 from engine.privacy import FieldCipher
 from engine.rules.calendar import BusinessCalendar
@@ -36,7 +36,7 @@ from engine.runtime.projection import Shaping, TaskShaper
 # The bank's feature packages plug in here, by name (the engine core imports no feature): each module has
 # ``register(ctx)``, which adds the feature's service handlers, task shapers, daily jobs and other hooks.
 BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers",
-                           "engine.care.jobs")
+                           "engine.care.jobs", "engine.customers.outreach")
 
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -92,6 +92,8 @@ class EngineContext:
     task_shapers: list[TaskShaper] = field(default_factory=list)
     # Jobs a feature runs once a day: (job id, bank-local "HH:MM", work); the scheduler adds them (engine.scheduler).
     daily_jobs: list[tuple[str, str, Callable[[], object]]] = field(default_factory=list)
+    # Who a customer message goes to (consents, contact data): the customers feature's (engine.customers.outreach).
+    addressees: Directory | None = None
     _templates: dict[str, MessageTemplate] | None = None
 
     def shaping(self) -> Shaping:
