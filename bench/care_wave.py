@@ -36,13 +36,14 @@ from engine.care.scans import HOLIDAY_PROCESS, WISHES, scan_holidays
 from engine.clock import FrozenClock
 from engine.config import Settings, normalize_database_url
 from engine.context import EngineContext, build_engine
+from engine.customers.models import Customer
+from engine.customers.service import TIERS, CustomerInput, customer_row
 from engine.db import migrate
 from engine.db.models import ProcessInstance
-from engine.db.outreach import Customer, OutboxMessage
+from engine.outbox.models import OutboxMessage
 from engine.privacy import new_data_key
 from engine.rules.care_dates import occasions_on
 from engine.services import definitions
-from engine.services.customers import TIERS, CustomerInput, customer_row
 from engine.services.instances import StartRequest, start_instances
 from engine.views import SYSTEM, Actor
 

@@ -212,7 +212,7 @@ def measure(ctx: EngineContext) -> dict[str, float]:
 
 def explain(ctx: EngineContext) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) every statement a supervisor's dashboard sends; list sequential scans."""
-    from engine.services import reports
+    from engine.reporting import service as reports
 
     seen: list[tuple[str, Any]] = []
 

@@ -39,13 +39,13 @@ from sqlalchemy import Table, insert, text
 from bench.common import Line, note, percentile, scratch_engine
 from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
+from engine.complaints.models import Complaint
 from engine.config import Settings
 from engine.context import EngineContext, build_engine
+from engine.customers.models import Customer
 from engine.db import migrate
 from engine.db import search as index
-from engine.db.complaints import Complaint
 from engine.db.models import HumanTask, ProcessInstance
-from engine.db.outreach import Customer
 from engine.privacy import Where, customer_field, new_data_key
 from engine.services import definitions, identity
 from engine.services import search as search_service

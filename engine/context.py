@@ -18,12 +18,15 @@ from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.workflow import ServiceHandler
 from engine.clock import Clock, SystemClock
 from engine.config import Settings, load_keyring
-from engine.db import protected
+from engine.db import (
+    protected,
+    registry,  # noqa: F401  (every table, so a flush orders inserts across features)
+)
 from engine.db import search as search_index
 from engine.db.calendar import read_bank_table
 from engine.db.session import make_db_engine, make_session_factory
 from engine.errors import ConfigurationError
-from engine.outbox.ports import Channel
+from engine.outbox.ports import Channel, Directory
 from engine.outbox.templates import MessageTemplate, load_templates
 from engine.privacy import FieldCipher
 from engine.rules.calendar import BusinessCalendar
@@ -31,8 +34,10 @@ from engine.runtime.handler_catalogue import HandlerInfo
 from engine.runtime.handlers import HandlerPolicy
 from engine.runtime.projection import Shaping, TaskShaper
 
-# The bank processes' own service-task handlers (each module has ``register(ctx)``).
-BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers")
+# The bank's feature packages plug in here, by name (the engine core imports no feature): each module has
+# ``register(ctx)``, which adds the feature's service handlers, task shapers, daily jobs and other hooks.
+BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers",
+                           "engine.care.jobs", "engine.customers.outreach")
 
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -88,6 +93,10 @@ class EngineContext:
     # Called with (session, new task row) before a task row is inserted: a process package sets the row's SLA
     # times or other columns from its own records (engine.complaints.tasks).
     task_shapers: list[TaskShaper] = field(default_factory=list)
+    # Jobs a feature runs once a day: (job id, bank-local "HH:MM", work); the scheduler adds them (engine.scheduler).
+    daily_jobs: list[tuple[str, str, Callable[[], object]]] = field(default_factory=list)
+    # Who a customer message goes to (consents, contact data): the customers feature's (engine.customers.outreach).
+    addressees: Directory | None = None
     _templates: dict[str, MessageTemplate] | None = None
 
     def shaping(self) -> Shaping:
@@ -107,6 +116,10 @@ class EngineContext:
     @property
     def handler_policy(self) -> HandlerPolicy:
         return HandlerPolicy(self)
+
+    def register_daily_job(self, job_id: str, at: str, work: Callable[[], object]) -> None:
+        """Add a job the scheduler runs once a day at ``at`` (bank-local "HH:MM"), caught up at start-up."""
+        self.daily_jobs.append((job_id, at, work))
 
     def register_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel

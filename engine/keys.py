@@ -23,14 +23,15 @@ from sqlalchemy import ColumnElement, Table, Text, and_, cast, false, or_, selec
 from sqlalchemy.orm import InstrumentedAttribute
 
 from engine import audit
+from engine.complaints.intake_models import IntakeSecret
+from engine.complaints.models import Complaint
 from engine.context import EngineContext
+from engine.customers.models import Customer
 from engine.db.casefile import TaskSubmission
-from engine.db.complaints import Complaint
-from engine.db.intake import IntakeSecret
 from engine.db.models import ProcessInstance, User
-from engine.db.outreach import Customer, OutboxMessage
 from engine.db.session import unit_of_work
 from engine.errors import ConfigurationError
+from engine.outbox.models import OutboxMessage
 from engine.outbox.store import SEALED, param_field
 from engine.privacy import FieldCipher, Keyring, Where, intake_secret_field, submission_field, totp_secret_field
 

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from engine import wakeups
 from engine.db.models import Group, GroupMembership, User
-from engine.db.outreach import OutboxMessage, OutboxStatus
 from engine.db.worklist import StaffNotification, StaffNotificationSetting
+from engine.outbox.models import OutboxMessage, OutboxStatus
 
 KINDS = ("task_assigned", "approval_waiting", "sla_warning", "sla_breached")
 FAN_OUT_CAP = 200  # a group larger than this is told through its queue, not one notification per member

@@ -217,10 +217,9 @@ def due_jobs(ctx: EngineContext, max_idle: float) -> dict[str, DueJob]:
 
 
 def daily_jobs(ctx: EngineContext) -> list[DailyJob]:
-    from engine.care.scans import run_daily_scans
-
+    """The features' daily jobs (``ctx.register_daily_job``: the care scans, engine.care.jobs), then the engine's."""
     return [
-        DailyJob("care.scans", ctx.settings.care_scan_time, lambda: run_daily_scans(ctx)),
+        *(DailyJob(job_id, at, work) for job_id, at, work in ctx.daily_jobs),
         # The keyed audit chain, verified every night (engine.audit_check): a break is an error and an audit event.
         DailyJob("audit.daily_check", "02:30", lambda: daily_check(ctx)),
     ]

@@ -34,13 +34,14 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["careflow"] = ctx
 
+    # The feature packages' REST routes (web.complaints.api, .acts_api, web.customers.pages, web.reporting.pages) and the
+    # OpenAPI document (web.openapi) are added to the API blueprint by their own modules (web.api knows none of them):
+    # importing them here, before the blueprint is registered, adds them.
     from web import (
         admin,
         assets,
         auth,
         bodyguard,
-        complaints_desk,
-        customers,
         designer,
         devmail,
         errors,
@@ -49,15 +50,20 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         inbox,
         labels,
         pages,
-        portal,
-        reports,
         search,
         second_factor,
         supervisor,
         worklist,
     )
+    from web import openapi as _openapi  # noqa: F401  (GET /openapi.json)
     from web.api import bp as api_bp
-    from web.scores import bp as scores_bp
+    from web.complaints import acts_api as _complaint_acts_api  # noqa: F401  (POST /complaints/{case_no}/acts)
+    from web.complaints import api as _complaint_api  # noqa: F401  (POST /complaints, GET /complaints/{case_no})
+    from web.complaints import desk as complaints_desk
+    from web.complaints import portal
+    from web.customers import pages as customers
+    from web.prediction.pages import bp as scores_bp
+    from web.reporting import pages as reports
 
     bodyguard.init_app(app)  # first: the body's shape before anything reads it or asks who sent it
     i18n.init_app(app)

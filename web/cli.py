@@ -372,8 +372,8 @@ def customers() -> None:
 @click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Accounts CSV.")
 @click.option("--holdings", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Holdings CSV.")
 def customers_import(file: Path, fmt: str | None, accounts: Path | None, holdings: Path | None) -> None:
-    """Import customers (CSV or JSON; formats in engine/services/customer_records.py), printing progress and bad rows."""
-    from engine.services.customer_import import ImportRunView, start_import
+    """Import customers (CSV or JSON; formats in engine/customers/records.py), printing progress and bad rows."""
+    from engine.customers.imports import ImportRunView, start_import
 
     fmt = fmt or ("json" if file.suffix.lower() == ".json" else "csv")
 
@@ -396,7 +396,7 @@ def customers_import(file: Path, fmt: str | None, accounts: Path | None, holding
 
 @main.group()
 def scores() -> None:
-    """Explainable churn and propensity scores (engine.services.prediction)."""
+    """Explainable churn and propensity scores (engine.prediction.service)."""
 
 
 def _day(day: str | None, ctx: EngineContext) -> Any:
@@ -411,7 +411,7 @@ def _day(day: str | None, ctx: EngineContext) -> Any:
 @click.option("--customers", default=1500, type=int, help="Synthetic customers to generate.")
 def scores_retrain(day: str | None, synthetic: bool, customers: int) -> None:
     """Train every score; print each run's held-out quality or why there is none."""
-    from engine.services import prediction
+    from engine.prediction import service as prediction
 
     ctx = _ctx()
     for run in prediction.retrain(ctx, _day(day, ctx), _cli_actor(), source="synthetic" if synthetic else None,
@@ -426,7 +426,7 @@ def scores_retrain(day: str | None, synthetic: bool, customers: int) -> None:
 @click.option("--day", default=None, help="Bank-local day YYYY-MM-DD (default: today).")
 def scores_score(day: str | None) -> None:
     """Score every active customer with the active models."""
-    from engine.services import prediction
+    from engine.prediction import service as prediction
 
     ctx = _ctx()
     click.echo(json.dumps(prediction.score_all(ctx, _day(day, ctx), _cli_actor())))
@@ -436,7 +436,7 @@ def scores_score(day: str | None) -> None:
 @click.option("--day", default=None, help="Bank-local day YYYY-MM-DD (default: today).")
 def scores_act(day: str | None) -> None:
     """Retention revisits for high churn risks, leads for high propensities (suitable products only)."""
-    from engine.services import prediction
+    from engine.prediction import service as prediction
 
     ctx = _ctx()
     done = prediction.start_actions(ctx, _day(day, ctx), _cli_actor())

@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
+from engine.complaints import intake as intake_auth
 from engine.context import EngineContext
 from engine.errors import EngineError
-from engine.services import intake_auth
 
 
 @click.group()

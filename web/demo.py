@@ -24,18 +24,21 @@ from sqlalchemy import func, select, update
 
 from engine.bpmn.loader import SourceFile
 from engine.care.scans import run_daily_scans
+from engine.complaints import service as complaints
+from engine.complaints.service import ComplaintInput
 from engine.context import EngineContext
+from engine.customers import service as customers
+from engine.customers.customer360 import seed_products
+from engine.customers.imports import start_import
+from engine.customers.models import Customer
+from engine.customers.records import id_checksum_ok
 from engine.db.models import ProcessInstance, User
-from engine.db.outreach import Customer
-from engine.db.sales import SalesLead
 from engine.db.session import unit_of_work
 from engine.errors import EngineError
 from engine.outbox.dispatch import dispatch_due
-from engine.services import complaints, customers, definitions, identity, instances, sales, tasks
-from engine.services.complaints import ComplaintInput
-from engine.services.customer360 import seed_products
-from engine.services.customer_import import start_import
-from engine.services.customer_records import id_checksum_ok
+from engine.sales import service as sales
+from engine.sales.models import SalesLead
+from engine.services import definitions, identity, instances, tasks
 from engine.views import SYSTEM, Actor, TaskView
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +83,7 @@ SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑
 GIVEN_F = list("芳娜敏静丽艳娟霞秀英华慧巧美婷雪琳晶欣怡佳雨梦楠倩颖洁露瑶")
 GIVEN_M = list("伟强磊军洋勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆帅峰建国志")
 BRANCHES = {"朝阳支行": "110105", "海淀支行": "110108", "浦东支行": "310115", "天河支行": "440106"}
-# tier → (AUM range in yuan, risk levels to draw from): AUM inside the tier's floors (engine.onboarding.tiering)
+# tier → (AUM range in yuan, risk levels to draw from): AUM inside the tier's floors (engine.customers.tier_rules)
 TIERS = {"mass": ((3_000, 45_000), (1, 2, 2, 3)), "gold": ((60_000, 180_000), (2, 3, 3, 4)),
          "platinum": ((250_000, 900_000), (2, 3, 4)), "diamond": ((1_200_000, 5_000_000), (3, 4, 4, 5)),
          "private": ((6_500_000, 20_000_000), (3, 4, 5))}

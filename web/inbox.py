@@ -16,10 +16,11 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 
+from engine.customers import service as customers
 from engine.errors import ConflictError, FormValidationError, InvalidInputError, UserNotFoundError
 from engine.forms import messages as form_messages
 from engine.forms import validate_submission
-from engine.services import case_file, collaboration, customers, drafts, instances, sla, tasks
+from engine.services import case_file, collaboration, drafts, instances, sla, tasks
 from engine.views import TaskView
 from web import case_file as case_words
 from web import formrender, worklist

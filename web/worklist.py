@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
+from engine.complaints import countdowns as complaint_clocks
 from engine.context import EngineContext
 from engine.errors import EngineError, InvalidInputError
 from engine.services import notification_settings, notifications, saved_views, sla, supervision, tasks, worklist
@@ -143,7 +144,7 @@ def inbox_page() -> Any:
         back = trail[-1]
         links["previous"] = url_for("inbox.index", **here, cursor=None if back == FIRST else back,
                                     trail=".".join(trail[:-1]) or None)
-    countdowns = worklist.complaint_countdowns(ctx, sorted({t.instance_id for t in page.items}), actor=actor)
+    countdowns = complaint_clocks.complaint_countdowns(ctx, sorted({t.instance_id for t in page.items}), actor=actor)
     return render_template(
         "inbox.html", actor=actor, page=page, view=view, views=views, filters=filters, counts=counts,
         priorities=PRIORITIES, due_choices=DUE, sorts=SORTS, sizes=SIZES, size=size, now=ctx.clock.now(),

@@ -61,7 +61,7 @@ BRANCH_PREFIX = "branch:"
 
 # Messages that are the customer's own act: only the customer's authenticated channel (the portal, an intake
 # client acting for the customer) may send them, or staff recording the act for the customer with evidence
-# (engine.services.complaints). A "*" message grant never covers them.
+# (engine.complaints.service). A "*" message grant never covers them.
 CUSTOMER_ACTS = frozenset({"complaint.withdrawn", "complaint.rated", "complaint.review_requested",
                            "sales.cooling_off_cancel"})
 

@@ -24,11 +24,12 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.care.models import CareScanRun
 from engine.context import EngineContext
+from engine.customers.models import Customer, CustomerStatus
+from engine.customers.tier_rules import revisit_frequency
 from engine.db.models import ProcessDefinition
-from engine.db.outreach import CareScanRun, Customer, CustomerStatus
 from engine.db.session import unit_of_work
-from engine.onboarding.tiering import revisit_frequency
 from engine.rules.care_dates import BirthdayRule, CareOccasion, LunarBirthday, age_on, birthdays_between, occasions_on
 from engine.services.instances import StartRequest, start_instances
 from engine.views import SYSTEM
@@ -66,11 +67,11 @@ def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool 
     trained, models retrained on the first and customers scored and acted on each Monday. One failing scan does
     not stop the others; the first failure is raised after all have run.
     """
+    from engine.customers.tiering import recompute_tiers
+    from engine.onboarding.service import scan_risk_reassessments
+    from engine.prediction.service import scheduled_jobs as prediction_jobs
+    from engine.sales.service import scan_maturity_leads
     from engine.services.calendar import check_coverage
-    from engine.services.onboarding import scan_risk_reassessments
-    from engine.services.prediction import scheduled_jobs as prediction_jobs
-    from engine.services.sales import scan_maturity_leads
-    from engine.services.tiering import recompute_tiers
 
     day = day or ctx.clock.now().astimezone(ctx.settings.zone).date()
     jobs: list[tuple[str, Callable[[EngineContext, date], tuple[int, int]]]] = [
@@ -82,7 +83,7 @@ def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool 
         jobs.append(("risk_reassess", lambda c, d: _counts(scan_risk_reassessments(c, d))))
         if day.day == 1:
             jobs.append(("tier_recompute", lambda c, d: _tier_counts(recompute_tiers(c, d))))
-        if _deployed(ctx, "cross_sell_followup"):  # retrain monthly, score and act weekly (engine.services.prediction)
+        if _deployed(ctx, "cross_sell_followup"):  # retrain monthly, score and act weekly (engine.prediction.service)
             jobs.extend(prediction_jobs(ctx, day))
     if day.day == 1:  # the month's AUM snapshot for the scorecards (engine.reporting.snapshot)
         from engine.reporting.snapshot import take_aum_snapshot
@@ -239,7 +240,7 @@ def scan_revisits(ctx: EngineContext, day: date) -> tuple[int, int]:
 def next_revisit(due: date, tier: str, today: date) -> date:
     """The next due date after ``today``, stepping from the old one by the tier's interval.
 
-    The interval is docs/domain.md §4.3's table in :data:`engine.onboarding.tiering.REVISIT_FREQUENCY`, the rows
+    The interval is docs/domain.md §4.3's table in :data:`engine.customers.tier_rules.REVISIT_FREQUENCY`, the rows
     of the ``revisit_frequency`` DMN; the revisit process resets the date from its outcome's day.
     """
     step = relativedelta(months=revisit_frequency(tier).months)

@@ -17,16 +17,17 @@ from sqlalchemy import select
 from engine import authz
 from engine.casefile import submissions
 from engine.casefile.model import Entry, Fact, FileRef, Reading, Section
+from engine.complaints.models import Complaint, ComplaintEvent
 from engine.complaints.records import EVENT_LABELS, PROCESS_KEY, case_for_instance
-from engine.db.complaints import Complaint, ComplaintEvent
-from engine.db.customer360 import Product
+from engine.customers.accounts_models import Product
+from engine.customers.models import Consent, Customer
+from engine.customers.service import CustomerAccess, customer_access
 from engine.db.models import Attachment, HumanTask, HumanTaskStatus
-from engine.db.outreach import Consent, Customer, OutboxMessage
-from engine.db.sales import SalesLead
 from engine.errors import PermissionDeniedError
+from engine.outbox.models import OutboxMessage
 from engine.privacy import complainant_phone, customer_field, mask_address, mask_email, mask_name, mask_phone
 from engine.rules.care_dates import age_on
-from engine.services.customers import CustomerAccess, customer_access
+from engine.sales.models import SalesLead
 
 LAST_CONTACTS = 5
 

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.complaints.deadlines import end_of_day, local_day, review_due
+from engine.complaints.models import Complaint, ComplaintEvent, ComplaintStatus
 from engine.complaints.records import load_case, record_event
 from engine.config import Settings
-from engine.db.complaints import Complaint, ComplaintEvent, ComplaintStatus
 from engine.db.models import HumanTask, HumanTaskStatus
 from engine.errors import PermissionDeniedError
 from engine.rules.calendar import BusinessCalendar

@@ -24,14 +24,21 @@ from engine.complaints import deadlines as dl
 from engine.complaints import tasks
 from engine.complaints.effects import APPLY, CaseEvent, ClockChange, Env
 from engine.complaints.records import PROCESS_KEY
+from engine.complaints.timeline import complaint_items
 from engine.context import EngineContext
+from engine.customers.customer360 import add_timeline_source
 
+# Stable handler ids: what processes/*.bpmn and every stored definition name (serviceTaskOperator id="…"). They are
+# literals, never derived from a module or function name, so code can move without breaking a deployed process.
 RECORD = "careflow.complaint.record"
 DEADLINE = "careflow.complaint.deadline"
+HANDLER_IDS = (RECORD, DEADLINE)
 
 
 def register(ctx: EngineContext) -> None:
-    """Add this package's handlers to ``ctx`` (called by build_engine)."""
+    """Add this package's handlers and hooks to ``ctx`` (called by build_engine): the service handlers, the task
+    shaping of complaint tasks, and the complaints on a customer's 360° timeline."""
+    add_timeline_source(complaint_items)
     env = Env(ctx.settings, ctx.calendar)
     ctx.register_handler(RECORD, lambda params, call: record(env, params, call), processes=(PROCESS_KEY,))
     ctx.register_handler(DEADLINE, lambda params, call: deadline(env, params, call), processes=(PROCESS_KEY,))

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import audit
-from engine.db.complaints import Complaint, ComplaintEvent
+from engine.complaints.models import Complaint, ComplaintEvent
 
 PROCESS_KEY = "complaint_handling"
 _AUDIT_HEADS = "careflow.complaint.audit_heads"

@@ -21,10 +21,10 @@ from datetime import UTC, timedelta
 from sqlalchemy.orm import Session
 
 from engine.complaints.deadlines import end_of_day, start_of_day
+from engine.complaints.models import Complaint
 from engine.complaints.records import PROCESS_KEY, case_for_instance
 from engine.config import Settings
 from engine.context import EngineContext
-from engine.db.complaints import Complaint
 from engine.db.models import TaskRecord
 from engine.rules.calendar import BusinessCalendar
 

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from engine.db import models  # noqa: F401
+from engine.db import registry  # noqa: F401  (every table, for compare_metadata)
 from engine.db.base import Base
 
 if TYPE_CHECKING:

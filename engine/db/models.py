@@ -411,26 +411,3 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None]  # settings.token_ttl_days after creation
     # A token of someone with a privileged role counts only once a second administrator approved it.
     awaiting_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-
-
-# The other tables (outreach: customers, consents, outbox; customer360; ...) live in their own modules; importing them here
-# keeps Base.metadata complete for whoever imports the models (migrations, test truncation).
-from engine.db import (  # noqa: E402,F401
-    auth_state,
-    authz,
-    calendar,
-    casefile,
-    complaints,
-    customer360,
-    designer,
-    history,
-    intake,
-    outreach,
-    portal,
-    prediction,
-    reporting,
-    sales,
-    scheduling,
-    search,
-    worklist,
-)

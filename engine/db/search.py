@@ -53,9 +53,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, aliased, mapped_column, sessionmaker
 
+from engine.complaints.models import Complaint
+from engine.customers.models import Customer
 from engine.db.base import Base
-from engine.db.complaints import Complaint
-from engine.db.outreach import Customer
 from engine.db.session import unit_of_work
 from engine.privacy import FieldCipher, Where, customer_field
 

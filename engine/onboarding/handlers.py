@@ -36,32 +36,41 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.bpmn.workflow import ServiceCall
 from engine.context import EngineContext
-from engine.db.customer360 import RiskAssessment
+from engine.customers.accounts_models import RiskAssessment
+from engine.customers.models import Consent, Customer, CustomerStatus
+from engine.customers.service import CHANNELS, CustomerInput, customer_row
+from engine.customers.tier_rules import TIER_ORDER, manager_groups_for, next_revisit_on, revisit_frequency
+from engine.customers.tiering import record_tier_change
 from engine.db.models import Group, GroupMembership, HumanTask, HumanTaskStatus, ProcessInstance, User
-from engine.db.outreach import Consent, Customer, CustomerStatus
 from engine.errors import ConflictError, CustomerNotFoundError, InvalidInputError
 from engine.onboarding import questionnaire
 from engine.onboarding.idcard import InvalidIdNumberError, parse_id_number
-from engine.onboarding.tiering import TIER_ORDER, manager_groups_for, next_revisit_on, revisit_frequency
 from engine.privacy import customer_field
-from engine.services.customers import CHANNELS, CustomerInput, customer_row
-from engine.services.tiering import record_tier_change
 
 ONBOARDING_PROCESS = "customer_onboarding"
 
 
+# Stable handler ids: what customer_onboarding.bpmn, periodic_revisit.bpmn and every stored definition name
+# (serviceTaskOperator id="…"). They are literals, never derived from a module or function name, so code can move
+# without breaking a deployed process.
+DUPLICATE_CHECK = "careflow.customer.duplicate_check"
+CREATE = "careflow.customer.create"
+RISK_ASSESS = "careflow.customer.risk_assess"
+SET_TIER = "careflow.customer.set_tier"
+ASSIGN_MANAGER = "careflow.customer.assign_manager"
+SCHEDULE_NEXT = "careflow.revisit.schedule_next"
+HANDLER_IDS = (DUPLICATE_CHECK, CREATE, RISK_ASSESS, SET_TIER, ASSIGN_MANAGER, SCHEDULE_NEXT)
+
+
 def register(ctx: EngineContext) -> None:
     """Add this package's handlers to ``ctx`` (called by build_engine)."""
-    onboarding, revisit = ("customer_onboarding",), ("periodic_revisit",)
-    ctx.register_handler("careflow.customer.duplicate_check", lambda p, c: duplicate_check(ctx, p, c),
-                         processes=onboarding)
-    ctx.register_handler("careflow.customer.create", lambda p, c: create_customer(ctx, p, c), processes=onboarding)
-    ctx.register_handler("careflow.customer.risk_assess", lambda p, c: risk_assess(ctx, p, c),
-                         processes=onboarding + revisit)
-    ctx.register_handler("careflow.customer.set_tier", lambda p, c: set_tier(ctx, p, c), processes=onboarding)
-    ctx.register_handler("careflow.customer.assign_manager", lambda p, c: assign_manager(ctx, p, c),
-                         processes=onboarding)
-    ctx.register_handler("careflow.revisit.schedule_next", lambda p, c: schedule_next(ctx, p, c), processes=revisit)
+    onboarding, revisit = (ONBOARDING_PROCESS,), ("periodic_revisit",)
+    ctx.register_handler(DUPLICATE_CHECK, lambda p, c: duplicate_check(ctx, p, c), processes=onboarding)
+    ctx.register_handler(CREATE, lambda p, c: create_customer(ctx, p, c), processes=onboarding)
+    ctx.register_handler(RISK_ASSESS, lambda p, c: risk_assess(ctx, p, c), processes=onboarding + revisit)
+    ctx.register_handler(SET_TIER, lambda p, c: set_tier(ctx, p, c), processes=onboarding)
+    ctx.register_handler(ASSIGN_MANAGER, lambda p, c: assign_manager(ctx, p, c), processes=onboarding)
+    ctx.register_handler(SCHEDULE_NEXT, lambda p, c: schedule_next(ctx, p, c), processes=revisit)
 
 
 def _local_day(ctx: EngineContext, now: datetime) -> date:

@@ -23,15 +23,14 @@ from sqlalchemy.orm import Session
 
 from engine.clock import as_utc
 from engine.context import EngineContext
-from engine.db.outreach import Consent, Customer, OutboxMessage, OutboxStatus
 from engine.db.session import unit_of_work
 from engine.errors import EngineError
 from engine.outbox import staff
+from engine.outbox.models import OutboxMessage, OutboxStatus
 from engine.outbox.policy import Decision, Recent, Recipient, Sendable, decide
-from engine.outbox.ports import OutboundMessage, PermanentChannelError, TransientChannelError
+from engine.outbox.ports import Addressee, OutboundMessage, PermanentChannelError, TransientChannelError
 from engine.outbox.store import DELIVERY_MESSAGE, open_params
 from engine.outbox.templates import TIER_NAMES, MessageTemplate, salutation
-from engine.privacy import customer_field
 from engine.views import SYSTEM
 
 log = logging.getLogger(__name__)
@@ -112,11 +111,12 @@ def _handle(ctx: EngineContext, message_id: int, moment: datetime, report: Dispa
             outbound = staff.outbound(session, row)
             decision = Decision("send") if outbound is not None else Decision("suppress", "staff_opted_out")
         else:
-            customer = session.get(Customer, row.customer_id) if row.customer_id else None
+            customer = ctx.addressees(session, ctx.cipher, row.customer_id) \
+                if row.customer_id and ctx.addressees is not None else None
             template = ctx.templates().get(row.template)
             sendable = Sendable(row.purpose, row.channel, row.urgent, bool(template and template.festive),
                                 template.channels if template else ())
-            decision = decide(sendable, _recipient(session, customer), _recent(session, row, moment), moment,
+            decision = decide(sendable, _recipient(customer), _recent(session, row, moment), moment,
                               ctx.settings)
             outbound = _render(ctx, row, customer, template, decision) if decision.action == "send" else None
     if decision.action == "suppress":
@@ -127,16 +127,11 @@ def _handle(ctx: EngineContext, message_id: int, moment: datetime, report: Dispa
         _send(ctx, message_id, outbound, moment, report)
 
 
-def _recipient(session: Session, customer: Customer | None) -> Recipient | None:
+def _recipient(customer: Addressee | None) -> Recipient | None:
     if customer is None:
         return None
-    consents = {(c.channel, c.purpose): c.granted
-                for c in session.scalars(select(Consent).where(Consent.customer_id == customer.id))}
-    reachable = {"inapp"}
-    for channel, value in (("sms", customer.phone_enc), ("email", customer.email_enc), ("wechat", customer.wechat_openid)):
-        if value:
-            reachable.add(channel)
-    return Recipient(customer.status, customer.do_not_disturb, customer.preferred_channel, frozenset(reachable), consents)
+    return Recipient(customer.status, customer.do_not_disturb, customer.preferred_channel, customer.reachable,
+                     customer.consents)
 
 
 def _recent(session: Session, row: OutboxMessage, moment: datetime) -> Recent:
@@ -150,25 +145,21 @@ def _recent(session: Session, row: OutboxMessage, moment: datetime) -> Recent:
     return Recent(count("service", 1), count("marketing", 1), count("marketing", 30))
 
 
-def _render(ctx: EngineContext, row: OutboxMessage, customer: Customer | None, template: MessageTemplate | None,
+def _render(ctx: EngineContext, row: OutboxMessage, customer: Addressee | None, template: MessageTemplate | None,
             decision: Decision) -> OutboundMessage | None:
     if customer is None or template is None or decision.channel is None:
         return None
     lang = customer.language if customer.language in template.texts else "zh-CN"
-    values = {**open_params(ctx.cipher, row.params, row.idempotency_key), "name": customer.name or "",
-              "salutation": salutation(customer.name or "", customer.gender, lang),
+    name = customer.name()
+    values = {**open_params(ctx.cipher, row.params, row.idempotency_key), "name": name,
+              "salutation": salutation(name, customer.gender, lang),
               "tier_name": TIER_NAMES.get(lang, TIER_NAMES["zh-CN"]).get(customer.tier, customer.tier)}
     rendered = template.render(lang, values)
-    address = {
-        "sms": lambda: ctx.cipher.decrypt(customer.phone_enc, customer_field("phone", customer.id)),
-        "email": lambda: ctx.cipher.decrypt(customer.email_enc, customer_field("email", customer.id)),
-        "wechat": lambda: customer.wechat_openid,
-        "inapp": lambda: customer.id,
-    }[decision.channel]()
+    address = customer.address(decision.channel)
     return OutboundMessage(
         idempotency_key=row.idempotency_key, channel=decision.channel, address=address or "", body=rendered.body,
         subject=rendered.subject, template_key=template.key, lang=lang, fields=rendered.fields,
-        provider_template=template.wechat_template, customer_id=customer.id,
+        provider_template=template.wechat_template, customer_id=customer.customer_id,
     )
 
 

@@ -7,8 +7,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import Clock
-from engine.db.outreach import Notification
 from engine.db.session import unit_of_work
+from engine.outbox.models import Notification
 from engine.outbox.ports import DeliveryReceipt, OutboundMessage, PermanentChannelError
 
 

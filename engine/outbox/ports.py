@@ -13,9 +13,14 @@ Every message carries an ``idempotency_key``; adapters pass it to the provider (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from engine.privacy import FieldCipher
 
 
 @dataclass(frozen=True)
@@ -56,3 +61,30 @@ class Channel(Protocol):
     name: str
 
     def send(self, message: OutboundMessage) -> DeliveryReceipt: ...
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """A message's customer as the dispatcher needs them: the policy's facts (status, do-not-disturb, preferred and
+    reachable channels, consents), what templates greet them with, and their address on a channel (read on demand).
+
+    The customers feature owns the customer and their consents and answers for them (engine.customers.outreach,
+    registered as ``EngineContext.addressees``); the outbox is core and reads no feature's table."""
+
+    customer_id: str
+    status: str
+    do_not_disturb: bool
+    preferred_channel: str
+    reachable: frozenset[str]  # channels with an address on file
+    consents: Mapping[tuple[str, str], bool]  # (channel or "all", purpose) -> granted
+    language: str
+    gender: str | None
+    tier: str
+    name: Callable[[], str]  # decrypted only when a message is rendered
+    address: Callable[[str], str | None]  # channel -> phone, e-mail, openid or customer id (decrypted on demand)
+
+
+class Directory(Protocol):
+    """Finds a message's customer, in the dispatcher's read transaction; None when there is no such customer."""
+
+    def __call__(self, session: Session, cipher: FieldCipher, customer_id: str) -> Addressee | None: ...

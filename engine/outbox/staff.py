@@ -11,8 +11,8 @@ import re
 
 from sqlalchemy.orm import Session
 
-from engine.db.outreach import OutboxMessage
 from engine.db.worklist import StaffNotificationSetting
+from engine.outbox.models import OutboxMessage
 from engine.outbox.ports import OutboundMessage
 
 LABELS = {"task_assigned": "有任务分配给你", "approval_waiting": "有审批等待你处理", "sla_warning": "任务即将到期",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine import wakeups
 from engine.bpmn.workflow import ServiceCall
-from engine.db.outreach import OutboxMessage, OutboxStatus
+from engine.outbox.models import OutboxMessage, OutboxStatus
 from engine.outbox.templates import CUSTOMER_FIELDS, MessageTemplate, TemplateError
 from engine.privacy import FieldCipher, Where
 

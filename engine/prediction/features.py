@@ -34,13 +34,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from engine.db.complaints import Complaint
-from engine.db.customer360 import CustomerAccount, CustomerHolding, Product, TierChange
+from engine.complaints.models import Complaint
+from engine.customers.accounts_models import CustomerAccount, CustomerHolding, Product, TierChange
+from engine.customers.models import Customer
 from engine.db.models import ProcessInstance
-from engine.db.outreach import Customer, OutboxMessage
 from engine.db.protected import cipher_of
-from engine.db.reporting import AumSnapshot
+from engine.outbox.models import OutboxMessage
 from engine.privacy import Where
+from engine.reporting.models import AumSnapshot
 
 # Product families a propensity model is trained for (loans and cards are credit decisions, not cross-sell).
 FAMILIES: dict[str, tuple[str, str]] = {

@@ -28,12 +28,12 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.db.customer360 import CustomerHolding, Product, TierChange
+from engine.customers.accounts_models import CustomerHolding, Product, TierChange
+from engine.customers.models import Customer, CustomerStatus
 from engine.db.models import AuditEvent
-from engine.db.outreach import Customer, CustomerStatus
-from engine.db.reporting import AumSnapshot
-from engine.db.sales import Sale
 from engine.prediction.features import AUM_FALL_FLOOR, FAMILIES, Row, compute_features, cutoff
+from engine.reporting.models import AumSnapshot
+from engine.sales.models import Sale
 
 HORIZON = relativedelta(months=6)
 CHURNED = (CustomerStatus.DORMANT.value, CustomerStatus.CLOSED.value)

@@ -43,14 +43,15 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine.complaints.models import Complaint
+from engine.customers.accounts_models import CustomerHolding, Product
+from engine.customers.models import Customer
 from engine.db.base import Base
-from engine.db.complaints import Complaint
-from engine.db.customer360 import CustomerHolding, Product
-from engine.db.outreach import Customer, OutboxMessage
 from engine.db.protected import cipher_of
-from engine.db.reporting import AumSnapshot
+from engine.outbox.models import OutboxMessage
 from engine.prediction.labels import Dataset, build_datasets, snapshots
 from engine.privacy import Where
+from engine.reporting.models import AumSnapshot
 
 PRODUCTS = {"deposit": "SYN-DEP", "wmp": "SYN-WMP", "fund": "SYN-FUND", "insurance": "SYN-INS", "structured": "SYN-SD"}
 BUY_A = {"deposit": -3.5, "wmp": -3.6, "fund": -4.0, "insurance": -4.4, "structured": -4.6}

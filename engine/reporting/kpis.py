@@ -1,6 +1,6 @@
 """Dashboard KPIs: pure queries ``(session, scope) -> frozen dataclasses`` (docs/domain.md §4.4, §1.7).
 
-Every query is a range on an indexed column of a query table (see ``engine.db.reporting``), grouped
+Every query is a range on an indexed column of a query table (see ``engine.reporting.models``), grouped
 in the database; none reads ``process_instance.state``. Definitions (followed by the code):
 
 - **Open work**: tasks ``open`` or ``claimed`` now; **overdue** when ``due_at`` is before now.
@@ -43,11 +43,12 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.db.complaints import Complaint, ComplaintStatus
+from engine.complaints.models import Complaint, ComplaintStatus
+from engine.customers.models import Customer
 from engine.db.models import HumanTask, HumanTaskStatus
-from engine.db.outreach import Customer, OutboxMessage
-from engine.db.sales import SalesLead
+from engine.outbox.models import OutboxMessage
 from engine.reporting.scope import Scope, Sql
+from engine.sales.models import SalesLead
 
 OPEN = (HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)
 ALL_TASK_STATES = tuple(s.value for s in HumanTaskStatus)

@@ -1,6 +1,6 @@
 """What a dashboard query covers: a bank-local period and the filters, resolved to SQL conditions.
 
-A ``Scope`` is already role-checked and resolved by ``engine.services.reports``: a team became the
+A ``Scope`` is already role-checked and resolved by ``engine.reporting.service``: a team became the
 usernames of its members, a customer manager's own view became ``managers=(their name,)``. Two kinds
 of filter exist because the KPIs hang off two things:
 
@@ -24,7 +24,7 @@ from sqlalchemy import Date, cast, func
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from engine.db.outreach import Customer
+from engine.customers.models import Customer
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.db.outreach import Customer, CustomerStatus
-from engine.db.reporting import AumSnapshot
-from engine.db.sales import SalesLead
+from engine.customers.models import Customer, CustomerStatus
 from engine.reporting.kpis import CONTACTED, _count, decided_days, money, ratio, timeliness_columns
+from engine.reporting.models import AumSnapshot
 from engine.reporting.scope import Scope, Sql, month_start, next_month
+from engine.sales.models import SalesLead
 
 GONE = (CustomerStatus.CLOSED.value, CustomerStatus.DORMANT.value)
 IN_PORTFOLIO = (CustomerStatus.ACTIVE.value, CustomerStatus.DORMANT.value)

@@ -14,9 +14,9 @@ from sqlalchemy import delete, func, insert, literal, select
 
 from engine import audit
 from engine.context import EngineContext
-from engine.db.outreach import Customer
-from engine.db.reporting import AumSnapshot
+from engine.customers.models import Customer
 from engine.db.session import unit_of_work
+from engine.reporting.models import AumSnapshot
 from engine.reporting.scope import month_start
 from engine.views import SYSTEM, Actor
 

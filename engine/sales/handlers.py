@@ -36,12 +36,37 @@ DOUBLE_RECORDING_MISSING = Reason("double_recording_missing", "网点销售须�
                                   "a branch sale needs the double-recording reference")
 
 
+# Stable handler ids: what processes/cross_sell_followup.bpmn and every stored definition name (serviceTaskOperator
+# id="…"). They are literals, never derived from a module or function name, so code can move without breaking a
+# deployed process.
+OPEN_LEAD = "sales.open_lead"
+SUITABILITY_FACTS = "sales.suitability_facts"
+DECIDE = "sales.decide"
+NOTE_CONTACT = "sales.note_contact"
+CLOSE_LEAD = "sales.close_lead"
+RECORD_SALE = "sales.record_sale"
+RECORD_CANCELLATION = "sales.record_cancellation"
+RECORD_REVISIT = "sales.record_revisit"
+HANDLER_IDS = (OPEN_LEAD, SUITABILITY_FACTS, DECIDE, NOTE_CONTACT, CLOSE_LEAD, RECORD_SALE, RECORD_CANCELLATION,
+               RECORD_REVISIT)
+PROCESS_KEY = "cross_sell_followup"
+
+
 def register(ctx: EngineContext) -> None:
     """Add this package's handlers to ``ctx`` (called by build_engine)."""
     handlers = _Handlers(ctx)
-    for name in ("open_lead", "suitability_facts", "decide", "note_contact", "close_lead", "record_sale",
-                 "record_cancellation", "record_revisit"):
-        ctx.register_handler(f"sales.{name}", getattr(handlers, name), processes=("cross_sell_followup",))
+    bound = {
+        OPEN_LEAD: handlers.open_lead,
+        SUITABILITY_FACTS: handlers.suitability_facts,
+        DECIDE: handlers.decide,
+        NOTE_CONTACT: handlers.note_contact,
+        CLOSE_LEAD: handlers.close_lead,
+        RECORD_SALE: handlers.record_sale,
+        RECORD_CANCELLATION: handlers.record_cancellation,
+        RECORD_REVISIT: handlers.record_revisit,
+    }
+    for handler_id, handler in bound.items():
+        ctx.register_handler(handler_id, handler, processes=(PROCESS_KEY,))
 
 
 def merge_dmn(decision: SuitabilityDecision, level_decision: str | None, extra_care: str | None) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.config import Settings
-from engine.db.customer360 import CustomerHolding, Product, RiskAssessment
+from engine.customers.accounts_models import CustomerHolding, Product, RiskAssessment
+from engine.customers.models import Customer
 from engine.db.models import HumanTask, HumanTaskStatus
-from engine.db.outreach import Customer
-from engine.db.sales import OPEN_LEAD_STATUSES, Sale, SalesLead
 from engine.errors import CustomerNotFoundError, InvalidInputError, NotFoundError
+from engine.sales.models import OPEN_LEAD_STATUSES, Sale, SalesLead
 from engine.sales.suitability import SuitabilityFacts, SuitabilityPolicy
 
 CONTACT_TASK, SALE_TASK, REVISIT_TASK = "contact_customer", "record_sale", "revisit_customer"

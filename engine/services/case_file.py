@@ -4,8 +4,8 @@
 approved task's latest submission and, after a send-back, the round before it) and why a task came back (the
 approval's comment), and audits the view: one ``customer.viewed`` event on each shown customer's stream, or a
 ``complaint.viewed`` event on the task's stream (the reader's on the desk) for a complaint without a registered customer,
-each with the purpose (``task:<id>``) and the sections shown. ``get_complaint_file`` is the same for the
-complaints desk's case page (purpose ``complaint:<case no>``).
+each with the purpose (``task:<id>``) and the sections shown. ``engine.complaints.case_file.get_complaint_file`` is
+the same for the complaints desk's case page (purpose ``complaint:<case no>``).
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 
-from engine import audit, authz
+from engine import audit
 from engine.casefile import registry, submissions
 from engine.casefile.model import Reading, Section, Submission
 from engine.casefile.providers import masked
 from engine.casefile.submissions import SentBack
-from engine.complaints.records import PROCESS_KEY, load_case
 from engine.context import EngineContext
 from engine.db.session import unit_of_work
-from engine.errors import ComplaintNotFoundError, PermissionDeniedError, TaskNotFoundError
+from engine.errors import PermissionDeniedError, TaskNotFoundError
 from engine.runtime import instance as runtime
 from engine.runtime import lifecycle, rows
 from engine.services.authz import require_any_role
@@ -47,10 +46,10 @@ def get_case_file(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor)
     """
     require_any_role(actor)
     key = parse_id(task_id, "task")
-    return _retried(lambda: _task_file(ctx, key, task_id, actor))
+    return read_retried(lambda: _task_file(ctx, key, task_id, actor))
 
 
-def _retried(read: Callable[[], CaseFile]) -> CaseFile:
+def read_retried(read: Callable[[], CaseFile]) -> CaseFile:
     """Two readers of one customer at once both chain their audit event after the same head: the second insert
     fails on the stream's unique (stream, prev_hash) and is read again after the first."""
     for attempt in range(3):
@@ -73,43 +72,17 @@ def _task_file(ctx: EngineContext, key: uuid.UUID, task_id: str | uuid.UUID, act
         bundle = runtime.load_bundle(ctx, session, instance.definition_id)
         reading = Reading(ctx, session, actor, row, instance, bundle, f"task:{row.id}")
         form = bundle.forms.get(row.form_key) if row.form_key else None
-        sections = _sections(reading, registry.listed(submissions.spec_of(bundle, row.task_name), form))
+        sections = sections_of(reading, registry.listed(submissions.spec_of(bundle, row.task_name), form))
         approves = tuple(replace(s, data=masked(s.data), previous=masked(s.previous) if s.previous else s.previous)
                          for s in submissions.approved_work(session, ctx.cipher, bundle, instance.id, row.task_name))
         if approves and instance.customer_id:
             reading.customers_shown.add(instance.customer_id)
         back = submissions.sent_back(session, ctx.cipher, bundle, instance.id, row.task_name)
-        _audit(reading, [s.name for s in sections if not s.withheld] + (["approved_work"] if approves else []))
+        audit_shown(reading, [s.name for s in sections if not s.withheld] + (["approved_work"] if approves else []))
         return CaseFile(tuple(sections), approves, back)
 
 
-# The complaints desk's case page: the whole file of one case, printable for the archive.
-COMPLAINT_FILE = ("complaint_case", "complaint_timeline", "earlier_decisions")
-
-
-def get_complaint_file(ctx: EngineContext, case_no: str, *, actor: Actor) -> CaseFile:
-    """A complaint's whole file for the staff case page (purpose ``complaint:<case no>``): the case, its timeline in
-    words, and every submission on its tasks. Audited like a task's case file. Raises ComplaintNotFoundError,
-    PermissionDeniedError (no read grant on complaints)."""
-    require_any_role(actor)
-    authz.require(ctx, actor, "read", "process", PROCESS_KEY)
-    return _retried(lambda: _complaint_file(ctx, case_no, actor))
-
-
-def _complaint_file(ctx: EngineContext, case_no: str, actor: Actor) -> CaseFile:
-    with unit_of_work(ctx.sessions) as session:
-        case = load_case(session, case_no)
-        instance = rows.instance_row(session, case.instance_id) if case is not None and case.instance_id else None
-        if case is None or instance is None:
-            raise ComplaintNotFoundError(f"no complaint {case_no}")
-        bundle = runtime.load_bundle(ctx, session, instance.definition_id)
-        reading = Reading(ctx, session, actor, None, instance, bundle, f"complaint:{case_no}")
-        sections = _sections(reading, COMPLAINT_FILE)
-        _audit(reading, [s.name for s in sections if not s.withheld])
-        return CaseFile(tuple(sections))
-
-
-def _sections(reading: Reading, names: tuple[str, ...]) -> list[Section]:
+def sections_of(reading: Reading, names: tuple[str, ...]) -> list[Section]:
     found = []
     for name in names:
         provider = registry.provider(name)
@@ -119,7 +92,7 @@ def _sections(reading: Reading, names: tuple[str, ...]) -> list[Section]:
     return found
 
 
-def _audit(r: Reading, shown: list[str]) -> None:
+def audit_shown(r: Reading, shown: list[str]) -> None:
     now = r.ctx.clock.now()
     after = {"purpose": r.purpose, "sections": shown}
     for customer_id in sorted(r.customers_shown):

@@ -17,7 +17,7 @@ from engine.db.models import Group, GroupMembership, User
 from engine.db.session import unit_of_work
 from engine.outbox.store import DELIVERY_MESSAGE
 
-# Messages CareFlow's own code delivers (the outbox, engine.services.complaints, the customer's acts).
+# Messages CareFlow's own code delivers (the outbox, engine.complaints.service, the customer's acts).
 ENGINE_MESSAGES = frozenset({DELIVERY_MESSAGE, "complaint.new_facts", *CUSTOMER_ACTS})
 
 

@@ -69,7 +69,7 @@ def deliver_trusted(
     source: str = "api",
 ) -> MessageResult:
     """:func:`deliver_message` for a caller that has already decided the actor may send it: a customer's own act
-    through the portal or an intake client, or staff recording it for the customer (engine.services.complaints)."""
+    through the portal or an intake client, or staff recording it for the customer (engine.complaints.service)."""
     correlation, payload = correlation or {}, payload or {}
     _check(ctx, name, message_id, correlation, payload)
     previous = _previous(ctx, source, message_id)

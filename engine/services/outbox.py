@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from engine import audit
 from engine.context import EngineContext
-from engine.db.outreach import OutboxMessage, OutboxStatus
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError, InvalidTransitionError, NotFoundError
+from engine.outbox.models import OutboxMessage, OutboxStatus
 from engine.services.authz import require_role
 from engine.views import Actor, OutboxView
 

@@ -34,11 +34,11 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine import audit, authz
+from engine.complaints.models import Complaint
 from engine.context import EngineContext
+from engine.customers.models import Customer
 from engine.db import search as index
-from engine.db.complaints import Complaint
 from engine.db.models import HumanTask, ProcessInstance, TaskRecord
-from engine.db.outreach import Customer
 from engine.db.search import Rows
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError

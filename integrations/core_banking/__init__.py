@@ -1,7 +1,7 @@
 """Core banking: where customer profiles, accounts and holdings come from.
 
 A :class:`CoreBankingAdapter` yields one customer record per dict, in the nested form
-``engine.services.customer_import`` validates (the JSON import format: profile fields plus
+``engine.customers.imports`` validates (the JSON import format: profile fields plus
 ``accounts[]``, ``holdings[]``, ``consents[]`` and the latest risk assessment). Two adapters ship:
 
 - :class:`FileCoreBanking` reads an export file (JSON list, or CSV with optional account and

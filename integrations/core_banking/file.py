@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.services.customer_records import parse_records
+from engine.customers.records import parse_records
 
 
 class FileCoreBanking:

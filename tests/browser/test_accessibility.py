@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
+from engine.complaints.service import ComplaintInput, submit_complaint
 from engine.services import instances
-from engine.services.complaints import ComplaintInput, submit_complaint
 from engine.views import SYSTEM
 from tests.browser.conftest import PASSWORD
 from tests.support.care import add_customers, customer

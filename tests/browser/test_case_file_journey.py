@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from engine.services import complaints, identity
-from engine.services.complaints import ComplaintInput
+from engine.complaints import service as complaints
+from engine.complaints.service import ComplaintInput
+from engine.services import identity
 from tests.processes.test_complaint_handling import deploy_complaints, task_named
 from tests.support.care import add_customers, customer
 
@@ -134,7 +135,7 @@ def test_a_customer_manager_sees_customer_suitability_and_last_contacts_on_a_con
     add_customer(ctx, "C1", level=4)
     add_product(ctx, "PWMP1", 3, issuer=4)
     identity.create_user(ctx, username="mia", roles=["staff"], groups=["customer_managers"], password="correct horse 1")
-    from engine.services import sales
+    from engine.sales import service as sales
 
     lead = sales.create_lead(ctx, customer_id="C1", product_code="PWMP1", source="maturity", reason="定期到期",
                              actor=identity.get_actor(ctx, "mia"))

@@ -190,8 +190,8 @@ def test_form_editor_saves_a_draft_and_the_diff_marks_changes(page, login, live_
 def test_designer_changes_complaint_handling_and_new_complaints_run_on_version_2(page, login, live_server, ctx, people):
     """The issue's walk-through on complaint_handling: a complaint instance starts when a complaint is filed
     (the case comes first), so version 2 is started the way the bank starts it, by filing complaints."""
-    from engine.services import complaints
-    from engine.services.complaints import ComplaintInput
+    from engine.complaints import service as complaints
+    from engine.complaints.service import ComplaintInput
     from tests.support.care import add_customers, customer
 
     deploy(ctx, *_bundle("complaint_handling"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from engine.services import complaints
+from engine.complaints import service as complaints
 from tests.support.care import RecordingChannel, add_customers, customer
 from tests.support.portal import deploy_complaints, latest_code
 

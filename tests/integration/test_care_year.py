@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select
 
 from engine.care.scans import run_daily_scans
+from engine.customers.service import CustomerInput, set_consent, set_do_not_disturb
 from engine.db.models import ProcessInstance
-from engine.db.outreach import OutboxMessage
 from engine.outbox.dispatch import dispatch_due
+from engine.outbox.models import OutboxMessage
 from engine.rules.care_dates import LunarBirthday, birthdays_between
-from engine.services.customers import CustomerInput, set_consent, set_do_not_disturb
 from engine.views import SYSTEM
 from tests.support.care import RecordingChannel, add_customers, deploy_care
 

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.context import build_engine
 from engine.db.models import AuditEvent, HumanTask, ProcessInstance, Timer
-from engine.db.outreach import OutboxMessage
 from engine.db.scheduling import SchedulerHeartbeat
+from engine.outbox.models import OutboxMessage
 from engine.runtime import instance as runtime
 from engine.runtime.projection import OPEN_STATES, ready_human_tasks
 from engine.services import identity, scheduler_health

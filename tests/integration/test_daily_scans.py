@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from engine.care import scans
+from engine.care.models import CareScanRun
 from engine.care.scans import run_daily_scans
-from engine.db.customer360 import CustomerAccount, CustomerHolding
-from engine.db.outreach import CareScanRun, Customer
+from engine.customers.accounts_models import CustomerAccount, CustomerHolding
+from engine.customers.models import Customer
 from engine.db.session import unit_of_work
 from engine.services import calendar
 from tests.processes.test_cross_sell import add_product, deploy_cross_sell

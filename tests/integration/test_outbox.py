@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from engine.care.scans import run_daily_scans
+from engine.customers.service import set_do_not_disturb
 from engine.db.models import ProcessInstance
-from engine.db.outreach import OutboxMessage
 from engine.errors import PermissionDeniedError
 from engine.outbox import dispatch
 from engine.outbox.dispatch import dispatch_due
+from engine.outbox.models import OutboxMessage
 from engine.privacy import customer_field
 from engine.services import outbox
-from engine.services.customers import set_do_not_disturb
 from engine.views import SYSTEM
 from integrations.channels import SmsGatewayChannel, SmtpChannel
 from tests.support.care import RecordingChannel, add_customers, customer, deploy_care

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from engine.care.scans import scan_birthdays
 from engine.db.models import AuditEvent, ProcessInstance, Timer
-from engine.db.outreach import OutboxMessage
 from engine.outbox.dispatch import dispatch_due
+from engine.outbox.models import OutboxMessage
 from engine.services import instances
 from engine.services.timers import fire_due_timers
 from engine.views import SYSTEM

@@ -9,8 +9,9 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.care.scans import run_daily_scans
-from engine.db.outreach import Customer, OutboxMessage
+from engine.customers.models import Customer
 from engine.outbox.dispatch import dispatch_due
+from engine.outbox.models import OutboxMessage
 from engine.services import identity, instances
 from engine.services.timers import fire_due_timers
 from engine.views import SYSTEM
@@ -82,7 +83,7 @@ def test_private_client_also_gets_the_managers_call(ctx, people, sms):
 
 
 def test_a_refused_greeting_is_recorded_on_the_instance(ctx, sms):
-    from engine.services.customers import set_consent
+    from engine.customers.service import set_consent
 
     deploy_care(ctx)
     add_customers(ctx, customer("C1", date(1980, 3, 3)))
@@ -187,8 +188,8 @@ def test_the_customers_own_manager_sees_the_revisit(ctx, people):
 
 
 def test_a_risk_assessment_expiring_within_30_days_starts_a_reassessment(ctx):
-    from engine.db.customer360 import RiskAssessment
-    from engine.services.onboarding import scan_risk_reassessments
+    from engine.customers.accounts_models import RiskAssessment
+    from engine.onboarding.service import scan_risk_reassessments
 
     deploy_care(ctx, "periodic_revisit")
     add_customers(ctx, customer("SOON"), customer("LATER"), customer("GONE"))

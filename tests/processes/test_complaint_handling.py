@@ -14,11 +14,12 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
+from engine.complaints import service as complaints
+from engine.complaints.service import ComplaintInput
 from engine.context import build_engine
-from engine.db.outreach import OutboxMessage
 from engine.errors import InvalidTransitionError, PermissionDeniedError
-from engine.services import complaints, identity, instances, sla, tasks
-from engine.services.complaints import ComplaintInput
+from engine.outbox.models import OutboxMessage
+from engine.services import identity, instances, sla, tasks
 from engine.services.timers import fire_due_timers
 from engine.views import SYSTEM, Actor
 from tests.support.care import add_customers, customer

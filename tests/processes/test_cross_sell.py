@@ -15,12 +15,13 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.context import build_engine
-from engine.db.customer360 import CustomerHolding, Product
-from engine.db.outreach import Customer
-from engine.db.sales import Sale, SalesLead
+from engine.customers.accounts_models import CustomerHolding, Product
+from engine.customers.models import Customer
 from engine.db.session import unit_of_work
 from engine.errors import ConflictError, PermissionDeniedError
-from engine.services import identity, instances, sales, tasks
+from engine.sales import service as sales
+from engine.sales.models import Sale, SalesLead
+from engine.services import identity, instances, tasks
 from engine.services.timers import fire_due_timers
 from engine.views import SYSTEM
 from tests.support.care import add_customers, customer

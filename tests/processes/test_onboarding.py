@@ -10,9 +10,10 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from engine.context import build_engine
-from engine.db.customer360 import RiskAssessment, TierChange
+from engine.customers.accounts_models import RiskAssessment, TierChange
+from engine.customers.models import Consent, Customer
 from engine.db.models import AuditEvent
-from engine.db.outreach import Consent, Customer, OutboxMessage
+from engine.outbox.models import OutboxMessage
 from engine.privacy import customer_field
 from engine.services import identity, instances, tasks
 from engine.views import SYSTEM

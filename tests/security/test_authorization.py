@@ -9,9 +9,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from engine.complaints import service as complaints
+from engine.customers import customer360
 from engine.db.models import AuditEvent, ProcessDefinition
 from engine.errors import InvalidInputError, PermissionDeniedError
-from engine.services import approvals, complaints, customer360, definitions, grants, identity, instances, migration
+from engine.services import approvals, definitions, grants, identity, instances, migration
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.bpmn import files

@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from engine.complaints import service as complaints
+from engine.complaints.service import ComplaintInput
 from engine.db.models import AuditEvent
-from engine.services import complaints, drafts, tasks
-from engine.services.complaints import ComplaintInput
+from engine.services import drafts, tasks
 from tests.processes.test_complaint_handling import deploy_complaints, task_named
 from tests.support.care import add_customers, customer
 from tests.support.web import login

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine.db.complaints import Complaint
-from engine.db.outreach import OutboxMessage
+from engine.complaints import service as complaints
+from engine.complaints.models import Complaint
 from engine.errors import InvalidDefinitionError, PermissionDeniedError
-from engine.services import complaints, grants, instances
+from engine.outbox.models import OutboxMessage
+from engine.services import grants, instances
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.engine import deploy

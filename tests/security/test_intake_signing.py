@@ -57,7 +57,7 @@ def test_a_replay_is_refused_by_every_worker_while_its_timestamp_is_valid(client
 
 
 def test_a_channel_rotates_its_secret_with_an_overlap(client, ctx):  # noqa: F811
-    from engine.services import intake_auth
+    from engine.complaints import intake as intake_auth
 
     view, secret = intake_auth.add_secret(ctx, "wechat", by="root", secret=ROTATED, label="2026-12 rotation")
     assert secret == ROTATED and view.fingerprint and ROTATED not in repr(view)
@@ -85,7 +85,7 @@ def test_two_configured_secrets_for_one_channel_are_both_valid(client, ctx):  # 
 def test_the_cli_adds_lists_and_retires_secrets(ctx, people, monkeypatch, settings):
     from click.testing import CliRunner
 
-    from engine.services import intake_auth
+    from engine.complaints import intake as intake_auth
     from tests.conftest import TEST_DATA_KEY
     from web.cli import main
 

@@ -18,11 +18,13 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine.complaints import intake as intake_auth
 from engine.config import Settings
+from engine.customers import customer360
+from engine.customers.service import CustomerInput, create_customer
 from engine.db.models import AuditEvent
 from engine.errors import ConfigurationError
-from engine.services import customer360, instances, intake_auth, second_factor
-from engine.services.customers import CustomerInput, create_customer
+from engine.services import instances, second_factor
 from tests.conftest import TEST_DATA_KEY
 from tests.support import bpmn as b
 from tests.support.engine import claim_and_complete, deploy, open_tasks
@@ -267,7 +269,7 @@ def test_legacy_plain_sha256_rows_are_resealed_once_with_an_event_saying_so(ctx,
 def test_a_change_to_a_protected_attribute_alone_is_saved(ctx, people, db):
     """Renaming a loaded customer changes no mapped column until the flush encrypts it: the session must still
     flush (it once saw nothing to do, and the new name was silently lost)."""
-    from engine.db.outreach import Customer
+    from engine.customers.models import Customer
 
     _customers(ctx, people["root"])
     with ctx.sessions.begin() as session:

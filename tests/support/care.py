@@ -6,9 +6,9 @@ from datetime import date
 from pathlib import Path
 
 from engine.context import EngineContext
+from engine.customers.service import CustomerInput, customer_row
 from engine.db.session import unit_of_work
 from engine.outbox.ports import DeliveryReceipt, OutboundMessage, TransientChannelError
-from engine.services.customers import CustomerInput, customer_row
 from tests.support.engine import deploy
 
 ROOT = Path(__file__).resolve().parents[2]

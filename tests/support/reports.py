@@ -13,14 +13,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from engine.complaints.models import Complaint
 from engine.context import EngineContext
-from engine.db.complaints import Complaint
-from engine.db.customer360 import Product
+from engine.customers.accounts_models import Product
+from engine.customers.models import Customer
 from engine.db.models import HumanTask, ProcessDefinition, ProcessInstance
-from engine.db.outreach import Customer, OutboxMessage
-from engine.db.reporting import AumSnapshot
-from engine.db.sales import SalesLead
 from engine.db.session import unit_of_work
+from engine.outbox.models import OutboxMessage
+from engine.reporting.models import AumSnapshot
+from engine.sales.models import SalesLead
 from tests.support.care import add_customers, customer
 
 

@@ -10,11 +10,12 @@ from sqlalchemy import select
 
 from engine.casefile import registry
 from engine.casefile.model import Section
+from engine.complaints import service as complaints
+from engine.complaints.service import ComplaintInput
 from engine.db.casefile import TaskDraft, TaskSubmission
 from engine.db.models import AuditEvent
 from engine.errors import PermissionDeniedError
-from engine.services import case_file, complaints, drafts, grants, identity, tasks
-from engine.services.complaints import ComplaintInput
+from engine.services import case_file, drafts, grants, identity, tasks
 from tests.processes.test_complaint_handling import FINDINGS, deploy_complaints, task_named
 from tests.support.care import add_customers, customer
 from tests.support.engine import claim_and_complete
@@ -207,7 +208,7 @@ def test_a_contact_task_shows_the_suitability_result_and_the_last_contacts(ctx, 
 
 
 def sales_lead(ctx, actor):
-    from engine.services import sales
+    from engine.sales import service as sales
 
     return sales.create_lead(ctx, customer_id="C1", product_code="PWMP1", source="maturity", reason="定期到期",
                              actor=actor)

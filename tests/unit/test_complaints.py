@@ -1,4 +1,4 @@
-"""Complaint intake and access (engine/services/complaints.py): numbering, idempotency, merging, who sees what."""
+"""Complaint intake and access (engine/complaints/service.py): numbering, idempotency, merging, who sees what."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from engine.complaints import codes
-from engine.db.complaints import Complaint
+from engine.complaints import service as complaints
+from engine.complaints.models import Complaint
 from engine.db.models import ProcessInstance
 from engine.errors import (
     ComplaintNotFoundError,
@@ -18,7 +19,6 @@ from engine.errors import (
     PermissionDeniedError,
 )
 from engine.privacy import Where, complainant_phone
-from engine.services import complaints
 from engine.views import Actor
 from tests.processes.test_complaint_handling import complaint, deploy_complaints
 from tests.support.care import add_customers, customer

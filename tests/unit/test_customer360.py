@@ -8,15 +8,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from engine.db.complaints import Complaint
-from engine.db.customer360 import CustomerAccount, CustomerHolding, RiskAssessment, TierChange
+from engine.complaints.models import Complaint
+from engine.customers import service as customers
+from engine.customers.accounts_models import CustomerAccount, CustomerHolding, RiskAssessment, TierChange
+from engine.customers.customer360 import customer_360, list_customers, reveal_contact, seed_products
+from engine.customers.models import Customer
+from engine.customers.service import CustomerInput
 from engine.db.models import AuditEvent
-from engine.db.outreach import Customer, OutboxMessage
 from engine.errors import CustomerNotFoundError, InvalidInputError, PermissionDeniedError
+from engine.outbox.models import OutboxMessage
 from engine.privacy import customer_field
-from engine.services import customers, instances
-from engine.services.customer360 import customer_360, list_customers, reveal_contact, seed_products
-from engine.services.customers import CustomerInput
+from engine.services import instances
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.care import add_customers, customer

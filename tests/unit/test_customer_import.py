@@ -11,14 +11,14 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from engine.db.customer360 import CustomerAccount, CustomerHolding, RiskAssessment, TierChange
+from engine.customers.accounts_models import CustomerAccount, CustomerHolding, RiskAssessment, TierChange
+from engine.customers.customer360 import seed_products
+from engine.customers.imports import get_import_run, start_import
+from engine.customers.models import Consent, Customer
+from engine.customers.records import id_checksum_ok
 from engine.db.models import AuditEvent
-from engine.db.outreach import Consent, Customer
 from engine.errors import PermissionDeniedError
 from engine.privacy import customer_field
-from engine.services.customer360 import seed_products
-from engine.services.customer_import import get_import_run, start_import
-from engine.services.customer_records import id_checksum_ok
 from integrations.core_banking import CoreBankingAdapter, FileCoreBanking, HttpCoreBanking
 from integrations.core_banking.http import signature
 
@@ -223,7 +223,7 @@ def test_file_adapter_reads_an_export(ctx, people, catalogue):
 
 
 def test_demo_customers_import_cleanly_with_aum_inside_their_tier(ctx, people, catalogue):
-    from engine.onboarding.tiering import tier_for_aum
+    from engine.customers.tier_rules import tier_for_aum
     from web.demo import demo_customers
 
     records = demo_customers(date(2025, 3, 3), count=60)

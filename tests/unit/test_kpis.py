@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.db.outreach import Customer
+from engine.customers.models import Customer
 from engine.db.session import unit_of_work
 from engine.reporting import analytics, kpis
 from engine.reporting.scope import Scope
@@ -164,7 +164,8 @@ def test_nearest_rank_percentile():
 
 
 def test_filter_options_list_each_branch_and_manager_once(bank):
-    from engine.services import identity, reports
+    from engine.reporting import service as reports
+    from engine.services import identity
 
     identity.create_user(bank, username="boss", roles=["supervisor"], groups=["team_a"])
     identity.create_user(bank, username="mgr", roles=["staff"], groups=["team_a"])

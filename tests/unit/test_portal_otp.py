@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from engine.complaints import portal
+from engine.complaints.portal_models import OneTimeCode
+from engine.customers import service as customers
 from engine.db.models import AuditEvent
-from engine.db.outreach import OutboxMessage
-from engine.db.portal import OneTimeCode
 from engine.errors import InvalidInputError, RateLimitedError
 from engine.outbox.dispatch import dispatch_due
+from engine.outbox.models import OutboxMessage
 from engine.outbox.store import param_field
-from engine.services import customers, portal
 from engine.views import SYSTEM
 from tests.support.care import RecordingChannel, add_customers, customer
 
@@ -178,7 +179,7 @@ def test_an_unknown_phone_gets_the_same_answer_and_limits_but_no_sms(ctx, sms):
 
 def test_a_closed_customers_phone_behaves_like_an_unknown_one(ctx, sms):
     with ctx.sessions.begin() as session:
-        from engine.db.outreach import Customer
+        from engine.customers.models import Customer
 
         session.get(Customer, "C1002").status = "closed"
     portal.request_code(ctx, "13812345678", ip=IP)

@@ -11,21 +11,22 @@ import pytest
 from sqlalchemy import select
 
 from engine.care.scans import run_daily_scans
-from engine.db.complaints import Complaint
-from engine.db.customer360 import CustomerAccount, CustomerHolding, TierChange
+from engine.complaints.models import Complaint
+from engine.customers.accounts_models import CustomerAccount, CustomerHolding, TierChange
+from engine.customers.customer360 import seed_products
+from engine.customers.models import Customer
 from engine.db.models import ProcessDefinition, ProcessInstance
-from engine.db.outreach import Customer, OutboxMessage
-from engine.db.prediction import CustomerScore, ModelRun
-from engine.db.reporting import AumSnapshot
-from engine.db.sales import SalesLead
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError, PermissionDeniedError
+from engine.outbox.models import OutboxMessage
 from engine.prediction import model as pm
+from engine.prediction import service as prediction
 from engine.prediction import synthetic
 from engine.prediction.features import FEATURE_NAMES, compute_features
 from engine.prediction.labels import build_datasets, snapshots
-from engine.services import prediction
-from engine.services.customer360 import seed_products
+from engine.prediction.models import CustomerScore, ModelRun
+from engine.reporting.models import AumSnapshot
+from engine.sales.models import SalesLead
 from engine.views import SYSTEM
 from tests.processes.test_cross_sell import add_customer, deploy_cross_sell
 from tests.support.care import deploy_care

@@ -1,4 +1,4 @@
-"""Sales services (engine.services.sales) and the ``excludeUsers`` task property they rely on."""
+"""Sales services (engine.sales.service) and the ``excludeUsers`` task property they rely on."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from engine.db.models import AuditEvent
-from engine.db.sales import Sale, SalesLead
 from engine.db.session import unit_of_work
 from engine.errors import InvalidDefinitionError, InvalidInputError, NotFoundError, PermissionDeniedError
-from engine.services import instances, sales, tasks
+from engine.sales import service as sales
+from engine.sales.models import Sale, SalesLead
+from engine.services import instances, tasks
 from engine.views import SYSTEM, Actor
 from tests.processes.test_cross_sell import add_customer, add_product, deploy_cross_sell
 from tests.support import bpmn as b

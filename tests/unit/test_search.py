@@ -8,11 +8,12 @@ import json
 import pytest
 from sqlalchemy import delete, func, select
 
+from engine.complaints import service as complaints
+from engine.customers.models import Customer
 from engine.db import search as index
 from engine.db.models import AuditEvent
-from engine.db.outreach import Customer
 from engine.errors import InvalidInputError, PermissionDeniedError
-from engine.services import complaints, instances
+from engine.services import instances
 from engine.services.search import search
 from engine.views import SYSTEM, Actor
 from tests.processes.test_complaint_handling import complaint, deploy_complaints

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine.db.outreach import OutboxMessage
 from engine.errors import InvalidInputError
 from engine.outbox.dispatch import dispatch_due
+from engine.outbox.models import OutboxMessage
 from engine.services import instances, notification_settings, tasks
 from engine.views import SYSTEM
 from tests.support import bpmn as b

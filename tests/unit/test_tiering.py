@@ -13,9 +13,7 @@ from engine.bpmn.loader import SourceFile, parse_bundle
 from engine.bpmn.workflow import CareflowScriptEngine
 from engine.clock import FrozenClock
 from engine.config import Settings
-from engine.onboarding import questionnaire
-from engine.onboarding.idcard import InvalidIdNumberError, parse_id_number
-from engine.onboarding.tiering import (
+from engine.customers.tier_rules import (
     REVISIT_FREQUENCY,
     decide_tier,
     manager_groups_for,
@@ -23,6 +21,8 @@ from engine.onboarding.tiering import (
     tier_for_aum,
     weighted_aum,
 )
+from engine.onboarding import questionnaire
+from engine.onboarding.idcard import InvalidIdNumberError, parse_id_number
 from engine.runtime.instance import new_workflow
 from tests.support import bpmn as b
 
@@ -195,7 +195,7 @@ def test_the_form_asks_exactly_the_questionnaires_questions():
 # --- the monthly recompute (database) --------------------------------------------------------------------------------
 
 def _accounts(ctx, *rows):
-    from engine.db.customer360 import CustomerAccount
+    from engine.customers.accounts_models import CustomerAccount
     from engine.db.session import unit_of_work
 
     with unit_of_work(ctx.sessions) as session:
@@ -208,10 +208,10 @@ def _accounts(ctx, *rows):
 def test_recompute_upgrades_at_once_downgrades_after_three_months_and_keeps_history(ctx):
     from sqlalchemy import select
 
-    from engine.db.customer360 import TierChange
+    from engine.customers.accounts_models import TierChange
+    from engine.customers.models import Customer
+    from engine.customers.tiering import recompute_tiers
     from engine.db.models import AuditEvent, ProcessInstance
-    from engine.db.outreach import Customer
-    from engine.services.tiering import recompute_tiers
     from tests.support.care import add_customers, customer, deploy_care
 
     deploy_care(ctx, "periodic_revisit")
@@ -243,8 +243,8 @@ def test_recompute_upgrades_at_once_downgrades_after_three_months_and_keeps_hist
 
 
 def test_recompute_is_for_supervisors(ctx, people):
+    from engine.customers.tiering import recompute_tiers
     from engine.errors import PermissionDeniedError
-    from engine.services.tiering import recompute_tiers
 
     with pytest.raises(PermissionDeniedError):
         recompute_tiers(ctx, date(2025, 3, 1), actor=people["alice"])

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from engine.db.outreach import OutboxMessage
+from engine.outbox.models import OutboxMessage
 from engine.services import collaboration, designer, grants, identity, instances, sla, tasks
 from engine.views import SYSTEM
 from tests.support import bpmn as b
@@ -26,8 +26,8 @@ from tests.support.engine import deploy, open_tasks
 from tests.support.portal import csrf, portal_login
 from tests.support.web import login
 from web import create_app
-from web.api.complaints import signature
-from web.api.openapi import api_rules, openapi_path, rule_methods
+from web.complaints.api import signature
+from web.openapi import api_rules, openapi_path, rule_methods
 
 # alice: staff in service_team · carol: staff in branch_team · sam: supervisor (service_team, supervisors)
 # dora: designer · vera: compliance · gina: staff in no group, with grants of her own (read process `simple`,
@@ -188,7 +188,7 @@ class World:
         return grants.request_grant(self.ctx, spec, actor=self.people["ada"]).id
 
     def import_run(self) -> int:
-        from engine.services import customer_import
+        from engine.customers import imports as customer_import
 
         return customer_import.start_import(self.ctx, "c.json", "json", b"[]", actor=self.people["sam"]).id
 
@@ -312,7 +312,7 @@ def _complaint_body(w: World, caller: str) -> dict[str, Any]:
 
 def _complaint(w: World, customer_id: str | None = None) -> str:
     """A case being handled (a customer's case is acknowledged automatically and goes straight to handling)."""
-    from engine.services import complaints
+    from engine.complaints import service as complaints
 
     body = _complaint_body(w, "system")
     view, _ = complaints.submit_complaint(w.ctx, complaints.ComplaintInput(**body, customer_id=customer_id),
@@ -322,7 +322,7 @@ def _complaint(w: World, customer_id: str | None = None) -> str:
 
 def _customer(w: World) -> str:
     """A customer to read (added once per test)."""
-    from engine.db.outreach import Customer
+    from engine.customers.models import Customer
 
     with w.ctx.sessions() as session:
         if session.get(Customer, "M1") is None:

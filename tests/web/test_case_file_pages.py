@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from engine.services import complaints, identity
-from engine.services.complaints import ComplaintInput
+from engine.complaints import service as complaints
+from engine.complaints.service import ComplaintInput
+from engine.services import identity
 from tests.processes.test_complaint_handling import FINDINGS, deploy_complaints, task_named
 from tests.support.care import add_customers, customer
 from tests.support.engine import claim_and_complete
@@ -119,7 +120,7 @@ def test_the_case_page_shows_facts_request_amount_and_who_answered_and_approved(
 
 
 def test_the_customers_files_are_on_the_task_page_and_open_for_the_handler(ctx, app, case, people):
-    from engine.services import portal
+    from engine.complaints import portal
     from engine.views import Actor
 
     portal.attach_files(ctx, case.instance_id, [("扣款短信截图.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64)],

@@ -11,7 +11,7 @@ import pytest
 from engine.services import identity
 from tests.support.portal import deploy_complaints
 from web import create_app
-from web.api.complaints import signature
+from web.complaints.api import signature
 
 WECHAT_SECRET = "wechat-secret-for-tests-0123456789"
 APP_SECRET = "app-secret-for-tests-9876543210"

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine.customers.customer360 import seed_products
 from engine.db.models import AuditEvent
 from engine.services import instances
-from engine.services.customer360 import seed_products
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.care import add_customers, customer
 from tests.support.engine import deploy
 from tests.support.web import login
 from web import create_app
-from web.customers import wait_for_import
+from web.customers.pages import wait_for_import
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "import"
 

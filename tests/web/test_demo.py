@@ -7,11 +7,12 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from engine.db.complaints import Complaint
+from engine.complaints import portal
+from engine.complaints.models import Complaint
+from engine.customers.models import Customer
 from engine.db.models import ProcessDefinition, ProcessInstance
-from engine.db.outreach import Customer, OutboxMessage
-from engine.db.sales import SalesLead
-from engine.services import portal
+from engine.outbox.models import OutboxMessage
+from engine.sales.models import SalesLead
 from web.demo import COMPLAINTS, load
 
 

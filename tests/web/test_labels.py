@@ -19,9 +19,10 @@ import pytest
 from flask_babel import force_locale
 
 from engine.complaints import codes
-from engine.db.complaints import ComplaintStatus
+from engine.complaints.models import ComplaintStatus
+from engine.customers.models import CustomerStatus
 from engine.db.models import HumanTaskStatus, InstanceStatus
-from engine.db.outreach import CustomerStatus, OutboxStatus
+from engine.outbox.models import OutboxStatus
 from engine.views import ROLES
 from web import create_app
 
@@ -143,7 +144,7 @@ def demo(ctx):
     from sqlalchemy import select, update
 
     from engine.db.models import ProcessInstance
-    from engine.db.outreach import OutboxMessage
+    from engine.outbox.models import OutboxMessage
 
     with ctx.sessions.begin() as session:
         message = session.scalars(select(OutboxMessage.id).limit(1)).first()

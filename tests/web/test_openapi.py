@@ -16,12 +16,12 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from engine.db.outreach import OutboxMessage
+from engine.outbox.models import OutboxMessage
 from engine.services import collaboration, identity, instances, tasks
 from tests.support import bpmn as b
 from tests.support.engine import deploy, open_tasks
 from web import create_app
-from web.api.openapi import api_rules, openapi_path, rule_methods
+from web.openapi import api_rules, openapi_path, rule_methods
 
 FORM = {"id": "answer", "type": "default",
         "components": [{"type": "textfield", "key": "answer", "validate": {"required": True}}]}
@@ -132,7 +132,7 @@ def _seed(ctx, people, clock) -> dict[str, list[Any]]:
     from tests.support.care import add_customers, customer
 
     add_customers(ctx, customer("F1", manager="alice", email="f1@example.cn"))
-    from engine.services.complaints import ComplaintInput, submit_complaint
+    from engine.complaints.service import ComplaintInput, submit_complaint
     from tests.support.portal import deploy_complaints
 
     deploy_complaints(ctx)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from engine.complaints import service as complaints
 from engine.db.models import Attachment
-from engine.services import complaints, tasks
+from engine.services import tasks
 from engine.services.timers import fire_due_timers
 from tests.support.care import RecordingChannel, add_customers, customer
 from tests.support.engine import open_tasks

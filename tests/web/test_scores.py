@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from engine.db.prediction import CustomerScore, ModelRun
 from engine.db.session import unit_of_work
-from engine.services import prediction
+from engine.prediction import service as prediction
+from engine.prediction.models import CustomerScore, ModelRun
 from tests.support.care import add_customers, customer
 from tests.support.web import login
 from web import create_app

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from engine.complaints import service as complaints
 from engine.db.models import AuditEvent
-from engine.services import complaints, identity
+from engine.services import identity
 from tests.processes.test_complaint_handling import complaint, deploy_complaints
 from tests.support.care import add_customers, customer
 from tests.support.web import login

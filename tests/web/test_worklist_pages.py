@@ -193,7 +193,7 @@ def test_the_bell_and_the_notification_api(app, ctx, clock, people):
 
 
 def test_a_complaint_task_shows_its_regulatory_countdown(app, ctx, clock, people):
-    from engine.services.complaints import ComplaintInput, submit_complaint
+    from engine.complaints.service import ComplaintInput, submit_complaint
     from tests.support.care import add_customers, customer
     from tests.support.portal import deploy_complaints
 

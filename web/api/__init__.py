@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, g, jsonify, make_response, request
+from flask import Blueprint, g, jsonify, make_response, request
 
 from engine.bpmn.loader import SourceFile
 from engine.errors import InvalidInputError
@@ -98,14 +98,6 @@ def refuse_nul_characters() -> None:
 
 def body(schema: type[schemas.Schema]) -> dict[str, Any]:
     return schemas.load(schema, request.get_json(silent=True) if request.content_length else {})
-
-
-@bp.get("/openapi.json")
-def openapi_document() -> Any:
-    """The OpenAPI document of this API (no token needed), built once per app."""
-    from web.api.openapi import spec_for
-
-    return jsonify(spec_for(current_app))
 
 
 @bp.post("/definitions")
@@ -333,9 +325,6 @@ def retry_outbox(message_id: int) -> Any:
     return jsonify(to_json(outbox.retry_message(current_engine(), message_id, actor=g.actor)))
 
 
-from web import customers as _customers  # noqa: E402,F401  (GET /customers[/{customer_id}], on this blueprint)
-from web.api import complaint_acts as _complaint_acts  # noqa: E402,F401  (POST /complaints/{case_no}/acts)
-from web.api import complaints as _complaints  # noqa: E402,F401  (POST /complaints, GET /complaints/{case_no})
 from web.api import designer as _designer  # noqa: E402,F401  (the designer's routes, on this blueprint)
 from web.api import governance as _governance  # noqa: E402,F401  (/grants and /approvals)
 from web.api import search as _search  # noqa: E402,F401  (GET /search)

@@ -7,7 +7,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from engine.db import models  # noqa: F401  (registers the tables)
+from engine.db import registry  # noqa: F401  (registers every table: the engine's and the features')
 from engine.db.base import Base
 
 config = context.config

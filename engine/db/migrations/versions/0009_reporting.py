@@ -16,7 +16,7 @@ down_revision = '0008'
 branch_labels = None
 depends_on = None
 
-# (index, table, columns) on the tables other modules own; declared in engine/db/reporting.py.
+# (index, table, columns) on the tables other modules own; declared in engine/reporting/models.py.
 INDEXES = (
     ('ix_human_task_status_assignee_due', 'human_task', ['status', 'assignee', 'due_at']),
     ('ix_human_task_process_status_created', 'human_task',
