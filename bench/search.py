@@ -39,7 +39,7 @@ from sqlalchemy import Table, insert, text
 from bench.common import Line, note, percentile, scratch_engine
 from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
-from engine.config import Settings
+from engine.config import DatabaseSettings, PrivacySettings, Settings
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.db import search as index
@@ -295,7 +295,8 @@ def report(line: Line, db: str, size: tuple[int, int], large: float, small: floa
 def run(line: Line, postgres_url: Callable[[], str | None]) -> None:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = build_engine(Settings(database_url=f"sqlite:///{tmp}/search.db", data_key=new_data_key()))
+        ctx = build_engine(Settings(database=DatabaseSettings(url=f"sqlite:///{tmp}/search.db"),
+                                    privacy=PrivacySettings(data_key=new_data_key())))
         try:
             size, large, small = bench(ctx, SQLITE_SCALE)
         finally:

@@ -220,7 +220,7 @@ def daily_jobs(ctx: EngineContext) -> list[DailyJob]:
     from engine.care.scans import run_daily_scans
 
     return [
-        DailyJob("care.scans", ctx.settings.care_scan_time, lambda: run_daily_scans(ctx)),
+        DailyJob("care.scans", ctx.settings.care.scan_time, lambda: run_daily_scans(ctx)),
         # The keyed audit chain, verified every night (engine.audit_check): a break is an error and an audit event.
         DailyJob("audit.daily_check", "02:30", lambda: daily_check(ctx)),
     ]
@@ -345,7 +345,7 @@ class SchedulerRunner:
         """``careflow scheduler``: start, then supervise until stopped (Ctrl+C or SIGTERM)."""
         self.start()
         self.supervise()
-        while not self.stopping.wait(self.ctx.settings.scheduler_heartbeat_seconds):
+        while not self.stopping.wait(self.ctx.settings.scheduler.heartbeat_seconds):
             try:
                 self.supervise()
             except Exception:  # supervise catches its parts' errors; this is the last guard of the process
