@@ -2,7 +2,7 @@
 
 Nothing else in the engine reads ``os.environ``: build a :class:`Settings` with :meth:`Settings.from_env` at
 start-up and pass it on. The settings are grouped by area (``settings.complaints.decision_days_simple``); every
-field carries its meaning, and its environment variable follows one rule (docs/decisions.md §19):
+field carries its meaning, and its environment variable follows one rule (docs/decisions.md §21):
 
     CAREFLOW_<AREA>_<FIELD>, upper case       e.g. CAREFLOW_COMPLAINTS_DECISION_DAYS_SIMPLE=15
 
@@ -57,16 +57,17 @@ T = TypeVar("T")
 
 def setting(default: T, doc: str, *, aliases: tuple[str, ...] = (), parse: Callable[[str], Any] | None = None,
             positive: bool = True, secret: bool = False, shown_default: str | None = None,
-            env_default: Any = None) -> T:
+            env_default: Any = None, form: str | None = None) -> T:
     """A settings field with its meaning (``doc``, one line in README's table) and how the environment sets it.
 
     ``aliases``: older variable names that still set it. ``parse``: the field's own parser of the raw text (else
     the one its type implies). ``positive``: a number must be greater than 0 (else 0 or more). ``shown_default``: the
     default as the table prints it, where the value depends on the machine or on another setting.
     ``env_default``: the value ``from_env`` uses when nothing is set, where it differs from the dataclass default.
+    ``form``: how the value is written, where a parser of its own reads it (else the type says it).
     """
     metadata = {"doc": doc, "aliases": aliases, "parse": parse, "positive": positive, "shown_default": shown_default,
-                "env_default": env_default}
+                "env_default": env_default, "form": form}
     return cast(T, field(default=default, repr=not secret, metadata=metadata))
 
 
@@ -152,7 +153,7 @@ class CoreSettings:
                             aliases=("CAREFLOW_TIMEZONE",))
     instance_dir: Path = setting(DEFAULT_DB_PATH.parent, "The instance folder: default home of the key file, the "
                                  "cookie key and the uploads", aliases=("CAREFLOW_INSTANCE_DIR",), parse=_absolute,
-                                 shown_default="the SQLite database's folder, else ./instance")
+                                 shown_default="the SQLite database's folder, else `./instance`")
     bank_name: str = setting("CareFlow银行", "The bank's name in messages and pages", aliases=("CAREFLOW_BANK_NAME",))
     allow_clock_override: bool = setting(False, "Let `careflow … --now` set the time (tests, drills; never in "
                                          "production)", aliases=("CAREFLOW_ALLOW_CLOCK_OVERRIDE",))
@@ -200,7 +201,7 @@ class InputSettings:
 @dataclass(frozen=True)
 class UploadSettings:
     dir: Path = setting(DEFAULT_DB_PATH.parent / "attachments", "Where uploaded files are kept (content-addressed)",
-                        aliases=("CAREFLOW_ATTACHMENT_DIR",), parse=_absolute, shown_default="<instance_dir>/attachments")
+                        aliases=("CAREFLOW_ATTACHMENT_DIR",), parse=_absolute, shown_default="`instance_dir/attachments`")
     max_bytes: int = setting(10 * MIB, "Largest file, and largest total of the files of one upload (attachments, "
                              "portal, customer import), bytes")
     max_files: int = setting(5, "Files a customer may send with one complaint on the portal")
@@ -223,7 +224,7 @@ class PrivacySettings:
                                    aliases=("CAREFLOW_DATA_KEY",), secret=True)
     data_key_file: Path = setting(DEFAULT_KEY_FILE, "The keyring file (made on first use; `careflow keys rotate` adds "
                                   "keys); used when data_key is not set", aliases=("CAREFLOW_DATA_KEY_FILE",),
-                                  shown_default="<instance_dir>/data.key")
+                                  shown_default="`instance_dir/data.key`")
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ class SessionSettings:
                                      aliases=("CAREFLOW_SECRET_KEY",), secret=True)
     secret_key_file: Path | None = setting(None, "Where the cookie key is made once and read at every start, when "
                                            "secret_key is not set", aliases=("CAREFLOW_SECRET_KEY_FILE",),
-                                           shown_default="secret.key beside the SQLite database, else in instance_dir")
+                                           shown_default="`secret.key` beside the SQLite database, else in `instance_dir`")
     trust_forwarded_proto: bool = setting(False, "Behind a TLS proxy: believe X-Forwarded-Proto and the last "
                                           "X-Forwarded-For entry", aliases=("CAREFLOW_TRUST_FORWARDED_PROTO",))
     secure_cookies: bool = setting(False, "Secure cookies even over plain http", aliases=("CAREFLOW_SECURE_COOKIES",))
@@ -263,7 +264,8 @@ class SessionSettings:
 @dataclass(frozen=True)
 class IntakeSettings:
     secrets: tuple[tuple[str, str], ...] = setting((), "HMAC secret per channel for signed complaint intake",
-                                                   aliases=("CAREFLOW_INTAKE_SECRETS",), parse=_secrets, secret=True)
+                                                   aliases=("CAREFLOW_INTAKE_SECRETS",), parse=_secrets, secret=True,
+                                                   form="channel:secret,… (secrets of 16+ characters)")
     max_age_seconds: int = setting(60, "How far a signed request's timestamp may lie behind the server's clock, s",
                                    aliases=("CAREFLOW_INTAKE_MAX_AGE_SECONDS",))
     max_future_seconds: int = setting(30, "How far a signed request's timestamp may lie ahead of the server's clock, s",
@@ -283,7 +285,8 @@ class ContactSettings:
     """Contact rules (docs/domain.md §3.5): bank-local window, caps per customer, quiet days, consent."""
 
     window: tuple[str, str] = setting(("09:00", "20:00"), "Bank-local hours in which customers are contacted",
-                                      aliases=("CAREFLOW_CONTACT_WINDOW",), parse=_window)
+                                      aliases=("CAREFLOW_CONTACT_WINDOW",), parse=_window,
+                                      form="HH:MM-HH:MM", shown_default="`09:00-20:00`")
     cap_service_per_day: int = setting(3, "Service messages per customer in 24 hours")
     cap_marketing_per_day: int = setting(1, "Marketing contacts per customer in 24 hours")
     cap_marketing_per_30_days: int = setting(4, "Marketing contacts per customer in 30 days",
@@ -296,7 +299,7 @@ class ContactSettings:
 class OutboxSettings:
     message_templates: Path = setting(DEFAULT_TEMPLATES, "The message templates file",
                                       aliases=("CAREFLOW_MESSAGE_TEMPLATES",),
-                                      shown_default="integrations/templates/messages.json")
+                                      shown_default="`integrations/templates/messages.json`")
     max_attempts: int = setting(6, "Delivery attempts before the dead letter", aliases=("CAREFLOW_OUTBOX_MAX_ATTEMPTS",))
     backoff_seconds: int = setting(30, "First retry delay, doubling per attempt, s")
     backoff_max_seconds: int = setting(3600, "Longest retry delay, s")
@@ -309,10 +312,10 @@ class CareSettings:
     """Care (docs/domain.md §5)."""
 
     scan_time: str = setting("09:00", "Bank-local time of the daily care scan", aliases=("CAREFLOW_CARE_SCAN_TIME",),
-                             parse=_time_of_day)
+                             parse=_time_of_day, form="HH:MM")
     leap_day_birthday: str = setting("feb28", "A 29 February birthday in a common year: feb28 or mar1",
                                      aliases=("CAREFLOW_LEAP_DAY_BIRTHDAY",))
-    batch_size: int = setting(200, "Customers per transaction in the care scan")
+    batch_size: int = setting(200, "Customers per transaction in the care, tiering and re-assessment scans")
 
 
 @dataclass(frozen=True)
@@ -516,6 +519,7 @@ class SettingSpec:
     secret: bool
     shown_default: str | None
     env_default: Any
+    form: str
 
     @property
     def variable(self) -> str:
@@ -542,7 +546,7 @@ class SettingSpec:
         except ConfigurationError as exc:
             raise ConfigurationError(f"{self.variable}: {exc.message}") from exc
         except (ValueError, TypeError) as exc:
-            raise ConfigurationError(f"{self.variable} must be {syntax(self.type)}, got {raw!r}") from exc
+            raise ConfigurationError(f"{self.variable} must be {self.form}, got {raw!r}") from exc
         if isinstance(value, int | float) and not isinstance(value, bool) and (value < 0 or self.positive and value == 0):
             raise ConfigurationError(f"{self.variable} must be {'positive' if self.positive else '0 or more'}, got {raw!r}")
         return value
@@ -563,7 +567,8 @@ def specs() -> Iterator[SettingSpec]:
             variable = f"{PREFIX}{area}_{f.name}".upper()
             aliases = tuple(a for a in meta.get("aliases", ()) if a != variable)  # old names that fit the rule
             yield SettingSpec(area, f.name, hints[f.name], f.default, meta.get("doc", ""), aliases, meta.get("parse"),
-                              meta.get("positive", True), not f.repr, meta.get("shown_default"), meta.get("env_default"))
+                              meta.get("positive", True), not f.repr, meta.get("shown_default"), meta.get("env_default"),
+                              meta.get("form") or syntax(hints[f.name]))
 
 
 TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
