@@ -12,7 +12,7 @@ from engine.services import identity, instances, tasks
 from engine.views import SYSTEM
 from tests.support import bpmn as b
 from tests.support.engine import open_tasks
-from tests.support.web import login
+from tests.support.web import login, multipart
 from web import create_app
 
 MB = 1024 * 1024
@@ -41,15 +41,8 @@ def _pdf(size: int) -> bytes:
 
 
 def _upload(client, path, size, name="big.pdf", fields=None, headers=None):
-    """POST one file as multipart/form-data, the body made here (werkzeug's builder spools a large body to a temporary
-    file that stays open when the app refuses it unread)."""
-    boundary = "careflow-test-boundary"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in (fields or {}).items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-                 "Content-Type: application/pdf\r\n\r\n".encode() + _pdf(size) + b"\r\n")
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return client.post(path, data=body, content_type=f"multipart/form-data; boundary={boundary}", headers=headers or {})
+    body, content_type = multipart(fields or {}, {"file": (name, _pdf(size))})
+    return client.post(path, data=body, content_type=content_type, headers=headers or {})
 
 
 def test_the_caps_agree_a_file_upload_may_be_larger_than_a_json_body(settings):
