@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
-from engine.config import Settings
+from engine.config import DatabaseSettings, PrivacySettings, Settings
 from engine.context import build_engine
 from engine.db import migrate
 from engine.db.models import ProcessInstance
@@ -76,7 +76,7 @@ def raw_lifecycle() -> tuple[callable, callable]:
 
 
 def engine_lifecycle(url: str):
-    ctx = build_engine(Settings(database_url=url, data_key=new_data_key()))
+    ctx = build_engine(Settings(database=DatabaseSettings(url=url), privacy=PrivacySettings(data_key=new_data_key())))
     migrate.upgrade(ctx.db)
     designer = Actor("bench", frozenset({"designer"}))
     definitions.deploy_definition(ctx, files=[SourceFile("bench.bpmn", BPMN)], actor=designer)

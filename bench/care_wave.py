@@ -34,7 +34,7 @@ from bench.common import Line, note
 from engine.bpmn.loader import SourceFile
 from engine.care.scans import HOLIDAY_PROCESS, WISHES, scan_holidays
 from engine.clock import FrozenClock
-from engine.config import Settings, normalize_database_url
+from engine.config import DatabaseSettings, PrivacySettings, Settings, normalize_database_url
 from engine.context import EngineContext, build_engine
 from engine.customers.models import Customer
 from engine.customers.service import TIERS, CustomerInput, customer_row
@@ -55,7 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def context(url: str, key: str) -> EngineContext:
-    return build_engine(Settings(database_url=url, data_key=key), clock=FrozenClock(AT))
+    return build_engine(Settings(database=DatabaseSettings(url=url),
+                                 privacy=PrivacySettings(data_key=key)), clock=FrozenClock(AT))
 
 
 def setup(ctx: EngineContext, count: int) -> float:
@@ -84,7 +85,7 @@ def start_only(ctx: EngineContext, offset: int, count: int) -> tuple[int, float]
     wish_zh, wish_en = WISHES[occasion.key]
     with ctx.sessions() as session:
         customers = session.scalars(select(Customer).order_by(Customer.id).offset(offset).limit(count)).all()
-    batch = ctx.settings.care_batch_size
+    batch = ctx.settings.care.batch_size
     begin = time.perf_counter()
     for first in range(0, len(customers), batch):
         requests = [StartRequest(f"bench:{c.id}", c.id, {

@@ -27,7 +27,7 @@ def scratch_engine(postgres_url: str, group: str) -> Iterator[object]:
     """An engine context on a fresh PostgreSQL database made for this group and dropped afterwards."""
     from sqlalchemy import create_engine, text
 
-    from engine.config import Settings, normalize_database_url
+    from engine.config import DatabaseSettings, PrivacySettings, Settings, normalize_database_url
     from engine.context import build_engine
     from engine.privacy import new_data_key
 
@@ -38,7 +38,7 @@ def scratch_engine(postgres_url: str, group: str) -> Iterator[object]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         own = admin.url.set(database=name).render_as_string(hide_password=False)
-        ctx = build_engine(Settings(database_url=own, data_key=new_data_key()))
+        ctx = build_engine(Settings(database=DatabaseSettings(url=own), privacy=PrivacySettings(data_key=new_data_key())))
         try:
             yield ctx
         finally:

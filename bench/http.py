@@ -44,7 +44,7 @@ import httpx
 from bench.common import Line, note, percentile
 from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
-from engine.config import Settings
+from engine.config import DatabaseSettings, PrivacySettings, Settings
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.privacy import new_data_key
@@ -73,7 +73,7 @@ PAGE_CALLS = 200
 
 def setup(url: str, key: str, clients: int) -> tuple[EngineContext, dict[str, str]]:
     """Schema, the form process, and one staff user with an API token per client thread."""
-    ctx = build_engine(Settings(database_url=url, data_key=key))
+    ctx = build_engine(Settings(database=DatabaseSettings(url=url), privacy=PrivacySettings(data_key=key)))
     migrate.upgrade(ctx.db)
     files = [SourceFile(f"{PROCESS}.bpmn", BPMN), SourceFile("bench_answer.json", json.dumps(FORM).encode())]
     definitions.deploy_definition(ctx, files=files, actor=Actor("bench", frozenset({"designer"})))

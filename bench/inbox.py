@@ -43,7 +43,7 @@ from sqlalchemy import event, insert, text
 from bench.common import Line, note, percentile, scratch_engine
 from bench.http import BPMN, FORM, PROCESS
 from engine.bpmn.loader import SourceFile
-from engine.config import Settings
+from engine.config import DatabaseSettings, PrivacySettings, Settings
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.db.models import HumanTask, ProcessInstance, TaskCandidate
@@ -235,7 +235,8 @@ def report(line: Line, db: str, reached: int, large: dict[str, float], small: di
 def run(line: Line, postgres_url: Callable[[], str | None]) -> None:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = build_engine(Settings(database_url=f"sqlite:///{tmp}/inbox.db", data_key=new_data_key()))
+        ctx = build_engine(Settings(database=DatabaseSettings(url=f"sqlite:///{tmp}/inbox.db"),
+                                    privacy=PrivacySettings(data_key=new_data_key())))
         try:
             reached, large, small = bench(ctx, SQLITE_N, None)
         finally:

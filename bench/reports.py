@@ -35,7 +35,7 @@ from sqlalchemy import create_engine, event, text
 
 from bench.common import Line, note, percentile
 from engine.clock import FrozenClock
-from engine.config import Settings, normalize_database_url
+from engine.config import DatabaseSettings, PrivacySettings, Settings, normalize_database_url
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.privacy import new_data_key
@@ -239,7 +239,8 @@ def explain(ctx: EngineContext) -> None:
 
 
 def build(url: str, n: int) -> EngineContext:
-    ctx = build_engine(Settings(database_url=url, data_key=new_data_key()), clock=FrozenClock(NOW))
+    ctx = build_engine(Settings(database=DatabaseSettings(url=url),
+                                privacy=PrivacySettings(data_key=new_data_key())), clock=FrozenClock(NOW))
     migrate.upgrade(ctx.db)
     load(ctx, n)
     identity.create_user(ctx, username="boss", roles=["supervisor"], groups=["supervisors"], password=PASSWORD)

@@ -40,7 +40,7 @@ from bench.common import Line, note, percentile, scratch_engine
 from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
 from engine.complaints.models import Complaint
-from engine.config import Settings
+from engine.config import DatabaseSettings, PrivacySettings, Settings
 from engine.context import EngineContext, build_engine
 from engine.customers.models import Customer
 from engine.db import migrate
@@ -295,7 +295,8 @@ def report(line: Line, db: str, size: tuple[int, int], large: float, small: floa
 def run(line: Line, postgres_url: Callable[[], str | None]) -> None:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = build_engine(Settings(database_url=f"sqlite:///{tmp}/search.db", data_key=new_data_key()))
+        ctx = build_engine(Settings(database=DatabaseSettings(url=f"sqlite:///{tmp}/search.db"),
+                                    privacy=PrivacySettings(data_key=new_data_key())))
         try:
             size, large, small = bench(ctx, SQLITE_SCALE)
         finally:

@@ -34,7 +34,7 @@ from sqlalchemy import func, insert, select
 from bench.common import Line, note
 from engine.bpmn.loader import SourceFile
 from engine.clock import SystemClock
-from engine.config import Settings
+from engine.config import DatabaseSettings, PrivacySettings, Settings
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.db.models import InstanceStatus, ProcessInstance, Timer, TimerStatus
@@ -75,7 +75,8 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def new_context(path: str) -> EngineContext:
-    ctx = build_engine(Settings(database_url=f"sqlite:///{path}", data_key=new_data_key()))
+    ctx = build_engine(Settings(database=DatabaseSettings(url=f"sqlite:///{path}"),
+                                privacy=PrivacySettings(data_key=new_data_key())))
     migrate.upgrade(ctx.db)
     definitions.deploy_definition(ctx, files=[SourceFile("tick.bpmn", BPMN)], actor=Actor("bench", frozenset({"designer"})))
     return ctx

@@ -1,16 +1,28 @@
 """Engine settings, parsed once from the environment and then frozen.
 
-Nothing else in the engine reads ``os.environ``: build a :class:`Settings` with
-:meth:`Settings.from_env` at start-up and pass it on.
+Nothing else in the engine reads ``os.environ``: build a :class:`Settings` with :meth:`Settings.from_env` at
+start-up and pass it on. The settings are grouped by area (``settings.complaints.decision_days_simple``); every
+field carries its meaning, and its environment variable follows one rule (docs/decisions.md §21):
+
+    CAREFLOW_<AREA>_<FIELD>, upper case       e.g. CAREFLOW_COMPLAINTS_DECISION_DAYS_SIMPLE=15
+
+The names documented before the areas existed (``DATABASE_URL``, ``CAREFLOW_TIMEZONE``, ``CAREFLOW_DATA_KEY`` …)
+are aliases of the field they always set. A variable set under both names with different values is an error;
+a ``CAREFLOW_`` variable that is no setting is logged with the closest names. README.md's settings table is made
+from these fields by ``python -m scripts.settings_table --write``.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.bpmn.limits import Limits
@@ -21,285 +33,45 @@ from engine.rules.calendar import FALLBACKS, known_countries
 if TYPE_CHECKING:
     from engine.privacy import Keyring
 
+log = logging.getLogger(__name__)
+
 DEFAULT_DB_PATH = Path("instance") / "careflow.db"
 DEFAULT_KEY_FILE = Path("instance") / "data.key"
 # Plug-ins loaded by default: the outbound channels configured in the environment.
 DEFAULT_PLUGINS = "integrations.channels:register"
 # Message templates ship with the integrations; the engine only reads the file.
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "integrations" / "templates" / "messages.json"
+PREFIX = "CAREFLOW_"
+MIB = 1024 * 1024
+# CAREFLOW_ variables read elsewhere (the channels in integrations/, the web's language, the Makefile, tests and
+# benches): not settings, and no reason to warn.
+READ_ELSEWHERE = frozenset({
+    "CAREFLOW_SMTP_URL", "CAREFLOW_SMS_GATEWAY_URL", "CAREFLOW_SMS_GATEWAY_SECRET", "CAREFLOW_WECHAT_APPID",
+    "CAREFLOW_WECHAT_SECRET", "CAREFLOW_WECHAT_API_URL", "CAREFLOW_CHANNEL_SANDBOX", "CAREFLOW_DEV_MAILBOX",
+    "CAREFLOW_DEFAULT_LANGUAGE", "CAREFLOW_DEMO_DB",
+})
+READ_ELSEWHERE_PREFIXES = ("CAREFLOW_TEST_", "CAREFLOW_BENCH_", "CAREFLOW_FUZZ_")
+
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = f"sqlite:///{DEFAULT_DB_PATH}"
-    timezone: str = "Asia/Shanghai"
-    allow_clock_override: bool = False
-    spec_cache_size: int = 64
-    timer_batch_size: int = 200
-    # Scheduler supervision (engine.scheduler, engine.services.scheduler_health): each scheduler process writes a
-    # heartbeat row per job this often; a job none of whose rows is younger than the stale limit has stopped (the
-    # supervisor desk shows a banner, /healthz says "degraded", an error is logged).
-    scheduler_heartbeat_seconds: float = 10.0
-    scheduler_stale_seconds: float = 300.0
-    # User code (scripts, conditions, expressions, DMN cells) per workflow step (engine.bpmn.limits): wall time,
-    # traced operations, and growth of the process's memory while it runs.
-    script_time_budget: float = 1.0
-    script_operation_budget: int = 5_000_000
-    script_memory_mb: int = 256
-    # A ceiling on each server and scheduler process's heap (RLIMIT_DATA), the backstop under the per-step limits;
-    # 0: none. Size it to the machine: workers × this must fit in memory with the database beside them.
-    worker_memory_mb: int = 0
-    # Maker-checker on changes to live work: a new version of a process with live instances, a migration, a grant, a
-    # privileged role, an administrator's own token wait for a second person (engine.services.approvals).
-    four_eyes_changes: bool = True
-    # Grants are kept in memory per process and read again after this many seconds (engine.authz.grants).
-    authz_refresh_seconds: float = 10.0
-    # Dotted paths ("package.module:attr") of modules that register service-task handlers.
-    handler_modules: tuple[str, ...] = field(default_factory=tuple)
-    echo_sql: bool = False
-    # Report pages: independent KPI queries run on up to this many connections at once (engine.reporting.gather);
-    # 1: one after another in one transaction.
-    report_parallelism: int = 4
-    # Tests only: Argon2's cheapest parameters, so fixtures that create users stay fast.
-    cheap_password_hashing: bool = False
-    # Personal data keys (engine.privacy.Keyring): CAREFLOW_DATA_KEY (one key, 32 bytes URL-safe base64, from a secret
-    # store; no rotation) or the keyring file CAREFLOW_DATA_KEY_FILE (created on first use; ``careflow keys rotate``
-    # adds keys to it). Default file: beside an SQLite database; a PostgreSQL database needs one of the two set.
-    data_key: str | None = field(default=None, repr=False)
-    data_key_file: Path = DEFAULT_KEY_FILE  # used (and created) only when data_key is not set
-    # The instance folder (CAREFLOW_INSTANCE_DIR): the SQLite database's folder unless set; the default home of the
-    # key file and of the attachment store, so neither follows the working directory.
-    instance_dir: Path = DEFAULT_DB_PATH.parent
-    message_templates: Path = DEFAULT_TEMPLATES
-    bank_name: str = "CareFlow银行"
-    # Contact rules (docs/domain.md §0, §3.5): bank-local window, caps per customer, quiet Spring Festival days.
-    contact_window: tuple[str, str] = ("09:00", "20:00")
-    cap_service_per_day: int = 3
-    cap_marketing_per_day: int = 1
-    cap_marketing_per_30_days: int = 4
-    marketing_quiet_spring_festival: bool = True
-    # Outbox delivery: attempts before the dead letter, exponential backoff from the base, claim lease.
-    outbox_max_attempts: int = 6
-    outbox_backoff_seconds: int = 30
-    outbox_backoff_max_seconds: int = 3600
-    outbox_lease_seconds: int = 300
-    outbox_batch_size: int = 100
-    # Care (docs/domain.md §5): daily scan time (bank-local), 29-Feb birthdays, Double Ninth age.
-    care_scan_time: str = "09:00"
-    leap_day_birthday: str = "feb28"
-    elderly_age: int = 60
-    care_batch_size: int = 200
-    # SLA (issue 3): warning at this share of the time to due.
-    sla_warn_share: float = 0.8
-    # Business calendar (engine.rules.calendar): the country's working days (CN: chinese_calendar with the 调休 swaps;
-    # another code: the holidays library), plus the bank's own table (careflow calendar import, re-read every
-    # calendar_refresh_seconds). A Chinese year no library knows is estimated from the statutory holidays with a
-    # warning ("estimate") or fails the step ("error").
-    calendar_country: str = "CN"
-    calendar_fallback: str = "estimate"
-    calendar_refresh_seconds: float = 30.0
-    # Attachments: files outside the database rows, content-addressed; size and type limits.
-    attachment_dir: Path = DEFAULT_DB_PATH.parent / "attachments"  # CAREFLOW_ATTACHMENT_DIR, else <instance>/attachments
-    attachment_max_bytes: int = 10 * 1024 * 1024
-    # Complaints (docs/domain.md §0, §1.4–§1.7; engine.complaints.deadlines): calendar days from receipt, receipt day not
-    # counted; the warning day; review window and review decision; acknowledgement target; major group size.
-    complaint_decision_days_simple: int = 15
-    complaint_decision_days_complex: int = 30
-    complaint_decision_days_special_max: int = 60
-    complaint_review_apply_window_days: int = 30
-    complaint_review_decision_days: int = 30
-    complaint_ack_target_workdays: int = 1
-    complaint_warn_day: int = 10
-    complaint_major_group_threshold: int = 20
-    complaint_pause_for_external_appraisal: bool = True  # outside appraisal time is not counted (§1.4)
-    complaint_group_face_to_face_max_reps: int = 5  # a face-to-face group elects at most 5 (§1.3; desk form)
-    complaint_classification: str = "JR/T 0169-2018"  # the code tables of engine.complaints.codes (§1.7)
-    # Suitability and cross-sell (docs/domain.md §2.2–§2.7; questionnaire validity is with onboarding's settings below):
-    # elderly ages (周岁), high risk from R4, a second staff check from 70 (bank practice; None switches it off),
-    # cooling-off floors, maturity leads N days ahead.
-    suitability_elderly_special_care_age: int = 65
-    elderly_definition_age: int = 60
-    suitability_high_risk_from: int = 4
-    suitability_second_check_age: int | None = 70
-    cooling_off_private_wmp_hours: int = 24
-    cooling_off_insurance_days: int = 15
-    cross_sell_maturity_days: int = 30
-    # Tiering (docs/domain.md §4.2, engine.onboarding.tiering): AUM floors in CNY (the customer_tier DMN holds the same),
-    # weights per account kind (others count 1, loans 0), months below a floor before a downgrade (快升缓降).
-    tier_floors: tuple[tuple[str, int], ...] = (("gold", 50_000), ("platinum", 200_000), ("diamond", 1_000_000),
-                                                ("private", 6_000_000))
-    aum_weights: tuple[tuple[str, float], ...] = (("loan", 0.0), ("card", 0.0))
-    tier_downgrade_months: int = 3
-    # Onboarding (docs/domain.md §4.3): the customer manager's group by AUM floor, highest first.
-    manager_groups: tuple[tuple[int, str], ...] = ((2_000_000, "wealth_centre_managers"),
-                                                   (200_000, "branch_wealth_managers"),
-                                                   (100_000, "branch_lobby_managers"), (0, "customer_managers"))
-    # Suitability levels and matching (docs/domain.md §2.2): C1–C5 and R1–R5; allowed when R ≤ C, the higher of the issuer's
-    # and the seller's ratings counts (孰高). engine.sales.suitability and the product_suitability DMN encode the rule.
-    suitability_levels: int = 5
-    suitability_match: str = "product_level<=customer_level;higher_rating"
-    # Evidence and record keeping (docs/domain.md §2.5, §3.4): how long each kind must be kept at least.
-    double_recording_retention_months_after_end: int = 6
-    retention_aml_kyc_years: int = 10
-    retention_network_logs_months: int = 6
-    retention_pipia_years: int = 3
-    # Marketing (docs/domain.md §3.5): opt-in needed for marketing (the outbox policy), opt-out immediate on every channel
-    # (checked at send time), at most one marketing contact per number a day (cap_marketing_per_day above).
-    marketing_requires_opt_in: bool = True
-    holidays_source: str = "chinese_calendar"  # official 调休 data (engine.rules.calendar); lunar dates: lunardate
-    # Suitability (docs/domain.md §2.3): questionnaire validity, and how long before expiry the re-assessment starts.
-    suitability_assessment_valid_months: int = 12
-    risk_reassess_days_before: int = 30
-    # Prediction (engine.services.prediction): scores at or above these start a retention revisit or a cross-sell lead
-    # (suitability still decides every lead); at most this many of each per run; "bank" history or "synthetic".
-    prediction_churn_threshold: float = 0.4
-    prediction_propensity_threshold: float = 0.5
-    prediction_max_actions_per_run: int = 50
-    prediction_training_source: str = "bank"
-    # Customer portal (engine.services.portal): one-time sign-in codes and their limits.
-    otp_ttl_seconds: int = 300
-    otp_max_attempts: int = 5
-    # Sign-in (engine.services.sessions, engine.services.throttle): server-side sessions end after this long without
-    # a request, and at the latest this long after sign-in; a portal (customer) session at most portal_session_minutes.
-    session_idle_minutes: int = 15
-    session_absolute_hours: int = 12
-    portal_session_minutes: int = 30
-    # API tokens expire this many days after they are made.
-    token_ttl_days: int = 90
-    # Wrong passwords: after this many for one account (or from one address), each further one makes the next try
-    # wait twice as long as the last, up to login_throttle_max_seconds; no lock, an administrator can clear it.
-    login_throttle_after: int = 5
-    login_throttle_ip_after: int = 20
-    login_throttle_max_seconds: int = 900
-    # The key that signs session cookies: the same on every node. Unset: made once into secret_key_file (by default
-    # next to an SQLite database, else in the instance folder) and read from there at every start.
-    secret_key: str | None = field(default=None, repr=False)
-    secret_key_file: Path | None = None
-    # Behind a TLS-terminating proxy: believe its X-Forwarded-Proto (HSTS and Secure cookies over https) and the last
-    # X-Forwarded-For entry as the caller's address (login and portal throttling).
-    trust_forwarded_proto: bool = False
-    # Secure cookies on every answer, even one over plain http (they are Secure over https anyway).
-    secure_cookies: bool = False
-    # Channel intake (POST /api/v1/complaints): HMAC secret per channel, from CAREFLOW_INTAKE_SECRETS="wechat:…,mobile_app:…".
-    intake_secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    # Signed intake (web.api.complaints): how far a request's timestamp may lie behind or ahead of the server's clock.
-    # A request is accepted once: its signature is kept (engine.services.intake_keys) for the whole window.
-    intake_max_age_seconds: int = 60
-    intake_max_future_seconds: int = 30
-    # Values from outside (engine.inputs): JSON nesting and size for variables, form data and message payloads, and
-    # the largest request body the web app reads (Flask's MAX_CONTENT_LENGTH; 413 above it).
-    json_max_depth: int = 64
-    variables_max_bytes: int = 1024 * 1024
-    request_max_bytes: int = 5 * 1024 * 1024
+def setting(default: T, doc: str, *, aliases: tuple[str, ...] = (), parse: Callable[[str], Any] | None = None,
+            positive: bool = True, secret: bool = False, shown_default: str | None = None,
+            env_default: Any = None, form: str | None = None) -> T:
+    """A settings field with its meaning (``doc``, one line in README's table) and how the environment sets it.
 
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+    ``aliases``: older variable names that still set it. ``parse``: the field's own parser of the raw text (else
+    the one its type implies). ``positive``: a number must be greater than 0 (else 0 or more). ``shown_default``: the
+    default as the table prints it, where the value depends on the machine or on another setting.
+    ``env_default``: the value ``from_env`` uses when nothing is set, where it differs from the dataclass default.
+    ``form``: how the value is written, where a parser of its own reads it (else the type says it).
+    """
+    metadata = {"doc": doc, "aliases": aliases, "parse": parse, "positive": positive, "shown_default": shown_default,
+                "env_default": env_default, "form": form}
+    return cast(T, field(default=default, repr=not secret, metadata=metadata))
 
-    @property
-    def script_limits(self) -> Limits:
-        return Limits(seconds=self.script_time_budget, operations=self.script_operation_budget,
-                      memory_mb=self.script_memory_mb)
 
-    @property
-    def input_limits(self) -> InputLimits:
-        return InputLimits(max_depth=self.json_max_depth, max_bytes=self.variables_max_bytes)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
-    def secret_key_path(self) -> Path:
-        """Where the embedded setup keeps its cookie-signing key: the setting, else beside the SQLite file, else in
-        the instance folder."""
-        if self.secret_key_file is not None:
-            return self.secret_key_file
-        database = self.database_url.split("///", 1)[1] if self.is_sqlite and "///" in self.database_url else ""
-        if database and database != ":memory:":
-            return Path(database).parent / "secret.key"
-        return self.instance_dir / "secret.key"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        url = normalize_database_url(env.get("DATABASE_URL") or cls.database_url)
-        instance = instance_folder(url, env.get("CAREFLOW_INSTANCE_DIR"))
-        data_key = env.get("CAREFLOW_DATA_KEY") or None
-        if not url.startswith("sqlite") and not data_key and not env.get("CAREFLOW_DATA_KEY_FILE"):
-            raise ConfigurationError("a PostgreSQL DATABASE_URL needs CAREFLOW_DATA_KEY_FILE (the keyring file, kept "
-                                     "outside the database server's folders) or CAREFLOW_DATA_KEY; CareFlow does not "
-                                     "create a data key on its own beside a remote database")
-        settings = cls(
-            database_url=url, instance_dir=instance,
-            timezone=env.get("CAREFLOW_TIMEZONE", cls.timezone),
-            allow_clock_override=env.get("CAREFLOW_ALLOW_CLOCK_OVERRIDE", "") == "1",
-            spec_cache_size=_int(env, "CAREFLOW_SPEC_CACHE_SIZE", cls.spec_cache_size),
-            timer_batch_size=_int(env, "CAREFLOW_TIMER_BATCH_SIZE", cls.timer_batch_size),
-            scheduler_heartbeat_seconds=_float(env, "CAREFLOW_SCHEDULER_HEARTBEAT_SECONDS",
-                                               cls.scheduler_heartbeat_seconds),
-            scheduler_stale_seconds=_float(env, "CAREFLOW_SCHEDULER_STALE_SECONDS", cls.scheduler_stale_seconds),
-            script_time_budget=_float(env, "CAREFLOW_SCRIPT_TIME_BUDGET", cls.script_time_budget),
-            script_operation_budget=_int(env, "CAREFLOW_SCRIPT_OPERATION_BUDGET", cls.script_operation_budget),
-            script_memory_mb=_int(env, "CAREFLOW_SCRIPT_MEMORY_MB", cls.script_memory_mb),
-            worker_memory_mb=int(env.get("CAREFLOW_WORKER_MEMORY_MB") or 0),
-            authz_refresh_seconds=_float(env, "CAREFLOW_AUTHZ_REFRESH_SECONDS", cls.authz_refresh_seconds),
-            four_eyes_changes=env.get("CAREFLOW_FOUR_EYES_CHANGES", "1") != "0",
-            handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", DEFAULT_PLUGINS).split(",") if m),
-            echo_sql=env.get("CAREFLOW_ECHO_SQL", "") == "1",
-            report_parallelism=_int(env, "CAREFLOW_REPORT_PARALLELISM", cls.report_parallelism),
-            data_key=data_key,
-            data_key_file=Path(env.get("CAREFLOW_DATA_KEY_FILE") or instance / "data.key"),
-            message_templates=Path(env.get("CAREFLOW_MESSAGE_TEMPLATES", DEFAULT_TEMPLATES)),
-            bank_name=env.get("CAREFLOW_BANK_NAME", cls.bank_name),
-            contact_window=_window(env.get("CAREFLOW_CONTACT_WINDOW", "09:00-20:00")),
-            cap_marketing_per_30_days=_int(env, "CAREFLOW_CAP_MARKETING_30D", cls.cap_marketing_per_30_days),
-            outbox_max_attempts=_int(env, "CAREFLOW_OUTBOX_MAX_ATTEMPTS", cls.outbox_max_attempts),
-            care_scan_time=env.get("CAREFLOW_CARE_SCAN_TIME", cls.care_scan_time),
-            leap_day_birthday=env.get("CAREFLOW_LEAP_DAY_BIRTHDAY", cls.leap_day_birthday),
-            attachment_dir=Path(env.get("CAREFLOW_ATTACHMENT_DIR") or instance / "attachments").absolute(),
-            otp_ttl_seconds=_int(env, "CAREFLOW_OTP_TTL_SECONDS", cls.otp_ttl_seconds),
-            calendar_country=env.get("CAREFLOW_CALENDAR_COUNTRY", cls.calendar_country).upper(),
-            calendar_fallback=env.get("CAREFLOW_CALENDAR_FALLBACK", cls.calendar_fallback),
-            intake_secrets=_secrets(env.get("CAREFLOW_INTAKE_SECRETS", "")),
-            session_idle_minutes=_int(env, "CAREFLOW_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
-            session_absolute_hours=_int(env, "CAREFLOW_SESSION_ABSOLUTE_HOURS", cls.session_absolute_hours),
-            token_ttl_days=_int(env, "CAREFLOW_TOKEN_TTL_DAYS", cls.token_ttl_days),
-            login_throttle_after=_int(env, "CAREFLOW_LOGIN_THROTTLE_AFTER", cls.login_throttle_after),
-            login_throttle_ip_after=_int(env, "CAREFLOW_LOGIN_THROTTLE_IP_AFTER", cls.login_throttle_ip_after),
-            login_throttle_max_seconds=_int(env, "CAREFLOW_LOGIN_THROTTLE_MAX_SECONDS", cls.login_throttle_max_seconds),
-            secret_key=env.get("CAREFLOW_SECRET_KEY") or None,
-            secret_key_file=Path(env["CAREFLOW_SECRET_KEY_FILE"]) if env.get("CAREFLOW_SECRET_KEY_FILE") else None,
-            trust_forwarded_proto=env.get("CAREFLOW_TRUST_FORWARDED_PROTO", "") == "1",
-            secure_cookies=env.get("CAREFLOW_SECURE_COOKIES", "") == "1",
-            intake_max_age_seconds=_int(env, "CAREFLOW_INTAKE_MAX_AGE_SECONDS", cls.intake_max_age_seconds),
-            intake_max_future_seconds=_int(env, "CAREFLOW_INTAKE_MAX_FUTURE_SECONDS", cls.intake_max_future_seconds),
-            json_max_depth=_int(env, "CAREFLOW_JSON_MAX_DEPTH", cls.json_max_depth),
-            variables_max_bytes=_int(env, "CAREFLOW_VARIABLES_MAX_BYTES", cls.variables_max_bytes),
-            request_max_bytes=_int(env, "CAREFLOW_REQUEST_MAX_BYTES", cls.request_max_bytes),
-        )
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ConfigurationError(f"unknown time zone {self.timezone!r}") from exc
-        if not (self.is_sqlite or self.database_url.startswith("postgresql")):
-            raise ConfigurationError("DATABASE_URL must be an sqlite:// or postgresql:// URL")
-        if self.leap_day_birthday not in ("feb28", "mar1"):
-            raise ConfigurationError("CAREFLOW_LEAP_DAY_BIRTHDAY must be feb28 or mar1")
-        if self.calendar_fallback not in FALLBACKS:
-            raise ConfigurationError(f"CAREFLOW_CALENDAR_FALLBACK must be one of {', '.join(FALLBACKS)}")
-        if self.calendar_country != "CN" and self.calendar_country not in known_countries():
-            raise ConfigurationError(f"CAREFLOW_CALENDAR_COUNTRY {self.calendar_country!r} is not a country code the "
-                                     "holidays library knows")
-        if not self.scheduler_heartbeat_seconds * 2 <= self.scheduler_stale_seconds:
-            raise ConfigurationError("CAREFLOW_SCHEDULER_STALE_SECONDS must be at least twice "
-                                     "CAREFLOW_SCHEDULER_HEARTBEAT_SECONDS, or healthy jobs look stopped")
-        for value in (*self.contact_window, self.care_scan_time):
-            _clock_time(value)
+# --- parsers with their own syntax -----------------------------------------------------------------------------------
 
 
 def normalize_database_url(url: str) -> str:
@@ -310,7 +82,7 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def instance_folder(url: str, explicit: str | None) -> Path:
+def instance_folder(url: str, explicit: str | Path | None) -> Path:
     """The instance folder as an absolute path: the setting, else the folder of an SQLite database file, else
     ``instance`` under the directory CareFlow started in (resolved once, so a later ``chdir`` moves nothing)."""
     if explicit:
@@ -318,32 +90,6 @@ def instance_folder(url: str, explicit: str | None) -> Path:
     if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
         return Path(url[len("sqlite:///"):].split("?", 1)[0]).absolute().parent
     return DEFAULT_DB_PATH.parent.absolute()
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
-    if not value > 0:
-        raise ConfigurationError(f"{name} must be positive, got {value}")
-    return value
 
 
 def _clock_time(value: str) -> tuple[int, int]:
@@ -356,10 +102,15 @@ def _clock_time(value: str) -> tuple[int, int]:
     return hours, minutes
 
 
+def _time_of_day(raw: str) -> str:
+    _clock_time(raw.strip())
+    return raw.strip()
+
+
 def _window(raw: str) -> tuple[str, str]:
     start, sep, end = raw.partition("-")
     if not sep or _clock_time(start) >= _clock_time(end):
-        raise ConfigurationError(f"CAREFLOW_CONTACT_WINDOW must look like 09:00-20:00, got {raw!r}")
+        raise ConfigurationError(f"must look like 09:00-20:00, got {raw!r}")
     return start.strip(), end.strip()
 
 
@@ -368,23 +119,522 @@ def _secrets(raw: str) -> tuple[tuple[str, str], ...]:
     for item in (part.strip() for part in raw.split(",") if part.strip()):
         name, sep, secret = item.partition(":")
         if not sep or not name.strip() or len(secret.strip()) < 16:
-            raise ConfigurationError("CAREFLOW_INTAKE_SECRETS must look like wechat:<secret of 16+ characters>,mobile_app:…")
+            raise ConfigurationError("must look like wechat:<secret of 16+ characters>,mobile_app:…")
         pairs.append((name.strip(), secret.strip()))
     return tuple(pairs)
 
 
+def _upper(raw: str) -> str:
+    return raw.strip().upper()
+
+
+def _absolute(raw: str) -> Path:
+    return Path(raw).absolute()
+
+
+# --- the areas -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = setting(f"sqlite:///{DEFAULT_DB_PATH}", "SQLAlchemy URL: sqlite:///<file> or postgresql://… "
+                       "(a PostgreSQL database needs CAREFLOW_PRIVACY_DATA_KEY_FILE or CAREFLOW_PRIVACY_DATA_KEY)",
+                       aliases=("DATABASE_URL",), parse=normalize_database_url)
+    echo_sql: bool = setting(False, "Log every SQL statement (debugging)", aliases=("CAREFLOW_ECHO_SQL",))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    timezone: str = setting("Asia/Shanghai", "The bank's time zone: local days, deadlines, contact hours",
+                            aliases=("CAREFLOW_TIMEZONE",))
+    instance_dir: Path = setting(DEFAULT_DB_PATH.parent, "The instance folder: default home of the key file, the "
+                                 "cookie key and the uploads", aliases=("CAREFLOW_INSTANCE_DIR",), parse=_absolute,
+                                 shown_default="the SQLite database's folder, else `./instance`")
+    bank_name: str = setting("CareFlow银行", "The bank's name in messages and pages", aliases=("CAREFLOW_BANK_NAME",))
+    allow_clock_override: bool = setting(False, "Let `careflow … --now` set the time (tests, drills; never in "
+                                         "production)", aliases=("CAREFLOW_ALLOW_CLOCK_OVERRIDE",))
+    handler_modules: tuple[str, ...] = setting((), "Modules (package.module:attr) that register service-task handlers",
+                                               aliases=("CAREFLOW_HANDLER_MODULES",), env_default=(DEFAULT_PLUGINS,))
+    spec_cache_size: int = setting(64, "Parsed process versions kept in memory per process",
+                                   aliases=("CAREFLOW_SPEC_CACHE_SIZE",))
+    worker_memory_mb: int = setting(0, "Heap ceiling (RLIMIT_DATA) of each server and scheduler process, MB; 0: none. "
+                                    "Workers × this must fit beside the database", aliases=("CAREFLOW_WORKER_MEMORY_MB",),
+                                    positive=False)
+    report_parallelism: int = setting(4, "Report pages run independent KPI queries on up to this many connections; "
+                                      "1: one after another", aliases=("CAREFLOW_REPORT_PARALLELISM",))
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    timer_batch_size: int = setting(200, "Due timers fired per transaction", aliases=("CAREFLOW_TIMER_BATCH_SIZE",))
+    heartbeat_seconds: float = setting(10.0, "Each scheduler job writes its heartbeat row this often",
+                                       aliases=("CAREFLOW_SCHEDULER_HEARTBEAT_SECONDS",))
+    stale_seconds: float = setting(300.0, "A job with no heartbeat younger than this has stopped (banner, /healthz "
+                                   "degraded); at least twice the heartbeat",
+                                   aliases=("CAREFLOW_SCHEDULER_STALE_SECONDS",))
+
+
+@dataclass(frozen=True)
+class ScriptSettings:
+    time_budget: float = setting(1.0, "Wall time of user code (scripts, conditions, DMN cells) per workflow step, s",
+                                 aliases=("CAREFLOW_SCRIPT_TIME_BUDGET",))
+    operation_budget: int = setting(5_000_000, "Traced operations of user code per workflow step",
+                                    aliases=("CAREFLOW_SCRIPT_OPERATION_BUDGET",))
+    memory_mb: int = setting(256, "Growth of the process's memory while user code runs, MB",
+                             aliases=("CAREFLOW_SCRIPT_MEMORY_MB",))
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    json_max_depth: int = setting(64, "JSON nesting allowed in request bodies, variables, forms and payloads",
+                                  aliases=("CAREFLOW_JSON_MAX_DEPTH",))
+    variables_max_bytes: int = setting(1 * MIB, "Size of the variables, form data or payload of one command, bytes",
+                                       aliases=("CAREFLOW_VARIABLES_MAX_BYTES",))
+    request_max_bytes: int = setting(5 * MIB, "Largest request body other than a file upload (JSON, forms), bytes; "
+                                     "413 above it", aliases=("CAREFLOW_REQUEST_MAX_BYTES",))
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    dir: Path = setting(DEFAULT_DB_PATH.parent / "attachments", "Where uploaded files are kept (content-addressed)",
+                        aliases=("CAREFLOW_ATTACHMENT_DIR",), parse=_absolute, shown_default="`instance_dir/attachments`")
+    max_bytes: int = setting(10 * MIB, "Largest file, and largest total of the files of one upload (attachments, "
+                             "portal, customer import), bytes")
+    max_files: int = setting(5, "Files a customer may send with one complaint on the portal")
+    form_overhead_bytes: int = setting(1 * MIB, "Room for the form fields beside the files: a multipart request may "
+                                       "be max_bytes + this; 413 above it")
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The cap on a multipart/form-data request body (Flask's per-request MAX_CONTENT_LENGTH)."""
+        return self.max_bytes + self.form_overhead_bytes
+
+    @property
+    def max_mb(self) -> int:
+        return self.max_bytes // MIB
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    data_key: str | None = setting(None, "One data key (32 bytes, URL-safe base64) from a secret store; no rotation",
+                                   aliases=("CAREFLOW_DATA_KEY",), secret=True)
+    data_key_file: Path = setting(DEFAULT_KEY_FILE, "The keyring file (made on first use; `careflow keys rotate` adds "
+                                  "keys); used when data_key is not set", aliases=("CAREFLOW_DATA_KEY_FILE",),
+                                  shown_default="`instance_dir/data.key`")
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    cheap_password_hashing: bool = setting(False, "Argon2's cheapest parameters (tests only)")
+    four_eyes_changes: bool = setting(True, "Changes to live work (new version with live instances, migration, grant, "
+                                      "privileged role, admin token) wait for a second person",
+                                      aliases=("CAREFLOW_FOUR_EYES_CHANGES",))
+    authz_refresh_seconds: float = setting(10.0, "Grants are cached per process and read again after this long, s",
+                                           aliases=("CAREFLOW_AUTHZ_REFRESH_SECONDS",))
+    login_throttle_after: int = setting(5, "Wrong passwords for one account before each further one doubles the wait",
+                                        aliases=("CAREFLOW_LOGIN_THROTTLE_AFTER",))
+    login_throttle_ip_after: int = setting(20, "Wrong passwords from one address before the waits start",
+                                           aliases=("CAREFLOW_LOGIN_THROTTLE_IP_AFTER",))
+    login_throttle_max_seconds: int = setting(900, "Longest wait after wrong passwords, s (never a lock)",
+                                              aliases=("CAREFLOW_LOGIN_THROTTLE_MAX_SECONDS",))
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    idle_minutes: int = setting(15, "A staff session ends after this long without a request",
+                                aliases=("CAREFLOW_SESSION_IDLE_MINUTES",))
+    absolute_hours: int = setting(12, "A staff session ends at the latest this long after sign-in",
+                                  aliases=("CAREFLOW_SESSION_ABSOLUTE_HOURS",))
+    token_ttl_days: int = setting(90, "API tokens expire this many days after they are made",
+                                  aliases=("CAREFLOW_TOKEN_TTL_DAYS",))
+    secret_key: str | None = setting(None, "The key that signs session cookies, the same on every node",
+                                     aliases=("CAREFLOW_SECRET_KEY",), secret=True)
+    secret_key_file: Path | None = setting(None, "Where the cookie key is made once and read at every start, when "
+                                           "secret_key is not set", aliases=("CAREFLOW_SECRET_KEY_FILE",),
+                                           shown_default="`secret.key` beside the SQLite database, else in `instance_dir`")
+    trust_forwarded_proto: bool = setting(False, "Behind a TLS proxy: believe X-Forwarded-Proto and the last "
+                                          "X-Forwarded-For entry", aliases=("CAREFLOW_TRUST_FORWARDED_PROTO",))
+    secure_cookies: bool = setting(False, "Secure cookies even over plain http", aliases=("CAREFLOW_SECURE_COOKIES",))
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    secrets: tuple[tuple[str, str], ...] = setting((), "HMAC secret per channel for signed complaint intake",
+                                                   aliases=("CAREFLOW_INTAKE_SECRETS",), parse=_secrets, secret=True,
+                                                   form="channel:secret,… (secrets of 16+ characters)")
+    max_age_seconds: int = setting(60, "How far a signed request's timestamp may lie behind the server's clock, s",
+                                   aliases=("CAREFLOW_INTAKE_MAX_AGE_SECONDS",))
+    max_future_seconds: int = setting(30, "How far a signed request's timestamp may lie ahead of the server's clock, s",
+                                      aliases=("CAREFLOW_INTAKE_MAX_FUTURE_SECONDS",))
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    otp_ttl_seconds: int = setting(300, "A one-time sign-in code is valid this long, s",
+                                   aliases=("CAREFLOW_OTP_TTL_SECONDS",))
+    otp_max_attempts: int = setting(5, "Wrong tries of one sign-in code before it is spent")
+    session_minutes: int = setting(30, "A customer's portal session lasts at most this long")
+
+
+@dataclass(frozen=True)
+class ContactSettings:
+    """Contact rules (docs/domain.md §3.5): bank-local window, caps per customer, quiet days, consent."""
+
+    window: tuple[str, str] = setting(("09:00", "20:00"), "Bank-local hours in which customers are contacted",
+                                      aliases=("CAREFLOW_CONTACT_WINDOW",), parse=_window,
+                                      form="HH:MM-HH:MM", shown_default="`09:00-20:00`")
+    cap_service_per_day: int = setting(3, "Service messages per customer in 24 hours")
+    cap_marketing_per_day: int = setting(1, "Marketing contacts per customer in 24 hours")
+    cap_marketing_per_30_days: int = setting(4, "Marketing contacts per customer in 30 days",
+                                             aliases=("CAREFLOW_CAP_MARKETING_30D",))
+    marketing_quiet_spring_festival: bool = setting(True, "No marketing on the Spring Festival days")
+    marketing_requires_opt_in: bool = setting(True, "Marketing needs the customer's opt-in (an opt-out always stops it)")
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    message_templates: Path = setting(DEFAULT_TEMPLATES, "The message templates file",
+                                      aliases=("CAREFLOW_MESSAGE_TEMPLATES",),
+                                      shown_default="`integrations/templates/messages.json`")
+    max_attempts: int = setting(6, "Delivery attempts before the dead letter", aliases=("CAREFLOW_OUTBOX_MAX_ATTEMPTS",))
+    backoff_seconds: int = setting(30, "First retry delay, doubling per attempt, s")
+    backoff_max_seconds: int = setting(3600, "Longest retry delay, s")
+    lease_seconds: int = setting(300, "A claimed message is another sender's after this long, s")
+    batch_size: int = setting(100, "Messages claimed per round")
+
+
+@dataclass(frozen=True)
+class CareSettings:
+    """Care (docs/domain.md §5)."""
+
+    scan_time: str = setting("09:00", "Bank-local time of the daily care scan", aliases=("CAREFLOW_CARE_SCAN_TIME",),
+                             parse=_time_of_day, form="HH:MM")
+    leap_day_birthday: str = setting("feb28", "A 29 February birthday in a common year: feb28 or mar1",
+                                     aliases=("CAREFLOW_LEAP_DAY_BIRTHDAY",))
+    batch_size: int = setting(200, "Customers per transaction in the care, tiering and re-assessment scans")
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    country: str = setting("CN", "Working days of this country (CN: chinese_calendar with 调休; else the holidays "
+                           "library)", aliases=("CAREFLOW_CALENDAR_COUNTRY",), parse=_upper)
+    fallback: str = setting("estimate", "A Chinese year no library knows: estimate (with a warning) or error",
+                            aliases=("CAREFLOW_CALENDAR_FALLBACK",))
+    refresh_seconds: float = setting(30.0, "The bank's own calendar table is read again after this long, s")
+
+
+@dataclass(frozen=True)
+class SlaSettings:
+    warn_share: float = setting(0.8, "A task's SLA warning comes at this share of the time to its due date")
+
+
+@dataclass(frozen=True)
+class ComplaintSettings:
+    """Complaints (docs/domain.md §0, §1.4–§1.7): calendar days from receipt, receipt day not counted."""
+
+    decision_days_simple: int = setting(15, "Days to decide a simple complaint")
+    decision_days_complex: int = setting(30, "Days to decide a complex complaint (total)")
+    decision_days_special_max: int = setting(60, "Longest total with an approved special extension, days")
+    review_apply_window_days: int = setting(30, "Days after the answer in which a review may be asked for")
+    review_decision_days: int = setting(30, "Days to decide a review")
+    ack_target_workdays: int = setting(1, "Working days to acknowledge a complaint without an automatic notice")
+    warn_day: int = setting(10, "Day after receipt on which an undecided simple complaint warns")
+    major_group_threshold: int = setting(20, "Group size from which a complaint starts the major-complaint plan")
+    pause_for_external_appraisal: bool = setting(True, "Outside appraisal time is not counted")
+    group_face_to_face_max_reps: int = setting(5, "Representatives a face-to-face group complaint may elect")
+
+
+@dataclass(frozen=True)
+class SalesSettings:
+    """Suitability and cross-sell (docs/domain.md §2.2–§2.7)."""
+
+    elderly_special_care_age: int = setting(65, "Age (周岁) from which a high-risk sale needs special care")
+    elderly_definition_age: int = setting(60, "Age (周岁) from which a customer counts as elderly")
+    high_risk_from: int = setting(4, "Product risk level from which a product is high risk (R4)")
+    second_check_age: int | None = setting(70, "Age from which a second staff check is needed; none: off")
+    cooling_off_private_wmp_hours: int = setting(24, "Cooling-off of private wealth products, hours")
+    cooling_off_insurance_days: int = setting(15, "Cooling-off of insurance, days")
+    cross_sell_maturity_days: int = setting(30, "A maturing product starts a lead this many days ahead")
+    assessment_valid_months: int = setting(12, "A risk questionnaire is valid this long, months")
+    reassess_days_before: int = setting(30, "Re-assessment starts this many days before the questionnaire expires")
+
+
+@dataclass(frozen=True)
+class TieringSettings:
+    """Tiering and onboarding (docs/domain.md §4.2–§4.3); the customer_tier DMN holds the same floors."""
+
+    floors: tuple[tuple[str, int], ...] = setting(
+        (("gold", 50_000), ("platinum", 200_000), ("diamond", 1_000_000), ("private", 6_000_000)),
+        "AUM floor per tier, CNY")
+    aum_weights: tuple[tuple[str, float], ...] = setting((("loan", 0.0), ("card", 0.0)),
+                                                         "Weight of an account kind in AUM (others count 1)")
+    downgrade_months: int = setting(3, "Months below a floor before a downgrade (快升缓降)")
+    manager_groups: tuple[tuple[int, str], ...] = setting(
+        ((2_000_000, "wealth_centre_managers"), (200_000, "branch_wealth_managers"), (100_000, "branch_lobby_managers"),
+         (0, "customer_managers")), "The customer manager's group by AUM floor, highest first")
+
+
+@dataclass(frozen=True)
+class PredictionSettings:
+    churn_threshold: float = setting(0.4, "Churn score from which a retention revisit starts")
+    propensity_threshold: float = setting(0.5, "Propensity score from which a cross-sell lead starts")
+    max_actions_per_run: int = setting(50, "Revisits and leads started per run, each")
+    training_source: str = setting("bank", "Training history: bank or synthetic")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long evidence must be kept at least (docs/domain.md §2.5, §3.4); the retention job applies them."""
+
+    double_recording_months_after_end: int = setting(6, "Sales recordings, months after the product ends")
+    aml_kyc_years: int = setting(10, "AML and KYC records, years after the relationship ends")
+    network_logs_months: int = setting(6, "Network logs, months")
+    pipia_years: int = setting(3, "Personal-information impact assessments, years")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    core: CoreSettings = field(default_factory=CoreSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    scripts: ScriptSettings = field(default_factory=ScriptSettings)
+    inputs: InputSettings = field(default_factory=InputSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    sessions: SessionSettings = field(default_factory=SessionSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
+    contact: ContactSettings = field(default_factory=ContactSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    care: CareSettings = field(default_factory=CareSettings)
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
+    complaints: ComplaintSettings = field(default_factory=ComplaintSettings)
+    sales: SalesSettings = field(default_factory=SalesSettings)
+    tiering: TieringSettings = field(default_factory=TieringSettings)
+    prediction: PredictionSettings = field(default_factory=PredictionSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.core.timezone)
+
+    @property
+    def script_limits(self) -> Limits:
+        return Limits(seconds=self.scripts.time_budget, operations=self.scripts.operation_budget,
+                      memory_mb=self.scripts.memory_mb)
+
+    @property
+    def input_limits(self) -> InputLimits:
+        return InputLimits(max_depth=self.inputs.json_max_depth, max_bytes=self.inputs.variables_max_bytes)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database.is_sqlite
+
+    @property
+    def secret_key_path(self) -> Path:
+        """Where the embedded setup keeps its cookie-signing key: the setting, else beside the SQLite file, else in
+        the instance folder."""
+        if self.sessions.secret_key_file is not None:
+            return self.sessions.secret_key_file
+        url = self.database.url
+        database = url.split("///", 1)[1] if self.is_sqlite and "///" in url else ""
+        if database and database != ":memory:":
+            return Path(database).parent / "secret.key"
+        return self.core.instance_dir / "secret.key"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment gives (see the module's docstring for the naming rule), validated."""
+        env = os.environ if environ is None else environ
+        given: dict[str, dict[str, Any]] = {}
+        for spec in specs():
+            raw = spec.raw(env)
+            if raw is not None:
+                given.setdefault(spec.area, {})[spec.name] = spec.parse(raw)
+            elif spec.env_default is not None:
+                given.setdefault(spec.area, {})[spec.name] = spec.env_default
+        _warn_unknown(env)
+        url = given.get("database", {}).get("url", DatabaseSettings.url)
+        privacy = given.setdefault("privacy", {})
+        if not url.startswith("sqlite") and not privacy.get("data_key") and "data_key_file" not in privacy:
+            raise ConfigurationError("a PostgreSQL database URL needs CAREFLOW_PRIVACY_DATA_KEY_FILE (alias "
+                                     "CAREFLOW_DATA_KEY_FILE: the keyring file, kept outside the database server's "
+                                     "folders) or CAREFLOW_PRIVACY_DATA_KEY (alias CAREFLOW_DATA_KEY); CareFlow does "
+                                     "not create a data key on its own beside a remote database")
+        # Paths that follow the instance folder unless set: the folder follows the SQLite database.
+        core = given.setdefault("core", {})
+        core["instance_dir"] = instance = instance_folder(url, core.get("instance_dir"))
+        privacy.setdefault("data_key_file", instance / "data.key")
+        given.setdefault("uploads", {}).setdefault("dir", (instance / "attachments").absolute())
+        area_types = _area_types()
+        settings = cls(**{area: area_types[area](**values) for area, values in given.items()})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        try:
+            ZoneInfo(self.core.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(f"CAREFLOW_CORE_TIMEZONE: unknown time zone {self.core.timezone!r}") from exc
+        if not (self.is_sqlite or self.database.url.startswith("postgresql")):
+            raise ConfigurationError("CAREFLOW_DATABASE_URL (DATABASE_URL) must be an sqlite:// or postgresql:// URL")
+        if self.care.leap_day_birthday not in ("feb28", "mar1"):
+            raise ConfigurationError("CAREFLOW_CARE_LEAP_DAY_BIRTHDAY must be feb28 or mar1")
+        if self.calendar.fallback not in FALLBACKS:
+            raise ConfigurationError(f"CAREFLOW_CALENDAR_FALLBACK must be one of {', '.join(FALLBACKS)}")
+        if self.calendar.country != "CN" and self.calendar.country not in known_countries():
+            raise ConfigurationError(f"CAREFLOW_CALENDAR_COUNTRY {self.calendar.country!r} is not a country code the "
+                                     "holidays library knows")
+        if not self.scheduler.heartbeat_seconds * 2 <= self.scheduler.stale_seconds:
+            raise ConfigurationError("CAREFLOW_SCHEDULER_STALE_SECONDS must be at least twice "
+                                     "CAREFLOW_SCHEDULER_HEARTBEAT_SECONDS, or healthy jobs look stopped")
+        if self.prediction.training_source not in ("bank", "synthetic"):
+            raise ConfigurationError("CAREFLOW_PREDICTION_TRAINING_SOURCE must be bank or synthetic")
+        for value in (*self.contact.window, self.care.scan_time):
+            _clock_time(value)
+
+
+# --- the fields as data: environment names, parsing, the README table ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One settings field as the environment and the README see it."""
+
+    area: str
+    name: str
+    type: Any
+    default: Any
+    doc: str
+    aliases: tuple[str, ...]
+    parser: Callable[[str], Any] | None
+    positive: bool
+    secret: bool
+    shown_default: str | None
+    env_default: Any
+    form: str
+
+    @property
+    def variable(self) -> str:
+        return f"{PREFIX}{self.area}_{self.name}".upper()
+
+    @property
+    def path(self) -> str:
+        return f"{self.area}.{self.name}"
+
+    def raw(self, env: Mapping[str, str]) -> str | None:
+        """The text the environment gives for this field (empty counts as unset), or None.
+
+        Set under the canonical name and an alias with different values: an error, since either choice would
+        silently ignore one of them."""
+        found = [(name, env[name]) for name in (self.variable, *self.aliases) if env.get(name, "") != ""]
+        if len({value for _name, value in found}) > 1:
+            names = " and ".join(name for name, _value in found)
+            raise ConfigurationError(f"{names} are both set, to different values; set only {self.variable}")
+        return found[0][1] if found else None
+
+    def parse(self, raw: str) -> Any:
+        try:
+            value = self.parser(raw) if self.parser else _parse_as(self.type, raw)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{self.variable}: {exc.message}") from exc
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"{self.variable} must be {self.form}, got {raw!r}") from exc
+        if isinstance(value, int | float) and not isinstance(value, bool) and (value < 0 or self.positive and value == 0):
+            raise ConfigurationError(f"{self.variable} must be {'positive' if self.positive else '0 or more'}, got {raw!r}")
+        return value
+
+
+def _area_types() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in fields(Settings)}
+
+
+def specs() -> Iterator[SettingSpec]:
+    """Every settings field, area by area in the order of :class:`Settings`."""
+    for area, area_type in _area_types().items():
+        assert is_dataclass(area_type)
+        hints = typing.get_type_hints(area_type)
+        for f in fields(area_type):
+            meta = f.metadata
+            variable = f"{PREFIX}{area}_{f.name}".upper()
+            aliases = tuple(a for a in meta.get("aliases", ()) if a != variable)  # old names that fit the rule
+            yield SettingSpec(area, f.name, hints[f.name], f.default, meta.get("doc", ""), aliases, meta.get("parse"),
+                              meta.get("positive", True), not f.repr, meta.get("shown_default"), meta.get("env_default"),
+                              meta.get("form") or syntax(hints[f.name]))
+
+
+TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
+
+
+def _parse_as(kind: Any, raw: str) -> Any:
+    """``raw`` as a value of the annotated type: int, float, bool (1/0, true/false, yes/no, on/off), str, Path,
+    ``X | None`` (``none`` for None), ``tuple[X, ...]`` (comma-separated) and ``tuple[A, B]`` (``a:b``)."""
+    text = raw.strip()
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        inner = next(a for a in args if a is not type(None))
+        return None if text.lower() in ("none", "off") else _parse_as(inner, text)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_parse_as(args[0], item) for item in text.split(",") if item.strip())
+        parts = text.split(":", len(args) - 1)
+        if len(parts) != len(args):
+            raise ValueError(text)
+        return tuple(_parse_as(a, p) for a, p in zip(args, parts, strict=True))
+    if kind is bool:
+        if text.lower() in TRUE:
+            return True
+        if text.lower() in FALSE:
+            return False
+        raise ValueError(text)
+    if kind in (int, float, str, Path):
+        return kind(text)
+    raise TypeError(f"no parser for {kind!r}")
+
+
+def syntax(kind: Any) -> str:
+    """The written form of a type, for the README and error messages."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        return f"{syntax(next(a for a in args if a is not type(None)))} or none"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"list of {syntax(args[0])}, comma-separated"
+        return ":".join(syntax(a) for a in args)
+    return {bool: "1/0 (true/false)", int: "an integer", float: "a number", str: "text", Path: "a path"}.get(kind, "?")
+
+
+def _warn_unknown(env: Mapping[str, str]) -> None:
+    """Log each CAREFLOW_ variable that sets nothing (a misspelt name is otherwise silently ignored)."""
+    known = {name for spec in specs() for name in (spec.variable, *spec.aliases)}
+    for name in sorted(n for n in env if n.startswith(PREFIX)):
+        if name in known or name in READ_ELSEWHERE or name.startswith(READ_ELSEWHERE_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, sorted(known | READ_ELSEWHERE), n=3, cutoff=0.75)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        log.warning("%s is not a CareFlow setting and is ignored%s", name, hint)
+
+
 def load_keyring(settings: Settings) -> Keyring:
-    """The data keys: ``CAREFLOW_DATA_KEY`` as a ring of one, else the keyring file, created on first use (mode
-    0600, a ring of one fresh key).
+    """The data keys: ``CAREFLOW_PRIVACY_DATA_KEY`` as a ring of one, else the keyring file, created on first use
+    (mode 0600, a ring of one fresh key).
 
     Losing the file makes the encrypted personal data unreadable, so it is never overwritten except by
     ``careflow keys rotate``, which only adds keys.
     """
     from engine.privacy import Keyring, new_data_key
 
-    if settings.data_key:
-        return Keyring.single(settings.data_key)
-    path = settings.data_key_file
+    if settings.privacy.data_key:
+        return Keyring.single(settings.privacy.data_key)
+    path = settings.privacy.data_key_file
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -101,7 +101,7 @@ class EngineContext:
 
     def shaping(self) -> Shaping:
         """What the projection needs to build new task rows (due times on the calendar, the shapers)."""
-        return Shaping(self.calendar, self.settings.zone, self.settings.sla_warn_share, tuple(self.task_shapers))
+        return Shaping(self.calendar, self.settings.zone, self.settings.sla.warn_share, tuple(self.task_shapers))
 
     def register_handler(self, name: str, handler: ServiceHandler, *, processes: tuple[str, ...] | None = None,
                          info: HandlerInfo | None = None) -> None:
@@ -127,7 +127,7 @@ class EngineContext:
     def templates(self) -> dict[str, MessageTemplate]:
         """The message templates, loaded and checked on first use (a broken file fails loudly)."""
         if self._templates is None:
-            self._templates = load_templates(self.settings.message_templates)
+            self._templates = load_templates(self.settings.outbox.message_templates)
         return self._templates
 
 
@@ -141,7 +141,7 @@ def build_engine(
 ) -> EngineContext:
     """Create the context: database engine, session factory, spec cache, handlers.
 
-    ``settings.handler_modules`` name modules with a ``register(ctx)`` function that adds
+    ``settings.core.handler_modules`` name modules with a ``register(ctx)`` function that adds
     service-task handlers; this is how ``integrations`` plugs in without the engine
     importing it.
     """
@@ -156,11 +156,11 @@ def build_engine(
         clock=clock or SystemClock(),
         db=db,
         sessions=sessions,
-        specs=SpecCache(settings.spec_cache_size),
-        cipher=FieldCipher(load_keyring(settings), reload=None if settings.data_key else lambda: load_keyring(settings)),
-        calendar=BusinessCalendar(country=settings.calendar_country, fallback=settings.calendar_fallback,
-                                  loader=lambda: read_bank_table(db), max_age=settings.calendar_refresh_seconds),
-        grants=GrantTable(lambda: _read_grants(sessions), settings.authz_refresh_seconds),
+        specs=SpecCache(settings.core.spec_cache_size),
+        cipher=FieldCipher(load_keyring(settings), reload=None if settings.privacy.data_key else lambda: load_keyring(settings)),
+        calendar=BusinessCalendar(country=settings.calendar.country, fallback=settings.calendar.fallback,
+                                  loader=lambda: read_bank_table(db), max_age=settings.calendar.refresh_seconds),
+        grants=GrantTable(lambda: _read_grants(sessions), settings.security.authz_refresh_seconds),
         handlers=dict(handlers or {}),
         form_validator=form_validator or validate_submission,
     )
@@ -171,12 +171,12 @@ def build_engine(
     protected.use_cipher(lambda: ctx.cipher)
     wakeups.install(sessions, ctx.wakeup_listeners)
     search_index.install(sessions, ctx.cipher)  # customers' and complaints' search tokens, in their transaction
-    ctx.register_handler(NOTIFY_HANDLER, make_notify_handler(ctx.templates, {"bank_name": settings.bank_name},
+    ctx.register_handler(NOTIFY_HANDLER, make_notify_handler(ctx.templates, {"bank_name": settings.core.bank_name},
                                                              ctx.cipher))
     ctx.register_channel(InAppChannel(sessions, ctx.clock))
     for module_name in BUILTIN_HANDLER_MODULES:
         importlib.import_module(module_name).register(ctx)
-    for dotted in settings.handler_modules:
+    for dotted in settings.core.handler_modules:
         module_name, _, attr = dotted.partition(":")
         try:
             register = getattr(importlib.import_module(module_name), attr or "register")

@@ -344,7 +344,7 @@ class SchedulerRunner:
         """``careflow scheduler``: start, then supervise until stopped (Ctrl+C or SIGTERM)."""
         self.start()
         self.supervise()
-        while not self.stopping.wait(self.ctx.settings.scheduler_heartbeat_seconds):
+        while not self.stopping.wait(self.ctx.settings.scheduler.heartbeat_seconds):
             try:
                 self.supervise()
             except Exception:  # supervise catches its parts' errors; this is the last guard of the process

@@ -1,6 +1,6 @@
 """Channels and external systems (SMS, e-mail, WeChat, core banking).
 
 Integrations register service-task handlers with the engine through
-``Settings.handler_modules`` (``CAREFLOW_HANDLER_MODULES=integrations.x:register``);
+``Settings.core.handler_modules`` (``CAREFLOW_HANDLER_MODULES=integrations.x:register``);
 the engine never imports this package.
 """

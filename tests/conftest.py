@@ -18,7 +18,15 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from engine.clock import FrozenClock
-from engine.config import Settings, normalize_database_url
+from engine.config import (
+    CoreSettings,
+    DatabaseSettings,
+    PrivacySettings,
+    SecuritySettings,
+    Settings,
+    UploadSettings,
+    normalize_database_url,
+)
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
 from engine.db.base import Base
@@ -60,8 +68,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(database_url=database_url, spec_cache_size=16, data_key=TEST_DATA_KEY, cheap_password_hashing=True,
-                    attachment_dir=tmp_path_factory.mktemp("attachments"))
+    return Settings(database=DatabaseSettings(url=database_url), core=CoreSettings(spec_cache_size=16),
+                    privacy=PrivacySettings(data_key=TEST_DATA_KEY), security=SecuritySettings(cheap_password_hashing=True),
+                    uploads=UploadSettings(dir=tmp_path_factory.mktemp("attachments")))
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     """Build the app. Production reads the environment; tests pass a ready EngineContext."""
     app = Flask(__name__, instance_relative_config=True)
     ctx = engine or build_engine(Settings.from_env())
-    secret = (test_config or {}).get("SECRET_KEY") or ctx.settings.secret_key \
+    secret = (test_config or {}).get("SECRET_KEY") or ctx.settings.sessions.secret_key \
         or secret_from_file(ctx.settings.secret_key_path)
     app.config.from_mapping(
         # One key for every worker, node and restart: a restart signs nobody out (sessions are rows; the key only
@@ -25,8 +25,8 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # Secure whenever the request came over TLS (web.auth); this forces it on every answer.
-        SESSION_COOKIE_SECURE=ctx.settings.secure_cookies,
-        MAX_CONTENT_LENGTH=ctx.settings.request_max_bytes,
+        SESSION_COOKIE_SECURE=ctx.settings.sessions.secure_cookies,
+        MAX_CONTENT_LENGTH=ctx.settings.inputs.request_max_bytes,
         JSON_AS_ASCII=False,
     )
     if test_config:

@@ -77,7 +77,7 @@ def over_tls() -> bool:
     """The request came over https: directly, or through a proxy whose X-Forwarded-Proto the settings trust."""
     if request.is_secure:
         return True
-    if not current_engine().settings.trust_forwarded_proto:
+    if not current_engine().settings.sessions.trust_forwarded_proto:
         return False
     return request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
 
@@ -86,7 +86,7 @@ def client_address() -> str | None:
     """The caller's address for throttling. Behind a trusted proxy (the same setting that trusts its
     X-Forwarded-Proto) the last X-Forwarded-For entry, the one that proxy added; otherwise the socket's peer, so a
     caller cannot pick an address of their choice by sending the header."""
-    if current_engine().settings.trust_forwarded_proto:
+    if current_engine().settings.sessions.trust_forwarded_proto:
         forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
         if forwarded:
             return forwarded[-1]

@@ -3,7 +3,10 @@
 Why before authentication: parsing is work an anonymous caller can make the server do. A JSON body 50,000 brackets
 deep made ``json.loads`` raise RecursionError (a 500) on any route, logged in or not. Here, in this order:
 
-1. larger than ``CAREFLOW_REQUEST_MAX_BYTES`` (Flask's ``MAX_CONTENT_LENGTH``): 413;
+1. larger than its cap, 413 with a message naming it: a file upload (multipart/form-data) may be
+   ``settings.uploads.max_bytes`` plus ``form_overhead_bytes`` (one place for the upload caps: the views and the
+   engine check each file against the same setting); any other body (JSON, URL-encoded forms) keeps the small
+   ``settings.inputs.request_max_bytes`` (Flask's ``MAX_CONTENT_LENGTH``), so a large body is never parsed as JSON;
 2. JSON nested deeper than ``CAREFLOW_JSON_MAX_DEPTH``: a byte scan that does not recurse (engine.inputs), 400;
 3. JSON that is not strict UTF-8, or whose strings hold a lone surrogate or NUL: 400;
 4. form fields (URL-encoded or multipart) that are not UTF-8: 400 (werkzeug would replace the bytes silently).
@@ -19,6 +22,7 @@ import re
 from urllib.parse import parse_qsl
 
 from flask import Flask, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from engine.errors import InvalidInputError
 from engine.inputs import InputLimits, check_value, json_depth_exceeds
@@ -40,16 +44,32 @@ def init_app(app: Flask) -> None:
 
 def check_body() -> None:
     """Refuse a body whose shape or encoding the app could not handle (InvalidInputError → 400; too large → 413)."""
+    _check_size()
     if not request.content_length and request.headers.get("Transfer-Encoding", "") != "chunked":
         return
-    limits = InputLimits(max_depth=current_engine().settings.json_max_depth,
-                         max_bytes=current_engine().settings.request_max_bytes)
+    limits = InputLimits(max_depth=current_engine().settings.inputs.json_max_depth,
+                         max_bytes=current_engine().settings.inputs.request_max_bytes)
     if request.is_json:
         _check_json(request.get_data(cache=True), limits)
     elif request.mimetype == URLENCODED:
         _check_urlencoded(request.get_data(cache=True))
     elif request.mimetype == MULTIPART:
         _check_multipart()
+
+
+def _check_size() -> None:
+    """The cap for this request's kind, set before anything reads the body (werkzeug enforces it while reading, also
+    for a chunked body), and an early 413 that names it when the declared length is already over."""
+    settings = current_engine().settings
+    if request.mimetype == MULTIPART:
+        request.max_content_length = settings.uploads.max_request_bytes
+        message = f"files may total at most {settings.uploads.max_mb} MB"
+    else:
+        message = (f"the request body may be at most {request.max_content_length} bytes; send files as "
+                   f"multipart/form-data (up to {settings.uploads.max_mb} MB)")
+    limit = request.max_content_length
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(message)
 
 
 def _check_json(raw: bytes, limits: InputLimits) -> None:

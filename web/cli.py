@@ -48,8 +48,8 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply the Alembic migrations (creates the SQLite file's folder if needed)."""
     settings = Settings.from_env()
-    if settings.is_sqlite and ":///" in settings.database_url:
-        Path(settings.database_url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    if settings.is_sqlite and ":///" in settings.database.url:
+        Path(settings.database.url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     ctx = _ctx(settings=settings)
     migrate.upgrade(ctx.db, keyring=ctx.cipher.keyring)
     click.echo(f"database at revision {migrate.current(ctx.db)}")
@@ -268,7 +268,7 @@ def timers_fire(now_text: str | None) -> None:
     settings = Settings.from_env()
     clock = None
     if now_text:
-        if not settings.allow_clock_override:
+        if not settings.core.allow_clock_override:
             raise click.UsageError("--now needs CAREFLOW_ALLOW_CLOCK_OVERRIDE=1")
         moment = datetime.fromisoformat(now_text)
         if moment.tzinfo is None:
@@ -298,7 +298,7 @@ def scheduler() -> None:
     from engine.bpmn.limits import cap_process_memory
 
     ctx = _ctx()
-    cap_process_memory(ctx.settings.worker_memory_mb)
+    cap_process_memory(ctx.settings.core.worker_memory_mb)
     runner = SchedulerRunner(ctx, BackgroundScheduler(timezone="UTC"))
     signal.signal(signal.SIGTERM, lambda *_: runner.stopping.set())
     click.echo(f"scheduler {runner.node} running; Ctrl+C to stop")
@@ -357,7 +357,7 @@ def serve(host: str, port: int, workers: int | None, threads: int, with_schedule
     from engine.bpmn.limits import cap_process_memory
     from web.server import default_workers, run
 
-    cap_process_memory(Settings.from_env().worker_memory_mb)  # inherited by the workers granian starts
+    cap_process_memory(Settings.from_env().core.worker_memory_mb)  # inherited by the workers granian starts
     run(host=host, port=port, workers=workers or default_workers(), threads=threads, with_scheduler=with_scheduler)
 
 

@@ -35,10 +35,10 @@ def keys_rotate(batch_size: int, max_batches: int | None) -> None:
     from engine import keys as rotation
 
     settings = Settings.from_env()
-    if settings.data_key:
+    if settings.privacy.data_key:
         raise ConfigurationError("rotation writes the keyring file: move CAREFLOW_DATA_KEY into a file named by "
                                  "CAREFLOW_DATA_KEY_FILE and unset CAREFLOW_DATA_KEY")
-    result = rotation.rotate(_ctx(settings), settings.data_key_file, batch_size=batch_size, max_batches=max_batches)
+    result = rotation.rotate(_ctx(settings), settings.privacy.data_key_file, batch_size=batch_size, max_batches=max_batches)
     verb = "started rotation to" if result.started else "continued rotation to"
     click.echo(f"{verb} key {result.key_id}: re-encrypted {result.reencrypted} row(s)")
     if result.done:
@@ -53,7 +53,7 @@ def keys_status() -> None:
     """The keyring's key ids, the active one and whether a rotation is unfinished (never the keys)."""
     ctx = _ctx()
     ring = ctx.cipher.keyring
-    source = "CAREFLOW_DATA_KEY" if ctx.settings.data_key else str(ctx.settings.data_key_file)
+    source = "CAREFLOW_DATA_KEY" if ctx.settings.privacy.data_key else str(ctx.settings.privacy.data_key_file)
     click.echo(f"keyring: {source}")
     click.echo(f"keys: {', '.join(ring.keys)}; active: {ring.active}; primary: {ring.primary}"
                + ("; rotation unfinished" if ring.rotating else ""))

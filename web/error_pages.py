@@ -22,6 +22,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine import errors as e
+from web.engine_access import current_engine
 from web.i18n import current_language
 
 TITLES = {
@@ -37,7 +38,7 @@ NEXT_STEPS = {
     404: _l("The page or record does not exist, or is no longer there. Check the address, or start from the inbox."),
     405: _l("Use the buttons on the page rather than typing the address."),
     409: _l("Someone else changed this in the meantime. Open the page again to see it as it is now."),
-    413: _l("Files may be at most 10 MB. Choose a smaller file."),
+    413: _l("Files may be at most %(mb)s MB. Choose a smaller file."),  # mb: settings.uploads
     422: _l("Go back and correct the marked fields."),
     429: _l("Wait a minute, then try again."),
     500: _l("Nothing you did caused this. Try again in a moment; if it happens again, tell the support desk the time."),
@@ -80,6 +81,8 @@ def error_page(status: int, detail: str | None = None) -> tuple[str, int]:
         actor = current_user.actor
     title = TITLES.get(status, TITLES[500 if status >= 500 else 400])
     next_step = NEXT_STEPS.get(status, NEXT_STEPS[500 if status >= 500 else 400])
+    if status == 413:
+        next_step = str(next_step) % {"mb": current_engine().settings.uploads.max_mb}
     shown = detail if detail and current_language() == "en" and status < 500 else None
     return render_template("error.html", status=status, title=title, next_step=next_step, detail=shown,
                            actor=actor), status

@@ -26,7 +26,7 @@ def _template_helpers() -> dict[str, Any]:
     def local(moment: Any) -> str:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "—"
 
-    return {"csrf_token": csrf_token, "local": local, "zone": current_engine().settings.timezone, "zone_info": zone}
+    return {"csrf_token": csrf_token, "local": local, "zone": current_engine().settings.core.timezone, "zone_info": zone}
 
 
 @bp.get("/healthz")

@@ -72,7 +72,7 @@ def _patch(text: str) -> dict[str, Any] | None:
     if not text.strip():
         return None
     try:
-        value = inputs.loads(text, _("corrected data"), current_engine().settings.json_max_depth)
+        value = inputs.loads(text, _("corrected data"), current_engine().settings.inputs.json_max_depth)
     except ValueError as exc:
         raise InvalidInputError(_("The corrected data must be a JSON object of variable names and values")) from exc
     if not isinstance(value, dict):

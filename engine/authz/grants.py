@@ -1,7 +1,7 @@
 """The grants in memory, and the one check every service makes: may this actor do this to this resource?
 
 Grants are few (hundreds) and read on every request, so each process keeps the whole table in memory and reads
-it again when it is older than ``Settings.authz_refresh_seconds`` (10 s by default) or when this process changed
+it again when it is older than ``Settings.security.authz_refresh_seconds`` (10 s by default) or when this process changed
 it. A grant revoked on one node therefore stops working on the others within that time; the node that revoked
 it stops at once.
 """

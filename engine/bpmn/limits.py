@@ -2,7 +2,7 @@
 
 Designers write this code in the browser, and one careless loop must not stop the service. Three fences:
 
-1. **A budget per workflow step** (:class:`Budget`): wall time spent in user code (``Settings.script_time_budget``, 1 s by
+1. **A budget per workflow step** (:class:`Budget`): wall time spent in user code (``Settings.scripts.time_budget``, 1 s by
    default) and a number of traced operations, shared by everything the step evaluates. While user code runs,
    a trace function counts its line and call events, compares the monotonic time every
    ``_TIME_CHECK_EVERY`` events, and raises :class:`ResourceLimitError` inside the user's frame once the budget
@@ -14,7 +14,7 @@ Designers write this code in the browser, and one careless loop must not stop th
    input through checked versions. Each refuses a result larger than the limits before it is built.
 3. **Memory growth** of the process while the step's user code runs, read from ``/proc/self/statm`` every
    ``_MEMORY_CHECK_EVERY`` events (a list doubled in a loop); and, as a backstop for the whole worker,
-   :func:`cap_process_memory` (``Settings.worker_memory_mb``, applied by ``careflow serve`` and
+   :func:`cap_process_memory` (``Settings.core.worker_memory_mb``, applied by ``careflow serve`` and
    ``careflow scheduler``).
 
 A refused operation raises :class:`ResourceLimitError`; SpiffWorkflow marks the task ERROR and the runtime puts

@@ -6,8 +6,8 @@ from engine.context import EngineContext
 
 
 def register(ctx: EngineContext) -> None:
-    """Add the daily care scans (birthdays, holidays, revisits, tiers, scores) at ``settings.care_scan_time``."""
-    ctx.register_daily_job("care.scans", ctx.settings.care_scan_time, lambda: _scan(ctx))
+    """Add the daily care scans (birthdays, holidays, revisits, tiers, scores) at ``settings.care.scan_time``."""
+    ctx.register_daily_job("care.scans", ctx.settings.care.scan_time, lambda: _scan(ctx))
 
 
 def _scan(ctx: EngineContext) -> object:

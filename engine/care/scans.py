@@ -156,7 +156,7 @@ def _customers(ctx: EngineContext, where: ColumnElement[bool]) -> Iterator[list[
         with unit_of_work(ctx.sessions, write=False) as session:
             batch = list(session.scalars(
                 select(Customer).where(where, Customer.status == CustomerStatus.ACTIVE.value, Customer.id > last)
-                .order_by(Customer.id).limit(ctx.settings.care_batch_size)))
+                .order_by(Customer.id).limit(ctx.settings.care.batch_size)))
         if not batch:
             return
         yield batch
@@ -198,7 +198,7 @@ def is_birthday(customer: Customer, day: date, leap_day_rule: str) -> bool:
 
 def scan_birthdays(ctx: EngineContext, day: date) -> tuple[int, int]:
     started = skipped = 0
-    rule = ctx.settings.leap_day_birthday
+    rule = ctx.settings.care.leap_day_birthday
     for batch in _customers(ctx, birthday_filter(day, rule)):
         requests = [StartRequest(f"birthday:{c.id}:{day.isoformat()}", c.id, _care_variables(c, "birthday"))
                     for c in batch if is_birthday(c, day, rule)]

@@ -54,9 +54,9 @@ def local_day(moment: datetime, zone: ZoneInfo) -> date:
 def decision_days(extension: Extension, settings: Settings) -> int:
     """15, 30 or 60 calendar days from receipt (docs/domain.md §0 ``complaint.decision_days.*``)."""
     return {
-        "none": settings.complaint_decision_days_simple,
-        "complex": settings.complaint_decision_days_complex,
-        "special": settings.complaint_decision_days_special_max,
+        "none": settings.complaints.decision_days_simple,
+        "complex": settings.complaints.decision_days_complex,
+        "special": settings.complaints.decision_days_special_max,
     }[extension]
 
 
@@ -72,7 +72,7 @@ def deadlines(clock: CaseClock, calendar: BusinessCalendar, settings: Settings) 
     legal = calendar.legal_deadline(clock.started_on, counted)
     if clock.regulator_due_on is not None:
         target, legal = min(target, clock.regulator_due_on), min(legal, clock.regulator_due_on)
-    lead = settings.complaint_decision_days_simple - settings.complaint_warn_day
+    lead = settings.complaints.decision_days_simple - settings.complaints.warn_day
     warn = max(clock.started_on, target - timedelta(days=lead))
     return Deadlines(days=days, target_on=target, legal_on=legal, warn_on=warn)
 
@@ -104,12 +104,12 @@ def restart(clock: CaseClock, new_material_at: datetime, zone: ZoneInfo) -> Case
 
 def review_apply_by(answered_at: datetime, calendar: BusinessCalendar, settings: Settings) -> date:
     """Last day the complainant may ask the superior institution for a review (核查, docs/domain.md §1.6): 30 days."""
-    return calendar.legal_deadline(local_day(answered_at, settings.zone), settings.complaint_review_apply_window_days)
+    return calendar.legal_deadline(local_day(answered_at, settings.zone), settings.complaints.review_apply_window_days)
 
 
 def review_due(requested_at: datetime, calendar: BusinessCalendar, settings: Settings) -> date:
     """Day the review decision is due: 30 days from the request (docs/domain.md §1.6, tag M: a setting)."""
-    return calendar.legal_deadline(local_day(requested_at, settings.zone), settings.complaint_review_decision_days)
+    return calendar.legal_deadline(local_day(requested_at, settings.zone), settings.complaints.review_decision_days)
 
 
 def end_of_day(day: date, zone: ZoneInfo) -> datetime:

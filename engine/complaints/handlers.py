@@ -77,7 +77,7 @@ def deadline(env: Env, params: Mapping[str, Any], call: ServiceCall) -> dict[str
         paused_at = paused_at or call.now
     elif action == "resume":
         # complaint_pause_for_external_appraisal off: the appraisal is recorded but its days still count.
-        if paused_at is not None and env.settings.complaint_pause_for_external_appraisal:
+        if paused_at is not None and env.settings.complaints.pause_for_external_appraisal:
             clock, paused_at = dl.resume(clock, paused_at, call.now, zone), None
         paused_at = None
     elif action == "restart":

@@ -87,12 +87,12 @@ def authenticate(ctx: EngineContext, *, channel: str, timestamp: str, signature:
 def _check_window(ctx: EngineContext, stamp: int) -> None:
     settings = ctx.settings
     age = ctx.clock.now().timestamp() - stamp
-    if age > settings.intake_max_age_seconds:
-        raise AuthenticationError(f"the request was signed {int(age)} s ago; at most {settings.intake_max_age_seconds} "
+    if age > settings.intake.max_age_seconds:
+        raise AuthenticationError(f"the request was signed {int(age)} s ago; at most {settings.intake.max_age_seconds} "
                                   "s are accepted (sign each request when it is sent, and check the sender's clock)")
-    if -age > settings.intake_max_future_seconds:
+    if -age > settings.intake.max_future_seconds:
         raise AuthenticationError(f"the request timestamp is {int(-age)} s ahead of the server's clock; at most "
-                                  f"{settings.intake_max_future_seconds} s are accepted (check the sender's clock)")
+                                  f"{settings.intake.max_future_seconds} s are accepted (check the sender's clock)")
 
 
 def check_unseen(ctx: EngineContext, request: SignedRequest) -> None:
@@ -108,7 +108,7 @@ def remember(ctx: EngineContext, request: SignedRequest) -> None:
     Raises ReplayedRequestError when a concurrent copy of the same request was recorded first.
     """
     now = ctx.clock.now()
-    keep = datetime.fromtimestamp(request.timestamp, UTC) + timedelta(seconds=ctx.settings.intake_max_age_seconds + 1)
+    keep = datetime.fromtimestamp(request.timestamp, UTC) + timedelta(seconds=ctx.settings.intake.max_age_seconds + 1)
     try:
         with unit_of_work(ctx.sessions) as session:
             session.execute(delete(SeenIntakeRequest).where(SeenIntakeRequest.expires_at < now))
@@ -125,7 +125,7 @@ def _replayed(request: SignedRequest) -> ReplayedRequestError:
 
 def active_secrets(ctx: EngineContext, channel: str) -> list[str]:
     """Every secret that may sign for ``channel`` now: from the settings and the active ones stored here."""
-    configured = [secret for name, secret in ctx.settings.intake_secrets if name == channel]
+    configured = [secret for name, secret in ctx.settings.intake.secrets if name == channel]
     with unit_of_work(ctx.sessions, write=False) as session:
         stored = session.execute(select(IntakeSecret.secret_encrypted, IntakeSecret.fingerprint).where(
             IntakeSecret.channel == channel, IntakeSecret.retired_at.is_(None))).all()

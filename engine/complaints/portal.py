@@ -6,7 +6,7 @@ and the reply never tell an outsider which phones are customers. The code goes o
 service template ``one_time_code`` through the outbox (sent after commit, at once: urgency skips the
 contact window, do-not-disturb and caps; an opt-out of service SMS still stops it). Only a keyed,
 salted hash of the code is kept; after use its outbox row's copy is blanked. Codes live
-``settings.otp_ttl_seconds`` (5 min), allow ``settings.otp_max_attempts`` (5) wrong tries, and are
+``settings.portal.otp_ttl_seconds`` (5 min), allow ``settings.portal.otp_max_attempts`` (5) wrong tries, and are
 used once. Phones and IP addresses appear in the audit trail masked (docs/domain.md §3.2: one-time codes and
 mobile numbers are C2 data; logs never hold them in clear).
 """
@@ -47,7 +47,6 @@ PHONE_LIMITS = ((1, 60), (5, 3600))
 IP_LIMITS = ((20, 3600),)
 # Wrong codes per IP across all phones (guessing codes for many phones at once).
 VERIFY_IP_LIMITS = ((30, 3600),)
-MAX_FILES = 5
 _MOBILE = re.compile(r"1\d{10}")
 # Customers who may sign in (a closed or deceased customer's phone behaves like an unknown one).
 _SIGN_IN_STATUSES = (CustomerStatus.ACTIVE.value, CustomerStatus.DORMANT.value)
@@ -81,7 +80,7 @@ def request_code(ctx: EngineContext, phone: str, *, ip: str | None) -> CodeReque
     number = _mobile(phone)
     now = ctx.clock.now()
     phone_index, ip_index = _index(ctx, number), _ip_index(ctx, ip)
-    ttl = ctx.settings.otp_ttl_seconds
+    ttl = ctx.settings.portal.otp_ttl_seconds
     with unit_of_work(ctx.sessions) as session:
         _check_limits(session, OneTimeCode.phone_index == phone_index, PHONE_LIMITS, now)
         if ip_index is not None:
@@ -103,7 +102,7 @@ def request_code(ctx: EngineContext, phone: str, *, ip: str | None) -> CodeReque
             OutboxIntent(
                 key=row.outbox_key, customer_id=customer_id, channel="sms", template=TEMPLATE, purpose="service",
                 urgent=True, params={"code": seal_value(ctx.cipher, code, row.outbox_key, "code"),
-                                     "bank_name": ctx.settings.bank_name},
+                                     "bank_name": ctx.settings.core.bank_name},
             ).apply(session, None, now)
         audit.append(session, stream=f"customer:{customer_id}" if customer_id else "portal:unknown",
                      actor="portal", action="portal.code_requested", subject_type="portal_code",
@@ -159,7 +158,7 @@ _REFUSALS = {
 
 def _judge(ctx: EngineContext, row: OneTimeCode | None, code: str, now: datetime) -> tuple[str | None, int]:
     """(refusal reason or None, tries left after this one)."""
-    limit = ctx.settings.otp_max_attempts
+    limit = ctx.settings.portal.otp_max_attempts
     if row is None:
         return "no_code", 0
     if row.used_at is not None:
@@ -211,8 +210,9 @@ def attach_files(ctx: EngineContext, instance_id: str, files: list[tuple[str, by
 
     The caller has already checked that ``actor`` may act on this case. Raises InvalidInputError for a bad file.
     """
-    if len(files) > MAX_FILES:
-        raise InvalidInputError(f"最多 {MAX_FILES} 个附件 / at most {MAX_FILES} files")
+    most = ctx.settings.uploads.max_files
+    if len(files) > most:
+        raise InvalidInputError(f"最多 {most} 个附件 / at most {most} files")
     checked = [(Path(name).name, content, check_upload(ctx, name, content)) for name, content in files]
     try:
         key = uuid.UUID(instance_id)

@@ -181,7 +181,7 @@ def submit_complaint(ctx: EngineContext, data: ComplaintInput, *, actor: Actor) 
     for name, value in vars(data).items():
         if isinstance(value, str):
             check_text(value, name)
-    most = ctx.settings.complaint_group_face_to_face_max_reps
+    most = ctx.settings.complaints.group_face_to_face_max_reps
     if data.representatives is not None and not 1 <= data.representatives <= most:
         raise InvalidInputError(f"a group complaining face to face elects 1 to {most} representatives",
                                 details={"field": "representatives"})
@@ -304,7 +304,7 @@ def _new_case(ctx: EngineContext, session: Session, data: ComplaintInput, actor:
         complainant_phone_index=ctx.cipher.index(phone), channel=data.channel, business_type=data.business_type,
         cause=data.cause, summary=data.summary.strip(), facts=data.facts, request=data.request,
         amount=Decimal(data.amount) if data.amount is not None else None, group_size=data.group_size,
-        major_incident=data.major_incident or data.group_size >= ctx.settings.complaint_major_group_threshold,
+        major_incident=data.major_incident or data.group_size >= ctx.settings.complaints.major_group_threshold,
         severity="normal", status=ComplaintStatus.RECEIVED.value, received_at=received_at,
         clock_started_on=clock.started_on, target_due_on=due.target_on, legal_due_on=due.legal_on, warn_on=due.warn_on,
         regulator_due_on=data.regulator_due_on, extension="none", paused_days=0, source=data.source,

@@ -49,7 +49,7 @@ def install(ctx: EngineContext) -> None:
 def shape(task: TaskRecord, case: Complaint, settings: Settings, calendar: BusinessCalendar) -> None:
     """Set a new task's SLA times from its case (see the module docstring)."""
     zone = settings.zone
-    lead = timedelta(days=settings.complaint_decision_days_simple - settings.complaint_warn_day)
+    lead = timedelta(days=settings.complaints.decision_days_simple - settings.complaints.warn_day)
     if task.task_name in CASE_CLOCK_TASKS:
         task.due_at = end_of_day(case.target_due_on, zone)
         task.sla_warn_at = min(start_of_day(case.warn_on, zone), task.due_at)
@@ -58,5 +58,5 @@ def shape(task: TaskRecord, case: Complaint, settings: Settings, calendar: Busin
         task.sla_warn_at = start_of_day(case.review_due_on - lead, zone)
     elif task.task_name == ACK_TASK:
         received = case.received_at.astimezone(zone)
-        task.due_at = calendar.add_workdays_at(received, settings.complaint_ack_target_workdays).astimezone(UTC)
-        task.sla_warn_at = received.astimezone(UTC) + (task.due_at - received) * settings.sla_warn_share
+        task.due_at = calendar.add_workdays_at(received, settings.complaints.ack_target_workdays).astimezone(UTC)
+        task.sla_warn_at = received.astimezone(UTC) + (task.due_at - received) * settings.sla.warn_share

@@ -2,10 +2,10 @@
 
 docs/domain.md §4.2: the tier is a function of the customer's AUM, the monthly average daily balance
 (月日均) summed over accounts with a weight per account kind (loans count 0). The floors are
-settings (``Settings.tier_floors``) with the DMN ``processes/customer_tier.dmn`` holding the same
+settings (``Settings.tiering.floors``) with the DMN ``processes/customer_tier.dmn`` holding the same
 table for the onboarding process; ``tests/unit/test_tiering.py`` checks both on every boundary.
 An upgrade applies at once; a downgrade only after the AUM has stayed under the current tier's
-floor for N months (``Settings.tier_downgrade_months``), counted from ``Customer.tier_below_since``.
+floor for N months (``Settings.tiering.downgrade_months``), counted from ``Customer.tier_below_since``.
 
 docs/domain.md §4.3: revisit frequency by tier (practice defaults, no regulation): private banking
 monthly, face to face; diamond every two months by phone (the report says "monthly to

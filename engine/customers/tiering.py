@@ -68,7 +68,7 @@ def recompute_tiers(ctx: EngineContext, day: date, *, actor: Actor = SYSTEM) -> 
     PermissionDeniedError for callers who are not supervisors or admins.
     """
     require_role(actor, "supervisor")
-    weights = dict(ctx.settings.aum_weights)
+    weights = dict(ctx.settings.tiering.aum_weights)
     total = up = down = 0
     changed: list[StartRequest] = []
     last = ""
@@ -109,8 +109,8 @@ def _aums(session: Session, ids: list[str], weights: dict[str, float]) -> dict[s
 
 def _apply(session: Session, customer: Customer, aum: Decimal, day: date, ctx: EngineContext, actor: Actor,
            now: datetime) -> str | None:
-    decision = decide_tier(customer.tier, customer.tier_below_since, aum, day, floors=ctx.settings.tier_floors,
-                           downgrade_months=ctx.settings.tier_downgrade_months)
+    decision = decide_tier(customer.tier, customer.tier_below_since, aum, day, floors=ctx.settings.tiering.floors,
+                           downgrade_months=ctx.settings.tiering.downgrade_months)
     if Decimal(customer.aum or 0) != aum:
         customer.aum, customer.updated_at = aum, now
     if decision.reason is not None:
@@ -122,9 +122,9 @@ def _apply(session: Session, customer: Customer, aum: Decimal, day: date, ctx: E
 
 def _start_revisits(ctx: EngineContext, requests: list[StartRequest]) -> int:
     started = 0
-    for i in range(0, len(requests), ctx.settings.care_batch_size):
+    for i in range(0, len(requests), ctx.settings.care.batch_size):
         try:
-            result = start_instances(ctx, process_key=REVISIT_PROCESS, requests=requests[i:i + ctx.settings.care_batch_size],
+            result = start_instances(ctx, process_key=REVISIT_PROCESS, requests=requests[i:i + ctx.settings.care.batch_size],
                                      actor=SYSTEM)
         except DefinitionNotFoundError:
             log.warning("tier changes recorded, but %s is not deployed: no revisits started", REVISIT_PROCESS)

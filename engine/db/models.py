@@ -408,6 +408,6 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]  # written at most once a minute
     revoked_at: Mapped[datetime | None]
-    expires_at: Mapped[datetime | None]  # settings.token_ttl_days after creation
+    expires_at: Mapped[datetime | None]  # settings.sessions.token_ttl_days after creation
     # A token of someone with a privileged role counts only once a second administrator approved it.
     awaiting_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")

@@ -24,14 +24,14 @@ from engine.errors import ConcurrentModificationError
 def make_db_engine(settings: Settings) -> Engine:
     if settings.is_sqlite:
         engine = create_engine(
-            settings.database_url,
-            echo=settings.echo_sql,
+            settings.database.url,
+            echo=settings.database.echo_sql,
             connect_args={"timeout": 30, "check_same_thread": False},
         )
         configure_sqlite(engine)
         return engine
     return create_engine(
-        settings.database_url, echo=settings.echo_sql, pool_size=10, max_overflow=20, pool_pre_ping=True
+        settings.database.url, echo=settings.database.echo_sql, pool_size=10, max_overflow=20, pool_pre_ping=True
     )
 
 

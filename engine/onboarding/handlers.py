@@ -196,7 +196,7 @@ def risk_assess(ctx: EngineContext, params: Mapping[str, Any], call: ServiceCall
         raise InvalidInputError("parameter answers must be the questionnaire's answers")
     try:
         result = questionnaire.assess(answers, _local_day(ctx, call.now),
-                                      ctx.settings.suitability_assessment_valid_months)
+                                      ctx.settings.sales.assessment_valid_months)
     except questionnaire.IncompleteQuestionnaireError as exc:
         raise InvalidInputError(str(exc)) from exc
 
@@ -242,7 +242,7 @@ def assign_manager(ctx: EngineContext, params: Mapping[str, Any], call: ServiceC
     """Pick the customer manager: ``{manager, manager_name, manager_group}``. Raises InvalidInputError when
     no group of the band or below has anyone present (the instance fails; add staff, then retry)."""
     customer_id, aum = _text(params, "customer_id"), _amount(params, "aum")
-    groups = manager_groups_for(aum, ctx.settings.manager_groups)
+    groups = manager_groups_for(aum, ctx.settings.tiering.manager_groups)
     with ctx.sessions() as session:
         for group in groups:
             chosen = _least_loaded(session, group, call.now)

@@ -4,7 +4,7 @@ Seven questions in zh-CN and English, each answer worth points; the total (7–3
 five customer levels C1 保守 conservative … C5 进取 aggressive. The bank must not fill in or
 steer the answers (docs/domain.md §2.2): the form ``forms/onboarding_risk.json`` carries exactly these
 questions and answer values (a test checks they agree), staff only record what the customer
-chose. An assessment is valid for ``Settings.suitability_assessment_valid_months`` (default 12)
+chose. An assessment is valid for ``Settings.sales.assessment_valid_months`` (default 12)
 and carries ``VERSION`` so a later questionnaire change never reinterprets an old score.
 """
 

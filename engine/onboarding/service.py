@@ -43,14 +43,14 @@ def scan_risk_reassessments(ctx: EngineContext, day: date, *, actor: Actor = SYS
     PermissionDeniedError for callers who are not supervisors or admins.
     """
     require_role(actor, "supervisor")
-    horizon = day + timedelta(days=ctx.settings.risk_reassess_days_before)
+    horizon = day + timedelta(days=ctx.settings.sales.reassess_days_before)
     started = skipped = 0
     last = ""
     while True:
         with unit_of_work(ctx.sessions, write=False) as session:
             batch = list(session.scalars(select(Customer).where(
                 Customer.id > last, Customer.status == CustomerStatus.ACTIVE.value,
-                Customer.risk_valid_until.between(day, horizon)).order_by(Customer.id).limit(ctx.settings.care_batch_size)))
+                Customer.risk_valid_until.between(day, horizon)).order_by(Customer.id).limit(ctx.settings.care.batch_size)))
         if not batch:
             return ReassessScan(day, started, skipped)
         requests = [StartRequest(f"reassess:{c.id}:{c.risk_valid_until}", c.id, {

@@ -49,7 +49,7 @@ class DispatchReport:
 def dispatch_due(ctx: EngineContext, *, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
     """Handle every message due at ``now`` (default: the clock). Returns what happened to them."""
     moment = as_utc(now) if now is not None else ctx.clock.now()
-    batch = limit or ctx.settings.outbox_batch_size
+    batch = limit or ctx.settings.outbox.batch_size
     report = DispatchReport()
     while True:
         ids = _claim(ctx, moment, batch)
@@ -83,7 +83,7 @@ def _claim(ctx: EngineContext, moment: datetime, batch: int) -> list[int]:
             select(OutboxMessage).where(due).order_by(OutboxMessage.next_attempt_at).limit(batch)
             .with_for_update(skip_locked=True)
         ).all()
-        lease = moment + timedelta(seconds=ctx.settings.outbox_lease_seconds)
+        lease = moment + timedelta(seconds=ctx.settings.outbox.lease_seconds)
         for row in rows:
             row.status, row.lease_until = OutboxStatus.SENDING.value, lease
         return [row.id for row in rows]
@@ -95,7 +95,7 @@ def _leased(ctx: EngineContext, row: OutboxMessage | None, moment: datetime) -> 
     the outcome, so a message is never counted, charged or reported to its instance twice."""
     if row is None or row.status != OutboxStatus.SENDING.value or row.lease_until is None:
         return False
-    held = as_utc(row.lease_until) == moment + timedelta(seconds=ctx.settings.outbox_lease_seconds)
+    held = as_utc(row.lease_until) == moment + timedelta(seconds=ctx.settings.outbox.lease_seconds)
     if not held:
         log.info("outbox message %s: the lease claimed at %s was taken over; its outcome is left to the new holder",
                  row.id, moment.isoformat())
@@ -192,10 +192,10 @@ def _retry_or_bury(ctx: EngineContext, message_id: int, moment: datetime, error:
             return
         row.attempts += 1
         row.last_error, row.channel = error[:2000], channel
-        if row.attempts < ctx.settings.outbox_max_attempts:
+        if row.attempts < ctx.settings.outbox.max_attempts:
             row.status, row.lease_until, row.status_reason = OutboxStatus.PENDING.value, None, "retrying"
-            row.next_attempt_at = moment + backoff(ctx.settings.outbox_backoff_seconds,
-                                                   ctx.settings.outbox_backoff_max_seconds, row.attempts)
+            row.next_attempt_at = moment + backoff(ctx.settings.outbox.backoff_seconds,
+                                                   ctx.settings.outbox.backoff_max_seconds, row.attempts)
             report.retried += 1
             return
     _finish(ctx, message_id, moment, OutboxStatus.DEAD, "retries_exhausted", report, error=error, channel=channel)

@@ -62,7 +62,7 @@ class Decision:
 
 
 def decide(message: Sendable, recipient: Recipient | None, recent: Recent, now: datetime, settings: Settings) -> Decision:
-    refusal = _refusal(message, recipient, opt_in=settings.marketing_requires_opt_in)
+    refusal = _refusal(message, recipient, opt_in=settings.contact.marketing_requires_opt_in)
     if refusal is not None:
         return Decision("suppress", refusal)
     assert recipient is not None
@@ -75,10 +75,10 @@ def decide(message: Sendable, recipient: Recipient | None, recent: Recent, now: 
         wait = _wait(message, local, settings)
         if wait is not None:
             return Decision("defer", wait[0], channel, wait[1])
-        if message.purpose == "marketing" and (recent.marketing_24h >= settings.cap_marketing_per_day
-                                               or recent.marketing_30d >= settings.cap_marketing_per_30_days):
+        if message.purpose == "marketing" and (recent.marketing_24h >= settings.contact.cap_marketing_per_day
+                                               or recent.marketing_30d >= settings.contact.cap_marketing_per_30_days):
             return Decision("suppress", "frequency_cap", channel)
-        if message.purpose == "service" and recent.service_24h >= settings.cap_service_per_day:
+        if message.purpose == "service" and recent.service_24h >= settings.contact.cap_service_per_day:
             return Decision("defer", "frequency_cap", channel, window_start(local.date() + timedelta(days=1), settings))
     return Decision("send", None, channel)
 
@@ -131,11 +131,11 @@ def _wait(message: Sendable, local: datetime, settings: Settings) -> tuple[str, 
     today = local.date()
     if message.festive and is_qingming(today):
         return "mourning_day", window_start(today + timedelta(days=1), settings)
-    if message.purpose == "marketing" and settings.marketing_quiet_spring_festival:
+    if message.purpose == "marketing" and settings.contact.marketing_quiet_spring_festival:
         quiet_end = _spring_festival_quiet_end(today)
         if quiet_end is not None:
             return "spring_festival", window_start(quiet_end + timedelta(days=1), settings)
-    opens, closes = (_at(today, value, settings.zone) for value in settings.contact_window)
+    opens, closes = (_at(today, value, settings.zone) for value in settings.contact.window)
     if local < opens:
         return "contact_window", opens
     if local >= closes:
@@ -153,7 +153,7 @@ def _spring_festival_quiet_end(day: date) -> date | None:
 
 
 def window_start(day: date, settings: Settings) -> datetime:
-    return _at(day, settings.contact_window[0], settings.zone)
+    return _at(day, settings.contact.window[0], settings.zone)
 
 
 def _at(day: date, value: str, zone: ZoneInfo) -> datetime:

@@ -103,7 +103,7 @@ def retrain(ctx: EngineContext, day: date, actor: Actor, *, source: str | None =
     synthetic history. Raises InvalidInputError (source), PermissionDeniedError (supervisors only).
     """
     require_role(actor, "supervisor")
-    source = source or ctx.settings.prediction_training_source
+    source = source or ctx.settings.prediction.training_source
     if source not in SOURCES:
         raise InvalidInputError(f"source must be one of {', '.join(SOURCES)}")
     zone = ctx.settings.zone
@@ -187,10 +187,10 @@ def start_actions(ctx: EngineContext, day: date, actor: Actor) -> ActionResult:
     """
     require_role(actor, "supervisor")
     settings = ctx.settings
-    limit = settings.prediction_max_actions_per_run
+    limit = settings.prediction.max_actions_per_run
     with unit_of_work(ctx.sessions, write=False) as session:
-        at_risk = session.execute(_high("churn", settings.prediction_churn_threshold).limit(limit)).all()
-        keen = session.execute(_high("propensity:%", settings.prediction_propensity_threshold)
+        at_risk = session.execute(_high("churn", settings.prediction.churn_threshold).limit(limit)).all()
+        keen = session.execute(_high("propensity:%", settings.prediction.propensity_threshold)
                                .where(Customer.do_not_disturb.is_(False)).limit(limit * 5)).all()
         offers: list[tuple[str, str, str]] = []
         blocked = 0

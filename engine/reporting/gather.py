@@ -2,7 +2,7 @@
 
 A report page is a handful of grouped queries over different tables, none needing another's result.
 One after another, the page costs their sum; here they run on separate connections at once
-(``settings.report_parallelism``, default 4; the database drivers release the GIL while a query runs), so
+(``settings.core.report_parallelism``, default 4; the database drivers release the GIL while a query runs), so
 the page costs about its slowest query.
 
 On PostgreSQL every query reads the same snapshot: a leading REPEATABLE READ transaction exports it
@@ -31,7 +31,7 @@ SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 def gather(ctx: EngineContext, queries: Mapping[str, Callable[[Session], Any]]) -> dict[str, Any]:
     """``{name: query(session)}``; pass the slowest queries first. The first failure is raised."""
-    parallel = min(ctx.settings.report_parallelism, len(queries))
+    parallel = min(ctx.settings.core.report_parallelism, len(queries))
     if parallel <= 1:
         with unit_of_work(ctx.sessions, write=False) as session:
             if not ctx.settings.is_sqlite:

@@ -30,10 +30,10 @@ CONTACT_TASK, SALE_TASK, REVISIT_TASK = "contact_customer", "record_sale", "revi
 
 def policy_from(settings: Settings) -> SuitabilityPolicy:
     return SuitabilityPolicy(
-        elderly_special_care_age=settings.suitability_elderly_special_care_age,
-        elderly_definition_age=settings.elderly_definition_age,
-        high_risk_from=settings.suitability_high_risk_from,
-        second_check_age=settings.suitability_second_check_age,
+        elderly_special_care_age=settings.sales.elderly_special_care_age,
+        elderly_definition_age=settings.sales.elderly_definition_age,
+        high_risk_from=settings.sales.high_risk_from,
+        second_check_age=settings.sales.second_check_age,
     )
 
 
@@ -97,9 +97,9 @@ def cooling_off_hours(product: Product, settings: Settings) -> int:
     15 days for insurance (settings)."""
     hours = product.cooling_off_hours or 0
     if product.family == "wmp" and product.private:
-        hours = max(hours, settings.cooling_off_private_wmp_hours)
+        hours = max(hours, settings.sales.cooling_off_private_wmp_hours)
     if product.family == "insurance":
-        hours = max(hours, settings.cooling_off_insurance_days * 24)
+        hours = max(hours, settings.sales.cooling_off_insurance_days * 24)
     return hours
 
 

@@ -241,7 +241,7 @@ def scan_maturity_leads(ctx: EngineContext, day: date, actor: Actor = SYSTEM) ->
     active, products in their cooling-off and customers with an open lead for the product are skipped.
     Safe to rerun: the business key is ``maturity:<holding>:<maturity date>``.
     """
-    until = day + timedelta(days=ctx.settings.cross_sell_maturity_days)
+    until = day + timedelta(days=ctx.settings.sales.cross_sell_maturity_days)
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions, write=False) as session:
         rows = session.execute(

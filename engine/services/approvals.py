@@ -89,7 +89,7 @@ def _view(row: ApprovalRequest) -> ApprovalView:
 
 def needed(ctx: EngineContext, actor: Actor) -> bool:
     """Whether a change by ``actor`` waits for a second person (the engine itself, ``SYSTEM``, never does)."""
-    return ctx.settings.four_eyes_changes and actor is not SYSTEM
+    return ctx.settings.security.four_eyes_changes and actor is not SYSTEM
 
 
 def request_approval(ctx: EngineContext, *, kind: str, subject: str, summary: str, payload: dict[str, Any],

@@ -1,7 +1,7 @@
 """Comments and attachments on a task or its instance.
 
 Attachments are stored outside the database rows, content-addressed by SHA-256 under
-``settings.attachment_dir`` (written before the row commits; an orphan file after a crash is
+``settings.uploads.dir`` (written before the row commits; an orphan file after a crash is
 harmless and deduplicated). Uploads are limited in size and type, and the type is checked
 against the file's first bytes, not only its name. Whoever may see the task may read and add.
 """
@@ -94,8 +94,8 @@ def check_file(ctx: EngineContext, filename: str, content: bytes) -> str:
     name = Path(filename or "").name
     if not name or len(name) > 200:
         raise InvalidInputError("the file needs a name of at most 200 characters")
-    if len(content) > ctx.settings.attachment_max_bytes:
-        raise InvalidInputError(f"files may be at most {ctx.settings.attachment_max_bytes // (1024 * 1024)} MB")
+    if len(content) > ctx.settings.uploads.max_bytes:
+        raise InvalidInputError(f"files may be at most {ctx.settings.uploads.max_mb} MB")
     if not content:
         raise InvalidInputError("the file is empty")
     allowed = ALLOWED.get(Path(name).suffix.lower())
@@ -113,7 +113,7 @@ def check_file(ctx: EngineContext, filename: str, content: bytes) -> str:
 
 
 def store_file(ctx: EngineContext, digest: str, content: bytes) -> None:
-    path = ctx.settings.attachment_dir / digest[:2] / digest
+    path = ctx.settings.uploads.dir / digest[:2] / digest
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +168,7 @@ def read_attachment(ctx: EngineContext, attachment_id: int, *, actor: Actor) -> 
         if not (actor.is_supervisor or any(lifecycle.can_see(actor, t) for t in tasks)):
             raise PermissionDeniedError("this attachment is not yours to see")
         view = _attachment_view(row)
-    path = ctx.settings.attachment_dir / view.sha256[:2] / view.sha256
+    path = ctx.settings.uploads.dir / view.sha256[:2] / view.sha256
     content = path.read_bytes()
     if hashlib.sha256(content).hexdigest() != view.sha256:
         raise AttachmentNotFoundError(f"attachment {attachment_id} is damaged in the file store")

@@ -42,8 +42,8 @@ _CHEAP = PasswordHasher.from_parameters(profiles.CHEAPEST)
 
 
 def _hasher(ctx: EngineContext) -> PasswordHasher:
-    """Tests set ``settings.cheap_password_hashing``; verification works for hashes of either profile."""
-    return _CHEAP if ctx.settings.cheap_password_hashing else _HASHER
+    """Tests set ``settings.security.cheap_password_hashing``; verification works for hashes of either profile."""
+    return _CHEAP if ctx.settings.security.cheap_password_hashing else _HASHER
 TOKEN_PREFIX = "cf_"
 
 
@@ -203,9 +203,9 @@ def authenticate_password(ctx: EngineContext, username: str, password: str, *, i
     except (VerificationError, InvalidHashError):
         verified = False
     if not verified or actor is None:
-        allowances = [(account, ctx.settings.login_throttle_after)]
+        allowances = [(account, ctx.settings.security.login_throttle_after)]
         if address:
-            allowances.append((address, ctx.settings.login_throttle_ip_after))
+            allowances.append((address, ctx.settings.security.login_throttle_ip_after))
         throttle.record_failure(ctx, allowances, username=username)
         raise AuthenticationError("wrong user name or password")
     with unit_of_work(ctx.sessions) as session:
@@ -359,17 +359,17 @@ def create_token(ctx: EngineContext, *, username: str, name: str = "api", actor:
 
 def issue_token(ctx: EngineContext, *, username: str, name: str = "api", actor: str = "system") -> IssuedToken:
     """Create an API token for ``username``: the token (it cannot be shown again) and when it expires
-    (``settings.token_ttl_days`` from now).
+    (``settings.sessions.token_ttl_days`` from now).
 
     A token of someone holding a privileged role (admin, supervisor, compliance), made by anyone but the engine
     itself, counts only once a second administrator approves it (engine.services.approvals, kind ``token``):
     nobody arms themselves with an administrator's token alone."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = ctx.clock.now()
-    expires = now + timedelta(days=ctx.settings.token_ttl_days)
+    expires = now + timedelta(days=ctx.settings.sessions.token_ttl_days)
     with unit_of_work(ctx.sessions) as session:
         user = _find(session, username)
-        waits = (ctx.settings.four_eyes_changes and actor != "system"
+        waits = (ctx.settings.security.four_eyes_changes and actor != "system"
                  and bool(set(user.roles.split(",")) & PRIVILEGED_ROLES))
         row = ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token), created_at=now,
                        awaiting_approval=waits, expires_at=expires)

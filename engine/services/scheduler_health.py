@@ -102,7 +102,7 @@ def forget(ctx: EngineContext, node: str) -> None:
 def health(ctx: EngineContext, now: datetime | None = None) -> SchedulerHealth:
     """Every job's freshest row and the stale processes; logs an error for what is stale (rate-limited)."""
     now = now or ctx.clock.now()
-    limit = now - timedelta(seconds=ctx.settings.scheduler_stale_seconds)
+    limit = now - timedelta(seconds=ctx.settings.scheduler.stale_seconds)
     with unit_of_work(ctx.sessions, write=False) as session:
         rows = session.scalars(select(SchedulerHeartbeat).order_by(SchedulerHeartbeat.job)).all()
     freshest: dict[str, SchedulerHeartbeat] = {}
@@ -123,7 +123,7 @@ _logged_lock = threading.Lock()
 
 
 def _log_findings(ctx: EngineContext, result: SchedulerHealth, now: datetime) -> None:
-    every = timedelta(seconds=ctx.settings.scheduler_stale_seconds)
+    every = timedelta(seconds=ctx.settings.scheduler.stale_seconds)
     findings: list[tuple[str, JobHealth | None]] = [(f"job:{job.job}", job) for job in result.stale_jobs]
     findings += [(f"node:{node}", None) for node in result.stale_nodes]
     for key, job in findings:

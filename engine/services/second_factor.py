@@ -106,7 +106,7 @@ def verify(ctx: EngineContext, username: str, code: str) -> None:
             user.totp_last_step = step
             throttle.clear(session, key)
     if step is None:
-        throttle.record_failure(ctx, [(key, ctx.settings.login_throttle_after)], username=username)
+        throttle.record_failure(ctx, [(key, ctx.settings.security.login_throttle_after)], username=username)
         raise AuthenticationError("wrong or already used code")
 
 

@@ -1,8 +1,8 @@
 """Server-side sessions for the web: staff sign-ins and portal (customer) sign-ins.
 
 The cookie holds only a random id; this module is the one place that says whether it still opens anything. A
-session ends at logout, after ``settings.session_idle_minutes`` without a request, at the latest
-``settings.session_absolute_hours`` after sign-in (a portal session after ``settings.portal_session_minutes``), and
+session ends at logout, after ``settings.sessions.idle_minutes`` without a request, at the latest
+``settings.sessions.absolute_hours`` after sign-in (a portal session after ``settings.portal.session_minutes``), and
 when its user is locked or deactivated. Rows live in the database, so every worker and node sees the same answer.
 
 Expired rows are deleted when they are read and at every sign-in (:func:`purge_expired`, also a CLI command), so
@@ -38,13 +38,13 @@ def _stream(kind: str, subject: str) -> str:
 
 
 def _idle(ctx: EngineContext) -> timedelta:
-    return timedelta(minutes=ctx.settings.session_idle_minutes)
+    return timedelta(minutes=ctx.settings.sessions.idle_minutes)
 
 
 def _lifetime(ctx: EngineContext, kind: str) -> timedelta:
     if kind == CUSTOMER:
-        return timedelta(minutes=ctx.settings.portal_session_minutes)
-    return timedelta(hours=ctx.settings.session_absolute_hours)
+        return timedelta(minutes=ctx.settings.portal.session_minutes)
+    return timedelta(hours=ctx.settings.sessions.absolute_hours)
 
 
 def start(ctx: EngineContext, kind: str, subject: str) -> str:

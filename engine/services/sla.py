@@ -1,7 +1,7 @@
 """Task SLAs: breaches flagged (and kept) when the due time passes, pauses that stop the clock, the board.
 
 Due times come from the task's ``dueIn`` / ``dueInWorkdays`` (business calendar) when the task is
-created; the warning time is ``settings.sla_warn_share`` of the way there. The sweep marks a breach
+created; the warning time is ``settings.sla.warn_share`` of the way there. The sweep marks a breach
 once, at the due time, raises the task's priority so it tops every queue, and records it on the
 task's audit stream; the flag stays even if the task is later paused, reassigned or completed.
 """

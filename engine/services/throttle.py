@@ -1,6 +1,6 @@
 """Login throttling: wrong passwords counted per account and per address, in the database.
 
-Not a lock: after ``settings.login_throttle_after`` wrong passwords for one account (``login_throttle_ip_after``
+Not a lock: after ``settings.security.login_throttle_after`` wrong passwords for one account (``login_throttle_ip_after``
 from one address) each further one makes the next try wait twice as long as the one before, up to
 ``login_throttle_max_seconds``. A stranger who guesses at someone's account can slow them down by minutes, never
 shut them out, and never end a session they already have; an administrator clears an account's count at once.
@@ -61,7 +61,7 @@ def record_failure(ctx: EngineContext, keys: list[tuple[str, int]], *, username:
             row.failures += 1
             row.last_failure_at = now
             if row.failures >= allowed:
-                delay = min(2 ** (row.failures - allowed), ctx.settings.login_throttle_max_seconds)
+                delay = min(2 ** (row.failures - allowed), ctx.settings.security.login_throttle_max_seconds)
                 row.blocked_until = now + timedelta(seconds=delay)
                 audit.append(session, stream=f"user:{username}" if key.startswith("user:") else f"login:{key}"[:200],
                              actor="system", action="login.throttled", subject_type="login", subject_id=key[:128],

@@ -26,7 +26,7 @@ def fire_due_timers(ctx: EngineContext, *, now: datetime | None = None, limit: i
     twice. A failure is recorded on the timer rows and the sweep goes on. Returns counts.
     """
     moment = as_utc(now) if now is not None else ctx.clock.now()
-    batch = limit or ctx.settings.timer_batch_size
+    batch = limit or ctx.settings.scheduler.timer_batch_size
     fired, failed, seen = 0, 0, []
     skipped: set[uuid.UUID] = set()
     while True:

@@ -75,8 +75,11 @@ def _memory_engine() -> Engine:
 
 def _sandbox(ctx: EngineContext) -> tuple[EngineContext, list[str]]:
     """A context like ``ctx`` on an empty in-memory database; integration handlers replaced by recording stubs."""
-    settings = dataclasses.replace(ctx.settings, database_url="sqlite://", handler_modules=(), four_eyes_changes=False,
-                                   report_parallelism=1)
+    live = ctx.settings
+    settings = dataclasses.replace(
+        live, database=dataclasses.replace(live.database, url="sqlite://"),
+        core=dataclasses.replace(live.core, handler_modules=(), report_parallelism=1),
+        security=dataclasses.replace(live.security, four_eyes_changes=False))
     db = _memory_engine()
     try:
         trial = build_engine(settings, clock=ctx.clock, db=db, form_validator=ctx.form_validator)

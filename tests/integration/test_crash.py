@@ -102,8 +102,9 @@ def _flow() -> bytes:
 def _child_settings(settings):
     # Real time in the children: messages at any hour and without a daily cap, a lease that runs out within the test,
     # heartbeats fast enough that a killed scheduler is reported within it.
-    return replace(settings, contact_window=("00:00", "24:00"), cap_service_per_day=10**6, outbox_lease_seconds=2,
-                   scheduler_heartbeat_seconds=0.2, scheduler_stale_seconds=1.0)
+    return replace(settings, contact=replace(settings.contact, window=("00:00", "24:00"), cap_service_per_day=10**6),
+                   outbox=replace(settings.outbox, lease_seconds=2),
+                   scheduler=replace(settings.scheduler, heartbeat_seconds=0.2, stale_seconds=1.0))
 
 
 class Children:
@@ -189,7 +190,7 @@ def test_sigkill_of_workers_and_schedulers_under_load_loses_and_doubles_nothing(
     drained = time.monotonic()
     # The real processes run on the real clock: let the last killed scheduler's heartbeat grow older than the stale
     # setting (1 s here) while the live ones keep beating, then ask for the health as a web node would.
-    pause.wait(_child_settings(settings).scheduler_stale_seconds + 0.5)
+    pause.wait(_child_settings(settings).scheduler.stale_seconds + 0.5)
     fresh = build_engine(_child_settings(settings), db=db)  # the real clock, as the schedulers have
     health = scheduler_health.health(fresh)
     live = [proc.pid for proc in children.schedulers]

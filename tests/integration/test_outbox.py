@@ -93,7 +93,7 @@ def _exhaust_retries(ctx, clock, *, failures: int) -> RecordingChannel:
     sms.failures_left = failures
     ctx.register_channel(sms)
     _birthday_today(ctx)
-    for _ in range(ctx.settings.outbox_max_attempts):
+    for _ in range(ctx.settings.outbox.max_attempts):
         dispatch_due(ctx)
         clock.advance(timedelta(hours=1))
     return sms
@@ -122,7 +122,7 @@ def test_a_crash_between_send_and_record_resends_with_the_same_key(ctx, clock, m
     monkeypatch.undo()
     assert _outbox(ctx).status == "sending"
     assert dispatch_due(ctx).sent == 0  # leased: nobody else touches it yet
-    clock.advance(timedelta(seconds=ctx.settings.outbox_lease_seconds))
+    clock.advance(timedelta(seconds=ctx.settings.outbox.lease_seconds))
     assert dispatch_due(ctx).sent == 1
     assert sms.attempts == 2 and len(sms.delivered) == 1  # sent twice with one key; the gateway kept one
     assert _instance_status(ctx) == "completed"
@@ -131,7 +131,7 @@ def test_a_crash_between_send_and_record_resends_with_the_same_key(ctx, clock, m
 def test_a_send_slower_than_its_lease_is_recorded_once_by_the_dispatcher_that_took_it_over(ctx, clock):
     """Dispatcher A's gateway call outlives the lease; B claims the row again and sends it (same key). Only the
     lease holder records the outcome: one 'sent', one attempt, the instance told once, A's late answer dropped."""
-    later = clock.now() + timedelta(seconds=ctx.settings.outbox_lease_seconds + 1)
+    later = clock.now() + timedelta(seconds=ctx.settings.outbox.lease_seconds + 1)
     reports = []
 
     class SlowThenTakenOver(RecordingChannel):

@@ -53,7 +53,7 @@ def _children(pid: int) -> list[tuple[int, str]]:
 @pytest.fixture
 def server(ctx, people, settings, tmp_path):
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "CAREFLOW_DATA_KEY": TEST_DATA_KEY,
+    env = {**os.environ, "DATABASE_URL": settings.database.url, "CAREFLOW_DATA_KEY": TEST_DATA_KEY,
            "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "stdout.log"
     with open(out, "wb") as stdout:

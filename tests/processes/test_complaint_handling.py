@@ -325,7 +325,8 @@ def test_recusal_holds_even_in_a_version_without_exclude_users(ctx, setup):
 def test_with_appraisal_pauses_switched_off_the_appraisal_days_still_count(settings, db, clock, setup):
     from dataclasses import replace
 
-    strict = build_engine(replace(settings, complaint_pause_for_external_appraisal=False), clock=clock, db=db)
+    lenient = replace(settings.complaints, pause_for_external_appraisal=False)
+    strict = build_engine(replace(settings, complaints=lenient), clock=clock, db=db)
     view, _ = complaints.submit_complaint(strict, complaint(), actor=setup["alice"])
     clock.advance(timedelta(days=2))
     claim_and_complete(strict, task_named(strict, view.instance_id, "investigate").id, setup["alice"],

@@ -77,7 +77,8 @@ def test_a_channel_rotates_its_secret_with_an_overlap(client, ctx):  # noqa: F81
 def test_two_configured_secrets_for_one_channel_are_both_valid(client, ctx):  # noqa: F811
     import dataclasses
 
-    ctx.settings = dataclasses.replace(ctx.settings, intake_secrets=(("wechat", WECHAT_SECRET), ("wechat", ROTATED)))
+    secrets = (("wechat", WECHAT_SECRET), ("wechat", ROTATED))
+    ctx.settings = dataclasses.replace(ctx.settings, intake=dataclasses.replace(ctx.settings.intake, secrets=secrets))
     assert _post(client, ctx, {**BODY, "message_id": "first"}).status_code == 201
     assert _post(client, ctx, {**BODY, "message_id": "second"}, secret=ROTATED).status_code == 201
 
@@ -89,7 +90,7 @@ def test_the_cli_adds_lists_and_retires_secrets(ctx, people, monkeypatch, settin
     from tests.conftest import TEST_DATA_KEY
     from web.cli import main
 
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("DATABASE_URL", settings.database.url)
     monkeypatch.setenv("CAREFLOW_DATA_KEY", TEST_DATA_KEY)
     runner = CliRunner()
     added = runner.invoke(main, ["intake", "secret", "add", "wechat", "--label", "rotation"])

@@ -145,7 +145,7 @@ def test_rotate_adds_a_key_re_encrypts_every_field_and_resumes_after_a_kill(ctx,
 def test_keys_rotate_command(ctx, people, settings, monkeypatch, tmp_path):
     ring_file = tmp_path / "keys.json"
     ring_file.write_text(TEST_DATA_KEY)
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("DATABASE_URL", settings.database.url)
     monkeypatch.delenv("CAREFLOW_DATA_KEY", raising=False)
     monkeypatch.setenv("CAREFLOW_DATA_KEY_FILE", str(ring_file))
     _customers(ctx, people["root"])
@@ -168,8 +168,8 @@ def test_a_postgresql_database_without_a_key_setting_refuses_to_start(tmp_path):
 
 def test_key_file_and_attachments_follow_the_sqlite_database_not_the_working_directory(tmp_path):
     settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path}/inst/careflow.db"})
-    assert settings.data_key_file == tmp_path / "inst" / "data.key"
-    assert settings.attachment_dir == tmp_path / "inst" / "attachments"
+    assert settings.privacy.data_key_file == tmp_path / "inst" / "data.key"
+    assert settings.uploads.dir == tmp_path / "inst" / "attachments"
 
 
 # --- the audit chain -----------------------------------------------------------------------------------------------
@@ -198,8 +198,8 @@ def test_a_recomputed_plain_sha256_chain_does_not_verify(ctx, people, db):
 
 
 def test_audit_verify_command_exits_non_zero_with_the_first_broken_event(ctx, people, db, settings, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.data_key)
+    monkeypatch.setenv("DATABASE_URL", settings.database.url)
+    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.privacy.data_key)
     _customers(ctx, people["root"])
     runner = CliRunner()
     assert runner.invoke(main, ["audit", "verify"]).exit_code == 0
@@ -227,8 +227,8 @@ def test_the_daily_check_records_an_incident_when_the_chain_is_broken(ctx, peopl
 
 
 def test_audit_export_writes_json_lines_for_a_period(ctx, people, settings, monkeypatch, tmp_path, clock):
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.data_key)
+    monkeypatch.setenv("DATABASE_URL", settings.database.url)
+    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.privacy.data_key)
     _customers(ctx, people["root"])
     day = clock.now().date()
     out = tmp_path / "audit.jsonl"

@@ -114,7 +114,7 @@ def test_a_busy_staff_session_still_ends_after_12_hours(app, clock):
 
 
 def test_the_timeouts_are_settings(app, ctx, clock):
-    ctx.settings = replace(ctx.settings, session_idle_minutes=5)
+    ctx.settings = replace(ctx.settings, sessions=replace(ctx.settings.sessions, idle_minutes=5))
     alice, _ = login(app, "alice")
     clock.advance(timedelta(minutes=5, seconds=1))
     assert alice.get("/").status_code == 302
@@ -173,8 +173,8 @@ def test_api_tokens_expire_after_90_days_by_default(app, ctx, clock):
 def test_the_token_expiry_is_shown_when_a_token_is_made(ctx, settings, monkeypatch):
     from web.cli import main
 
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.data_key)
+    monkeypatch.setenv("DATABASE_URL", settings.database.url)
+    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.privacy.data_key)
     identity.create_user(ctx, username="li.na", roles=["staff"], password=PASSWORD)
     result = CliRunner().invoke(main, ["token", "create", "li.na"])
     assert result.exit_code == 0 and "expires" in result.stderr
@@ -202,7 +202,8 @@ def test_last_used_at_is_written_at_most_once_a_minute(ctx, clock, people):
 # --- a persistent secret key ----------------------------------------------------------------------------------------
 
 def test_the_embedded_secret_key_is_made_once_next_to_the_database_with_mode_0600(ctx, tmp_path):
-    ctx.settings = replace(ctx.settings, database_url=f"sqlite:///{tmp_path}/careflow.db", secret_key=None)
+    ctx.settings = replace(ctx.settings, database=replace(ctx.settings.database, url=f"sqlite:///{tmp_path}/careflow.db"),
+                           sessions=replace(ctx.settings.sessions, secret_key=None))
     first = create_app({"TESTING": True}, engine=ctx).config["SECRET_KEY"]
     second = create_app({"TESTING": True}, engine=ctx).config["SECRET_KEY"]
     key_file = tmp_path / "secret.key"
@@ -213,14 +214,15 @@ def test_the_embedded_secret_key_is_made_once_next_to_the_database_with_mode_060
 def test_a_configured_secret_key_is_shared_by_every_node(ctx):
     from engine.config import Settings
 
-    assert Settings.from_env({"CAREFLOW_SECRET_KEY": "k" * 40}).secret_key == "k" * 40
-    ctx.settings = replace(ctx.settings, secret_key="k" * 40)
+    assert Settings.from_env({"CAREFLOW_SECRET_KEY": "k" * 40}).sessions.secret_key == "k" * 40
+    ctx.settings = replace(ctx.settings, sessions=replace(ctx.settings.sessions, secret_key="k" * 40))
     one, two = (create_app({"TESTING": True}, engine=ctx) for _ in range(2))
     assert one.config["SECRET_KEY"] == two.config["SECRET_KEY"] == "k" * 40
 
 
 def test_a_session_survives_a_restart(ctx, people, tmp_path):
-    ctx.settings = replace(ctx.settings, database_url=f"sqlite:///{tmp_path}/careflow.db", secret_key=None)
+    ctx.settings = replace(ctx.settings, database=replace(ctx.settings.database, url=f"sqlite:///{tmp_path}/careflow.db"),
+                           sessions=replace(ctx.settings.sessions, secret_key=None))
     before = create_app({"TESTING": True}, engine=ctx)
     alice, _ = login(before, "alice")
     after = create_app({"TESTING": True}, engine=ctx)
@@ -245,7 +247,7 @@ def test_wrong_passwords_for_one_account_are_throttled_with_a_growing_delay_not_
         clock.advance(timedelta(hours=1))
         with pytest.raises(AuthenticationError):
             identity.authenticate_password(ctx, "root", "wrong again", ip="10.0.0.9")
-    clock.advance(timedelta(seconds=ctx.settings.login_throttle_max_seconds))
+    clock.advance(timedelta(seconds=ctx.settings.security.login_throttle_max_seconds))
     assert identity.authenticate_password(ctx, "root", PASSWORD, ip="10.0.0.8").username == "root"
 
 
@@ -327,7 +329,7 @@ def test_hsts_and_secure_cookies_over_tls(app):
 def test_x_forwarded_proto_counts_only_when_trusted(app, ctx):
     headers = {"X-Forwarded-Proto": "https"}
     assert "Strict-Transport-Security" not in app.test_client().get("/login", headers=headers).headers
-    ctx.settings = replace(ctx.settings, trust_forwarded_proto=True)
+    ctx.settings = replace(ctx.settings, sessions=replace(ctx.settings.sessions, trust_forwarded_proto=True))
     trusted = app.test_client()
     page = trusted.get("/login", headers=headers)
     assert "Strict-Transport-Security" in page.headers and "Secure" in page.headers["Set-Cookie"]
@@ -435,15 +437,15 @@ def test_a_lost_phone_is_reset_from_the_cli(app, ctx, clock, settings, monkeypat
     from web.cli import main
 
     _enrol(app, clock, "sam")
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.data_key)
+    monkeypatch.setenv("DATABASE_URL", settings.database.url)
+    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.privacy.data_key)
     assert CliRunner().invoke(main, ["user", "reset-2fa", "sam"]).exit_code == 0
     assert "totp.reset" in _actions(ctx, "sam")
     login(app, "sam")  # the password alone signs in again
 
 
 def test_behind_a_trusted_proxy_the_forwarded_address_is_throttled_not_the_proxy(app, ctx):
-    ctx.settings = replace(ctx.settings, trust_forwarded_proto=True)
+    ctx.settings = replace(ctx.settings, sessions=replace(ctx.settings.sessions, trust_forwarded_proto=True))
     proxy = _from(app, "10.0.0.1")
     for n in range(20):
         assert _form_login(proxy, f"guess{n}", "wrong password",

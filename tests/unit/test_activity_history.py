@@ -158,7 +158,8 @@ def test_joins_multi_instances_and_boundary_events_count_once_per_pass(ctx, peop
 @pytest.fixture
 def unchecked(settings, db, clock):
     """Migration with maker-checker off (its approval path is tests/security/test_maker_checker.py)."""
-    yield build_engine(replace(settings, four_eyes_changes=False), clock=clock, db=db)
+    yield build_engine(replace(settings, security=replace(settings.security, four_eyes_changes=False)), clock=clock,
+                       db=db)
     _truncate(db)
 
 

@@ -96,7 +96,7 @@ def test_raw_contact_data_never_reaches_the_database(ctx, people, catalogue, set
     assert rows and not [s for s in secrets if any(s in row for row in rows)]
     assert "12345678901" not in json.dumps(run.errors, ensure_ascii=False)  # the bad value is not echoed either
     if settings.is_sqlite:
-        path = Path(settings.database_url.removeprefix("sqlite:///"))
+        path = Path(settings.database.url.removeprefix("sqlite:///"))
         raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
         assert not [s for s in secrets if s.encode() in raw]
 

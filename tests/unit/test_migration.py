@@ -23,7 +23,7 @@ GROUP = {"candidateGroups": "service_team"}
 @pytest.fixture
 def ctx(settings, db, clock):
     """The migration mechanics with maker-checker off: the approval path is tests/security/test_maker_checker.py."""
-    yield build_engine(replace(settings, four_eyes_changes=False), clock=clock, db=db)
+    yield build_engine(replace(settings, security=replace(settings.security, four_eyes_changes=False)), clock=clock, db=db)
     _truncate(db)
 
 

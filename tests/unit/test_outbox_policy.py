@@ -114,6 +114,6 @@ def test_a_statutory_notice_still_waits_for_the_contact_window_and_is_not_capped
     notice = msg(purpose="statutory")
     late = decide(notice, who(), NONE_SENT, shanghai(2025, 3, 3, 21), SETTINGS)
     assert (late.action, late.reason) == ("defer", "contact_window")
-    busy = Recent(service_24h=SETTINGS.cap_service_per_day, marketing_24h=0, marketing_30d=0)
+    busy = Recent(service_24h=SETTINGS.contact.cap_service_per_day, marketing_24h=0, marketing_30d=0)
     assert decide(notice, who(), busy, NOON, SETTINGS).action == "send"
     assert decide(notice, who(status="deceased"), NONE_SENT, NOON, SETTINGS).reason == "customer_deceased"

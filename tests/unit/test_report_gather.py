@@ -12,7 +12,8 @@ from engine.reporting.gather import gather
 
 
 def _with_parallelism(ctx, n):
-    return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, report_parallelism=n))
+    core = dataclasses.replace(ctx.settings.core, report_parallelism=n)
+    return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, core=core))
 
 
 def test_queries_run_at_once_on_their_own_connections(ctx):

@@ -178,7 +178,7 @@ def test_stale_heartbeats_degrade_health_and_log_an_error(ctx, clock, runner, ca
     sched.supervise()
     health = scheduler_health.health(ctx)
     assert health.status == "ok" and {j.job for j in health.jobs} == {"timers.sweep", "outbox.dispatch", "sla.breaches"}
-    clock.advance(timedelta(seconds=ctx.settings.scheduler_stale_seconds + 1))  # the process was killed: no more beats
+    clock.advance(timedelta(seconds=ctx.settings.scheduler.stale_seconds + 1))  # the process was killed: no more beats
     with caplog.at_level(logging.ERROR, logger="engine.services.scheduler_health"):
         health = scheduler_health.health(ctx)
     assert health.status == "degraded" and health.stale_nodes == ("host-a:1",)
@@ -190,7 +190,7 @@ def test_a_killed_scheduler_is_reported_while_another_takes_its_work_over(ctx, c
     first, second = runner("host-a:1"), runner("host-b:2")
     first.supervise()
     second.supervise()
-    clock.advance(timedelta(seconds=ctx.settings.scheduler_stale_seconds + 1))
+    clock.advance(timedelta(seconds=ctx.settings.scheduler.stale_seconds + 1))
     second.supervise()  # only the second is still alive
     health = scheduler_health.health(ctx)
     assert health.status == "ok" and health.stale_nodes == ("host-a:1",)
@@ -251,7 +251,7 @@ def test_the_settings_come_from_the_environment_and_are_checked():
     from engine.errors import ConfigurationError
 
     settings = Settings.from_env({"CAREFLOW_SCHEDULER_STALE_SECONDS": "120", "CAREFLOW_SCHEDULER_HEARTBEAT_SECONDS": "5"})
-    assert (settings.scheduler_stale_seconds, settings.scheduler_heartbeat_seconds) == (120.0, 5.0)
-    assert (Settings().scheduler_stale_seconds, Settings().scheduler_heartbeat_seconds) == (300.0, 10.0)
+    assert (settings.scheduler.stale_seconds, settings.scheduler.heartbeat_seconds) == (120.0, 5.0)
+    assert (Settings().scheduler.stale_seconds, Settings().scheduler.heartbeat_seconds) == (300.0, 10.0)
     with pytest.raises(ConfigurationError, match="at least twice"):  # healthy jobs would look stopped
         Settings.from_env({"CAREFLOW_SCHEDULER_STALE_SECONDS": "15"})

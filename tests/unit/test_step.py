@@ -34,10 +34,14 @@ RUNAWAY = {
 }
 
 
+def _budget(settings, seconds):
+    return dataclasses.replace(settings, scripts=dataclasses.replace(settings.scripts, time_budget=seconds))
+
+
 @pytest.fixture
 def quick(settings, db, clock):
     """An engine whose scripts get 0.3 s per step (the default is 1 s)."""
-    context = build_engine(dataclasses.replace(settings, script_time_budget=0.3), clock=clock, db=db)
+    context = build_engine(_budget(settings, 0.3), clock=clock, db=db)
     yield context
 
 
@@ -65,7 +69,7 @@ def test_the_write_lock_is_free_while_a_script_runs(settings, db, clock, people)
     """Another user's claim is stored while a runaway script spends its budget (SQLite has one write lock).
 
     The script gets 2 s: the claim competes with it for the interpreter lock, not for the database."""
-    quick = build_engine(dataclasses.replace(settings, script_time_budget=2.0), clock=clock, db=db)
+    quick = build_engine(_budget(settings, 2.0), clock=clock, db=db)
     deploy(quick, ("p.bpmn", b.linear("p", b.user_task("review", candidateGroups="service_team"))))
     other = instances.start_instance(quick, process_key="p", actor=SYSTEM)
     [task] = open_tasks(quick, other.id)

@@ -78,7 +78,7 @@ def test_comments_and_attachments(ctx, people):
     assert (saved.filename, saved.content_type, saved.size) == ("回单.pdf", "application/pdf", len(pdf))
     view, content = collaboration.read_attachment(ctx, saved.id, actor=people["bob"])
     assert content == pdf and view.sha256 == saved.sha256
-    stored = list(ctx.settings.attachment_dir.rglob(saved.sha256))
+    stored = list(ctx.settings.uploads.dir.rglob(saved.sha256))
     assert len(stored) == 1 and stored[0].read_bytes() == pdf  # outside the database row
     with pytest.raises(InvalidInputError, match="does not look like"):
         collaboration.add_attachment(ctx, task.id, actor=people["alice"], filename="fake.pdf", content=b"MZ\x90\x00")
@@ -86,7 +86,7 @@ def test_comments_and_attachments(ctx, people):
         collaboration.add_attachment(ctx, task.id, actor=people["alice"], filename="run.exe", content=b"MZ")
     with pytest.raises(InvalidInputError, match="at most"):
         collaboration.add_attachment(ctx, task.id, actor=people["alice"], filename="big.txt",
-                                     content=b"x" * (ctx.settings.attachment_max_bytes + 1))
+                                     content=b"x" * (ctx.settings.uploads.max_bytes + 1))
     with pytest.raises(PermissionDeniedError):
         collaboration.read_attachment(ctx, saved.id, actor=people["carol"])
 

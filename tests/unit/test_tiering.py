@@ -27,7 +27,7 @@ from engine.runtime.instance import new_workflow
 from tests.support import bpmn as b
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOORS = Settings().tier_floors
+FLOORS = Settings().tiering.floors
 BOUNDARIES = [
     ("0", "mass"), ("49999.99", "mass"), ("50000", "gold"), ("50000.00", "gold"), ("199999.99", "gold"),
     ("200000", "platinum"), ("999999.99", "platinum"), ("1000000", "diamond"), ("5999999.99", "diamond"),
@@ -115,7 +115,7 @@ def test_downgrade_months_is_a_setting():
 
 
 def test_manager_groups_by_aum_band_with_fallbacks():
-    bands = Settings().manager_groups
+    bands = Settings().tiering.manager_groups
     assert manager_groups_for(Decimal("2000000"), bands) == ["wealth_centre_managers", "branch_wealth_managers",
                                                              "branch_lobby_managers", "customer_managers"]
     assert manager_groups_for(Decimal("1999999.99"), bands)[0] == "branch_wealth_managers"

@@ -336,7 +336,8 @@ PORTAL_PHONE = "13900001111"
 
 @pytest.fixture
 def app(ctx, people):
-    ctx.settings = dataclasses.replace(ctx.settings, intake_secrets=(("wechat", INTAKE_SECRET),))
+    intake = dataclasses.replace(ctx.settings.intake, secrets=(("wechat", INTAKE_SECRET),))
+    ctx.settings = dataclasses.replace(ctx.settings, intake=intake)
     identity.create_user(ctx, username="vera", roles=["compliance"], password="correct horse 1")
     identity.create_user(ctx, username="gina", roles=["staff"], password="correct horse 1")
     identity.create_user(ctx, username="ada", roles=["admin"], password="correct horse 1")

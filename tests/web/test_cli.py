@@ -17,8 +17,8 @@ from web.cli import main
 
 @pytest.fixture
 def cli(ctx, settings, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.data_key)
+    monkeypatch.setenv("DATABASE_URL", settings.database.url)
+    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.privacy.data_key)
     monkeypatch.delenv("CAREFLOW_ALLOW_CLOCK_OVERRIDE", raising=False)
     return CliRunner()
 

@@ -22,8 +22,8 @@ BODY = {"message_id": "wx-msg-0001", "business_type": "bank_cards", "cause": "se
 
 @pytest.fixture
 def client(ctx, people):
-    ctx.settings = dataclasses.replace(ctx.settings, intake_secrets=(("wechat", WECHAT_SECRET),
-                                                                     ("mobile_app", APP_SECRET)))
+    secrets = (("wechat", WECHAT_SECRET), ("mobile_app", APP_SECRET))
+    ctx.settings = dataclasses.replace(ctx.settings, intake=dataclasses.replace(ctx.settings.intake, secrets=secrets))
     deploy_complaints(ctx)
     return create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx).test_client()
 
@@ -139,7 +139,7 @@ def test_channel_secrets_come_from_the_environment():
     from engine.errors import ConfigurationError
 
     settings = Settings.from_env({"CAREFLOW_INTAKE_SECRETS": f"wechat:{WECHAT_SECRET}, mobile_app:{APP_SECRET}"})
-    assert settings.intake_secrets == (("wechat", WECHAT_SECRET), ("mobile_app", APP_SECRET))
+    assert settings.intake.secrets == (("wechat", WECHAT_SECRET), ("mobile_app", APP_SECRET))
     assert WECHAT_SECRET not in repr(settings)  # never in logs
     for bad in ("wechat", "wechat:short", ":" + WECHAT_SECRET):
         with pytest.raises(ConfigurationError):

@@ -145,8 +145,8 @@ def test_cli_import_prints_progress_and_bad_rows(ctx, settings, monkeypatch):
     from web.cli import main
 
     seed_products(ctx)
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.data_key)
+    monkeypatch.setenv("DATABASE_URL", settings.database.url)
+    monkeypatch.setenv("CAREFLOW_DATA_KEY", settings.privacy.data_key)
     result = CliRunner().invoke(main, ["customers", "import", str(FIXTURES / "customers.csv"),
                                        "--accounts", str(FIXTURES / "accounts.csv"),
                                        "--holdings", str(FIXTURES / "holdings.csv")])

@@ -44,7 +44,7 @@ def test_a_stale_heartbeat_shows_a_banner_naming_the_job_with_its_last_run(app, 
     _beat(ctx, "outbox.dispatch")
     clock.advance(timedelta(minutes=2))
     _beat(ctx, "outbox.dispatch")  # still beating
-    clock.advance(timedelta(seconds=ctx.settings.scheduler_stale_seconds - 60))  # timers: 7 minutes silent
+    clock.advance(timedelta(seconds=ctx.settings.scheduler.stale_seconds - 60))  # timers: 7 minutes silent
     client, _ = login(app, "sam")
     with caplog.at_level(logging.ERROR, logger="engine.services.scheduler_health"):
         page = client.get("/supervisor").get_data(as_text=True)
@@ -58,7 +58,7 @@ def test_a_stale_heartbeat_shows_a_banner_naming_the_job_with_its_last_run(app, 
 
 def test_a_job_that_never_succeeded_says_so(app, ctx, clock):
     _beat(ctx, "sla.breaches", success=False)
-    clock.advance(timedelta(seconds=ctx.settings.scheduler_stale_seconds + 1))
+    clock.advance(timedelta(seconds=ctx.settings.scheduler.stale_seconds + 1))
     client, _ = login(app, "sam")
     page = client.get("/supervisor?lang=en").get_data(as_text=True)
     assert "The background job “SLA breach checks” has stopped" in page and "never" in page
@@ -68,13 +68,13 @@ def test_healthz_reports_the_scheduler_degraded_with_status_200(app, ctx, clock)
     assert app.test_client().get("/healthz").json["scheduler"]["status"] == "unknown"  # no scheduler ever wrote
     _beat(ctx, "timers.sweep", node="sched-1:100")
     _beat(ctx, "timers.sweep", node="sched-2:200")
-    clock.advance(timedelta(seconds=ctx.settings.scheduler_stale_seconds + 1))
+    clock.advance(timedelta(seconds=ctx.settings.scheduler.stale_seconds + 1))
     _beat(ctx, "timers.sweep", node="sched-2:200")  # the second scheduler took over
     took_over = clock.now()
     body = app.test_client().get("/healthz").json
     assert body["status"] == "ok" and body["scheduler"]["stale_processes"] == 1
     assert "sched-1" not in json.dumps(body)  # host names stay inside: the page is public
-    clock.advance(timedelta(seconds=ctx.settings.scheduler_stale_seconds + 1))  # and now it stopped too
+    clock.advance(timedelta(seconds=ctx.settings.scheduler.stale_seconds + 1))  # and now it stopped too
     response = app.test_client().get("/healthz")
     assert response.status_code == 200
     body = response.json

@@ -105,7 +105,7 @@ def _parse(form: dict[str, str]) -> tuple[Any, dict[str, list[str]]]:
         group_size = 1
     representatives = None
     if (form.get("representatives") or "").strip():
-        most = current_engine().settings.complaint_group_face_to_face_max_reps
+        most = current_engine().settings.complaints.group_face_to_face_max_reps
         try:
             representatives = int(form["representatives"])
             if not 1 <= representatives <= most:

@@ -30,7 +30,6 @@ from web.i18n import current_language
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 SESSION_KEY, CSRF_KEY = "portal", "portal_csrf"
-MAX_FILE_BYTES = 4 * 1024 * 1024  # the whole request is capped at 5 MB (MAX_CONTENT_LENGTH)
 STATUS = {
     "received": ("已受理", "Received"), "acknowledged": ("已受理", "Acknowledged"),
     "investigating": ("处理中", "Being investigated"), "awaiting_approval": ("处理中", "Being investigated"),
@@ -222,8 +221,8 @@ def new_complaint() -> Any:
         values = request.form.to_dict()
         uploads = [(f.filename or "", f.read()) for f in request.files.getlist("files") if f.filename]
     except RequestEntityTooLarge:
-        return _form({"form_id": uuid.uuid4().hex}, {"files": [_("Files may total at most 5 MB")]},
-                     413)
+        mb = current_engine().settings.uploads.max_mb
+        return _form({"form_id": uuid.uuid4().hex}, {"files": [_("Files may total at most %(mb)s MB", mb=mb)]}, 413)
     data, errors = _parse(values, uploads)
     if errors:
         return _form(values, errors, 422)
@@ -239,7 +238,8 @@ def new_complaint() -> Any:
 
 def _form(values: dict[str, Any], errors: dict[str, list[str]], status: int = 200) -> Any:
     return _page("new.html", status, values=values, errors=errors, business_types=list(codes.BUSINESS_TYPES.values()),
-                 causes=list(codes.CAUSES.values()), max_mb=MAX_FILE_BYTES // (1024 * 1024), max_files=portal.MAX_FILES)
+                 causes=list(codes.CAUSES.values()), max_mb=current_engine().settings.uploads.max_mb,
+                 max_files=current_engine().settings.uploads.max_files)
 
 
 def _parse(form: dict[str, str], uploads: list[tuple[str, bytes]]) -> tuple[Any, dict[str, list[str]]]:
@@ -275,12 +275,12 @@ def _parse(form: dict[str, str], uploads: list[tuple[str, bytes]]) -> tuple[Any,
 
 
 def _file_errors(uploads: list[tuple[str, bytes]]) -> dict[str, list[str]]:
-    problems = []
-    if len(uploads) > portal.MAX_FILES:
-        problems.append(_("At most %(count)s files", count=portal.MAX_FILES))
+    problems, caps = [], current_engine().settings.uploads
+    if len(uploads) > caps.max_files:
+        problems.append(_("At most %(count)s files", count=caps.max_files))
     for name, content in uploads:
-        if len(content) > MAX_FILE_BYTES:
-            problems.append(_("%(name)s: larger than %(mb)s MB", name=name, mb=MAX_FILE_BYTES // (1024 * 1024)))
+        if len(content) > caps.max_bytes:
+            problems.append(_("%(name)s: larger than %(mb)s MB", name=name, mb=caps.max_mb))
             continue
         try:
             portal.check_upload(current_engine(), name, content)

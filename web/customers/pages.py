@@ -34,7 +34,6 @@ bp = Blueprint("customers", __name__, url_prefix="/customers")
 log = logging.getLogger(__name__)
 THREADS_KEY = "careflow.import_threads"
 FILTERS = ("q", "tier", "manager", "branch")
-MAX_UPLOAD = 5 * 1024 * 1024
 
 
 def api_json(value: Any) -> Any:
@@ -130,9 +129,10 @@ def _read(name: str) -> bytes | None:
     upload = request.files.get(name)
     if upload is None or not upload.filename:
         return None
-    content = upload.read(MAX_UPLOAD + 1)
-    if len(content) > MAX_UPLOAD:
-        raise InvalidInputError(_("%(name)s: at most %(mb)s MB", name=name, mb=MAX_UPLOAD // (1024 * 1024)))
+    caps = current_engine().settings.uploads
+    content = upload.read(caps.max_bytes + 1)
+    if len(content) > caps.max_bytes:
+        raise InvalidInputError(_("%(name)s: at most %(mb)s MB", name=name, mb=caps.max_mb))
     return content
 
 
