@@ -57,6 +57,11 @@ class Settings:
     # Dotted paths ("package.module:attr") of modules that register service-task handlers.
     handler_modules: tuple[str, ...] = field(default_factory=tuple)
     echo_sql: bool = False
+    # Operations (web.metrics, web.logsafe): the bearer token a Prometheus scraper sends to /metrics (unset: only
+    # this machine may scrape), and the log format of the app's and the scheduler's own lines ("text" or "json",
+    # one JSON object per line with the request id).
+    metrics_token: str | None = field(default=None, repr=False)
+    log_format: str = "text"
     # Report pages: independent KPI queries run on up to this many connections at once (engine.reporting.gather);
     # 1: one after another in one transaction.
     report_parallelism: int = 4
@@ -247,6 +252,8 @@ class Settings:
             four_eyes_changes=env.get("CAREFLOW_FOUR_EYES_CHANGES", "1") != "0",
             handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", DEFAULT_PLUGINS).split(",") if m),
             echo_sql=env.get("CAREFLOW_ECHO_SQL", "") == "1",
+            metrics_token=env.get("CAREFLOW_METRICS_TOKEN") or None,
+            log_format=env.get("CAREFLOW_LOG_FORMAT", cls.log_format),
             report_parallelism=_int(env, "CAREFLOW_REPORT_PARALLELISM", cls.report_parallelism),
             data_key=data_key,
             data_key_file=Path(env.get("CAREFLOW_DATA_KEY_FILE") or instance / "data.key"),
@@ -290,6 +297,8 @@ class Settings:
             raise ConfigurationError("DATABASE_URL must be an sqlite:// or postgresql:// URL")
         if self.leap_day_birthday not in ("feb28", "mar1"):
             raise ConfigurationError("CAREFLOW_LEAP_DAY_BIRTHDAY must be feb28 or mar1")
+        if self.log_format not in ("text", "json"):
+            raise ConfigurationError("CAREFLOW_LOG_FORMAT must be text or json")
         if self.calendar_fallback not in FALLBACKS:
             raise ConfigurationError(f"CAREFLOW_CALENDAR_FALLBACK must be one of {', '.join(FALLBACKS)}")
         if self.calendar_country != "CN" and self.calendar_country not in known_countries():

@@ -48,9 +48,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         i18n,
         inbox,
         labels,
+        metrics,
         pages,
         portal,
         reports,
+        request_id,
         search,
         second_factor,
         supervisor,
@@ -59,12 +61,14 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     from web.api import bp as api_bp
     from web.scores import bp as scores_bp
 
-    bodyguard.init_app(app)  # first: the body's shape before anything reads it or asks who sent it
+    request_id.init_app(app)  # first: every log line of the request carries its id
+    bodyguard.init_app(app)  # the body's shape before anything reads it or asks who sent it
     i18n.init_app(app)
     assets.init_app(app)
     labels.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
+    metrics.init_app(app, ctx)
     app.register_blueprint(api_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(second_factor.bp)

@@ -293,11 +293,12 @@ def scheduler() -> None:
     from engine.scheduler import SchedulerRunner
     from web import logsafe
 
-    logsafe.configure(logging.INFO)  # escaped lines: no log argument can forge a line
+    ctx = _ctx()
+    # escaped lines (or JSON objects): no log argument can forge a line
+    logsafe.configure(logging.INFO, json_lines=ctx.settings.log_format == "json")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs (tokens)
     from engine.bpmn.limits import cap_process_memory
 
-    ctx = _ctx()
     cap_process_memory(ctx.settings.worker_memory_mb)
     runner = SchedulerRunner(ctx, BackgroundScheduler(timezone="UTC"))
     signal.signal(signal.SIGTERM, lambda *_: runner.stopping.set())
@@ -357,8 +358,10 @@ def serve(host: str, port: int, workers: int | None, threads: int, with_schedule
     from engine.bpmn.limits import cap_process_memory
     from web.server import default_workers, run
 
-    cap_process_memory(Settings.from_env().worker_memory_mb)  # inherited by the workers granian starts
-    run(host=host, port=port, workers=workers or default_workers(), threads=threads, with_scheduler=with_scheduler)
+    settings = Settings.from_env()
+    cap_process_memory(settings.worker_memory_mb)  # inherited by the workers granian starts
+    run(host=host, port=port, workers=workers or default_workers(), threads=threads, with_scheduler=with_scheduler,
+        instance_dir=settings.instance_dir, json_logs=settings.log_format == "json")
 
 
 @main.group()
