@@ -165,7 +165,7 @@ def lifecycle() -> None:
     ctx.db.dispose()
 
 
-GROUPS = ("lifecycle", "timers", "wave", "http", "inbox", "reports", "search")
+GROUPS = ("lifecycle", "timers", "wave", "http", "inbox", "reports", "search", "scale")
 
 
 def main(groups: list[str]) -> None:
@@ -200,6 +200,10 @@ def main(groups: list[str]) -> None:
             from bench import search
 
             search.run(line, postgres_url)
+        elif group == "scale":
+            from bench import scale
+
+            scale.run(line, postgres_url)
 
 
 if __name__ == "__main__":

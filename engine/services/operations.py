@@ -9,10 +9,14 @@ status index): a scrape stays cheap as the tables grow. Per-request figures (lat
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection
 
 from engine.context import EngineContext
 from engine.db import migrate
@@ -21,6 +25,13 @@ from engine.db.outreach import OutboxMessage, OutboxStatus
 from engine.services import scheduler_health
 
 LIVE_TASK_STATES = (HumanTaskStatus.OPEN, HumanTaskStatus.CLAIMED)
+LIVE_INSTANCE_STATES = (InstanceStatus.RUNNING, InstanceStatus.ERROR)
+ENDED_INSTANCE_STATES = (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED)
+# Ended instances only grow, and counting a million of them takes most of a second: each process counts them again
+# at most this often; live ones (running, error) are counted at every scrape.
+ENDED_RECOUNT = timedelta(seconds=60)
+_ended: dict[int, tuple[datetime, dict[str, int]]] = {}  # by id(context), dropped with the context
+_ended_lock = threading.Lock()
 OUTBOX_STATES = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.DEAD)
 
 
@@ -46,21 +57,12 @@ class EngineFigures:
 def figures(ctx: EngineContext) -> EngineFigures:
     now = ctx.clock.now()
     with ctx.db.connect() as conn:
-        instances = dict.fromkeys((status.value for status in InstanceStatus), 0)
-        for status, count in conn.execute(select(ProcessInstance.status, func.count())
-                                          .group_by(ProcessInstance.status)):
-            instances[str(status)] = count
-        tasks = dict.fromkeys((status.value for status in LIVE_TASK_STATES), 0)
-        for status, count in conn.execute(select(HumanTask.status, func.count())
-                                          .where(HumanTask.status.in_(LIVE_TASK_STATES)).group_by(HumanTask.status)):
-            tasks[str(status)] = count
+        instances = {**dict.fromkeys((status.value for status in InstanceStatus), 0),
+                     **_counts(conn, ProcessInstance.status, LIVE_INSTANCE_STATES), **_ended_counts(ctx, conn, now)}
+        tasks = _counts(conn, HumanTask.status, LIVE_TASK_STATES)
         timers_pending, oldest_due = conn.execute(
             select(func.count(), func.min(Timer.due_at)).where(Timer.status == TimerStatus.PENDING)).one()
-        outbox = dict.fromkeys((status.value for status in OUTBOX_STATES), 0)
-        for status, count in conn.execute(select(OutboxMessage.status, func.count())
-                                          .where(OutboxMessage.status.in_(OUTBOX_STATES))
-                                          .group_by(OutboxMessage.status)):
-            outbox[str(status)] = count
+        outbox = _counts(conn, OutboxMessage.status, OUTBOX_STATES)
         oldest_message = conn.execute(select(func.min(OutboxMessage.next_attempt_at))
                                       .where(OutboxMessage.status == OutboxStatus.PENDING)).scalar()
     health = scheduler_health.health(ctx)
@@ -72,6 +74,27 @@ def figures(ctx: EngineContext) -> EngineFigures:
                                for job in health.jobs},
         stale_jobs=tuple(job.job for job in health.stale_jobs),
     )
+
+
+def _counts(conn: Connection, column: Any, states: tuple[str, ...]) -> dict[str, int]:
+    """Rows per state, for the given states only (each present, 0 when none): an index range per state."""
+    found = dict.fromkeys((str(state) for state in states), 0)
+    for status, count in conn.execute(select(column, func.count()).where(column.in_(states)).group_by(column)):
+        found[str(status)] = count
+    return found
+
+
+def _ended_counts(ctx: EngineContext, conn: Connection, now: datetime) -> dict[str, int]:
+    with _ended_lock:
+        kept = _ended.get(id(ctx))
+    if kept is not None and now - kept[0] < ENDED_RECOUNT:
+        return kept[1]
+    counts = _counts(conn, ProcessInstance.status, ENDED_INSTANCE_STATES)
+    with _ended_lock:
+        if id(ctx) not in _ended:
+            weakref.finalize(ctx, _ended.pop, id(ctx), None)
+        _ended[id(ctx)] = (now, counts)
+    return counts
 
 
 def _aware(moment: datetime, like: datetime) -> datetime:

@@ -168,3 +168,22 @@ def test_json_log_lines_carry_the_request_id_of_the_request_that_wrote_them(app)
     assert inside["request_id"] == "req-42" and inside["message"] == "customer asked\nforged line"
     assert "\n" not in JsonFormatter().format(records[0])  # one line: the newline is escaped by JSON
     assert outside["request_id"] == "-" and inside["level"] == "WARNING" and inside["time"].endswith("Z")
+
+
+def test_live_instances_are_counted_at_each_scrape_ended_ones_at_most_once_a_minute(app, ctx, clock, people):
+    from tests.support.engine import claim_and_complete, open_tasks
+
+    deploy(ctx, ("simple.bpmn", b.simple_task_process()))
+    first = instances.start_instance(ctx, process_key="simple", actor=SYSTEM)
+    client = app.test_client()
+
+    def scrape() -> tuple[float, float]:
+        found = _samples(client.get("/metrics", environ_base=LOCAL).get_data(as_text=True))
+        return (found[("careflow_instances", (("state", "running"),))],
+                found[("careflow_instances", (("state", "completed"),))])
+
+    assert scrape() == (1, 0)
+    claim_and_complete(ctx, open_tasks(ctx, str(first.id))[0].id, people["alice"])
+    assert scrape() == (0, 0)  # the running count is exact; the ended count is a minute old at most
+    clock.advance(timedelta(seconds=61))
+    assert scrape() == (0, 1)
