@@ -328,6 +328,42 @@ def outbox_dispatch() -> None:
     click.echo(json.dumps(report))
 
 
+@outbox.command("release")
+@click.argument("message_ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Release every held message.")
+def outbox_release(message_ids: tuple[int, ...], everything: bool) -> None:
+    """Send messages a restore held (check the channel's delivery reports first: they may have gone out already)."""
+    from engine.services.outbox import release_messages
+
+    if bool(message_ids) == everything:
+        raise click.UsageError("name the message ids to release, or --all")
+    released = release_messages(_ctx(), None if everything else list(message_ids),
+                                actor=Actor("cli", frozenset({"supervisor"})))
+    click.echo(f"released {released} message(s)")
+
+
+@main.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--with-keys", is_flag=True, help="Also copy the keyring (keep such a backup apart from the data's).")
+def backup_command(dest: Path, with_keys: bool) -> None:
+    """Back up the database (SQLite online backup, or pg_dump), the attachments and the key ids into DEST."""
+    from engine.backup import backup, describe
+
+    click.echo(json.dumps(describe(backup(_ctx(), dest, with_keys=with_keys)), ensure_ascii=False))
+
+
+@main.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def restore_command(src: Path) -> None:
+    """Restore a backup into the configured, empty database; messages that waited at backup time are held."""
+    from dataclasses import asdict
+
+    from engine.backup import restore
+    from engine.clock import SystemClock
+
+    click.echo(json.dumps(asdict(restore(Settings.from_env(), SystemClock(), src)), ensure_ascii=False))
+
+
 @main.group()
 def care() -> None:
     """Customer care scans."""
