@@ -148,6 +148,18 @@ class Settings:
     retention_aml_kyc_years: int = 10
     retention_network_logs_months: int = 6
     retention_pipia_years: int = 3
+    # History time-to-live (engine.services.retention): ended instances are archived this many days after they ended
+    # (state, form data, comments and attachments dropped; the summary row and the audit chain kept), per process
+    # where the rules differ; legal holds, open complaints and the AML years keep them longer.
+    retention_history_days: int = 1825  # complaint files: the 2019 draft's ≥ 5 years (docs/domain.md §3.4)
+    retention_history_by_process: tuple[tuple[str, int], ...] = (
+        ("birthday_care", 180), ("holiday_care", 180),  # a greeting's purpose ends when it is sent (PIPL Arts. 19, 47)
+        ("periodic_revisit", 1095),  # processing records ≥ 3 years (PIPL Art. 56)
+        ("customer_onboarding", 3650), ("cross_sell_followup", 3650),  # KYC and transactions: 10 years (AML)
+    )
+    # Processes whose records are AML records: kept while the customer relationship lasts and retention_aml_kyc_years
+    # after it ended, whatever their time-to-live.
+    retention_aml_processes: tuple[str, ...] = ("customer_onboarding", "cross_sell_followup")
     # Marketing (docs/domain.md §3.5): opt-in needed for marketing (the outbox policy), opt-out immediate on every channel
     # (checked at send time), at most one marketing contact per number a day (cap_marketing_per_day above).
     marketing_requires_opt_in: bool = True

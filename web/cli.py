@@ -342,6 +342,56 @@ def outbox_release(message_ids: tuple[int, ...], everything: bool) -> None:
     click.echo(f"released {released} message(s)")
 
 
+@main.group()
+def retention() -> None:
+    """History time-to-live: archive ended instances past it; legal holds keep them."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Count what would be archived; change nothing.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Archive at most this many instances.")
+def retention_run(dry_run: bool, limit: int | None) -> None:
+    """Archive every ended instance past its process's time-to-live that no hold keeps (audited)."""
+    from dataclasses import asdict
+
+    from engine.services import retention as policy
+
+    click.echo(json.dumps(asdict(policy.run(_ctx(), dry_run=dry_run, actor="cli", limit=limit))))
+
+
+@retention.command("hold")
+@click.argument("subject_type", type=click.Choice(["instance", "customer", "process"]))
+@click.argument("subject_id")
+@click.option("--reason", required=True, help="Why (a dispute, an investigation, a court order): recorded.")
+def retention_hold(subject_type: str, subject_id: str, reason: str) -> None:
+    """Keep an instance, a customer's instances or a whole process from being archived."""
+    from engine.services import retention as policy
+
+    hold = policy.place_hold(_ctx(), subject_type, subject_id, reason=reason,
+                             actor=Actor("cli", frozenset({"supervisor"})))
+    click.echo(f"hold {hold.id} on {hold.subject_type} {hold.subject_id}")
+
+
+@retention.command("release")
+@click.argument("hold_id", type=int)
+def retention_release(hold_id: int) -> None:
+    """Release a legal hold (audited)."""
+    from engine.services import retention as policy
+
+    policy.release_hold(_ctx(), hold_id, actor=Actor("cli", frozenset({"supervisor"})))
+    click.echo(f"hold {hold_id} released")
+
+
+@retention.command("holds")
+def retention_holds() -> None:
+    """The active legal holds."""
+    from engine.services import retention as policy
+
+    for hold in policy.active_holds(_ctx()):
+        click.echo(f"{hold.id}\t{hold.subject_type}\t{hold.subject_id}\t{hold.placed_by}\t"
+                   f"{hold.placed_at.isoformat()}\t{hold.reason}")
+
+
 @main.command("backup")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--with-keys", is_flag=True, help="Also copy the keyring (keep such a backup apart from the data's).")

@@ -16,11 +16,19 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from markupsafe import Markup
 
-from engine.errors import DefinitionNotFoundError, EngineError, InvalidDefinitionError, NotFoundError, PermissionDeniedError
+from engine.errors import (
+    DefinitionNotFoundError,
+    EngineError,
+    InstanceArchivedError,
+    InvalidDefinitionError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from engine.services import definitions, designer, instances, migration
 from web.api import to_json
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
+from web.error_pages import error_page
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
 # bpmn-js and form-js draw icons and fonts from data: URIs; scripts still only from this origin.
@@ -200,9 +208,12 @@ def instance(instance_id: str) -> Any:
     ctx, actor = current_engine(), current_actor()
     try:
         path = designer.instance_path(ctx, instance_id, actor=actor)
+    except InstanceArchivedError:
+        return error_page(404, _("This instance was archived under the retention rules: its summary and audit "
+                                 "trail are kept, its path and data are not."), translated=True)
     except (NotFoundError, EngineError):
         abort(404)
-    _, xml = designer.get_process_xml(ctx, path.process_key, path.version, actor=actor)
+    _version, xml = designer.get_process_xml(ctx, path.process_key, path.version, actor=actor)
     try:  # its history and data only for who may read the instance; a designer sees the path
         view = instances.get_instance(ctx, instance_id, actor=actor)
     except PermissionDeniedError:

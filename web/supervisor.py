@@ -25,6 +25,7 @@ JOB_NAMES = {
     "sla.breaches": _l("SLA breach checks"),
     "care.scans": _l("Daily care scans"),
     "audit.daily_check": _l("Nightly audit-trail check"),
+    "retention.daily": _l("Nightly history retention"),
 }
 
 
