@@ -45,8 +45,8 @@ def _finish(ctx, people, key: str, customer: str | None = None, *, attach: bool 
     claim_and_complete(ctx, task.id, people["alice"], {"note": "checked"})
     if attach:  # as a completion through a form leaves it (engine.casefile.submissions)
         with Session(ctx.db) as session, session.begin():
-            session.add(TaskSubmission(instance_id=uuid.UUID(str(started.id)), task_id=uuid.UUID(str(task.id)), element_id="review",
-                                       form_key="f", data_sealed="sealed", submitted_by="alice",
+            session.add(TaskSubmission(instance_id=uuid.UUID(str(started.id)), task_id=uuid.UUID(str(task.id)),
+                                       element_id="review", form_key="f", data_sealed="sealed", submitted_by="alice",
                                        submitted_at=ctx.clock.now()))
     return str(started.id)
 
