@@ -57,6 +57,11 @@ class Settings:
     # Dotted paths ("package.module:attr") of modules that register service-task handlers.
     handler_modules: tuple[str, ...] = field(default_factory=tuple)
     echo_sql: bool = False
+    # PostgreSQL connections per process (SQLAlchemy's pool): kept open, and the extra ones opened at peaks. Every web
+    # worker and scheduler holds its own pool: nodes × workers × (pool + overflow) + schedulers × the same must stay
+    # under the server's max_connections (README, "Running several nodes").
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
     # Operations (web.metrics, web.logsafe): the bearer token a Prometheus scraper sends to /metrics (unset: only
     # this machine may scrape), and the log format of the app's and the scheduler's own lines ("text" or "json",
     # one JSON object per line with the request id).
@@ -264,6 +269,8 @@ class Settings:
             four_eyes_changes=env.get("CAREFLOW_FOUR_EYES_CHANGES", "1") != "0",
             handler_modules=tuple(m for m in env.get("CAREFLOW_HANDLER_MODULES", DEFAULT_PLUGINS).split(",") if m),
             echo_sql=env.get("CAREFLOW_ECHO_SQL", "") == "1",
+            db_pool_size=_int(env, "CAREFLOW_DB_POOL_SIZE", cls.db_pool_size),
+            db_max_overflow=_int(env, "CAREFLOW_DB_MAX_OVERFLOW", cls.db_max_overflow),
             metrics_token=env.get("CAREFLOW_METRICS_TOKEN") or None,
             log_format=env.get("CAREFLOW_LOG_FORMAT", cls.log_format),
             report_parallelism=_int(env, "CAREFLOW_REPORT_PARALLELISM", cls.report_parallelism),

@@ -31,7 +31,8 @@ def make_db_engine(settings: Settings) -> Engine:
         _configure_sqlite(engine)
         return engine
     return create_engine(
-        settings.database_url, echo=settings.echo_sql, pool_size=10, max_overflow=20, pool_pre_ping=True
+        settings.database_url, echo=settings.echo_sql, pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow, pool_pre_ping=True
     )
 
 
