@@ -1,5 +1,10 @@
 """Scale-out figures (issue: several nodes on PostgreSQL, metrics).
 
+- http_lifecycle_pg_c4_nodes1 / http_lifecycle_pg_c4_nodes2: the HTTP lifecycle of bench/http.py (five API calls)
+  on PostgreSQL with 4 client threads, through one ``careflow serve`` node, then through two (two clients on each;
+  each node with serve's default workers), lifecycles/s. Baseline of both: the one-node figure. On this 2-core
+  machine the two nodes share the cores with the database and the clients, so the second node can only show that
+  nothing serialises them; the arithmetic for more cores is in the README.
 - metrics_scrape_ms: one ``/metrics`` scrape (median of 15, through the app) on a PostgreSQL database holding
   1,000,000 process instances (95 % completed, 3 % running, 1 % cancelled, 1 % in error), 1,000,000 human tasks
   (30,000 of them open or claimed), 30,000 pending timers and 1,000,000 outbox messages (2,000 pending, 100 dead).
@@ -53,8 +58,47 @@ _FILL = [
 def run(line: Line, postgres: Callable[[], str | None]) -> None:
     postgres_url = postgres()
     if postgres_url is None:
-        print("bench metrics_scrape_ms skipped: PostgreSQL unreachable", flush=True)
+        print("bench scale skipped: PostgreSQL unreachable", flush=True)
         return
+    nodes(line, postgres_url)
+    scrape(line, postgres_url)
+
+
+def nodes(line: Line, postgres_url: str) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from bench import http
+    from engine.privacy import new_data_key
+
+    key = new_data_key()
+    with scratch_engine(postgres_url, "nodes") as scratch, tempfile.TemporaryDirectory() as tmp:
+        url = scratch.db.url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+        ctx, tokens = http.setup(url, key, 4)
+        ctx.db.dispose()
+        names = [name for name in tokens if name != "pages"][:4]
+        servers, bases = [], []
+        try:
+            for n in range(2):
+                port = http.free_port()
+                servers.append(http.serve(url, key, port, Path(tmp) / f"node{n}.log"))
+                bases.append(f"http://127.0.0.1:{port}")
+            rates = {}
+            for count in (1, 2):
+                clients = [http.Client(bases[i % count], tokens[name]) for i, name in enumerate(names)]
+                http.drive(clients, None, rounds=http.WARMUP)  # every worker of every node warm
+                rates[count] = http.drive(clients, http.SECONDS)
+                for client in clients:
+                    client.http.close()
+        finally:
+            for server in servers:
+                http.stop(server)
+    unit = f"lifecycles/s(postgresql,granian={http.WORKERS}x{http.THREADS} per node)"
+    line("http_lifecycle_pg_c4_nodes1", rates[1], unit, rates[1])
+    line("http_lifecycle_pg_c4_nodes2", rates[2], unit, rates[1])
+
+
+def scrape(line: Line, postgres_url: str) -> None:
     from engine.db import migrate
     from web import create_app
 
