@@ -14,7 +14,8 @@ every baseline is measured in the same run on the same machine.
   (bench/inbox.py), reports_* (bench/reports.py), search_* (bench/search.py), scale (bench/scale.py:
   http_lifecycle_pg_c4_nodes1/2, metrics_scrape_ms): see those modules.
 
-``python -m bench [lifecycle] [timers] [wave] [http] [inbox] [reports] [search] [scale]`` runs only the named groups (default: all).
+``python -m bench [lifecycle] [timers] [wave] [http] [inbox] [reports] [search] [scale]`` runs only the named groups
+(default: all).
 """
 
 from __future__ import annotations

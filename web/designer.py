@@ -209,8 +209,8 @@ def instance(instance_id: str) -> Any:
     try:
         path = designer.instance_path(ctx, instance_id, actor=actor)
     except InstanceArchivedError:
-        return error_page(404, _("This instance was archived under the retention rules: its summary and audit "
-                                 "trail are kept, its path and data are not."), translated=True)
+        gone = _("This instance was archived under the retention rules: its summary and audit trail are kept, its path and data are not.")  # noqa: E501 - one literal for the catalogue
+        return error_page(404, gone, translated=True)
     except (NotFoundError, EngineError):
         abort(404)
     _version, xml = designer.get_process_xml(ctx, path.process_key, path.version, actor=actor)

@@ -105,6 +105,8 @@ def terminate_instance(instance_id: str) -> Any:
 def release_messages() -> Any:
     """Send the messages a restore held: one (``message_id``) or all of them."""
     check_csrf()
+    if not current_actor().is_supervisor:
+        abort(403)
     chosen = request.form.get("message_id", "")
     try:
         ids = None if request.form.get("all") == "1" else [int(chosen)]
