@@ -1,7 +1,7 @@
 """retention: process_instance.archived_at and legal holds
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from engine.db.base import UTCDateTime
 
 revision = '0028'
-down_revision = '0025'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 
