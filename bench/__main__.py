@@ -11,9 +11,11 @@ every baseline is measured in the same run on the same machine.
 - state_bytes: stored bytes per finished instance (state column) against SpiffWorkflow's own
   serialize_json of the same finished workflow (which embeds the spec).
 - timer_* (bench/timers.py), holiday_wave_* (bench/care_wave.py), http_* (bench/http.py) and inbox_*
-  (bench/inbox.py), reports_* (bench/reports.py), search_* (bench/search.py): see those modules.
+  (bench/inbox.py), reports_* (bench/reports.py), search_* (bench/search.py), scale (bench/scale.py:
+  http_lifecycle_pg_c4_nodes1/2, metrics_scrape_ms): see those modules.
 
-``python -m bench [lifecycle] [timers] [wave] [http] [inbox] [reports] [search]`` runs only the named groups (default: all).
+``python -m bench [lifecycle] [timers] [wave] [http] [inbox] [reports] [search] [scale]`` runs only the named groups
+(default: all).
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def lifecycle() -> None:
     ctx.db.dispose()
 
 
-GROUPS = ("lifecycle", "timers", "wave", "http", "inbox", "reports", "search")
+GROUPS = ("lifecycle", "timers", "wave", "http", "inbox", "reports", "search", "scale")
 
 
 def main(groups: list[str]) -> None:
@@ -200,6 +202,10 @@ def main(groups: list[str]) -> None:
             from bench import search
 
             search.run(line, postgres_url)
+        elif group == "scale":
+            from bench import scale
+
+            scale.run(line, postgres_url)
 
 
 if __name__ == "__main__":

@@ -141,6 +141,10 @@ class DatabaseSettings:
                        "(a PostgreSQL database needs CAREFLOW_PRIVACY_DATA_KEY_FILE or CAREFLOW_PRIVACY_DATA_KEY)",
                        aliases=("DATABASE_URL",), parse=normalize_database_url)
     echo_sql: bool = setting(False, "Log every SQL statement (debugging)", aliases=("CAREFLOW_ECHO_SQL",))
+    pool_size: int = setting(10, "PostgreSQL connections each process keeps open; (nodes × workers + schedulers) × "
+                             "(pool + overflow) must stay under max_connections", aliases=("CAREFLOW_DB_POOL_SIZE",))
+    max_overflow: int = setting(20, "PostgreSQL connections each process may open beyond the pool at peaks",
+                                aliases=("CAREFLOW_DB_MAX_OVERFLOW",), positive=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -166,6 +170,10 @@ class CoreSettings:
                                     positive=False)
     report_parallelism: int = setting(4, "Report pages run independent KPI queries on up to this many connections; "
                                       "1: one after another", aliases=("CAREFLOW_REPORT_PARALLELISM",))
+    metrics_token: str | None = setting(None, "Bearer token a Prometheus scraper sends to /metrics; unset: only this "
+                                        "machine may scrape", aliases=("CAREFLOW_METRICS_TOKEN",), secret=True)
+    log_format: str = setting("text", "The app's and the scheduler's log lines: text, or json (one object per line "
+                              "with the request id)", aliases=("CAREFLOW_LOG_FORMAT",))
 
 
 @dataclass(frozen=True)
@@ -394,6 +402,16 @@ class RetentionSettings:
     aml_kyc_years: int = setting(10, "AML and KYC records, years after the relationship ends")
     network_logs_months: int = setting(6, "Network logs, months")
     pipia_years: int = setting(3, "Personal-information impact assessments, years")
+    history_days: int = setting(1825, "Days after an instance ended before it is archived (state, form data, comments "
+                                "and attachments dropped; summary and audit chain kept); complaint files ≥ 5 years")
+    history_by_process: tuple[tuple[str, int], ...] = setting(
+        (("birthday_care", 180), ("holiday_care", 180), ("periodic_revisit", 1095), ("customer_onboarding", 3650),
+         ("cross_sell_followup", 3650)),
+        "History days per process where the rules differ: greetings (PIPL Arts. 19, 47), revisits (PIPL Art. 56), "
+        "KYC and sales (AML)")
+    aml_processes: tuple[str, ...] = setting(("customer_onboarding", "cross_sell_followup"),
+                                             "Processes kept while the customer relationship lasts and aml_kyc_years "
+                                             "after it ended")
 
 
 @dataclass(frozen=True)
@@ -495,6 +513,8 @@ class Settings:
         if not self.scheduler.heartbeat_seconds * 2 <= self.scheduler.stale_seconds:
             raise ConfigurationError("CAREFLOW_SCHEDULER_STALE_SECONDS must be at least twice "
                                      "CAREFLOW_SCHEDULER_HEARTBEAT_SECONDS, or healthy jobs look stopped")
+        if self.core.log_format not in ("text", "json"):
+            raise ConfigurationError("CAREFLOW_CORE_LOG_FORMAT (CAREFLOW_LOG_FORMAT) must be text or json")
         if self.prediction.training_source not in ("bank", "synthetic"):
             raise ConfigurationError("CAREFLOW_PREDICTION_TRAINING_SOURCE must be bank or synthetic")
         for value in (*self.contact.window, self.care.scan_time):

@@ -38,6 +38,12 @@ class InstanceNotFoundError(NotFoundError):
     code = "instance_not_found"
 
 
+class InstanceArchivedError(NotFoundError):
+    """Retention archived the ended instance: its summary and audit trail remain, its state does not."""
+
+    code = "instance_archived"
+
+
 class TaskNotFoundError(NotFoundError):
     code = "task_not_found"
 

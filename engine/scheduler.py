@@ -42,7 +42,7 @@ from engine.db.models import Timer, TimerStatus
 from engine.db.session import unit_of_work
 from engine.outbox.dispatch import dispatch_due
 from engine.outbox.dispatch import next_due as next_outbox_due
-from engine.services import scheduler_health, sla
+from engine.services import retention, scheduler_health, sla
 from engine.services.scheduler_health import Beat
 from engine.services.timers import fire_due_timers
 from engine.wakeups import CHANNEL, parse
@@ -222,6 +222,7 @@ def daily_jobs(ctx: EngineContext) -> list[DailyJob]:
         *(DailyJob(job_id, at, work) for job_id, at, work in ctx.daily_jobs),
         # The keyed audit chain, verified every night (engine.audit_check): a break is an error and an audit event.
         DailyJob("audit.daily_check", "02:30", lambda: daily_check(ctx)),
+        DailyJob("retention.daily", "03:00", lambda: retention.run(ctx)),
     ]
 
 

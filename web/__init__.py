@@ -49,7 +49,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
         i18n,
         inbox,
         labels,
+        metrics,
         pages,
+        request_id,
         search,
         second_factor,
         supervisor,
@@ -65,12 +67,14 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     from web.prediction.pages import bp as scores_bp
     from web.reporting import pages as reports
 
-    bodyguard.init_app(app)  # first: the body's shape before anything reads it or asks who sent it
+    request_id.init_app(app)  # first: every log line of the request carries its id
+    bodyguard.init_app(app)  # the body's shape before anything reads it or asks who sent it
     i18n.init_app(app)
     assets.init_app(app)
     labels.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
+    metrics.init_app(app, ctx)
     app.register_blueprint(api_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(second_factor.bp)

@@ -293,11 +293,12 @@ def scheduler() -> None:
     from engine.scheduler import SchedulerRunner
     from web import logsafe
 
-    logsafe.configure(logging.INFO)  # escaped lines: no log argument can forge a line
+    ctx = _ctx()
+    # escaped lines (or JSON objects): no log argument can forge a line
+    logsafe.configure(logging.INFO, json_lines=ctx.settings.core.log_format == "json")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs (tokens)
     from engine.bpmn.limits import cap_process_memory
 
-    ctx = _ctx()
     cap_process_memory(ctx.settings.core.worker_memory_mb)
     runner = SchedulerRunner(ctx, BackgroundScheduler(timezone="UTC"))
     signal.signal(signal.SIGTERM, lambda *_: runner.stopping.set())
@@ -325,6 +326,92 @@ def outbox_dispatch() -> None:
     report = asdict(dispatch_due(_ctx()))
     report.pop("outcomes")
     click.echo(json.dumps(report))
+
+
+@outbox.command("release")
+@click.argument("message_ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Release every held message.")
+def outbox_release(message_ids: tuple[int, ...], everything: bool) -> None:
+    """Send messages a restore held (check the channel's delivery reports first: they may have gone out already)."""
+    from engine.services.outbox import release_messages
+
+    if bool(message_ids) == everything:
+        raise click.UsageError("name the message ids to release, or --all")
+    released = release_messages(_ctx(), None if everything else list(message_ids),
+                                actor=Actor("cli", frozenset({"supervisor"})))
+    click.echo(f"released {released} message(s)")
+
+
+@main.group()
+def retention() -> None:
+    """History time-to-live: archive ended instances past it; legal holds keep them."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Count what would be archived; change nothing.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Archive at most this many instances.")
+def retention_run(dry_run: bool, limit: int | None) -> None:
+    """Archive every ended instance past its process's time-to-live that no hold keeps (audited)."""
+    from dataclasses import asdict
+
+    from engine.services import retention as policy
+
+    click.echo(json.dumps(asdict(policy.run(_ctx(), dry_run=dry_run, actor="cli", limit=limit))))
+
+
+@retention.command("hold")
+@click.argument("subject_type", type=click.Choice(["instance", "customer", "process"]))
+@click.argument("subject_id")
+@click.option("--reason", required=True, help="Why (a dispute, an investigation, a court order): recorded.")
+def retention_hold(subject_type: str, subject_id: str, reason: str) -> None:
+    """Keep an instance, a customer's instances or a whole process from being archived."""
+    from engine.services import retention as policy
+
+    hold = policy.place_hold(_ctx(), subject_type, subject_id, reason=reason,
+                             actor=Actor("cli", frozenset({"supervisor"})))
+    click.echo(f"hold {hold.id} on {hold.subject_type} {hold.subject_id}")
+
+
+@retention.command("release")
+@click.argument("hold_id", type=int)
+def retention_release(hold_id: int) -> None:
+    """Release a legal hold (audited)."""
+    from engine.services import retention as policy
+
+    policy.release_hold(_ctx(), hold_id, actor=Actor("cli", frozenset({"supervisor"})))
+    click.echo(f"hold {hold_id} released")
+
+
+@retention.command("holds")
+def retention_holds() -> None:
+    """The active legal holds."""
+    from engine.services import retention as policy
+
+    for hold in policy.active_holds(_ctx()):
+        click.echo(f"{hold.id}\t{hold.subject_type}\t{hold.subject_id}\t{hold.placed_by}\t"
+                   f"{hold.placed_at.isoformat()}\t{hold.reason}")
+
+
+@main.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--with-keys", is_flag=True, help="Also copy the keyring (keep such a backup apart from the data's).")
+def backup_command(dest: Path, with_keys: bool) -> None:
+    """Back up the database (SQLite online backup, or pg_dump), the attachments and the key ids into DEST."""
+    from engine.backup import backup, describe
+
+    click.echo(json.dumps(describe(backup(_ctx(), dest, with_keys=with_keys)), ensure_ascii=False))
+
+
+@main.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def restore_command(src: Path) -> None:
+    """Restore a backup into the configured, empty database; messages that waited at backup time are held."""
+    from dataclasses import asdict
+
+    from engine.backup import restore
+    from engine.clock import SystemClock
+
+    click.echo(json.dumps(asdict(restore(Settings.from_env(), SystemClock(), src)), ensure_ascii=False))
 
 
 @main.group()
@@ -357,8 +444,10 @@ def serve(host: str, port: int, workers: int | None, threads: int, with_schedule
     from engine.bpmn.limits import cap_process_memory
     from web.server import default_workers, run
 
-    cap_process_memory(Settings.from_env().core.worker_memory_mb)  # inherited by the workers granian starts
-    run(host=host, port=port, workers=workers or default_workers(), threads=threads, with_scheduler=with_scheduler)
+    settings = Settings.from_env()
+    cap_process_memory(settings.core.worker_memory_mb)  # inherited by the workers granian starts
+    run(host=host, port=port, workers=workers or default_workers(), threads=threads, with_scheduler=with_scheduler,
+        instance_dir=settings.core.instance_dir, json_logs=settings.core.log_format == "json")
 
 
 @main.group()

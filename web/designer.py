@@ -20,6 +20,7 @@ from markupsafe import Markup
 from engine.errors import (
     DefinitionNotFoundError,
     EngineError,
+    InstanceArchivedError,
     InvalidDefinitionError,
     InvalidInputError,
     NotFoundError,
@@ -30,6 +31,7 @@ from web import labels
 from web.api import to_json
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
+from web.error_pages import error_page
 from web.i18n import current_language
 from web.labels import element_names, label, one_language
 
@@ -310,9 +312,12 @@ def instance(instance_id: str) -> Any:
     ctx, actor = current_engine(), current_actor()
     try:
         path = designer.instance_path(ctx, instance_id, actor=actor)
+    except InstanceArchivedError:
+        gone = _("This instance was archived under the retention rules: its summary and audit trail are kept, its path and data are not.")  # noqa: E501 - one literal for the catalogue
+        return error_page(404, gone, translated=True)
     except (NotFoundError, EngineError):
         abort(404)
-    _, xml = designer.get_process_xml(ctx, path.process_key, path.version, actor=actor)
+    _version, xml = designer.get_process_xml(ctx, path.process_key, path.version, actor=actor)
     try:  # its history and data only for who may read the instance; a designer sees the path
         view = instances.get_instance(ctx, instance_id, actor=actor)
     except PermissionDeniedError:

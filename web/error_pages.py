@@ -74,8 +74,9 @@ def wants_html() -> bool:
     return accept.quality("text/html") >= accept.quality("application/json") and accept.quality("text/html") > 0
 
 
-def error_page(status: int, detail: str | None = None) -> tuple[str, int]:
-    """The error page for ``status`` inside the app's frame (header and navigation when signed in)."""
+def error_page(status: int, detail: str | None = None, *, translated: bool = False) -> tuple[str, int]:
+    """The error page for ``status`` inside the app's frame (header and navigation when signed in). ``detail`` is
+    shown on English pages, and on every page when the caller says it is already in the page's language."""
     actor = None
     if current_user and current_user.is_authenticated:
         actor = current_user.actor
@@ -83,7 +84,7 @@ def error_page(status: int, detail: str | None = None) -> tuple[str, int]:
     next_step = NEXT_STEPS.get(status, NEXT_STEPS[500 if status >= 500 else 400])
     if status == 413:
         next_step = str(next_step) % {"mb": current_engine().settings.uploads.max_mb}
-    shown = detail if detail and current_language() == "en" and status < 500 else None
+    shown = detail if detail and (translated or current_language() == "en") and status < 500 else None
     return render_template("error.html", status=status, title=title, next_step=next_step, detail=shown,
                            actor=actor), status
 

@@ -35,7 +35,8 @@ COMPLAINT_STATUS = {
     "merged": _l("Merged"),
 }
 MESSAGE_STATUS = {"pending": _l("Waiting to be sent"), "sending": _l("Sending"), "sent": _l("Sent"),
-                  "suppressed": _l("Not sent (rules)"), "dead": _l("Failed for good")}
+                  "suppressed": _l("Not sent (rules)"), "dead": _l("Failed for good"),
+                  "held": _l("Held after a restore")}
 CUSTOMER_STATUS = {"active": _l("Active"), "dormant": _l("Dormant"), "deceased": _l("Deceased"),
                    "closed": _l("Closed")}
 ROLE = {"staff": _l("Staff"), "supervisor": _l("Supervisor"), "designer": _l("Workflow designer"),
@@ -119,6 +120,7 @@ MESSAGE_REASON = {
     "no_marketing_consent": _l("No consent to marketing"), "opted_out": _l("Customer opted out"),
     "spring_festival": _l("Quiet Spring Festival days"), "unknown_customer": _l("Unknown customer"),
     "no_address": _l("No address for the channel"), "frequency_cap": _l("Too many messages recently"),
+    "restored": _l("Held after a restore"), "released": _l("Released after a restore"),
 }
 EXTENSION = {"none": _l("None"), "complex": _l("Complex case: 30 days"), "special": _l("Especially complex: 60 days")}
 MODEL_STATUS = {"active": _l("In use"), "superseded": _l("Replaced"), "failed": _l("Failed"),

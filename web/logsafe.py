@@ -11,8 +11,10 @@ the same formatter for the app's and the scheduler's own logs.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from typing import Any
 
 # C0 and C1 controls, DEL, lone surrogates (from undecodable bytes), and the Unicode line and paragraph separators.
@@ -71,6 +73,32 @@ class AccessFormatter(SafeFormatter):
         return super().format(record)
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (``CAREFLOW_LOG_FORMAT=json``): time (UTC, ISO 8601), level, logger, message, the
+    request id (``web.request_id``) and, when there is one, the traceback. ``json.dumps`` escapes every control
+    character, so no argument can break the line either."""
+
+    converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or _request_id(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _request_id() -> str | None:
+    from web.request_id import current
+
+    return current()
+
+
 ACCESS_LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -93,10 +121,21 @@ ACCESS_LOG_CONFIG: dict[str, Any] = {
 }
 
 
-def configure(level: int = logging.INFO) -> None:
-    """The root logger writes escaped lines (the scheduler process, and the app's loggers under the server)."""
+def log_config(json_lines: bool) -> dict[str, Any]:
+    """granian's ``log_dictconfig``: :data:`ACCESS_LOG_CONFIG`, with the app's lines as JSON when asked for
+    (granian's own access lines keep their format: granian writes them itself)."""
+    if not json_lines:
+        return ACCESS_LOG_CONFIG
+    config = json.loads(json.dumps(ACCESS_LOG_CONFIG))
+    config["formatters"]["app"] = {"()": "web.logsafe.JsonFormatter"}
+    return config
+
+
+def configure(level: int = logging.INFO, *, json_lines: bool = False) -> None:
+    """The root logger writes escaped lines, or JSON objects (the scheduler process, and the app's loggers under
+    the server)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(SafeFormatter(APP_FORMAT))
+    handler.setFormatter(JsonFormatter() if json_lines else SafeFormatter(APP_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -11,7 +11,7 @@ from flask_login import login_required
 from sqlalchemy import text
 
 from engine.errors import AuthenticationError, RateLimitedError
-from engine.services import definitions, identity, scheduler_health, tasks
+from engine.services import definitions, identity, operations, scheduler_health, tasks
 from web import second_factor
 from web.auth import check_csrf, client_address, csrf_token, current_actor, sign_out
 from web.engine_access import current_engine
@@ -52,6 +52,16 @@ def healthz() -> Any:
     }
     return jsonify({"status": "degraded" if health.status == "degraded" else "ok", "database": "ok",
                     "scheduler": scheduler})
+
+
+@bp.get("/readyz")
+def readyz() -> Any:
+    """Readiness for a load balancer or an orchestrator: 200 when this node may take traffic (the database answers,
+    its schema is at this code's migration head, the scheduler's jobs beat), else 503 naming what is wrong
+    (engine.services.operations.readiness). Liveness stays /healthz."""
+    found = operations.readiness(current_engine())
+    return jsonify({"status": "ready" if found.ready else "not ready", "checks": found.checks}), \
+        200 if found.ready else 503
 
 
 @bp.route("/login", methods=["GET", "POST"])

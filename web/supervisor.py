@@ -25,6 +25,7 @@ JOB_NAMES = {
     "sla.breaches": _l("SLA breach checks"),
     "care.scans": _l("Daily care scans"),
     "audit.daily_check": _l("Nightly audit-trail check"),
+    "retention.daily": _l("Nightly history retention"),
 }
 
 
@@ -44,6 +45,7 @@ def index() -> Any:
         "supervisor.html", actor=actor, workload=supervision.workload(ctx, actor=actor),
         failed=supervision.failed_instances(ctx, actor=actor),
         dead=outbox.list_messages(ctx, actor=actor, status="dead", limit=50),
+        held=outbox.list_messages(ctx, actor=actor, status="held", limit=200),
         sla_rows=sla.sla_board(ctx, actor=actor), calendar_attention=business_calendar.attention(ctx),
         stopped_jobs=stopped_jobs(ctx),
     )
@@ -93,6 +95,26 @@ def terminate_instance(instance_id: str) -> Any:
             raise InvalidInputError(_("Say why the instance is terminated: the reason is recorded"))
         instances.cancel_instance(current_engine(), instance_id, actor=current_actor(), reason=reason)
         flash(_("Instance terminated"), "success")
+    except EngineError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("supervisor.index"))
+
+
+@bp.post("/outbox/release")
+@login_required
+def release_messages() -> Any:
+    """Send the messages a restore held: one (``message_id``) or all of them."""
+    check_csrf()
+    if not current_actor().is_supervisor:
+        abort(403)
+    chosen = request.form.get("message_id", "")
+    try:
+        ids = None if request.form.get("all") == "1" else [int(chosen)]
+    except ValueError:
+        abort(400, description=_("Name the message to release"))
+    try:
+        released = outbox.release_messages(current_engine(), ids, actor=current_actor())
+        flash(_("%(count)s message(s) released for sending", count=released), "success")
     except EngineError as exc:
         flash(exc.message, "error")
     return redirect(url_for("supervisor.index"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,14 @@ def upgrade(engine: Engine, revision: str = "head", *, keyring: Keyring | None =
 
 def heads(engine: Engine) -> list[str]:
     return list(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+
+
+@lru_cache(maxsize=1)
+def code_heads() -> frozenset[str]:
+    """The migration heads this code ships, read once per process (the scripts do not change while it runs)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
 
 
 def current(engine: Engine) -> str | None:

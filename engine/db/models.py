@@ -105,6 +105,9 @@ class ProcessInstance(Base):
     error_task: Mapped[str | None] = mapped_column(String(256))
     error_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     audit_head: Mapped[str | None] = mapped_column(String(64))  # the hash of the last event on its audit stream
+    # Set when retention archived the ended instance: its state, form data, comments and attachments are gone;
+    # this row (the summary) and its audit chain stay (engine.services.retention).
+    archived_at: Mapped[datetime | None]
     # Written only by engine.runtime.rows, which checks and advances ``revision`` on every write (optimistic lock).
 
 

@@ -22,6 +22,7 @@ from engine.db import (  # noqa: F401
     designer,
     history,
     models,
+    retention,
     scheduling,
     search,
     worklist,

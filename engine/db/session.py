@@ -31,7 +31,8 @@ def make_db_engine(settings: Settings) -> Engine:
         configure_sqlite(engine)
         return engine
     return create_engine(
-        settings.database.url, echo=settings.database.echo_sql, pool_size=10, max_overflow=20, pool_pre_ping=True
+        settings.database.url, echo=settings.database.echo_sql, pool_size=settings.database.pool_size,
+        max_overflow=settings.database.max_overflow, pool_pre_ping=True
     )
 
 

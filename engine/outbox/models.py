@@ -23,6 +23,7 @@ class OutboxStatus(enum.StrEnum):
     SENT = "sent"
     SUPPRESSED = "suppressed"  # refused by policy: consent, do-not-disturb, cap, customer status
     DEAD = "dead"  # dead letter: permanent failure or retries exhausted
+    HELD = "held"  # waiting at backup time, so maybe sent before the failure: a person releases it (engine.backup)
 
 
 FINAL_OUTBOX_STATES = frozenset({OutboxStatus.SENT, OutboxStatus.SUPPRESSED, OutboxStatus.DEAD})

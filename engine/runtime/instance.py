@@ -25,7 +25,7 @@ from engine.bpmn.workflow import CareflowScriptEngine, CareflowWorkflow
 from engine.clock import Clock
 from engine.context import EngineContext
 from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
-from engine.errors import DefinitionNotFoundError, InvalidInputError
+from engine.errors import DefinitionNotFoundError, InstanceArchivedError, InvalidInputError
 from engine.privacy import state_field
 from engine.runtime import projection
 
@@ -76,6 +76,9 @@ def new_workflow(bundle: ParsedBundle, engine: CareflowScriptEngine, variables: 
 
 def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clock: Clock) -> CareflowWorkflow:
     """The instance's workflow as stored (read-only use: a step restores through ``engine.runtime.step``)."""
+    if instance.archived_at is not None:
+        raise InstanceArchivedError(f"instance {instance.id} was archived on {instance.archived_at:%Y-%m-%d}: its "
+                                    "summary and audit trail are kept, its state is not")
     bundle = load_bundle(ctx, session, instance.definition_id)
     engine = script_engine(ctx, clock, instance.id, instance.process_key)
     state = ctx.cipher.unseal(instance.state, state_field(instance.id))
@@ -84,7 +87,10 @@ def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clo
 
 
 def stored_task_data(ctx: EngineContext, instance: ProcessInstance, task_id: uuid.UUID) -> dict[str, Any] | None:
-    """A task's data as stored, read without restoring the workflow (opening a task only shows it)."""
+    """A task's data as stored, read without restoring the workflow (opening a task only shows it); None once
+    retention archived the instance."""
+    if instance.archived_at is not None:
+        return None
     return task_data(ctx.cipher.unseal(instance.state, state_field(instance.id)), str(task_id))
 
 

@@ -54,3 +54,30 @@ def retry_message(ctx: EngineContext, message_id: int, *, actor: Actor) -> Outbo
         audit.append(session, stream=f"outbox:{message_id}", actor=actor.username, action="outbox.retried",
                      subject_type="outbox", subject_id=str(message_id), at=now, after={"key": row.idempotency_key})
         return _view(row)
+
+
+def release_messages(ctx: EngineContext, message_ids: list[int] | None, *, actor: Actor) -> int:
+    """Send held messages after all (held by a restore: engine.backup), each given id or, with None, every held one.
+
+    The supervisor checked with the channel's delivery reports that they were not sent before the failure. Each
+    release is audited; a message that is not held is refused, and nothing is released."""
+    require_role(actor, "supervisor")
+    now = ctx.clock.now()
+    with unit_of_work(ctx.sessions) as session:
+        stmt = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.HELD.value)
+        if message_ids is not None:
+            stmt = select(OutboxMessage).where(OutboxMessage.id.in_(message_ids))
+        rows = list(session.scalars(stmt.order_by(OutboxMessage.id).with_for_update()))
+        if message_ids is not None:
+            found = {row.id for row in rows}
+            missing = [str(i) for i in message_ids if i not in found]
+            if missing:
+                raise NotFoundError(f"no outbox message {', '.join(missing)}")
+        for row in rows:
+            if row.status != OutboxStatus.HELD.value:
+                raise InvalidTransitionError("only a held message can be released", subject=str(row.id),
+                                             state=row.status, action="release")
+            row.status, row.status_reason, row.next_attempt_at = OutboxStatus.PENDING.value, "released", now
+            audit.append(session, stream=f"outbox:{row.id}", actor=actor.username, action="outbox.released",
+                         subject_type="outbox", subject_id=str(row.id), at=now, after={"key": row.idempotency_key})
+        return len(rows)

@@ -50,16 +50,17 @@ def _children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-@pytest.fixture
-def server(ctx, people, settings, tmp_path):
+def _serve(settings, tmp_path, *options: str, **extra_env: str):
+    """Start ``careflow serve`` on a free port; yield (process, base URL, log file) once it answers."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": settings.database.url, "CAREFLOW_DATA_KEY": TEST_DATA_KEY,
-           "PYTHONUNBUFFERED": "1"}
+           "CAREFLOW_INSTANCE_DIR": str(tmp_path / "instance"), "PYTHONUNBUFFERED": "1", **extra_env}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     out = tmp_path / "stdout.log"
     with open(out, "wb") as stdout:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from web.cli import run; run()", "serve", "--port", str(port), "--workers", "1",
-             "--with-scheduler"], cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, "-c", "from web.cli import run; run()", "serve", "--port", str(port), *options],
+            cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -75,6 +76,16 @@ def server(ctx, people, settings, tmp_path):
     if process.poll() is None:  # the test failed before stopping it: take its workers and scheduler down too
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@pytest.fixture
+def server(ctx, people, settings, tmp_path):
+    yield from _serve(settings, tmp_path, "--workers", "1", "--with-scheduler")
+
+
+@pytest.fixture
+def two_workers(ctx, people, settings, tmp_path):
+    yield from _serve(settings, tmp_path, "--workers", "2")
 
 
 def test_serve_answers_logs_without_query_strings_and_stops_its_scheduler(server, ctx):
@@ -105,3 +116,28 @@ def test_serve_answers_logs_without_query_strings_and_stops_its_scheduler(server
     assert not Path(f"/proc/{schedulers[0]}").exists()  # stopped and reaped by the server
     with ctx.sessions() as session:  # a clean stop is not a failure: its heartbeat rows went with it
         assert session.scalar(select(func.count()).select_from(SchedulerHeartbeat)) == 0
+
+
+def test_metrics_add_up_the_requests_every_worker_served(two_workers, tmp_path):
+    """Two worker processes answer in turn; any scrape shows the requests both served (multi-process mode)."""
+    process, base, _ = two_workers
+    folder = tmp_path / "instance" / "metrics" / str(process.pid)
+    served = 1  # the fixture's start-up probe
+    with httpx.Client(base_url=base) as client:  # one connection per request: the kernel spreads them over workers
+        while len(list(folder.glob("histogram_*.db"))) < 2 or served < 20:
+            assert client.get("/healthz", headers={"Connection": "close"}).status_code == 200
+            served += 1
+            assert served < 500, "one worker took every connection"
+    scrapes = {_healthz_count(httpx.get(f"{base}/metrics").text) for _ in range(6)}
+    assert scrapes == {served}
+    assert [found.name for found in folder.parent.iterdir()] == [str(process.pid)]
+
+
+def _healthz_count(body: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == "careflow_http_request_duration_seconds_count" and sample.labels["route"] == "/healthz":
+                return sample.value
+    return 0.0

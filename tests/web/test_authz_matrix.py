@@ -508,6 +508,9 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
     #                                                                alice carol sam dora vera gina root cust anon
     "GET /": (lambda w, c: Page("GET", "/"), (200, 200, 200, 200, 200, 200, 200, 302, 302)),
     "GET /healthz": (lambda w, c: Page("GET", "/healthz"), (200,) * 9),
+    "GET /readyz": (lambda w, c: Page("GET", "/readyz"), (503,) * 9),  # no scheduler has beaten here
+    # the test client calls from 127.0.0.1 and no scraper token is set: loopback may scrape (test_operations.py)
+    "GET /metrics": (lambda w, c: Page("GET", "/metrics"), (200,) * 9),
     "GET /login": (lambda w, c: Page("GET", "/login"), (200,) * 9),
     "GET /favicon.ico": (lambda w, c: Page("GET", "/favicon.ico"), (200,) * 9),
     # only on loopback while sandbox channels are on (tests/web/test_dev_mailbox.py); here neither holds
@@ -556,6 +559,9 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
         (403, 403, 302, 403, 403, 403, 302, 302, 302)),
     "POST /supervisor/outbox/<int:message_id>/retry": (
         lambda w, c: Page("POST", f"/supervisor/outbox/{w.dead_letter()}/retry", {}),
+        (403, 403, 302, 403, 403, 403, 302, 302, 302)),
+    "POST /supervisor/outbox/release": (
+        lambda w, c: Page("POST", "/supervisor/outbox/release", {"all": "1"}),
         (403, 403, 302, 403, 403, 403, 302, 302, 302)),
     "GET /admin/users": (lambda w, c: Page("GET", "/admin/users"), (403, 403, 200, 403, 403, 403, 200, 302, 302)),
     "POST /admin/users": (lambda w, c: Page("POST", "/admin/users", {"username": f"new_{c}", "roles": "staff"}),

@@ -24,7 +24,7 @@ def cli(ctx, settings, monkeypatch):
 
 
 def test_db_upgrade_user_token_deploy(cli, ctx, tmp_path: Path):
-    assert "revision 0027" in cli.invoke(main, ["db", "upgrade"]).output
+    assert "revision 0028" in cli.invoke(main, ["db", "upgrade"]).output
     result = cli.invoke(main, ["user", "add", "li.na", "--role", "staff", "--group", "service_team",
                                "--password-stdin"], input="secret-pass-1\n")
     assert result.exit_code == 0, result.output

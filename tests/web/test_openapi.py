@@ -94,7 +94,7 @@ def test_operations_document_errors_security_and_parameters(document):
     assert tasks["sort"]["enum"] == ["created", "due", "priority"] and tasks["due_before"]["format"] == "date-time"
     outbox = params("/api/v1/outbox")
     assert set(outbox) == {"status", "limit", "before_id"}
-    assert outbox["status"]["enum"] == ["pending", "sending", "sent", "suppressed", "dead"]
+    assert outbox["status"]["enum"] == ["pending", "sending", "sent", "suppressed", "dead", "held"]
     assert paths["/api/v1/instances"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/StartInstance"}
     assert paths["/api/v1/tasks/{task_id}/complete"]["post"]["responses"]["422"] == {
