@@ -39,9 +39,9 @@ from engine.clock import Clock
 from engine.config import Settings, load_keyring
 from engine.context import EngineContext, build_engine
 from engine.db import migrate
-from engine.db.outreach import OutboxMessage, OutboxStatus
 from engine.db.session import make_db_engine, unit_of_work
 from engine.errors import ConfigurationError, InvalidInputError
+from engine.outbox.models import OutboxMessage, OutboxStatus
 
 FORMAT = 1
 MANIFEST = "manifest.json"

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from engine.context import EngineContext
 from engine.db import migrate
 from engine.db.models import HumanTask, HumanTaskStatus, InstanceStatus, ProcessInstance, Timer, TimerStatus
-from engine.db.outreach import OutboxMessage, OutboxStatus
+from engine.outbox.models import OutboxMessage, OutboxStatus
 from engine.services import scheduler_health
 
 LIVE_TASK_STATES = (HumanTaskStatus.OPEN, HumanTaskStatus.CLAIMED)

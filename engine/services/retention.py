@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, not_, or_, select, update
+from sqlalchemy import String, and_, column, delete, exists, not_, or_, select, table, update
 from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.context import EngineContext
+from engine.db.base import UTCDateTime
 from engine.db.casefile import TaskDraft, TaskSubmission
 from engine.db.models import Attachment, Comment, HumanTask, InstanceStatus, ProcessInstance
-from engine.db.outreach import Customer, CustomerStatus
 from engine.db.retention import LegalHold
 from engine.db.session import unit_of_work
 from engine.errors import InvalidInputError, NotFoundError
@@ -50,7 +50,11 @@ from engine.views import Actor
 log = logging.getLogger(__name__)
 
 ENDED = (InstanceStatus.COMPLETED.value, InstanceStatus.CANCELLED.value)
-RELATIONSHIP_ENDED = (CustomerStatus.CLOSED.value, CustomerStatus.DECEASED.value)
+RELATIONSHIP_ENDED = ("closed", "deceased")
+# The customers feature's table, named here as a table clause: the engine core imports no feature's models (the
+# import-linter contract); retention only reads whether and when a relationship ended.
+Customer = table("customer", column("id", String), column("status", String),
+                 column("updated_at", UTCDateTime(timezone=True)))
 HOLD_SUBJECTS = ("instance", "customer", "process")
 DISPUTE_PROCESS = "complaint_handling"
 BATCH = 200
@@ -117,8 +121,8 @@ def _due(ctx: EngineContext, session: Session, now: datetime) -> Any:
                               dispute.c.customer_id == pi.customer_id)
     aml_until = now - timedelta(days=365 * ctx.settings.retention.aml_kyc_years + 3)  # leap days: never early
     aml = and_(pi.process_key.in_(list(ctx.settings.retention.aml_processes) or [""]), exists().where(
-        Customer.id == pi.customer_id,
-        or_(Customer.status.not_in(RELATIONSHIP_ENDED), Customer.updated_at >= aml_until)))
+        Customer.c.id == pi.customer_id,
+        or_(Customer.c.status.not_in(RELATIONSHIP_ENDED), Customer.c.updated_at >= aml_until)))
     return (select(pi.id, pi.process_key, pi.audit_head)
             .where(pi.status.in_(ENDED), pi.archived_at.is_(None), pi.ended_at.is_not(None), or_(*past),
                    not_(held), not_(and_(pi.customer_id.is_not(None), disputed)), not_(aml))
@@ -136,10 +140,10 @@ def _archive(session: Session, due: Sequence[Any], now: datetime, actor: str, ct
     ids = [row.id for row in due]
     files = set(session.scalars(select(Attachment.sha256).where(Attachment.instance_id.in_(ids))))
     removed: dict[uuid.UUID, Counter[str]] = {i: Counter() for i in ids}
-    for table, label in ((TaskSubmission, "form_submissions"), (Comment, "comments"), (Attachment, "attachments")):
-        for instance_id in session.scalars(select(table.instance_id).where(table.instance_id.in_(ids))):
+    for kind, label in ((TaskSubmission, "form_submissions"), (Comment, "comments"), (Attachment, "attachments")):
+        for instance_id in session.scalars(select(kind.instance_id).where(kind.instance_id.in_(ids))):
             removed[instance_id][label] += 1
-        session.execute(delete(table).where(table.instance_id.in_(ids)))
+        session.execute(delete(kind).where(kind.instance_id.in_(ids)))
     session.execute(delete(TaskDraft).where(TaskDraft.task_id.in_(
         select(HumanTask.id).where(HumanTask.instance_id.in_(ids)))))
     for row in due:

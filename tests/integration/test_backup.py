@@ -147,7 +147,7 @@ def test_a_restore_needs_every_key_the_backup_s_data_may_use(ctx, people, target
     (tmp_path / "backup" / "manifest.json").write_text(json.dumps(raw))
     with pytest.raises(ConfigurationError, match="lacks key ids k2"):
         restore(target, clock, tmp_path / "backup")
-    probe = create_engine(target.database_url)
+    probe = create_engine(target.database.url)
     try:
         assert inspect(probe).get_table_names() == []  # refused before anything was written
     finally:
