@@ -22,7 +22,7 @@ from engine.bpmn.serializer import load_state, task_data
 from engine.bpmn.workflow import CareflowScriptEngine, CareflowWorkflow
 from engine.clock import Clock
 from engine.context import EngineContext
-from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
+from engine.db.models import DefinitionFile, InstanceLike, ProcessDefinition
 from engine.errors import DefinitionNotFoundError, InvalidInputError
 from engine.privacy import state_field
 from engine.runtime import projection
@@ -72,7 +72,7 @@ def new_workflow(bundle: ParsedBundle, engine: CareflowScriptEngine, variables: 
     return workflow
 
 
-def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clock: Clock) -> CareflowWorkflow:
+def restore(ctx: EngineContext, session: Session, instance: InstanceLike, clock: Clock) -> CareflowWorkflow:
     """The instance's workflow as stored (read-only use: a step restores through ``engine.runtime.step``)."""
     bundle = load_bundle(ctx, session, instance.definition_id)
     engine = script_engine(ctx, clock, instance.id, instance.process_key)
@@ -81,7 +81,7 @@ def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clo
     return workflow
 
 
-def stored_task_data(ctx: EngineContext, instance: ProcessInstance, task_id: uuid.UUID) -> dict[str, Any] | None:
+def stored_task_data(ctx: EngineContext, instance: InstanceLike, task_id: uuid.UUID) -> dict[str, Any] | None:
     """A task's data as stored, read without restoring the workflow (opening a task only shows it)."""
     return task_data(ctx.cipher.unseal(instance.state, state_field(instance.id)), str(task_id))
 

@@ -19,9 +19,11 @@ from sqlalchemy import CursorResult, Table, bindparam, case, insert, select, upd
 from sqlalchemy.orm import Session
 
 from engine.db.models import (
+    INSTANCE_COLUMNS,
     TASK_COLUMNS,
     HumanTask,
     HumanTaskStatus,
+    InstanceRecord,
     ProcessInstance,
     TaskCandidate,
     TaskRecord,
@@ -69,9 +71,16 @@ _RAISE_PRIORITY = (update(_TASKS)
                           _TASKS.c.priority < bindparam("at_least"))
                    .values(priority=bindparam("at_least")))
 _INSTANCE_ROW = select(_INSTANCES).where(_INSTANCES.c.id == bindparam("instance"))
-_INSTANCE_OF_TASK = select(_INSTANCES).where(
-    _INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task")).scalar_subquery())
-_LOCK_INSTANCE_OF_TASK = _INSTANCE_OF_TASK.with_for_update()
+# A task and its instance in one statement: the instance's columns under their names, the task's as ``task_<name>``.
+# Locking (PostgreSQL) takes both rows, the instance's first (its table comes first in FROM, as every step locks
+# it first): a row lock re-reads only the rows it locks, so the task row must be one of them to be seen as a
+# concurrent claim or completion left it.
+_TASK_LABELS = tuple(f"task_{name}" for name in TASK_COLUMNS)
+_TASK_AND_INSTANCE = (select(_INSTANCES, *(_TASKS.c[name].label(label) for name, label in zip(TASK_COLUMNS, _TASK_LABELS,
+                                                                                                strict=True)))
+                      .select_from(_INSTANCES.join(_TASKS, _TASKS.c.instance_id == _INSTANCES.c.id))
+                      .where(_TASKS.c.id == bindparam("task")))
+_LOCK_TASK_AND_INSTANCE = _TASK_AND_INSTANCE.with_for_update()
 _LOCK_INSTANCE = _INSTANCE_ROW.with_for_update()
 _LOCK_INSTANCE_UNLESS_BUSY = _INSTANCE_ROW.with_for_update(skip_locked=True)
 _MARK_FAILED = (update(_INSTANCES)
@@ -93,29 +102,30 @@ _WRITE_PLANNING = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                            follow_up_at=bindparam("new_follow_up_at")))
 
 
-def insert_instance(session: Session, instance: ProcessInstance) -> None:
+def insert_instance(session: Session, instance: InstanceRecord) -> None:
     """Insert a new instance (a transient object, not added to the session) at revision 1."""
     instance.revision = 1
     session.connection().execute(_INSERT_INSTANCE, {name: getattr(instance, name) for name in _START_COLUMNS})
 
 
-def read_task(session: Session, task_id: uuid.UUID, *, lock: str | None = None) -> tuple[ProcessInstance, TaskRecord]:
-    """The task's instance row (locked first when ``lock`` is "wait", so a concurrent claim is seen, not
-    overwritten), then the task, as plain objects. Raises TaskNotFoundError."""
-    statement = _LOCK_INSTANCE_OF_TASK if lock else _INSTANCE_OF_TASK
-    found = session.connection().execute(statement, {"task": task_id}).mappings().one_or_none()
-    task = task_row(session, task_id) if found is not None else None
-    if found is None or task is None:
+def read_task(session: Session, task_id: uuid.UUID, *, lock: str | None = None) -> tuple[InstanceRecord, TaskRecord]:
+    """The task's instance row and the task, read (and locked when ``lock`` is "wait", so a concurrent claim is seen,
+    not overwritten) in one statement, as plain objects. Raises TaskNotFoundError."""
+    statement = _LOCK_TASK_AND_INSTANCE if lock else _TASK_AND_INSTANCE
+    found = session.connection().execute(statement, {"task": task_id}).one_or_none()
+    if found is None:
         raise TaskNotFoundError(f"no task {task_id}")
-    return ProcessInstance(**found), task
+    split = len(INSTANCE_COLUMNS)
+    return (InstanceRecord(**dict(zip(INSTANCE_COLUMNS, found[:split], strict=True))),
+            TaskRecord(**dict(zip(TASK_COLUMNS, found[split:], strict=True))))
 
 
-def read_instance(session: Session, instance_id: uuid.UUID, *, lock: str | None = None) -> ProcessInstance | None:
+def read_instance(session: Session, instance_id: uuid.UUID, *, lock: str | None = None) -> InstanceRecord | None:
     """The instance as a plain object; ``lock`` "wait" locks its row, "skip" returns None when another
     transaction holds it (PostgreSQL; SQLite has no row locks and ignores both)."""
     statement = {None: _INSTANCE_ROW, "wait": _LOCK_INSTANCE, "skip": _LOCK_INSTANCE_UNLESS_BUSY}[lock]
     row = session.connection().execute(statement, {"instance": instance_id}).mappings().one_or_none()
-    return ProcessInstance(**row) if row is not None else None
+    return InstanceRecord(**row) if row is not None else None
 
 
 def mark_failed(session: Session, instance_id: uuid.UUID, seen_revision: int, *, message: str, error_type: str,
@@ -139,7 +149,7 @@ def advance_instance(session: Session, instance_id: uuid.UUID, seen_revision: in
         "instance": instance_id, "seen_revision": seen_revision, "new_head": audit_head}))
 
 
-def update_instance(session: Session, instance: ProcessInstance, seen_revision: int) -> None:
+def update_instance(session: Session, instance: InstanceRecord, seen_revision: int) -> None:
     """Write a step's columns of ``instance`` (a plain object) if nobody stored it since ``seen_revision``, and
     advance its revision. Raises ConcurrentModificationError."""
     values = {name: getattr(instance, name) for name in STEP_COLUMNS}
@@ -229,7 +239,7 @@ def task_row(session: Session, task_id: uuid.UUID) -> TaskRecord | None:
     return TaskRecord(**row) if row is not None else None
 
 
-def instance_row(session: Session, instance_id: uuid.UUID) -> ProcessInstance | None:
+def instance_row(session: Session, instance_id: uuid.UUID) -> InstanceRecord | None:
     """The instance as a plain object, not in the session, for reading (no lock)."""
     row = session.connection().execute(_INSTANCE_ROW, {"instance": instance_id}).mappings().one_or_none()
-    return ProcessInstance(**row) if row is not None else None
+    return InstanceRecord(**row) if row is not None else None

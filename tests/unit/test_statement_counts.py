@@ -17,8 +17,8 @@ from tests.support.engine import deploy, open_tasks
 
 # Statements per command on the one-task process, after a first lifecycle has warmed the caches.
 BUDGET = {
-    "sqlite": {"start": 5, "claim": 6, "complete": 11},
-    "postgresql": {"start": 5, "claim": 6, "complete": 11},
+    "sqlite": {"start": 5, "claim": 5, "complete": 10},
+    "postgresql": {"start": 5, "claim": 5, "complete": 10},
 }
 
 
