@@ -284,5 +284,6 @@ def _project_messages(
 def clear(session: Session, instance: InstanceRecord, now: datetime) -> None:
     """An ended instance waits for nothing: close open tasks, drop timers and subscriptions."""
     rows.end_tasks(session, rows.open_task_ids(session, instance.id), HumanTaskStatus.CANCELLED.value, now)
-    session.execute(_DROP_TIMERS, {"instance_id": instance.id})
-    session.execute(_DROP_SUBSCRIPTIONS, {"instance_id": instance.id})
+    connection = session.connection()
+    connection.execute(_DROP_TIMERS, {"instance_id": instance.id})
+    connection.execute(_DROP_SUBSCRIPTIONS, {"instance_id": instance.id})

