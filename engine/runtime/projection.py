@@ -35,6 +35,7 @@ from engine.db.models import (
     Timer,
     TimerStatus,
 )
+from engine.db.prepared import Prepared
 from engine.rules.calendar import BusinessCalendar
 from engine.runtime import four_eyes, routing, rows
 
@@ -240,8 +241,8 @@ _SUBSCRIBED = select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.spiff_task_id, _SUBSC
                      _SUBSCRIPTIONS.c.correlation_hash).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id"))
 _DROP_SUBSCRIPTION = delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.id == bindparam("subscription"))
 _ADD_SUBSCRIPTION = insert(_SUBSCRIPTIONS)
-_DROP_TIMERS = delete(_TIMERS).where(_TIMERS.c.instance_id == bindparam("instance_id"))
-_DROP_SUBSCRIPTIONS = delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id"))
+_DROP_TIMERS = Prepared(delete(_TIMERS).where(_TIMERS.c.instance_id == bindparam("instance_id")))
+_DROP_SUBSCRIPTIONS = Prepared(delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id")))
 
 
 def _project_timers(session: Session, instance: InstanceRecord, timers: list[PendingTimer], new: bool) -> None:
@@ -285,5 +286,5 @@ def clear(session: Session, instance: InstanceRecord, now: datetime) -> None:
     """An ended instance waits for nothing: close open tasks, drop timers and subscriptions."""
     rows.end_tasks(session, rows.open_task_ids(session, instance.id), HumanTaskStatus.CANCELLED.value, now)
     connection = session.connection()
-    connection.execute(_DROP_TIMERS, {"instance_id": instance.id})
-    connection.execute(_DROP_SUBSCRIPTIONS, {"instance_id": instance.id})
+    _DROP_TIMERS.execute(connection, {"instance_id": instance.id})
+    _DROP_SUBSCRIPTIONS.execute(connection, {"instance_id": instance.id})

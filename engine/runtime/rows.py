@@ -13,9 +13,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import CursorResult, Table, bindparam, case, insert, select, update
+from sqlalchemy import Table, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.db.models import (
@@ -28,6 +28,7 @@ from engine.db.models import (
     TaskCandidate,
     TaskRecord,
 )
+from engine.db.prepared import Prepared
 from engine.errors import ConcurrentModificationError, TaskNotFoundError
 
 _INSTANCES = cast(Table, ProcessInstance.__table__)
@@ -40,32 +41,33 @@ STEP_COLUMNS = ("definition_id", "state", "state_version", "status", "updated_at
 _START_COLUMNS = ("id", "process_key", "business_key", "customer_id", "started_by", "started_at",
                   "revision", *STEP_COLUMNS)
 
-_INSERT_INSTANCE = insert(_INSTANCES)
-_UPDATE_INSTANCE = (update(_INSTANCES)
+_INSERT_INSTANCE = Prepared(insert(_INSTANCES))
+_UPDATE_INSTANCE = Prepared(update(_INSTANCES)
                     .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
                     .values(revision=_INSTANCES.c.revision + 1, **{name: bindparam(name) for name in STEP_COLUMNS}))
-_INSERT_TASK = insert(_TASKS)
-_INSERT_CANDIDATE = insert(_CANDIDATES)
+_INSERT_TASK = Prepared(insert(_TASKS))
+_INSERT_CANDIDATE = Prepared(insert(_CANDIDATES))
 # A task's candidate rows carry its status (the queue query reads them without a join): kept in step here.
-_CANDIDATE_STATUS = update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("task")).values(status=bindparam("status"))
+_CANDIDATE_STATUS = Prepared(update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("task"))
+                             .values(status=bindparam("status")))
 _OPEN_TASKS = select(_TASKS.c.id).where(_TASKS.c.instance_id == bindparam("instance"),
                                         _TASKS.c.status.in_((HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)))
-_END_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+_END_TASK = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
              .values(status=bindparam("new_status"), completed_at=bindparam("at")))
-_COMPLETE_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+_COMPLETE_TASK = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                   .values(status=HumanTaskStatus.COMPLETED.value, completed_at=bindparam("at"),
                           completed_by=bindparam("by")))
 _TASK_ROW = select(_TASKS).where(_TASKS.c.id == bindparam("task"))
 _LOCK_TASK = _TASK_ROW.with_for_update()
-_WRITE_SLA = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+_WRITE_SLA = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
               .values(priority=bindparam("new_priority"), due_at=bindparam("new_due_at"),
                       sla_warn_at=bindparam("new_warn_at"), sla_paused_at=bindparam("new_paused_at"),
                       sla_breached_at=bindparam("new_breached_at")))
-_FLAG_BREACH = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+_FLAG_BREACH = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                 .values(sla_breached_at=_TASKS.c.due_at,
                         priority=case((_TASKS.c.priority < bindparam("at_least"), bindparam("at_least")),
                                       else_=_TASKS.c.priority)))
-_RAISE_PRIORITY = (update(_TASKS)
+_RAISE_PRIORITY = Prepared(update(_TASKS)
                    .where(_TASKS.c.instance_id == bindparam("instance"),
                           _TASKS.c.status.in_((HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)),
                           _TASKS.c.priority < bindparam("at_least"))
@@ -83,21 +85,21 @@ _TASK_AND_INSTANCE = (select(_INSTANCES, *(_TASKS.c[name].label(label) for name,
 _LOCK_TASK_AND_INSTANCE = _TASK_AND_INSTANCE.with_for_update()
 _LOCK_INSTANCE = _INSTANCE_ROW.with_for_update()
 _LOCK_INSTANCE_UNLESS_BUSY = _INSTANCE_ROW.with_for_update(skip_locked=True)
-_MARK_FAILED = (update(_INSTANCES)
+_MARK_FAILED = Prepared(update(_INSTANCES)
                 .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
                 .values(revision=_INSTANCES.c.revision + 1, status="error", error_message=bindparam("message"),
                         error_task=None, error_details=bindparam("details"), updated_at=bindparam("at"),
                         audit_head=bindparam("new_head")))
-_ADVANCE_INSTANCE = (update(_INSTANCES)
+_ADVANCE_INSTANCE = Prepared(update(_INSTANCES)
                      .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
                      .values(revision=_INSTANCES.c.revision + 1, audit_head=bindparam("new_head")))
-_WRITE_ASSIGNMENT = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+_WRITE_ASSIGNMENT = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                      .values(status=bindparam("new_status"), assignee=bindparam("new_assignee"),
                              owner=bindparam("new_owner"), claimed_at=bindparam("new_claimed_at")))
-_WRITE_PRESENTATION = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+_WRITE_PRESENTATION = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                        .values(title=bindparam("new_title"), form_key=bindparam("new_form_key"),
                                lane=bindparam("new_lane")))
-_WRITE_PLANNING = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
+_WRITE_PLANNING = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                    .values(priority=bindparam("new_priority"), due_at=bindparam("new_due_at"),
                            follow_up_at=bindparam("new_follow_up_at")))
 
@@ -105,7 +107,7 @@ _WRITE_PLANNING = (update(_TASKS).where(_TASKS.c.id == bindparam("task"))
 def insert_instance(session: Session, instance: InstanceRecord) -> None:
     """Insert a new instance (a transient object, not added to the session) at revision 1."""
     instance.revision = 1
-    session.connection().execute(_INSERT_INSTANCE, {name: getattr(instance, name) for name in _START_COLUMNS})
+    _INSERT_INSTANCE.execute(session.connection(), {name: getattr(instance, name) for name in _START_COLUMNS})
 
 
 def read_task(session: Session, task_id: uuid.UUID, *, lock: str | None = None) -> tuple[InstanceRecord, TaskRecord]:
@@ -131,21 +133,21 @@ def read_instance(session: Session, instance_id: uuid.UUID, *, lock: str | None 
 def mark_failed(session: Session, instance_id: uuid.UUID, seen_revision: int, *, message: str, error_type: str,
                 at: datetime, audit_head: str) -> None:
     """An incident: the instance goes to ``error`` with ``message``, its stored state untouched."""
-    _check_advanced(session.connection().execute(_MARK_FAILED, {
+    _check_advanced(_MARK_FAILED.execute(session.connection(), {
         "instance": instance_id, "seen_revision": seen_revision, "message": message, "at": at,
         "details": {"task_id": None, "line": None, "error_type": error_type, "phase": "store"},
         "new_head": audit_head}))
 
 
-def _check_advanced(result: CursorResult[Any]) -> None:
-    if result.rowcount != 1:
+def _check_advanced(rowcount: int) -> None:
+    if rowcount != 1:
         raise ConcurrentModificationError("the instance was changed by someone else; reload and retry")
 
 
 def advance_instance(session: Session, instance_id: uuid.UUID, seen_revision: int, audit_head: str) -> None:
     """A step that changed task rows only (a claim, new dates): the instance's revision and audit head move on,
     if nobody saved the instance since ``seen_revision``."""
-    _check_advanced(session.connection().execute(_ADVANCE_INSTANCE, {
+    _check_advanced(_ADVANCE_INSTANCE.execute(session.connection(), {
         "instance": instance_id, "seen_revision": seen_revision, "new_head": audit_head}))
 
 
@@ -153,7 +155,7 @@ def update_instance(session: Session, instance: InstanceRecord, seen_revision: i
     """Write a step's columns of ``instance`` (a plain object) if nobody stored it since ``seen_revision``, and
     advance its revision. Raises ConcurrentModificationError."""
     values = {name: getattr(instance, name) for name in STEP_COLUMNS}
-    _check_advanced(session.connection().execute(_UPDATE_INSTANCE, values | {"instance": instance.id,
+    _check_advanced(_UPDATE_INSTANCE.execute(session.connection(), values | {"instance": instance.id,
                                                                                  "seen_revision": seen_revision}))
     instance.revision = seen_revision + 1
 
@@ -163,11 +165,13 @@ def insert_task(session: Session, task: TaskRecord) -> None:
     connection = session.connection()
     # The columns given a value; the columns' defaults fill the others, as the unit of work would.
     values = {name: value for name in TASK_COLUMNS if (value := getattr(task, name)) is not None}
-    connection.execute(_INSERT_TASK, values)
-    connection.execute(_INSERT_CANDIDATE, [
-        {"task_id": task.id, "kind": kind, "name": name, "status": task.status, "created_at": task.created_at}
-        for kind, name in task.candidates
-    ])
+    _INSERT_TASK.execute(connection, values)
+    candidates = [{"task_id": task.id, "kind": kind, "name": name, "status": task.status, "created_at": task.created_at}
+                  for kind, name in task.candidates]
+    if len(candidates) == 1:
+        _INSERT_CANDIDATE.execute(connection, candidates[0])
+    else:
+        connection.execute(_INSERT_CANDIDATE.statement, candidates)
 
 
 def open_task_ids(session: Session, instance_id: uuid.UUID) -> list[uuid.UUID]:
@@ -178,36 +182,36 @@ def end_tasks(session: Session, task_ids: Iterable[uuid.UUID], status: str, at: 
     """Close task rows without a completion (cancelled: a boundary event, a cancel, a gateway that moved on)."""
     connection = session.connection()
     for task_id in task_ids:
-        connection.execute(_END_TASK, {"task": task_id, "new_status": status, "at": at})
-        connection.execute(_CANDIDATE_STATUS, {"task": task_id, "status": status})
+        _END_TASK.execute(connection, {"task": task_id, "new_status": status, "at": at})
+        _CANDIDATE_STATUS.execute(connection, {"task": task_id, "status": status})
 
 
 def write_assignment(session: Session, task: TaskRecord, *, status_changed: bool) -> None:
     """Write a task's status, assignee, owner and claim time (and its candidate rows' status when it changed)."""
     connection = session.connection()
-    connection.execute(_WRITE_ASSIGNMENT, {"task": task.id, "new_status": task.status, "new_assignee": task.assignee,
+    _WRITE_ASSIGNMENT.execute(connection, {"task": task.id, "new_status": task.status, "new_assignee": task.assignee,
                                            "new_owner": task.owner, "new_claimed_at": task.claimed_at})
     if status_changed:
-        connection.execute(_CANDIDATE_STATUS, {"task": task.id, "status": task.status})
+        _CANDIDATE_STATUS.execute(connection, {"task": task.id, "status": task.status})
 
 
 def write_planning(session: Session, task: TaskRecord) -> None:
     """Write a task's priority, due time and follow-up date."""
-    session.connection().execute(_WRITE_PLANNING, {"task": task.id, "new_priority": task.priority,
+    _WRITE_PLANNING.execute(session.connection(), {"task": task.id, "new_priority": task.priority,
                                                    "new_due_at": task.due_at, "new_follow_up_at": task.follow_up_at})
 
 
 def write_presentation(session: Session, task_id: uuid.UUID, *, title: str, form_key: str | None,
                        lane: str | None) -> None:
     """Write how an open task shows (its title, form and lane: a migration to another version)."""
-    session.connection().execute(_WRITE_PRESENTATION, {"task": task_id, "new_title": title, "new_form_key": form_key,
+    _WRITE_PRESENTATION.execute(session.connection(), {"task": task_id, "new_title": title, "new_form_key": form_key,
                                                        "new_lane": lane})
 
 
 def complete_task(session: Session, task_id: uuid.UUID, by: str, at: datetime) -> None:
     connection = session.connection()
-    connection.execute(_COMPLETE_TASK, {"task": task_id, "by": by, "at": at})
-    connection.execute(_CANDIDATE_STATUS, {"task": task_id, "status": HumanTaskStatus.COMPLETED.value})
+    _COMPLETE_TASK.execute(connection, {"task": task_id, "by": by, "at": at})
+    _CANDIDATE_STATUS.execute(connection, {"task": task_id, "status": HumanTaskStatus.COMPLETED.value})
 
 
 def lock_task(session: Session, task_id: uuid.UUID) -> TaskRecord | None:
@@ -218,19 +222,19 @@ def lock_task(session: Session, task_id: uuid.UUID) -> TaskRecord | None:
 
 def write_sla(session: Session, task: TaskRecord) -> None:
     """Write a task's SLA clock: due and warning times, pause and breach marks, and its priority."""
-    session.connection().execute(_WRITE_SLA, {
+    _WRITE_SLA.execute(session.connection(), {
         "task": task.id, "new_priority": task.priority, "new_due_at": task.due_at, "new_warn_at": task.sla_warn_at,
         "new_paused_at": task.sla_paused_at, "new_breached_at": task.sla_breached_at})
 
 
 def flag_breach(session: Session, task_id: uuid.UUID, at_least: int) -> None:
     """Mark the task's SLA breached (at its due time) and raise its priority to ``at_least``."""
-    session.connection().execute(_FLAG_BREACH, {"task": task_id, "at_least": at_least})
+    _FLAG_BREACH.execute(session.connection(), {"task": task_id, "at_least": at_least})
 
 
 def raise_priority(session: Session, instance_id: uuid.UUID, at_least: int) -> None:
     """Raise the priority of the instance's open tasks to ``at_least`` (a case whose clock is running out)."""
-    session.connection().execute(_RAISE_PRIORITY, {"instance": instance_id, "at_least": at_least})
+    _RAISE_PRIORITY.execute(session.connection(), {"instance": instance_id, "at_least": at_least})
 
 
 def task_row(session: Session, task_id: uuid.UUID) -> TaskRecord | None:
