@@ -62,7 +62,7 @@ def main(name: str, out: Path, seconds: float) -> None:
         stats.strip_dirs().sort_stats(order).print_stats(25)
     (out / f"{name}.top.txt").write_text(_trim(text.getvalue()))
     try:
-        svg = subprocess.run([sys.executable, "-m", "flameprof", "--width", "1600", str(prof)],
+        svg = subprocess.run([sys.executable, "-m", "flameprof", "--threshold", "1", "--width", "1600", str(prof)],
                              check=True, capture_output=True).stdout
         (out / f"{name}.svg").write_bytes(svg)
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:

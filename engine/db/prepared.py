@@ -16,14 +16,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
 
 class _Compiled:
-    __slots__ = ("compiled", "sql", "order", "processors", "constants", "positional")
+    __slots__ = ("compiled", "sql", "order", "processors", "constants", "positional", "results")
 
-    def __init__(self, statement: UpdateBase, dialect: Dialect, keys: tuple[str, ...]) -> None:
+    def __init__(self, statement: UpdateBase | Select[Any], dialect: Dialect, keys: tuple[str, ...]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         assert isinstance(compiled, SQLCompiler)
         self.compiled = compiled
@@ -35,6 +36,9 @@ class _Compiled:
         # Values bound in the statement itself (``revision + 1``, a fixed status): taken from the statement.
         self.constants = {name: bind.effective_value for bind, name in compiled.bind_names.items()
                           if name not in keys}
+        # A query's columns as the driver returns them → as SQLAlchemy would (a UUID from SQLite's text, say).
+        self.results: list[Any] = [column.type._cached_result_processor(dialect, None)
+                                   for column in getattr(statement, "selected_columns", ())]
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         constants, processors = self.constants, self.processors
@@ -47,9 +51,10 @@ class _Compiled:
 
 
 class Prepared:
-    """A write statement (INSERT, UPDATE, DELETE) with bound parameters, run by :meth:`execute`."""
+    """A write statement (INSERT, UPDATE, DELETE) run by :meth:`execute`, or a query run by :meth:`rows`, with
+    bound parameters."""
 
-    def __init__(self, statement: UpdateBase) -> None:
+    def __init__(self, statement: UpdateBase | Select[Any]) -> None:
         self.statement = statement
         self._by_shape: dict[tuple[str, tuple[str, ...]], _Compiled | None] = {}
 
@@ -82,3 +87,20 @@ class Prepared:
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+    def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a query with ``params``: its rows, each value as SQLAlchemy's column type gives it."""
+        compiled = self._compiled(connection.dialect, tuple(params))
+        if compiled is None:
+            return [tuple(row) for row in connection.execute(self.statement, dict(params))]
+        cursor = connection.connection.cursor()
+        try:
+            connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        processors = compiled.results
+        if not any(processors):
+            return [tuple(row) for row in found]
+        return [tuple(value if p is None or value is None else p(value) for p, value in zip(processors, row, strict=True))
+                for row in found]

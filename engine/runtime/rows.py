@@ -13,9 +13,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, insert, select, update
+from sqlalchemy import Table, bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.db.models import (
@@ -50,15 +50,16 @@ _INSERT_CANDIDATE = Prepared(insert(_CANDIDATES))
 # A task's candidate rows carry its status (the queue query reads them without a join): kept in step here.
 _CANDIDATE_STATUS = Prepared(update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("task"))
                              .values(status=bindparam("status")))
-_OPEN_TASKS = select(_TASKS.c.id).where(_TASKS.c.instance_id == bindparam("instance"),
-                                        _TASKS.c.status.in_((HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)))
+# (Two comparisons rather than IN: an IN list expands per execution, which a prepared statement cannot.)
+_OPEN_TASKS = Prepared(select(_TASKS.c.id).where(_TASKS.c.instance_id == bindparam("instance"), or_(
+    _TASKS.c.status == HumanTaskStatus.OPEN.value, _TASKS.c.status == HumanTaskStatus.CLAIMED.value)))
 _END_TASK = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
              .values(status=bindparam("new_status"), completed_at=bindparam("at")))
 _COMPLETE_TASK = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
                   .values(status=HumanTaskStatus.COMPLETED.value, completed_at=bindparam("at"),
                           completed_by=bindparam("by")))
-_TASK_ROW = select(_TASKS).where(_TASKS.c.id == bindparam("task"))
-_LOCK_TASK = _TASK_ROW.with_for_update()
+_TASK_ROW_QUERY = select(_TASKS).where(_TASKS.c.id == bindparam("task"))
+_TASK_ROW, _LOCK_TASK = Prepared(_TASK_ROW_QUERY), Prepared(_TASK_ROW_QUERY.with_for_update())
 _WRITE_SLA = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task"))
               .values(priority=bindparam("new_priority"), due_at=bindparam("new_due_at"),
                       sla_warn_at=bindparam("new_warn_at"), sla_paused_at=bindparam("new_paused_at"),
@@ -72,7 +73,7 @@ _RAISE_PRIORITY = Prepared(update(_TASKS)
                           _TASKS.c.status.in_((HumanTaskStatus.OPEN.value, HumanTaskStatus.CLAIMED.value)),
                           _TASKS.c.priority < bindparam("at_least"))
                    .values(priority=bindparam("at_least")))
-_INSTANCE_ROW = select(_INSTANCES).where(_INSTANCES.c.id == bindparam("instance"))
+_INSTANCE_ROW_QUERY = select(_INSTANCES).where(_INSTANCES.c.id == bindparam("instance"))
 # A task and its instance in one statement: the instance's columns under their names, the task's as ``task_<name>``.
 # Locking (PostgreSQL) takes both rows, the instance's first (its table comes first in FROM, as every step locks
 # it first): a row lock re-reads only the rows it locks, so the task row must be one of them to be seen as a
@@ -82,9 +83,10 @@ _TASK_AND_INSTANCE = (select(_INSTANCES, *(_TASKS.c[name].label(label) for name,
                                                                                                 strict=True)))
                       .select_from(_INSTANCES.join(_TASKS, _TASKS.c.instance_id == _INSTANCES.c.id))
                       .where(_TASKS.c.id == bindparam("task")))
-_LOCK_TASK_AND_INSTANCE = _TASK_AND_INSTANCE.with_for_update()
-_LOCK_INSTANCE = _INSTANCE_ROW.with_for_update()
-_LOCK_INSTANCE_UNLESS_BUSY = _INSTANCE_ROW.with_for_update(skip_locked=True)
+_READ_TASK = {False: Prepared(_TASK_AND_INSTANCE), True: Prepared(_TASK_AND_INSTANCE.with_for_update())}
+_INSTANCE_ROW = Prepared(_INSTANCE_ROW_QUERY)
+_READ_INSTANCE = {None: _INSTANCE_ROW, "wait": Prepared(_INSTANCE_ROW_QUERY.with_for_update()),
+                  "skip": Prepared(_INSTANCE_ROW_QUERY.with_for_update(skip_locked=True))}
 _MARK_FAILED = Prepared(update(_INSTANCES)
                 .where(_INSTANCES.c.id == bindparam("instance"), _INSTANCES.c.revision == bindparam("seen_revision"))
                 .values(revision=_INSTANCES.c.revision + 1, status="error", error_message=bindparam("message"),
@@ -113,11 +115,10 @@ def insert_instance(session: Session, instance: InstanceRecord) -> None:
 def read_task(session: Session, task_id: uuid.UUID, *, lock: str | None = None) -> tuple[InstanceRecord, TaskRecord]:
     """The task's instance row and the task, read (and locked when ``lock`` is "wait", so a concurrent claim is seen,
     not overwritten) in one statement, as plain objects. Raises TaskNotFoundError."""
-    statement = _LOCK_TASK_AND_INSTANCE if lock else _TASK_AND_INSTANCE
-    found = session.connection().execute(statement, {"task": task_id}).one_or_none()
-    if found is None:
+    rows = _READ_TASK[bool(lock)].rows(session.connection(), {"task": task_id})
+    if not rows:
         raise TaskNotFoundError(f"no task {task_id}")
-    split = len(INSTANCE_COLUMNS)
+    found, split = rows[0], len(INSTANCE_COLUMNS)
     return (InstanceRecord(**dict(zip(INSTANCE_COLUMNS, found[:split], strict=True))),
             TaskRecord(**dict(zip(TASK_COLUMNS, found[split:], strict=True))))
 
@@ -125,9 +126,15 @@ def read_task(session: Session, task_id: uuid.UUID, *, lock: str | None = None) 
 def read_instance(session: Session, instance_id: uuid.UUID, *, lock: str | None = None) -> InstanceRecord | None:
     """The instance as a plain object; ``lock`` "wait" locks its row, "skip" returns None when another
     transaction holds it (PostgreSQL; SQLite has no row locks and ignores both)."""
-    statement = {None: _INSTANCE_ROW, "wait": _LOCK_INSTANCE, "skip": _LOCK_INSTANCE_UNLESS_BUSY}[lock]
-    row = session.connection().execute(statement, {"instance": instance_id}).mappings().one_or_none()
-    return InstanceRecord(**row) if row is not None else None
+    return _instance(_READ_INSTANCE[lock].rows(session.connection(), {"instance": instance_id}))
+
+
+def _instance(rows: list[tuple[Any, ...]]) -> InstanceRecord | None:
+    return InstanceRecord(**dict(zip(INSTANCE_COLUMNS, rows[0], strict=True))) if rows else None
+
+
+def _task(rows: list[tuple[Any, ...]]) -> TaskRecord | None:
+    return TaskRecord(**dict(zip(TASK_COLUMNS, rows[0], strict=True))) if rows else None
 
 
 def mark_failed(session: Session, instance_id: uuid.UUID, seen_revision: int, *, message: str, error_type: str,
@@ -175,7 +182,7 @@ def insert_task(session: Session, task: TaskRecord) -> None:
 
 
 def open_task_ids(session: Session, instance_id: uuid.UUID) -> list[uuid.UUID]:
-    return list(session.connection().execute(_OPEN_TASKS, {"instance": instance_id}).scalars())
+    return [row[0] for row in _OPEN_TASKS.rows(session.connection(), {"instance": instance_id})]
 
 
 def end_tasks(session: Session, task_ids: Iterable[uuid.UUID], status: str, at: datetime) -> None:
@@ -216,8 +223,7 @@ def complete_task(session: Session, task_id: uuid.UUID, by: str, at: datetime) -
 
 def lock_task(session: Session, task_id: uuid.UUID) -> TaskRecord | None:
     """The task as a plain record, its row locked (a change to the task alone: its SLA clock)."""
-    row = session.connection().execute(_LOCK_TASK, {"task": task_id}).mappings().one_or_none()
-    return TaskRecord(**row) if row is not None else None
+    return _task(_LOCK_TASK.rows(session.connection(), {"task": task_id}))
 
 
 def write_sla(session: Session, task: TaskRecord) -> None:
@@ -239,11 +245,9 @@ def raise_priority(session: Session, instance_id: uuid.UUID, at_least: int) -> N
 
 def task_row(session: Session, task_id: uuid.UUID) -> TaskRecord | None:
     """The task as a plain record, not in the session (nothing is written back from it)."""
-    row = session.connection().execute(_TASK_ROW, {"task": task_id}).mappings().one_or_none()
-    return TaskRecord(**row) if row is not None else None
+    return _task(_TASK_ROW.rows(session.connection(), {"task": task_id}))
 
 
 def instance_row(session: Session, instance_id: uuid.UUID) -> InstanceRecord | None:
     """The instance as a plain object, not in the session, for reading (no lock)."""
-    row = session.connection().execute(_INSTANCE_ROW, {"instance": instance_id}).mappings().one_or_none()
-    return InstanceRecord(**row) if row is not None else None
+    return _instance(_INSTANCE_ROW.rows(session.connection(), {"instance": instance_id}))
