@@ -77,7 +77,8 @@ class Prepared:
         return compiled
 
     def execute(self, connection: Connection, params: Mapping[str, Any]) -> int:
-        """Run with ``params``; the number of rows it matched."""
+        """Run with ``params``; the number of rows it matched (an INSERT that went the ordinary way on PostgreSQL
+        may not say: -1)."""
         compiled = self._compiled(connection.dialect, tuple(params))
         if compiled is None:
             return int(connection.execute(self.statement, dict(params)).rowcount)
