@@ -8,6 +8,8 @@ every baseline is measured in the same run on the same machine.
   same BPMN (parse once, no persistence) as the baseline.
 - statements_per_lifecycle_sqlite / _postgres: SQL statements one lifecycle issues (start, the inbox lookup of the
   task, claim, complete); baseline: those four calls, so the ratio is statements per call.
+- lifecycle_complaint_sqlite / _postgres and statements_per_complaint_*: a complaint filed, investigated,
+  approved and answered on the real complaint_handling process (bench/complaint.py), against the same raw baseline.
 - state_bytes: stored bytes per finished instance (state column) against SpiffWorkflow's own
   serialize_json of the same finished workflow (which embeds the spec).
 - timer_* (bench/timers.py), holiday_wave_* (bench/care_wave.py), http_* (bench/http.py) and inbox_*
@@ -20,6 +22,7 @@ every baseline is measured in the same run on the same machine.
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import sys
@@ -36,6 +39,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
+from bench import complaint
 from bench.processes import one_task_bpmn
 from engine.bpmn.loader import SourceFile
 from engine.config import DatabaseSettings, PrivacySettings, Settings
@@ -136,11 +140,18 @@ def fresh_postgres(url: str) -> str:
     from engine.config import normalize_database_url
 
     admin = create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
-    name = "careflow_bench"
+    name = f"careflow_bench_{os.getpid()}"  # one per run: two runs at once must not drop each other's database
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    atexit.register(drop)
     return admin.url.set(database=name).render_as_string(hide_password=False)
 
 
@@ -157,6 +168,10 @@ def lifecycle() -> None:
                           .serialize_json(finished()))
         line("state_bytes_per_finished_instance", float(stored or 0), "bytes", float(spiff_bytes))
         ctx.db.dispose()
+        ctx, run = complaint.engine_lifecycle(f"sqlite:///{tmp}/complaint.db")
+        line("lifecycle_complaint_sqlite", rate(run), "complaints/s", baseline)
+        line("statements_per_complaint_sqlite", statements(ctx, run), "statements", 5)
+        ctx.db.dispose()
     pg = postgres_url()
     if pg is None:
         print("bench lifecycle_postgres skipped: PostgreSQL unreachable", flush=True)
@@ -164,6 +179,10 @@ def lifecycle() -> None:
     ctx, run = engine_lifecycle(fresh_postgres(pg))
     line("lifecycle_postgres", rate(run), "lifecycles/s", rate(raw))
     line("statements_per_lifecycle_postgres", statements(ctx, run), "statements", 4)
+    ctx.db.dispose()
+    ctx, run = complaint.engine_lifecycle(fresh_postgres(pg))
+    line("lifecycle_complaint_postgres", rate(run), "complaints/s", rate(raw))
+    line("statements_per_complaint_postgres", statements(ctx, run), "statements", 5)
     ctx.db.dispose()
 
 

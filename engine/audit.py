@@ -25,6 +25,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent
+from engine.db.prepared import Prepared
 from engine.errors import ConfigurationError
 
 GENESIS = "0" * 64
@@ -74,7 +75,7 @@ def _content(row: AuditEvent) -> dict[str, Any]:
 # A Core insert, not session.add: every command appends at least one event, and the ORM's unit of work
 # (identity map, dependency sort, a flush step) cost more than the insert itself. The row is written at once
 # in the session's transaction; nothing reads it back as an object.
-_INSERT = insert(cast(Table, AuditEvent.__table__))
+_INSERT = Prepared(insert(cast(Table, AuditEvent.__table__)))
 
 
 def append(
@@ -105,7 +106,7 @@ def append(
     values = {"stream": stream, "actor": actor, "action": action, "subject_type": subject_type,
               "subject_id": subject_id, "before": before, "after": after, "at": at}
     digest = _digest(prev_hash, values | {"at": at.isoformat()})
-    session.connection().execute(_INSERT, values | {"prev_hash": prev_hash, "hash": digest})
+    _INSERT.execute(session.connection(), values | {"prev_hash": prev_hash, "hash": digest})
     heads[stream] = digest
     return digest
 
@@ -137,8 +138,10 @@ def chain_instance(instance_id: uuid.UUID, head: str | None, entries: list[Entry
 
 def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write chained rows (from :func:`chain_instance`) in one statement."""
-    if rows:
-        session.connection().execute(_INSERT, rows)
+    if len(rows) == 1:
+        _INSERT.execute(session.connection(), rows[0])
+    elif rows:
+        session.connection().execute(_INSERT.statement, rows)
 
 
 @dataclass(frozen=True)

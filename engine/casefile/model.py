@@ -19,7 +19,7 @@ from engine.views import Actor
 if TYPE_CHECKING:
     from engine.bpmn.loader import ParsedBundle
     from engine.context import EngineContext
-    from engine.db.models import ProcessInstance, TaskRecord
+    from engine.db.models import InstanceLike, TaskRecord
 
 Value = str | int | bool | date | datetime | Decimal | None
 
@@ -101,7 +101,7 @@ class Reading:
     session: Session
     actor: Actor
     task: TaskRecord | None  # None: the case file of a whole case (the complaints desk), not of one task
-    instance: ProcessInstance
+    instance: InstanceLike
     bundle: ParsedBundle
     purpose: str  # task:<id>, or complaint:<case no> on the complaints desk
     customers_shown: set[str] = field(default_factory=set)

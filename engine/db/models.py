@@ -230,6 +230,39 @@ class TaskRecord(CandidateNames):
 
 TaskLike = HumanTask | TaskRecord
 
+INSTANCE_COLUMNS = tuple(c.key for c in cast(Table, ProcessInstance.__table__).columns)
+
+
+class InstanceRecord:
+    """A process_instance row as a plain object (the step's instance: read with a plain SELECT, written by the
+    statements of ``engine.runtime.rows``). Building a ProcessInstance through the ORM costs about 180 µs, this
+    about 1, and every step builds one."""
+
+    id: uuid.UUID
+    definition_id: int
+    process_key: str
+    business_key: str | None
+    customer_id: str | None
+    status: str
+    state: str
+    state_version: int
+    revision: int
+    started_by: str
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    error_message: str | None
+    error_task: str | None
+    error_details: dict[str, Any] | None
+    audit_head: str | None
+    archived_at: datetime | None
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(dict.fromkeys(INSTANCE_COLUMNS), **values)
+
+
+InstanceLike = ProcessInstance | InstanceRecord
+
 
 class Comment(Base):
     __tablename__ = "task_comment"

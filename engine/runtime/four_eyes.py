@@ -24,11 +24,12 @@ from engine.bpmn.extensions import user_task_config
 from engine.bpmn.loader import ParsedBundle
 from engine.db.authz import TaskPerformer
 from engine.db.models import ProcessInstance
+from engine.db.prepared import Prepared
 from engine.errors import PermissionDeniedError
 
 _PERFORMERS = cast(Table, TaskPerformer.__table__)
 _INSTANCES = cast(Table, ProcessInstance.__table__)
-_ADD = insert(_PERFORMERS)
+_ADD = Prepared(insert(_PERFORMERS))
 _OF_ELEMENTS = select(_PERFORMERS.c.username).where(
     _PERFORMERS.c.instance_id == bindparam("instance"), _PERFORMERS.c.element_id.in_(bindparam("elements", expanding=True)))
 _STARTER = select(_INSTANCES.c.started_by).where(_INSTANCES.c.id == bindparam("instance"))
@@ -36,7 +37,7 @@ _STARTER = select(_INSTANCES.c.started_by).where(_INSTANCES.c.id == bindparam("i
 
 def record(session: Session, instance_id: uuid.UUID, element_id: str, username: str, kind: str, at: datetime) -> None:
     """``username`` performed ``element_id`` (kind: completed | delegate | patched)."""
-    session.connection().execute(_ADD, {"instance_id": instance_id, "element_id": element_id, "username": username,
+    _ADD.execute(session.connection(), {"instance_id": instance_id, "element_id": element_id, "username": username,
                                         "kind": kind, "at": at})
 
 

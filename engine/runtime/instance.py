@@ -24,7 +24,7 @@ from engine.bpmn.validation import duration_problem
 from engine.bpmn.workflow import CareflowScriptEngine, CareflowWorkflow
 from engine.clock import Clock
 from engine.context import EngineContext
-from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
+from engine.db.models import DefinitionFile, InstanceLike, ProcessDefinition
 from engine.errors import DefinitionNotFoundError, InstanceArchivedError, InvalidInputError
 from engine.privacy import state_field
 from engine.runtime import projection
@@ -74,7 +74,7 @@ def new_workflow(bundle: ParsedBundle, engine: CareflowScriptEngine, variables: 
     return workflow
 
 
-def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clock: Clock) -> CareflowWorkflow:
+def restore(ctx: EngineContext, session: Session, instance: InstanceLike, clock: Clock) -> CareflowWorkflow:
     """The instance's workflow as stored (read-only use: a step restores through ``engine.runtime.step``)."""
     if instance.archived_at is not None:
         raise InstanceArchivedError(f"instance {instance.id} was archived on {instance.archived_at:%Y-%m-%d}: its "
@@ -86,7 +86,7 @@ def restore(ctx: EngineContext, session: Session, instance: ProcessInstance, clo
     return workflow
 
 
-def stored_task_data(ctx: EngineContext, instance: ProcessInstance, task_id: uuid.UUID) -> dict[str, Any] | None:
+def stored_task_data(ctx: EngineContext, instance: InstanceLike, task_id: uuid.UUID) -> dict[str, Any] | None:
     """A task's data as stored, read without restoring the workflow (opening a task only shows it); None once
     retention archived the instance."""
     if instance.archived_at is not None:

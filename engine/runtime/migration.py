@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from engine.bpmn.extensions import task_title, user_task_config
 from engine.bpmn.loader import ParsedBundle
 from engine.bpmn.serializer import SERIALIZER, dump_state, load_state
-from engine.db.models import ProcessInstance
+from engine.db.models import InstanceLike
 from engine.runtime import rows
 
 ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
@@ -117,7 +117,7 @@ def migrate(workflow: Any, target: ParsedBundle) -> Any:
     return load_state(dump_state(workflow), target.spec, target.subprocess_specs, workflow.script_engine)
 
 
-def refresh_task_rows(session: Session, instance: ProcessInstance, workflow: Any) -> None:
+def refresh_task_rows(session: Session, instance: InstanceLike, workflow: Any) -> None:
     """Open task rows that survive a migration take the target version's title, form and lane."""
     ready = {task.id: task for task in workflow.get_tasks(state=TaskState.READY, manual=True)}
     for task_id in rows.open_task_ids(session, instance.id):

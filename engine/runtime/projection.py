@@ -29,12 +29,13 @@ from engine.bpmn.extensions import UserTaskConfig, task_title, user_task_config
 from engine.bpmn.timers import parse_duration
 from engine.db.models import (
     HumanTaskStatus,
+    InstanceRecord,
     MessageSubscription,
-    ProcessInstance,
     TaskRecord,
     Timer,
     TimerStatus,
 )
+from engine.db.prepared import Prepared
 from engine.rules.calendar import BusinessCalendar
 from engine.runtime import four_eyes, routing, rows
 
@@ -140,7 +141,7 @@ def pending_messages(workflow: Any) -> list[PendingMessage]:
     return found
 
 
-def project(session: Session, instance: ProcessInstance, workflow: Any, now: datetime, *, new: bool,
+def project(session: Session, instance: InstanceRecord, workflow: Any, now: datetime, *, new: bool,
             shaping: Shaping) -> None:
     """Make the instance's query rows match ``workflow``. ``new`` skips reading rows that cannot exist."""
     _project_tasks(session, instance, workflow, now, new, shaping)
@@ -148,7 +149,7 @@ def project(session: Session, instance: ProcessInstance, workflow: Any, now: dat
     _project_messages(session, instance, pending_messages(workflow), now, new)
 
 
-def _project_tasks(session: Session, instance: ProcessInstance, workflow: Any, now: datetime, new: bool,
+def _project_tasks(session: Session, instance: InstanceRecord, workflow: Any, now: datetime, new: bool,
                    shaping: Shaping) -> None:
     ready = {task.id: task for task in ready_human_tasks(workflow)}
     if not new:
@@ -215,7 +216,7 @@ def _due_at(config: UserTaskConfig, now: datetime, shaping: Shaping) -> datetime
     return None
 
 
-def _new_task_row(instance: ProcessInstance, task_id: uuid.UUID, task: Any, config: UserTaskConfig,
+def _new_task_row(instance: InstanceRecord, task_id: uuid.UUID, task: Any, config: UserTaskConfig,
                   now: datetime, shaping: Shaping) -> TaskRecord:
     due_at = _due_at(config, now, shaping)
     warn_at = now + (due_at - now) * shaping.warn_share if due_at else None
@@ -240,11 +241,11 @@ _SUBSCRIBED = select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.spiff_task_id, _SUBSC
                      _SUBSCRIPTIONS.c.correlation_hash).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id"))
 _DROP_SUBSCRIPTION = delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.id == bindparam("subscription"))
 _ADD_SUBSCRIPTION = insert(_SUBSCRIPTIONS)
-_DROP_TIMERS = delete(_TIMERS).where(_TIMERS.c.instance_id == bindparam("instance_id"))
-_DROP_SUBSCRIPTIONS = delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id"))
+_DROP_TIMERS = Prepared(delete(_TIMERS).where(_TIMERS.c.instance_id == bindparam("instance_id")))
+_DROP_SUBSCRIPTIONS = Prepared(delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.instance_id == bindparam("instance_id")))
 
 
-def _project_timers(session: Session, instance: ProcessInstance, timers: list[PendingTimer], new: bool) -> None:
+def _project_timers(session: Session, instance: InstanceRecord, timers: list[PendingTimer], new: bool) -> None:
     wanted = {t.spiff_task_id: t for t in timers}
     connection = session.connection()
     if not new:
@@ -263,7 +264,7 @@ def _project_timers(session: Session, instance: ProcessInstance, timers: list[Pe
 
 
 def _project_messages(
-    session: Session, instance: ProcessInstance, messages: list[PendingMessage], now: datetime, new: bool
+    session: Session, instance: InstanceRecord, messages: list[PendingMessage], now: datetime, new: bool
 ) -> None:
     wanted = {(m.spiff_task_id, m.name): m for m in messages}
     connection = session.connection()
@@ -281,8 +282,9 @@ def _project_messages(
             "created_at": now})
 
 
-def clear(session: Session, instance: ProcessInstance, now: datetime) -> None:
+def clear(session: Session, instance: InstanceRecord, now: datetime) -> None:
     """An ended instance waits for nothing: close open tasks, drop timers and subscriptions."""
     rows.end_tasks(session, rows.open_task_ids(session, instance.id), HumanTaskStatus.CANCELLED.value, now)
-    session.execute(_DROP_TIMERS, {"instance_id": instance.id})
-    session.execute(_DROP_SUBSCRIPTIONS, {"instance_id": instance.id})
+    connection = session.connection()
+    _DROP_TIMERS.execute(connection, {"instance_id": instance.id})
+    _DROP_SUBSCRIPTIONS.execute(connection, {"instance_id": instance.id})

@@ -55,7 +55,7 @@ from engine.bpmn.serializer import STATE_VERSION, dump_state, load_state
 from engine.bpmn.workflow import CareflowWorkflow
 from engine.clock import Clock
 from engine.context import EngineContext
-from engine.db.models import InstanceStatus, ProcessInstance, TaskRecord
+from engine.db.models import InstanceRecord, InstanceStatus, TaskRecord
 from engine.db.session import unit_of_work
 from engine.errors import (
     ConcurrentModificationError,
@@ -91,7 +91,7 @@ ENDED = (InstanceStatus.COMPLETED.value, InstanceStatus.CANCELLED.value)
 class Step:
     """One command's work on one instance: what was read, what the act changed, what the write must store."""
 
-    def __init__(self, ctx: EngineContext, session: Session | None, instance: ProcessInstance, *, now: datetime,
+    def __init__(self, ctx: EngineContext, session: Session | None, instance: InstanceRecord, *, now: datetime,
                  task: TaskRecord | None = None, new: bool = False, clock: Clock | None = None) -> None:
         self.ctx = ctx
         self.session: Session | None = session  # for reads while the act runs; gone when the write starts
@@ -345,13 +345,13 @@ class Step:
 
 # --- running a command ---------------------------------------------------------------------------------------------
 
-Reader = Callable[[Session, Lock | None], tuple[ProcessInstance, TaskRecord | None] | None]
+Reader = Callable[[Session, Lock | None], tuple[InstanceRecord, TaskRecord | None] | None]
 
 
 def on_task(ctx: EngineContext, task_id: uuid.UUID, act: Callable[[Step], R]) -> R:
     """Run ``act`` on the instance of task ``task_id`` (the step's ``task``). Raises TaskNotFoundError."""
 
-    def read(session: Session, lock: Lock | None) -> tuple[ProcessInstance, TaskRecord | None]:
+    def read(session: Session, lock: Lock | None) -> tuple[InstanceRecord, TaskRecord | None]:
         return rows.read_task(session, task_id, lock=lock)
 
     result = _run(ctx, read, act)
@@ -363,7 +363,7 @@ def on_instance(ctx: EngineContext, instance_id: uuid.UUID, act: Callable[[Step]
                 clock: Clock | None = None) -> R:
     """Run ``act`` on instance ``instance_id``. Raises InstanceNotFoundError."""
 
-    def read(session: Session, lock: Lock | None) -> tuple[ProcessInstance, TaskRecord | None]:
+    def read(session: Session, lock: Lock | None) -> tuple[InstanceRecord, TaskRecord | None]:
         instance = rows.read_instance(session, instance_id, lock=lock)
         if instance is None:
             raise InstanceNotFoundError(f"no process instance {instance_id}")
@@ -379,7 +379,7 @@ def unless_busy(ctx: EngineContext, instance_id: uuid.UUID, act: Callable[[Step]
     """Like :func:`on_instance` for the sweeps: None when another process holds the instance (PostgreSQL's
     ``SKIP LOCKED``) or it is gone, rather than waiting for it."""
 
-    def read(session: Session, lock: Lock | None) -> tuple[ProcessInstance, TaskRecord | None] | None:
+    def read(session: Session, lock: Lock | None) -> tuple[InstanceRecord, TaskRecord | None] | None:
         instance = rows.read_instance(session, instance_id, lock="skip" if lock else None)
         return (instance, None) if instance is not None else None
 
@@ -387,7 +387,7 @@ def unless_busy(ctx: EngineContext, instance_id: uuid.UUID, act: Callable[[Step]
     return None if result is _SKIPPED else result
 
 
-def starting(ctx: EngineContext, instance: ProcessInstance, bundle: ParsedBundle, variables: dict[str, Any], *,
+def starting(ctx: EngineContext, instance: InstanceRecord, bundle: ParsedBundle, variables: dict[str, Any], *,
              actor: str, audit_after: dict[str, Any]) -> Step:
     """A new instance run to its first wait and sealed, in memory (no transaction, no lock): store it with
     :meth:`Step.store` in the write transaction. ``instance`` is a transient row with its start columns set."""
@@ -405,7 +405,7 @@ def starting(ctx: EngineContext, instance: ProcessInstance, bundle: ParsedBundle
     return step
 
 
-def start_in(ctx: EngineContext, session: Session, instance: ProcessInstance, bundle: ParsedBundle,
+def start_in(ctx: EngineContext, session: Session, instance: InstanceRecord, bundle: ParsedBundle,
              variables: dict[str, Any], *, actor: str, audit_after: dict[str, Any]) -> Step:
     """Start a new instance inside the caller's write transaction (a complaint and its case, whose number the
     process needs): run it to its first wait and store it. Its user code runs within the step's budget."""

@@ -16,7 +16,16 @@ from sqlalchemy.orm import Session
 from engine import authz
 from engine.bpmn.loader import ParsedBundle
 from engine.context import EngineContext
-from engine.db.models import AuditEvent, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, Timer
+from engine.db.models import (
+    AuditEvent,
+    HumanTask,
+    InstanceLike,
+    InstanceRecord,
+    InstanceStatus,
+    ProcessDefinition,
+    ProcessInstance,
+    Timer,
+)
 from engine.db.session import unit_of_work
 from engine.errors import (
     DuplicateBusinessKeyError,
@@ -108,7 +117,7 @@ class StartRequest:
 
 def _starting(ctx: EngineContext, bundle: ParsedBundle, definition_id: int, definition_version: int,
               process_key: str, actor: Actor, now: datetime, request: StartRequest) -> steps.Step:
-    row = ProcessInstance(
+    row = InstanceRecord(
         id=request.instance_id or uuid.uuid4(), definition_id=definition_id, process_key=process_key,
         business_key=request.business_key, customer_id=request.customer_id, started_by=actor.username, started_at=now,
     )
@@ -179,7 +188,7 @@ def _start_batch(ctx: EngineContext, process_key: str, requests: Sequence[StartR
     return BulkStart(tuple(str(step.instance.id) for _, step in started), tuple(skipped))
 
 
-def _summary(row: ProcessInstance, version: int) -> InstanceView:
+def _summary(row: InstanceLike, version: int) -> InstanceView:
     error = None
     if row.status == InstanceStatus.ERROR.value:
         error = {"message": row.error_message, "task": row.error_task, **(row.error_details or {})}
@@ -219,7 +228,7 @@ def get_instance(ctx: EngineContext, instance_id: str | uuid.UUID, *, actor: Act
         )
 
 
-def may_read(ctx: EngineContext, session: Session, actor: Actor, row: ProcessInstance) -> bool:
+def may_read(ctx: EngineContext, session: Session, actor: Actor, row: InstanceLike) -> bool:
     """Read an instance's history, business key, customer and data: a ``read`` grant on its process or on the
     instance, or taking part in it (a task it has is yours to see: candidate, assignee, performer)."""
     if authz.allows(ctx, actor, "read", "process", row.process_key) or authz.allows(
@@ -236,7 +245,7 @@ def _get(session: Session, key: uuid.UUID) -> ProcessInstance:
     return row
 
 
-def _version(session: Session, row: ProcessInstance) -> int:
+def _version(session: Session, row: InstanceLike) -> int:
     return int(session.scalar(select(ProcessDefinition.version).where(ProcessDefinition.id == row.definition_id)) or 0)
 
 
