@@ -38,6 +38,9 @@ const ZH = {
   'Call Activity': '调用活动', 'Sub Process': '子流程', 'Exclusive Gateway': '排他网关', 'Parallel Gateway': '并行网关',
   'Inclusive Gateway': '包容网关', 'Event Based Gateway': '事件网关', 'Sequence Flow': '顺序流', 'Message Flow': '消息流',
   'Text Annotation': '文本注释', Group: '分组', 'Data Object Reference': '数据对象', 'Data Store Reference': '数据存储',
+  // the problem list (bpmn-js-bpmnlint; the problems themselves come from the server in the page's language)
+  '{errors} Errors, {warnings} Warnings': '{errors} 个错误，{warnings} 个警告', 'No Issues': '没有问题',
+  'Toggle linting overlays': '显示或隐藏问题标记', 'Issues for child elements': '子元素的问题',
 };
 
 function translate(template, replacements = {}) {

@@ -1,5 +1,5 @@
 """One truth for validation, in the browser: the modeler's problem list is the server's. Every shipped process
-opens with no problem at all (bpmn-js-bpmnlint's button says "No Issues"), and a broken diagram lists exactly the
+opens with no problem at all (bpmn-js-bpmnlint's button says "没有问题", "No Issues" on English pages), and a broken diagram lists exactly the
 problems the validate endpoint reports, each on its element; an edit is checked again (debounced) without a click.
 """
 
@@ -53,7 +53,7 @@ def test_every_shipped_process_shows_no_problem(page, login, live_server, ctx, s
     deploy(ctx, *_bundle(key))
     login("dora")
     _open(page, live_server, key)
-    expect(page.locator(".bjsl-button")).to_have_text("No Issues")
+    expect(page.locator(".bjsl-button")).to_have_text("没有问题")
     expect(page.locator(".bjsl-button")).to_have_class(re.compile("bjsl-button-success"))
     expect(page.locator("#problems li")).to_have_count(0)
     expect(page.locator(".bjsl-overlay")).to_have_count(0)
@@ -93,7 +93,7 @@ def test_a_broken_diagram_lists_the_servers_problems(page, login, live_server, c
 
     login("dora")
     _open(page, live_server, "service_request")
-    expect(page.locator(".bjsl-button")).to_have_text(f"{errors} Errors, {warnings} Warnings")
+    expect(page.locator(".bjsl-button")).to_have_text(f"{errors} 个错误，{warnings} 个警告")
     # visible: bpmn-js-bpmnlint's error colour is a diagram-js variable this diagram-js lacks (modeler.css sets it)
     expect(page.locator(".bjsl-button")).to_have_css("background-color", "rgb(198, 40, 40)")
     expect(page.locator("#problems li")).to_have_count(len(server))
@@ -121,4 +121,4 @@ def test_a_broken_diagram_lists_the_servers_problems(page, login, live_server, c
         modeler.get('modeling').updateModdleProperties(element, props, { values });
     }""")
     expect(page.locator("#problems li", has_text="excludeUser")).to_have_count(0)
-    expect(page.locator(".bjsl-button")).to_have_text(f"{errors - 1} Errors, {warnings} Warnings")
+    expect(page.locator(".bjsl-button")).to_have_text(f"{errors - 1} 个错误，{warnings} 个警告")
