@@ -1,6 +1,7 @@
 """One truth for validation, in the browser: the modeler's problem list is the server's. Every shipped process
-opens with no problem at all (bpmn-js-bpmnlint's button says "没有问题", "No Issues" on English pages), and a broken diagram lists exactly the
-problems the validate endpoint reports, each on its element; an edit is checked again (debounced) without a click.
+opens with no problem at all (bpmn-js-bpmnlint's button says "没有问题", "No Issues" on English pages), and a
+broken diagram lists exactly the problems the validate endpoint reports, each on its element; an edit is checked
+again (debounced) without a click.
 """
 
 from __future__ import annotations
