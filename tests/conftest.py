@@ -8,6 +8,7 @@ If PostgreSQL was asked for and cannot be reached, the run fails: it never skips
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from engine.clock import FrozenClock
@@ -84,12 +86,21 @@ def db(settings: Settings) -> Iterator[Engine]:
 def _truncate(db: Engine) -> None:
     """Empty every table, then put back the built-in grants (a new database has them from its migration)."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with db.begin() as conn:
-        if db.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
+    # A browser test's live server may still be answering a request (a page's poll) when the test ends: PostgreSQL
+    # may then pick the TRUNCATE as a deadlock victim. The request ends in a moment; try again.
+    for attempt in range(5):
+        try:
+            with db.begin() as conn:
+                if db.dialect.name == "postgresql":
+                    conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+                else:
+                    for table in tables:
+                        conn.execute(text(f'DELETE FROM "{table}"'))
+            break
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
     with Session(db) as session, session.begin():
         seed_defaults(session, START)
 
