@@ -18,18 +18,19 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from engine.services.complaints import ComplaintInput
-from engine.services.customers import CustomerInput, customer_row
 from sqlalchemy import bindparam, select
 
 from engine.bpmn.loader import SourceFile
-from engine.config import Settings
+from engine.complaints import service as complaints
+from engine.complaints.service import ComplaintInput
+from engine.config import DatabaseSettings, PrivacySettings, Settings
 from engine.context import EngineContext, build_engine
+from engine.customers.service import CustomerInput, customer_row
 from engine.db import migrate
 from engine.db.models import HumanTask
 from engine.db.session import unit_of_work
 from engine.privacy import new_data_key
-from engine.services import complaints, definitions, identity, tasks
+from engine.services import definitions, identity, tasks
 from engine.views import Actor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,7 @@ def add_customers(ctx: EngineContext, prefix: str, count: int) -> list[str]:
 
 def engine_lifecycle(url: str) -> tuple[EngineContext, Callable[[], None]]:
     """(context, one complaint filed → investigated → approved → answered) on a fresh database at ``url``."""
-    ctx = build_engine(Settings(database_url=url, data_key=new_data_key()))
+    ctx = build_engine(Settings(database=DatabaseSettings(url=url), privacy=PrivacySettings(data_key=new_data_key())))
     migrate.upgrade(ctx.db)
     deploy(ctx)
     suffix = uuid.uuid4().hex[:6]

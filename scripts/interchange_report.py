@@ -129,15 +129,17 @@ def check(ctx: EngineContext, clock: FrozenClock, people: dict[str, Actor], name
 
 
 def main() -> int:
-    from engine.config import Settings
+    from engine.config import DatabaseSettings, PrivacySettings, SecuritySettings, Settings, UploadSettings
     from engine.context import build_engine
     from engine.db import migrate
     from engine.db.session import make_db_engine
     from engine.services import identity
 
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(database_url=f"sqlite:///{folder}/interchange.db", cheap_password_hashing=True,
-                            data_key="aW50ZXJjaGFuZ2UtcmVwb3J0LXRocm93YXdheS1rZXk=", attachment_dir=Path(folder))
+        settings = Settings(database=DatabaseSettings(url=f"sqlite:///{folder}/interchange.db"),
+                            security=SecuritySettings(cheap_password_hashing=True),
+                            privacy=PrivacySettings(data_key="aW50ZXJjaGFuZ2UtcmVwb3J0LXRocm93YXdheS1rZXk="),
+                            uploads=UploadSettings(dir=Path(folder)))
         db = make_db_engine(settings)
         migrate.upgrade(db)
         clock = FrozenClock(START)
