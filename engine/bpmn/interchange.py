@@ -184,8 +184,17 @@ def prepare_bpmn(root: Any) -> Report:
         for hook, lines in hooks.items():
             _add_script(node, hook, lines)
             work.report.mapped.append(f"{node.get('id')}: {hook} = {'; '.join(lines)}")
-    etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF})
+    etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF}, keep_ns_prefixes=_value_prefixes(root))
     return work.report
+
+
+def _value_prefixes(root: Any) -> list[str]:
+    """Prefixes used inside attribute values (QNames such as ``structureRef="feel:string"``, ``typeRef="xsd:int"``):
+    lxml sees no use of them, but the schema resolves them, so their declarations must stay."""
+    declared = {prefix for node in root.iter() if isinstance(node.tag, str) for prefix in node.nsmap if prefix}
+    used = {value.split(":", 1)[0] for node in root.iter() if isinstance(node.tag, str)
+            for value in node.attrib.values() if ":" in value and "//" not in value}
+    return sorted(declared & used)
 
 
 def _detached(node: Any, root: Any) -> bool:

@@ -275,3 +275,20 @@ def test_a_camunda_extension_with_no_element_to_map_it_to_is_refused_at_the_defi
            b'<zeebe:taskDefinition type="x"/></bpmn:extensionElements><bpmn:process id="p"/></bpmn:definitions>')
     [refused] = prepare_bpmn(etree.fromstring(xml)).refused
     assert (refused.line, refused.element_id) == (2, "defs")
+
+
+def test_a_prefix_used_only_inside_an_attribute_value_keeps_its_declaration() -> None:
+    """MIWG Reference C.9.0 declares ``feel`` only for ``structureRef="feel:string"``: dropping the declaration made
+    a valid file fail the schema with a false must-fix."""
+    from lxml import etree
+
+    from engine.bpmn.interchange import prepare_bpmn
+
+    root = etree.fromstring(
+        b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"'
+        b' xmlns:feel="http://www.omg.org/spec/FEEL/20140401" xmlns:unused="urn:unused" id="d" targetNamespace="t">'
+        b'<bpmn:itemDefinition id="item" structureRef="feel:string"/>'
+        b'<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/></bpmn:process></bpmn:definitions>')
+    prepare_bpmn(root)
+    assert root.nsmap.get("feel") == "http://www.omg.org/spec/FEEL/20140401"
+    assert "unused" not in root.nsmap  # what nothing uses still goes
