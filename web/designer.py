@@ -31,7 +31,6 @@ from web import labels
 from web.api import to_json
 from web.auth import check_csrf, current_actor
 from web.engine_access import current_engine
-from web.error_pages import error_page
 from web.i18n import current_language
 from web.labels import element_names, label, one_language
 
@@ -312,9 +311,12 @@ def instance(instance_id: str) -> Any:
     ctx, actor = current_engine(), current_actor()
     try:
         path = designer.instance_path(ctx, instance_id, actor=actor)
-    except InstanceArchivedError:
-        gone = _("This instance was archived under the retention rules: its summary and audit trail are kept, its path and data are not.")  # noqa: E501 - one literal for the catalogue
-        return error_page(404, gone, translated=True)
+    except InstanceArchivedError:  # its summary and audit trail stay readable; its path and data are gone
+        try:
+            view = instances.get_instance(ctx, instance_id, actor=actor)
+        except PermissionDeniedError:
+            view = None
+        return render_template("designer/instance_archived.html", actor=actor, instance_id=instance_id, view=view)
     except (NotFoundError, EngineError):
         abort(404)
     _version, xml = designer.get_process_xml(ctx, path.process_key, path.version, actor=actor)

@@ -44,7 +44,7 @@ ROLE = {"staff": _l("Staff"), "supervisor": _l("Supervisor"), "designer": _l("Wo
 TIER = {"mass": _l("Mass"), "gold": _l("Gold"), "platinum": _l("Platinum"), "diamond": _l("Diamond"),
         "private": _l("Private banking")}
 MESSAGE_CHANNEL = {"all": _l("All channels"), "sms": _l("SMS"), "email": _l("E-mail"), "wechat": _l("WeChat"),
-                   "inapp": _l("In-app notice")}
+                   "inapp": _l("In-app notice"), "auto": _l("Customer's preferred channel")}
 TEMPLATE = {
     "birthday_greeting": _l("Birthday greeting"), "holiday_greeting": _l("Holiday greeting"),
     "revisit_reminder": _l("Revisit reminder"), "welcome": _l("Welcome message"),

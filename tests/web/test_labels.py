@@ -89,7 +89,7 @@ def test_every_code_family_is_translated_into_both_languages(ctx):
         "complaint_status": {s.value for s in ComplaintStatus}, "message_status": {s.value for s in OutboxStatus},
         "customer_status": {s.value for s in CustomerStatus}, "role": set(ROLES),
         **{axis: set(table) for axis, table in codes.AXES.items()},
-        "template": set(ctx.templates()), "message_channel": {"sms", "email", "wechat", "inapp"},
+        "template": set(ctx.templates()), "message_channel": {"sms", "email", "wechat", "inapp", "auto"},
         "action": recorded_audit_actions(),
     }
     with app.test_request_context():
