@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,10 +25,10 @@ from engine.clock import SystemClock
 from engine.context import build_engine
 from engine.db.models import AuditEvent
 from engine.services import identity
-from tests.conftest import TEST_DATA_KEY
 from tests.support.care import add_customers, customer
 from tests.support.cluster import Children, check_instances, check_timers_and_messages, child_settings, flow, settled
 from tests.support.engine import deploy
+from tests.support.serve import free_port, kill_serve, serve_env, start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = int(os.environ.get("CAREFLOW_TEST_NODE_ROUNDS", "4"))
@@ -39,44 +36,21 @@ CLIENTS = 4
 CUSTOMERS = 10
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Node:
     """One ``careflow serve --workers 1`` on a fixed port, killed with its workers and started again."""
 
     def __init__(self, database_url: str, log: Path) -> None:
-        self.port, self.log = _free_port(), log
-        self.env = {**os.environ, "DATABASE_URL": database_url, "CAREFLOW_DATA_KEY": TEST_DATA_KEY,
-                    "CAREFLOW_SECRET_KEY": "nodes-test-cookie-key", "PYTHONUNBUFFERED": "1"}
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.port, self.log = free_port(), log
+        self.env = serve_env(database_url, CAREFLOW_SECRET_KEY="nodes-test-cookie-key")
         self.process: subprocess.Popen[bytes] | None = None
         self.base = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", "from web.cli import run; run()", "serve", "--port", str(self.port),
-                 "--workers", "1"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the node did not answer within 90 s"
-            time.sleep(0.1)
+        self.process = start_serve(self.port, self.env, self.log, "--workers", "1", timeout=90)
 
     def kill(self) -> None:
         assert self.process is not None and self.process.poll() is None, "the node ended by itself"
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        kill_serve(self.process)
 
 
 class Client(threading.Thread):

@@ -8,11 +8,7 @@ is stopped.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,15 +19,9 @@ from sqlalchemy import func, select
 from engine.clock import SystemClock
 from engine.db.scheduling import SchedulerHeartbeat
 from engine.services import identity
-from tests.conftest import TEST_DATA_KEY
+from tests.support.serve import free_port, kill_serve, serve_env, start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
@@ -52,30 +42,11 @@ def _children(pid: int) -> list[tuple[int, str]]:
 
 def _serve(settings, tmp_path, *options: str, **extra_env: str):
     """Start ``careflow serve`` on a free port; yield (process, base URL, log file) once it answers."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database.url, "CAREFLOW_DATA_KEY": TEST_DATA_KEY,
-           "CAREFLOW_INSTANCE_DIR": str(tmp_path / "instance"), "PYTHONUNBUFFERED": "1", **extra_env}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    out = tmp_path / "stdout.log"
-    with open(out, "wb") as stdout:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from web.cli import run; run()", "serve", "--port", str(port), *options],
-            cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, out.read_text()
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"no answer within 60 s:\n{out.read_text()}"
-        time.sleep(0.1)
-    yield process, base, out
-    if process.poll() is None:  # the test failed before stopping it: take its workers and scheduler down too
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    port, out = free_port(), tmp_path / "stdout.log"
+    env = serve_env(settings.database.url, CAREFLOW_INSTANCE_DIR=str(tmp_path / "instance"), **extra_env)
+    process = start_serve(port, env, out, *options)
+    yield process, f"http://127.0.0.1:{port}", out
+    kill_serve(process)  # the test may have failed before stopping it: take its workers and scheduler down too
 
 
 @pytest.fixture

@@ -7,10 +7,6 @@ answering within a second. Each instance ends in ``error`` with a clear message,
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,8 +16,8 @@ import pytest
 
 from engine.clock import SystemClock
 from engine.services import identity
-from tests.conftest import TEST_DATA_KEY
 from tests.support import bpmn as b
+from tests.support.serve import free_port, kill_serve, serve_env, start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNAWAY = {
@@ -34,38 +30,13 @@ RUNAWAY = {
 }
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def server(ctx, people, settings, tmp_path):
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database.url, "CAREFLOW_DATA_KEY": TEST_DATA_KEY,
-           "PYTHONUNBUFFERED": "1"}
-    out = tmp_path / "stdout.log"
-    with open(out, "wb") as stdout:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from web.cli import run; run()", "serve", "--port", str(port), "--workers", "2",
-             "--threads", "2"], cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, out.read_text()
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"no answer within 60 s:\n{out.read_text()}"
-        time.sleep(0.1)
-    yield base
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    port = free_port()
+    process = start_serve(port, serve_env(settings.database.url), tmp_path / "stdout.log", "--workers", "2",
+                          "--threads", "2")
+    yield f"http://127.0.0.1:{port}"
+    kill_serve(process)
 
 
 def test_runaway_scripts_fail_their_own_instances_while_the_server_keeps_answering(server, ctx, people):
