@@ -129,7 +129,8 @@ MESSAGE_REASON = {
 }
 # Data-subject requests (engine.dsr, PIPL Arts. 45 and 47).
 DSR_KIND = {"access": _l("Copy of my personal data"), "deletion": _l("Deletion of my personal data")}
-DSR_STATUS = {"received": _l("Received"), "answered": _l("Answered"), "refused": _l("Refused")}
+DSR_STATUS = {"received": _l("Received, being handled"), "answered": _l("Request answered"),
+              "refused": _l("Request refused")}
 DSR_CHANNEL = {"portal": _l("Customer portal"), "branch": _l("At a branch"), "phone": _l("By phone")}
 DSR_REASON = {
     "relationship_active": _l("You are still our customer: the law requires us to keep your identity records"),
