@@ -44,7 +44,7 @@ from engine import audit
 from engine.complaints.models import FINAL_STATUSES, Complaint
 from engine.context import EngineContext
 from engine.customers.accounts_models import CustomerAccount, CustomerHolding, RiskAssessment, TierChange
-from engine.customers.models import Consent, Customer
+from engine.customers.models import Consent, Customer, CustomerStatus
 from engine.db.models import ProcessInstance
 from engine.db.retention import LegalHold
 from engine.db.search import SearchKind, SearchToken
@@ -53,7 +53,7 @@ from engine.outbox.models import Notification, OutboxMessage, OutboxStatus
 from engine.services import retention
 
 log = logging.getLogger(__name__)
-ERASED = retention.ERASED
+ERASED = CustomerStatus.ERASED.value  # the same code engine.services.retention (core) knows as retention.ERASED
 TOMBSTONE_NAME = "[已删除 erased]"
 TOMBSTONE_TEXT = "[已删除 erased]"
 HOLD_REASONS = ("relationship_active", "aml_retention", "legal_hold", "open_complaint", "in_progress",

@@ -260,3 +260,18 @@ def test_erasure_clears_complaints_and_messages_but_keeps_their_rows(two, office
         assert case.status == "closed" and case.business_type == "deposit"
         message = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == "k1"))
         assert message.params == {} and message.status == "suppressed"
+
+
+def test_the_core_banking_import_does_not_fill_an_erased_customer_again(two, officer, people, clock):
+    from engine.customers.customer360 import seed_products
+    from engine.customers.imports import start_import
+
+    seed_products(two)
+    _close(two, LIN, clock.now() - timedelta(days=365 * 11))
+    dsr.decide_deletion(two, dsr.record_request(two, LIN, "deletion", "branch", actor=officer).id, actor=officer)
+    record = {"id": LIN, "name": "林晓雯", "phone": "13800000001"}
+    run = start_import(two, "c.json", "json", json.dumps([record]).encode(), people["sam"])
+    assert (run.failed, [e["code"] for e in run.errors]) == (1, ["erased"])
+    with Session(two.db) as session:
+        row = session.get(Customer, LIN)
+        assert row.name == erasure.TOMBSTONE_NAME and row.phone_enc is None
