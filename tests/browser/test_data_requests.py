@@ -59,7 +59,7 @@ def test_a_customer_asks_for_a_copy_and_a_deletion_and_compliance_answers(page: 
     page.check("input[name=kind][value=deletion]")
     page.click("#file-request")
     expect(page.locator("#request-error")).to_contain_text("请勾选确认")
-    page.check("input[name=kind][value=deletion]")
+    expect(page.locator("input[name=kind][value=deletion]")).to_be_checked()  # the choice is kept
     page.check("input[name=confirm]")
     shot(page, "portal_1_form_390")
     page.click("#file-request")

@@ -24,7 +24,7 @@ MIME = {"json": "application/json", "xlsx": "application/vnd.openxmlformats-offi
 def _list(error: str | None = None, status: int = 200) -> Any:
     ctx = current_engine()
     return _page("requests.html", status, items=dsr.customer_requests(ctx, actor=g.customer), error=error,
-                 workdays=ctx.settings.retention.dsr_answer_workdays, filed=request.args.get("filed") == "1")
+                 workdays=ctx.settings.retention.dsr_answer_workdays, kind=request.form.get("kind", ""))
 
 
 @bp.get("/requests")
