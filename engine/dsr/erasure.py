@@ -49,6 +49,7 @@ from engine.db.models import ProcessInstance
 from engine.db.retention import LegalHold
 from engine.db.search import SearchKind, SearchToken
 from engine.db.session import unit_of_work
+from engine.dsr.models import DataSubjectRequest, RequestKind, RequestStatus
 from engine.outbox.models import Notification, OutboxMessage, OutboxStatus
 from engine.services import retention
 
@@ -116,8 +117,8 @@ def holds(ctx: EngineContext, session: Session, customer: Customer, today: date)
     return found
 
 
-def erase(ctx: EngineContext, session: Session, customer_id: str, *, now: datetime, actor: str, basis: str
-          ) -> tuple[dict[str, int], set[str]]:
+def erase(ctx: EngineContext, session: Session, customer_id: str, *, now: datetime, actor: str, basis: str,
+          except_request: int = 0) -> tuple[dict[str, int], set[str]]:
     """Erase the customer's personal data in ``session``'s transaction (the caller checked :func:`holds`).
     Returns the counts (audited) and the attachment files to delete after the commit."""
     customer = session.get(Customer, customer_id, with_for_update=True)
@@ -150,6 +151,14 @@ def erase(ctx: EngineContext, session: Session, customer_id: str, *, now: dateti
     _tombstone(customer, now)
     audit.append(session, stream=f"customer:{customer_id}", actor=actor, action="customer.erased",
                  subject_type="customer", subject_id=customer_id, at=now, after={"basis": basis, "removed": counts})
+    # A deletion request still open (the retention run erased first, or a second channel): done by this erasure.
+    for row in session.scalars(select(DataSubjectRequest).where(
+            DataSubjectRequest.customer_id == customer_id, DataSubjectRequest.kind == RequestKind.DELETION.value,
+            DataSubjectRequest.status == RequestStatus.RECEIVED.value, DataSubjectRequest.id != except_request)):
+        row.status, row.handled_by, row.answered_at = RequestStatus.ANSWERED.value, actor, now
+        audit.append(session, stream=f"customer:{customer_id}", actor=actor, action="dsr.answered",
+                     subject_type="data_subject_request", subject_id=str(row.id), at=now,
+                     after={"kind": row.kind, "erased": True, "basis": basis, "late": row.due_at < now})
     return counts, files
 
 

@@ -228,7 +228,7 @@ def decide_deletion(ctx: EngineContext, request_id: int, *, answer: str = "", ac
                                 "restricted": restricted, "late": row.due_at < now})
         else:
             counts, files = erasure.erase(ctx, session, row.customer_id, now=now, actor=actor.username,
-                                          basis=f"request:{row.id}")
+                                          basis=f"request:{row.id}", except_request=row.id)
             row.status = RequestStatus.ANSWERED.value
             audit.append(session, stream=f"customer:{row.customer_id}", actor=actor.username, action="dsr.answered",
                          subject_type="data_subject_request", subject_id=str(row.id), at=now,

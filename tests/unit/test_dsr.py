@@ -227,6 +227,7 @@ def test_retention_anonymises_a_closed_customer_the_day_after_the_aml_years_not_
     assert retention.run(two, dry_run=True).steps == {"customers_anonymised": 1}
     with Session(two.db) as session:
         assert session.get(Customer, LIN).status == "closed"
+    waiting = dsr.file_request(two, "deletion", actor=me(LIN))  # still open when the run erases: answered by it
     retention.place_hold(two, "customer", WANG, reason="AML investigation", actor=people["sam"])
     clock.set(ended + 30 * DAY + 3660 * DAY)
     assert retention.run(two).steps == {"customers_anonymised": 1}
@@ -235,6 +236,8 @@ def test_retention_anonymises_a_closed_customer_the_day_after_the_aml_years_not_
         assert session.get(Customer, WANG).status == "closed"  # held
         assert session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "customer.erased", AuditEvent.actor == "retention")) == 1
+    done = dsr.get_request(two, waiting.id, actor=me(LIN))
+    assert (done.status, done.handled_by) == ("answered", "retention")
     with Session(two.db) as session:
         result = verify_all(session)
     assert result.ok and result.events > 5
