@@ -412,6 +412,8 @@ class RetentionSettings:
     aml_processes: tuple[str, ...] = setting(("customer_onboarding", "cross_sell_followup"),
                                              "Processes kept while the customer relationship lasts and aml_kyc_years "
                                              "after it ended")
+    dsr_answer_workdays: int = setting(15, "A customer's access or deletion request is answered within this many "
+                                       "working days (docs/domain.md §3.7: no PIPL count; app rules use 15)")
 
 
 @dataclass(frozen=True)

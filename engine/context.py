@@ -6,6 +6,7 @@ import importlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from threading import Lock
 from typing import Any
 
@@ -37,7 +38,7 @@ from engine.runtime.projection import Shaping, TaskShaper
 # The bank's feature packages plug in here, by name (the engine core imports no feature): each module has
 # ``register(ctx)``, which adds the feature's service handlers, task shapers, daily jobs and other hooks.
 BUILTIN_HANDLER_MODULES = ("engine.complaints.handlers", "engine.sales.handlers", "engine.onboarding.handlers",
-                           "engine.care.jobs", "engine.customers.outreach")
+                           "engine.care.jobs", "engine.customers.outreach", "engine.dsr.erasure")
 
 # (form definition, submitted data) -> cleaned data, or raise FormValidationError.
 FormValidator = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -97,6 +98,9 @@ class EngineContext:
     daily_jobs: list[tuple[str, str, Callable[[], object]]] = field(default_factory=list)
     # Who a customer message goes to (consents, contact data): the customers feature's (engine.customers.outreach).
     addressees: Directory | None = None
+    # Steps the nightly retention run adds (engine.services.retention): name -> (now, dry_run, actor) -> count; the
+    # data-subject feature anonymises customers past the AML years (engine.dsr.erasure).
+    retention_steps: dict[str, Callable[[datetime, bool, str], int]] = field(default_factory=dict)
     _templates: dict[str, MessageTemplate] | None = None
 
     def shaping(self) -> Shaping:

@@ -63,7 +63,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     from web.complaints import api as _complaint_api  # noqa: F401  (POST /complaints, GET /complaints/{case_no})
     from web.complaints import desk as complaints_desk
     from web.complaints import portal
+    from web.complaints import portal_requests as _portal_requests  # noqa: F401  (/portal/requests on portal.bp)
     from web.customers import pages as customers
+    from web.customers import requests as data_requests
     from web.prediction.pages import bp as scores_bp
     from web.reporting import pages as reports
 
@@ -85,6 +87,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, engine: EngineConte
     app.register_blueprint(governance.bp)
     app.register_blueprint(designer.bp)
     app.register_blueprint(customers.bp)
+    app.register_blueprint(data_requests.bp)
     app.register_blueprint(complaints_desk.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(scores_bp)

@@ -392,6 +392,66 @@ def retention_holds() -> None:
                    f"{hold.placed_at.isoformat()}\t{hold.reason}")
 
 
+@main.group()
+def dsr() -> None:
+    """Customers' data-subject requests (PIPL Arts. 45 and 47): list, show, answer."""
+
+
+def _dsr_actor() -> Actor:
+    return Actor("cli", frozenset({"compliance"}))
+
+
+@dsr.command("list")
+@click.option("--all", "everything", is_flag=True, help="Every request, newest first (default: open ones by deadline).")
+def dsr_list(everything: bool) -> None:
+    """Requests: id, customer (name masked), kind, channel, status, due (OVERDUE when late)."""
+    from engine.dsr import service as requests
+
+    for r in requests.list_requests(_ctx(), actor=_dsr_actor(), open_only=not everything):
+        click.echo(f"{r.id}\t{r.customer_id}\t{r.customer_name}\t{r.kind}\t{r.channel}\t{r.status}\t"
+                   f"{r.due_at.isoformat()}{chr(9) + 'OVERDUE' if r.overdue else ''}")
+
+
+@dsr.command("show")
+@click.argument("request_id", type=int)
+def dsr_show(request_id: int) -> None:
+    """One request as JSON."""
+    from dataclasses import asdict
+
+    from engine.dsr import service as requests
+
+    click.echo(json.dumps(asdict(requests.get_request(_ctx(), request_id, actor=_dsr_actor())), default=str,
+                          ensure_ascii=False))
+
+
+@dsr.command("answer")
+@click.argument("request_id", type=int)
+@click.option("--answer", default="", help="What the customer reads.")
+@click.option("--refuse", type=click.Choice(["identity_not_verified", "not_the_customer", "repeated_request"]),
+              default=None, help="Refuse for this reason instead (--answer says why).")
+@click.option("--export", "export_to", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the copy of an access request to this file (.json or .xlsx; audited).")
+def dsr_answer(request_id: int, answer: str, refuse: str | None, export_to: Path | None) -> None:
+    """Answer a request: an access request's copy becomes downloadable; a deletion erases the customer's personal
+    data, or is refused with the hold that keeps it (audited)."""
+    from engine.dsr import export as dsr_export
+    from engine.dsr import service as requests
+
+    ctx, actor = _ctx(), _dsr_actor()
+    if refuse:
+        view = requests.refuse(ctx, request_id, refuse, answer=answer, actor=actor)
+    elif requests.get_request(ctx, request_id, actor=actor).kind == "access":
+        view = requests.answer_access(ctx, request_id, answer=answer, actor=actor)
+    else:
+        view = requests.decide_deletion(ctx, request_id, answer=answer, actor=actor)
+    click.echo(f"{view.id}\t{view.status}\t{view.refusal_reason or ''}\t{view.hold_until or ''}")
+    if export_to is not None and view.kind == "access" and view.status == "answered":
+        fmt = "xlsx" if export_to.suffix == ".xlsx" else "json"
+        data = requests.download_export(ctx, request_id, fmt=fmt, actor=actor)
+        export_to.write_bytes(dsr_export.to_xlsx(data) if fmt == "xlsx" else dsr_export.to_json(data))
+        click.echo(f"copy written to {export_to}")
+
+
 @main.command("backup")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--with-keys", is_flag=True, help="Also copy the keyring (keep such a backup apart from the data's).")

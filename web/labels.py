@@ -38,7 +38,7 @@ MESSAGE_STATUS = {"pending": _l("Waiting to be sent"), "sending": _l("Sending"),
                   "suppressed": _l("Not sent (rules)"), "dead": _l("Failed for good"),
                   "held": _l("Held after a restore")}
 CUSTOMER_STATUS = {"active": _l("Active"), "dormant": _l("Dormant"), "deceased": _l("Deceased"),
-                   "closed": _l("Closed")}
+                   "closed": _l("Closed"), "erased": _l("Personal data erased")}
 ROLE = {"staff": _l("Staff"), "supervisor": _l("Supervisor"), "designer": _l("Workflow designer"),
         "compliance": _l("Compliance"), "admin": _l("Administrator"), "customer": _l("Customer")}
 TIER = {"mass": _l("Mass"), "gold": _l("Gold"), "platinum": _l("Platinum"), "diamond": _l("Diamond"),
@@ -99,6 +99,9 @@ ACTION = {
     "audit.chain_broken": _l("Audit chain broken"), "search.reindexed": _l("Search index rebuilt"),
     "search.performed": _l("Search performed"), "report.aum_snapshot": _l("Monthly AUM snapshot taken"),
     "prediction.scored": _l("Customers scored"), "prediction.retrained": _l("Prediction model retrained"),
+    "customer.erased": _l("Personal data erased"),
+    "dsr.received": _l("Data request received"), "dsr.answered": _l("Data request answered"),
+    "dsr.refused": _l("Data request refused"), "dsr.export_downloaded": _l("Personal data copy downloaded"),
 }
 # Complaint classification after JR/T 0169 (the standard's Chinese names, as in engine.complaints.codes).
 CHANNEL = {
@@ -133,7 +136,8 @@ HOLDING_STATUS = {"held": _l("Held"), "matured": _l("Matured"), "redeemed": _l("
 PURPOSE = {"service": _l("Service messages"), "marketing": _l("Marketing"), "statutory": _l("Statutory notices"),
            "all": _l("All purposes")}
 CONSENT_SOURCE = {"import": _l("Core-banking import"), "onboarding": _l("Onboarding"), "bank": _l("Bank record"),
-                  "portal": _l("Customer portal"), "staff": _l("Recorded by staff")}
+                  "portal": _l("Customer portal"), "staff": _l("Recorded by staff"),
+                  "erasure": _l("Closed by erasure"), "deletion_request": _l("Withdrawn on a deletion request")}
 TIER_REASON = {"upgrade": _l("Upgrade"), "downgrade": _l("Downgrade (after months below)"),
                "import": _l("Core-banking import"), "onboarding": _l("Onboarding")}
 # Why a message waits, was not sent or failed (outbox status_reason).
@@ -146,6 +150,23 @@ MESSAGE_REASON = {
     "spring_festival": _l("Quiet Spring Festival days"), "unknown_customer": _l("Unknown customer"),
     "no_address": _l("No address for the channel"), "frequency_cap": _l("Too many messages recently"),
     "restored": _l("Held after a restore"), "released": _l("Released after a restore"),
+    "customer_erased": _l("Customer's personal data erased"),
+}
+# Data-subject requests (engine.dsr, PIPL Arts. 45 and 47).
+DSR_KIND = {"access": _l("Copy of my personal data"), "deletion": _l("Deletion of my personal data")}
+DSR_STATUS = {"received": _l("Received, being handled"), "answered": _l("Request answered"),
+              "refused": _l("Request refused")}
+DSR_CHANNEL = {"portal": _l("Customer portal"), "branch": _l("At a branch"), "phone": _l("By phone")}
+DSR_REASON = {
+    "relationship_active": _l("You are still our customer: the law requires us to keep your identity records"),
+    "aml_retention": _l("The anti-money-laundering law keeps your identity records for years after the relationship"),
+    "legal_hold": _l("A legal hold (an investigation or a court order) requires us to keep the records"),
+    "open_complaint": _l("A complaint of yours is still open: the records are kept until it is closed"),
+    "in_progress": _l("A service you asked for is still in progress"),
+    "already_erased": _l("Your personal data has already been erased"),
+    "identity_not_verified": _l("Your identity could not be verified"),
+    "not_the_customer": _l("The request was not made by the customer"),
+    "repeated_request": _l("The same request was answered recently"),
 }
 EXTENSION = {"none": _l("None"), "complex": _l("Complex case: 30 days"), "special": _l("Especially complex: 60 days")}
 MODEL_STATUS = {"active": _l("In use"), "superseded": _l("Replaced"), "failed": _l("Failed"),
@@ -181,7 +202,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "purpose": PURPOSE, "language": LANGUAGE, "tier_reason": TIER_REASON, "message_reason": MESSAGE_REASON,
     "extension": EXTENSION, "model_status": MODEL_STATUS, "approval_kind": APPROVAL_KIND,
     "approval_status": APPROVAL_STATUS, "consent_source": CONSENT_SOURCE, "group": GROUP,
-    "element_kind": ELEMENT_KIND, "activity_outcome": ACTIVITY_OUTCOME,
+    "element_kind": ELEMENT_KIND, "activity_outcome": ACTIVITY_OUTCOME, "dsr_kind": DSR_KIND,
+    "dsr_status": DSR_STATUS, "dsr_channel": DSR_CHANNEL, "dsr_reason": DSR_REASON,
 }
 
 

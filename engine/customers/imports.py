@@ -35,7 +35,7 @@ from engine.customers.accounts_models import (
     RiskAssessment,
     TierChange,
 )
-from engine.customers.models import Consent, Customer
+from engine.customers.models import Consent, Customer, CustomerStatus
 from engine.customers.records import FORMATS, NO_AUM_KINDS, RISK_VALID_MONTHS, parse_records, row_error, validate_record
 from engine.customers.service import CustomerInput, customer_row
 from engine.db.session import unit_of_work
@@ -204,6 +204,8 @@ def _import_one(ctx: EngineContext, run_id: int, row: int, data: dict[str, Any],
                 CustomerAccount.external_id.in_(external_ids), CustomerAccount.customer_id != data["id"]).limit(1)):
             raise _RowRejectedError([row_error(row, data["id"], "accounts", "account_taken")])
         customer = session.get(Customer, data["id"])
+        if customer is not None and customer.status == CustomerStatus.ERASED.value:
+            raise _RowRejectedError([row_error(row, data["id"], "id", "erased")])  # docs/personal-data.md
         created = customer is None
         if customer is None:
             customer = _new_customer(ctx, session, data)

@@ -28,6 +28,7 @@ class CustomerStatus(enum.StrEnum):
     DORMANT = "dormant"  # dormant at the customer's request: care only when asked
     DECEASED = "deceased"
     CLOSED = "closed"
+    ERASED = "erased"  # personal data erased (engine.dsr.erasure): a tombstone row the import never fills again
 
 
 class Customer(Base, HasProtected):

@@ -77,6 +77,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "orphan": ("客户文件中没有该客户号", "no such customer id in the customer file"),
     "matures_before_bought": ("到期日早于购买日", "matures_on is before bought_on"),
     "future_date": ("日期不能晚于今天", "the date is in the future"),
+    "erased": ("该客户的个人信息已按规定删除，不再导入", "this customer's personal data was erased: not imported again"),
 }
 _MARSHMALLOW_ZH = {
     "Missing data for required field.": "缺少必填项",

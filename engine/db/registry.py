@@ -28,6 +28,7 @@ from engine.db import (  # noqa: F401
     worklist,
 )
 from engine.db.base import Base
+from engine.dsr import models as dsr  # noqa: F401
 from engine.outbox import models as outbox  # noqa: F401
 from engine.prediction import models as prediction  # noqa: F401
 from engine.reporting import models as reporting  # noqa: F401

@@ -86,7 +86,7 @@ def decide(message: Sendable, recipient: Recipient | None, recent: Recent, now: 
 def _refusal(message: Sendable, recipient: Recipient | None, *, opt_in: bool = True) -> str | None:
     if recipient is None:
         return "unknown_customer"
-    if recipient.status == "deceased" or (recipient.status == "closed" and message.purpose != "statutory"):
+    if recipient.status in ("deceased", "erased") or (recipient.status == "closed" and message.purpose != "statutory"):
         return f"customer_{recipient.status}"
     if message.purpose == "statutory":
         return None

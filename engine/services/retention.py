@@ -17,7 +17,11 @@ What is not archived although its time-to-live has passed:
 - the anti-money-laundering records (``settings.retention.aml_processes``: onboarding and sales): kept while the
   customer relationship lasts and ``retention.aml_kyc_years`` after it ended (反洗钱法 2024 Art. 34). The end of a
   relationship is taken as the last change of a customer row in status closed or deceased (the core-banking import
-  sets it); a dedicated closure date is the next step.
+  sets it); a dedicated closure date is the next step. A customer erased (engine.dsr.erasure) holds nothing.
+
+The run then calls the steps features add (``ctx.retention_steps``): the data-subject feature anonymises the
+customers whose relationship ended more than ``retention.aml_kyc_years`` ago (engine.dsr.erasure); their counts are in
+the report's ``steps``.
 
 Each run works in batches, one transaction each (a killed run leaves every batch archived or untouched); each
 archive is audited. ``dry_run`` counts what a run would archive and changes nothing.
@@ -51,6 +55,7 @@ log = logging.getLogger(__name__)
 
 ENDED = (InstanceStatus.COMPLETED.value, InstanceStatus.CANCELLED.value)
 RELATIONSHIP_ENDED = ("closed", "deceased")
+ERASED = "erased"  # a customer whose personal data was erased (engine.dsr.erasure): a tombstone row
 # The customers feature's table, named here as a table clause: the engine core imports no feature's models (the
 # import-linter contract); retention only reads whether and when a relationship ended.
 Customer = table("customer", column("id", String), column("status", String),
@@ -66,6 +71,7 @@ class RetentionReport:
     archived: int = 0
     by_process: dict[str, int] = field(default_factory=dict)
     files_deleted: int = 0
+    steps: dict[str, int] = field(default_factory=dict)  # the features' steps (ctx.retention_steps): name -> count
 
 
 def ttl_days(ctx: EngineContext, process_key: str) -> int:
@@ -96,6 +102,8 @@ def run(ctx: EngineContext, *, dry_run: bool = False, actor: str = "retention", 
         report.archived += len(due)
         report.files_deleted += _delete_unreferenced(ctx, files)
     report.by_process = dict(sorted(counts.items()))
+    for name, step in ctx.retention_steps.items():
+        report.steps[name] = step(now, dry_run, actor)
     if report.archived and not dry_run:
         log.info("retention archived %d instance(s): %s", report.archived, report.by_process)
     return report
@@ -121,7 +129,7 @@ def _due(ctx: EngineContext, session: Session, now: datetime) -> Any:
                               dispute.c.customer_id == pi.customer_id)
     aml_until = now - timedelta(days=365 * ctx.settings.retention.aml_kyc_years + 3)  # leap days: never early
     aml = and_(pi.process_key.in_(list(ctx.settings.retention.aml_processes) or [""]), exists().where(
-        Customer.c.id == pi.customer_id,
+        Customer.c.id == pi.customer_id, Customer.c.status != ERASED,
         or_(Customer.c.status.not_in(RELATIONSHIP_ENDED), Customer.c.updated_at >= aml_until)))
     return (select(pi.id, pi.process_key, pi.audit_head)
             .where(pi.status.in_(ENDED), pi.archived_at.is_(None), pi.ended_at.is_not(None), or_(*past),
@@ -134,6 +142,21 @@ def _uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+def archive_now(ctx: EngineContext, session: Session, instance_ids: Sequence[uuid.UUID], now: datetime, actor: str
+                ) -> tuple[int, set[str]]:
+    """Archive these ended, not yet archived instances now, whatever their time-to-live (an erasure: the customer's
+    data goes, the summary rows and the audit chains stay). Returns how many, and the files to pass to
+    :func:`delete_unreferenced` after the commit."""
+    pi = ProcessInstance
+    due = session.execute(select(pi.id, pi.process_key, pi.audit_head).where(
+        pi.id.in_(list(instance_ids)), pi.status.in_(ENDED), pi.archived_at.is_(None))).all()
+    return len(due), (_archive(session, due, now, actor, ctx) if due else set())
+
+
+def delete_unreferenced(ctx: EngineContext, digests: set[str]) -> int:
+    return _delete_unreferenced(ctx, digests)
 
 
 def _archive(session: Session, due: Sequence[Any], now: datetime, actor: str, ctx: EngineContext) -> set[str]:

@@ -2,7 +2,8 @@
 
 A serious or critical violation fails the test with the rule, the help text and the offending elements, so the
 message says what to fix. Pages: login, the customer portal's sign-in, inbox, a task, a complaint case, the
-supervisor desk, reports and the designer, each at desktop and phone width.
+supervisor desk, reports, the data-subject requests (portal and staff) and the designer, each at desktop and phone
+width.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from engine.complaints.service import ComplaintInput, submit_complaint
+from engine.dsr import service as dsr
 from engine.services import instances
 from engine.views import SYSTEM
 from tests.browser.conftest import PASSWORD
-from tests.support.care import add_customers, customer
+from tests.support.care import RecordingChannel, add_customers, customer
 from tests.support.engine import deploy, open_tasks
-from tests.support.portal import deploy_complaints
+from tests.support.portal import deploy_complaints, latest_code
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
@@ -65,7 +67,11 @@ def work(ctx, people):
     deploy_complaints(ctx)
     case, _ = submit_complaint(ctx, ComplaintInput(channel="phone", business_type="loans", cause="other",
                                                    summary="还款提醒不及时", customer_id="C1001"), actor=people["alice"])
-    return {"task": open_tasks(ctx, started.id)[0].id, "case": case.case_no}
+    sms = RecordingChannel("sms")
+    ctx.register_channel(sms)
+    request = dsr.record_request(ctx, "C1001", "deletion", "branch", note="身份证核验", actor=SYSTEM)
+    return {"task": open_tasks(ctx, started.id)[0].id, "case": case.case_no, "request": request.id, "sms": sms,
+            "ctx": ctx}
 
 
 @pytest.mark.parametrize("width", sorted(WIDTHS))
@@ -83,6 +89,15 @@ def test_no_serious_accessibility_violation_on_the_work_pages(axe_page, live_ser
 
     check("/login")
     check("/portal/login")
+    page.fill("#phone", "13912345678")
+    page.click("#send-code")
+    page.fill("#code", latest_code(work["ctx"], work["sms"]))
+    with page.expect_navigation():
+        page.click("#verify")
+    check("/portal/requests")
+    check(f"/portal/requests/{work['request']}")
+    assert page.url.endswith(f"/portal/requests/{work['request']}")  # signed in, not sent back to the sign-in
+    page.context.clear_cookies()
     _sign_in(page, live_server, "alice")
     check("/inbox?view=queue")
     check(f"/inbox/tasks/{work['task']}")
@@ -91,6 +106,8 @@ def test_no_serious_accessibility_violation_on_the_work_pages(axe_page, live_ser
     page.context.clear_cookies()
     _sign_in(page, live_server, "sam")
     check("/supervisor")
+    check("/data-requests")
+    check(f"/data-requests/{work['request']}")
     page.context.clear_cookies()
     _sign_in(page, live_server, "dora")
     check("/designer")

@@ -192,6 +192,23 @@ class World:
 
         return customer_import.start_import(self.ctx, "c.json", "json", b"[]", actor=self.people["sam"]).id
 
+    def data_request(self, customer_id: str | None = None, *, answered: bool = False) -> int:
+        """An access request: of ``customer_id`` (answered at once, so that the next one may be filed), else of a
+        fresh customer."""
+        from engine.dsr import service as dsr
+
+        if customer_id is None:
+            customer_id = self.fresh_customer()
+        view = dsr.record_request(self.ctx, customer_id, "access", "branch", actor=SYSTEM)
+        if answered:
+            dsr.answer_access(self.ctx, view.id, actor=SYSTEM)
+        return view.id
+
+    def fresh_customer(self) -> str:
+        customer_id = f"D{uuid.uuid4().hex[:8]}"
+        add_customers(self.ctx, customer(customer_id))
+        return customer_id
+
     def dead_letter(self) -> int:
         now = self.clock.now()
         with self.ctx.sessions.begin() as session:
@@ -665,6 +682,29 @@ PAGES: dict[str, tuple[Callable[[World, str], Page], tuple[int, ...]]] = {
     "POST /portal/complaints/<case_no>/<action>": (
         lambda w, c: Page("POST", f"/portal/complaints/{_complaint(w, 'C1')}/withdraw", {"reason": "已解决"}),
         (302, 302, 302, 302, 302, 302, 302, 302, 302)),  # the customer's withdrawal done: back to the case
+    # data-subject requests (engine.dsr.service): the compliance and supervisor roles; a customer their own, in the portal
+    "GET /data-requests": (lambda w, c: Page("GET", "/data-requests"), (403, 403, 200, 403, 200, 403, 200, 302, 302)),
+    "POST /data-requests": (lambda w, c: Page("POST", "/data-requests", {
+        "customer_id": w.fresh_customer(), "kind": "access", "channel": "branch"}),
+        (403, 403, 303, 403, 303, 403, 303, 302, 302)),
+    "GET /data-requests/<int:request_id>": (lambda w, c: Page("GET", f"/data-requests/{w.data_request()}"),
+                                            (403, 403, 200, 403, 200, 403, 200, 302, 302)),
+    "POST /data-requests/<int:request_id>/<action>": (
+        lambda w, c: Page("POST", f"/data-requests/{w.data_request()}/answer", {"answer": "见附件"}),
+        (403, 403, 303, 403, 303, 403, 303, 302, 302)),
+    "GET /data-requests/<int:request_id>/export.<fmt>": (
+        lambda w, c: Page("GET", f"/data-requests/{w.data_request(answered=True)}/export.json"),
+        (403, 403, 200, 403, 200, 403, 200, 302, 302)),
+    "GET /portal/requests": (lambda w, c: Page("GET", "/portal/requests"),
+                             (302, 302, 302, 302, 302, 302, 302, 200, 302)),
+    "POST /portal/requests": (lambda w, c: Page("POST", "/portal/requests", {"kind": "deletion", "confirm": "1"}),
+                              (302, 302, 302, 302, 302, 302, 302, 303, 302)),
+    "GET /portal/requests/<int:request_id>": (
+        lambda w, c: Page("GET", f"/portal/requests/{w.data_request('C1', answered=True)}"),
+        (302, 302, 302, 302, 302, 302, 302, 200, 302)),
+    "GET /portal/requests/<int:request_id>/export.<fmt>": (
+        lambda w, c: Page("GET", f"/portal/requests/{w.data_request('C1', answered=True)}/export.xlsx"),
+        (302, 302, 302, 302, 302, 302, 302, 200, 302)),
     # last: signing out ends each session
     "POST /logout": (lambda w, c: Page("POST", "/logout", {}), (302, 302, 302, 302, 302, 302, 302, 302, 302)),
     "POST /portal/logout": (lambda w, c: Page("POST", "/portal/logout", {}),

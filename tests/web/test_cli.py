@@ -24,7 +24,7 @@ def cli(ctx, settings, monkeypatch):
 
 
 def test_db_upgrade_user_token_deploy(cli, ctx, tmp_path: Path):
-    assert "revision 0028" in cli.invoke(main, ["db", "upgrade"]).output
+    assert "revision 0030" in cli.invoke(main, ["db", "upgrade"]).output
     result = cli.invoke(main, ["user", "add", "li.na", "--role", "staff", "--group", "service_team",
                                "--password-stdin"], input="secret-pass-1\n")
     assert result.exit_code == 0, result.output
@@ -104,3 +104,24 @@ def test_search_reindex_fills_the_index_for_rows_written_around_the_orm(cli, ctx
     upgraded = cli.invoke(main, ["db", "upgrade"])
     assert "search index built: 1 customers and cases (1 tokens)" in upgraded.output, upgraded.output
     assert "search index built" not in cli.invoke(main, ["db", "upgrade"]).output  # only once
+
+
+def test_dsr_list_show_answer_and_the_copy(cli, ctx, tmp_path: Path):
+    import json
+
+    from engine.dsr import service as dsr
+    from engine.views import Actor
+    from tests.support.care import add_customers, customer
+
+    add_customers(ctx, customer("C7", name="王建国", phone="13900007777"))
+    request_id = dsr.file_request(ctx, "access", actor=Actor("customer:C7", frozenset({"customer"}))).id
+    listed = cli.invoke(main, ["dsr", "list"])
+    assert listed.exit_code == 0 and listed.output.startswith(f"{request_id}\tC7\t王*国\taccess\tportal\treceived")
+    assert json.loads(cli.invoke(main, ["dsr", "show", str(request_id)]).output)["status"] == "received"
+    copy = tmp_path / "copy.json"
+    answered = cli.invoke(main, ["dsr", "answer", str(request_id), "--answer", "见附件", "--export", str(copy)])
+    assert answered.exit_code == 0, answered.output
+    assert answered.output.startswith(f"{request_id}\tanswered")
+    assert json.loads(copy.read_text(encoding="utf-8"))["customer"]["phone"] == "13900007777"
+    assert cli.invoke(main, ["dsr", "list"]).output == ""
+    assert cli.invoke(main, ["dsr", "answer", str(request_id)]).exit_code != 0  # already answered
