@@ -600,7 +600,8 @@ def choose_process(root: Any, wanted: str | None = None) -> Choice:
     With a collaboration the candidates are the processes its participants reference (the pools); a process no
     participant references is called by a pool's call activity, or is referenced by nobody (MIWG B.1.0, C.9.0:
     the exporter's diagram process): either way it is not a candidate, and one referenced by nobody is listed in
-    ``dropped``. Without a collaboration every process with flow nodes that no other process calls is one.
+    ``dropped`` (unless the pools are all empty: then it is a candidate). Without a collaboration every process with
+    flow nodes that no other process calls is one.
     """
     processes = [p for p in root.iter(f"{{{BPMN}}}process") if p.get("id")]
     ids = [str(p.get("id")) for p in processes]
@@ -614,6 +615,9 @@ def choose_process(root: Any, wanted: str | None = None) -> Choice:
         roots = [p for p in processes if p.get("id") not in called]
         in_pools, dropped = (roots or processes), ()
     candidates = [p for p in in_pools if any(_local(c.tag) in _FLOW_NODES for c in p)]
+    if pools and not candidates:  # only empty pools: a process in none of them is all there is to run
+        candidates = [p for p in processes if p.get("id") in dropped and any(_local(c.tag) in _FLOW_NODES for c in p)]
+        dropped = tuple(d for d in dropped if d not in {str(p.get("id")) for p in candidates})
     names = tuple(str(p.get("id")) for p in candidates)
     if wanted is not None:
         chosen = next((p for p in processes if p.get("id") == wanted), None)

@@ -376,3 +376,15 @@ def test_a_problem_message_is_bounded():
     long = DefinitionProblem("f.bpmn", 1, "x", "y" * 5000)
     assert len(long.message) == MAX_PROBLEM_MESSAGE and long.message.endswith("…")
     assert DefinitionProblem("f.bpmn", 1, "x", "z" * 1999).message == "z" * 1999
+
+
+def test_when_every_pool_is_empty_a_process_in_no_pool_is_still_a_candidate():
+    from engine.bpmn.interchange import choose_process
+
+    root = etree.fromstring(
+        b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">'
+        b'<bpmn:collaboration id="c"><bpmn:participant id="p1" processRef="empty"/></bpmn:collaboration>'
+        b'<bpmn:process id="empty"/><bpmn:process id="work"><bpmn:startEvent id="s"/></bpmn:process>'
+        b'</bpmn:definitions>')
+    choice = choose_process(root)
+    assert (choice.process_id, choice.candidates, choice.dropped) == ("work", ("work",), ())
