@@ -62,6 +62,9 @@ class ComplaintNotFoundError(NotFoundError):
     code = "complaint_not_found"
 
 
+MAX_PROBLEM_MESSAGE = 2000  # characters of one problem's message: shown whole, within reason
+
+
 @dataclass(frozen=True)
 class DefinitionProblem:
     """One problem in a deployed file: where it is, what is wrong and how bad (an ``error`` blocks a deploy,
@@ -74,6 +77,10 @@ class DefinitionProblem:
     severity: str = "error"
     code: str = ""  # CareFlow's own checks: the text's id (engine.bpmn.validation.TEXTS), for the UI's language
     params: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.message) > MAX_PROBLEM_MESSAGE:  # whole, within reason: a library may quote a whole document
+            object.__setattr__(self, "message", self.message[:MAX_PROBLEM_MESSAGE - 1] + "…")
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "element_id": self.element_id, "message": self.message,

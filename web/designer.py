@@ -236,7 +236,7 @@ def form_editor(form_id: str) -> Any:
         revision: int | None = designer.get_draft(ctx, kind="form", name=form_id, actor=actor).revision
     except NotFoundError:
         revision = None
-    data = {"form_id": form_id, "schema": schema, "revision": revision, "messages": {
+    data = {"form_id": form_id, "schema": schema, "revision": revision, "lang": _lang(), "messages": {
         "saved": _("Form draft saved (revision {n}); it is deployed with the next process version"),
         "cannotOpen": _("Cannot open the form:"), "discarded": _("Draft discarded"),
         "confirmDiscard": _("Discard this form draft? The form goes back to its deployed version."),

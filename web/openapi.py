@@ -157,6 +157,8 @@ class ImportResult(Schema):
     ignored = fields.List(fields.Dict(), metadata={
         "description": "other modelers' metadata CareFlow does not use, kept in the file: "
                        "`{file, line, element_id, message}`"})
+    dropped = fields.List(fields.Dict(), metadata={
+        "description": "processes not run (pools not chosen, processes in no pool) and what is wrong inside them"})
 
 
 class DraftRef(Schema):
@@ -176,6 +178,9 @@ class DraftImportResult(Schema):
     ignored = fields.List(fields.Dict(), required=True)
     must_fix = fields.List(fields.Dict(), required=True, metadata={
         "description": "what stops a deploy: `{file, line, element_id, message}`"})
+    dropped = fields.List(fields.Dict(), required=True, metadata={
+        "description": "processes not run (pools not chosen, processes in no pool) and what is wrong inside them: "
+                       "listed, never must-fix"})
 
 
 class BulkResult(Schema):

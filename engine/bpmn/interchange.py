@@ -561,34 +561,113 @@ _FLOW_NODES = {"startEvent", "endEvent", "task", "userTask", "serviceTask", "scr
 @dataclass(frozen=True)
 class Choice:
     process_id: str | None  # None: nothing to run (no process with flow nodes)
-    candidates: tuple[str, ...]  # processes with flow nodes, in document order
+    candidates: tuple[str, ...]  # the pools with flow nodes (or the processes, without a collaboration), in order
     was_executable: bool
     ambiguous: bool  # several candidates and nothing said which one
+    dropped: tuple[str, ...] = ()  # processes in no pool and called by no call activity: never candidates
+
+
+def _participants(root: Any) -> list[str]:
+    """The processes the collaborations' participants reference (their pools), in document order."""
+    refs = [str(p.get("processRef")).split(":")[-1] for p in root.iter(f"{{{BPMN}}}participant")
+            if p.get("processRef")]
+    return list(dict.fromkeys(refs))
+
+
+def _calls(root: Any) -> dict[str, set[str]]:
+    """Process id → the processes its call activities call (``calledElement``, a QName's local part)."""
+    return {str(p.get("id")): {str(c.get("calledElement")).split(":")[-1]
+                               for c in p.iter(f"{{{BPMN}}}callActivity") if c.get("calledElement")}
+            for p in root.iter(f"{{{BPMN}}}process") if p.get("id")}
+
+
+def called_by(root: Any, process_ids: set[str] | list[str]) -> set[str]:
+    """The processes reached from ``process_ids`` through call activities, transitively (themselves included)."""
+    calls = _calls(root)
+    reached: set[str] = set()
+    todo = list(process_ids)
+    while todo:
+        one = todo.pop()
+        if one not in reached:
+            reached.add(one)
+            todo.extend(calls.get(one, ()))
+    return reached
 
 
 def choose_process(root: Any, wanted: str | None = None) -> Choice:
-    """The pool to run: ``wanted``, else the one ``isExecutable="true"``, else the only one with flow nodes."""
+    """The pool to run: ``wanted``, else the one ``isExecutable="true"``, else the only one with flow nodes.
+
+    With a collaboration the candidates are the processes its participants reference (the pools); a process no
+    participant references is called by a pool's call activity, or is referenced by nobody (MIWG B.1.0, C.9.0:
+    the exporter's diagram process): either way it is not a candidate, and one referenced by nobody is listed in
+    ``dropped`` (unless the pools are all empty: then it is a candidate). Without a collaboration every process with
+    flow nodes that no other process calls is one.
+    """
     processes = [p for p in root.iter(f"{{{BPMN}}}process") if p.get("id")]
-    candidates = [p for p in processes if any(_local(c.tag) in _FLOW_NODES for c in p)]
+    ids = [str(p.get("id")) for p in processes]
+    pools = _participants(root)
+    calls = _calls(root)
+    called = {c for caller, targets in calls.items() for c in targets if c != caller}
+    if pools:
+        in_pools = [p for p in processes if p.get("id") in pools]
+        dropped = tuple(i for i in ids if i not in pools and i not in called)
+    else:
+        roots = [p for p in processes if p.get("id") not in called]
+        in_pools, dropped = (roots or processes), ()
+    candidates = [p for p in in_pools if any(_local(c.tag) in _FLOW_NODES for c in p)]
+    if pools and not candidates:  # only empty pools: a process in none of them is all there is to run
+        candidates = [p for p in processes if p.get("id") in dropped and any(_local(c.tag) in _FLOW_NODES for c in p)]
+        dropped = tuple(d for d in dropped if d not in {str(p.get("id")) for p in candidates})
     names = tuple(str(p.get("id")) for p in candidates)
     if wanted is not None:
         chosen = next((p for p in processes if p.get("id") == wanted), None)
         if chosen is None:
-            return Choice(None, names, False, True)
-        return Choice(wanted, names, chosen.get("isExecutable") == "true", False)
+            return Choice(None, names, False, True, dropped)
+        return Choice(wanted, names, chosen.get("isExecutable") == "true", False,
+                      tuple(d for d in dropped if d != wanted))
     executable = [p for p in candidates if p.get("isExecutable") == "true"]
     if len(executable) == 1:
-        return Choice(str(executable[0].get("id")), names, True, False)
+        return Choice(str(executable[0].get("id")), names, True, False, dropped)
     pool = executable or candidates
     if not pool:
-        return Choice(None, names, False, False)
-    return Choice(str(pool[0].get("id")), names, pool[0].get("isExecutable") == "true", len(pool) > 1)
+        return Choice(None, names, False, False, dropped)
+    return Choice(str(pool[0].get("id")), names, pool[0].get("isExecutable") == "true", len(pool) > 1, dropped)
 
 
 def mark_executable(root: Any, process_id: str) -> None:
-    """``isExecutable="true"`` on the chosen process, ``false`` on the other pools (so exactly one runs)."""
+    """``isExecutable="true"`` on the chosen process and ``false`` on every process it does not call (the other
+    pools, and processes referenced by nobody), so exactly one runs and the loader leaves the others out."""
+    keep = called_by(root, [process_id])
     for process in root.iter(f"{{{BPMN}}}process"):
         if process.get("id") == process_id:
             process.set("isExecutable", "true")
-        elif process.get("isExecutable") == "true":
+        elif process.get("id") not in keep:
             process.set("isExecutable", "false")
+
+
+def idle_processes(root: Any, keep: str | None = None, called_elsewhere: set[str] | frozenset[str] = frozenset()) \
+        -> list[Any]:
+    """The processes CareFlow does not run: marked ``isExecutable="false"`` and called by no call activity of a
+    process that runs (in this file, or ``called_elsewhere`` in another file of the bundle), never ``keep``.
+    Per BPMN a non-executable process is a model for people; the loader leaves these out of the executed copy, so
+    the problems of a pool that was not chosen do not stop the chosen one."""
+    processes = [p for p in root.iter(f"{{{BPMN}}}process") if p.get("id")]
+    running = [str(p.get("id")) for p in processes if p.get("isExecutable", "true") != "false" or p.get("id") == keep]
+    used = called_by(root, running) | set(called_elsewhere)
+    return [p for p in processes if p.get("id") not in used]
+
+
+def owners(root: Any) -> tuple[dict[str, str], dict[int, str]]:
+    """Which process each element id, and each source line, belongs to (for sorting problems by pool)."""
+    by_id: dict[str, str] = {}
+    by_line: dict[int, str] = {}
+    for process in root.iter(f"{{{BPMN}}}process"):
+        pid = str(process.get("id") or "")
+        for node in process.iter():
+            if not isinstance(node.tag, str):
+                continue
+            if node.get("id"):
+                by_id.setdefault(str(node.get("id")), pid)
+            if node.sourceline:
+                by_line.setdefault(int(node.sourceline), pid)
+    return by_id, by_line

@@ -28,7 +28,7 @@ from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
 from engine.bpmn.compat import unsupported
 from engine.bpmn.extensions import properties
-from engine.bpmn.interchange import prepare_bpmn, prepare_dmn
+from engine.bpmn.interchange import called_by, idle_processes, prepare_bpmn, prepare_dmn
 from engine.bpmn.parser import CareflowParser
 from engine.bpmn.scripting import check_script
 from engine.bpmn.timers import check_timer_value, install_clocked_timers
@@ -36,6 +36,7 @@ from engine.bpmn.validation import Directory, Finding, check_document, check_use
 from engine.errors import DefinitionProblem, InvalidDefinitionError
 from engine.forms import check_form_definition
 
+_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 KINDS = {".bpmn": "bpmn", ".xml": "bpmn", ".dmn": "dmn", ".json": "form"}
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=False)
 
@@ -150,8 +151,9 @@ def parse_bundle(
     parser = CareflowParser(validator=VALIDATOR)
     forms = dict(known_forms or {})
     strict = check is not None
+    called = _called_across(files, process_key) if len(files) > 1 else set()
     for source in files:
-        _add_file(parser, source, problems, forms, directory if strict else None, strict)
+        _add_file(parser, source, problems, forms, directory if strict else None, strict, process_key, called)
     if problems.blocking:
         problems.flush()
         raise InvalidDefinitionError(problems.items)
@@ -178,8 +180,26 @@ def parse_bundle(
     return ParsedBundle(key, str(name), spec, subprocess_specs, forms, problems.warnings())
 
 
+def _called_across(files: list[SourceFile], process_key: str | None) -> set[str]:
+    """Processes the call activities of the running processes of the bundle's BPMN files call, transitively: a
+    process of another file they call is kept even when marked not executable (see _add_file)."""
+    called: set[str] = set()
+    for source in files:
+        if source.kind != "bpmn":
+            continue
+        try:
+            root = etree.fromstring(source.content, _XML_PARSER)
+        except etree.XMLSyntaxError:
+            continue  # reported by _add_file
+        running = [str(p.get("id")) for p in root.iter(f"{{{_BPMN}}}process")
+                   if p.get("id") and (p.get("isExecutable", "true") != "false" or p.get("id") == process_key)]
+        called |= called_by(root, running)
+    return called
+
+
 def _add_file(parser: Any, source: SourceFile, problems: _Problems, forms: dict[str, dict[str, Any]],
-              directory: Directory | None = None, strict: bool = False) -> None:
+              directory: Directory | None = None, strict: bool = False, process_key: str | None = None,
+              called: set[str] | None = None) -> None:
     name = source.filename
     if source.kind is None:
         problems.add(name, None, None, "unsupported file type (expected .bpmn, .dmn or .json form)")
@@ -201,6 +221,15 @@ def _add_file(parser: Any, source: SourceFile, problems: _Problems, forms: dict[
         problems.add(name, exc.lineno, None, f"malformed XML: {exc.msg}")
         return
     problems.index(name, root)
+    if source.kind == "bpmn":  # pools not chosen to run (isExecutable="false", called by nothing that runs): left out
+        idle = idle_processes(root, process_key, called or set())
+        for process in idle:
+            process.getparent().remove(process)
+        if idle:  # a data store only the left-out pools used goes with them (SpiffWorkflow parses every one)
+            used = {str(r.get("dataStoreRef")) for r in root.iter(f"{{{_BPMN}}}dataStoreReference")}
+            for store in root.findall(f"{{{_BPMN}}}dataStore"):
+                if store.get("id") not in used:
+                    root.remove(store)
     # Elements CareFlow cannot run (compat); other modelers' extensions mapped, ignored or refused (interchange).
     findings = [*unsupported(root), *prepare_bpmn(root).refused] if source.kind == "bpmn" else prepare_dmn(root).refused
     for finding in findings:
@@ -248,7 +277,9 @@ def _locate(exc: ValidationException, problems: _Problems, default_file: str = "
 
 
 def _message(exc: ValidationException) -> str:
-    text = str(exc).split("\n")[0]
+    """The library's whole message on one line: a name with a line break in it (``name="Case&#10;Archive"``, as
+    Trisotech and Visio exports write them) once cut the message at the break ("Data Store with name Case")."""
+    text = re.sub(r"\s*\n\s*", " ", str(exc))
     return text.replace("Source Details: ", "").strip()
 
 

@@ -1,10 +1,11 @@
 """Importing a BPMN file from another modeler: deployed at once, or opened as a draft with what to fix.
 
-The file is stored as it came (only ``isExecutable`` of the chosen pool is set), so metadata CareFlow ignores
-goes back to its modeler intact; the executed copy is derived when a version loads (engine.bpmn.interchange).
-``import_definition`` deploys (or refuses with every problem located); ``import_as_draft`` opens any
-well-formed BPMN 2.0 file as a process draft, with the list of what was ignored and what must be fixed before
-it deploys. Neither stores anything for a malformed, oversized or DTD-carrying file (no entity is ever expanded).
+The file is stored as it came (only ``isExecutable`` is set: true on the chosen pool, false on the processes it
+does not call), so metadata CareFlow ignores goes back to its modeler intact; the executed copy is derived when a
+version loads (engine.bpmn.interchange). ``import_definition`` deploys (or refuses with every problem located);
+``import_as_draft`` opens any well-formed BPMN 2.0 file as a process draft, with the list of what was ignored, what
+is not run (``dropped``) and what must be fixed before it deploys. Neither stores anything for a malformed,
+oversized or DTD-carrying file (no entity is ever expanded).
 """
 
 from __future__ import annotations
@@ -18,8 +19,17 @@ from typing import Any
 from lxml import etree
 
 from engine.bpmn.compat import BPMN, unsupported
-from engine.bpmn.interchange import Choice, Report, choose_process, mark_executable, prepare_bpmn
+from engine.bpmn.interchange import (
+    Choice,
+    Report,
+    choose_process,
+    idle_processes,
+    mark_executable,
+    owners,
+    prepare_bpmn,
+)
 from engine.bpmn.loader import SourceFile
+from engine.bpmn.validation import ERROR, check_document
 from engine.context import EngineContext
 from engine.errors import DefinitionProblem, EngineError, InvalidDefinitionError, InvalidInputError
 from engine.services import designer
@@ -37,6 +47,7 @@ class ImportResult:
     deploy: DeployResult | None
     mapped: tuple[str, ...]  # other modelers' extensions turned into CareFlow's
     ignored: tuple[DefinitionProblem, ...] = ()  # other modelers' metadata CareFlow does not use (kept in the file)
+    dropped: tuple[DefinitionProblem, ...] = ()  # processes not run (other pools, referenced by nobody), their problems
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class DraftImport:
     mapped: tuple[str, ...]
     ignored: tuple[DefinitionProblem, ...]
     must_fix: tuple[DefinitionProblem, ...]  # what stops a deploy (the refusals, and every other problem)
+    dropped: tuple[DefinitionProblem, ...] = ()  # processes not run and what would be wrong in them: no must-fix
 
     @property
     def deployable(self) -> bool:
@@ -120,7 +132,8 @@ def import_definition(ctx: EngineContext, *, filename: str, content: bytes, acto
     report = inspect(root)
     result = designer.deploy_from_modeler(ctx, xml=_text(root, content), actor=actor, validate_only=validate_only,
                                           extra_files=extra_files, filename=name, process_key=choice.process_id)
-    return ImportResult(result, tuple(report.mapped), _located(name, report.ignored))
+    return ImportResult(result, tuple(report.mapped), _located(name, report.ignored),
+                        _dropped(name, root, choice, report))
 
 
 def _require_choice(filename: str, choice: Choice, wanted: str | None) -> None:
@@ -171,8 +184,37 @@ def import_as_draft(ctx: EngineContext, *, filename: str, content: bytes, actor:
     else:
         must_fix.extend(_deploy_problems(ctx, actor, text, name, choice.process_id, extra_files))
     draft = designer.save_draft(ctx, kind="process", name=draft_name, content=text, actor=actor)
+    dropped = _dropped(name, root, choice, report) if choice.process_id is not None else ()
     return DraftImport(draft, choice.process_id, choice.was_executable, choice.candidates, choice.ambiguous,
-                       tuple(report.mapped), _located(name, report.ignored), tuple(must_fix))
+                       tuple(report.mapped), _located(name, report.ignored), tuple(must_fix), dropped)
+
+
+def _dropped(filename: str, root: Any, choice: Choice, report: Report) -> tuple[DefinitionProblem, ...]:
+    """The processes the loader leaves out once ``choice`` runs (engine.bpmn.interchange.idle_processes), each with
+    why, then what would be wrong inside them: listed, never must-fix (they are not run; the file keeps them)."""
+    idle = idle_processes(root, choice.process_id)
+    if not idle:
+        return ()
+    pools = {str(p.get("processRef")).split(":")[-1] for p in root.iter(f"{{{BPMN}}}participant")}
+    found: list[DefinitionProblem] = []
+    for process in idle:
+        pid, label = str(process.get("id")), process.get("name")
+        named = f"process {pid}" + (f" ({label!r})" if label else "")
+        why = ("a pool that was not chosen to run" if pid in pools
+               else "referenced by no pool" if pid in choice.dropped
+               else "called only from a pool that was not chosen")
+        found.append(DefinitionProblem(filename, process.sourceline, pid,
+                                       f"{named} is not run: {why}; kept in the file, its problems do not stop a "
+                                       "deploy", "warning"))
+    by_id, by_line = owners(root)
+    idle_ids = {str(p.get("id")) for p in idle}
+    inside: list[Any] = [*report.refused, *(f for f in check_document(root) if f.severity == ERROR)]
+    for finding in inside:
+        owner = by_id.get(finding.element_id or "") or by_line.get(finding.line or 0)
+        if owner in idle_ids:
+            found.append(DefinitionProblem(filename, finding.line, finding.element_id,
+                                           f"not run ({owner}): {finding.message}", "warning"))
+    return tuple(found)
 
 
 def _draft_name(raw: str) -> str:

@@ -41,6 +41,24 @@ const ZH = {
   // the problem list (bpmn-js-bpmnlint; the problems themselves come from the server in the page's language)
   '{errors} Errors, {warnings} Warnings': '{errors} 个错误，{warnings} 个警告', 'No Issues': '没有问题',
   'Toggle linting overlays': '显示或隐藏问题标记', 'Issues for child elements': '子元素的问题',
+  // the properties panel's own controls
+  'Toggle section': '展开或收起', 'Section contains edits': '此部分有修改', 'Section contains an error': '此部分有错误',
+  'Open documentation': '打开文档', 'Create new list item': '新建列表项', 'Delete item': '删除此项',
+  'Toggle list item': '展开或收起此项', Create: '新建', '<empty>': '（空）',
+  // CareFlow's own group (careflow-properties.js)
+  'CareFlow properties': 'CareFlow 流程属性', 'Form key': '表单', 'The form file forms/<key>.json': '表单文件 forms/<key>.json',
+  'Candidate groups': '候选组', 'Comma-separated; the lane name when empty': '逗号分隔；为空时用泳道名',
+  'Candidate users': '候选人', 'Comma-separated': '逗号分隔', Priority: '优先级', 'Due in (SLA)': '办理时限（SLA）',
+  "An ISO 8601 duration from the task's creation: P2D is 2 days, PT4H 4 hours, P1DT12H a day and a half":
+    'ISO 8601 时长，自任务创建时起算：P2D 为 2 天，PT4H 为 4 小时，P1DT12H 为一天半',
+  'Due in working days (SLA)': '工作日办理时限（SLA）',
+  'A whole number of working days (the bank calendar)': '工作日天数，整数（按银行工作日历）',
+  Assignment: '分派', 'Queue (claim)': '队列认领', 'Round robin': '轮流', 'Least loaded': '最少负载',
+  'By skills': '按技能', 'Required skills': '所需技能', 'For assignment by skills': '分派方式为按技能时使用',
+  'Result variable': '结果变量', 'Timer ({kind})': '计时器（{kind}）',
+  'An ISO 8601 literal (P2D, 2026-12-08T09:00:00+08:00, R3/PT10M) or a Python expression':
+    'ISO 8601 值（P2D、2026-12-08T09:00:00+08:00、R3/PT10M）或 Python 表达式',
+  'Script (Python)': '脚本（Python）', 'Condition (Python)': '条件（Python）',
 };
 
 function translate(template, replacements = {}) {

@@ -1,6 +1,8 @@
 // The CareFlow group of the properties panel: what the engine reads from a diagram
 // (engine/bpmn/extensions.py): form key, candidate groups/users, priority, SLA (dueIn /
 // dueInWorkdays), assignment; service handler; timer expressions; scripts and conditions.
+// Its texts are English and go through bpmn-js's ``translate`` service like the library's own, so a Chinese page
+// shows them in Chinese (bpmn-zh.js) and an English page in English: one language per page.
 import {
   SelectEntry,
   TextAreaEntry,
@@ -82,8 +84,9 @@ function PropertyField(props) {
   const { element, id, name, label, description } = props;
   const injector = useService('injector');
   const debounce = useService('debounceInput');
+  const translate = useService('translate');
   return TextFieldEntry({
-    element, id, label, description, debounce,
+    element, id, debounce, label: translate(label), description: description && translate(description),
     getValue: () => propertyOf(getBusinessObject(element), name) || '',
     setValue: (value) => setProperty(injector, element, name, value),
   });
@@ -92,15 +95,16 @@ function PropertyField(props) {
 function AssignmentField(props) {
   const { element, id } = props;
   const injector = useService('injector');
+  const translate = useService('translate');
   return SelectEntry({
-    element, id, label: '分派 Assignment',
+    element, id, label: translate('Assignment'),
     getValue: () => propertyOf(getBusinessObject(element), 'assignment') || 'queue',
     setValue: (value) => setProperty(injector, element, 'assignment', value === 'queue' ? '' : value),
     getOptions: () => [
-      { value: 'queue', label: '队列认领 Queue (claim)' },
-      { value: 'round_robin', label: '轮流 Round robin' },
-      { value: 'least_loaded', label: '最少负载 Least loaded' },
-      { value: 'skills', label: '按技能 By skills' },
+      { value: 'queue', label: translate('Queue (claim)') },
+      { value: 'round_robin', label: translate('Round robin') },
+      { value: 'least_loaded', label: translate('Least loaded') },
+      { value: 'skills', label: translate('By skills') },
     ],
   });
 }
@@ -109,8 +113,9 @@ function OperatorField(props) {
   const { element, id, attr, label } = props;
   const injector = useService('injector');
   const debounce = useService('debounceInput');
+  const translate = useService('translate');
   return TextFieldEntry({
-    element, id, label, debounce,
+    element, id, label: translate(label), debounce,
     getValue: () => (operatorOf(getBusinessObject(element)) || {})[attr] || '',
     setValue: (value) => setOperator(injector, element, attr, value),
   });
@@ -121,6 +126,9 @@ function timerDefinition(bo) {
 }
 
 const TIMER_KINDS = ['timeDuration', 'timeDate', 'timeCycle'];
+const TIMER_NAMES = { timeDuration: 'Duration', timeDate: 'Date', timeCycle: 'Cycle' };  // bpmn-js's own words
+// dueIn's explanation (engine/bpmn/validation.py checks it; docs/bpmn-conventions.md)
+const DUE_IN = 'An ISO 8601 duration from the task\'s creation: P2D is 2 days, PT4H 4 hours, P1DT12H a day and a half';
 
 function TimerField(props) {
   const { element, id } = props;
@@ -128,10 +136,11 @@ function TimerField(props) {
   const debounce = useService('debounceInput');
   const definition = timerDefinition(getBusinessObject(element));
   const kind = TIMER_KINDS.find((k) => definition.get(k)) || 'timeDuration';
+  const translate = useService('translate');
   return TextFieldEntry({
     element, id, debounce,
-    label: `计时器 Timer (${kind})`,
-    description: 'Python 表达式，ISO 值需加引号 A Python expression: quote ISO values, e.g. "P2D"',
+    label: translate('Timer ({kind})', { kind: translate(TIMER_NAMES[kind]) }),
+    description: translate('An ISO 8601 literal (P2D, 2026-12-08T09:00:00+08:00, R3/PT10M) or a Python expression'),
     getValue: () => (definition.get(kind) ? definition.get(kind).body : '') || '',
     setValue: (value) => {
       const expression = injector.get('bpmnFactory').create('bpmn:FormalExpression', { body: value });
@@ -145,8 +154,9 @@ function ScriptField(props) {
   const { element, id } = props;
   const modeling = useService('modeling');
   const debounce = useService('debounceInput');
+  const translate = useService('translate');
   return TextAreaEntry({
-    element, id, debounce, label: '脚本 Script (Python)', rows: 4, monospace: true,
+    element, id, debounce, label: translate('Script (Python)'), rows: 4, monospace: true,
     getValue: () => getBusinessObject(element).get('script') || '',
     setValue: (value) => modeling.updateProperties(element, { script: value, scriptFormat: 'python' }),
   });
@@ -157,8 +167,9 @@ function ConditionField(props) {
   const injector = useService('injector');
   const debounce = useService('debounceInput');
   const bo = getBusinessObject(element);
+  const translate = useService('translate');
   return TextFieldEntry({
-    element, id, debounce, label: '条件 Condition (Python)',
+    element, id, debounce, label: translate('Condition (Python)'),
     getValue: () => (bo.get('conditionExpression') ? bo.get('conditionExpression').body : '') || '',
     setValue: (value) => {
       let expression;
@@ -178,18 +189,18 @@ function entriesFor(element) {
     id: `careflow-${name}`, name, label, description, component: PropertyField, isEdited: isTextFieldEntryEdited,
   });
   if (is(element, 'bpmn:UserTask')) {
-    field('formKey', '表单 Form key', '表单文件 forms/<key>.json');
-    field('candidateGroups', '候选组 Candidate groups', '逗号分隔；为空时用泳道名 Comma-separated; the lane name when empty');
-    field('candidateUsers', '候选人 Candidate users', '逗号分隔 Comma-separated');
-    field('priority', '优先级 Priority', '0–100');
-    field('dueIn', '时限 SLA (dueIn)', 'ISO 8601 时长 duration, e.g. P2D, PT4H');
-    field('dueInWorkdays', '工作日时限 SLA in working days', '整数 A whole number');
+    field('formKey', 'Form key', 'The form file forms/<key>.json');
+    field('candidateGroups', 'Candidate groups', 'Comma-separated; the lane name when empty');
+    field('candidateUsers', 'Candidate users', 'Comma-separated');
+    field('priority', 'Priority', '0–100');
+    field('dueIn', 'Due in (SLA)', DUE_IN);
+    field('dueInWorkdays', 'Due in working days (SLA)', 'A whole number of working days (the bank calendar)');
     entries.push({ id: 'careflow-assignment', component: AssignmentField, isEdited: isSelectEntryEdited });
-    field('requiredSkills', '所需技能 Required skills', '分派为按技能时 For assignment by skills');
+    field('requiredSkills', 'Required skills', 'For assignment by skills');
   }
   if (is(element, 'bpmn:ServiceTask')) {
     entries.push(handlerEntry(operatorOf, setOperator));
-    entries.push({ id: 'careflow-resultVariable', attr: 'resultVariable', label: '结果变量 Result variable',
+    entries.push({ id: 'careflow-resultVariable', attr: 'resultVariable', label: 'Result variable',
       component: OperatorField, isEdited: isTextFieldEntryEdited });
   }
   if (is(element, 'bpmn:ScriptTask')) {
@@ -205,18 +216,18 @@ function entriesFor(element) {
   return entries;
 }
 
-function CareflowPropertiesProvider(propertiesPanel) {
+function CareflowPropertiesProvider(propertiesPanel, translate) {
   this.getGroups = (element) => (groups) => {
     const entries = entriesFor(element);
     if (entries.length) {
-      groups.splice(1, 0, { id: 'careflow', label: 'CareFlow 流程属性 CareFlow', entries, shouldOpen: true });
+      groups.splice(1, 0, { id: 'careflow', label: translate('CareFlow properties'), entries, shouldOpen: true });
     }
     return groups;
   };
   propertiesPanel.registerProvider(500, this);
 }
 
-CareflowPropertiesProvider.$inject = ['propertiesPanel'];
+CareflowPropertiesProvider.$inject = ['propertiesPanel', 'translate'];
 
 export default {
   __init__: ['careflowPropertiesProvider'],

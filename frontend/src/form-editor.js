@@ -3,12 +3,14 @@
 import { FormEditor } from '@bpmn-io/form-js';
 import { api, pageData } from './api.js';
 import { paletteModule, translatePalette } from './form-palette.js';
+import { translateFormEditor } from './form-editor-zh.js';
 
 const data = pageData();
 const MESSAGES = data.messages || {};
 const editor = new FormEditor({ container: '#form-editor', additionalModules: [paletteModule(t, data.schema)] });
 window.careflowFormEditor = editor;
 translatePalette(document.getElementById('form-editor'), t);
+if ((data.lang || 'zh') === 'zh') translateFormEditor(document.getElementById('form-editor'));
 let revision = data.revision ?? null;
 const status = document.getElementById('status');
 // Unsaved edits: any change in the editor, until the draft is saved; leaving asks first.

@@ -50,7 +50,9 @@ export function translatePalette(container, t) {
     for (const node of container.querySelectorAll('.fjs-palette-header, .fjs-palette-group-title, .fjs-palette-no-entries')) {
       for (const child of node.childNodes) {  // the text node itself: preact keeps and updates it
         const name = child.nodeType === Node.TEXT_NODE && TEXTS[child.nodeValue.trim()];
-        if (name) child.nodeValue = t(name);
+        // only a change: writing the same text is a mutation too, and on an English page (where the text is the
+        // same) the observer answered its own write for ever and the page hung
+        if (name && child.nodeValue !== t(name)) child.nodeValue = t(name);
       }
       if (TEXTS[node.getAttribute('title')]) node.setAttribute('title', t(TEXTS[node.getAttribute('title')]));
     }

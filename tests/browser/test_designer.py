@@ -227,3 +227,34 @@ def test_designer_changes_complaint_handling_and_new_complaints_run_on_version_2
     expect(page.locator("body[data-viewer-ready='1']")).to_have_count(1)
     expect(page.locator(f'.cf-heat[data-element="{new_id}"]')).to_contain_text("3 ·")
     page.screenshot(path=str(SCREENSHOTS / "designer_complaint_heatmap.png"), full_page=True)
+
+
+@pytest.mark.parametrize(("lang", "texts", "absent"), [
+    ("zh", {"careflow": "CareFlow 流程属性", "dueIn": "办理时限（SLA）", "dueInHelp": "ISO 8601 时长，自任务创建时起算",
+            "general": "常规", "key": "键", "validation": "校验"}, "Due in"),
+    ("en", {"careflow": "CareFlow properties", "dueIn": "Due in (SLA)", "dueInHelp": "An ISO 8601 duration from the task",
+            "general": "General", "key": "Key", "validation": "Validation"}, "办理时限"),
+])
+def test_the_properties_panels_speak_the_page_language_only(page, login, live_server, deployed, lang, texts, absent):
+    """bpmn-js's panel (CareFlow's group through its translate service) and form-js's editor panel: zh-CN by default,
+    English on an English page, never both; the English form editor page once hung (its palette translator answered
+    its own writes)."""
+    login("dora")
+    page.goto(f"{live_server}/designer?lang={lang}")
+    _open_modeler(page, live_server)
+    page.evaluate("(() => { const m = window.careflowModeler; "
+                  "m.get('selection').select(m.get('elementRegistry').get('handle_request')); })()")
+    panel = page.locator(".bio-properties-panel")
+    expect(panel.locator('[data-group-id="group-careflow"] .bio-properties-panel-group-header-title')).to_have_text(
+        texts["careflow"])
+    expect(panel.locator('label[for="bio-properties-panel-careflow-dueIn"]')).to_have_text(texts["dueIn"])
+    expect(panel).to_contain_text(texts["dueInHelp"])
+    expect(panel).not_to_contain_text(absent)
+    page.goto(f"{live_server}/designer/forms/service_request_handle")
+    expect(page.locator("body[data-form-editor-ready='1']")).to_have_count(1)
+    page.locator(".fjs-editor-container .fjs-element").nth(1).click()  # the first field
+    properties = page.locator(".fjs-properties-container")
+    expect(properties.locator(".bio-properties-panel-group-header-title").first).to_have_text(texts["general"])
+    expect(properties).to_contain_text(texts["validation"])
+    expect(properties.locator('label[for="bio-properties-panel-key"]')).to_have_text(texts["key"])
+    page.screenshot(path=str(SCREENSHOTS / f"designer_panels_{lang}.png"), full_page=True)

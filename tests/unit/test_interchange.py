@@ -292,3 +292,99 @@ def test_a_prefix_used_only_inside_an_attribute_value_keeps_its_declaration() ->
     prepare_bpmn(root)
     assert root.nsmap.get("feel") == "http://www.omg.org/spec/FEEL/20140401"
     assert "unused" not in root.nsmap  # what nothing uses still goes
+
+
+# --- pools: candidates are the participants' processes; the others are not run and their problems not must-fix ------
+
+TWO_POOLS = b'''<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="two" targetNamespace="t">
+  <bpmn:collaboration id="c">
+    <bpmn:participant id="pa" name="Front" processRef="front"/>
+    <bpmn:participant id="pb" name="Back" processRef="back"/>
+  </bpmn:collaboration>
+  <bpmn:process id="front" isExecutable="false">
+    <bpmn:startEvent id="fs"/><bpmn:task id="ft"/><bpmn:endEvent id="fe"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="fs" targetRef="ft"/><bpmn:sequenceFlow id="f2" sourceRef="ft" targetRef="fe"/>
+  </bpmn:process>
+  <bpmn:process id="back" isExecutable="false">
+    <bpmn:startEvent id="bs"/>
+    <bpmn:complexGateway id="bg"/>
+    <bpmn:task id="lost"/>
+    <bpmn:endEvent id="be"/>
+    <bpmn:sequenceFlow id="b1" sourceRef="bs" targetRef="bg"/><bpmn:sequenceFlow id="b2" sourceRef="bg" targetRef="be"/>
+  </bpmn:process>
+</bpmn:definitions>'''
+
+
+def test_the_candidates_are_the_pools_and_a_process_in_no_pool_is_dropped():
+    from engine.bpmn.interchange import choose_process
+
+    b10 = etree.fromstring(_fixture("miwg_b10_pools_and_called_processes.bpmn"))
+    choice = choose_process(b10)
+    # the two processes that call activities call are in no pool: neither a candidate nor dropped
+    assert (choice.candidates, choice.ambiguous, choice.dropped) == (("WFP-branch", "WFP-backoffice"), True, ())
+    c90 = etree.fromstring(_fixture("miwg_c90_stray_process.bpmn"))
+    choice = choose_process(c90)
+    assert (choice.process_id, choice.candidates, choice.ambiguous) == ("Process_card_request",
+                                                                        ("Process_card_request",), False)
+    assert choice.dropped == ("Diagram_card_request_process",)
+    lone = etree.fromstring(b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">'
+                            b'<bpmn:process id="p"><bpmn:startEvent id="s"/></bpmn:process></bpmn:definitions>')
+    assert choose_process(lone).candidates == ("p",)  # no collaboration: the lone process
+
+
+def test_a_stray_process_is_listed_as_dropped_not_as_a_choice_or_a_must_fix(client, dora):
+    opened = _draft(client, dora, _fixture("miwg_c90_stray_process.bpmn"), name="c90.bpmn").json
+    assert (opened["process_key"], opened["ambiguous"], opened["candidates"]) == (
+        "Process_card_request", False, ["Process_card_request"])
+    assert opened["must_fix"] == [] and opened["deployable"]
+    dropped = {(d["element_id"], d["message"].split(":")[0]) for d in opened["dropped"]}
+    assert ("Diagram_card_request_process", "process Diagram_card_request_process ('Card request diagram') is not "
+            "run") in dropped
+    assert ("stray_end", "not run (Diagram_card_request_process)") in dropped
+    assert all(d["severity"] == "warning" for d in opened["dropped"])
+
+
+def test_the_problems_of_a_pool_not_chosen_are_dropped_not_must_fix_and_the_chosen_one_deploys(client, dora):
+    opened = _draft(client, dora, TWO_POOLS, "as_draft=1&process=front", name="two.bpmn").json
+    assert opened["must_fix"] == [] and opened["deployable"], opened["must_fix"]
+    dropped: dict[str, str] = {}
+    for d in opened["dropped"]:
+        dropped[d["element_id"]] = dropped.get(d["element_id"], "") + d["message"]
+    assert dropped["back"].startswith("process back is not run: a pool that was not chosen")
+    assert "complexGateway" in dropped["bg"] and "no incoming sequence flow" in dropped["lost"]
+    deployed = _draft(client, dora, TWO_POOLS, "process=front", name="two.bpmn")
+    assert deployed.status_code == 201, deployed.get_data(as_text=True)
+    assert {d["element_id"] for d in deployed.json["dropped"]} >= {"back", "bg", "lost"}
+    # the chosen pool's own problems still are must-fix
+    other = _draft(client, dora, TWO_POOLS, "as_draft=1&process=back", name="two.bpmn").json
+    assert {p["element_id"] for p in other["must_fix"]} >= {"bg", "lost"}
+    assert [d["element_id"] for d in other["dropped"]] == ["front"]
+
+
+def test_a_library_message_is_whole_even_with_a_line_break_in_a_name(client, dora):
+    """A Trisotech/Visio name with ``&#10;`` cut SpiffWorkflow's message at the break ("Data Store with name Case")."""
+    opened = _draft(client, dora, _fixture("miwg_b10_pools_and_called_processes.bpmn"),
+                    "as_draft=1&process=WFP-backoffice", name="b10.bpmn").json
+    messages = [p["message"] for p in opened["must_fix"]]
+    assert "Data Store with name Case Archive has no implementation." in messages, messages
+    assert [d["element_id"] for d in opened["dropped"]] == ["WFP-branch"]
+
+
+def test_a_problem_message_is_bounded():
+    from engine.errors import MAX_PROBLEM_MESSAGE, DefinitionProblem
+
+    long = DefinitionProblem("f.bpmn", 1, "x", "y" * 5000)
+    assert len(long.message) == MAX_PROBLEM_MESSAGE and long.message.endswith("…")
+    assert DefinitionProblem("f.bpmn", 1, "x", "z" * 1999).message == "z" * 1999
+
+
+def test_when_every_pool_is_empty_a_process_in_no_pool_is_still_a_candidate():
+    from engine.bpmn.interchange import choose_process
+
+    root = etree.fromstring(
+        b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">'
+        b'<bpmn:collaboration id="c"><bpmn:participant id="p1" processRef="empty"/></bpmn:collaboration>'
+        b'<bpmn:process id="empty"/><bpmn:process id="work"><bpmn:startEvent id="s"/></bpmn:process>'
+        b'</bpmn:definitions>')
+    choice = choose_process(root)
+    assert (choice.process_id, choice.candidates, choice.dropped) == ("work", ("work",), ())

@@ -169,6 +169,19 @@ def test_importing_through_the_page_opens_a_draft_with_what_to_fix(app, ctx):
     assert broken.status_code == 400 and "malformed XML" in broken.get_data(as_text=True)
 
 
+def test_the_import_page_lists_a_process_in_no_pool_as_not_run(app, ctx):
+    from scripts.interchange_report import FIXTURES
+
+    client, csrf = login(app, "dora")
+    content = (FIXTURES / "miwg_c90_stray_process.bpmn").read_bytes()
+    response = client.post("/designer/import", content_type="multipart/form-data",
+                           data={"csrf_token": csrf, "file": (io.BytesIO(content), "c90.bpmn"), "mode": "draft"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'id="import-must-fix"' not in page and 'id="import-dropped"' in page
+    assert "不运行：其他泳池及不属于任何泳池的流程" in page and "<td>38</td><td>stray_end</td>" in page
+
+
 def designer_actor():
     from tests.support.engine import DESIGNER
 

@@ -164,6 +164,7 @@ def import_definition() -> Any:
     body = dict(response.json)
     body["mapped"] = list(result.mapped)
     body["ignored"] = [p.to_dict() for p in result.ignored]
+    body["dropped"] = [p.to_dict() for p in result.dropped]
     return jsonify(body), status
 
 
@@ -172,7 +173,7 @@ def draft_import_json(opened: model_import.DraftImport) -> dict[str, Any]:
             "process_key": opened.process_key, "was_executable": opened.was_executable,
             "candidates": list(opened.candidates), "ambiguous": opened.ambiguous, "deployable": opened.deployable,
             "mapped": list(opened.mapped), "ignored": [p.to_dict() for p in opened.ignored],
-            "must_fix": [p.to_dict() for p in opened.must_fix]}
+            "must_fix": [p.to_dict() for p in opened.must_fix], "dropped": [p.to_dict() for p in opened.dropped]}
 
 
 @bp.get("/designer/forms")
