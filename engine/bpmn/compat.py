@@ -18,6 +18,9 @@ BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 ZEEBE = "http://camunda.org/schema/zeebe/1.0"
+# Camunda 7 forked Activiti and kept its extension names (assignee, candidateGroups, formKey, class, async, field,
+# taskListener …); Flowable forked Activiti too: their extensions are read as Camunda 7's.
+CAMUNDA_7_LIKE = ("http://activiti.org/bpmn", "http://flowable.org/bpmn")
 # careflow:nameEn, an element's English name for the UI (docs/bpmn-conventions.md): display only, never executed.
 CAREFLOW_I18N = "http://careflow.example/schema/bpmn-i18n"
 # Namespaces whose attributes and elements carry no execution meaning (diagram tools, modeler metadata).

@@ -28,7 +28,7 @@ from typing import Any
 
 from lxml import etree
 
-from engine.bpmn.compat import BPMN, CAMUNDA, CAREFLOW_I18N, HARMLESS_NAMESPACES, SPIFF, ZEEBE, Finding
+from engine.bpmn.compat import BPMN, CAMUNDA, CAMUNDA_7_LIKE, CAREFLOW_I18N, HARMLESS_NAMESPACES, SPIFF, ZEEBE, Finding
 from engine.bpmn.expressions import UntranslatableError, dialect, feel_literal, feel_unary_test, translate
 from engine.bpmn.timers import iso_literal
 
@@ -39,7 +39,7 @@ IGNORED_VENDOR_ATTRIBUTES = {
     "modelerTemplateVersion", "modelerTemplateIcon", "followUpDate", "candidateStarterGroups",
     "candidateStarterUsers", "calledElementBinding", "calledElementVersion", "calledElementVersionTag",
     "calledElementTenantId", "caseTenantId", "decisionRefBinding", "decisionRefVersion", "decisionRefTenantId",
-    "mapDecisionResult", "formRefBinding", "formRefVersion", "errorMessage",
+    "mapDecisionResult", "formRefBinding", "formRefVersion", "errorMessage", "diagramRelationId",
 }
 IGNORED_VENDOR_ELEMENTS = {"failedJobRetryTimeCycle", "potentialStarter", "userTask", "versionTag"}
 # Camunda user-task attribute → CareFlow property of the same meaning.
@@ -169,6 +169,7 @@ def prepare_bpmn(root: Any) -> Report:
     if _ns(root.tag) != BPMN or _local(root.tag) != "definitions":
         work.refuse(root, f"<{_local(root.tag)}>", "not a BPMN 2.0 document (expected bpmn:definitions)")
         return work.report
+    _read_as_camunda_7(work, root)
     for node in list(root.iter()):
         if not isinstance(node.tag, str) or _detached(node, root):
             continue
@@ -186,6 +187,23 @@ def prepare_bpmn(root: Any) -> Report:
             work.report.mapped.append(f"{node.get('id')}: {hook} = {'; '.join(lines)}")
     etree.cleanup_namespaces(root, top_nsmap={"spiffworkflow": SPIFF}, keep_ns_prefixes=_value_prefixes(root))
     return work.report
+
+
+def _read_as_camunda_7(work: _Work, root: Any) -> None:
+    """Activiti's and Flowable's extensions renamed into Camunda 7's namespace (same names, same meaning), so they
+    are mapped, ignored or refused as Camunda's are instead of all being ignored as unknown metadata."""
+    renamed: set[str] = set()
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        if _ns(node.tag) in CAMUNDA_7_LIKE:
+            renamed.add(_ns(node.tag))
+            node.tag = f"{{{CAMUNDA}}}{_local(node.tag)}"
+        for name in [n for n in node.attrib if _ns(n) in CAMUNDA_7_LIKE]:
+            renamed.add(_ns(name))
+            node.attrib[f"{{{CAMUNDA}}}{_local(name)}"] = node.attrib.pop(name)
+    work.report.mapped.extend(f"extensions of {namespace} read as Camunda 7's (same names and meaning)"
+                              for namespace in sorted(renamed))
 
 
 def _value_prefixes(root: Any) -> list[str]:

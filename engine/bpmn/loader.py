@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -276,11 +276,37 @@ def _locate(exc: ValidationException, problems: _Problems, default_file: str = "
     return file, int(line) if line else None, element_id
 
 
+# SpiffWorkflow's refusals that designers meet in other modelers' files (the BPMN MIWG suite: empty collapsed
+# sub-processes, service tasks with no implementation, a task splitting without a gateway), said as what to do.
+_LIBRARY_MESSAGES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], str], str]], ...] = (
+    (re.compile(r"Exactly one start event is required in a SubWorkflow Task; found (\d+)"),
+     lambda m, tag: f"a sub-process needs exactly one start event inside it and has {m.group(1)}: model its inner "
+                    "flow (a collapsed sub-process exported by a drawing tool is empty), or make it a task"),
+    (re.compile(r"A Service Task must have an operator"),
+     lambda m, tag: "this service task names no CareFlow service handler: choose one from the handler catalogue "
+                    "(the designer's Handlers page), or make it a manual task if people do it outside CareFlow"),
+    (re.compile(r"Multiple outgoing flows are not supported for tasks of type"),
+     lambda m, tag: f"this {tag or 'task'} has several outgoing flows: CareFlow does not split the path after a task "
+                    "on its own; put an exclusive or parallel gateway after it"),
+    (re.compile(r"Non-default exclusive outgoing sequence flow without condition"),
+     lambda m, tag: "this flow leaves an exclusive gateway with no condition and is not the gateway's default flow: "
+                    "give it a condition, or make it the default"),
+    (re.compile(r"Data Store with name (.+) has no implementation"),
+     lambda m, tag: f"data store {m.group(1).strip()!r} has no implementation in CareFlow: keep the data in the "
+                    "process's variables, or remove the data store"),
+)
+
+
 def _message(exc: ValidationException) -> str:
-    """The library's whole message on one line: a name with a line break in it (``name="Case&#10;Archive"``, as
-    Trisotech and Visio exports write them) once cut the message at the break ("Data Store with name Case")."""
-    text = re.sub(r"\s*\n\s*", " ", str(exc))
-    return text.replace("Source Details: ", "").strip()
+    """The library's whole message on one line (a name with a line break, ``name="Case&#10;Archive"`` as Trisotech
+    and Visio write them, once cut it at the break); the refusals listed above in CareFlow's words."""
+    text = re.sub(r"\s*\n\s*", " ", str(exc)).replace("Source Details: ", "").strip()
+    tag = str(getattr(exc, "tag", "") or "").rpartition(":")[2]
+    for pattern, say in _LIBRARY_MESSAGES:
+        found = pattern.search(text)
+        if found:
+            return say(found, tag)
+    return re.sub(r"\.{2,}$", ".", text)
 
 
 def _lint_spec(spec: Any, problems: _Problems, handlers: HandlerCheck | None, forms: Mapping[str, Any],

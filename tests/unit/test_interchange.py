@@ -176,6 +176,30 @@ def test_a_mapping_outside_the_subset_is_refused_where_it_is():
                        (6, "s", 'camunda:type="mail"')}
 
 
+@pytest.mark.parametrize("namespace", ["http://activiti.org/bpmn", "http://flowable.org/bpmn"])
+def test_activiti_and_flowable_extensions_are_read_as_camunda_7s(namespace):
+    """Both forks share Camunda 7's names: an assignee is mapped and a Java class refused, not silently dropped
+    (MIWG Reference C.1.0 binds the prefix camunda: to Activiti's namespace)."""
+    xml = (b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+           b'xmlns:x="' + namespace.encode() + b'" id="d">\n<bpmn:process id="p">\n'
+           b'<bpmn:userTask id="t" x:candidateGroups="service_team" x:formKey="review"/>\n'
+           b'<bpmn:serviceTask id="s" x:class="org.example.Post"/></bpmn:process></bpmn:definitions>')
+    report = prepare_bpmn(etree.fromstring(xml))
+    assert {"t: candidateGroups = service_team", "t: formKey = review"} <= set(report.mapped), report.mapped
+    assert [(f.line, f.element_id) for f in report.refused] == [(4, "s")]
+    assert "Java delegate class" in report.refused[0].message
+    assert not [f for f in report.ignored if f.element_id == "t"]
+
+
+def test_camunda_modeler_relation_metadata_is_ignored_not_refused():
+    xml = (b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+           b'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">\n'
+           b'<bpmn:process id="p" camunda:diagramRelationId="4b2e"><bpmn:startEvent id="s"/></bpmn:process>'
+           b'</bpmn:definitions>')
+    report = prepare_bpmn(etree.fromstring(xml))
+    assert report.refused == [] and [f.element_id for f in report.ignored] == ["p"]
+
+
 def _fixture(name):
     from scripts.interchange_report import FIXTURES
 
@@ -366,7 +390,7 @@ def test_a_library_message_is_whole_even_with_a_line_break_in_a_name(client, dor
     opened = _draft(client, dora, _fixture("miwg_b10_pools_and_called_processes.bpmn"),
                     "as_draft=1&process=WFP-backoffice", name="b10.bpmn").json
     messages = [p["message"] for p in opened["must_fix"]]
-    assert "Data Store with name Case Archive has no implementation." in messages, messages
+    assert "data store 'Case Archive' has no implementation in CareFlow" in " ".join(messages), messages
     assert [d["element_id"] for d in opened["dropped"]] == ["WFP-branch"]
 
 

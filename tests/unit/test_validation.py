@@ -185,3 +185,22 @@ def test_a_bad_due_date_met_at_run_time_is_an_incident(ctx, people):
     assert started.error["message"] == ("user task work: dueIn 'three days' is not an ISO 8601 duration (it must "
                                         "start with P and give an amount); deploy a corrected version and migrate")
     assert instances.get_instance(ctx, started.id, actor=SYSTEM).status == "error"
+
+
+@pytest.mark.parametrize(("elements", "flows", "element", "says"), [
+    ([b.start(), '<bpmn:subProcess id="sub" name="Collapsed"/>', b.end()],
+     [b.flow("start", "sub"), b.flow("sub", "end")], "sub", "a sub-process needs exactly one start event"),
+    ([b.start(), '<bpmn:serviceTask id="call" name="Call the core"/>', b.end()],
+     [b.flow("start", "call"), b.flow("call", "end")], "call", "names no CareFlow service handler"),
+    ([b.start(), '<bpmn:task id="look" name="Look"/>', b.end("a"), b.end("b")],
+     [b.flow("start", "look"), b.flow("look", "a"), b.flow("look", "b")], "look",
+     "this task has several outgoing flows"),
+    ([b.start(), b.gateway("gw"), b.end("a"), b.end("b")],
+     [b.flow("start", "gw"), b.flow("gw", "a", "x > 1"), b.flow("gw", "b")], "flow_gw_b",
+     "leaves an exclusive gateway with no condition and is not the gateway's default flow"),
+])
+def test_library_refusals_met_in_other_tools_models_say_what_to_do(elements, flows, element, says):
+    """What drawing tools export (the BPMN MIWG suite) and SpiffWorkflow refuses, in CareFlow's words at the element."""
+    problems = [p for p in _check(b.definitions("p", elements, flows)) if p.element_id == element]
+    assert problems and says in problems[0].message, problems
+    assert ".." not in problems[0].message and "SubWorkflow" not in problems[0].message
