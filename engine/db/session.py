@@ -89,7 +89,7 @@ def begin_immediate(driver: sqlite3.Connection, timeout: float = BUSY_TIMEOUT_S)
                 driver.execute("BEGIN IMMEDIATE")
                 return refused
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                if not _busy(exc):
                     raise
                 now = time.monotonic()
                 if not refused:
@@ -101,6 +101,12 @@ def begin_immediate(driver: sqlite3.Connection, timeout: float = BUSY_TIMEOUT_S)
             pause = min(pause * _PAUSE_GROWTH, _LONGEST_PAUSE_S)
     finally:
         driver.execute(_BUSY_TIMEOUT)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY, or one of its extended codes (a WAL recovery or a stale snapshot: worth another try too)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
