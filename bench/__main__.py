@@ -208,7 +208,7 @@ def main(groups: list[str]) -> None:
         elif group == "http":
             from bench import http
 
-            http.run(line, engine_lifecycle, rate)
+            http.run(line, engine_lifecycle, rate, raw=raw_lifecycle)
         elif group == "inbox":
             from bench import inbox
 

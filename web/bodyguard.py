@@ -61,15 +61,14 @@ def _check_size() -> None:
     """The cap for this request's kind, set before anything reads the body (werkzeug enforces it while reading, also
     for a chunked body), and an early 413 that names it when the declared length is already over."""
     settings = current_engine().settings
-    if request.mimetype == MULTIPART:
+    multipart = request.mimetype == MULTIPART
+    if multipart:
         request.max_content_length = settings.uploads.max_request_bytes
-        message = f"files may total at most {settings.uploads.max_mb} MB"
-    else:
-        message = (f"the request body may be at most {request.max_content_length} bytes; send files as "
-                   f"multipart/form-data (up to {settings.uploads.max_mb} MB)")
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(message)
+        raise RequestEntityTooLarge(f"files may total at most {settings.uploads.max_mb} MB" if multipart else
+                                    f"the request body may be at most {limit} bytes; send files as "
+                                    f"multipart/form-data (up to {settings.uploads.max_mb} MB)")
 
 
 def _check_json(raw: bytes, limits: InputLimits) -> None:

@@ -103,7 +103,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def remember_choice(response: Any) -> Any:
-        chosen = request.args.get("lang")
+        # Only a request whose query names a language is looked at (the query is not parsed for every API call).
+        chosen = request.args.get("lang") if b"lang=" in request.query_string else None
         if chosen in LANGUAGES and request.cookies.get(COOKIE) != chosen:
             response.set_cookie(COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
                                 secure=request.is_secure)

@@ -3,11 +3,18 @@
 SQLite: WAL, foreign keys, a busy timeout, and ``BEGIN IMMEDIATE`` for write units so
 that two writers queue instead of failing when one upgrades a read lock. PostgreSQL:
 plain READ COMMITTED transactions; commands lock instance rows with ``FOR UPDATE``.
+
+Waiting for SQLite's write lock (docs/perf/README.md, "The HTTP path"): ``BEGIN IMMEDIATE`` does not use SQLite's
+own busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25 … 100 ms between tries — a writer that finds the lock taken
+then sleeps well past its release (a step holds it for about a millisecond), and the web workers' writers queue
+behind each other's sleeps. It tries again after short sleeps instead (:func:`begin_immediate`), within the same
+30 s. Every other statement keeps the busy timeout.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,13 +27,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.config import Settings
 from engine.errors import ConcurrentModificationError
 
+BUSY_TIMEOUT_S = 30.0
+_BUSY_TIMEOUT = f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}"
+# Sleeps between tries of BEGIN IMMEDIATE while another connection writes: short first (a step's write holds the lock
+# for about a millisecond), longer for a long writer (a migration, a backup, a bulk import).
+_FIRST_PAUSE_S, _PAUSE_GROWTH, _LONGEST_PAUSE_S = 0.0001, 1.2, 0.002
+
 
 def make_db_engine(settings: Settings) -> Engine:
     if settings.is_sqlite:
         engine = create_engine(
             settings.database.url,
             echo=settings.database.echo_sql,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
         )
         configure_sqlite(engine)
         return engine
@@ -46,18 +59,54 @@ def configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(_BUSY_TIMEOUT)
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Straight to the driver: every transaction begins here, and a statement through SQLAlchemy's execution
         # machinery costs more than SQLite's BEGIN itself. COMMIT and ROLLBACK go through the driver already.
-        statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get("careflow_write") else "BEGIN DEFERRED"
+        write = conn.get_execution_options().get("careflow_write")
+        statement = "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED"
         try:
-            conn.connection.driver_connection.execute(statement)
+            if write:
+                begin_immediate(conn.connection.driver_connection)
+            else:
+                conn.connection.driver_connection.execute(statement)
         except sqlite3.OperationalError as exc:  # "database is locked" after the busy timeout: as SQLAlchemy raises it
             raise OperationalError(statement, None, exc) from exc
+
+
+def begin_immediate(driver: sqlite3.Connection, timeout: float = BUSY_TIMEOUT_S) -> int:
+    """``BEGIN IMMEDIATE``, waiting up to ``timeout`` seconds for another connection's write lock with short sleeps
+    (not SQLite's busy handler: see the module's docstring). Returns how many tries were refused (0: the lock was
+    free). Raises sqlite3.OperationalError ("database is locked") when the time is up, as the busy timeout would."""
+    driver.execute("PRAGMA busy_timeout=0")  # a refused try returns at once (a PRAGMA costs a few microseconds)
+    try:
+        refused, pause, deadline = 0, _FIRST_PAUSE_S, 0.0
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return refused
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+                now = time.monotonic()
+                if not refused:
+                    deadline = now + timeout
+                elif now >= deadline:
+                    raise
+            refused += 1
+            time.sleep(pause)
+            pause = min(pause * _PAUSE_GROWTH, _LONGEST_PAUSE_S)
+    finally:
+        driver.execute(_BUSY_TIMEOUT)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY, or one of its extended codes (a WAL recovery or a stale snapshot: worth another try too)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
