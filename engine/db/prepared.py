@@ -12,13 +12,15 @@ needs more of the execution context (Python-side column defaults, several parame
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+
+from engine.db.pipeline import pending_checks, translated
 
 
 class _Compiled:
@@ -89,6 +91,23 @@ class Prepared:
         finally:
             cursor.close()
 
+    def execute_checked(self, connection: Connection, params: Mapping[str, Any], fail: Callable[[], Exception]) -> None:
+        """Run with ``params`` and raise ``fail()`` unless exactly one row matched: at once, or in a pipelined block
+        (``engine.db.pipeline``) when the block's results are in, before its transaction commits."""
+        compiled = self._compiled(connection.dialect, tuple(params))
+        checks = pending_checks(connection)
+        if compiled is None or checks is None:
+            if self.execute(connection, params) != 1:
+                raise fail()
+            return
+        cursor = connection.connection.cursor()
+        try:
+            connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
+        except BaseException:
+            cursor.close()
+            raise
+        checks.append((cursor, fail))
+
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run a query with ``params``: its rows, each value as SQLAlchemy's column type gives it."""
         compiled = self._compiled(connection.dialect, tuple(params))
@@ -97,7 +116,8 @@ class Prepared:
         cursor = connection.connection.cursor()
         try:
             connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
-            found = cursor.fetchall()
+            with translated(connection):  # in a pipelined block, an earlier statement's error surfaces here
+                found = cursor.fetchall()
         finally:
             cursor.close()
         processors = compiled.results
