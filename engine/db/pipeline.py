@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 PIPELINE = "careflow.pipeline"  # Connection.info: the open pipelined block
 
@@ -68,11 +68,15 @@ def pipelined(connection: Connection) -> Iterator[None]:
 @contextmanager
 def translated(connection: Connection) -> Iterator[None]:
     """Driver errors reported outside SQLAlchemy's own execution (a pipeline's sync, a fetch) as SQLAlchemy's."""
-    dbapi = connection.dialect.loaded_dbapi
     try:
         yield
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(None, None, exc, dbapi.Error, dialect=connection.dialect) from exc
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise translate(connection, exc) from exc
+
+
+def translate(connection: Connection, exc: Exception) -> StatementError:
+    """SQLAlchemy's exception for the driver's ``exc`` (IntegrityError, OperationalError …)."""
+    return DBAPIError.instance(None, None, exc, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect)
 
 
 def pending_checks(connection: Connection) -> list[Check] | None:

@@ -20,7 +20,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
-from engine.db.pipeline import pending_checks, translated
+from engine.db.pipeline import pending_checks, translate
 
 
 class _Compiled:
@@ -91,6 +91,36 @@ class Prepared:
         finally:
             cursor.close()
 
+    def execute_many(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """Run once per row of ``rows`` (all with the same keys) in one driver call (``executemany``), as
+        ``connection.execute(statement, rows)`` would: the statement events fire once, with ``executemany`` set."""
+        if len(rows) == 1:
+            self.execute(connection, rows[0])
+            return
+        keys = tuple(rows[0])
+        compiled = self._compiled(connection.dialect, keys)
+        if compiled is None or any(tuple(row) != keys for row in rows):
+            connection.execute(self.statement, rows)
+            return
+        sql: str = compiled.sql
+        params: Any = [compiled.values(row) for row in rows]
+        cursor = connection.connection.cursor()
+        try:
+            events = connection._has_events or connection.engine._has_events
+            if events:
+                for fn in connection.dispatch.before_cursor_execute:
+                    sql, params = fn(connection, cursor, sql, params, None, True)
+            if connection._echo:
+                connection._log_info(sql)
+                connection._log_parameters(params, "raw sql", ismulti=True)
+            connection.dialect.do_executemany(cursor, sql, params, None)
+            if events:
+                connection.dispatch.after_cursor_execute(connection, cursor, sql, params, None, True)
+        except BaseException as exc:
+            connection._handle_dbapi_exception(exc, sql, params, cursor, None)
+        finally:
+            cursor.close()
+
     def execute_checked(self, connection: Connection, params: Mapping[str, Any], fail: Callable[[], Exception]) -> None:
         """Run with ``params`` and raise ``fail()`` unless exactly one row matched: at once, or in a pipelined block
         (``engine.db.pipeline``) when the block's results are in, before its transaction commits."""
@@ -116,8 +146,10 @@ class Prepared:
         cursor = connection.connection.cursor()
         try:
             connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
-            with translated(connection):  # in a pipelined block, an earlier statement's error surfaces here
+            try:
                 found = cursor.fetchall()
+            except connection.dialect.loaded_dbapi.Error as exc:  # in a pipelined block, an earlier statement's
+                raise translate(connection, exc) from exc  # error surfaces here
         finally:
             cursor.close()
         processors = compiled.results

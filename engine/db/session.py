@@ -67,7 +67,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
 
-_NO_SNAPSHOT = {"careflow_no_snapshot": True, "isolation_level": "AUTOCOMMIT"}
+_NO_TRANSACTION = {"careflow_no_snapshot": True}  # SQLite
+_NO_SNAPSHOT = {"careflow_no_snapshot": True, "isolation_level": "AUTOCOMMIT"}  # PostgreSQL
 
 
 @contextmanager
@@ -86,8 +87,8 @@ def unit_of_work(factory: sessionmaker[Session], *, write: bool = True, snapshot
         elif not snapshot:
             # SQLite: the begin listener leaves the transaction out; PostgreSQL: autocommit (no BEGIN/COMMIT round
             # trips), which the pool undoes when the connection goes back.
-            session.connection(execution_options=_NO_SNAPSHOT if session.get_bind().dialect.name == "postgresql"
-                               else {"careflow_no_snapshot": True})
+            session.connection(execution_options=_NO_SNAPSHOT if factory.kw["bind"].dialect.name == "postgresql"
+                               else _NO_TRANSACTION)
         yield session
         session.commit()
     except OperationalError as exc:
