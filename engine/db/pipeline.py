@@ -7,8 +7,9 @@ transaction's BEGIN, then all the writes up to the first one whose result is nee
 result at once waits for it, so nothing behaves differently:
 
 - a query run by :meth:`Prepared.rows` fetches, which sends what is queued and waits for its rows;
-- any statement run the ordinary way (``connection.execute``, the ORM) is synced right after it is sent
-  (``after_cursor_execute``), so SQLAlchemy sees its result, row count and errors as outside a pipeline;
+- any statement run the ordinary way (``connection.execute``, the ORM) is synced right after it is sent (the
+  block's cursors do that unless a prepared statement marks its own queued), so SQLAlchemy sees its result,
+  row count and errors as outside a pipeline;
 - a write whose row count decides (the instance's revision check, :meth:`Prepared.execute_checked`) is
   checked when the block's results are in, before the transaction commits.
 
@@ -23,8 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
 
 PIPELINE = "careflow.pipeline"  # Connection.info: the open pipelined block
@@ -46,11 +46,17 @@ def pipelined(connection: Connection) -> Iterator[None]:
     if connection.dialect.name != "postgresql" or PIPELINE in connection.info:
         yield
         return
-    install(connection.engine)
     driver: Any = connection.connection.driver_connection
     block = connection.info[PIPELINE] = _Block()
+    # Cursors made in the block sync after each statement unless marked queued (the prepared ones). A listener on
+    # SQLAlchemy's statement events would do the same, but make every statement of the process (an engine
+    # listener) or of the transaction (a connection listener) pay the event dispatch: +3.5 % of a lifecycle's
+    # client instructions on PostgreSQL (docs/perf/README.md, round 2).
+    factory = driver.cursor_factory
+    driver.cursor_factory = _syncing_cursor()
     try:
         with translated(connection), driver.pipeline() as block.pipeline:
+            _OPEN[id(driver)] = block.pipeline
             yield
     except BaseException:
         for cursor, _fail in block.checks:
@@ -58,6 +64,8 @@ def pipelined(connection: Connection) -> Iterator[None]:
         raise
     finally:
         connection.info.pop(PIPELINE, None)
+        _OPEN.pop(id(driver), None)
+        driver.cursor_factory = factory
     for cursor, fail in block.checks:
         matched = cursor.rowcount
         cursor.close()
@@ -85,18 +93,39 @@ def pending_checks(connection: Connection) -> list[Check] | None:
     return block.checks if block is not None else None
 
 
-def _sync_ordinary(conn: Connection, _cursor: Any, _statement: str, _parameters: Any, context: Any,
-                   executemany: bool) -> None:
-    # A statement run the ordinary way (it has an execution context; the prepared ones have none): SQLAlchemy reads
-    # its description and row count right after this, so its result must be in. Not for several rows inserted at
-    # once without RETURNING: nothing of their result is read.
-    if context is not None and not (executemany and context.isinsert and not context.compiled.effective_returning):
-        block: _Block | None = conn.info.get(PIPELINE)
-        if block is not None and block.pipeline is not None:
-            block.pipeline.sync()
+_OPEN: dict[int, Any] = {}  # id(psycopg connection) → its open Pipeline
+_SYNCING: Any = None
 
 
-def install(engine: Engine) -> None:
-    """Sync the ordinary statements of a pipelined block (once per engine; :func:`pipelined` makes sure)."""
-    if not event.contains(engine, "after_cursor_execute", _sync_ordinary):
-        event.listen(engine, "after_cursor_execute", _sync_ordinary)
+def _syncing_cursor() -> Any:
+    """psycopg's cursor, synced after each statement unless ``queued`` (set by ``engine.db.prepared``): a statement
+    run the ordinary way has its result, row count and errors in when SQLAlchemy reads them."""
+    global _SYNCING
+    if _SYNCING is None:
+        import psycopg
+
+        class SyncingCursor(psycopg.Cursor[Any]):
+            queued = False
+
+            def execute(self, *args: Any, **kwargs: Any) -> Any:
+                result = super().execute(*args, **kwargs)
+                self._sync()
+                return result
+
+            def executemany(self, *args: Any, **kwargs: Any) -> None:
+                super().executemany(*args, **kwargs)
+                self._sync()
+
+            def _sync(self) -> None:
+                pipeline = None if self.queued else _OPEN.get(id(self.connection))
+                if pipeline is not None:
+                    pipeline.sync()
+
+        _SYNCING = SyncingCursor
+    return _SYNCING
+
+
+def mark_queued(connection: Connection, cursor: Any) -> None:
+    """A prepared statement's cursor: its result is fetched or checked later, it need not be synced."""
+    if PIPELINE in connection.info:
+        cursor.queued = True

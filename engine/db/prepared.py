@@ -20,7 +20,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
-from engine.db.pipeline import pending_checks, translate
+from engine.db.pipeline import mark_queued, pending_checks, translate
 
 
 class _Compiled:
@@ -85,6 +85,7 @@ class Prepared:
         if compiled is None:
             return int(connection.execute(self.statement, dict(params)).rowcount)
         cursor = connection.connection.cursor()
+        mark_queued(connection, cursor)
         try:
             connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
             return int(cursor.rowcount)
@@ -105,6 +106,7 @@ class Prepared:
         sql: str = compiled.sql
         params: Any = [compiled.values(row) for row in rows]
         cursor = connection.connection.cursor()
+        mark_queued(connection, cursor)
         try:
             events = connection._has_events or connection.engine._has_events
             if events:
@@ -131,6 +133,7 @@ class Prepared:
                 raise fail()
             return
         cursor = connection.connection.cursor()
+        mark_queued(connection, cursor)
         try:
             connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
         except BaseException:
@@ -144,6 +147,7 @@ class Prepared:
         if compiled is None:
             return [tuple(row) for row in connection.execute(self.statement, dict(params))]
         cursor = connection.connection.cursor()
+        mark_queued(connection, cursor)
         try:
             connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
             try:
