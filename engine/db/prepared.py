@@ -12,13 +12,15 @@ needs more of the execution context (Python-side column defaults, several parame
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+
+from engine.db.pipeline import mark_queued, pending_checks, translate
 
 
 class _Compiled:
@@ -83,11 +85,61 @@ class Prepared:
         if compiled is None:
             return int(connection.execute(self.statement, dict(params)).rowcount)
         cursor = connection.connection.cursor()
+        mark_queued(connection, cursor)
         try:
             connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+    def execute_many(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """Run once per row of ``rows`` (all with the same keys) in one driver call (``executemany``), as
+        ``connection.execute(statement, rows)`` would: the statement events fire once, with ``executemany`` set."""
+        if len(rows) == 1:
+            self.execute(connection, rows[0])
+            return
+        keys = tuple(rows[0])
+        compiled = self._compiled(connection.dialect, keys)
+        if compiled is None or any(tuple(row) != keys for row in rows):
+            connection.execute(self.statement, rows)
+            return
+        sql: str = compiled.sql
+        params: Any = [compiled.values(row) for row in rows]
+        cursor = connection.connection.cursor()
+        mark_queued(connection, cursor)
+        try:
+            events = connection._has_events or connection.engine._has_events
+            if events:
+                for fn in connection.dispatch.before_cursor_execute:
+                    sql, params = fn(connection, cursor, sql, params, None, True)
+            if connection._echo:
+                connection._log_info(sql)
+                connection._log_parameters(params, "raw sql", ismulti=True)
+            connection.dialect.do_executemany(cursor, sql, params, None)
+            if events:
+                connection.dispatch.after_cursor_execute(connection, cursor, sql, params, None, True)
+        except BaseException as exc:
+            connection._handle_dbapi_exception(exc, sql, params, cursor, None)
+        finally:
+            cursor.close()
+
+    def execute_checked(self, connection: Connection, params: Mapping[str, Any], fail: Callable[[], Exception]) -> None:
+        """Run with ``params`` and raise ``fail()`` unless exactly one row matched: at once, or in a pipelined block
+        (``engine.db.pipeline``) when the block's results are in, before its transaction commits."""
+        compiled = self._compiled(connection.dialect, tuple(params))
+        checks = pending_checks(connection)
+        if compiled is None or checks is None:
+            if self.execute(connection, params) != 1:
+                raise fail()
+            return
+        cursor = connection.connection.cursor()
+        mark_queued(connection, cursor)
+        try:
+            connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
+        except BaseException:
+            cursor.close()
+            raise
+        checks.append((cursor, fail))
 
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run a query with ``params``: its rows, each value as SQLAlchemy's column type gives it."""
@@ -95,9 +147,13 @@ class Prepared:
         if compiled is None:
             return [tuple(row) for row in connection.execute(self.statement, dict(params))]
         cursor = connection.connection.cursor()
+        mark_queued(connection, cursor)
         try:
             connection._cursor_execute(cursor, compiled.sql, compiled.values(params))
-            found = cursor.fetchall()
+            try:
+                found = cursor.fetchall()
+            except connection.dialect.loaded_dbapi.Error as exc:  # in a pipelined block, an earlier statement's
+                raise translate(connection, exc) from exc  # error surfaces here
         finally:
             cursor.close()
         processors = compiled.results

@@ -66,7 +66,10 @@ def configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # Straight to the driver: every transaction begins here, and a statement through SQLAlchemy's execution
         # machinery costs more than SQLite's BEGIN itself. COMMIT and ROLLBACK go through the driver already.
-        write = conn.get_execution_options().get("careflow_write")
+        options = conn.get_execution_options()
+        if options.get("careflow_no_snapshot"):
+            return  # reads outside a transaction: each statement is its own (unit_of_work(snapshot=False))
+        write = options.get("careflow_write")
         statement = "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED"
         try:
             if write:
@@ -113,17 +116,28 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
 
+_NO_TRANSACTION = {"careflow_no_snapshot": True}  # SQLite
+_NO_SNAPSHOT = {"careflow_no_snapshot": True, "isolation_level": "AUTOCOMMIT"}  # PostgreSQL
+
+
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
+def unit_of_work(factory: sessionmaker[Session], *, write: bool = True, snapshot: bool = True) -> Iterator[Session]:
     """One transaction: commit if the block succeeds, roll back on any exception.
 
-    A lock that cannot be had (SQLite's busy timeout, a PostgreSQL lock timeout or deadlock) surfaces as
-    :class:`ConcurrentModificationError`.
+    ``snapshot=False`` (reads only): on SQLite no transaction at all, each statement reads on its own and no
+    BEGIN/COMMIT pair is paid — for a caller whose later write checks what it read (the step's revision check);
+    PostgreSQL reads in a transaction all the same. A lock that cannot be had (SQLite's busy timeout, a PostgreSQL
+    lock timeout or deadlock) surfaces as :class:`ConcurrentModificationError`.
     """
     session = factory()
     try:
         if write:
             session.connection(execution_options={"careflow_write": True})
+        elif not snapshot:
+            # SQLite: the begin listener leaves the transaction out; PostgreSQL: autocommit (no BEGIN/COMMIT round
+            # trips), which the pool undoes when the connection goes back.
+            session.connection(execution_options=_NO_SNAPSHOT if factory.kw["bind"].dialect.name == "postgresql"
+                               else _NO_TRANSACTION)
         yield session
         session.commit()
     except OperationalError as exc:

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from engine.bpmn.workflow import CareflowWorkflow
 from engine.db.history import ActivityHistory, ActivityOutcome
+from engine.db.prepared import Prepared
 
 _TABLE = cast(Table, ActivityHistory.__table__)
 OPEN = TaskState.WAITING | TaskState.READY | TaskState.STARTED
@@ -134,19 +135,19 @@ def changes(before: Snapshot, workflow: CareflowWorkflow, *, instance_id: uuid.U
     return rows
 
 
-_UPSERTS: dict[str, Any] = {}
+_UPSERTS: dict[str, Prepared] = {}
 
 
-def _upsert(dialect: str) -> Any:
+def _upsert(dialect: str) -> Prepared:
     statement = _UPSERTS.get(dialect)
     if statement is None:
         insert = postgresql.insert(_TABLE) if dialect == "postgresql" else sqlite.insert(_TABLE)
-        statement = _UPSERTS[dialect] = insert.on_conflict_do_update(index_elements=[_TABLE.c.id], set_={
+        statement = _UPSERTS[dialect] = Prepared(insert.on_conflict_do_update(index_elements=[_TABLE.c.id], set_={
             "started_at": func.coalesce(_TABLE.c.started_at, insert.excluded.started_at),
             "ended_at": insert.excluded.ended_at,
             "outcome": insert.excluded.outcome,
             "actor": func.coalesce(insert.excluded.actor, _TABLE.c.actor),
-        })
+        }))
     return statement
 
 
@@ -154,7 +155,7 @@ def record(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write ``rows`` (from :func:`changes`) in one statement: new rows inserted, open ones closed or reopened."""
     if rows:
         connection = session.connection()
-        connection.execute(_upsert(connection.dialect.name), rows)
+        _upsert(connection.dialect.name).execute_many(connection, rows)
 
 
 _CLOSE_OPEN = (update(_TABLE).where(_TABLE.c.instance_id == bindparam("instance"), _TABLE.c.ended_at.is_(None))

@@ -140,30 +140,30 @@ def _task(rows: list[tuple[Any, ...]]) -> TaskRecord | None:
 def mark_failed(session: Session, instance_id: uuid.UUID, seen_revision: int, *, message: str, error_type: str,
                 at: datetime, audit_head: str) -> None:
     """An incident: the instance goes to ``error`` with ``message``, its stored state untouched."""
-    _check_advanced(_MARK_FAILED.execute(session.connection(), {
+    _MARK_FAILED.execute_checked(session.connection(), {
         "instance": instance_id, "seen_revision": seen_revision, "message": message, "at": at,
         "details": {"task_id": None, "line": None, "error_type": error_type, "phase": "store"},
-        "new_head": audit_head}))
+        "new_head": audit_head}, _conflict)
 
 
-def _check_advanced(rowcount: int) -> None:
-    if rowcount != 1:
-        raise ConcurrentModificationError("the instance was changed by someone else; reload and retry")
+def _conflict() -> ConcurrentModificationError:
+    return ConcurrentModificationError("the instance was changed by someone else; reload and retry")
 
 
 def advance_instance(session: Session, instance_id: uuid.UUID, seen_revision: int, audit_head: str) -> None:
     """A step that changed task rows only (a claim, new dates): the instance's revision and audit head move on,
     if nobody saved the instance since ``seen_revision``."""
-    _check_advanced(_ADVANCE_INSTANCE.execute(session.connection(), {
-        "instance": instance_id, "seen_revision": seen_revision, "new_head": audit_head}))
+    _ADVANCE_INSTANCE.execute_checked(session.connection(), {
+        "instance": instance_id, "seen_revision": seen_revision, "new_head": audit_head}, _conflict)
 
 
 def update_instance(session: Session, instance: InstanceRecord, seen_revision: int) -> None:
     """Write a step's columns of ``instance`` (a plain object) if nobody stored it since ``seen_revision``, and
-    advance its revision. Raises ConcurrentModificationError."""
+    advance its revision. Raises ConcurrentModificationError (in a pipelined block: when the block's results are
+    in, ``engine.db.pipeline``)."""
     values = {name: getattr(instance, name) for name in STEP_COLUMNS}
-    _check_advanced(_UPDATE_INSTANCE.execute(session.connection(), values | {"instance": instance.id,
-                                                                                 "seen_revision": seen_revision}))
+    _UPDATE_INSTANCE.execute_checked(session.connection(), values | {"instance": instance.id,
+                                                                     "seen_revision": seen_revision}, _conflict)
     instance.revision = seen_revision + 1
 
 

@@ -39,6 +39,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -56,6 +57,7 @@ from engine.bpmn.workflow import CareflowWorkflow
 from engine.clock import Clock
 from engine.context import EngineContext
 from engine.db.models import InstanceRecord, InstanceStatus, TaskRecord
+from engine.db.pipeline import pipelined
 from engine.db.session import unit_of_work
 from engine.errors import (
     ConcurrentModificationError,
@@ -438,7 +440,12 @@ def _attempt(ctx: EngineContext, read: Reader, act: Callable[[Step], R], clock: 
     check, so a slow script never holds the database's only write lock."""
     step: Step | None = None
     try:
-        with unit_of_work(ctx.sessions, write=locked) as session:
+        # SQLite reads outside any transaction (no BEGIN/COMMIT): whatever the act reads is the instance's (the
+        # revision check at the write catches a concurrent step) or never changes (a deployed definition).
+        # PostgreSQL: the whole step in pipeline mode (engine.db.pipeline): BEGIN goes with the locking read, and the
+        # writes go together, up to the first whose result is needed.
+        with unit_of_work(ctx.sessions, write=locked, snapshot=locked) as session, \
+                pipelined(session.connection()) if locked else nullcontext():
             found = read(session, "wait" if locked else None)
             if found is None:
                 return _SKIPPED

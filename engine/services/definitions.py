@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -15,6 +15,7 @@ from engine.bpmn.loader import ParsedBundle, SourceFile, parse_bundle
 from engine.casefile import registry as case_file_providers
 from engine.context import EngineContext
 from engine.db.models import DefinitionFile, ProcessDefinition, ProcessInstance
+from engine.db.prepared import Prepared
 from engine.db.session import unit_of_work
 from engine.errors import (
     ConcurrentModificationError,
@@ -160,8 +161,8 @@ def _normalized(files: list[SourceFile]) -> list[SourceFile]:
 
 _BY_KEY = select(ProcessDefinition.id, ProcessDefinition.version, ProcessDefinition.status).where(
     ProcessDefinition.key == bindparam("key"))
-_GIVEN_VERSION = _BY_KEY.where(ProcessDefinition.version == bindparam("version"))
-_LATEST_VERSION = _BY_KEY.order_by(ProcessDefinition.version.desc()).limit(1)
+_GIVEN_VERSION = Prepared(cast("Select[Any]", _BY_KEY.where(ProcessDefinition.version == bindparam("version"))))
+_LATEST_VERSION = Prepared(cast("Select[Any]", _BY_KEY.order_by(ProcessDefinition.version.desc()).limit(1)))
 
 
 def latest_version(session: Session, key: str, version: int | None = None) -> tuple[int, int]:
@@ -185,8 +186,9 @@ def startable_version(session: Session, key: str, version: int | None = None) ->
 
 def _version_row(session: Session, key: str, version: int | None) -> Any:
     connection = session.connection()  # plain columns: no ORM loading step needed
-    row = (connection.execute(_GIVEN_VERSION, {"key": key, "version": version}) if version
-           else connection.execute(_LATEST_VERSION, {"key": key})).first()
+    found = (_GIVEN_VERSION.rows(connection, {"key": key, "version": version}) if version
+             else _LATEST_VERSION.rows(connection, {"key": key}))
+    row = found[0] if found else None
     if row is None:
         suffix = f" version {version}" if version is not None else ""
         raise DefinitionNotFoundError(f"no deployed process {key!r}{suffix}")

@@ -26,6 +26,7 @@ from engine.db.models import (
     ProcessInstance,
     Timer,
 )
+from engine.db.pipeline import pipelined
 from engine.db.session import unit_of_work
 from engine.errors import (
     DuplicateBusinessKeyError,
@@ -84,7 +85,9 @@ def start_instance(
     authz.require(ctx, actor, "start", "process", process_key)
     seed = _check_variables(ctx, variables)
     now = ctx.clock.now()
-    with unit_of_work(ctx.sessions, write=False) as session:
+    # No snapshot needed (SQLite reads without a transaction): a deployed version never changes, and the business key
+    # is checked again by its unique index when the instance is stored.
+    with unit_of_work(ctx.sessions, write=False, snapshot=False) as session:
         definition_id, definition_version = startable_version(session, process_key, version)
         if business_key is not None and session.scalar(
             select(ProcessInstance.id).where(
@@ -96,7 +99,7 @@ def start_instance(
     request = StartRequest(business_key, customer_id, seed)
     step = _starting(ctx, bundle, definition_id, definition_version, process_key, actor, now, request)
     try:
-        with unit_of_work(ctx.sessions) as session:
+        with unit_of_work(ctx.sessions) as session, pipelined(session.connection()):
             step.store(session)
     except IntegrityError as exc:
         if business_key is None:

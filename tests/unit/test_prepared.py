@@ -85,3 +85,41 @@ def test_a_statement_that_needs_python_side_defaults_goes_the_ordinary_way(ctx):
     assert next(iter(statement._by_shape.values())) is None  # not prepared: the execution context fills the default
     with unit_of_work(ctx.sessions, write=False) as session:
         assert rows.instance_row(session, values["id"]).revision == 1
+
+
+def test_execute_many_writes_every_row_in_one_driver_call_and_fires_the_events_once(ctx):
+    instance_id = _started(ctx)
+    with unit_of_work(ctx.sessions, write=False) as session:
+        stored = rows.instance_row(session, instance_id)
+    assert isinstance(stored, InstanceRecord)
+    copies = []
+    for n in range(3):
+        values = {name: getattr(stored, name) for name in INSTANCE_COLUMNS}
+        copies.append(values | {"id": uuid.uuid4(), "business_key": f"copy-{n}"})
+    seen: list[tuple[str, bool]] = []
+
+    def listener(_conn, _cursor, statement, _params, _context, executemany) -> None:
+        seen.append((statement.split()[0], executemany))
+
+    event.listen(ctx.db, "before_cursor_execute", listener)
+    try:
+        with unit_of_work(ctx.sessions) as session:
+            Prepared(insert(_INSTANCES)).execute_many(session.connection(), copies)
+    finally:
+        event.remove(ctx.db, "before_cursor_execute", listener)
+    assert seen == [("INSERT", True)]
+    with unit_of_work(ctx.sessions, write=False) as session:
+        assert [rows.instance_row(session, c["id"]).business_key for c in copies] == ["copy-0", "copy-1", "copy-2"]
+
+
+def test_execute_many_raises_sqlalchemys_integrity_error_and_stores_nothing(ctx):
+    instance_id = _started(ctx)
+    with unit_of_work(ctx.sessions, write=False) as session:
+        stored = rows.instance_row(session, instance_id)
+    assert isinstance(stored, InstanceRecord)
+    fresh = {name: getattr(stored, name) for name in INSTANCE_COLUMNS} | {"id": uuid.uuid4(), "business_key": "new"}
+    duplicate = {name: getattr(stored, name) for name in INSTANCE_COLUMNS}
+    with pytest.raises(IntegrityError), unit_of_work(ctx.sessions) as session:
+        Prepared(insert(_INSTANCES)).execute_many(session.connection(), [fresh, duplicate])
+    with unit_of_work(ctx.sessions, write=False) as session:
+        assert rows.instance_row(session, fresh["id"]) is None
