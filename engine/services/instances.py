@@ -140,11 +140,13 @@ def start_instances(
     requests: Sequence[StartRequest],
     actor: Actor,
     on_started: Callable[[Session, StartRequest], None] | None = None,
+    on_stored: Callable[[Session, BulkStart], None] | None = None,
 ) -> BulkStart:
     """Start many instances of one process, stored in one transaction (scheduler scans, campaigns).
 
     A request whose business key already has an instance is skipped, so a batch can be rerun
-    safely; ``on_started`` runs in the same transaction for each new instance. The workflows run before the
+    safely; ``on_started`` runs in the same transaction for each new instance, ``on_stored`` once with the batch's
+    outcome at its end (a wave chunk's progress, engine.care.waves). The workflows run before the
     write transaction. If a concurrent starter wins a key between our check and our commit, the batch is
     retried without it. Raises DefinitionNotFoundError, InvalidInputError, PermissionDeniedError.
     """
@@ -155,7 +157,7 @@ def start_instances(
             raise InvalidInputError("bulk starts need a business key per instance (that is what makes reruns safe)")
     for attempt in range(3):
         try:
-            return _start_batch(ctx, process_key, requests, actor, on_started)
+            return _start_batch(ctx, process_key, requests, actor, on_started, on_stored)
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -163,7 +165,8 @@ def start_instances(
 
 
 def _start_batch(ctx: EngineContext, process_key: str, requests: Sequence[StartRequest], actor: Actor,
-                 on_started: Callable[[Session, StartRequest], None] | None) -> BulkStart:
+                 on_started: Callable[[Session, StartRequest], None] | None,
+                 on_stored: Callable[[Session, BulkStart], None] | None = None) -> BulkStart:
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions, write=False) as session:
         definition_id, definition_version = startable_version(session, process_key, None)
@@ -185,7 +188,10 @@ def _start_batch(ctx: EngineContext, process_key: str, requests: Sequence[StartR
             step.store(session)
             if on_started is not None:
                 on_started(session, request)
-    return BulkStart(tuple(str(step.instance.id) for _, step in started), tuple(skipped))
+        result = BulkStart(tuple(str(step.instance.id) for _, step in started), tuple(skipped))
+        if on_stored is not None:
+            on_stored(session, result)
+    return result
 
 
 def _summary(row: InstanceLike, version: int) -> InstanceView:

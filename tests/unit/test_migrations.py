@@ -6,6 +6,6 @@ from engine.db import migrate
 
 
 def test_single_head_and_no_drift(db):
-    assert migrate.heads(db) == ["0028"]
-    assert migrate.current(db) == "0028"
+    assert migrate.heads(db) == ["0029"]
+    assert migrate.current(db) == "0029"
     assert migrate.schema_drift(db) == []
