@@ -97,10 +97,12 @@ def plan(ctx: EngineContext, where: ColumnElement[bool]) -> list[tuple[str | Non
     numbered = (select(Customer.id.label("id"), func.row_number().over(order_by=Customer.id).label("n"))
                 .where(where, Customer.status == CustomerStatus.ACTIVE.value).subquery())
     with unit_of_work(ctx.sessions, write=False) as session:
-        bounds: list[str | None] = list(session.scalars(
-            select(numbered.c.id).where(numbered.c.n % size == 0).order_by(numbered.c.id)))
+        rows = session.execute(select(numbered.c.id, numbered.c.n, select(func.count()).select_from(numbered)
+                                      .scalar_subquery()).where(numbered.c.n % size == 0).order_by(numbered.c.id)).all()
+    # The last chunk is open-ended (customers added since): the last customer is no boundary of its own.
+    bounds: list[str | None] = [cid for cid, n, total in rows if n < total]
     edges = [None, *bounds, None]
-    return [(lo, hi) for lo, hi in zip(edges, edges[1:], strict=False) if not (lo is not None and lo == hi)]
+    return list(zip(edges, edges[1:], strict=False))
 
 
 def start_wave(ctx: EngineContext, job: str, day: date, where: ColumnElement[bool], *, force: bool = False) -> int:
@@ -194,7 +196,7 @@ def _settle(ctx: EngineContext, session: Session, run: CareScanRun | None, job: 
     """Close the wave's ``care_scan_run`` once no chunk is queued or running: done, or failed if a chunk gave up."""
     session.flush()
     states = dict(session.execute(select(WaveChunk.state, func.count()).where(
-        WaveChunk.job == job, WaveChunk.day == day).group_by(WaveChunk.state)).tuples().all())
+        WaveChunk.job == job, WaveChunk.day == day).group_by(WaveChunk.state)).all())
     if run is None or run.status != "running" or states.get("queued") or states.get("running"):
         return
     started, skipped = session.execute(select(func.sum(WaveChunk.started), func.sum(WaveChunk.skipped)).where(
