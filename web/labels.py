@@ -146,6 +146,9 @@ ELEMENT_KIND = {
 }
 
 ACTIVITY_OUTCOME = {"completed": _l("Completed"), "cancelled": _l("Cancelled"), "error": _l("Failed")}
+# Waves (engine.care.waves): the care scans cut into chunks for careflow worker, and how far each got.
+WAVE_JOB = {"birthday": _l("Birthday greetings"), "holiday": _l("Holiday greetings"), "revisit": _l("Revisits due")}
+WAVE_STATUS = {"running": _l("Running"), "done": _l("Finished"), "failed": _l("Failed")}
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "task_status": TASK_STATUS, "instance_status": INSTANCE_STATUS, "complaint_status": COMPLAINT_STATUS,
@@ -156,7 +159,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "purpose": PURPOSE, "language": LANGUAGE, "tier_reason": TIER_REASON, "message_reason": MESSAGE_REASON,
     "extension": EXTENSION, "model_status": MODEL_STATUS, "approval_kind": APPROVAL_KIND,
     "approval_status": APPROVAL_STATUS, "consent_source": CONSENT_SOURCE, "group": GROUP,
-    "element_kind": ELEMENT_KIND, "activity_outcome": ACTIVITY_OUTCOME,
+    "element_kind": ELEMENT_KIND, "activity_outcome": ACTIVITY_OUTCOME, "wave_job": WAVE_JOB,
+    "wave_status": WAVE_STATUS,
 }
 
 

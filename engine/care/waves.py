@@ -287,8 +287,18 @@ def recent_waves(ctx: EngineContext, *, days: int = 7) -> list[WaveStatus]:
     return sorted(out, key=lambda w: (w.day, w.started_at), reverse=True)
 
 
-def chunk_counts(ctx: EngineContext) -> dict[tuple[str, str], int]:
-    """(job, state) → chunks, over every wave kept (for /metrics)."""
+def chunk_figures(ctx: EngineContext, *, days: int = 7) -> list[tuple[str, str, int, int, int]]:
+    """For /metrics: (job, state, chunks, customers started, customers skipped) per job (every state present) over
+    the waves of the last ``days`` days; the customer figures repeat on each state row of a job."""
+    since = ctx.clock.now().astimezone(ctx.settings.zone).date() - timedelta(days=days)
     with unit_of_work(ctx.sessions, write=False) as session:
-        return {(job, state): int(n) for job, state, n in session.execute(
-            select(WaveChunk.job, WaveChunk.state, func.count()).group_by(WaveChunk.job, WaveChunk.state))}
+        rows = session.execute(select(WaveChunk.job, WaveChunk.state, func.count(), func.sum(WaveChunk.started),
+                                      func.sum(WaveChunk.skipped)).where(WaveChunk.day >= since)
+                               .group_by(WaveChunk.job, WaveChunk.state)).all()
+    counts: dict[tuple[str, str], int] = {}
+    people: dict[str, tuple[int, int]] = {}
+    for job, state, count, started, skipped in rows:
+        counts[(job, state)] = int(count)
+        before = people.get(job, (0, 0))
+        people[job] = (before[0] + int(started or 0), before[1] + int(skipped or 0))
+    return [(job, state, counts.get((job, state), 0), *people[job]) for job in sorted(people) for state in CHUNK_STATES]
