@@ -24,7 +24,7 @@ def cli(ctx, settings, monkeypatch):
 
 
 def test_db_upgrade_user_token_deploy(cli, ctx, tmp_path: Path):
-    assert "revision 0028" in cli.invoke(main, ["db", "upgrade"]).output
+    assert "revision 0029" in cli.invoke(main, ["db", "upgrade"]).output
     result = cli.invoke(main, ["user", "add", "li.na", "--role", "staff", "--group", "service_team",
                                "--password-stdin"], input="secret-pass-1\n")
     assert result.exit_code == 0, result.output
@@ -104,3 +104,19 @@ def test_search_reindex_fills_the_index_for_rows_written_around_the_orm(cli, ctx
     upgraded = cli.invoke(main, ["db", "upgrade"])
     assert "search index built: 1 customers and cases (1 tokens)" in upgraded.output, upgraded.output
     assert "search index built" not in cli.invoke(main, ["db", "upgrade"]).output  # only once
+
+
+def test_wave_run_in_process_and_worker_refused_on_sqlite(cli, ctx, settings, monkeypatch):
+    from tests.support.care import add_customers, customer, deploy_care
+
+    deploy_care(ctx, "holiday_care")
+    add_customers(ctx, customer("C1"), customer("C2"))
+    monkeypatch.setenv("CAREFLOW_WAVES_BACKEND", "inline")
+    result = cli.invoke(main, ["wave", "run", "holiday", "--day", "2025-10-01"])
+    assert result.exit_code == 0, result.output
+    assert '"started": 2' in result.output and '"chunks_queued": 0' in result.output
+    again = cli.invoke(main, ["wave", "run", "holiday", "--day", "2025-10-01"])
+    assert '"ran": false' in again.output
+    if settings.is_sqlite:
+        refused = cli.invoke(main, ["worker"])
+        assert refused.exit_code != 0 and "needs PostgreSQL" in refused.output
