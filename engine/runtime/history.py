@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine.bpmn.workflow import CareflowWorkflow
+from engine.db.bulk import gathering
 from engine.db.history import ActivityHistory, ActivityOutcome
 
 _TABLE = cast(Table, ActivityHistory.__table__)
@@ -154,7 +155,11 @@ def record(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write ``rows`` (from :func:`changes`) in one statement: new rows inserted, open ones closed or reopened."""
     if rows:
         connection = session.connection()
-        connection.execute(_upsert(connection.dialect.name), rows)
+        later = gathering(session)
+        if later is not None:
+            later.add(_upsert(connection.dialect.name), rows)
+        else:
+            connection.execute(_upsert(connection.dialect.name), rows)
 
 
 _CLOSE_OPEN = (update(_TABLE).where(_TABLE.c.instance_id == bindparam("instance"), _TABLE.c.ended_at.is_(None))
