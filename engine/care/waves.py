@@ -253,8 +253,11 @@ async def _rescue_stalled(app: Any, stalled: float) -> None:
     while True:
         try:
             for job in await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=stalled):
-                log.warning("wave chunk job %s of a stalled worker queued again", job.id)
-                await app.job_manager.retry_job(job)
+                try:
+                    await app.job_manager.retry_job(job)
+                    log.warning("wave chunk job %s of a stalled worker queued again", job.id)
+                except Exception:  # noqa: BLE001 - another worker queued it again first
+                    log.debug("wave chunk job %s was queued again by another worker", job.id)
         except Exception:  # noqa: BLE001 - a database blip: try again next round
             log.exception("looking for stalled wave chunks failed")
         await asyncio.sleep(max(stalled / 3, 0.5))
