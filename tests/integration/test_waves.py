@@ -163,10 +163,12 @@ def test_two_workers_share_a_wave_and_one_killed_mid_wave_loses_and_doubles_noth
     deploy_care(ctx, "holiday_care")
     add_customers(ctx, *(customer(f"W{i:04d}") for i in range(count)))
     url = ctx.db.url.render_as_string(hide_password=False)
-    wave_ctx = build_engine(replace(ctx.settings, waves=WaveSettings(backend="queue", chunk_size=25)),
+    wave_ctx = build_engine(replace(ctx.settings, waves=WaveSettings(backend="auto", chunk_size=25)),
                             clock=ctx.clock, db=ctx.db)
+    assert not waves.use_queue(wave_ctx)  # auto: no worker alive, the scheduler would run the scan itself
     workers = [Worker(url, f"w{n}", tmp_path / f"w{n}.log") for n in (1, 2)]
     try:
+        _wait("a worker beating", lambda: waves.use_queue(wave_ctx), 60)
         result = run_scan(wave_ctx, "holiday", NATIONAL_DAY)
         assert (result.ran, result.started, result.queued) == (True, 0, 16)
         assert run_scan(wave_ctx, "holiday", NATIONAL_DAY).ran is False  # (job, day) claimed once
