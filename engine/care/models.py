@@ -31,7 +31,7 @@ class WaveChunk(Base):
     chunk taken again after a kill goes on from there."""
 
     __tablename__ = "wave_chunk"
-    __table_args__ = (UniqueConstraint("job", "day", "seq"), Index("ix_wave_chunk_state", "state", "job", "day"))
+    __table_args__ = (UniqueConstraint("job", "day", "seq"), Index("ix_wave_chunk_day", "day", "job", "state"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     job: Mapped[str] = mapped_column(String(32))

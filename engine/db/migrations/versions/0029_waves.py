@@ -40,7 +40,7 @@ def upgrade() -> None:
     sa.Column('finished_at', UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wave_chunk')),
     sa.UniqueConstraint('job', 'day', 'seq', name=op.f('uq_wave_chunk_job_day_seq')))
-    op.create_index('ix_wave_chunk_state', 'wave_chunk', ['state', 'job', 'day'])
+    op.create_index('ix_wave_chunk_day', 'wave_chunk', ['day', 'job', 'state'])
     bind = op.get_bind()
     if bind.dialect.name == "postgresql" and not bind.execute(sa.text(
             "SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar():
@@ -50,5 +50,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_wave_chunk_state', table_name='wave_chunk')
+    op.drop_index('ix_wave_chunk_day', table_name='wave_chunk')
     op.drop_table('wave_chunk')
