@@ -153,6 +153,9 @@ def project(session: Session, instance: InstanceRecord, workflow: Any, now: date
 def _project_tasks(session: Session, instance: InstanceRecord, workflow: Any, now: datetime, new: bool,
                    shaping: Shaping) -> None:
     ready = {task.id: task for task in ready_human_tasks(workflow)}
+    later = gathering(session)
+    if ready and later is not None:  # task rows refer to the gathered instance rows, and routing reads tasks
+        later.send(session)
     if not new:
         # Open rows whose task is no longer ready ended without being completed through complete_task:
         # a boundary event, a cancel, or a gateway that moved on.

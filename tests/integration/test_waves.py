@@ -127,7 +127,7 @@ class Worker:
     def __init__(self, database_url: str, name: str, log: Path) -> None:
         self.name, self.log = name, log
         env = {**os.environ, "DATABASE_URL": database_url, "CAREFLOW_DATA_KEY": TEST_DATA_KEY,
-               "CAREFLOW_WAVES_STALLED_SECONDS": "2", "CAREFLOW_CARE_BATCH_SIZE": "5", "PYTHONUNBUFFERED": "1"}
+               "CAREFLOW_WAVES_STALLED_SECONDS": "2", "CAREFLOW_CARE_BATCH_SIZE": "1", "PYTHONUNBUFFERED": "1"}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         with open(log, "ab") as out:
             self.process = subprocess.Popen([sys.executable, "-c", "from web.cli import run; run()", "worker",
@@ -166,9 +166,12 @@ def test_two_workers_share_a_wave_and_one_killed_mid_wave_loses_and_doubles_noth
     wave_ctx = build_engine(replace(ctx.settings, waves=WaveSettings(backend="auto", chunk_size=25)),
                             clock=ctx.clock, db=ctx.db)
     assert not waves.use_queue(wave_ctx)  # auto: no worker alive, the scheduler would run the scan itself
-    workers = [Worker(url, f"w{n}", tmp_path / f"w{n}.log") for n in (1, 2)]
+    workers = [Worker(url, "w1", tmp_path / "w1.log")]
     try:
         _wait("a worker beating", lambda: waves.use_queue(wave_ctx), 60)
+        with ctx.sessions() as session:  # the first worker's id in the queue, before the second one registers
+            [first] = session.scalars(text("SELECT id FROM procrastinate_workers")).all()
+        workers.append(Worker(url, "w2", tmp_path / "w2.log"))
         result = run_scan(wave_ctx, "holiday", NATIONAL_DAY)
         assert (result.ran, result.started, result.queued) == (True, 0, 16)
         assert run_scan(wave_ctx, "holiday", NATIONAL_DAY).ran is False  # (job, day) claimed once
@@ -176,10 +179,15 @@ def test_two_workers_share_a_wave_and_one_killed_mid_wave_loses_and_doubles_noth
         def done() -> int:
             return sum(c.state == "done" for c in _chunks(ctx))
 
-        _wait("three chunks done", lambda: done() >= 3)
-        with ctx.sessions() as session:  # both workers hold a chunk: so does the one about to be killed
-            _wait("both workers busy", lambda: session.scalar(text(
-                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")) == 2, 30)
+        def first_mid_chunk() -> bool:  # w1 holds a chunk with a batch committed and at least 15 customers to go
+            with ctx.sessions() as session:
+                return bool(session.scalar(text(
+                    "SELECT count(*) FROM procrastinate_jobs j JOIN wave_chunk c ON c.id = (j.args->>'chunk_id')::int "
+                    "WHERE j.status = 'doing' AND j.worker_id = :w AND c.cursor IS NOT NULL AND c.started <= 10"),
+                    {"w": first}))
+
+        _wait("two chunks done", lambda: done() >= 2)
+        _wait("w1 in the middle of a chunk", first_mid_chunk, 60)
         workers[0].kill()
         assert done() < 16, "the wave ended before the kill: nothing was tested"
 

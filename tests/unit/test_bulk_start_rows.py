@@ -42,3 +42,26 @@ def test_a_bulk_start_writes_what_single_starts_write(ctx):
     assert rows["single"][0] + rows["single"][1] >= 1 and rows["single"][2] >= 1  # waits on something, has history
     assert {key: value for key, value in rows.items() if key != "single"} == {f"bulk-{i}": rows["single"]
                                                                                for i in range(4)}
+
+
+def test_a_bulk_start_whose_first_step_is_a_task_and_whose_hook_reads_the_database(ctx):
+    from engine.customers.models import Customer
+    from engine.db.models import HumanTask
+    from tests.support import bpmn as b
+    from tests.support.engine import deploy
+
+    deploy(ctx, ("simple.bpmn", b.simple_task_process()))
+    add_customers(ctx, *(customer(f"T{i}") for i in range(3)))
+    seen = []
+
+    def hook(session, request):  # an ORM read inside the batch: autoflush with the gathered rows not yet sent
+        seen.append(session.get(Customer, request.customer_id).id)
+
+    result = start_instances(ctx, process_key="simple", actor=SYSTEM, on_started=hook, requests=[
+        StartRequest(f"task-{i}", f"T{i}", {}) for i in range(3)])
+    assert len(result.started) == 3 and seen == ["T0", "T1", "T2"]
+    with ctx.sessions() as session:
+        tasks = session.scalars(select(HumanTask)).all()
+        assert sorted(str(t.instance_id) for t in tasks) == sorted(result.started)
+        for instance_id in result.started:
+            assert audit.verify_stream(session, f"instance:{instance_id}").ok
