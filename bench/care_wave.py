@@ -7,6 +7,12 @@
   default 2,000, half before and half after the scan) under another business key, so the ratio shows
   what the scan costs around the starts.
 - holiday_wave_1m_extrapolated: 1,000,000 / that rate, in seconds, against the one-hour budget.
+- holiday_wave_1m_extrapolated_1p / holiday_wave_1m_extrapolated_2p: the same holiday wave as a queued wave
+  (engine.care.waves) taken by 1, then 2 ``careflow worker`` processes (started before the wave, as in production),
+  from the coordinator's ``run_scan`` until the ``care_scan_run`` row is done, extrapolated to 1,000,000 customers;
+  baseline of both: the 1-process figure. New Year 2027 for the first, National Day 2027 for the second (each all
+  M customers, a fresh business key), so the second runs on tables the first made bigger. The customers each wave
+  really ran are noted; the wave fails unless it started M instances.
 - holiday_wave_peak_rss: peak resident set of a child process that runs only the scan, read from
   ``VmHWM`` in /proc/self/status; baseline: the same child's peak before the scan (imports, context,
   one connection). Not ``getrusage(RUSAGE_SELF).ru_maxrss``: on Linux that survives fork+exec, so the
@@ -177,6 +183,7 @@ def run(line: Line, postgres_url: Callable[[], str | None]) -> None:
         baseline = (sampled + more) / (sample_seconds + seconds)
         note(f"wave: start-only baseline {sampled + more} instances in {sample_seconds + seconds:.1f} s")
         ctx.db.dispose()
+        waves_seconds = (queued_wave(url, key, 1, date(2027, 1, 1)), queued_wave(url, key, 2, date(2027, 10, 1)))
     finally:
         drop()
     wave = M / result["seconds"]
@@ -184,6 +191,57 @@ def run(line: Line, postgres_url: Callable[[], str | None]) -> None:
     line("holiday_wave_pg", wave, f"instances/s(M={M})", baseline)
     line("holiday_wave_1m_extrapolated", extrapolated, "s", 3600.0)
     line("holiday_wave_peak_rss", result["rss_peak_kb"] / 1024, "MB", result["rss_before_kb"] / 1024)
+    one, two = waves_seconds
+    line("holiday_wave_1m_extrapolated_1p", 1_000_000 / (M / one), "s", 1_000_000 / (M / one))
+    line("holiday_wave_1m_extrapolated_2p", 1_000_000 / (M / two), "s", 1_000_000 / (M / one))
+
+
+def queued_wave(url: str, key: str, processes: int, day: date) -> float:
+    """The holiday wave of ``day`` on the queue, taken by ``processes`` workers: seconds until its run is done."""
+    from dataclasses import replace
+
+    from engine.care.models import CareScanRun
+    from engine.care.scans import run_scan
+    from engine.config import WaveSettings
+
+    base = context(url, key)
+    ctx = build_engine(replace(base.settings, waves=WaveSettings(backend="queue", chunk_size=max(100, M // 20))),
+                       clock=FrozenClock(AT), db=base.db)
+    env = {**os.environ, "DATABASE_URL": url, "CAREFLOW_DATA_KEY": key, "PYTHONUNBUFFERED": "1"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    workers = [subprocess.Popen([sys.executable, "-c", "from web.cli import run; run()", "worker", "--name",
+                                 f"bench{n}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True) for n in range(processes)]
+    try:
+        time.sleep(5)  # imports and the first poll: a production worker is already waiting
+        for worker in workers:
+            if worker.poll() is not None:
+                raise RuntimeError(f"a bench worker ended: {worker.stderr.read().decode() if worker.stderr else ''}")
+        begin = time.perf_counter()
+        result = run_scan(ctx, "holiday", day)
+        if not result.queued:
+            raise RuntimeError(f"the wave was not queued: {result}")
+        while True:
+            with ctx.sessions() as session:
+                run = session.get_one(CareScanRun, ("holiday", day))
+                status, started, skipped = run.status, run.started, run.skipped
+            if status != "running":
+                break
+            if any(worker.poll() is not None for worker in workers):
+                raise RuntimeError("a bench worker ended during the wave")
+            time.sleep(0.2)
+        seconds = time.perf_counter() - begin
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=60)
+        base.db.dispose()
+    if (status, started) != ("done", M):
+        raise RuntimeError(f"the {processes}-process wave ended {status} with {started} started, {skipped} skipped")
+    note(f"wave: {processes} worker process(es) ran {started + skipped} customers ({started} started, {skipped} "
+         f"skipped) in {seconds:.1f} s = {M / seconds:.0f} instances/s; load average {os.getloadavg()}")
+    return seconds
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--child"]:

@@ -24,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from engine.db.bulk import gathering
 from engine.db.models import AuditEvent
 from engine.db.prepared import Prepared
 from engine.errors import ConfigurationError
@@ -137,8 +138,11 @@ def chain_instance(instance_id: uuid.UUID, head: str | None, entries: list[Entry
 
 
 def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Write chained rows (from :func:`chain_instance`) in one statement."""
-    if len(rows) == 1:
+    """Write chained rows (from :func:`chain_instance`) in one statement (gathered in a bulk start: engine.db.bulk)."""
+    later = gathering(session)
+    if later is not None:
+        later.add(_INSERT.statement, rows)
+    elif len(rows) == 1:
         _INSERT.execute(session.connection(), rows[0])
     elif rows:
         session.connection().execute(_INSERT.statement, rows)

@@ -327,6 +327,19 @@ class CareSettings:
 
 
 @dataclass(frozen=True)
+class WaveSettings:
+    """Large scans split into chunks that ``careflow worker`` processes take (engine.care.waves, docs/decisions.md)."""
+
+    backend: str = setting("auto", "Where the care scans' waves run: inline (in the scheduler, as on SQLite), queue "
+                           "(chunks on the PostgreSQL job queue for careflow worker) or auto (queue on PostgreSQL "
+                           "while a worker is alive, else inline)", aliases=("CAREFLOW_WAVE_BACKEND",))
+    chunk_size: int = setting(2000, "Customers per wave chunk (one queued job)")
+    max_attempts: int = setting(5, "Tries of one chunk before the wave counts it failed")
+    stalled_seconds: float = setting(30.0, "A worker silent this long has stopped: its chunks are queued again "
+                                     "(it beats every third of this)")
+
+
+@dataclass(frozen=True)
 class CalendarSettings:
     country: str = setting("CN", "Working days of this country (CN: chinese_calendar with 调休; else the holidays "
                            "library)", aliases=("CAREFLOW_CALENDAR_COUNTRY",), parse=_upper)
@@ -432,6 +445,7 @@ class Settings:
     contact: ContactSettings = field(default_factory=ContactSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     care: CareSettings = field(default_factory=CareSettings)
+    waves: WaveSettings = field(default_factory=WaveSettings)
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
     complaints: ComplaintSettings = field(default_factory=ComplaintSettings)
@@ -507,6 +521,12 @@ class Settings:
             raise ConfigurationError("CAREFLOW_DATABASE_URL (DATABASE_URL) must be an sqlite:// or postgresql:// URL")
         if self.care.leap_day_birthday not in ("feb28", "mar1"):
             raise ConfigurationError("CAREFLOW_CARE_LEAP_DAY_BIRTHDAY must be feb28 or mar1")
+        if self.waves.backend not in ("auto", "inline", "queue"):
+            raise ConfigurationError("CAREFLOW_WAVES_BACKEND (CAREFLOW_WAVE_BACKEND) must be auto, inline or queue")
+        if self.waves.backend == "queue" and self.is_sqlite:
+            raise ConfigurationError("CAREFLOW_WAVES_BACKEND=queue needs PostgreSQL: the job queue lives there")
+        if self.waves.chunk_size < 1 or self.waves.max_attempts < 1 or self.waves.stalled_seconds <= 0:
+            raise ConfigurationError("CAREFLOW_WAVES_CHUNK_SIZE, _MAX_ATTEMPTS and _STALLED_SECONDS must be positive")
         if self.calendar.fallback not in FALLBACKS:
             raise ConfigurationError(f"CAREFLOW_CALENDAR_FALLBACK must be one of {', '.join(FALLBACKS)}")
         if self.calendar.country != "CN" and self.calendar.country not in known_countries():

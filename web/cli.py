@@ -493,6 +493,56 @@ def care_scan(day: str | None, force: bool) -> None:
 
 
 @main.command()
+@click.option("--name", default=None, help="Worker name in the logs and the queue (default: careflow-worker).")
+@click.option("--until-empty", is_flag=True, help="Stop once the queue is empty instead of waiting for more.")
+def worker(name: str | None, until_empty: bool) -> None:
+    """Take wave chunks (large care scans) from the PostgreSQL job queue until Ctrl+C or SIGTERM.
+
+    Run as many as you like on any machines; a killed worker's chunk is taken again by another after
+    CAREFLOW_WAVES_STALLED_SECONDS (README, "Processes")."""
+    from engine.care.scans import WAVE_SCANS
+    from engine.care.waves import run_worker
+
+    ctx = _ctx()
+    if ctx.settings.is_sqlite:
+        raise click.ClickException("careflow worker needs PostgreSQL: on SQLite the scheduler runs the waves itself")
+    click.echo(f"worker {name or 'careflow-worker'} taking wave chunks; Ctrl+C to stop")
+    run_worker(ctx, WAVE_SCANS, name=name, wait=not until_empty)
+
+
+@main.group()
+def wave() -> None:
+    """Waves: large care scans split into chunks for careflow worker."""
+
+
+@wave.command("run")
+@click.argument("job", type=click.Choice(["birthday", "holiday", "revisit"]))
+@click.option("--day", default=None, help="Bank-local day YYYY-MM-DD (default: today).")
+@click.option("--force", is_flag=True, help="Run even if the scan already ran for that day (starts nothing twice).")
+def wave_run(job: str, day: str | None, force: bool) -> None:
+    """Run one scan: queued as a wave when CAREFLOW_WAVES_BACKEND says so, else here."""
+    from datetime import date
+
+    from engine.care.scans import run_scan
+
+    ctx = _ctx()
+    when = date.fromisoformat(day) if day else ctx.clock.now().astimezone(ctx.settings.zone).date()
+    r = run_scan(ctx, job, when, force=force)
+    click.echo(json.dumps({"job": job, "day": when.isoformat(), "started": r.started, "skipped": r.skipped,
+                           "ran": r.ran, "chunks_queued": r.queued}))
+
+
+@wave.command("status")
+def wave_status() -> None:
+    """The last week's waves: chunks by state, customers started and skipped."""
+    from engine.care.waves import recent_waves
+
+    for w in recent_waves(_ctx()):
+        click.echo(json.dumps({"job": w.job, "day": w.day.isoformat(), "status": w.status, "chunks": w.chunks,
+                               "started": w.started, "skipped": w.skipped}))
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes (default: one per core, at least 2).")

@@ -192,6 +192,9 @@ ELEMENT_KIND = {
 }
 
 ACTIVITY_OUTCOME = {"completed": _l("Completed"), "cancelled": _l("Cancelled"), "error": _l("Failed")}
+# Waves (engine.care.waves): the care scans cut into chunks for careflow worker, and how far each got.
+WAVE_JOB = {"birthday": _l("Birthday greetings"), "holiday": _l("Holiday greetings"), "revisit": _l("Revisits due")}
+WAVE_STATUS = {"running": _l("Running"), "done": _l("Finished"), "failed": _l("Failed")}
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "task_status": TASK_STATUS, "instance_status": INSTANCE_STATUS, "complaint_status": COMPLAINT_STATUS,
@@ -203,7 +206,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "extension": EXTENSION, "model_status": MODEL_STATUS, "approval_kind": APPROVAL_KIND,
     "approval_status": APPROVAL_STATUS, "consent_source": CONSENT_SOURCE, "group": GROUP,
     "element_kind": ELEMENT_KIND, "activity_outcome": ACTIVITY_OUTCOME, "dsr_kind": DSR_KIND,
-    "dsr_status": DSR_STATUS, "dsr_channel": DSR_CHANNEL, "dsr_reason": DSR_REASON,
+    "dsr_status": DSR_STATUS, "dsr_channel": DSR_CHANNEL, "dsr_reason": DSR_REASON, "wave_job": WAVE_JOB,
+    "wave_status": WAVE_STATUS,
 }
 
 

@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from engine.care import waves
 from engine.context import EngineContext
 from engine.services import operations
 from web.auth import client_address
@@ -82,6 +83,19 @@ class EngineCollector(Collector):
         for job in sorted(found.heartbeat_age_seconds):
             stale.add_metric([job], 1 if job in found.stale_jobs else 0)
         yield stale
+        chunks = GaugeMetricFamily("careflow_wave_chunks", "Chunks of the last week's care waves by scan and state",
+                                   labels=["job", "state"])
+        customers = GaugeMetricFamily("careflow_wave_customers", "Customers the last week's care waves processed: "
+                                      "instances started, or skipped as started before", labels=["job", "outcome"])
+        seen: set[str] = set()
+        for wave_job, wave_state, count, started, skipped in waves.chunk_figures(self._ctx):
+            chunks.add_metric([wave_job, wave_state], count)
+            if wave_job not in seen:
+                seen.add(wave_job)
+                customers.add_metric([wave_job, "started"], started)
+                customers.add_metric([wave_job, "skipped"], skipped)
+        yield chunks
+        yield customers
         yield GaugeMetricFamily("careflow_metrics_read_seconds", "Time the database reading of this scrape took",
                                 value=time.perf_counter() - started)
 

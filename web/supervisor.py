@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from engine import inputs
+from engine.care.waves import recent_waves
 from engine.errors import ConflictError, EngineError, InvalidInputError
 from engine.services import calendar as business_calendar
 from engine.services import instances, outbox, scheduler_health, sla, supervision
@@ -47,7 +48,7 @@ def index() -> Any:
         dead=outbox.list_messages(ctx, actor=actor, status="dead", limit=50),
         held=outbox.list_messages(ctx, actor=actor, status="held", limit=200),
         sla_rows=sla.sla_board(ctx, actor=actor), calendar_attention=business_calendar.attention(ctx),
-        stopped_jobs=stopped_jobs(ctx),
+        stopped_jobs=stopped_jobs(ctx), waves=recent_waves(ctx),
     )
 
 

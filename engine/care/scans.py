@@ -24,7 +24,9 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.care import waves
 from engine.care.models import CareScanRun
+from engine.care.waves import Span
 from engine.context import EngineContext
 from engine.customers.models import Customer, CustomerStatus
 from engine.customers.tier_rules import revisit_frequency
@@ -55,6 +57,7 @@ class ScanResult:
     started: int
     skipped: int
     ran: bool = True  # False: another scheduler already ran (or runs) this scan
+    queued: int = 0  # chunks handed to ``careflow worker`` (engine.care.waves); the counts come when they are done
 
 
 def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool = False) -> dict[str, ScanResult]:
@@ -101,6 +104,13 @@ def run_daily_scans(ctx: EngineContext, day: date | None = None, *, force: bool 
     return results
 
 
+def run_scan(ctx: EngineContext, job: str, day: date, *, force: bool = False) -> ScanResult:
+    """One care scan (birthday, holiday, revisit) for ``day`` under the (job, day) claim: a wave on the queue where
+    ``settings.waves`` says so (engine.care.waves), else here (``careflow wave run``)."""
+    scan = WAVE_SCANS[job]
+    return _run_once(ctx, job, day, lambda c, d: scan(c, d, None), force=force)
+
+
 def _deployed(ctx: EngineContext, key: str) -> bool:
     with unit_of_work(ctx.sessions, write=False) as session:
         return session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == key).limit(1)) is not None
@@ -130,6 +140,18 @@ def _run_once(ctx: EngineContext, job: str, day: date, scan: Callable[[EngineCon
                 run.status, run.started_at, run.error = "running", now, None
     except IntegrityError:
         return ScanResult(job, day, 0, 0, ran=False)
+    if job in WAVE_SCANS and waves.use_queue(ctx):
+        try:
+            queued = waves.start_wave(ctx, job, day, scan_where(ctx, job, day), force=force)
+        except Exception as exc:
+            _close(ctx, job, day, "failed", 0, 0, error=f"{type(exc).__name__}: {exc}")
+            log.exception("care scan %s for %s could not be queued", job, day)
+            raise
+        if queued:
+            return ScanResult(job, day, 0, 0, queued=queued)
+        started, skipped = waves.totals(ctx, job, day)  # every chunk was done already (a rerun after a failure)
+        _close(ctx, job, day, "done", started, skipped)
+        return ScanResult(job, day, started, skipped)
     try:
         started, skipped = scan(ctx, day)
     except Exception as exc:
@@ -149,13 +171,16 @@ def _close(ctx: EngineContext, job: str, day: date, status: str, started: int, s
             run.finished_at, run.error = ctx.clock.now(), error
 
 
-def _customers(ctx: EngineContext, where: ColumnElement[bool]) -> Iterator[list[Customer]]:
-    """Active customers matching ``where``, in id order, one batch per read transaction (keyset paging)."""
-    last = ""
+def _customers(ctx: EngineContext, where: ColumnElement[bool], span: Span | None = None) -> Iterator[list[Customer]]:
+    """Active customers matching ``where`` (within ``span``), in id order, one batch per read transaction (keyset
+    paging)."""
+    last = span.lo if span is not None and span.lo is not None else ""
+    upto = [Customer.id <= span.hi] if span is not None and span.hi is not None else []
     while True:
         with unit_of_work(ctx.sessions, write=False) as session:
             batch = list(session.scalars(
-                select(Customer).where(where, Customer.status == CustomerStatus.ACTIVE.value, Customer.id > last)
+                select(Customer).where(where, Customer.status == CustomerStatus.ACTIVE.value, Customer.id > last,
+                                       *upto)
                 .order_by(Customer.id).limit(ctx.settings.care.batch_size)))
         if not batch:
             return
@@ -164,10 +189,15 @@ def _customers(ctx: EngineContext, where: ColumnElement[bool]) -> Iterator[list[
 
 
 def _start(ctx: EngineContext, process_key: str, requests: list[StartRequest],
-           on_started: Callable[[Session, StartRequest], None] | None = None) -> tuple[int, int]:
+           on_started: Callable[[Session, StartRequest], None] | None = None, *, span: Span | None = None,
+           last: str = "") -> tuple[int, int]:
     if not requests:
         return 0, 0
-    result = start_instances(ctx, process_key=process_key, requests=requests, actor=SYSTEM, on_started=on_started)
+    progress = span.progress if span is not None else None
+    on_stored = None if progress is None else (
+        lambda session, done: progress(session, last, len(done.started), len(done.skipped)))
+    result = start_instances(ctx, process_key=process_key, requests=requests, actor=SYSTEM, on_started=on_started,
+                             on_stored=on_stored)
     return len(result.started), len(result.skipped)
 
 
@@ -196,25 +226,37 @@ def is_birthday(customer: Customer, day: date, leap_day_rule: str) -> bool:
     return bool(birthdays_between(day, day, solar=customer.birth_date, leap_day_rule=rule))
 
 
-def scan_birthdays(ctx: EngineContext, day: date) -> tuple[int, int]:
+def scan_where(ctx: EngineContext, job: str, day: date) -> ColumnElement[bool]:
+    """The index pre-filter of scan ``job`` (birthday, holiday, revisit): where a wave's chunks are cut."""
+    if job == "birthday":
+        return birthday_filter(day, ctx.settings.care.leap_day_birthday)
+    if job == "revisit":
+        return and_(Customer.next_revisit_on.is_not(None), Customer.next_revisit_on <= day)
+    return Customer.id.is_not(None)
+
+
+def scan_birthdays(ctx: EngineContext, day: date, span: Span | None = None) -> tuple[int, int]:
     started = skipped = 0
     rule = ctx.settings.care.leap_day_birthday
-    for batch in _customers(ctx, birthday_filter(day, rule)):
+    for batch in _customers(ctx, scan_where(ctx, "birthday", day), span):
         requests = [StartRequest(f"birthday:{c.id}:{day.isoformat()}", c.id, _care_variables(c, "birthday"))
                     for c in batch if is_birthday(c, day, rule)]
-        counts = _start(ctx, BIRTHDAY_PROCESS, requests)
+        counts = _start(ctx, BIRTHDAY_PROCESS, requests, span=span, last=batch[-1].id)
         started, skipped = started + counts[0], skipped + counts[1]
     return started, skipped
 
 
-def scan_holidays(ctx: EngineContext, day: date) -> tuple[int, int]:
+def scan_holidays(ctx: EngineContext, day: date, span: Span | None = None) -> tuple[int, int]:
+    """Every occasion of ``day`` (two may coincide: Mid-Autumn on National Day) for each batch of customers."""
     started = skipped = 0
-    for occasion in occasions_on(day):
-        for batch in _customers(ctx, Customer.id.is_not(None)):
-            requests = [StartRequest(f"holiday:{occasion.key}:{day.year}:{c.id}", c.id, _holiday_variables(c, occasion))
-                        for c in batch if _eligible(c, occasion, day)]
-            counts = _start(ctx, HOLIDAY_PROCESS, requests)
-            started, skipped = started + counts[0], skipped + counts[1]
+    occasions = occasions_on(day)
+    if not occasions:
+        return 0, 0
+    for batch in _customers(ctx, scan_where(ctx, "holiday", day), span):
+        requests = [StartRequest(f"holiday:{occasion.key}:{day.year}:{c.id}", c.id, _holiday_variables(c, occasion))
+                    for occasion in occasions for c in batch if _eligible(c, occasion, day)]
+        counts = _start(ctx, HOLIDAY_PROCESS, requests, span=span, last=batch[-1].id)
+        started, skipped = started + counts[0], skipped + counts[1]
     return started, skipped
 
 
@@ -224,13 +266,14 @@ def _eligible(customer: Customer, occasion: CareOccasion, day: date) -> bool:
     return customer.birth_date is not None and age_on(customer.birth_date, day) >= occasion.min_age
 
 
-def scan_revisits(ctx: EngineContext, day: date) -> tuple[int, int]:
+def scan_revisits(ctx: EngineContext, day: date, span: Span | None = None) -> tuple[int, int]:
     """Start a revisit for every customer due on or before ``day`` and move their next due date on."""
     started = skipped = 0
-    for batch in _customers(ctx, and_(Customer.next_revisit_on.is_not(None), Customer.next_revisit_on <= day)):
+    for batch in _customers(ctx, scan_where(ctx, "revisit", day), span):
         requests = [StartRequest(f"revisit:{c.id}:{c.next_revisit_on}", c.id,
                                  {**_care_variables(c, "revisit"), "due_on": str(c.next_revisit_on)}) for c in batch]
-        counts = _start(ctx, REVISIT_PROCESS, requests, on_started=lambda s, r: _advance_revisit(s, r, day))
+        counts = _start(ctx, REVISIT_PROCESS, requests, on_started=lambda s, r: _advance_revisit(s, r, day), span=span,
+                        last=batch[-1].id)
         started, skipped = started + counts[0], skipped + counts[1]
         if counts[1]:  # already started by an earlier run: only the due date still needs moving on
             _advance_skipped(ctx, [r for r in requests if r.customer_id], day)
@@ -273,3 +316,8 @@ def _holiday_variables(customer: Customer, occasion: CareOccasion) -> dict[str, 
     return {**_care_variables(customer, occasion.key), "occasion_zh": occasion.name_zh, "occasion_en": occasion.name_en,
             "wish_zh": wish_zh, "wish_en": wish_en}
 
+
+
+# The scans a wave can cut into chunks (engine.care.waves runs a chunk with one of these and its Span).
+WAVE_SCANS: dict[str, Callable[[EngineContext, date, Span | None], tuple[int, int]]] = {
+    "birthday": scan_birthdays, "holiday": scan_holidays, "revisit": scan_revisits}

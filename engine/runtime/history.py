@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine.bpmn.workflow import CareflowWorkflow
+from engine.db.bulk import gathering
 from engine.db.history import ActivityHistory, ActivityOutcome
 from engine.db.prepared import Prepared
 
@@ -155,7 +156,12 @@ def record(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write ``rows`` (from :func:`changes`) in one statement: new rows inserted, open ones closed or reopened."""
     if rows:
         connection = session.connection()
-        _upsert(connection.dialect.name).execute_many(connection, rows)
+        statement = _upsert(connection.dialect.name)
+        later = gathering(session)
+        if later is not None:  # a bulk start: one multi-row INSERT for the batch (engine.db.bulk)
+            later.add(statement.statement, rows)
+        else:
+            statement.execute_many(connection, rows)
 
 
 _CLOSE_OPEN = (update(_TABLE).where(_TABLE.c.instance_id == bindparam("instance"), _TABLE.c.ended_at.is_(None))

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from engine import notify, wakeups
 from engine.bpmn.extensions import UserTaskConfig, task_title, user_task_config
 from engine.bpmn.timers import parse_duration
+from engine.db.bulk import gathering
 from engine.db.models import (
     HumanTaskStatus,
     InstanceRecord,
@@ -152,6 +153,9 @@ def project(session: Session, instance: InstanceRecord, workflow: Any, now: date
 def _project_tasks(session: Session, instance: InstanceRecord, workflow: Any, now: datetime, new: bool,
                    shaping: Shaping) -> None:
     ready = {task.id: task for task in ready_human_tasks(workflow)}
+    later = gathering(session)
+    if ready and later is not None:  # task rows refer to the gathered instance rows, and routing reads tasks
+        later.send(session)
     if not new:
         # Open rows whose task is no longer ready ended without being completed through complete_task:
         # a boundary event, a cancel, or a gateway that moved on.
@@ -256,11 +260,15 @@ def _project_timers(session: Session, instance: InstanceRecord, timers: list[Pen
             elif timer.due_at != row.due_at:
                 connection.execute(_MOVE_TIMER, {"timer": row.id, "new_due_at": timer.due_at})  # a cycle's next time
                 wakeups.note_due(session, "timer", timer.due_at)
+    later = gathering(session)
     for timer in wanted.values():
         wakeups.note_due(session, "timer", timer.due_at)
-        connection.execute(_ADD_TIMER, {"instance_id": instance.id, "spiff_task_id": timer.spiff_task_id,
-                                        "name": timer.name, "due_at": timer.due_at,
-                                        "status": TimerStatus.PENDING.value, "attempts": 0})
+        values = {"instance_id": instance.id, "spiff_task_id": timer.spiff_task_id, "name": timer.name,
+                  "due_at": timer.due_at, "status": TimerStatus.PENDING.value, "attempts": 0}
+        if later is not None:
+            later.add(_ADD_TIMER, [values])
+        else:
+            connection.execute(_ADD_TIMER, values)
 
 
 def _project_messages(
@@ -275,11 +283,15 @@ def _project_messages(
                 wanted.pop((row.spiff_task_id, row.name))
             else:
                 connection.execute(_DROP_SUBSCRIPTION, {"subscription": row.id})
+    later = gathering(session)
     for message in wanted.values():
-        connection.execute(_ADD_SUBSCRIPTION, {
-            "instance_id": instance.id, "spiff_task_id": message.spiff_task_id, "name": message.name,
-            "correlation": message.correlation, "correlation_hash": correlation_hash(message.correlation),
-            "created_at": now})
+        values = {"instance_id": instance.id, "spiff_task_id": message.spiff_task_id, "name": message.name,
+                  "correlation": message.correlation, "correlation_hash": correlation_hash(message.correlation),
+                  "created_at": now}
+        if later is not None:
+            later.add(_ADD_SUBSCRIPTION, [values])
+        else:
+            connection.execute(_ADD_SUBSCRIPTION, values)
 
 
 def clear(session: Session, instance: InstanceRecord, now: datetime) -> None:

@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from engine.db.bulk import gathering
 from engine.db.models import (
     INSTANCE_COLUMNS,
     TASK_COLUMNS,
@@ -109,7 +110,12 @@ _WRITE_PLANNING = Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task")
 def insert_instance(session: Session, instance: InstanceRecord) -> None:
     """Insert a new instance (a transient object, not added to the session) at revision 1."""
     instance.revision = 1
-    _INSERT_INSTANCE.execute(session.connection(), {name: getattr(instance, name) for name in _START_COLUMNS})
+    values = {name: getattr(instance, name) for name in _START_COLUMNS}
+    later = gathering(session)
+    if later is not None:  # a bulk start: sent before anything that refers to it (engine.db.bulk)
+        later.add(_INSERT_INSTANCE.statement, [values])
+    else:
+        _INSERT_INSTANCE.execute(session.connection(), values)
 
 
 def read_task(session: Session, task_id: uuid.UUID, *, lock: str | None = None) -> tuple[InstanceRecord, TaskRecord]:

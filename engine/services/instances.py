@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine import authz
 from engine.bpmn.loader import ParsedBundle
 from engine.context import EngineContext
+from engine.db.bulk import gathered
 from engine.db.models import (
     AuditEvent,
     HumanTask,
@@ -143,11 +144,13 @@ def start_instances(
     requests: Sequence[StartRequest],
     actor: Actor,
     on_started: Callable[[Session, StartRequest], None] | None = None,
+    on_stored: Callable[[Session, BulkStart], None] | None = None,
 ) -> BulkStart:
     """Start many instances of one process, stored in one transaction (scheduler scans, campaigns).
 
     A request whose business key already has an instance is skipped, so a batch can be rerun
-    safely; ``on_started`` runs in the same transaction for each new instance. The workflows run before the
+    safely; ``on_started`` runs in the same transaction for each new instance, ``on_stored`` once with the batch's
+    outcome at its end (a wave chunk's progress, engine.care.waves). The workflows run before the
     write transaction. If a concurrent starter wins a key between our check and our commit, the batch is
     retried without it. Raises DefinitionNotFoundError, InvalidInputError, PermissionDeniedError.
     """
@@ -158,7 +161,7 @@ def start_instances(
             raise InvalidInputError("bulk starts need a business key per instance (that is what makes reruns safe)")
     for attempt in range(3):
         try:
-            return _start_batch(ctx, process_key, requests, actor, on_started)
+            return _start_batch(ctx, process_key, requests, actor, on_started, on_stored)
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -166,7 +169,8 @@ def start_instances(
 
 
 def _start_batch(ctx: EngineContext, process_key: str, requests: Sequence[StartRequest], actor: Actor,
-                 on_started: Callable[[Session, StartRequest], None] | None) -> BulkStart:
+                 on_started: Callable[[Session, StartRequest], None] | None,
+                 on_stored: Callable[[Session, BulkStart], None] | None = None) -> BulkStart:
     now = ctx.clock.now()
     with unit_of_work(ctx.sessions, write=False) as session:
         definition_id, definition_version = startable_version(session, process_key, None)
@@ -184,11 +188,15 @@ def _start_batch(ctx: EngineContext, process_key: str, requests: Sequence[StartR
         started.append((request, _starting(ctx, bundle, definition_id, definition_version, process_key, actor, now,
                                            request)))
     with unit_of_work(ctx.sessions) as session:
-        for request, step in started:
-            step.store(session)
-            if on_started is not None:
-                on_started(session, request)
-    return BulkStart(tuple(str(step.instance.id) for _, step in started), tuple(skipped))
+        with gathered(session):  # the instances' leaf rows as one multi-row INSERT per table (engine.db.bulk)
+            for request, step in started:
+                step.store(session)
+                if on_started is not None:
+                    on_started(session, request)
+        result = BulkStart(tuple(str(step.instance.id) for _, step in started), tuple(skipped))
+        if on_stored is not None:
+            on_stored(session, result)
+    return result
 
 
 def _summary(row: InstanceLike, version: int) -> InstanceView:

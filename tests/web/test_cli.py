@@ -125,3 +125,19 @@ def test_dsr_list_show_answer_and_the_copy(cli, ctx, tmp_path: Path):
     assert json.loads(copy.read_text(encoding="utf-8"))["customer"]["phone"] == "13900007777"
     assert cli.invoke(main, ["dsr", "list"]).output == ""
     assert cli.invoke(main, ["dsr", "answer", str(request_id)]).exit_code != 0  # already answered
+
+
+def test_wave_run_in_process_and_worker_refused_on_sqlite(cli, ctx, settings, monkeypatch):
+    from tests.support.care import add_customers, customer, deploy_care
+
+    deploy_care(ctx, "holiday_care")
+    add_customers(ctx, customer("C1"), customer("C2"))
+    monkeypatch.setenv("CAREFLOW_WAVES_BACKEND", "inline")
+    result = cli.invoke(main, ["wave", "run", "holiday", "--day", "2025-10-01"])
+    assert result.exit_code == 0, result.output
+    assert '"started": 2' in result.output and '"chunks_queued": 0' in result.output
+    again = cli.invoke(main, ["wave", "run", "holiday", "--day", "2025-10-01"])
+    assert '"ran": false' in again.output
+    if settings.is_sqlite:
+        refused = cli.invoke(main, ["worker"])
+        assert refused.exit_code != 0 and "needs PostgreSQL" in refused.output

@@ -25,9 +25,14 @@ def run_migrations() -> None:
         _run(connectable)
 
 
+def _ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate leaves the job queue's tables alone (procrastinate_*, migration 0029)."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def _run(connection: Any) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_name=_ours)
     with context.begin_transaction():
         context.run_migrations()
 

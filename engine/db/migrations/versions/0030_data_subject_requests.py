@@ -12,7 +12,7 @@ from alembic import op
 from engine.db.base import UTCDateTime
 
 revision = '0030'
-down_revision = '0028'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 
