@@ -31,11 +31,14 @@ class Gathered:
         self._by_statement.setdefault(id(statement), (statement, []))[1].extend(rows)
 
     def send(self, session: Session) -> None:
+        """Send what was gathered, per statement in the order each was first seen in the block. The order is kept
+        across sends: were it started afresh, a history row gathered after a send (an instance that waits on a task)
+        would go before the instance row of the next instance it names (a foreign key error)."""
         connection = session.connection()
         for statement, rows in self._by_statement.values():
             if rows:
                 connection.execute(statement, rows)
-        self._by_statement.clear()
+                rows.clear()
 
 
 @contextmanager
