@@ -403,6 +403,20 @@ MONEY = frozenset({"aum_start", "aum_end", "aum_growth"})
 DECIMALS = {"average": 2, "avg_hours": 1}
 
 
+# Who did it, when it was not a member of staff: CareFlow's own jobs and the customer in the portal.
+SYSTEM_ACTOR = {"system": _l("CareFlow (automatic)"), "cli": _l("Administrator (command line)"),
+                "retention": _l("Retention run"), "portal": _l("Customer portal"), "demo": _l("Demo data")}
+
+
+def actor_name(username: Any) -> str:
+    """An audit or history actor as a person reads it: staff by user name, ``customer:C1001`` as the customer."""
+    text = str(username or "")
+    if text.startswith("customer:"):
+        return gettext("The customer (%(id)s)", id=text.partition(":")[2])
+    found = SYSTEM_ACTOR.get(text)
+    return str(found) if found is not None else (text or "—")
+
+
 def report_code(value: Any, column: str, key: str = "complaint_handling") -> Any:
     """A report cell's code as a label (CSV, Excel and chart axes keep numbers as numbers)."""
     if column in COLUMN_FAMILY and value not in (None, ""):
@@ -436,6 +450,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(roles, "roles")
     app.add_template_filter(one_language, "one_language")
     app.add_template_filter(process_name, "process_name")
+    app.add_template_filter(actor_name, "actor_name")
     app.add_template_filter(timeline_title, "timeline_title")
     app.add_template_filter(task_title, "task_title")
     app.add_template_filter(element_name, "element_name")

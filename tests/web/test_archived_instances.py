@@ -37,5 +37,6 @@ def test_pages_and_the_api_answer_for_an_archived_instance(short, people, clock)
     text = page.get_data(as_text=True)  # the summary and the audit trail, not an error page
     assert page.status_code == 200 and "已按数据保留规则归档" in text, text[:500]
     assert "流程已归档" in text and "完成任务" in text and 'data-status="completed"' in text
+    assert "数据保留任务" in text  # who archived it, named for people
     done = client.get(f"/tasks/{task.id}")
     assert done.status_code in (200, 404), done.get_data(as_text=True)[:500]

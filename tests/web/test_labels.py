@@ -250,3 +250,19 @@ def test_english_pages_show_the_english_names_of_the_diagram(demo):
     assert "Investigate" in english and "Complaint handling" in english and "调查处理" not in english
     assert "调查处理" in chinese and "投诉处理" in chinese and "Investigate" not in chinese
     assert "Periodic revisit" in visible_text(client.get("/inbox?view=all&lang=en").get_data(as_text=True))
+
+
+def test_actors_that_are_not_staff_are_named_for_people(ctx):
+    from web import labels
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=ctx)
+    with app.test_request_context():
+        with force_locale("zh"):
+            assert labels.actor_name("customer:C1001") == "客户本人（C1001）"
+            assert labels.actor_name("retention") == "数据保留任务"
+            assert labels.actor_name("system") == "CareFlow（自动）"
+            assert labels.actor_name("li.na") == "li.na"  # staff by their user name
+        with force_locale("en"):
+            assert labels.actor_name("customer:C1001") == "The customer (C1001)"
+            assert labels.actor_name("cli") == "Administrator (command line)"
+            assert labels.actor_name(None) == "—"
